@@ -1,0 +1,39 @@
+"""Turn an ``Authorization`` value into a Principal, checking the user or key against the database."""
+
+from __future__ import annotations
+
+from studio_gql.state import AppState
+from studio_shared.auth import API_KEY_PREFIX, Principal, decode_access_token
+from studio_shared.errors import Unauthenticated
+from studio_shared.store import api_keys, tenants
+
+
+def bearer(value: object) -> str | None:
+    """The token of a ``Bearer <token>`` value; None when absent; Unauthenticated when malformed."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise Unauthenticated("the authorization value must be a string 'Bearer <token>'")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("use the header 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+async def authenticate(state: AppState, authorization: object) -> Principal | None:
+    """None for an anonymous caller; a Principal whose role is the user's *current* role; else Unauthenticated."""
+    token = bearer(authorization)
+    if token is None:
+        return None
+    async with state.sessions.begin() as s:
+        if token.startswith(API_KEY_PREFIX):
+            principal = await api_keys.authenticate(s, token)
+            if principal is None:
+                raise Unauthenticated("invalid or revoked API key")
+            return principal
+        claimed = decode_access_token(state.settings, token)
+        user = await tenants.get_user(s, claimed.tenant_id, claimed.user_id) if claimed.user_id else None
+    if user is None or not user.active:
+        raise Unauthenticated("this account no longer exists or was disabled")
+    # A role changed after the token was issued takes effect at once, in both directions.
+    return Principal(tenant_id=user.tenant_id, role=user.role, user_id=user.id)

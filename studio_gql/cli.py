@@ -1,0 +1,106 @@
+"""The ``studio`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+
+from studio_shared.rbac import Role
+from studio_shared.settings import Env, Settings, load_settings
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Workflow Agent Studio.")
+
+
+def _prepare_database(settings: Settings) -> None:
+    """The embedded default sets itself up; production databases are upgraded by `studio migrate` only."""
+    if settings.database_url.startswith("sqlite") and settings.env is not Env.PRODUCTION:
+        from studio_shared.db.migrate import upgrade
+
+        upgrade(settings.database_url)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the API (GraphQL over HTTP and websockets, webhooks, health, the frontend)."""
+    import uvicorn
+
+    from studio_gql.app import create_app
+
+    settings = load_settings()
+    _prepare_database(settings)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", ws="websockets-sansio")
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the configured database to the newest schema (alembic upgrade head)."""
+    from studio_shared.db.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url)
+    typer.echo("database is at the newest revision")
+
+
+@cli.command()
+def token(
+    tenant: Annotated[str, typer.Option(help="Tenant slug; created when missing.")],
+    role: Annotated[Role, typer.Option(help="Role of the user and the token.", case_sensitive=False)],
+    user: Annotated[str | None, typer.Option(help="User email; created when missing.")] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=1)] = 3600,
+) -> None:
+    """Create the tenant and user when missing and print a signed access token on the last line."""
+    from studio_gql.admin import issue_token
+
+    settings = load_settings()
+    _prepare_database(settings)
+    try:
+        printed = asyncio.run(issue_token(settings, tenant, role, user, ttl))
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(printed)
+
+
+@cli.command("export-schema")
+def export_schema() -> None:
+    """Print the GraphQL SDL (schema.graphql in the repository is this output)."""
+    from studio_gql.schema import export_sdl
+
+    sys.stdout.write(export_sdl())
+
+
+@cli.command()
+def demo() -> None:
+    """Create the demo tenant, its admin and example workflows (idempotent); print how to log in."""
+    from studio_gql.admin import create_demo
+
+    settings = load_settings()
+    if settings.env is Env.PRODUCTION:
+        typer.echo("error: refusing to create demo data when STUDIO_ENV=production", err=True)
+        raise typer.Exit(2)
+    _prepare_database(settings)
+    typer.echo(asyncio.run(create_demo(settings)))
+
+
+@cli.command()
+def worker() -> None:
+    """Run an arq worker process (needs STUDIO_REDIS_URL)."""
+    typer.echo("error: the run engine's arq worker is not part of this build yet (see issue 3)", err=True)
+    raise typer.Exit(2)
+
+
+@cli.command()
+def scheduler() -> None:
+    """Fire cron schedules and expiries (safe to run more than one)."""
+    typer.echo("error: the scheduler is not part of this build yet (see issue 7)", err=True)
+    raise typer.Exit(2)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,85 @@
+"""Expected failures become payload ``errors`` at one boundary; everything unexpected is masked."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+from studio_shared.errors import Conflict, NotFound, Problem, StudioError, ValidationFailed
+
+log = logging.getLogger("studio.gql")
+
+PUBLIC_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "NOT_FOUND", "INVALID"})
+
+
+@strawberry.type(description="A problem with the input of a mutation; `path` points at the offending field.")
+class UserError:
+    path: list[str] = strawberry.field(description="Where the problem is, e.g. ['nodes', '2', 'config', 'url'].")
+    message: str = strawberry.field(description="What is wrong and how to fix it.")
+    code: str = strawberry.field(description="A stable machine-readable code, e.g. INVALID_SCHEMA, NOT_FOUND.")
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> UserError:
+        return cls(path=list(problem.path), message=problem.message, code=problem.code)
+
+
+def user_errors(exc: StudioError) -> list[UserError]:
+    if isinstance(exc, ValidationFailed):
+        return [UserError.from_problem(p) for p in exc.problems]
+    if isinstance(exc, NotFound):
+        return [UserError(path=["id"], message=str(exc), code="NOT_FOUND")]
+    if isinstance(exc, Conflict):
+        return [UserError(path=list(exc.path), message=str(exc), code=exc.code)]
+    return [UserError(path=[], message=str(exc), code=exc.code)]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def payload(build: Callable[[list[UserError]], R]) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Decorate a mutation resolver: NotFound, Conflict and ValidationFailed become ``build(errors)``.
+
+    The resolver's transaction is rolled back first (the exception leaves its ``async with``), so an
+    error payload never comes with half-written rows.
+    """
+
+    def decorate(resolver: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(resolver)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return await resolver(*args, **kwargs)
+            except (NotFound, Conflict, ValidationFailed) as exc:
+                return build(user_errors(exc))
+
+        return wrapper
+
+    return decorate
+
+
+def should_mask_error(error: GraphQLError) -> bool:
+    """Keep parse/validation errors and our own public errors; mask everything else (and log it)."""
+    original = error.original_error
+    if original is None:
+        return False  # syntax, validation and limit errors: they describe the document, not the server
+    if isinstance(error.extensions, dict) and error.extensions.get("code") in PUBLIC_CODES:
+        return False
+    if isinstance(original, ValidationFailed):
+        # A bad argument of a query field (page size, cursor): say which, like a mutation's UserErrors would.
+        if error.extensions is not None:
+            error.extensions.setdefault("code", "BAD_USER_INPUT")
+            error.extensions.setdefault(
+                "problems", [{"path": list(p.path), "message": p.message, "code": p.code} for p in original.problems]
+            )
+        return False
+    if isinstance(original, StudioError):
+        if error.extensions is not None:
+            error.extensions.setdefault("code", original.code)
+        return False
+    log.error("unexpected error in %s", ".".join(map(str, error.path or [])), exc_info=original)
+    return True

@@ -1,0 +1,64 @@
+"""The Strawberry ASGI view: builds the typed context and authenticates websocket connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
+
+from studio_gql.auth import authenticate
+from studio_gql.context import Context
+from studio_gql.schema import build_schema
+from studio_gql.state import AppState
+from studio_shared.errors import Unauthenticated
+from studio_shared.settings import Settings
+
+
+class StudioGraphQL(GraphQL[Context, None]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=False,
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        )
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A body that is not a JSON object (or undecodable) is the client's mistake: 400, never 500."""
+        try:
+            decoded = super().parse_json(data)
+        except UnicodeDecodeError as exc:
+            raise HTTPException(400, "the request body is not valid UTF-8") from exc
+        if not isinstance(decoded, dict | list):
+            raise HTTPException(400, 'send a JSON object such as {"query": "...", "variables": {...}}')
+        return decoded
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        state: AppState = request.app.state.studio
+        ctx = Context(state=state, request=request, response=response)
+        if isinstance(request, Request):
+            try:
+                ctx.principal = await authenticate(state, request.headers.get("authorization"))
+            except Unauthenticated as exc:
+                ctx.auth_error = exc
+        return ctx
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        params = context.connection_params or {}
+        try:
+            principal = await authenticate(context.state, params.get("authorization") or params.get("Authorization"))
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"message": str(exc), "code": "UNAUTHENTICATED"}) from exc
+        if principal is None:
+            raise ConnectionRejectionError(
+                {"message": 'send {"authorization": "Bearer <token>"} in connection_init', "code": "UNAUTHENTICATED"}
+            )
+        context.principal = principal
+        return await super().on_ws_connect(context)

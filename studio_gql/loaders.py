@@ -1,0 +1,47 @@
+"""Per-request DataLoaders: related objects cost one statement per batch, never one per parent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from studio_shared.db import models
+from studio_shared.store import tenants, workflows
+
+if TYPE_CHECKING:
+    from studio_gql.context import Context
+
+V = TypeVar("V")
+
+
+class Loaders:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self.latest_version: DataLoader[uuid.UUID, models.WorkflowVersion | None] = self._by_id(
+            lambda s, tenant, ids: workflows.latest_versions(s, tenant, ids)
+        )
+        self.workflow: DataLoader[uuid.UUID, models.Workflow | None] = self._by_id(
+            lambda s, tenant, ids: _index(workflows.by_ids(s, tenant, ids))
+        )
+        self.user: DataLoader[uuid.UUID, models.User | None] = self._by_id(
+            lambda s, tenant, ids: _index(tenants.users_by_ids(s, tenant, ids))
+        )
+
+    def _by_id(
+        self, fetch: Callable[[AsyncSession, uuid.UUID, list[uuid.UUID]], Awaitable[dict[uuid.UUID, V]]]
+    ) -> DataLoader[uuid.UUID, V | None]:
+        async def load(keys: Sequence[uuid.UUID]) -> list[V | None]:
+            tenant_id = self._ctx.tenant_id
+            async with self._ctx.state.sessions() as s:
+                found = await fetch(s, tenant_id, list(keys))
+            return [found.get(key) for key in keys]
+
+        return DataLoader(load_fn=load)
+
+
+async def _index(rows: Awaitable[Sequence[models.Workflow]] | Awaitable[Sequence[models.User]]) -> dict:  # type: ignore[type-arg]
+    return {row.id: row for row in await rows}

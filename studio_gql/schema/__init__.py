@@ -1,0 +1,49 @@
+"""The GraphQL schema, assembled in one place from per-area roots."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+
+from studio_gql.errors import should_mask_error
+from studio_gql.schema.identity import IdentityMutation, IdentityQuery
+from studio_gql.schema.registry import RegistryQuery
+from studio_gql.schema.workflows import WorkflowMutation, WorkflowQuery
+from studio_shared.settings import Settings
+
+
+@strawberry.type(description="Reads.")
+class Query(IdentityQuery, RegistryQuery, WorkflowQuery):
+    pass
+
+
+@strawberry.type(description="Writes; each returns a payload with `errors: [UserError!]!` for expected failures.")
+class Mutation(IdentityMutation, WorkflowMutation):
+    pass
+
+
+PUBLIC_OPERATIONS = frozenset({"login"})
+
+
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema with its guards: depth, alias (through fragments) and token limits, error masking."""
+    settings = settings or Settings()
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(auto_camel_case=True),
+        # Factories, not instances: Strawberry builds fresh extensions for every operation.
+        extensions=[
+            lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+            lambda: MaskErrors(
+                should_mask_error=should_mask_error, error_message="Internal error; it has been logged."
+            ),
+        ],
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,218 @@
+"""Who you are and who else is here: login, the viewer, users, API keys, the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from studio_gql.context import Info
+from studio_gql.errors import UserError, payload
+from studio_gql.permissions import authenticated, needs
+from studio_gql.schema.common import JSON, Connection, connection, require_id
+from studio_gql.schema.common import Role as RoleType
+from studio_shared.auth import encode_access_token, verify_password
+from studio_shared.db import models
+from studio_shared.db.types import utcnow
+from studio_shared.errors import Unauthenticated
+from studio_shared.rbac import Permission, Role, permissions_for
+from studio_shared.store import api_keys, audit, tenants
+
+BAD_LOGIN = "unknown email or wrong password"
+
+
+@strawberry.type(description="A tenant: the boundary of every workflow, run and secret.")
+class Tenant:
+    id: strawberry.ID
+    slug: str
+    name: str
+
+
+@strawberry.type(description="A person who can log in.")
+class User:
+    id: strawberry.ID
+    email: str
+    role: RoleType
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+    @classmethod
+    def from_model(cls, row: models.User) -> User:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            email=row.email,
+            role=row.role,
+            active=row.active,
+            created_at=row.created_at,
+            last_login_at=row.last_login_at,
+        )
+
+
+@strawberry.type(description="The caller: user (null for an API key), tenant, role and the permissions it grants.")
+class Viewer:
+    user: User | None
+    tenant: Tenant
+    role: RoleType
+    permissions: list[str] = strawberry.field(description="The same strings the API enforces, for gating the UI.")
+
+
+@strawberry.type(description="An API key; the secret itself is shown only once, in `ApiKeyPayload.key`.")
+class ApiKey:
+    id: strawberry.ID
+    name: str
+    role: RoleType
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+    @classmethod
+    def from_model(cls, row: models.ApiKey) -> ApiKey:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            role=row.role,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            revoked=row.revoked_at is not None,
+        )
+
+
+@strawberry.type(description="One recorded action.")
+class AuditEntry:
+    id: strawberry.ID
+    actor: str | None
+    action: str
+    target_kind: str | None
+    target_id: str | None
+    data: JSON | None
+    at: datetime
+
+    @classmethod
+    def from_model(cls, row: models.AuditEntry) -> AuditEntry:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            actor=row.actor,
+            action=row.action,
+            target_kind=row.target_kind,
+            target_id=row.target_id,
+            data=row.data,
+            at=row.at,
+        )
+
+
+@strawberry.type
+class AuthPayload:
+    token: str | None = None
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UserPayload:
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ApiKeyPayload:
+    api_key: ApiKey | None = None
+    key: str | None = strawberry.field(default=None, description="The secret, shown this once; store it now.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class IdentityQuery:
+    @strawberry.field(description="The caller.", extensions=authenticated())
+    async def me(self, info: Info) -> Viewer:
+        principal = info.context.require_principal()
+        async with info.context.state.sessions() as s:
+            tenant = await tenants.get_tenant(s, principal.tenant_id)
+        if tenant is None:  # deleted between authentication and now
+            raise Unauthenticated("this tenant no longer exists")
+        user = await info.context.loaders.user.load(principal.user_id) if principal.user_id else None
+        return Viewer(
+            user=User.from_model(user) if user else None,
+            tenant=Tenant(id=strawberry.ID(str(tenant.id)), slug=tenant.slug, name=tenant.name),
+            role=principal.role,
+            permissions=sorted(p.value for p in permissions_for(principal.role)),
+        )
+
+    @strawberry.field(description="Users of your tenant.", extensions=needs(Permission.USER_MANAGE))
+    async def users(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[User]:
+        async with info.context.state.sessions() as s:
+            page = await tenants.list_users(s, info.context.tenant_id, first, after)
+        return connection(page, User.from_model)
+
+    @strawberry.field(
+        description="API keys of your tenant (never their secrets).", extensions=needs(Permission.APIKEY_MANAGE)
+    )
+    async def api_keys(self, info: Info) -> list[ApiKey]:
+        async with info.context.state.sessions() as s:
+            return [ApiKey.from_model(row) for row in await api_keys.list_keys(s, info.context.tenant_id)]
+
+    @strawberry.field(description="The audit log, newest first.", extensions=needs(Permission.AUDIT_READ))
+    async def audit_log(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[AuditEntry]:
+        async with info.context.state.sessions() as s:
+            page = await audit.list_entries(s, info.context.tenant_id, first, after)
+        return connection(page, AuditEntry.from_model)
+
+
+@strawberry.type
+class IdentityMutation:
+    @strawberry.mutation(description="Exchange email and password for an access token.")
+    async def login(self, info: Info, email: str, password: str) -> AuthPayload:
+        state = info.context.state
+        async with state.sessions.begin() as s:
+            user = await tenants.user_by_email(s, email)
+            # verify_password does the same argon2 work for an unknown user: no timing oracle.
+            ok = verify_password(user.password_hash if user else None, password)
+            if user is None or not ok or not user.active:
+                return AuthPayload(errors=[UserError(path=["password"], message=BAD_LOGIN, code="INVALID_CREDENTIALS")])
+            user.last_login_at = utcnow()
+            audit.record(s, user.tenant_id, f"user:{user.id}", "user.login", ("user", user.id))
+        token = encode_access_token(state.settings, subject=user.id, tenant_id=user.tenant_id, role=user.role)
+        return AuthPayload(token=token, user=User.from_model(user))
+
+    @strawberry.mutation(description="Add a user to your tenant.", extensions=needs(Permission.USER_MANAGE))
+    @payload(lambda errors: UserPayload(errors=errors))
+    async def create_user(self, info: Info, email: str, password: str, role: RoleType) -> UserPayload:
+        ctx = info.context
+        async with ctx.state.sessions.begin() as s:
+            row = await tenants.create_user(
+                s, ctx.tenant_id, email, password, Role(role), ctx.require_principal().actor
+            )
+        return UserPayload(user=User.from_model(row))
+
+    @strawberry.mutation(
+        description="Change a user's role; it applies at once.", extensions=needs(Permission.USER_MANAGE)
+    )
+    @payload(lambda errors: UserPayload(errors=errors))
+    async def set_user_role(self, info: Info, user_id: strawberry.ID, role: RoleType) -> UserPayload:
+        ctx = info.context
+        async with ctx.state.sessions.begin() as s:
+            row = await tenants.set_role(
+                s, ctx.tenant_id, require_id(user_id, "user"), Role(role), ctx.require_principal().actor
+            )
+        return UserPayload(user=User.from_model(row))
+
+    @strawberry.mutation(
+        description="Create an API key (sent as 'Authorization: Bearer <key>'); the key is shown once.",
+        extensions=needs(Permission.APIKEY_MANAGE),
+    )
+    @payload(lambda errors: ApiKeyPayload(errors=errors))
+    async def create_api_key(self, info: Info, name: str, role: RoleType) -> ApiKeyPayload:
+        ctx = info.context
+        async with ctx.state.sessions.begin() as s:
+            row, fresh = await api_keys.create(s, ctx.tenant_id, name, Role(role), ctx.require_principal())
+        return ApiKeyPayload(api_key=ApiKey.from_model(row), key=fresh.plaintext)
+
+    @strawberry.mutation(
+        description="Revoke an API key; it stops working at once.", extensions=needs(Permission.APIKEY_MANAGE)
+    )
+    @payload(lambda errors: ApiKeyPayload(errors=errors))
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> ApiKeyPayload:
+        ctx = info.context
+        async with ctx.state.sessions.begin() as s:
+            row = await api_keys.revoke(s, ctx.tenant_id, require_id(id, "api key"), ctx.require_principal().actor)
+        return ApiKeyPayload(api_key=ApiKey.from_model(row))

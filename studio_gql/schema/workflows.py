@@ -1,0 +1,200 @@
+"""Workflows: the editable draft, immutable published versions, search and pagination."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from studio_gql.context import Info
+from studio_gql.errors import UserError, payload
+from studio_gql.permissions import needs
+from studio_gql.schema.common import JSON, Connection, connection, parse_id, require_id
+from studio_shared.db import models
+from studio_shared.rbac import Permission
+from studio_shared.store import workflows as store
+
+
+@strawberry.type(description="A published, immutable snapshot of a workflow definition.")
+class WorkflowVersion:
+    id: strawberry.ID
+    version: int = strawberry.field(description="1, 2, … in publish order.")
+    definition: JSON
+    note: str | None
+    published_at: datetime
+
+    @classmethod
+    def from_model(cls, row: models.WorkflowVersion) -> WorkflowVersion:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            version=row.version,
+            definition=row.definition,
+            note=row.note,
+            published_at=row.published_at,
+        )
+
+
+@strawberry.type(description="A workflow: its editable draft and its published versions.")
+class Workflow:
+    id: strawberry.ID
+    name: str
+    description: str | None
+    draft: JSON = strawberry.field(description="The editable definition; publishing snapshots it.")
+    revision: int = strawberry.field(description="Bumped on every draft edit; send it back as `expectedRevision`.")
+    archived: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_model(cls, row: models.Workflow) -> Workflow:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            description=row.description,
+            draft=row.draft,
+            revision=row.revision,
+            archived=row.archived,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @strawberry.field(description="The newest published version, or null before the first publish.")
+    async def latest_version(self, info: Info) -> WorkflowVersion | None:
+        row = await info.context.loaders.latest_version.load(parse_id(self.id))  # type: ignore[arg-type]
+        return WorkflowVersion.from_model(row) if row else None
+
+    @strawberry.field(description="A published version by number, or null.")
+    async def version(self, info: Info, version: int) -> WorkflowVersion | None:
+        async with info.context.state.sessions() as s:
+            row = await store.get_version(s, info.context.tenant_id, parse_id(self.id), version)  # type: ignore[arg-type]
+        return WorkflowVersion.from_model(row) if row else None
+
+    @strawberry.field(description="Published versions, newest first.")
+    async def versions(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[WorkflowVersion]:
+        async with info.context.state.sessions() as s:
+            page = await store.list_versions(s, info.context.tenant_id, parse_id(self.id), first, after)  # type: ignore[arg-type]
+        return connection(page, WorkflowVersion.from_model)
+
+
+@strawberry.type
+class WorkflowPayload:
+    workflow: Workflow | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class WorkflowVersionPayload:
+    version: WorkflowVersion | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="A new workflow; the definition is validated before anything is saved.")
+class CreateWorkflowInput:
+    name: str
+    description: str | None = None
+    definition: JSON
+
+
+@strawberry.input(description="Changes to the draft; omitted fields stay as they are.")
+class UpdateWorkflowInput:
+    name: str | None = None
+    description: str | None = None
+    definition: JSON | None = None
+    expected_revision: int | None = strawberry.field(
+        default=None, description="The revision you edited; a newer draft on the server makes this a CONFLICT."
+    )
+
+
+@strawberry.type
+class WorkflowQuery:
+    @strawberry.field(description="Workflows of your tenant, newest first.", extensions=needs(Permission.WORKFLOW_READ))
+    async def workflows(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        search: str | None = None,
+        include_archived: bool = False,
+    ) -> Connection[Workflow]:
+        async with info.context.state.sessions() as s:
+            page = await store.list_workflows(
+                s, info.context.tenant_id, first=first, after=after, search=search, include_archived=include_archived
+            )
+        for row in page.items:
+            info.context.loaders.workflow.prime(row.id, row)
+        return connection(page, Workflow.from_model)
+
+    @strawberry.field(description="A workflow by id, or null.", extensions=needs(Permission.WORKFLOW_READ))
+    async def workflow(self, info: Info, id: strawberry.ID) -> Workflow | None:
+        key = parse_id(id)
+        row = await info.context.loaders.workflow.load(key) if key else None
+        return Workflow.from_model(row) if row else None
+
+
+def _workflow_errors(errors: list[UserError]) -> WorkflowPayload:
+    return WorkflowPayload(errors=errors)
+
+
+@strawberry.type
+class WorkflowMutation:
+    @strawberry.mutation(
+        description="Create a workflow with a validated draft.", extensions=needs(Permission.WORKFLOW_WRITE)
+    )
+    @payload(_workflow_errors)
+    async def create_workflow(self, info: Info, input: CreateWorkflowInput) -> WorkflowPayload:
+        ctx = info.context
+        async with ctx.state.sessions.begin() as s:
+            row = await store.create(
+                s,
+                ctx.tenant_id,
+                ctx.require_principal(),
+                ctx.state.registry,
+                name=input.name,
+                description=input.description,
+                definition=input.definition,
+            )
+        return WorkflowPayload(workflow=Workflow.from_model(row))
+
+    @strawberry.mutation(description="Edit the draft.", extensions=needs(Permission.WORKFLOW_WRITE))
+    @payload(_workflow_errors)
+    async def update_workflow(self, info: Info, id: strawberry.ID, input: UpdateWorkflowInput) -> WorkflowPayload:
+        ctx = info.context
+        async with ctx.state.sessions.begin() as s:
+            row = await store.update(
+                s,
+                ctx.tenant_id,
+                ctx.require_principal(),
+                ctx.state.registry,
+                require_id(id, "workflow"),
+                name=input.name,
+                description=input.description,
+                definition=input.definition,
+                expected_revision=input.expected_revision,
+            )
+        return WorkflowPayload(workflow=Workflow.from_model(row))
+
+    @strawberry.mutation(
+        description="Validate the draft and publish it as the next immutable version.",
+        extensions=needs(Permission.WORKFLOW_PUBLISH),
+    )
+    @payload(lambda errors: WorkflowVersionPayload(errors=errors))
+    async def publish_workflow(self, info: Info, id: strawberry.ID, note: str | None = None) -> WorkflowVersionPayload:
+        ctx = info.context
+        async with ctx.state.sessions.begin() as s:
+            row = await store.publish(
+                s, ctx.tenant_id, ctx.require_principal(), ctx.state.registry, require_id(id, "workflow"), note
+            )
+        return WorkflowVersionPayload(version=WorkflowVersion.from_model(row))
+
+    @strawberry.mutation(
+        description="Archive a workflow: it leaves the default list and can no longer be edited or published.",
+        extensions=needs(Permission.WORKFLOW_WRITE),
+    )
+    @payload(_workflow_errors)
+    async def archive_workflow(self, info: Info, id: strawberry.ID) -> WorkflowPayload:
+        ctx = info.context
+        async with ctx.state.sessions.begin() as s:
+            row = await store.archive(s, ctx.tenant_id, ctx.require_principal(), require_id(id, "workflow"))
+        return WorkflowPayload(workflow=Workflow.from_model(row))

@@ -1,0 +1,139 @@
+"""Access tokens, password hashes and API keys; no HTTP here."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from functools import cache
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from studio_shared.errors import Unauthenticated
+from studio_shared.rbac import Role
+from studio_shared.settings import Settings
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "tenant_id", "role", "exp", "iat", "iss", "aud"]
+API_KEY_PREFIX = "wst_"
+MAX_TOKEN_CHARS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the user (or API key), the tenant it acts in, and its role."""
+
+    tenant_id: uuid.UUID
+    role: Role
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+
+    @property
+    def actor(self) -> str:
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        return f"apikey:{self.api_key_id}"
+
+
+def encode_access_token(
+    settings: Settings, *, subject: uuid.UUID, tenant_id: uuid.UUID, role: Role, ttl_s: int | None = None
+) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": str(subject),
+        "tenant_id": str(tenant_id),
+        "role": role.value,
+        "iat": now,
+        "exp": now + (ttl_s if ttl_s is not None else settings.access_token_ttl_s),
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+    }
+    return jwt.encode(claims, settings.jwt_key(), algorithm=ALGORITHM)
+
+
+def decode_access_token(settings: Settings, token: str) -> Principal:
+    """Verify signature, algorithm, expiry, issuer and audience; every failure is one opaque Unauthenticated."""
+    if len(token) > MAX_TOKEN_CHARS:
+        raise Unauthenticated("invalid token")
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_key(),
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": REQUIRED_CLAIMS},
+            leeway=5,
+        )
+        return Principal(
+            tenant_id=uuid.UUID(str(claims["tenant_id"])),
+            role=Role(claims["role"]),
+            user_id=uuid.UUID(str(claims["sub"])),
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthenticated("token expired: log in again") from exc
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+        raise Unauthenticated("invalid token") from exc
+
+
+@cache
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()
+
+
+@cache
+def _dummy_hash() -> str:
+    return _hasher().hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _hasher().hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant work whether or not the user exists: an unknown user verifies against a dummy hash."""
+    try:
+        return _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    id: uuid.UUID
+    plaintext: str  # shown once, never stored
+    secret_hash: str
+
+
+def new_api_key() -> NewApiKey:
+    """A key ``wst_<id>_<secret>``: the id finds the row, the 256-bit secret is stored only as a SHA-256 hash."""
+    key_id = uuid.uuid4()
+    secret = secrets.token_urlsafe(32)
+    return NewApiKey(key_id, f"{API_KEY_PREFIX}{key_id.hex}_{secret}", _digest(secret))
+
+
+def parse_api_key(plaintext: str) -> tuple[uuid.UUID, str] | None:
+    """Split a presented key into (id, secret hash), or None when it is not shaped like one of ours."""
+    if not plaintext.startswith(API_KEY_PREFIX) or len(plaintext) > 200:
+        return None
+    key_hex, sep, secret = plaintext[len(API_KEY_PREFIX) :].partition("_")
+    if not sep or not secret:
+        return None
+    try:
+        return uuid.UUID(hex=key_hex), _digest(secret)
+    except ValueError:
+        return None
+
+
+def api_key_matches(stored_hash: str, presented_hash: str) -> bool:
+    return hmac.compare_digest(stored_hash, presented_hash)
+
+
+def _digest(secret: str) -> str:
+    # A 256-bit random secret needs no slow hash: SHA-256 is preimage-resistant at that entropy.
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,0 +1,7 @@
+"""Database models, engine and session factory."""
+
+from studio_shared.db import models
+from studio_shared.db.base import Base
+from studio_shared.db.engine import Sessions, create_engine, session_factory
+
+__all__ = ["Base", "Sessions", "create_engine", "models", "session_factory"]

@@ -1,0 +1,316 @@
+"""The studio's tables. Every tenant-owned row carries ``tenant_id`` and every secondary index leads with it.
+
+Two deliberate exceptions, both lookups that happen *before* the tenant is known and both by a
+value that is unique anyway: ``users.email`` (login takes only an email) and primary keys
+(webhook deliveries and API keys arrive with an id, then everything after is tenant-scoped).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, synonym
+
+from studio_shared.db.base import Base, Tenanted, Timestamps
+from studio_shared.db.types import JSONDoc, str_enum, utcnow
+from studio_shared.rbac import Role
+from studio_shared.types import (
+    Decision,
+    HumanTaskStatus,
+    IdempotencyState,
+    MessageDirection,
+    RunStatus,
+    StepStatus,
+    WebhookAuth,
+)
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+
+
+def _fk(target: str, ondelete: str = "CASCADE") -> sa.ForeignKey:
+    return sa.ForeignKey(target, ondelete=ondelete)
+
+
+class Tenant(Base, Timestamps):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    max_concurrent_runs: Mapped[int | None]
+
+
+class User(Tenanted, Timestamps, Base):
+    __tablename__ = "users"
+    __table_args__ = (sa.Index(None, "tenant_id", "created_at", "id"),)
+
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    role: Mapped[Role] = mapped_column(str_enum(Role))
+    active: Mapped[bool] = mapped_column(default=True)
+    last_login_at: Mapped[datetime | None]
+
+
+class ApiKey(Tenanted, Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (sa.Index(None, "tenant_id", "created_at"),)
+
+    name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[Role] = mapped_column(str_enum(Role))
+    secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Workflow(Tenanted, Timestamps, Base):
+    __tablename__ = "workflows"
+    __table_args__ = (
+        sa.Index(None, "tenant_id", "created_at", "id"),
+        sa.Index(None, "tenant_id", "name"),
+    )
+
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    draft: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    revision: Mapped[int] = mapped_column(default=1)  # bumped on every draft edit: optimistic concurrency
+    archived: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
+
+
+class WorkflowVersion(Tenanted, Base):
+    """A published, immutable snapshot of a workflow's draft."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "workflow_id", "version"),)
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(_fk("workflows.id"))
+    version: Mapped[int]
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    published_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = synonym("published_at")  # lets versions page like every other list
+
+
+class Run(Tenanted, Timestamps, Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "workflow_id", "idempotency_key"),
+        sa.Index(None, "tenant_id", "created_at", "id"),
+        sa.Index(None, "tenant_id", "workflow_id", "created_at", "id"),
+        sa.Index(None, "tenant_id", "status", "created_at"),
+        sa.Index(None, "tenant_id", "parent_run_id", "item_index"),
+    )
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(_fk("workflows.id"))
+    workflow_version_id: Mapped[uuid.UUID] = mapped_column(_fk("workflow_versions.id"))
+    version: Mapped[int]
+    status: Mapped[RunStatus] = mapped_column(str_enum(RunStatus), default=RunStatus.QUEUED)
+    trigger: Mapped[str] = mapped_column(sa.String(32))
+    trigger_data: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)  # e.g. the raw webhook delivery
+    input: Mapped[Any | None] = mapped_column(JSONDoc)
+    output: Mapped[Any | None] = mapped_column(JSONDoc)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    parent_run_id: Mapped[uuid.UUID | None] = mapped_column(_fk("runs.id"))
+    parent_step_id: Mapped[str | None] = mapped_column(sa.String(64))
+    item_index: Mapped[int | None]
+    depth: Mapped[int] = mapped_column(default=0)
+    created_by: Mapped[str | None] = mapped_column(sa.String(80))  # "user:<id>", "apikey:<id>", "schedule:<id>"
+    last_seq: Mapped[int] = mapped_column(default=0)  # the seq of the newest run_events row
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class Step(Tenanted, Timestamps, Base):
+    __tablename__ = "steps"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "run_id", "step_id"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))
+    step_id: Mapped[str] = mapped_column(sa.String(64))
+    node_type: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[StepStatus] = mapped_column(str_enum(StepStatus), default=StepStatus.PENDING)
+    attempt: Mapped[int] = mapped_column(default=0)
+    version: Mapped[int] = mapped_column(default=0)  # bumped on every transition: claims compare it
+    output: Mapped[Any | None] = mapped_column(JSONDoc)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    envelope: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)  # node-private progress (fan-out cursors, ...)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(80))
+    lease_expires_at: Mapped[datetime | None]
+    wake_at: Mapped[datetime | None]  # a delay or retry backoff resumes here, holding no worker
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class RunEvent(Base):
+    __tablename__ = "run_events"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "run_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(_fk("tenants.id"))
+    run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    step_id: Mapped[str | None] = mapped_column(sa.String(64))
+    status: Mapped[str | None] = mapped_column(sa.String(16))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HumanTask(Tenanted, Timestamps, Base):
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        sa.Index(None, "tenant_id", "status", "created_at", "id"),
+        sa.Index(None, "tenant_id", "run_id", "step_id"),
+    )
+
+    run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))
+    step_id: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[HumanTaskStatus] = mapped_column(str_enum(HumanTaskStatus), default=HumanTaskStatus.OPEN)
+    title: Mapped[str] = mapped_column(sa.String(500))
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    form_schema: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    assignee_role: Mapped[Role] = mapped_column(str_enum(Role), default=Role.APPROVER)
+    assignees: Mapped[list[str] | None] = mapped_column(JSONDoc)  # user emails
+    required_approvals: Mapped[int] = mapped_column(default=1)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    data: Mapped[Any | None] = mapped_column(JSONDoc)
+    expires_at: Mapped[datetime | None]
+    escalate_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+
+
+class HumanTaskDecision(Tenanted, Base):
+    """One approver's vote; the unique key makes "exactly one decision per approver" a database fact."""
+
+    __tablename__ = "human_task_decisions"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "task_id", "user_id"),)
+
+    task_id: Mapped[uuid.UUID] = mapped_column(_fk("human_tasks.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(_fk("users.id"))
+    decision: Mapped[Decision] = mapped_column(str_enum(Decision))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    data: Mapped[Any | None] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Tenanted, Timestamps, Base):
+    __tablename__ = "webhooks"
+    __table_args__ = (sa.Index(None, "tenant_id", "workflow_id"),)
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(_fk("workflows.id"))
+    auth: Mapped[WebhookAuth] = mapped_column(str_enum(WebhookAuth), default=WebhookAuth.STANDARD)
+    secret_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(sa.Text)
+    previous_secret_expires_at: Mapped[datetime | None]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    rate_limit_per_minute: Mapped[int | None]
+
+
+class IdempotencyRecord(Tenanted, Base):
+    """The first answer to a keyed request, replayed to repeats; the unique key stops concurrent twins."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "scope", "key"),
+        sa.Index(None, "tenant_id", "expires_at"),
+    )
+
+    scope: Mapped[str] = mapped_column(sa.String(100))  # e.g. "webhook:<id>"
+    key: Mapped[str] = mapped_column(sa.String(200))
+    request_sha256: Mapped[str] = mapped_column(sa.String(64))
+    state: Mapped[IdempotencyState] = mapped_column(str_enum(IdempotencyState), default=IdempotencyState.IN_FLIGHT)
+    response_status: Mapped[int | None]
+    response_body: Mapped[Any | None] = mapped_column(JSONDoc)
+    run_id: Mapped[uuid.UUID | None] = mapped_column(_fk("runs.id", "SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class Schedule(Tenanted, Timestamps, Base):
+    __tablename__ = "schedules"
+    __table_args__ = (sa.Index(None, "tenant_id", "workflow_id"),)
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(_fk("workflows.id"))
+    cron: Mapped[str] = mapped_column(sa.String(120))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    input: Mapped[Any | None] = mapped_column(JSONDoc)
+    overlap: Mapped[str] = mapped_column(sa.String(20), default="skip")
+    catch_up: Mapped[str] = mapped_column(sa.String(20), default="skip")
+    catch_up_window_s: Mapped[int | None]
+    jitter_s: Mapped[int] = mapped_column(default=0)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    next_fire_at: Mapped[datetime | None]
+    last_fire_at: Mapped[datetime | None]
+
+
+class ScheduleFire(Tenanted, Base):
+    """One tick of one schedule; the unique key makes "exactly one fire per tick" a database fact."""
+
+    __tablename__ = "schedule_fires"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "schedule_id", "scheduled_for"),)
+
+    schedule_id: Mapped[uuid.UUID] = mapped_column(_fk("schedules.id"))
+    scheduled_for: Mapped[datetime]
+    run_id: Mapped[uuid.UUID | None] = mapped_column(_fk("runs.id", "SET NULL"))
+    outcome: Mapped[str] = mapped_column(sa.String(20))  # started, skipped, buffered, ...
+    fired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Credential(Tenanted, Timestamps, Base):
+    __tablename__ = "credentials"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+
+    name: Mapped[str] = mapped_column(sa.String(100))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    value_encrypted: Mapped[str] = mapped_column(sa.Text)
+    allowed_hosts: Mapped[list[str] | None] = mapped_column(JSONDoc)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
+
+
+class Artifact(Tenanted, Base):
+    __tablename__ = "artifacts"
+    __table_args__ = (sa.Index(None, "tenant_id", "run_id", "created_at"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))
+    step_id: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(200))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_key: Mapped[str] = mapped_column(sa.String(1024))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Tenanted, Base):
+    __tablename__ = "messages"
+    __table_args__ = (sa.Index(None, "tenant_id", "channel", "created_at", "id"),)
+
+    channel: Mapped[str] = mapped_column(sa.String(100))
+    text: Mapped[str] = mapped_column(sa.Text)
+    sender: Mapped[str | None] = mapped_column(sa.String(200))
+    direction: Mapped[MessageDirection] = mapped_column(str_enum(MessageDirection))
+    run_id: Mapped[uuid.UUID | None] = mapped_column(_fk("runs.id", "SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index(None, "tenant_id", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(_fk("tenants.id"))
+    actor: Mapped[str | None] = mapped_column(sa.String(80))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target_kind: Mapped[str | None] = mapped_column(sa.String(32))
+    target_id: Mapped[str | None] = mapped_column(sa.String(64))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = synonym("at")  # lets the log page like every other list

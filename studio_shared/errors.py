@@ -1,0 +1,82 @@
+"""The studio's error hierarchy; the GraphQL layer maps these onto payload errors.
+
+StudioError
+├── NotFound            an id that does not exist *or belongs to another tenant*
+├── Conflict            a stale revision, a duplicate name, a state that forbids the action
+├── ValidationFailed    user input broke one or more rules; carries every Problem found
+├── Unauthenticated     no credentials, or credentials that do not verify
+└── Forbidden           authenticated, but the role lacks the permission
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with user input; `path` points at it, e.g. ("nodes", "2", "config", "url")."""
+
+    path: tuple[str, ...]
+    message: str
+    code: str = "INVALID"
+
+    @property
+    def dotted(self) -> str:
+        """The path as users read it: ``nodes[2].config.url``."""
+        out = ""
+        for part in self.path:
+            out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+        return out
+
+
+class StudioError(Exception):
+    """Base of every error the studio raises on purpose."""
+
+    code = "ERROR"
+
+
+class NotFound(StudioError):
+    code = "NOT_FOUND"
+
+    def __init__(self, kind: str, id: object) -> None:
+        super().__init__(f"{kind} {str(id)!r} not found")
+        self.kind, self.id = kind, str(id)
+
+
+class Conflict(StudioError):
+    code = "CONFLICT"
+
+    def __init__(self, message: str, path: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.path = tuple(path)
+
+
+@dataclass
+class ValidationFailed(StudioError):
+    problems: list[Problem] = field(default_factory=list)
+    code = "INVALID"
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{p.dotted or '<root>'}: {p.message}" for p in self.problems) or "invalid input")
+
+    @classmethod
+    def one(cls, path: Sequence[str], message: str, code: str = "INVALID") -> ValidationFailed:
+        return cls([Problem(tuple(path), message, code)])
+
+
+class Unauthenticated(StudioError):
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str = "authentication required: send 'Authorization: Bearer <token>'") -> None:
+        super().__init__(message)
+
+
+class Forbidden(StudioError):
+    code = "FORBIDDEN"
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"your role lacks the permission {permission!r}")
+        self.permission = permission

@@ -1,0 +1,47 @@
+"""JSON Schemas of the workflow definition, the step envelope and every node type, plus the registry over them."""
+
+from __future__ import annotations
+
+from studio_shared.schemas.registry import (
+    CompiledSchema,
+    NodeRegistry,
+    NodeType,
+    RegistryError,
+    etag_of,
+    load_registry,
+    registry_document,
+    schema_problems,
+    sort_problems,
+    step_output_compiled,
+    step_output_schema,
+    step_output_schema_document,
+    step_output_validator,
+    validate_step_output,
+    validate_workflow_document,
+    workflow_compiled,
+    workflow_schema,
+    workflow_schema_document,
+    workflow_validator,
+)
+
+__all__ = [
+    "CompiledSchema",
+    "NodeRegistry",
+    "NodeType",
+    "RegistryError",
+    "etag_of",
+    "load_registry",
+    "registry_document",
+    "schema_problems",
+    "sort_problems",
+    "step_output_compiled",
+    "step_output_schema",
+    "step_output_schema_document",
+    "step_output_validator",
+    "validate_step_output",
+    "validate_workflow_document",
+    "workflow_compiled",
+    "workflow_schema",
+    "workflow_schema_document",
+    "workflow_validator",
+]

@@ -1,0 +1,108 @@
+"""Configuration from ``STUDIO_*`` environment variables; built once by a composition root and passed down."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+
+
+class Env(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class InsecureSettings(ValueError):
+    """Raised when production would start with generated, default or weak secrets."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the studio. Defaults run a laptop studio on SQLite with in-process workers."""
+
+    model_config = SettingsConfigDict(env_prefix="STUDIO_", extra="ignore")
+
+    env: Env = Env.DEVELOPMENT
+    database_url: str = "sqlite+aiosqlite:///.studio/studio.db"
+    redis_url: str | None = None
+    storage_url: str = "file://.studio/storage"
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    state_dir: Path = Path(".studio")
+
+    jwt_secret: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    jwt_issuer: str = "workflow-agent-studio"
+    jwt_audience: str = "workflow-agent-studio"
+    access_token_ttl_s: int = Field(default=8 * 3600, gt=0)
+
+    # GraphQL hygiene: documents over these limits are rejected before any resolver runs.
+    graphql_max_depth: int = Field(default=12, ge=2)
+    graphql_max_aliases: int = Field(default=30, ge=1)
+    graphql_max_tokens: int = Field(default=4000, ge=100)
+    graphql_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    graphiql: bool | None = None  # None: on outside production
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_echo: bool = False
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Self:
+        if self.env is Env.PRODUCTION:
+            for name in ("jwt_secret", "secret_key"):
+                value: SecretStr | None = getattr(self, name)
+                if value is None:
+                    raise InsecureSettings(f"STUDIO_{name.upper()} must be set when STUDIO_ENV=production")
+                if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+                    raise InsecureSettings(f"STUDIO_{name.upper()} must be at least {MIN_SECRET_BYTES} bytes")
+        return self
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.env is not Env.PRODUCTION if self.graphiql is None else self.graphiql
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis configured: the API hosts the worker pool, scheduler and event bus in-process."""
+        return self.redis_url is None
+
+    def with_dev_secrets(self) -> Settings:
+        """Fill missing secrets from ``state_dir``, generating each once; production never gets here unset."""
+        updates: dict[str, SecretStr] = {}
+        for name in ("jwt_secret", "secret_key"):
+            if getattr(self, name) is None:
+                updates[name] = SecretStr(_load_or_generate(self.state_dir / name))
+        return self.model_copy(update=updates) if updates else self
+
+    def jwt_key(self) -> str:
+        if self.jwt_secret is None:
+            raise InsecureSettings(
+                "no JWT secret configured: call Settings.with_dev_secrets() or set STUDIO_JWT_SECRET"
+            )
+        return self.jwt_secret.get_secret_value()
+
+
+def _load_or_generate(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once must agree on one secret, not overwrite each other's.
+    try:
+        with path.open("x") as fh:
+            fh.write(value)
+        path.chmod(0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    return value
+
+
+def load_settings() -> Settings:
+    """The settings a process starts with: environment, then generated dev secrets where allowed."""
+    return Settings().with_dev_secrets()

@@ -1,0 +1,119 @@
+"""Tenants and their users: creation, login lookup, role changes."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studio_shared.auth import hash_password
+from studio_shared.db import models
+from studio_shared.errors import Conflict, NotFound, Problem, ValidationFailed
+from studio_shared.rbac import Role
+from studio_shared.store import audit
+from studio_shared.store.pagination import Page, keyset, paged
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+MIN_PASSWORD = 8
+
+
+async def get_or_create_tenant(s: AsyncSession, slug: str, name: str | None = None) -> models.Tenant:
+    if not SLUG.match(slug):
+        raise ValidationFailed.one(["tenant"], "tenant slug: lowercase letters, digits and '-', at most 63 characters")
+    tenant = await s.scalar(sa.select(models.Tenant).where(models.Tenant.slug == slug))
+    if tenant is None:
+        tenant = models.Tenant(slug=slug, name=name or slug)
+        s.add(tenant)
+        await s.flush()
+    return tenant
+
+
+async def get_tenant(s: AsyncSession, tenant_id: uuid.UUID) -> models.Tenant | None:
+    return await s.get(models.Tenant, tenant_id)
+
+
+async def user_by_email(s: AsyncSession, email: str) -> models.User | None:
+    """Login's lookup: the one query that cannot know the tenant yet (emails are unique across tenants)."""
+    return await s.scalar(sa.select(models.User).where(models.User.email == email.strip().lower()))
+
+
+async def get_user(s: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> models.User | None:
+    return await s.scalar(sa.select(models.User).where(models.User.tenant_id == tenant_id, models.User.id == user_id))
+
+
+async def users_by_ids(s: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> list[models.User]:
+    rows = await s.scalars(sa.select(models.User).where(models.User.tenant_id == tenant_id, models.User.id.in_(ids)))
+    return list(rows)
+
+
+async def list_users(s: AsyncSession, tenant_id: uuid.UUID, first: int | None, after: str | None) -> Page[models.User]:
+    stmt, size = keyset(
+        sa.select(models.User).where(models.User.tenant_id == tenant_id),
+        models.User.created_at,
+        models.User.id,
+        first,
+        after,
+    )
+    return paged((await s.scalars(stmt)).all(), size)
+
+
+def _check_user_input(email: str, password: str | None) -> str:
+    email = email.strip().lower()
+    problems = []
+    if not EMAIL.match(email):
+        problems.append(Problem(("email",), "enter an email address such as ada@example.org"))
+    if password is not None and len(password) < MIN_PASSWORD:
+        problems.append(Problem(("password",), f"use a password of at least {MIN_PASSWORD} characters", "TOO_SHORT"))
+    if problems:
+        raise ValidationFailed(problems)
+    return email
+
+
+async def create_user(
+    s: AsyncSession,
+    tenant_id: uuid.UUID,
+    email: str,
+    password: str | None,
+    role: Role,
+    actor: str | None = None,
+) -> models.User:
+    email = _check_user_input(email, password)
+    user = models.User(
+        tenant_id=tenant_id,
+        email=email,
+        password_hash=hash_password(password) if password is not None else None,
+        role=role,
+    )
+    try:
+        async with s.begin_nested():
+            s.add(user)
+            await s.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a user with the email {email!r} already exists", ["email"]) from exc
+    audit.record(s, tenant_id, actor, "user.create", ("user", user.id), {"email": email, "role": role.value})
+    return user
+
+
+async def set_role(
+    s: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, role: Role, actor: str | None
+) -> models.User:
+    user = await get_user(s, tenant_id, user_id)
+    if user is None:
+        raise NotFound("user", user_id)
+    if user.role is Role.ADMIN and role is not Role.ADMIN:
+        admins = await s.scalar(
+            sa.select(sa.func.count())
+            .select_from(models.User)
+            .where(models.User.tenant_id == tenant_id, models.User.role == Role.ADMIN, models.User.active)
+        )
+        if (admins or 0) <= 1:
+            raise Conflict("a tenant must keep at least one admin: promote another user first", ["role"])
+    old = user.role
+    user.role = role
+    audit.record(s, tenant_id, actor, "user.set_role", ("user", user.id), {"from": old.value, "to": role.value})
+    await s.flush()
+    return user

@@ -1,0 +1,193 @@
+"""Shared fixtures: the backend matrix (SQLite or PostgreSQL), the app, a GraphQL client, tenant factories.
+
+``STUDIO_TEST_BACKEND=sqlite|postgres`` picks the database of this pass (``make test`` runs both).
+Without a reachable PostgreSQL the postgres pass skips, saying how to enable it, unless
+``STUDIO_REQUIRE_SERVICES=1`` (set by CI) turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from studio_gql.app import create_app
+from studio_gql.state import AppState
+from studio_shared.auth import encode_access_token
+from studio_shared.db.migrate import upgrade
+from studio_shared.rbac import Role
+from studio_shared.settings import Env, Settings
+from studio_shared.store import tenants
+
+BACKEND = os.environ.get("STUDIO_TEST_BACKEND", "sqlite")
+REQUIRE_SERVICES = os.environ.get("STUDIO_REQUIRE_SERVICES") == "1"
+POSTGRES_ADMIN_URL = os.environ.get("STUDIO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 32  # PyJWT wants 32+ bytes for HS256
+
+
+def missing_service(name: str, how: str) -> None:
+    """Skip with a reason that says how to enable the test, or fail when CI demands every service."""
+    message = f"{name} is not available: {how}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (STUDIO_REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(message)
+
+
+async def _postgres_admin(statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if BACKEND == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'studio.db'}"
+        upgrade(url)
+        yield url
+        return
+    if BACKEND != "postgres":
+        pytest.fail(f"STUDIO_TEST_BACKEND must be sqlite or postgres, not {BACKEND!r}")
+    name = f"studio_test_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+    except (TimeoutError, OSError, ImportError) as exc:
+        missing_service(
+            "PostgreSQL",
+            f"{exc!r}; start it on 127.0.0.1:5432 or point STUDIO_TEST_POSTGRES_URL at a server",
+        )
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    url = f"{base}/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        env=Env.TEST,
+        database_url=database_url,
+        jwt_secret=TEST_JWT_SECRET,
+        secret_key="test-secret-key-" + "y" * 32,
+        state_dir=tmp_path_factory.mktemp("state"),
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+def state(app: Starlette) -> AppState:
+    result: AppState = app.state.studio
+    return result
+
+
+@pytest.fixture(scope="session")
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://studio.test") as client:
+        yield client
+
+
+class GraphQLClient:
+    """POSTs documents to /graphql; ``data`` insists on no errors, ``errors`` on at least one."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def raw(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        assert response.status_code == 200, (response.status_code, response.text)
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+        body = await self.raw(query, variables, token)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    async def error_codes(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> list[str]:
+        body = await self.raw(query, variables, token)
+        assert body.get("errors"), body
+        return [(e.get("extensions") or {}).get("code", "") for e in body["errors"]]
+
+
+@pytest.fixture(scope="session")
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+@dataclass
+class TenantFixture:
+    id: uuid.UUID
+    slug: str
+    users: dict[Role, uuid.UUID] = field(default_factory=dict)
+    emails: dict[Role, str] = field(default_factory=dict)
+    tokens: dict[Role, str] = field(default_factory=dict)
+
+    def token(self, role: Role = Role.ADMIN) -> str:
+        return self.tokens[role]
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def make_tenant(state: AppState, settings: Settings) -> Any:
+    """A fresh tenant with one user (and token) per role; passwords are ``PASSWORD``."""
+
+    async def make() -> TenantFixture:
+        slug = f"t-{secrets.token_hex(5)}"
+        async with state.sessions.begin() as s:
+            tenant = await tenants.get_or_create_tenant(s, slug)
+            made = TenantFixture(id=tenant.id, slug=slug)
+            for role in Role:
+                email = f"{role.value.lower()}@{slug}.example"
+                user = await tenants.create_user(s, tenant.id, email, PASSWORD, role)
+                made.users[role], made.emails[role] = user.id, email
+        for role, user_id in made.users.items():
+            made.tokens[role] = encode_access_token(settings, subject=user_id, tenant_id=made.id, role=role)
+        return made
+
+    return make
+
+
+@pytest.fixture
+async def tenant(make_tenant: Any) -> TenantFixture:
+    result: TenantFixture = await make_tenant()
+    return result
+
+
+@pytest.fixture
+async def other_tenant(make_tenant: Any) -> TenantFixture:
+    result: TenantFixture = await make_tenant()
+    return result
+
+
+REPO = Path(__file__).resolve().parents[1]
