@@ -105,6 +105,10 @@ class Run(Tenanted, Timestamps, Base):
         sa.Index(None, "tenant_id", "workflow_id", "created_at", "id"),
         sa.Index(None, "tenant_id", "status", "created_at"),
         sa.Index(None, "tenant_id", "parent_run_id", "item_index"),
+        # System scans of the reconciler and scheduler (every tenant at once): the one place an index
+        # leads with something other than the tenant.
+        sa.Index("ix_runs_sweep_lease", "status", "lease_expires_at"),
+        sa.Index("ix_runs_sweep_wake", "status", "wake_at"),
     )
 
     workflow_id: Mapped[uuid.UUID] = mapped_column(_fk("workflows.id"))
@@ -123,6 +127,14 @@ class Run(Tenanted, Timestamps, Base):
     depth: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str | None] = mapped_column(sa.String(80))  # "user:<id>", "apikey:<id>", "schedule:<id>"
     last_seq: Mapped[int] = mapped_column(default=0)  # the seq of the newest run_events row
+    # The run lease: one driver at a time advances a run; every write batch checks it (a fencing token).
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(80))
+    lease_expires_at: Mapped[datetime | None]
+    wake_at: Mapped[datetime | None]  # a WAITING run resumes here (delay, retry backoff, approval expiry)
+    cancel_requested_at: Mapped[datetime | None]
+    # Bumped by anyone who needs the driver's attention (cancel, a decision); a driver parks or finishes a run
+    # only if the signal is still the one it loaded, so a poke that races with parking is never lost.
+    signal: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
 
@@ -137,6 +149,10 @@ class Step(Tenanted, Timestamps, Base):
     status: Mapped[StepStatus] = mapped_column(str_enum(StepStatus), default=StepStatus.PENDING)
     attempt: Mapped[int] = mapped_column(default=0)
     version: Mapped[int] = mapped_column(default=0)  # bumped on every transition: claims compare it
+    # Attempts lost to a dead worker: they count as attempts but spend no retry budget.
+    interruptions: Mapped[int] = mapped_column(default=0, server_default="0")
+    input: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)  # the rendered config of the latest attempt
+    branches: Mapped[list[str] | None] = mapped_column(JSONDoc)  # branches taken; None: every outgoing edge
     output: Mapped[Any | None] = mapped_column(JSONDoc)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     envelope: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)

@@ -1,0 +1,1 @@
+"""Benchmarks run in-process against a throw-away database: ``python -m bench --help``."""

@@ -1,0 +1,282 @@
+"""Latency of the workflow list with latest versions, and SQL statements per request.
+
+Builds the app in-process on a fresh database (a temporary SQLite file, or a PostgreSQL database
+created for the run and dropped afterwards), seeds one tenant with N workflows of two published
+versions each, then sends R sequential ``workflows(first: 50) { … latestVersion { … } }`` POSTs through
+``httpx.ASGITransport`` and prints a Markdown table. No network, no server process: it measures the
+GraphQL stack plus the database, nothing else. Bounded by ``--max-seconds`` (the timed loop stops early
+and says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import copy
+import gc
+import math
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from sqlalchemy import event
+
+from studio_gql.app import create_app
+from studio_gql.state import AppState
+from studio_shared.auth import Principal, encode_access_token
+from studio_shared.db.migrate import upgrade
+from studio_shared.rbac import Role
+from studio_shared.settings import Env, Settings
+from studio_shared.store import tenants
+from studio_shared.store import workflows as store
+
+NAME = "graphql-reads"
+HELP = "p50/p95/p99 of workflows(first: 50) with latestVersion, and SQL statements per request"
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PAGE = 50
+WARMUP = 10
+QUERY = (
+    "query Bench($first: Int!) { workflows(first: $first) { edges { node {"
+    " id name latestVersion { version definition } } } pageInfo { hasNextPage } } }"
+)
+DEFINITION: dict[str, Any] = {
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {"input_schema": {"type": "object"}}},
+        {"id": "check", "type": "condition", "config": {"expression": "{{ input.amount > 100 }}"}},
+        {"id": "ok", "type": "human.approval", "config": {"title": "Approve {{ input.amount }}"}},
+        {
+            "id": "notify",
+            "type": "http.request",
+            "config": {"method": "POST", "url": "https://example.org/hook", "body": {"id": "{{ run.id }}"}},
+            "retry": {"max_attempts": 3, "initial_interval_s": 1, "backoff": 2.0},
+            "timeout_s": 30,
+            "on_error": "fail",
+            "position": {"x": 400, "y": 0},
+        },
+    ],
+    "edges": [
+        {"source": "start", "target": "check"},
+        {"source": "check", "target": "ok", "branch": "true"},
+        {"source": "check", "target": "notify", "branch": "false"},
+        {"source": "ok", "target": "notify", "branch": "approved"},
+    ],
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--workflows", type=_bounded(1, 1000), default=50, help="workflows to seed (default 50)")
+    parser.add_argument("--requests", type=_bounded(1, 100_000), default=200, help="timed requests (default 200)")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("STUDIO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="admin URL used to create and drop the benchmark database (env STUDIO_BENCH_POSTGRES_URL)",
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=45.0, help="stop the timed loop after this long (default 45)"
+    )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() after start-up and seeding, so full collections skip the long-lived heap",
+    )
+
+
+def _bounded(low: int, high: int) -> Any:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Result:
+    backend: str
+    workflows: int
+    requests: int
+    latencies_ms: list[float]
+    statements: list[int]
+    stopped_early: bool
+
+    def percentile(self, p: float) -> float:
+        """Nearest-rank percentile (no interpolation: every reported value was measured)."""
+        ordered = sorted(self.latencies_ms)
+        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+    def table(self) -> str:
+        per_request = sorted(set(self.statements))
+        shown = str(per_request[0]) if len(per_request) == 1 else f"{min(per_request)}-{max(per_request)}"
+        rows = [
+            "| backend | workflows | requests | p50 ms | p95 ms | p99 ms | statements/request |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {self.backend} | {self.workflows} | {len(self.latencies_ms)} | {self.percentile(50):.2f}"
+            f" | {self.percentile(95):.2f} | {self.percentile(99):.2f} | {shown} |",
+        ]
+        return "\n".join(rows)
+
+
+# ------------------------------------------------------------------------------------------- database
+
+
+@asynccontextmanager
+async def fresh_database(backend: str, admin_url: str) -> AsyncIterator[str]:
+    """A migrated, empty database URL for this run; removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+            await asyncio.to_thread(upgrade, url)
+            yield url
+        return
+    import asyncpg
+
+    name = f"studio_bench_{os.getpid()}_{secrets.token_hex(4)}"
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(admin_url, timeout=5)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    await admin(f'CREATE DATABASE "{name}"')
+    try:
+        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        url = f"{base}/{name}"
+        await asyncio.to_thread(upgrade, url)
+        yield url
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ------------------------------------------------------------------------------------------- seeding
+
+
+async def seed(state: AppState, workflows: int) -> tuple[str, int]:
+    """One tenant and editor; ``workflows`` workflows with versions 1 and 2. Returns a token and page size."""
+    async with state.sessions.begin() as s:
+        tenant = await tenants.get_or_create_tenant(s, f"bench-{secrets.token_hex(4)}")
+        user = await tenants.create_user(
+            s, tenant.id, f"editor@{tenant.slug}.example", secrets.token_urlsafe(16), Role.EDITOR
+        )
+    actor = Principal(tenant_id=tenant.id, role=Role.EDITOR, user_id=user.id)
+    second = copy.deepcopy(DEFINITION)
+    second["nodes"][1]["config"]["expression"] = "{{ input.amount > 500 }}"
+    for i in range(workflows):
+        async with state.sessions.begin() as s:
+            row = await store.create(
+                s, tenant.id, actor, state.registry, name=f"Workflow {i:04d}", description=None, definition=DEFINITION
+            )
+            await store.publish(s, tenant.id, actor, state.registry, row.id, "v1")
+            await store.update(s, tenant.id, actor, state.registry, row.id, definition=second)
+            await store.publish(s, tenant.id, actor, state.registry, row.id, "v2")
+    token = encode_access_token(state.settings, subject=user.id, tenant_id=tenant.id, role=Role.EDITOR)
+    return token, min(workflows, PAGE)
+
+
+# ------------------------------------------------------------------------------------------- measuring
+
+_sink: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("bench_statements", default=None)
+
+
+@contextmanager
+def counting(state: AppState) -> Iterator[None]:
+    """While active, SQL sent on behalf of a task whose context holds a sink is appended to that sink.
+
+    Context variables follow the request into Strawberry's resolver tasks and SQLAlchemy's greenlets, so
+    background work in the same process (an embedded scheduler, say) is not counted.
+    """
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sink = _sink.get()
+        if sink is not None:
+            sink.append(statement)
+
+    event.listen(state.engine.sync_engine, "before_cursor_execute", before)
+    try:
+        yield
+    finally:
+        event.remove(state.engine.sync_engine, "before_cursor_execute", before)
+
+
+async def one_request(client: httpx.AsyncClient, token: str, expected: int) -> tuple[float, int]:
+    seen: list[str] = []
+    reset = _sink.set(seen)
+    try:
+        started = time.perf_counter()
+        response = await client.post(
+            "/graphql",
+            json={"query": QUERY, "variables": {"first": PAGE}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    finally:
+        _sink.reset(reset)
+    body = response.json()
+    if response.status_code != 200 or body.get("errors"):
+        raise RuntimeError(f"benchmark query failed: {response.status_code} {body}")
+    edges = body["data"]["workflows"]["edges"]
+    if len(edges) != expected or any(e["node"]["latestVersion"]["version"] != 2 for e in edges):
+        raise RuntimeError(f"unexpected page: {len(edges)} edges, wanted {expected} at version 2")
+    return elapsed_ms, len(seen)
+
+
+async def run(
+    backend: str, workflows: int, requests: int, admin_url: str, max_seconds: float, gc_freeze: bool = False
+) -> Result:
+    async with fresh_database(backend, admin_url) as url:
+        with tempfile.TemporaryDirectory(prefix="studio-bench-state-") as state_dir:
+            settings = Settings(
+                env=Env.TEST,
+                database_url=url,
+                jwt_secret=SecretStr(secrets.token_urlsafe(48)),
+                secret_key=SecretStr(secrets.token_urlsafe(48)),
+                state_dir=Path(state_dir),
+            )
+            app = create_app(settings)
+            async with app.router.lifespan_context(app):
+                state: AppState = app.state.studio
+                token, expected = await seed(state, workflows)
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
+                    with counting(state):
+                        for _ in range(WARMUP):  # statement caches, first connections, imports
+                            await one_request(client, token, expected)
+                        gc.collect()  # every run starts the timed loop with the same clean heap
+                        if gc_freeze:
+                            gc.freeze()
+                        latencies: list[float] = []
+                        statements: list[int] = []
+                        deadline = time.monotonic() + max_seconds
+                        for _ in range(requests):
+                            elapsed_ms, count = await one_request(client, token, expected)
+                            latencies.append(elapsed_ms)
+                            statements.append(count)
+                            if time.monotonic() > deadline:
+                                break
+                if gc_freeze:
+                    gc.unfreeze()
+    label = f"{backend} (gc.freeze)" if gc_freeze else backend
+    return Result(label, workflows, requests, latencies, statements, stopped_early=len(latencies) < requests)
+
+
+def main(args: argparse.Namespace) -> int:
+    result = asyncio.run(
+        run(args.backend, args.workflows, args.requests, args.postgres_url, args.max_seconds, args.gc_freeze)
+    )
+    print(result.table())
+    if result.stopped_early:
+        print(f"\n(stopped after {len(result.latencies_ms)} of {result.requests} requests: --max-seconds reached)")
+    return 0

@@ -1,0 +1,480 @@
+"""Authentication failure paths: login, forged and broken tokens, current roles, API keys.
+
+Every bad credential must end in a GraphQL error with ``extensions.code == "UNAUTHENTICATED"``,
+no data, and a message that never echoes the credential back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+import sqlalchemy as sa
+
+from studio_gql.schema import build_schema
+from studio_gql.state import AppState
+from studio_shared.auth import MAX_TOKEN_CHARS, REQUIRED_CLAIMS, encode_access_token
+from studio_shared.db import models
+from studio_shared.rbac import Role
+from studio_shared.settings import Settings
+from studio_shared.store import tenants
+from tests.conftest import PASSWORD, GraphQLClient, TenantFixture
+
+# ---------------------------------------------------------------------------------------------- documents
+
+ME = "{ me { role } }"
+ME_FULL = "{ me { role permissions user { id email } tenant { id } } }"
+LOGIN = """mutation($e: String!, $p: String!) {
+  login(email: $e, password: $p) { token user { id email role } errors { path message code } } }"""
+CREATE_WORKFLOW = """mutation($n: String!, $d: JSON!) {
+  createWorkflow(input: {name: $n, definition: $d}) { workflow { id name } errors { path message code } } }"""
+SEARCH_WORKFLOWS = """query($s: String!) {
+  workflows(search: $s, includeArchived: true) { edges { node { id name } } } }"""
+CREATE_USER = """mutation($e: String!, $p: String!, $r: Role!) {
+  createUser(email: $e, password: $p, role: $r) { user { id role } errors { path message code } } }"""
+SET_ROLE = """mutation($id: ID!, $r: Role!) {
+  setUserRole(userId: $id, role: $r) { user { id role } errors { path message code } } }"""
+CREATE_KEY = """mutation($n: String!, $r: Role!) {
+  createApiKey(name: $n, role: $r) { key apiKey { id name role revoked } errors { path message code } } }"""
+REVOKE_KEY = """mutation($id: ID!) {
+  revokeApiKey(id: $id) { key apiKey { id revoked } errors { path message code } } }"""
+
+MINIMAL_DEFINITION: dict[str, Any] = {
+    "nodes": [{"id": "start", "type": "trigger.manual", "config": {}}],
+    "edges": [],
+}
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+async def t(make_tenant: Any) -> TenantFixture:
+    """One tenant shared by the module: tests here that change users create their own."""
+    result: TenantFixture = await make_tenant()
+    return result
+
+
+@pytest.fixture(scope="module")
+async def other(make_tenant: Any) -> TenantFixture:
+    result: TenantFixture = await make_tenant()
+    return result
+
+
+async def post(http: httpx.AsyncClient, query: str, variables: dict[str, Any], authorization: str | None) -> Any:
+    """POST a document with an exact ``Authorization`` value (or none), returning the JSON body."""
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    response = await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+    assert response.status_code == 200, (response.status_code, response.text)
+    return response.json()
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [(e.get("extensions") or {}).get("code", "") for e in body.get("errors") or []]
+
+
+def assert_unauthenticated(body: dict[str, Any], secret: str | None = None) -> None:
+    """UNAUTHENTICATED first, no data, and the presented credential nowhere in the answer."""
+    assert body.get("errors"), body
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
+    assert body.get("data") is None, body
+    if secret and len(secret) >= 8:
+        text = json.dumps(body)
+        assert secret not in text, "the answer echoes the credential"
+        # Not even a recognisable part of it (e.g. the signature of a JWT).
+        for part in secret.split("."):
+            if len(part) >= 16:
+                assert part not in text, "the answer echoes part of the credential"
+
+
+async def assert_rejected_everywhere(
+    http: httpx.AsyncClient, gql: GraphQLClient, admin_token: str, authorization: str | None, secret: str | None
+) -> None:
+    """The credential fails on a query and on a mutation, and the mutation wrote nothing."""
+    assert_unauthenticated(await post(http, ME, {}, authorization), secret)
+    name = f"must-not-exist-{secrets.token_hex(6)}"
+    created = await post(http, CREATE_WORKFLOW, {"n": name, "d": MINIMAL_DEFINITION}, authorization)
+    assert_unauthenticated(created, secret)
+    found = await gql.data(SEARCH_WORKFLOWS, {"s": name}, admin_token)
+    assert found["workflows"]["edges"] == []
+
+
+async def login(gql: GraphQLClient, email: str, password: str) -> dict[str, Any]:
+    data = await gql.data(LOGIN, {"e": email, "p": password})
+    result: dict[str, Any] = data["login"]
+    return result
+
+
+async def new_user(state: AppState, tenant: TenantFixture, role: Role) -> tuple[uuid.UUID, str]:
+    """A fresh user of ``tenant`` (so tests that disable or demote never touch the shared ones)."""
+    email = f"{role.value.lower()}-{secrets.token_hex(5)}@{tenant.slug}.example"
+    async with state.sessions.begin() as s:
+        user = await tenants.create_user(s, tenant.id, email, PASSWORD, role)
+    return user.id, email
+
+
+# ------------------------------------------------------------------------------------------------- login
+
+
+async def test_login_returns_a_token_that_works_for_me(gql: GraphQLClient, t: TenantFixture) -> None:
+    result = await login(gql, t.emails[Role.EDITOR], PASSWORD)
+    assert result["errors"] == []
+    assert result["token"]
+    assert result["user"]["email"] == t.emails[Role.EDITOR]
+    me = (await gql.data(ME_FULL, token=result["token"]))["me"]
+    assert me["role"] == "EDITOR"
+    assert me["user"] == {"id": str(t.users[Role.EDITOR]), "email": t.emails[Role.EDITOR]}
+    assert me["tenant"]["id"] == str(t.id)
+
+
+async def test_login_email_is_case_insensitive(gql: GraphQLClient, t: TenantFixture) -> None:
+    result = await login(gql, t.emails[Role.VIEWER].upper(), PASSWORD)
+    assert result["errors"] == []
+    assert result["token"]
+
+
+async def test_unknown_email_and_wrong_password_are_indistinguishable(gql: GraphQLClient, t: TenantFixture) -> None:
+    unknown = await login(gql, f"nobody-{secrets.token_hex(4)}@{t.slug}.example", PASSWORD)
+    wrong = await login(gql, t.emails[Role.EDITOR], PASSWORD + "!")
+    empty = await login(gql, t.emails[Role.EDITOR], "")
+    for result in (unknown, wrong, empty):
+        assert result["token"] is None
+        assert result["user"] is None
+        assert [e["code"] for e in result["errors"]] == ["INVALID_CREDENTIALS"]
+    assert unknown == wrong == empty  # same code, same message, same path: no account oracle
+
+
+async def test_disabled_user_cannot_log_in_and_its_token_stops_working(
+    gql: GraphQLClient, http: httpx.AsyncClient, state: AppState, t: TenantFixture
+) -> None:
+    user_id, email = await new_user(state, t, Role.EDITOR)
+    before = await login(gql, email, PASSWORD)
+    token = before["token"]
+    assert token
+    assert (await gql.data(ME, token=token))["me"]["role"] == "EDITOR"
+
+    async with state.sessions.begin() as s:
+        await s.execute(sa.update(models.User).where(models.User.id == user_id).values(active=False))
+
+    after = await login(gql, email, PASSWORD)
+    unknown = await login(gql, f"nobody-{secrets.token_hex(4)}@{t.slug}.example", PASSWORD)
+    assert after["token"] is None
+    assert after == unknown  # a disabled account reads like an unknown one
+    await assert_rejected_everywhere(http, gql, t.token(Role.ADMIN), f"Bearer {token}", token)
+
+
+async def test_me_without_a_token_is_unauthenticated(http: httpx.AsyncClient) -> None:
+    assert_unauthenticated(await post(http, ME, {}, None))
+
+
+async def test_login_needs_no_token(gql: GraphQLClient, t: TenantFixture) -> None:
+    body = await gql.raw(LOGIN, {"e": t.emails[Role.VIEWER], "p": PASSWORD})
+    assert not body.get("errors"), body
+    assert body["data"]["login"]["token"]
+
+
+# ------------------------------------------------------------------------------------------ forged tokens
+
+OTHER_KEY = "another-signing-key-" + "z" * 32
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def segment(obj: object) -> str:
+    return b64(json.dumps(obj, separators=(",", ":")).encode())
+
+
+def hand_signed(header: dict[str, Any], claims: dict[str, Any], key: str, digest: str = "sha256") -> str:
+    """A JWT built by hand: any header, an HMAC (SHA-256 by default) over ``header.payload`` with ``key``."""
+    signing_input = f"{segment(header)}.{segment(claims)}"
+    signature = hmac.new(key.encode(), signing_input.encode(), digest).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+@dataclass(frozen=True)
+class Forge:
+    """What a forging case may use: the server's settings and a real user of a real tenant."""
+
+    settings: Settings
+    tenant: TenantFixture
+
+    def claims(self, who: Role = Role.EDITOR, **overrides: Any) -> dict[str, Any]:
+        """Valid claims for the tenant's user of role ``who``; ``overrides`` replace or add claims."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": str(self.tenant.users[who]),
+            "tenant_id": str(self.tenant.id),
+            "role": who.value,
+            "iat": now,
+            "exp": now + 600,
+            "iss": self.settings.jwt_issuer,
+            "aud": self.settings.jwt_audience,
+        }
+        claims.update(overrides)
+        return claims
+
+    def sign(self, claims: dict[str, Any], key: str | None = None) -> str:
+        return jwt.encode(claims, key or self.settings.jwt_key(), algorithm="HS256")
+
+    def valid(self, role: Role = Role.EDITOR) -> str:
+        return self.sign(self.claims(role))
+
+
+def _without(claim: str) -> Callable[[Forge], str]:
+    def build(f: Forge) -> str:
+        claims = f.claims()
+        del claims[claim]
+        return f"Bearer {f.sign(claims)}"
+
+    return build
+
+
+def _role_swapped(f: Forge) -> str:
+    header, _, signature = f.valid(Role.VIEWER).split(".")
+    return f"Bearer {header}.{segment(f.claims(Role.VIEWER, role='ADMIN'))}.{signature}"
+
+
+def _none_keeping_signature(f: Forge) -> str:
+    _, payload, signature = f.valid().split(".")
+    return f"Bearer {segment({'alg': 'none', 'typ': 'JWT'})}.{payload}.{signature}"
+
+
+def _oversized(f: Forge) -> str:
+    # Correctly signed, so only the size rule can reject it.
+    token = f.sign(f.claims(padding="p" * MAX_TOKEN_CHARS))
+    assert len(token) > MAX_TOKEN_CHARS
+    return f"Bearer {token}"
+
+
+BAD_AUTHORIZATION: dict[str, Callable[[Forge], str]] = {
+    "expired": lambda f: (
+        "Bearer "
+        + encode_access_token(
+            f.settings, subject=f.tenant.users[Role.EDITOR], tenant_id=f.tenant.id, role=Role.EDITOR, ttl_s=-60
+        )
+    ),
+    "other-signing-key": lambda f: f"Bearer {f.sign(f.claims(), key=OTHER_KEY)}",
+    "alg-none": lambda f: f"Bearer {jwt.encode(f.claims(), '', algorithm='none')}",
+    "alg-none-uppercase": lambda f: f"Bearer {segment({'alg': 'NONE', 'typ': 'JWT'})}.{segment(f.claims())}.",
+    "alg-none-keeping-signature": _none_keeping_signature,
+    # By hand: PyJWT warns (rightly) about a 48-byte key for HS512, and warnings are errors here.
+    "HS512-right-key": lambda f: (
+        "Bearer " + hand_signed({"alg": "HS512", "typ": "JWT"}, f.claims(), f.settings.jwt_key(), "sha512")
+    ),
+    "RS256-header-hmac-signed": lambda f: (
+        "Bearer " + hand_signed({"alg": "RS256", "typ": "JWT"}, f.claims(), f.settings.jwt_key())
+    ),
+    **{f"missing-{claim}": _without(claim) for claim in REQUIRED_CLAIMS},
+    "wrong-aud": lambda f: f"Bearer {f.sign(f.claims(aud='someone-else'))}",
+    "wrong-iss": lambda f: f"Bearer {f.sign(f.claims(iss='https://evil.example'))}",
+    "role-changed-after-signing": _role_swapped,
+    "unknown-role-claim": lambda f: f"Bearer {f.sign(f.claims(role='ROOT'))}",
+    "sub-not-a-uuid": lambda f: f"Bearer {f.sign(f.claims(sub='admin'))}",
+    "unknown-subject": lambda f: f"Bearer {f.sign(f.claims(sub=str(uuid.uuid4())))}",
+    "subject-in-another-tenant": lambda f: f"Bearer {f.sign(f.claims(tenant_id=str(uuid.uuid4())))}",
+    "garbage-segments": lambda f: "Bearer abc.def.ghi",
+    "not-base64-segments": lambda f: "Bearer !!!!.@@@@.####",
+    "two-segments": lambda f: "Bearer " + ".".join(f.valid().split(".")[:2]),
+    "four-segments": lambda f: f"Bearer {f.valid()}.extra",
+    "truncated-signature": lambda f: f"Bearer {f.valid()[:-3]}",
+    "over-4096-chars": _oversized,
+    "bearer-empty": lambda f: "Bearer ",
+    "bearer-only": lambda f: "Bearer",
+    "bearer-spaces": lambda f: "Bearer    ",
+    "basic-scheme": lambda f: (
+        "Basic " + base64.b64encode(f"{f.tenant.emails[Role.ADMIN]}:{PASSWORD}".encode()).decode()
+    ),
+    "token-scheme-valid-token": lambda f: f"Token {f.valid()}",
+    "no-scheme-valid-token": lambda f: f.valid(),
+    "api-key-shaped-garbage": lambda f: "Bearer wst_not-a-key",
+}
+
+
+@pytest.fixture(scope="module")
+def forge(settings: Settings, t: TenantFixture) -> Forge:
+    return Forge(settings, t)
+
+
+async def test_forging_helpers_make_accepted_tokens_when_nothing_is_wrong(
+    http: httpx.AsyncClient, forge: Forge
+) -> None:
+    """Controls: the same helpers, used honestly, pass; so each rejection below has the intended cause."""
+    honest = [
+        forge.valid(),
+        hand_signed({"alg": "HS256", "typ": "JWT"}, forge.claims(), forge.settings.jwt_key()),
+        forge.sign(forge.claims(padding="p" * 100)),
+    ]
+    for token in honest:
+        body = await post(http, ME, {}, f"Bearer {token}")
+        assert body == {"data": {"me": {"role": "EDITOR"}}}, body
+    # The scheme is case-insensitive, as RFC 7235 says.
+    assert (await post(http, ME, {}, f"bearer {forge.valid()}"))["data"]["me"]["role"] == "EDITOR"
+
+
+@pytest.mark.parametrize("case", sorted(BAD_AUTHORIZATION))
+async def test_bad_credentials_are_unauthenticated(
+    case: str, http: httpx.AsyncClient, gql: GraphQLClient, forge: Forge, t: TenantFixture
+) -> None:
+    authorization = BAD_AUTHORIZATION[case](forge)
+    credential = authorization.partition(" ")[2] if " " in authorization else authorization
+    await assert_rejected_everywhere(http, gql, t.token(Role.ADMIN), authorization, credential)
+
+
+async def test_expired_token_says_so(http: httpx.AsyncClient, settings: Settings, t: TenantFixture) -> None:
+    token = encode_access_token(settings, subject=t.users[Role.VIEWER], tenant_id=t.id, role=Role.VIEWER, ttl_s=-60)
+    body = await post(http, ME, {}, f"Bearer {token}")
+    assert_unauthenticated(body, token)
+    assert "expired" in body["errors"][0]["message"]
+
+
+# ------------------------------------------------------------------------------------- the current role
+
+
+async def test_role_is_the_users_current_role(gql: GraphQLClient, t: TenantFixture) -> None:
+    admin = t.token(Role.ADMIN)
+    email = f"editor-{secrets.token_hex(5)}@{t.slug}.example"
+    created = (await gql.data(CREATE_USER, {"e": email, "p": PASSWORD, "r": "EDITOR"}, admin))["createUser"]
+    assert created["errors"] == []
+    user_id = created["user"]["id"]
+    token = (await login(gql, email, PASSWORD))["token"]
+    variables = {"n": f"by-editor-{secrets.token_hex(4)}", "d": MINIMAL_DEFINITION}
+    assert (await gql.data(CREATE_WORKFLOW, variables, token))["createWorkflow"]["errors"] == []
+
+    demoted = (await gql.data(SET_ROLE, {"id": user_id, "r": "VIEWER"}, admin))["setUserRole"]
+    assert demoted == {"user": {"id": user_id, "role": "VIEWER"}, "errors": []}
+
+    # The token still says EDITOR; the API believes the database.
+    assert (await gql.data(ME, token=token))["me"]["role"] == "VIEWER"
+    body = await gql.raw(
+        CREATE_WORKFLOW, {"n": f"after-demotion-{secrets.token_hex(4)}", "d": MINIMAL_DEFINITION}, token
+    )
+    assert codes(body) == ["FORBIDDEN"], body
+    assert body["data"] is None
+
+    # ... in both directions.
+    await gql.data(SET_ROLE, {"id": user_id, "r": "EDITOR"}, admin)
+    again = await gql.data(CREATE_WORKFLOW, {"n": f"promoted-{secrets.token_hex(4)}", "d": MINIMAL_DEFINITION}, token)
+    assert again["createWorkflow"]["errors"] == []
+
+
+# ------------------------------------------------------------------------------------------------ API keys
+
+
+async def create_key(gql: GraphQLClient, admin_token: str, role: Role, name: str | None = None) -> dict[str, Any]:
+    data = await gql.data(CREATE_KEY, {"n": name or f"key-{secrets.token_hex(4)}", "r": role.value}, admin_token)
+    payload: dict[str, Any] = data["createApiKey"]
+    assert payload["errors"] == [], payload
+    return payload
+
+
+def tampered(key: str, index: int) -> str:
+    """``key`` with the character at ``index`` replaced by a different one of the same alphabet."""
+    old = key[index]
+    new = next(c for c in "AbC0xyz9-" if c != old)
+    return key[:index] + new + key[index + 1 :]
+
+
+async def test_api_key_is_shown_once_and_never_listed(gql: GraphQLClient, settings: Settings, t: TenantFixture) -> None:
+    admin = t.token(Role.ADMIN)
+    name = f"ci-{secrets.token_hex(4)}"
+    payload = await create_key(gql, admin, Role.EDITOR, name)
+    key = payload["key"]
+    assert key.startswith("wst_")
+    assert payload["apiKey"]["name"] == name
+    assert payload["apiKey"]["role"] == "EDITOR"
+    assert payload["apiKey"]["revoked"] is False
+    secret = key.split("_", 2)[2]
+    assert len(secret) >= 32
+
+    # Ask for every field the ApiKey type has: none of them may carry the secret.
+    api_key_type = build_schema(settings)._schema.type_map["ApiKey"]
+    fields = sorted(api_key_type.fields)  # type: ignore[attr-defined]
+    assert not {f for f in fields if "secret" in f.lower() or "hash" in f.lower() or f == "key"}, fields
+    listed = await gql.raw(f"{{ apiKeys {{ {' '.join(fields)} }} }}", token=admin)
+    assert not listed.get("errors"), listed
+    assert payload["apiKey"]["id"] in [k["id"] for k in listed["data"]["apiKeys"]]
+    text = json.dumps(listed)
+    assert key not in text
+    assert secret not in text
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR])
+async def test_api_key_authenticates_as_its_role(gql: GraphQLClient, t: TenantFixture, role: Role) -> None:
+    key = (await create_key(gql, t.token(Role.ADMIN), role))["key"]
+    me = (await gql.data(ME_FULL, token=key))["me"]
+    assert me["role"] == role.value
+    assert me["user"] is None
+    assert me["tenant"]["id"] == str(t.id)
+    variables = {"n": f"by-key-{secrets.token_hex(4)}", "d": MINIMAL_DEFINITION}
+    body = await gql.raw(CREATE_WORKFLOW, variables, key)
+    if role is Role.VIEWER:
+        assert codes(body) == ["FORBIDDEN"], body
+        assert body["data"] is None
+        # A key cannot mint itself a better key either.
+        escalate = await gql.raw(CREATE_KEY, {"n": "escalate", "r": "ADMIN"}, key)
+        assert codes(escalate) == ["FORBIDDEN"], escalate
+    else:
+        assert not body.get("errors"), body
+        assert body["data"]["createWorkflow"]["errors"] == []
+
+
+async def test_revoked_api_key_is_unauthenticated(
+    gql: GraphQLClient, http: httpx.AsyncClient, t: TenantFixture
+) -> None:
+    admin = t.token(Role.ADMIN)
+    payload = await create_key(gql, admin, Role.EDITOR)
+    key = payload["key"]
+    assert (await gql.data(ME, token=key))["me"]["role"] == "EDITOR"
+    revoked = (await gql.data(REVOKE_KEY, {"id": payload["apiKey"]["id"]}, admin))["revokeApiKey"]
+    assert revoked == {"key": None, "apiKey": {"id": payload["apiKey"]["id"], "revoked": True}, "errors": []}
+    await assert_rejected_everywhere(http, gql, admin, f"Bearer {key}", key)
+
+
+async def test_tampered_api_key_is_unauthenticated(
+    gql: GraphQLClient, http: httpx.AsyncClient, t: TenantFixture
+) -> None:
+    admin = t.token(Role.ADMIN)
+    key = (await create_key(gql, admin, Role.ADMIN))["key"]
+    assert (await gql.data(ME, token=key))["me"]["role"] == "ADMIN"
+    secret_start = key.index("_", len("wst_")) + 1
+    variants = [
+        tampered(key, len(key) - 1),  # last character of the secret
+        tampered(key, secret_start + 5),  # inside the secret
+        tampered(key, len("wst_") + 3),  # inside the key id: another (unknown) key
+        key[:-1],  # one character short
+        key + "A",  # one character long
+        key[:secret_start],  # the id without its secret
+    ]
+    for variant in variants:
+        assert variant != key
+        await assert_rejected_everywhere(http, gql, admin, f"Bearer {variant}", variant)
+
+
+async def test_another_tenants_key_cannot_be_revoked(
+    gql: GraphQLClient, t: TenantFixture, other: TenantFixture
+) -> None:
+    theirs = await create_key(gql, other.token(Role.ADMIN), Role.VIEWER)
+    key_id = theirs["apiKey"]["id"]
+    attempt = (await gql.data(REVOKE_KEY, {"id": key_id}, t.token(Role.ADMIN)))["revokeApiKey"]
+    assert attempt["apiKey"] is None
+    assert [e["code"] for e in attempt["errors"]] == ["NOT_FOUND"]
+    # Exactly what a key id that never existed gets.
+    unknown = str(uuid.uuid4())
+    never = (await gql.data(REVOKE_KEY, {"id": unknown}, t.token(Role.ADMIN)))["revokeApiKey"]
+    assert json.dumps(attempt).replace(key_id, "<id>") == json.dumps(never).replace(unknown, "<id>")
+    # ... and their key still works.
+    assert (await gql.data(ME, token=theirs["key"]))["me"]["role"] == "VIEWER"
+    listed = (await gql.data("{ apiKeys { id revoked } }", token=other.token(Role.ADMIN)))["apiKeys"]
+    assert {"id": key_id, "revoked": False} in listed

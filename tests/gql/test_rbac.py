@@ -1,0 +1,396 @@
+"""RBAC, generated from the matrix: every root operation against every role (and no token at all).
+
+The table ``OPERATIONS`` holds a minimal, valid call of every Query and Mutation field. A test insists
+its keys equal the schema's root fields, so an operation added without a row here fails the suite.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytest
+import sqlalchemy as sa
+import strawberry
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types.field import StrawberryField
+
+from studio_gql.permissions import IsAuthenticated, Requires, required_permission
+from studio_gql.schema import PUBLIC_OPERATIONS, build_schema
+from studio_gql.state import AppState
+from studio_shared.db import models
+from studio_shared.rbac import ROLE_PERMISSIONS, Permission, Role, lowest_role_with, permissions_for
+from studio_shared.settings import Settings
+from tests.conftest import PASSWORD, GraphQLClient, TenantFixture
+
+# The contract's table (section 2), written out literally: permission → lowest role that has it.
+CONTRACT_LOWEST_ROLE: dict[str, Role] = {
+    "workflow:read": Role.VIEWER,
+    "run:read": Role.VIEWER,
+    "artifact:read": Role.VIEWER,
+    "task:read": Role.VIEWER,
+    "task:decide": Role.APPROVER,
+    "run:start": Role.OPERATOR,
+    "run:cancel": Role.OPERATOR,
+    "run:retry": Role.OPERATOR,
+    "message:send": Role.OPERATOR,
+    "workflow:write": Role.EDITOR,
+    "workflow:publish": Role.EDITOR,
+    "trigger:manage": Role.EDITOR,
+    "credential:manage": Role.ADMIN,
+    "user:manage": Role.ADMIN,
+    "apikey:manage": Role.ADMIN,
+    "audit:read": Role.ADMIN,
+}
+CONTRACT_ROLE_ORDER = ["VIEWER", "APPROVER", "OPERATOR", "EDITOR", "ADMIN"]
+
+# Root fields that need a caller but no particular permission (every role may ask who it is).
+AUTHENTICATED_ONLY = frozenset({"me"})
+
+MINIMAL_DEFINITION: dict[str, Any] = {
+    "nodes": [{"id": "start", "type": "trigger.manual", "config": {}}],
+    "edges": [],
+}
+DENIED = frozenset({"FORBIDDEN", "UNAUTHENTICATED"})
+
+
+# ------------------------------------------------------------------------------------------------ the table
+
+
+@dataclass(frozen=True)
+class Seed:
+    """Builds the targets a call needs (always with the tenant's ADMIN, never with the role under test)."""
+
+    gql: GraphQLClient
+    tenant: TenantFixture
+
+    async def workflow(self) -> str:
+        data = await self.gql.data(
+            """mutation($n: String!, $d: JSON!) {
+                 createWorkflow(input: {name: $n, definition: $d}) { workflow { id } errors { code } } }""",
+            {"n": f"rbac-{secrets.token_hex(4)}", "d": MINIMAL_DEFINITION},
+            self.tenant.token(Role.ADMIN),
+        )
+        assert data["createWorkflow"]["errors"] == []
+        workflow_id: str = data["createWorkflow"]["workflow"]["id"]
+        return workflow_id
+
+    async def api_key(self) -> str:
+        data = await self.gql.data(
+            """mutation { createApiKey(name: "rbac", role: VIEWER) { apiKey { id } errors { code } } }""",
+            token=self.tenant.token(Role.ADMIN),
+        )
+        assert data["createApiKey"]["errors"] == []
+        key_id: str = data["createApiKey"]["apiKey"]["id"]
+        return key_id
+
+
+Variables = Callable[[Seed], Awaitable[dict[str, Any]]]
+
+
+async def no_variables(seed: Seed) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Op:
+    """A minimal valid call: its root, the permission it must require (None: public or any caller), the call."""
+
+    root: Literal["Query", "Mutation"]
+    permission: Permission | None
+    document: str
+    variables: Variables = field(default=no_variables)
+
+
+async def _workflow_id(seed: Seed) -> dict[str, Any]:
+    return {"id": await seed.workflow()}
+
+
+async def _login(seed: Seed) -> dict[str, Any]:
+    return {"e": seed.tenant.emails[Role.VIEWER], "p": PASSWORD}
+
+
+async def _new_user(seed: Seed) -> dict[str, Any]:
+    return {"e": f"new-{secrets.token_hex(5)}@{seed.tenant.slug}.example", "p": PASSWORD}
+
+
+async def _viewer_id(seed: Seed) -> dict[str, Any]:
+    return {"id": str(seed.tenant.users[Role.VIEWER])}
+
+
+async def _api_key_id(seed: Seed) -> dict[str, Any]:
+    return {"id": await seed.api_key()}
+
+
+async def _definition(seed: Seed) -> dict[str, Any]:
+    return {"d": MINIMAL_DEFINITION}
+
+
+async def _new_workflow(seed: Seed) -> dict[str, Any]:
+    return {"n": f"rbac-new-{secrets.token_hex(4)}", "d": MINIMAL_DEFINITION}
+
+
+OPERATIONS: dict[str, Op] = {
+    # Query
+    "me": Op("Query", None, "{ me { role } }"),
+    "users": Op("Query", Permission.USER_MANAGE, "{ users(first: 1) { edges { node { id } } } }"),
+    "apiKeys": Op("Query", Permission.APIKEY_MANAGE, "{ apiKeys { id } }"),
+    "auditLog": Op("Query", Permission.AUDIT_READ, "{ auditLog(first: 1) { edges { node { id } } } }"),
+    "nodeTypes": Op("Query", Permission.WORKFLOW_READ, "{ nodeTypes { type } }"),
+    "nodeType": Op("Query", Permission.WORKFLOW_READ, '{ nodeType(type: "transform") { type } }'),
+    "validateDefinition": Op(
+        "Query",
+        Permission.WORKFLOW_READ,
+        "query($d: JSON!) { validateDefinition(definition: $d) { code } }",
+        _definition,
+    ),
+    "workflows": Op("Query", Permission.WORKFLOW_READ, "{ workflows(first: 1) { edges { node { id } } } }"),
+    "workflow": Op("Query", Permission.WORKFLOW_READ, "query($id: ID!) { workflow(id: $id) { id } }", _workflow_id),
+    # Mutation
+    "login": Op(
+        "Mutation",
+        None,
+        "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token errors { code } } }",
+        _login,
+    ),
+    "createUser": Op(
+        "Mutation",
+        Permission.USER_MANAGE,
+        """mutation($e: String!, $p: String!) {
+             createUser(email: $e, password: $p, role: VIEWER) { user { id } errors { code } } }""",
+        _new_user,
+    ),
+    "setUserRole": Op(
+        "Mutation",
+        Permission.USER_MANAGE,
+        "mutation($id: ID!) { setUserRole(userId: $id, role: VIEWER) { user { id } errors { code } } }",
+        _viewer_id,
+    ),
+    "createApiKey": Op(
+        "Mutation",
+        Permission.APIKEY_MANAGE,
+        'mutation { createApiKey(name: "k", role: VIEWER) { key errors { code } } }',
+    ),
+    "revokeApiKey": Op(
+        "Mutation",
+        Permission.APIKEY_MANAGE,
+        "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id } errors { code } } }",
+        _api_key_id,
+    ),
+    "createWorkflow": Op(
+        "Mutation",
+        Permission.WORKFLOW_WRITE,
+        """mutation($n: String!, $d: JSON!) {
+             createWorkflow(input: {name: $n, definition: $d}) { workflow { id } errors { code } } }""",
+        _new_workflow,
+    ),
+    "updateWorkflow": Op(
+        "Mutation",
+        Permission.WORKFLOW_WRITE,
+        """mutation($id: ID!) {
+             updateWorkflow(id: $id, input: {description: "changed"}) { workflow { id } errors { code } } }""",
+        _workflow_id,
+    ),
+    "publishWorkflow": Op(
+        "Mutation",
+        Permission.WORKFLOW_PUBLISH,
+        "mutation($id: ID!) { publishWorkflow(id: $id) { version { id } errors { code } } }",
+        _workflow_id,
+    ),
+    "archiveWorkflow": Op(
+        "Mutation",
+        Permission.WORKFLOW_WRITE,
+        "mutation($id: ID!) { archiveWorkflow(id: $id) { workflow { id } errors { code } } }",
+        _workflow_id,
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------- schema walk
+
+
+@pytest.fixture(scope="module")
+def schema(settings: Settings) -> strawberry.Schema:
+    return build_schema(settings)
+
+
+def root_fields(schema: strawberry.Schema) -> dict[str, dict[str, StrawberryField]]:
+    """GraphQL root type name → GraphQL field name → the Strawberry field behind it."""
+    out: dict[str, dict[str, StrawberryField]] = {}
+    core = schema._schema
+    for root in (core.query_type, core.mutation_type, core.subscription_type):
+        if root is None:
+            continue
+        fields: dict[str, StrawberryField] = {}
+        for name in root.fields:
+            found = schema.get_field_for_type(name, root.name)
+            assert found is not None, (root.name, name)
+            fields[name] = found
+        out[root.name] = fields
+    return out
+
+
+def guards(f: StrawberryField) -> list[BasePermission]:
+    return [perm for ext in f.extensions if isinstance(ext, PermissionExtension) for perm in ext.permissions]
+
+
+def permission_of(schema: strawberry.Schema, name: str) -> Permission | None:
+    f = schema.get_field_for_type(name, OPERATIONS[name].root)
+    assert f is not None, name
+    return required_permission(f.extensions)
+
+
+def test_operations_table_covers_every_root_field(schema: strawberry.Schema) -> None:
+    fields = root_fields(schema)
+    in_schema = {(root, name) for root in ("Query", "Mutation") for name in fields.get(root, {})}
+    in_table = {(op.root, name) for name, op in OPERATIONS.items()}
+    assert in_table - in_schema == set(), "rows for operations the schema does not have"
+    assert in_schema - in_table == set(), "operations without a row in OPERATIONS: add a minimal call for each"
+
+
+def test_every_root_field_is_guarded(schema: strawberry.Schema) -> None:
+    fields = {name: f for per_root in root_fields(schema).values() for name, f in per_root.items()}
+    assert set(fields) >= PUBLIC_OPERATIONS, "PUBLIC_OPERATIONS names an operation that does not exist"
+    assert set(fields) >= AUTHENTICATED_ONLY
+    for name, f in fields.items():
+        held = guards(f)
+        if name in PUBLIC_OPERATIONS:
+            assert held == [], f"{name} is public and must not carry a permission check"
+            continue
+        assert any(isinstance(p, IsAuthenticated) for p in held), f"{name} lets anonymous callers in"
+        if name in AUTHENTICATED_ONLY:
+            assert required_permission(f.extensions) is None, name
+        else:
+            assert required_permission(f.extensions) is not None, f"{name} declares no permission: use needs(...)"
+            # Authentication is checked first: no token is UNAUTHENTICATED, never FORBIDDEN.
+            kinds = [type(p) for p in held]
+            assert kinds.index(IsAuthenticated) < kinds.index(Requires), name
+
+
+def test_each_operation_declares_the_permission_the_table_expects(schema: strawberry.Schema) -> None:
+    declared = {name: permission_of(schema, name) for name in OPERATIONS}
+    expected = {name: op.permission for name, op in OPERATIONS.items()}
+    assert declared == expected
+    for name, op in OPERATIONS.items():
+        assert (op.permission is None) == (name in PUBLIC_OPERATIONS | AUTHENTICATED_ONLY), name
+
+
+def test_every_used_permission_is_exercised(schema: strawberry.Schema) -> None:
+    used = {
+        perm
+        for per_root in root_fields(schema).values()
+        for f in per_root.values()
+        if (perm := required_permission(f.extensions)) is not None
+    }
+    exercised = {op.permission for op in OPERATIONS.values() if op.permission is not None}
+    assert used <= set(Permission)
+    assert used - exercised == set(), "permissions used by the schema but not covered by OPERATIONS"
+    for perm in exercised:
+        allowed = [role for role in Role if perm in permissions_for(role)]
+        assert allowed, perm
+        assert allowed == [role for role in Role if role.at_least(allowed[0])], f"{perm} is not cumulative"
+
+
+# ------------------------------------------------------------------------------------------ the calls
+
+
+@pytest.fixture(scope="module")
+async def t(make_tenant: Any) -> TenantFixture:
+    result: TenantFixture = await make_tenant()
+    return result
+
+
+async def audit_count(state: AppState, tenant: TenantFixture) -> int:
+    async with state.sessions() as s:
+        count = await s.scalar(
+            sa.select(sa.func.count()).select_from(models.AuditEntry).where(models.AuditEntry.tenant_id == tenant.id)
+        )
+    return int(count or 0)
+
+
+def _payload_codes(value: Any) -> list[str]:
+    if isinstance(value, dict) and isinstance(value.get("errors"), list):
+        return [e.get("code", "") for e in value["errors"]]
+    return []
+
+
+CASES = [(name, role) for name in OPERATIONS for role in [*Role, None]]
+
+
+@pytest.mark.parametrize(
+    ("name", "role"), CASES, ids=[f"{name}-{role.value if role else 'anonymous'}" for name, role in CASES]
+)
+async def test_operation_by_role(
+    name: str,
+    role: Role | None,
+    gql: GraphQLClient,
+    state: AppState,
+    t: TenantFixture,
+) -> None:
+    op = OPERATIONS[name]
+    variables = await op.variables(Seed(gql, t))
+    permission = op.permission  # what the contract wants; the call below shows what the API does
+    token = t.token(role) if role is not None else None
+    before = await audit_count(state, t)
+    body = await gql.raw(op.document, variables, token)
+
+    if name in PUBLIC_OPERATIONS:
+        allowed, denial = True, None
+    elif role is None:
+        allowed, denial = False, "UNAUTHENTICATED"
+    else:
+        allowed = permission is None or permission in permissions_for(role)
+        denial = None if allowed else "FORBIDDEN"
+
+    if allowed:
+        assert not body.get("errors"), body
+        assert body["data"] is not None
+        assert name in body["data"], body
+        # Valid inputs and real ids: the payload itself carries no error either.
+        assert _payload_codes(body["data"][name]) == [], body
+        return
+
+    errors = body.get("errors") or []
+    assert [(e.get("extensions") or {}).get("code") for e in errors] == [denial], body
+    assert errors[0]["path"] == [name], body
+    assert body.get("data") is None or body["data"].get(name) is None, body
+    if denial == "FORBIDDEN":
+        assert permission is not None
+        assert permission.value in errors[0]["message"], "say which permission is missing"
+    assert not DENIED & set(_payload_codes((body.get("data") or {}).get(name)))
+    # A refused call changes nothing: no audit entry (every mutation writes one) appeared.
+    assert await audit_count(state, t) == before
+
+
+@pytest.mark.parametrize("role", list(Role))
+async def test_me_permissions_match_the_matrix(gql: GraphQLClient, t: TenantFixture, role: Role) -> None:
+    me = (await gql.data("{ me { role permissions } }", token=t.token(role)))["me"]
+    assert me["role"] == role.value
+    assert me["permissions"] == sorted(p.value for p in permissions_for(role))
+
+
+# ------------------------------------------------------------------------------------------- the matrix
+
+
+def test_roles_are_ordered_as_in_the_contract() -> None:
+    assert [role.value for role in Role] == CONTRACT_ROLE_ORDER
+    assert [role.rank for role in Role] == list(range(len(CONTRACT_ROLE_ORDER)))
+
+
+def test_matrix_matches_the_contract_table() -> None:
+    assert {p.value for p in Permission} == set(CONTRACT_LOWEST_ROLE)
+    assert set(ROLE_PERMISSIONS) == set(Role)
+    for role in Role:
+        expected = {perm for perm, lowest in CONTRACT_LOWEST_ROLE.items() if role.at_least(lowest)}
+        assert {p.value for p in ROLE_PERMISSIONS[role]} == expected, role
+    for perm in Permission:
+        assert lowest_role_with(perm) is CONTRACT_LOWEST_ROLE[perm.value], perm
+
+
+def test_matrix_is_cumulative() -> None:
+    for lower, higher in itertools.pairwise(Role):
+        assert ROLE_PERMISSIONS[lower] < ROLE_PERMISSIONS[higher], (lower, higher)
+    assert ROLE_PERMISSIONS[Role.ADMIN] == frozenset(Permission)

@@ -1,0 +1,300 @@
+"""Tenancy: another tenant's id behaves exactly like an id that does not exist, and nothing leaks into lists.
+
+Tenant A owns a workflow (with a published version), users and an API key; tenant B's ADMIN (who
+holds every permission) tries every ID-taking operation on A's ids. ``TENANCY_CASES`` must hold a row
+for every operation that takes an ID, so a new one cannot ship without its cross-tenant test.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytest
+import strawberry
+from graphql import GraphQLInputObjectType, GraphQLInputType, GraphQLNamedType, get_named_type
+
+from studio_gql.schema import build_schema
+from studio_shared.rbac import Role
+from studio_shared.settings import Settings
+from tests.conftest import GraphQLClient, TenantFixture
+
+MINIMAL_DEFINITION: dict[str, Any] = {
+    "nodes": [{"id": "start", "type": "trigger.manual", "config": {}}],
+    "edges": [],
+}
+HIJACKED_DEFINITION: dict[str, Any] = {
+    "nodes": [{"id": "evil", "type": "trigger.manual", "config": {}}],
+    "edges": [],
+}
+MALFORMED_ID = "nope"
+
+Target = Literal["workflow", "user", "api_key"]
+
+
+@dataclass(frozen=True)
+class IdCase:
+    """One ID-taking operation: its document (the id is always ``$id``), what kind of id it takes."""
+
+    root: Literal["Query", "Mutation", "Subscription"]
+    document: str
+    target: Target
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def variables(self, id: str) -> dict[str, Any]:
+        return {"id": id, **self.extra}
+
+
+TENANCY_CASES: dict[str, IdCase] = {
+    "workflow": IdCase(
+        "Query",
+        "query($id: ID!) { workflow(id: $id) { id name draft latestVersion { version } } }",
+        "workflow",
+    ),
+    "updateWorkflow": IdCase(
+        "Mutation",
+        """mutation($id: ID!, $d: JSON!) {
+             updateWorkflow(id: $id, input: {name: "hijacked", description: "x", definition: $d}) {
+               workflow { id name } errors { path message code } } }""",
+        "workflow",
+        {"d": HIJACKED_DEFINITION},
+    ),
+    "publishWorkflow": IdCase(
+        "Mutation",
+        """mutation($id: ID!) {
+             publishWorkflow(id: $id, note: "hijacked") { version { id version } errors { path message code } } }""",
+        "workflow",
+    ),
+    "archiveWorkflow": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { archiveWorkflow(id: $id) { workflow { id archived } errors { path message code } } }",
+        "workflow",
+    ),
+    "setUserRole": IdCase(
+        "Mutation",
+        """mutation($id: ID!) {
+             setUserRole(userId: $id, role: ADMIN) { user { id role } errors { path message code } } }""",
+        "user",
+    ),
+    "revokeApiKey": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id revoked } errors { path message code } } }",
+        "api_key",
+    ),
+}
+
+CREATE_WORKFLOW = """mutation($n: String!, $d: JSON!) {
+  createWorkflow(input: {name: $n, definition: $d}) { workflow { id } errors { path message code } } }"""
+PUBLISH = "mutation($id: ID!) { publishWorkflow(id: $id) { version { version } errors { path message code } } }"
+CREATE_KEY = """mutation($n: String!) {
+  createApiKey(name: $n, role: VIEWER) { key apiKey { id } errors { path message code } } }"""
+SNAPSHOT = """query($id: ID!) {
+  workflow(id: $id) {
+    id name description draft revision archived createdAt updatedAt
+    latestVersion { id version definition note publishedAt }
+    versions(first: 100) { edges { node { id version } } }
+  }
+  users(first: 100) { edges { node { id email role active } } }
+  apiKeys { id name role revoked createdAt }
+}"""
+
+
+# ------------------------------------------------------------------------------------------------ the world
+
+
+@dataclass(frozen=True)
+class World:
+    a: TenantFixture
+    b: TenantFixture
+    workflow_id: str  # A's, with version 1 published
+    workflow_name: str
+    user_id: str  # A's VIEWER
+    api_key_id: str  # A's VIEWER key
+    api_key: str
+
+    def target(self, kind: Target) -> str:
+        return {"workflow": self.workflow_id, "user": self.user_id, "api_key": self.api_key_id}[kind]
+
+
+async def create_workflow(gql: GraphQLClient, tenant: TenantFixture, name: str) -> str:
+    data = await gql.data(CREATE_WORKFLOW, {"n": name, "d": MINIMAL_DEFINITION}, tenant.token(Role.EDITOR))
+    assert data["createWorkflow"]["errors"] == []
+    workflow_id: str = data["createWorkflow"]["workflow"]["id"]
+    return workflow_id
+
+
+async def create_key(gql: GraphQLClient, tenant: TenantFixture) -> tuple[str, str]:
+    data = await gql.data(CREATE_KEY, {"n": f"key-{secrets.token_hex(3)}"}, tenant.token(Role.ADMIN))
+    assert data["createApiKey"]["errors"] == []
+    return data["createApiKey"]["apiKey"]["id"], data["createApiKey"]["key"]
+
+
+@pytest.fixture(scope="module")
+async def world(make_tenant: Any, gql: GraphQLClient) -> World:
+    a: TenantFixture = await make_tenant()
+    b: TenantFixture = await make_tenant()
+    name = f"Secret payroll flow {secrets.token_hex(4)}"
+    workflow_id = await create_workflow(gql, a, name)
+    published = await gql.data(PUBLISH, {"id": workflow_id}, a.token(Role.EDITOR))
+    assert published["publishWorkflow"] == {"version": {"version": 1}, "errors": []}
+    key_id, key = await create_key(gql, a)
+    await create_workflow(gql, b, f"B's own flow {secrets.token_hex(4)}")  # B's lists are not empty
+    return World(a, b, workflow_id, name, str(a.users[Role.VIEWER]), key_id, key)
+
+
+async def snapshot(gql: GraphQLClient, world: World) -> dict[str, Any]:
+    """Everything B could have touched, read back as A."""
+    data: dict[str, Any] = await gql.data(SNAPSHOT, {"id": world.workflow_id}, world.a.token(Role.ADMIN))
+    assert data["workflow"] is not None
+    return data
+
+
+async def assert_a_key_works(gql: GraphQLClient, world: World) -> None:
+    me = (await gql.data("{ me { role tenant { id } } }", token=world.api_key))["me"]
+    assert me == {"role": "VIEWER", "tenant": {"id": str(world.a.id)}}
+
+
+# ------------------------------------------------------------------------------------------------ the table
+
+
+@pytest.fixture(scope="module")
+def schema(settings: Settings) -> strawberry.Schema:
+    return build_schema(settings)
+
+
+def _takes_id(type_: GraphQLInputType, seen: set[str]) -> bool:
+    """True when an argument of this type carries an ID, directly or inside an input object."""
+    named: GraphQLNamedType = get_named_type(type_)
+    if named.name == "ID":
+        return True
+    if isinstance(named, GraphQLInputObjectType) and named.name not in seen:
+        seen.add(named.name)
+        return any(_takes_id(f.type, seen) for f in named.fields.values())
+    return False
+
+
+def id_taking_operations(schema: strawberry.Schema) -> dict[str, str]:
+    """Root field name → root type name, for every root field with an argument that carries an ID."""
+    core = schema._schema
+    out: dict[str, str] = {}
+    for root in (core.query_type, core.mutation_type, core.subscription_type):
+        if root is None:
+            continue
+        for name, f in root.fields.items():
+            if any(_takes_id(arg.type, set()) for arg in f.args.values()):
+                out[name] = root.name
+    return out
+
+
+def test_every_id_taking_operation_has_a_cross_tenant_case(schema: strawberry.Schema) -> None:
+    found = id_taking_operations(schema)
+    assert set(found) - set(TENANCY_CASES) == set(), "ID-taking operations without a row in TENANCY_CASES"
+    assert set(TENANCY_CASES) - set(found) == set(), "rows for operations that take no ID (or do not exist)"
+    for name, root in found.items():
+        assert TENANCY_CASES[name].root == root, name
+
+
+def normalized(body: dict[str, Any], id: str) -> str:
+    return json.dumps(body, sort_keys=True).replace(id, "<id>")
+
+
+@pytest.mark.parametrize("name", sorted(TENANCY_CASES))
+async def test_another_tenants_id_is_not_found(name: str, gql: GraphQLClient, world: World) -> None:
+    case = TENANCY_CASES[name]
+    before = await snapshot(gql, world)
+    b_admin = world.b.token(Role.ADMIN)
+
+    theirs = world.target(case.target)
+    answers = {}
+    for id in (theirs, str(uuid.uuid4()), MALFORMED_ID):
+        body = await gql.raw(case.document, case.variables(id), b_admin)
+        answers[id] = normalized(body, id)
+        # The answer is the not-found answer: null for a query, a NOT_FOUND UserError for a mutation.
+        assert not body.get("errors"), body  # never FORBIDDEN: that would confirm the id exists
+        result = body["data"][name]
+        if case.root == "Query":
+            assert result is None, body
+        else:
+            assert [e["code"] for e in result["errors"]] == ["NOT_FOUND"], body
+            assert all(v is None for k, v in result.items() if k != "errors"), body
+    # Another tenant's id, a random one and a malformed one read the same, byte for byte (but the id).
+    assert len(set(answers.values())) == 1, answers
+
+    assert await snapshot(gql, world) == before, "tenant B changed tenant A's data"
+    await assert_a_key_works(gql, world)
+
+
+async def b_owned_target(gql: GraphQLClient, world: World, kind: Target) -> str:
+    if kind == "workflow":
+        return await create_workflow(gql, world.b, f"B control {secrets.token_hex(4)}")
+    if kind == "user":
+        return str(world.b.users[Role.APPROVER])
+    key_id, _ = await create_key(gql, world.b)
+    return key_id
+
+
+@pytest.mark.parametrize("name", sorted(TENANCY_CASES))
+async def test_the_same_call_works_on_the_callers_own_id(name: str, gql: GraphQLClient, world: World) -> None:
+    """Control: the documents above do find B's own objects, so their NOT_FOUND is about the tenant."""
+    case = TENANCY_CASES[name]
+    own = await b_owned_target(gql, world, case.target)
+    body = await gql.raw(case.document, case.variables(own), world.b.token(Role.ADMIN))
+    assert not body.get("errors"), body
+    result = body["data"][name]
+    assert result is not None
+    assert result.get("errors", []) == [], body
+
+
+# -------------------------------------------------------------------------------------------------- lists
+
+
+async def test_lists_never_show_another_tenants_rows(gql: GraphQLClient, world: World) -> None:
+    b_admin = world.b.token(Role.ADMIN)
+    listed = await gql.data(
+        """{ workflows(first: 100, includeArchived: true) { edges { node { id name } } }
+             users(first: 100) { edges { node { id email } } }
+             apiKeys { id }
+             auditLog(first: 100) { edges { node { targetId } } } }""",
+        token=b_admin,
+    )
+    workflow_ids = {e["node"]["id"] for e in listed["workflows"]["edges"]}
+    assert workflow_ids, "B has a workflow of its own"
+    assert world.workflow_id not in workflow_ids
+    assert not {e["node"]["name"] for e in listed["workflows"]["edges"]} & {world.workflow_name}
+    user_ids = {e["node"]["id"] for e in listed["users"]["edges"]}
+    assert user_ids >= {str(u) for u in world.b.users.values()}
+    assert not user_ids & {str(u) for u in world.a.users.values()}
+    assert not {e["node"]["email"] for e in listed["users"]["edges"]} & set(world.a.emails.values())
+    assert world.api_key_id not in {k["id"] for k in listed["apiKeys"]}
+    a_ids = {world.workflow_id, world.api_key_id, *(str(u) for u in world.a.users.values())}
+    assert not {e["node"]["targetId"] for e in listed["auditLog"]["edges"]} & a_ids
+
+
+@pytest.mark.parametrize("search", ["exact", "lower", "prefix"])
+async def test_search_does_not_cross_tenants(gql: GraphQLClient, world: World, search: str) -> None:
+    term = {
+        "exact": world.workflow_name,
+        "lower": world.workflow_name.lower(),
+        "prefix": world.workflow_name[:14],
+    }[search]
+    query = """query($s: String!) {
+      workflows(search: $s, includeArchived: true, first: 100) { edges { node { id } } } }"""
+    in_b = await gql.data(query, {"s": term}, world.b.token(Role.ADMIN))
+    assert in_b["workflows"]["edges"] == []
+    # Control: the same search in A finds it.
+    in_a = await gql.data(query, {"s": term}, world.a.token(Role.VIEWER))
+    assert world.workflow_id in {e["node"]["id"] for e in in_a["workflows"]["edges"]}
+
+
+async def test_a_key_authenticates_only_in_its_own_tenant(gql: GraphQLClient, world: World) -> None:
+    await assert_a_key_works(gql, world)
+    seen = await gql.data(
+        "query($id: ID!) { workflow(id: $id) { id } workflows(first: 100) { edges { node { id } } } }",
+        {"id": world.workflow_id},
+        world.api_key,
+    )
+    assert seen["workflow"] == {"id": world.workflow_id}
+    assert world.workflow_id in {e["node"]["id"] for e in seen["workflows"]["edges"]}
