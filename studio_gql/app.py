@@ -15,8 +15,13 @@ from studio_gql.limits import BodyLimit
 from studio_gql.routes import health, schemas
 from studio_gql.state import AppState
 from studio_shared.db import create_engine, session_factory
-from studio_shared.schemas import load_registry
+from studio_shared.events import event_bus_from
 from studio_shared.settings import Settings
+from studio_worker.control import Control
+from studio_worker.engine.runtime import RunEngine
+from studio_worker.nodes.plugins import load_catalog
+from studio_worker.queue import job_queue_from
+from studio_worker.queue.inprocess import InProcessQueue
 
 log = logging.getLogger("studio")
 
@@ -28,12 +33,35 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        sessions = session_factory(engine)
+        catalog = load_catalog(settings)
+        registry = catalog.registry
+        bus = event_bus_from(settings.redis_url)
+        await bus.start()
+        queue = job_queue_from(settings)
+        run_engine: RunEngine | None = None
+        if isinstance(queue, InProcessQueue):  # the embedded default: this process is also the worker pool
+            run_engine = RunEngine(settings, engine, bus, queue, catalog)
+            queue.bind(run_engine.advance)
+            await run_engine.start()
+        await queue.start()
         app.state.studio = AppState(
-            settings=settings, engine=engine, sessions=session_factory(engine), registry=load_registry()
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            registry=registry,
+            bus=bus,
+            queue=queue,
+            control=Control(sessions, bus, queue, registry),
+            engine_runtime=run_engine,
         )
         try:
             yield
         finally:
+            await queue.close()
+            if run_engine is not None:
+                await run_engine.close()
+            await bus.close()
             await engine.dispose()
 
     routes = [

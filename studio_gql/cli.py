@@ -91,8 +91,18 @@ def demo() -> None:
 @cli.command()
 def worker() -> None:
     """Run an arq worker process (needs STUDIO_REDIS_URL)."""
-    typer.echo("error: the run engine's arq worker is not part of this build yet (see issue 3)", err=True)
-    raise typer.Exit(2)
+    import logging
+
+    from studio_worker.jobs import build_worker
+
+    settings = load_settings()
+    if settings.redis_url is None:
+        typer.echo(
+            "error: studio worker needs STUDIO_REDIS_URL; without Redis, `studio serve` runs the workers", err=True
+        )
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    build_worker(settings).run()
 
 
 @cli.command()

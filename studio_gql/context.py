@@ -25,6 +25,7 @@ class Context:
     principal: Principal | None = None
     auth_error: Unauthenticated | None = None
     connection_params: dict[str, Any] | None = None
+    subscriptions: int = 0  # live subscriptions on this websocket connection
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from studio_shared.db import models
-from studio_shared.store import tenants, workflows
+from studio_shared.store import runs, tenants, workflows
 
 if TYPE_CHECKING:
     from studio_gql.context import Context
@@ -30,6 +30,10 @@ class Loaders:
         self.user: DataLoader[uuid.UUID, models.User | None] = self._by_id(
             lambda s, tenant, ids: _index(tenants.users_by_ids(s, tenant, ids))
         )
+        self.run: DataLoader[uuid.UUID, models.Run | None] = self._by_id(runs.by_ids)
+        self.version: DataLoader[uuid.UUID, models.WorkflowVersion | None] = self._by_id(runs.versions_by_ids)
+        steps = self._by_id(runs.steps_of)
+        self.steps: DataLoader[uuid.UUID, list[models.Step]] = steps  # type: ignore[assignment]
 
     def _by_id(
         self, fetch: Callable[[AsyncSession, uuid.UUID, list[uuid.UUID]], Awaitable[dict[uuid.UUID, V]]]

@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from studio_shared.db import Sessions
+from studio_shared.events import EventBus
 from studio_shared.schemas import NodeRegistry
 from studio_shared.settings import Settings
+from studio_worker.control import Control
+from studio_worker.engine.runtime import RunEngine
+from studio_worker.queue import JobQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +21,7 @@ class AppState:
     engine: AsyncEngine
     sessions: Sessions
     registry: NodeRegistry
+    bus: EventBus
+    queue: JobQueue
+    control: Control
+    engine_runtime: RunEngine | None  # the in-process engine of the embedded default; None when workers run elsewhere

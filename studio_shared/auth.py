@@ -125,9 +125,11 @@ def parse_api_key(plaintext: str) -> tuple[uuid.UUID, str] | None:
     if not sep or not secret:
         return None
     try:
-        return uuid.UUID(hex=key_hex), _digest(secret)
+        key_id = uuid.UUID(hex=key_hex)
     except ValueError:
         return None
+    # Only the exact form we issued: UUID parsing forgives case and braces, a key must not.
+    return (key_id, _digest(secret)) if key_id.hex == key_hex else None
 
 
 def api_key_matches(stored_hash: str, presented_hash: str) -> bool:

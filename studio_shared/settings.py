@@ -48,6 +48,17 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=4000, ge=100)
     graphql_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     graphiql: bool | None = None  # None: on outside production
+    max_subscriptions_per_connection: int = Field(default=50, ge=1)
+
+    # Run engine.
+    node_plugins: str = ""  # comma-separated modules that add node types (NODE_TYPES documents + SPECS handlers)
+    worker_concurrency: int = Field(default=50, ge=1)  # runs one process drives at once
+    max_parallel_steps_per_run: int = Field(default=16, ge=1)
+    max_concurrent_runs_per_tenant: int = Field(default=100, ge=1)  # RUNNING at once; the rest wait QUEUED, in order
+    run_lease_s: float = Field(default=10.0, gt=0.5)  # a dead worker's runs are taken over after this
+    sweep_interval_s: float = Field(default=2.0, gt=0)
+    requeue_after_s: float = Field(default=30.0, gt=0)  # a QUEUED run nobody picked up is dispatched again
+    arq_poll_delay_s: float = Field(default=0.5, gt=0)  # workers also wake at once on a pub/sub nudge
 
     db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False

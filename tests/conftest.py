@@ -1,8 +1,9 @@
-"""Shared fixtures: the backend matrix (SQLite or PostgreSQL), the app, a GraphQL client, tenant factories.
+"""Shared fixtures: the backend matrix, the app, a GraphQL client, tenant factories, worker processes.
 
-``STUDIO_TEST_BACKEND=sqlite|postgres`` picks the database of this pass (``make test`` runs both).
-Without a reachable PostgreSQL the postgres pass skips, saying how to enable it, unless
-``STUDIO_REQUIRE_SERVICES=1`` (set by CI) turns that skip into a failure.
+``STUDIO_TEST_BACKEND=sqlite|postgres`` picks the mode of this pass (``make test`` runs both):
+``sqlite`` is the embedded default (in-process workers and event bus); ``postgres`` is services mode,
+PostgreSQL + Redis + two real ``studio worker`` processes. Without PostgreSQL or Redis that pass skips,
+saying how to enable it, unless ``STUDIO_REQUIRE_SERVICES=1`` (set by CI) turns the skip into a failure.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +36,10 @@ BACKEND = os.environ.get("STUDIO_TEST_BACKEND", "sqlite")
 REQUIRE_SERVICES = os.environ.get("STUDIO_REQUIRE_SERVICES") == "1"
 POSTGRES_ADMIN_URL = os.environ.get("STUDIO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 32  # PyJWT wants 32+ bytes for HS256
+TEST_SECRET_KEY = "test-secret-key-" + "y" * 32
+SERVICES = BACKEND == "postgres"
+REDIS_URL = f"redis://127.0.0.1:6379/{1 + os.getpid() % 13}"  # a DB of its own: arq's queue keys stay apart
+REPO = Path(__file__).resolve().parents[1]
 
 
 def missing_service(name: str, how: str) -> None:
@@ -78,15 +86,96 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def _redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        missing_service("Redis", f"{exc!r}; start redis-server on 127.0.0.1:6379")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         env=Env.TEST,
         database_url=database_url,
+        redis_url=_redis_url() if SERVICES else None,
         jwt_secret=TEST_JWT_SECRET,
-        secret_key="test-secret-key-" + "y" * 32,
+        secret_key=TEST_SECRET_KEY,
         state_dir=tmp_path_factory.mktemp("state"),
+        node_plugins="tests.nodes_plugin",
+        run_lease_s=3.0,
+        sweep_interval_s=0.5,
+        requeue_after_s=5.0,
     )
+
+
+class Workers:
+    """Real ``studio worker`` processes (services mode); empty in the embedded mode."""
+
+    def __init__(self, settings: Settings, logs: Path) -> None:
+        self.settings, self.logs = settings, logs
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            **os.environ,
+            "STUDIO_ENV": "test",
+            "STUDIO_DATABASE_URL": s.database_url,
+            "STUDIO_REDIS_URL": s.redis_url or "",
+            "STUDIO_JWT_SECRET": TEST_JWT_SECRET,
+            "STUDIO_SECRET_KEY": TEST_SECRET_KEY,
+            "STUDIO_NODE_PLUGINS": s.node_plugins,
+            "STUDIO_RUN_LEASE_S": str(s.run_lease_s),
+            "STUDIO_SWEEP_INTERVAL_S": str(s.sweep_interval_s),
+            "STUDIO_REQUEUE_AFTER_S": str(s.requeue_after_s),
+            "STUDIO_STATE_DIR": str(s.state_dir),
+        }
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = self.logs / f"worker-{len(self.procs)}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", "from studio_gql.cli import main; main()", "worker"],
+                env=self.env(),
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while b"ready" not in log.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="session")
+def workers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    """Two worker processes in services mode (the embedded app drives runs itself otherwise)."""
+    pool = Workers(settings, tmp_path_factory.mktemp("workers"))
+    if SERVICES:
+        pool.start()
+        pool.start()
+    yield pool
+    pool.stop()
 
 
 @pytest.fixture(scope="session")
@@ -188,6 +277,3 @@ async def tenant(make_tenant: Any) -> TenantFixture:
 async def other_tenant(make_tenant: Any) -> TenantFixture:
     result: TenantFixture = await make_tenant()
     return result
-
-
-REPO = Path(__file__).resolve().parents[1]

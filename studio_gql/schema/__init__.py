@@ -9,17 +9,23 @@ from strawberry.schema.config import StrawberryConfig
 from studio_gql.errors import should_mask_error
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
 from studio_gql.schema.registry import RegistryQuery
+from studio_gql.schema.runs import RunMutation, RunQuery, RunSubscription
 from studio_gql.schema.workflows import WorkflowMutation, WorkflowQuery
 from studio_shared.settings import Settings
 
 
 @strawberry.type(description="Reads.")
-class Query(IdentityQuery, RegistryQuery, WorkflowQuery):
+class Query(IdentityQuery, RegistryQuery, WorkflowQuery, RunQuery):
     pass
 
 
 @strawberry.type(description="Writes; each returns a payload with `errors: [UserError!]!` for expected failures.")
-class Mutation(IdentityMutation, WorkflowMutation):
+class Mutation(IdentityMutation, WorkflowMutation, RunMutation):
+    pass
+
+
+@strawberry.type(description="Live streams over graphql-transport-ws.")
+class Subscription(RunSubscription):
     pass
 
 
@@ -32,6 +38,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         # Factories, not instances: Strawberry builds fresh extensions for every operation.
         extensions=[

@@ -521,15 +521,15 @@ def _package_file(*parts: str) -> bytes:
 
 
 @functools.cache
-def load_registry() -> NodeRegistry:
-    """The built-in registry from the package's `nodes/*.json` (loaded and checked once per process)."""
+def load_registry(extra: tuple[tuple[str, bytes], ...] = ()) -> NodeRegistry:
+    """The built-in registry from the package's `nodes/*.json`, plus plugin node types (loaded and checked once)."""
     folder = resources.files(PACKAGE).joinpath(NODES_DIR)
     documents = {
         f"{NODES_DIR}/{item.name}": item.read_bytes() for item in folder.iterdir() if item.name.endswith(".json")
     }
     if not documents:
         raise RegistryError(f"no node type files found in {PACKAGE}/{NODES_DIR}")
-    return NodeRegistry(documents)
+    return NodeRegistry({**documents, **dict(extra)})
 
 
 def registry_document() -> bytes:

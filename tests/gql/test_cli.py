@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import jwt
-import pytest
 
 from tests.conftest import REPO
 
@@ -72,7 +71,13 @@ def test_export_schema_matches_the_committed_sdl(tmp_path: Path) -> None:
     assert result.stdout == (REPO / "schema.graphql").read_text(), "run 'make schema' and commit schema.graphql"
 
 
-@pytest.mark.parametrize("command", ["worker", "scheduler"])
-def test_unbuilt_processes_say_so_and_fail(tmp_path: Path, command: str) -> None:
-    result = _studio(tmp_path, command)
-    assert result.returncode == 2 and "not part of this build" in result.stderr
+def test_worker_without_redis_says_how_to_fix_it(tmp_path: Path) -> None:
+    result = _studio(tmp_path, "worker")
+    assert result.returncode == 2
+    assert "needs STUDIO_REDIS_URL" in result.stderr
+
+
+def test_unbuilt_scheduler_says_so_and_fails(tmp_path: Path) -> None:
+    result = _studio(tmp_path, "scheduler")
+    assert result.returncode == 2
+    assert "not part of this build" in result.stderr

@@ -14,10 +14,11 @@ async def test_healthz(http: httpx.AsyncClient) -> None:
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-async def test_readyz_reports_each_dependency(http: httpx.AsyncClient) -> None:
+async def test_readyz_reports_each_dependency(http: httpx.AsyncClient, settings: Settings) -> None:
     response = await http.get("/readyz")
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok"}
+    expected = {"database": "ok", "redis": "ok"} if settings.redis_url else {"database": "ok"}
+    assert response.json()["checks"] == expected
 
 
 async def _get(app: Starlette, path: str) -> httpx.Response:

@@ -6,6 +6,7 @@ its keys equal the schema's root fields, so an operation added without a row her
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,13 @@ MINIMAL_DEFINITION: dict[str, Any] = {
     "nodes": [{"id": "start", "type": "trigger.manual", "config": {}}],
     "edges": [],
 }
+WAITING_DEFINITION: dict[str, Any] = {
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {}},
+        {"id": "wait", "type": "delay", "config": {"seconds": 3600}},
+    ],
+    "edges": [{"source": "start", "target": "wait"}],
+}
 DENIED = frozenset({"FORBIDDEN", "UNAUTHENTICATED"})
 
 
@@ -67,16 +75,44 @@ class Seed:
     gql: GraphQLClient
     tenant: TenantFixture
 
-    async def workflow(self) -> str:
+    async def workflow(self, definition: dict[str, Any] | None = None) -> str:
         data = await self.gql.data(
             """mutation($n: String!, $d: JSON!) {
                  createWorkflow(input: {name: $n, definition: $d}) { workflow { id } errors { code } } }""",
-            {"n": f"rbac-{secrets.token_hex(4)}", "d": MINIMAL_DEFINITION},
+            {"n": f"rbac-{secrets.token_hex(4)}", "d": definition or MINIMAL_DEFINITION},
             self.tenant.token(Role.ADMIN),
         )
         assert data["createWorkflow"]["errors"] == []
         workflow_id: str = data["createWorkflow"]["workflow"]["id"]
         return workflow_id
+
+    async def published_workflow(self, definition: dict[str, Any] | None = None) -> str:
+        workflow_id = await self.workflow(definition)
+        data = await self.gql.data(
+            "mutation($id: ID!) { publishWorkflow(id: $id) { errors { code } } }",
+            {"id": workflow_id},
+            self.tenant.token(Role.ADMIN),
+        )
+        assert data["publishWorkflow"]["errors"] == []
+        return workflow_id
+
+    async def run(self, finished: bool) -> str:
+        """A run that waits on a long delay (cancellable), or one that succeeded (retryable from a step)."""
+        workflow_id = await self.published_workflow(None if finished else WAITING_DEFINITION)
+        admin = self.tenant.token(Role.ADMIN)
+        data = await self.gql.data(
+            "mutation($id: ID!) { startRun(workflowId: $id) { run { id } errors { code } } }",
+            {"id": workflow_id},
+            admin,
+        )
+        run_id: str = data["startRun"]["run"]["id"]
+        wanted = "SUCCEEDED" if finished else "WAITING"
+        for _ in range(1500):
+            got = await self.gql.data("query($id: ID!) { run(id: $id) { status } }", {"id": run_id}, admin)
+            if got["run"]["status"] == wanted:
+                return run_id
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"run {run_id} never reached {wanted}")
 
     async def api_key(self) -> str:
         data = await self.gql.data(
@@ -133,7 +169,41 @@ async def _new_workflow(seed: Seed) -> dict[str, Any]:
     return {"n": f"rbac-new-{secrets.token_hex(4)}", "d": MINIMAL_DEFINITION}
 
 
+async def _published_workflow_id(seed: Seed) -> dict[str, Any]:
+    return {"id": await seed.published_workflow()}
+
+
+async def _active_run_id(seed: Seed) -> dict[str, Any]:
+    return {"id": await seed.run(finished=False)}
+
+
+async def _finished_run_id(seed: Seed) -> dict[str, Any]:
+    return {"id": await seed.run(finished=True)}
+
+
 OPERATIONS: dict[str, Op] = {
+    "runs": Op("Query", Permission.RUN_READ, "{ runs(first: 1) { edges { node { id } } } }"),
+    "run": Op(
+        "Query", Permission.RUN_READ, "query($id: ID!) { run(id: $id) { id steps { stepId } } }", _finished_run_id
+    ),
+    "startRun": Op(
+        "Mutation",
+        Permission.RUN_START,
+        "mutation($id: ID!) { startRun(workflowId: $id) { run { id } errors { code } } }",
+        _published_workflow_id,
+    ),
+    "cancelRun": Op(
+        "Mutation",
+        Permission.RUN_CANCEL,
+        "mutation($id: ID!) { cancelRun(id: $id) { run { id } errors { code } } }",
+        _active_run_id,
+    ),
+    "retryRun": Op(
+        "Mutation",
+        Permission.RUN_RETRY,
+        'mutation($id: ID!) { retryRun(id: $id, fromStep: "start") { run { id } errors { code } } }',
+        _finished_run_id,
+    ),
     # Query
     "me": Op("Query", None, "{ me { role } }"),
     "users": Op("Query", Permission.USER_MANAGE, "{ users(first: 1) { edges { node { id } } } }"),
@@ -298,7 +368,7 @@ def test_every_used_permission_is_exercised(schema: strawberry.Schema) -> None:
 
 
 @pytest.fixture(scope="module")
-async def t(make_tenant: Any) -> TenantFixture:
+async def t(make_tenant: Any, workers: Any) -> TenantFixture:
     result: TenantFixture = await make_tenant()
     return result
 

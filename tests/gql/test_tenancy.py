@@ -7,6 +7,7 @@ for every operation that takes an ID, so a new one cannot ship without its cross
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import uuid
@@ -32,7 +33,14 @@ HIJACKED_DEFINITION: dict[str, Any] = {
 }
 MALFORMED_ID = "nope"
 
-Target = Literal["workflow", "user", "api_key"]
+Target = Literal["workflow", "user", "api_key", "active_run", "finished_run"]
+WAITING_DEFINITION: dict[str, Any] = {
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {}},
+        {"id": "wait", "type": "delay", "config": {"seconds": 3600}},
+    ],
+    "edges": [{"source": "start", "target": "wait"}],
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,23 @@ TENANCY_CASES: dict[str, IdCase] = {
              setUserRole(userId: $id, role: ADMIN) { user { id role } errors { path message code } } }""",
         "user",
     ),
+    "startRun": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { startRun(workflowId: $id) { run { id status } errors { path message code } } }",
+        "workflow",
+    ),
+    "run": IdCase("Query", "query($id: ID!) { run(id: $id) { id status steps { stepId } } }", "finished_run"),
+    "cancelRun": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { cancelRun(id: $id) { run { id status } errors { path message code } } }",
+        "active_run",
+    ),
+    "retryRun": IdCase(
+        "Mutation",
+        """mutation($id: ID!) {
+             retryRun(id: $id, fromStep: "start") { run { id status } errors { path message code } } }""",
+        "finished_run",
+    ),
     "revokeApiKey": IdCase(
         "Mutation",
         "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id revoked } errors { path message code } } }",
@@ -114,9 +139,17 @@ class World:
     user_id: str  # A's VIEWER
     api_key_id: str  # A's VIEWER key
     api_key: str
+    active_run_id: str  # A's, waiting on a long delay
+    finished_run_id: str  # A's, succeeded
 
     def target(self, kind: Target) -> str:
-        return {"workflow": self.workflow_id, "user": self.user_id, "api_key": self.api_key_id}[kind]
+        return {
+            "workflow": self.workflow_id,
+            "user": self.user_id,
+            "api_key": self.api_key_id,
+            "active_run": self.active_run_id,
+            "finished_run": self.finished_run_id,
+        }[kind]
 
 
 async def create_workflow(gql: GraphQLClient, tenant: TenantFixture, name: str) -> str:
@@ -132,8 +165,26 @@ async def create_key(gql: GraphQLClient, tenant: TenantFixture) -> tuple[str, st
     return data["createApiKey"]["apiKey"]["id"], data["createApiKey"]["key"]
 
 
+START = "mutation($id: ID!) { startRun(workflowId: $id) { run { id } errors { code } } }"
+
+
+async def start_run(gql: GraphQLClient, tenant: TenantFixture, definition: dict[str, Any], finished: bool) -> str:
+    """A run of a fresh published workflow; waits until it finished (or left QUEUED) when asked."""
+    data = await gql.data(CREATE_WORKFLOW, {"n": f"runner {secrets.token_hex(3)}", "d": definition}, tenant.token())
+    workflow_id = data["createWorkflow"]["workflow"]["id"]
+    assert (await gql.data(PUBLISH, {"id": workflow_id}, tenant.token()))["publishWorkflow"]["errors"] == []
+    run_id: str = (await gql.data(START, {"id": workflow_id}, tenant.token()))["startRun"]["run"]["id"]
+    wanted = {"SUCCEEDED"} if finished else {"WAITING"}
+    for _ in range(1500):
+        status = await gql.data("query($id: ID!) { run(id: $id) { status } }", {"id": run_id}, tenant.token())
+        if status["run"]["status"] in wanted:
+            return run_id
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"run {run_id} never reached {wanted}")
+
+
 @pytest.fixture(scope="module")
-async def world(make_tenant: Any, gql: GraphQLClient) -> World:
+async def world(make_tenant: Any, gql: GraphQLClient, workers: Any) -> World:
     a: TenantFixture = await make_tenant()
     b: TenantFixture = await make_tenant()
     name = f"Secret payroll flow {secrets.token_hex(4)}"
@@ -142,7 +193,9 @@ async def world(make_tenant: Any, gql: GraphQLClient) -> World:
     assert published["publishWorkflow"] == {"version": {"version": 1}, "errors": []}
     key_id, key = await create_key(gql, a)
     await create_workflow(gql, b, f"B's own flow {secrets.token_hex(4)}")  # B's lists are not empty
-    return World(a, b, workflow_id, name, str(a.users[Role.VIEWER]), key_id, key)
+    active = await start_run(gql, a, WAITING_DEFINITION, finished=False)
+    finished = await start_run(gql, a, MINIMAL_DEFINITION, finished=True)
+    return World(a, b, workflow_id, name, str(a.users[Role.VIEWER]), key_id, key, active, finished)
 
 
 async def snapshot(gql: GraphQLClient, world: World) -> dict[str, Any]:
@@ -189,8 +242,14 @@ def id_taking_operations(schema: strawberry.Schema) -> dict[str, str]:
     return out
 
 
+# ID-taking operations whose answer is a list, not an object: checked in the list tests below instead.
+LIST_FILTERS = {"runs"}
+# Subscriptions take ids too; their cross-tenant cases need a websocket client (tests/gql/test_subscriptions.py).
+SUBSCRIPTIONS = {"runEvents", "runUpdates"}
+
+
 def test_every_id_taking_operation_has_a_cross_tenant_case(schema: strawberry.Schema) -> None:
-    found = id_taking_operations(schema)
+    found = {k: v for k, v in id_taking_operations(schema).items() if k not in LIST_FILTERS | SUBSCRIPTIONS}
     assert set(found) - set(TENANCY_CASES) == set(), "ID-taking operations without a row in TENANCY_CASES"
     assert set(TENANCY_CASES) - set(found) == set(), "rows for operations that take no ID (or do not exist)"
     for name, root in found.items():
@@ -229,9 +288,15 @@ async def test_another_tenants_id_is_not_found(name: str, gql: GraphQLClient, wo
 
 async def b_owned_target(gql: GraphQLClient, world: World, kind: Target) -> str:
     if kind == "workflow":
-        return await create_workflow(gql, world.b, f"B control {secrets.token_hex(4)}")
+        workflow_id = await create_workflow(gql, world.b, f"B control {secrets.token_hex(4)}")
+        assert (await gql.data(PUBLISH, {"id": workflow_id}, world.b.token()))["publishWorkflow"]["errors"] == []
+        return workflow_id
     if kind == "user":
         return str(world.b.users[Role.APPROVER])
+    if kind == "active_run":
+        return await start_run(gql, world.b, WAITING_DEFINITION, finished=False)
+    if kind == "finished_run":
+        return await start_run(gql, world.b, MINIMAL_DEFINITION, finished=True)
     key_id, _ = await create_key(gql, world.b)
     return key_id
 
@@ -271,6 +336,16 @@ async def test_lists_never_show_another_tenants_rows(gql: GraphQLClient, world: 
     assert world.api_key_id not in {k["id"] for k in listed["apiKeys"]}
     a_ids = {world.workflow_id, world.api_key_id, *(str(u) for u in world.a.users.values())}
     assert not {e["node"]["targetId"] for e in listed["auditLog"]["edges"]} & a_ids
+
+
+async def test_run_lists_never_show_another_tenants_runs(gql: GraphQLClient, world: World) -> None:
+    query = "query($f: RunFilter) { runs(first: 100, filter: $f) { edges { node { id } } } }"
+    a_runs = {world.active_run_id, world.finished_run_id}
+    for where in (None, {"workflowId": world.workflow_id}, {"workflowId": MALFORMED_ID}):
+        listed = await gql.data(query, {"f": where}, world.b.token(Role.ADMIN))
+        assert not {e["node"]["id"] for e in listed["runs"]["edges"]} & a_runs
+    mine = await gql.data(query, {"f": None}, world.a.token(Role.ADMIN))
+    assert a_runs <= {e["node"]["id"] for e in mine["runs"]["edges"]}, "control: A sees its own runs"
 
 
 @pytest.mark.parametrize("search", ["exact", "lower", "prefix"])

@@ -1,0 +1,358 @@
+"""Runs: start, cancel, resume, read, and watch live (replay from the database, then the bus, no gap)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.exceptions import StrawberryGraphQLError
+
+from studio_gql.context import Context, Info
+from studio_gql.errors import UserError, payload
+from studio_gql.permissions import needs
+from studio_gql.schema.common import JSON, Connection, connection, parse_id, require_id
+from studio_gql.schema.workflows import Workflow
+from studio_shared.db import models
+from studio_shared.errors import NotFound
+from studio_shared.events import channels
+from studio_shared.rbac import Permission
+from studio_shared.store import Page
+from studio_shared.store import runs as store
+from studio_shared.types import RunStatus as RunStatusEnum
+from studio_shared.types import StepStatus as StepStatusEnum
+
+RunStatus = strawberry.enum(RunStatusEnum, name="RunStatus", description="QUEUED → RUNNING ⇄ WAITING → final.")
+StepStatus = strawberry.enum(StepStatusEnum, name="StepStatus")
+
+LIVE_POLL_S = 5.0  # a quiet subscription re-reads the database this often, in case a message was lost
+
+
+@strawberry.type(description="One state change of a run or a step; `seq` increases by one per run.")
+class RunEvent:
+    seq: int
+    run_id: strawberry.ID
+    kind: str = strawberry.field(description="e.g. run.started, step.succeeded, step.retrying, run.failed.")
+    step_id: str | None
+    status: str | None
+    at: datetime
+    data: JSON | None
+    final: bool = strawberry.field(description="True on the run's last event; the stream completes after it.")
+
+    @classmethod
+    def from_model(cls, row: models.RunEvent) -> RunEvent:
+        return cls(
+            seq=row.seq,
+            run_id=strawberry.ID(str(row.run_id)),
+            kind=row.kind,
+            step_id=row.step_id,
+            status=row.status,
+            at=row.at,
+            data=row.data,
+            final=_final(row.kind, row.status),
+        )
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> RunEvent:
+        return cls(
+            seq=int(message["seq"]),
+            run_id=strawberry.ID(str(message["run_id"])),
+            kind=str(message["kind"]),
+            step_id=message.get("step_id"),
+            status=message.get("status"),
+            at=datetime.fromisoformat(str(message["at"])),
+            data=message.get("data"),
+            final=bool(message.get("final")),
+        )
+
+
+def _final(kind: str, status: str | None) -> bool:
+    return kind.startswith("run.") and status in {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+@strawberry.type(description="One node of a run: its status, attempts and result envelope.")
+class Step:
+    step_id: str
+    node_type: str
+    status: StepStatus
+    attempt: int
+    output: JSON | None
+    error: JSON | None
+    envelope: JSON | None = strawberry.field(description="The step_output.schema.json envelope once finished.")
+    input: JSON | None = strawberry.field(description="The rendered config of the latest attempt.")
+    branches: list[str] | None = strawberry.field(description="Branches taken; null means every outgoing edge.")
+    started_at: datetime | None
+    finished_at: datetime | None
+    wake_at: datetime | None = strawberry.field(description="When a waiting or backing-off step resumes.")
+
+    @classmethod
+    def from_model(cls, row: models.Step) -> Step:
+        return cls(
+            step_id=row.step_id,
+            node_type=row.node_type,
+            status=row.status,
+            attempt=row.attempt,
+            output=row.output,
+            error=row.error,
+            envelope=row.envelope,
+            input=row.input,
+            branches=row.branches,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            wake_at=row.wake_at,
+        )
+
+
+@strawberry.type(description="One execution of a published workflow version.")
+class Run:
+    id: strawberry.ID
+    version: int
+    status: RunStatus
+    trigger: str
+    input: JSON | None
+    output: JSON | None = strawberry.field(description="Outputs of the sink steps that succeeded, by step id.")
+    error: JSON | None
+    idempotency_key: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested: bool
+    _tenant_id: strawberry.Private[uuid.UUID]
+    _workflow_id: strawberry.Private[uuid.UUID]
+    _version_id: strawberry.Private[uuid.UUID]
+    _parent_run_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_model(cls, row: models.Run) -> Run:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            version=row.version,
+            status=row.status,
+            trigger=row.trigger,
+            input=row.input,
+            output=row.output,
+            error=row.error,
+            idempotency_key=row.idempotency_key,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            cancel_requested=row.cancel_requested_at is not None,
+            _tenant_id=row.tenant_id,
+            _workflow_id=row.workflow_id,
+            _version_id=row.workflow_version_id,
+            _parent_run_id=row.parent_run_id,
+        )
+
+    @strawberry.field(description="The workflow this run belongs to.")
+    async def workflow(self, info: Info) -> Workflow:
+        row = await info.context.loaders.workflow.load(self._workflow_id)
+        if row is None:
+            raise NotFound("workflow", self._workflow_id)
+        return Workflow.from_model(row)
+
+    @strawberry.field(description="Every step, in the order of the definition.")
+    async def steps(self, info: Info) -> list[Step]:
+        rows = await info.context.loaders.steps.load(uuid.UUID(str(self.id)))
+        version = await info.context.loaders.version.load(self._version_id)
+        order = {node["id"]: i for i, node in enumerate((version.definition if version else {}).get("nodes", []))}
+        return [Step.from_model(r) for r in sorted(rows, key=lambda r: order.get(r.step_id, len(order)))]
+
+    @strawberry.field(description="One step by id, or null.")
+    async def step(self, info: Info, step_id: str) -> Step | None:
+        rows = await info.context.loaders.steps.load(uuid.UUID(str(self.id)))
+        return next((Step.from_model(r) for r in rows if r.step_id == step_id), None)
+
+    @strawberry.field(description="Stored events after `afterSeq` (at most 5000; page with the last seq).")
+    async def events(self, info: Info, after_seq: int | None = None) -> list[RunEvent]:
+        async with info.context.state.sessions() as s:
+            rows = await store.events_after(s, self._tenant_id, uuid.UUID(str(self.id)), after_seq or 0)
+        return [RunEvent.from_model(r) for r in rows]
+
+    @strawberry.field(description="The run that started this one (foreach, subworkflow, loop), if any.")
+    async def parent(self, info: Info) -> Run | None:
+        if self._parent_run_id is None:
+            return None
+        row = await info.context.loaders.run.load(self._parent_run_id)
+        return Run.from_model(row) if row else None
+
+
+@strawberry.input(description="Narrow a run list; every given field must match.")
+class RunFilter:
+    workflow_id: strawberry.ID | None = None
+    status: list[RunStatus] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+@strawberry.type
+class RunPayload:
+    run: Run | None = None
+    created: bool | None = strawberry.field(
+        default=None, description="startRun: false when the idempotency key returned an existing run."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _run_errors(errors: list[UserError]) -> RunPayload:
+    return RunPayload(errors=errors)
+
+
+@strawberry.type
+class RunQuery:
+    @strawberry.field(description="Runs of your tenant, newest first.", extensions=needs(Permission.RUN_READ))
+    async def runs(
+        self, info: Info, first: int | None = None, after: str | None = None, filter: RunFilter | None = None
+    ) -> Connection[Run]:
+        where = store.RunFilter()
+        if filter is not None:
+            workflow_id = parse_id(filter.workflow_id) if filter.workflow_id is not None else None
+            if filter.workflow_id is not None and workflow_id is None:
+                return connection(Page(items=[], has_next=False), Run.from_model)
+            where = store.RunFilter(
+                workflow_id=workflow_id,
+                statuses=[RunStatusEnum(s) for s in filter.status or []],
+                created_after=filter.created_after,
+                created_before=filter.created_before,
+            )
+        async with info.context.state.sessions() as s:
+            page = await store.list_runs(s, info.context.tenant_id, where, first, after)
+        return connection(page, Run.from_model)
+
+    @strawberry.field(description="A run by id, or null.", extensions=needs(Permission.RUN_READ))
+    async def run(self, info: Info, id: strawberry.ID) -> Run | None:
+        key = parse_id(id)
+        row = await info.context.loaders.run.load(key) if key else None
+        return Run.from_model(row) if row else None
+
+
+@strawberry.type
+class RunMutation:
+    @strawberry.mutation(
+        description="Start a run of a published version (default: the latest); a known idempotencyKey returns its run.",
+        extensions=needs(Permission.RUN_START),
+    )
+    @payload(_run_errors)
+    async def start_run(
+        self,
+        info: Info,
+        workflow_id: strawberry.ID,
+        version: int | None = None,
+        input: JSON | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunPayload:
+        ctx = info.context
+        run, created = await ctx.state.control.start_run(
+            ctx.tenant_id,
+            ctx.require_principal().actor,
+            require_id(workflow_id, "workflow"),
+            version=version,
+            input=input,
+            idempotency_key=idempotency_key,
+        )
+        return RunPayload(run=Run.from_model(run), created=created)
+
+    @strawberry.mutation(
+        description="Cancel a run: running steps are cancelled, pending ones never start.",
+        extensions=needs(Permission.RUN_CANCEL),
+    )
+    @payload(_run_errors)
+    async def cancel_run(self, info: Info, id: strawberry.ID) -> RunPayload:
+        ctx = info.context
+        run = await ctx.state.control.cancel_run(ctx.tenant_id, ctx.require_principal(), require_id(id, "run"))
+        return RunPayload(run=Run.from_model(run))
+
+    @strawberry.mutation(
+        description="Resume the same run from `fromStep` (default: every failed or cancelled step) and downstream.",
+        extensions=needs(Permission.RUN_RETRY),
+    )
+    @payload(_run_errors)
+    async def retry_run(self, info: Info, id: strawberry.ID, from_step: str | None = None) -> RunPayload:
+        ctx = info.context
+        run = await ctx.state.control.retry_run(
+            ctx.tenant_id, ctx.require_principal(), require_id(id, "run"), from_step
+        )
+        return RunPayload(run=Run.from_model(run))
+
+
+@contextlib.asynccontextmanager
+async def _subscription_slot(ctx: Context) -> AsyncIterator[None]:
+    limit = ctx.state.settings.max_subscriptions_per_connection
+    if ctx.subscriptions >= limit:
+        raise StrawberryGraphQLError(
+            f"at most {limit} subscriptions per connection: close one first", extensions={"code": "LIMIT"}
+        )
+    ctx.subscriptions += 1
+    try:
+        yield
+    finally:
+        ctx.subscriptions -= 1
+
+
+@strawberry.type
+class RunSubscription:
+    @strawberry.subscription(
+        description="Every event of a run after `afterSeq`: stored ones first, then live; completes after the last.",
+        extensions=needs(Permission.RUN_READ),
+    )
+    async def run_events(
+        self, info: Info, run_id: strawberry.ID, after_seq: int | None = None
+    ) -> AsyncGenerator[RunEvent, None]:
+        ctx = info.context
+        tenant_id = ctx.tenant_id
+        key = parse_id(run_id)
+        async with _subscription_slot(ctx):
+            if key is None or await _load_run(ctx, tenant_id, key) is None:
+                raise StrawberryGraphQLError(f"run {str(run_id)!r} not found", extensions={"code": "NOT_FOUND"})
+            last = after_seq or 0
+            # Subscribe first, then read history: an event committed in between is in one or the other.
+            async with ctx.state.bus.subscribe(channels.run(tenant_id, key)) as live:
+                while True:
+                    finished = False
+                    async with ctx.state.sessions() as s:
+                        stored = await store.events_after(s, tenant_id, key, last)
+                    for row in stored:
+                        last = row.seq
+                        event = RunEvent.from_model(row)
+                        yield event
+                        finished = finished or event.final
+                    if finished:
+                        return
+                    # Live: in-order messages stream straight through; a gap, a reconnect or a quiet spell
+                    # sends us back to the database, which is the truth.
+                    while True:
+                        message = await live.get(timeout=LIVE_POLL_S)
+                        if message is None or "seq" not in message or int(message["seq"]) != last + 1:
+                            if message is not None and "seq" in message and int(message["seq"]) <= last:
+                                continue  # a duplicate of something already sent
+                            break
+                        event = RunEvent.from_message(message)
+                        last = event.seq
+                        yield event
+                        if event.final:
+                            return
+
+    @strawberry.subscription(
+        description="Status changes of runs in your tenant (optionally of one workflow).",
+        extensions=needs(Permission.RUN_READ),
+    )
+    async def run_updates(self, info: Info, workflow_id: strawberry.ID | None = None) -> AsyncGenerator[Run, None]:
+        ctx = info.context
+        tenant_id = ctx.tenant_id
+        wanted = parse_id(workflow_id) if workflow_id is not None else None
+        if workflow_id is not None and wanted is None:
+            raise StrawberryGraphQLError(f"workflow {str(workflow_id)!r} not found", extensions={"code": "NOT_FOUND"})
+        async with _subscription_slot(ctx), ctx.state.bus.subscribe(channels.tenant_runs(tenant_id)) as live:
+            async for message in live:
+                if "run_id" not in message:
+                    continue
+                row = await _load_run(ctx, tenant_id, uuid.UUID(str(message["run_id"])))
+                if row is not None and (wanted is None or row.workflow_id == wanted):
+                    yield Run.from_model(row)
+
+
+async def _load_run(ctx: Context, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run | None:
+    async with ctx.state.sessions() as s:
+        return await store.get(s, tenant_id, run_id)

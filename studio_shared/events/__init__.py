@@ -1,0 +1,31 @@
+"""The event bus: transport for run events and worker signals; the database stays the source of truth.
+
+``event_bus_from(redis_url)`` picks the adapter: in-memory (embedded, one process) without a URL, Redis pub/sub
+with one. Channel names come only from `studio_shared.events.channels`.
+"""
+
+from __future__ import annotations
+
+from studio_shared.events import channels
+from studio_shared.events.base import RECONNECTED, BusUnavailable, EventBus, Message, Subscription
+from studio_shared.events.memory import MemoryEventBus
+
+__all__ = [
+    "RECONNECTED",
+    "BusUnavailable",
+    "EventBus",
+    "MemoryEventBus",
+    "Message",
+    "Subscription",
+    "channels",
+    "event_bus_from",
+]
+
+
+def event_bus_from(redis_url: str | None) -> EventBus:
+    """The in-memory bus without a URL, else the Redis bus (imported only then, so redis stays optional here)."""
+    if redis_url is None:
+        return MemoryEventBus()
+    from studio_shared.events.redis import RedisEventBus
+
+    return RedisEventBus(redis_url)

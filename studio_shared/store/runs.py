@@ -1,0 +1,91 @@
+"""Runs, their steps and their events, read tenant-scoped (the engine writes them in studio_worker)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studio_shared.db import models
+from studio_shared.store.pagination import Page, keyset, paged
+from studio_shared.types import RunStatus
+
+MAX_EVENTS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    workflow_id: uuid.UUID | None = None
+    statuses: Sequence[RunStatus] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    parent_run_id: uuid.UUID | None = None
+
+
+async def get(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run | None:
+    return await s.scalar(sa.select(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id == run_id))
+
+
+async def by_ids(s: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, models.Run]:
+    rows = await s.scalars(sa.select(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id.in_(ids)))
+    return {row.id: row for row in rows}
+
+
+async def list_runs(
+    s: AsyncSession, tenant_id: uuid.UUID, where: RunFilter, first: int | None, after: str | None
+) -> Page[models.Run]:
+    run = models.Run
+    stmt = sa.select(run).where(run.tenant_id == tenant_id)
+    if where.workflow_id is not None:
+        stmt = stmt.where(run.workflow_id == where.workflow_id)
+    if where.statuses:
+        stmt = stmt.where(run.status.in_(list(where.statuses)))
+    if where.created_after is not None:
+        stmt = stmt.where(run.created_at >= where.created_after)
+    if where.created_before is not None:
+        stmt = stmt.where(run.created_at < where.created_before)
+    if where.parent_run_id is not None:
+        stmt = stmt.where(run.parent_run_id == where.parent_run_id)
+    stmt, size = keyset(stmt, run.created_at, run.id, first, after)
+    return paged((await s.scalars(stmt)).all(), size)
+
+
+async def steps_of(
+    s: AsyncSession, tenant_id: uuid.UUID, run_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[models.Step]]:
+    rows = await s.scalars(
+        sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id.in_(run_ids))
+    )
+    out: dict[uuid.UUID, list[models.Step]] = {run_id: [] for run_id in run_ids}
+    for row in rows:
+        out[row.run_id].append(row)
+    return out
+
+
+async def versions_by_ids(
+    s: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, models.WorkflowVersion]:
+    rows = await s.scalars(
+        sa.select(models.WorkflowVersion).where(
+            models.WorkflowVersion.tenant_id == tenant_id, models.WorkflowVersion.id.in_(ids)
+        )
+    )
+    return {row.id: row for row in rows}
+
+
+async def events_after(
+    s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, after_seq: int, limit: int = MAX_EVENTS
+) -> list[models.RunEvent]:
+    rows = await s.scalars(
+        sa.select(models.RunEvent)
+        .where(
+            models.RunEvent.tenant_id == tenant_id, models.RunEvent.run_id == run_id, models.RunEvent.seq > after_seq
+        )
+        .order_by(models.RunEvent.seq)
+        .limit(limit)
+    )
+    return list(rows)

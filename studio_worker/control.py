@@ -1,0 +1,286 @@
+"""The engine's public API for the API process: start, cancel and resume runs.
+
+Control never races a driver: it writes only runs nobody holds (taking the lease for its own
+transaction, fenced exactly like a driver's batch), and otherwise leaves a request in the database,
+bumps the run's signal and nudges the driver.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from studio_shared.auth import Principal
+from studio_shared.db import Sessions, models
+from studio_shared.db.types import utcnow
+from studio_shared.definition import parse_definition
+from studio_shared.errors import Conflict, NotFound, Problem, ValidationFailed
+from studio_shared.events import EventBus, channels
+from studio_shared.schemas import NodeRegistry
+from studio_shared.store import audit, workflows
+from studio_shared.types import FINAL_RUN_STATUSES, RunStatus, StepStatus
+from studio_worker.engine import records
+from studio_worker.engine.planner import StepState, reset_for_retry
+from studio_worker.engine.records import Batch, EventRecord
+from studio_worker.queue import JobQueue
+
+MAX_INPUT_BYTES = 1_048_576
+
+
+@dataclass
+class Control:
+    sessions: Sessions
+    bus: EventBus
+    queue: JobQueue
+    registry: NodeRegistry
+    owner: str = f"control:{uuid.uuid4().hex[:12]}"
+
+    # -- start -------------------------------------------------------------------------------------------
+
+    async def start_run(
+        self,
+        tenant_id: uuid.UUID,
+        actor: str | None,
+        workflow_id: uuid.UUID,
+        *,
+        version: int | None = None,
+        input: Any = None,
+        idempotency_key: str | None = None,
+        trigger: str = "manual",
+        trigger_data: dict[str, Any] | None = None,
+    ) -> tuple[models.Run, bool]:
+        """Create a QUEUED run with every step PENDING and enqueue it; (run, created). A known key returns its run."""
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
+            raise ValidationFailed.one(["idempotencyKey"], "an idempotency key has 1 to 200 characters")
+        async with self.sessions.begin() as s:
+            if idempotency_key is not None:
+                existing = await self._by_key(s, tenant_id, workflow_id, idempotency_key)
+                if existing is not None:
+                    return existing, False
+            workflow = await workflows.get(s, tenant_id, workflow_id)
+            if workflow is None:
+                raise NotFound("workflow", workflow_id)
+            if workflow.archived:
+                raise Conflict("the workflow is archived; it can no longer start runs", ["workflowId"])
+            published = await workflows.get_version(s, tenant_id, workflow_id, version)
+            if published is None:
+                if version is None:
+                    raise ValidationFailed.one(
+                        ["workflowId"], "publish the workflow before starting runs", "NOT_PUBLISHED"
+                    )
+                raise ValidationFailed.one(["version"], f"the workflow has no version {version}", "NOT_FOUND")
+            definition = parse_definition(published.definition, self.registry)
+            _check_input(definition.trigger.config.get("input_schema"), input)
+            run = models.Run(
+                tenant_id=tenant_id,
+                workflow_id=workflow_id,
+                workflow_version_id=published.id,
+                version=published.version,
+                status=RunStatus.QUEUED,
+                trigger=trigger,
+                trigger_data=trigger_data,
+                input=input,
+                idempotency_key=idempotency_key,
+                created_by=actor,
+                last_seq=1,
+            )
+            try:
+                async with s.begin_nested():
+                    s.add(run)
+                    await s.flush()
+            except IntegrityError:
+                # A concurrent start with the same key won the race: answer with its run.
+                if idempotency_key is not None:
+                    existing = await self._by_key(s, tenant_id, workflow_id, idempotency_key)
+                    if existing is not None:
+                        return existing, False
+                raise
+            s.add_all(
+                models.Step(tenant_id=tenant_id, run_id=run.id, step_id=node.id, node_type=node.type)
+                for node in definition
+            )
+            event = models.RunEvent(
+                tenant_id=tenant_id,
+                run_id=run.id,
+                seq=1,
+                kind="run.queued",
+                status=RunStatus.QUEUED,
+                data={"trigger": trigger, "version": published.version},
+            )
+            s.add(event)
+            audit.record(s, tenant_id, actor, "run.start", ("run", run.id), {"workflow": str(workflow_id)})
+        await self._published([_record(event)])
+        await self.queue.enqueue_advance(tenant_id, run.id)
+        return run, True
+
+    async def _by_key(self, s: Any, tenant_id: uuid.UUID, workflow_id: uuid.UUID, key: str) -> models.Run | None:
+        result: models.Run | None = await s.scalar(
+            sa.select(models.Run).where(
+                models.Run.tenant_id == tenant_id,
+                models.Run.workflow_id == workflow_id,
+                models.Run.idempotency_key == key,
+            )
+        )
+        return result
+
+    # -- cancel ------------------------------------------------------------------------------------------
+
+    async def cancel_run(self, tenant_id: uuid.UUID, actor: Principal, run_id: uuid.UUID) -> models.Run:
+        """Cancel now when no driver holds the run; otherwise ask its driver (it cancels running steps)."""
+        async with self.sessions.begin() as s:
+            run = await _run(s, tenant_id, run_id)
+            if run.status in FINAL_RUN_STATUSES:
+                raise Conflict(f"the run already finished ({run.status.value}); there is nothing to cancel", ["id"])
+            now = utcnow()
+            run.cancel_requested_at = run.cancel_requested_at or now
+            run.signal += 1
+            audit.record(s, tenant_id, actor.actor, "run.cancel", ("run", run.id))
+            held = run.lease_owner is not None and run.lease_expires_at is not None and run.lease_expires_at > now
+            published: list[EventRecord] = []
+            if not held:
+                run.lease_owner = self.owner
+                await s.flush()
+                batch = Batch(tenant_id, run_id, release_lease=True)
+                step_rows = await s.scalars(
+                    sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id == run_id)
+                )
+                for step in step_rows:
+                    if not step.status.final:
+                        batch.step(
+                            step.step_id, step.status, status=StepStatus.CANCELLED, finished_at=now, wake_at=None
+                        )
+                        batch.event(
+                            "step.cancelled", step.step_id, StepStatus.CANCELLED, reason="the run was cancelled"
+                        )
+                batch.run_values.update(
+                    status=RunStatus.CANCELLED,
+                    finished_at=now,
+                    wake_at=None,
+                    error={"type": "Cancelled", "message": "the run was cancelled"},
+                )
+                batch.event("run.cancelled", status=RunStatus.CANCELLED)
+                conn = await s.connection()
+                published = await records.apply(conn, batch, self.owner)
+        if published:
+            await self._published(published)
+            await self.queue.enqueue_advance(tenant_id, run_id)  # lets the engine admit the next queued run
+        else:
+            await self.bus.publish(channels.control(), {"cancel": str(run_id)})
+            await self.queue.enqueue_advance(tenant_id, run_id)
+        async with self.sessions() as s:
+            return await _run(s, tenant_id, run_id)
+
+    # -- retry -------------------------------------------------------------------------------------------
+
+    async def retry_run(
+        self, tenant_id: uuid.UUID, actor: Principal, run_id: uuid.UUID, from_step: str | None
+    ) -> models.Run:
+        """Resume the same run: the named step (default: every failed or cancelled one) and all downstream."""
+        async with self.sessions.begin() as s:
+            run = await _run(s, tenant_id, run_id)
+            if run.status not in FINAL_RUN_STATUSES:
+                raise Conflict(f"the run is {run.status.value}; retry it once it has finished", ["id"])
+            if run.status is RunStatus.SUCCEEDED and from_step is None:
+                raise ValidationFailed.one(["fromStep"], "the run succeeded: name the step to run again from")
+            version = await s.get(models.WorkflowVersion, run.workflow_version_id)
+            if version is None or version.tenant_id != tenant_id:
+                raise NotFound("workflow version", run.workflow_version_id)
+            definition = parse_definition(version.definition, self.registry)
+            if from_step is not None and from_step not in definition:
+                known = ", ".join(sorted(n.id for n in definition)[:20])
+                raise ValidationFailed.one(["fromStep"], f"the workflow has no step {from_step!r} (steps: {known})")
+            step_rows = {
+                step.step_id: step
+                for step in await s.scalars(
+                    sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id == run_id)
+                )
+            }
+            states = {sid: StepState(step.status) for sid, step in step_rows.items()}
+            reset = reset_for_retry(definition, states, from_step)
+            if not reset:
+                raise ValidationFailed.one(["fromStep"], "no step failed or was cancelled: name the step to run again")
+            run.lease_owner = self.owner  # final runs are never leased; this makes control the fenced writer
+            await s.flush()
+            batch = Batch(tenant_id, run_id, release_lease=True)
+            for sid in definition.topological_order():
+                if sid not in reset:
+                    continue
+                step = step_rows[sid]
+                generation = int((step.state or {}).get("generation", 0)) + 1
+                batch.step(
+                    sid,
+                    step.status,
+                    status=StepStatus.PENDING,
+                    output=None,
+                    error=None,
+                    envelope=None,
+                    branches=None,
+                    wake_at=None,
+                    started_at=None,
+                    finished_at=None,
+                    interruptions=0,
+                    state={"generation": generation, "attempt_base": step.attempt},
+                )
+            batch.run_values.update(
+                status=RunStatus.QUEUED,
+                output=None,
+                error=None,
+                finished_at=None,
+                wake_at=None,
+                cancel_requested_at=None,
+            )
+            ordered = [sid for sid in definition.topological_order() if sid in reset]
+            batch.event("run.retried", status=RunStatus.QUEUED, from_step=from_step, steps=ordered)
+            audit.record(s, tenant_id, actor.actor, "run.retry", ("run", run_id), {"from_step": from_step})
+            conn = await s.connection()
+            published = await records.apply(conn, batch, self.owner)
+        await self._published(published)
+        await self.queue.enqueue_advance(tenant_id, run_id)
+        async with self.sessions() as s:
+            return await _run(s, tenant_id, run_id)
+
+    async def _published(self, events: list[EventRecord]) -> None:
+        items: list[tuple[str, dict[str, Any]]] = []
+        for record in events:
+            items.append((channels.run(record.tenant_id, record.run_id), record.message()))
+            if record.kind.startswith("run."):
+                items.append((channels.tenant_runs(record.tenant_id), record.message()))
+        try:
+            await self.bus.publish_many(items)
+        except Exception:  # committed already; subscribers read the gap from the database
+            return
+
+
+async def _run(s: Any, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run:
+    run: models.Run | None = await s.scalar(
+        sa.select(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id == run_id)
+    )
+    if run is None:
+        raise NotFound("run", run_id)
+    return run
+
+
+def _record(event: models.RunEvent) -> EventRecord:
+    return EventRecord(
+        event.tenant_id, event.run_id, event.seq, event.kind, event.step_id, event.status, event.at, event.data
+    )
+
+
+def _check_input(schema: Any, value: Any) -> None:
+    """The run input must match the trigger's input_schema; each problem gets a path under ``input``."""
+    if len(repr(value)) > MAX_INPUT_BYTES:
+        raise ValidationFailed.one(["input"], f"the input is larger than {MAX_INPUT_BYTES} bytes")
+    if not isinstance(schema, dict):
+        return
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = [
+        Problem(("input", *map(str, error.absolute_path)), error.message[:300], "INVALID_INPUT")
+        for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if problems:
+        raise ValidationFailed(problems)

@@ -1,0 +1,480 @@
+"""Drive one run: plan, start steps, record results, until the run finishes or parks.
+
+A driver holds the run's lease while it works. Pure steps (triggers, transform, condition, switch,
+fail) run inline and their transitions join the next commit with their neighbours'; other steps are
+claimed first (committed RUNNING), then run as tasks, bounded per run. A run with nothing left but
+long waits parks as WAITING and releases its lease: it holds no worker until something wakes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from studio_shared.db.types import utcnow
+from studio_shared.definition import Definition, Node
+from studio_shared.types import RunStatus, StepStatus
+from studio_worker.engine import records
+from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
+from studio_worker.engine.records import Batch, LeaseLost, Signalled
+from studio_worker.engine.templates import TemplateError
+from studio_worker.nodes import NodeContext, NodeError, NodeResult, NodeSpec
+
+if TYPE_CHECKING:
+    from studio_worker.engine.runtime import RunEngine
+
+log = logging.getLogger("studio.engine")
+
+INLINE_WAIT_S = 2.0  # a wake-up closer than this is slept through; a later one parks the run
+MAX_BATCH_ITEMS = 400  # commit at least this often during a long stretch of pure steps
+SMALL_OUTPUT_CHARS = 8_000  # events carry a step's output when it is this small (else: read the step)
+
+Outcome = NodeResult | NodeError
+
+
+@dataclass
+class StepRow:
+    status: StepStatus
+    node_type: str
+    attempt: int
+    interruptions: int
+    output: Any
+    error: dict[str, Any] | None
+    branches: tuple[str, ...] | None
+    wake_at: datetime | None
+    state: dict[str, Any] | None
+    started_at: datetime | None
+    generation: int  # bumped by every retryRun that resets the step: part of its idempotency key
+    attempt_base: int  # attempts made before the last reset: they do not count against the retry budget
+
+    def view(self) -> StepState:
+        return StepState(self.status, self.branches, self.wake_at)
+
+
+class RunDriver:
+    def __init__(self, engine: RunEngine, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        self.engine, self.tenant_id, self.run_id = engine, tenant_id, run_id
+        self.cancel = asyncio.Event()
+        self.tasks: dict[str, asyncio.Task[Outcome]] = {}
+        self.contexts: dict[str, NodeContext] = {}  # steps started in this driver, until recorded
+        self.configs: dict[str, dict[str, Any]] = {}  # their rendered configs
+        self.rows: dict[str, StepRow] = {}
+        self.definition: Definition
+        self.run: dict[str, Any] = {}
+        self.scope_steps: dict[str, dict[str, Any]] = {}
+
+    # -- entry -------------------------------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        """Advance the run as far as it goes; return when it finishes, parks, or another driver owns it."""
+        try:
+            while True:
+                try:
+                    if not await self._load():
+                        return
+                    await self._loop()
+                    return
+                except Signalled:
+                    await self._stop_tasks()  # reload: the poke (cancel, decision) is in the database now
+                    continue
+        except LeaseLost:
+            log.warning("lost the lease of run %s; another worker continues it", self.run_id)
+        finally:
+            await self._stop_tasks()
+
+    async def _load(self) -> bool:
+        eng = self.engine
+        async with eng.db.begin() as conn:
+            run = await records.claim_run(
+                conn, self.tenant_id, self.run_id, eng.owner, eng.lease_s, eng.settings.max_concurrent_runs_per_tenant
+            )
+            if run is None:
+                return False
+            definition = eng.cached_definition(run["workflow_version_id"])
+            if definition is None:
+                document = await records.load_definition(conn, self.tenant_id, run["workflow_version_id"])
+                definition = eng.remember_definition(run["workflow_version_id"], document)
+            step_rows = await records.load_steps(conn, self.tenant_id, self.run_id)
+        self.run, self.definition = run, definition
+        self.rows = {r["step_id"]: _row(r) for r in step_rows}
+        self.scope_steps = {
+            sid: {"output": row.output} for sid, row in self.rows.items() if row.status is StepStatus.SUCCEEDED
+        }
+        self.cancel.clear()
+        if run["cancel_requested_at"] is not None:
+            self.cancel.set()
+        return True
+
+    # -- the loop ----------------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        batch = self._batch()
+        status = RunStatus(self.run["status"])
+        if status is RunStatus.QUEUED:
+            batch.run_values.update(status=RunStatus.RUNNING, started_at=utcnow(), wake_at=None)
+            batch.event("run.started", status=RunStatus.RUNNING)
+        elif status is RunStatus.WAITING:
+            batch.run_values.update(status=RunStatus.RUNNING, wake_at=None)
+            batch.event("run.resumed", status=RunStatus.RUNNING)
+        for sid, row in self.rows.items():
+            if row.status is StepStatus.RUNNING:  # its driver died mid-step: run it again, no retry budget spent
+                self._set(batch, sid, StepStatus.PENDING, interruptions=row.interruptions + 1, wake_at=None)
+                batch.event("step.interrupted", sid, StepStatus.PENDING, attempt=row.attempt)
+
+        while True:
+            if self.cancel.is_set():
+                await self._finish_cancelled(batch)
+                return
+            current = await self._advance_in_memory(batch)
+            if current.run_failed:
+                await self._finish_failed(batch, current)
+                return
+            if current.finished and not self.tasks:
+                await self._finish(batch, RunStatus.SUCCEEDED)
+                return
+            starting = [sid for sid in self.contexts if sid not in self.tasks]
+            batch = await self._commit(batch)  # claims are durable before any side effect starts
+            for sid in starting:
+                spec = self.engine.handlers.get(self.definition.node(sid).type)
+                if spec is not None:
+                    self.tasks[sid] = asyncio.create_task(
+                        self._execute_task(sid, spec), name=f"step:{self.run_id}:{sid}"
+                    )
+            if not self.tasks:
+                wake = current.next_wake_at
+                delay = (wake - utcnow()).total_seconds() if wake else None
+                if delay is not None and delay <= INLINE_WAIT_S:
+                    await self._sleep(delay)
+                    continue
+                await self._park(batch, wake)
+                return
+            await self._wait_for_tasks(batch, current.next_wake_at)
+
+    async def _advance_in_memory(self, batch: Batch) -> Plan:
+        """Apply skips, run pure steps and claim the others until nothing changes; return the last plan."""
+        while True:
+            current = plan(self.definition, self._views(), utcnow())
+            if current.run_failed:
+                return current
+            changed = False
+            for sid in current.skip:
+                self._set(batch, sid, StepStatus.SKIPPED, finished_at=utcnow())
+                batch.event("step.skipped", sid, StepStatus.SKIPPED)
+                changed = True
+            for sid in current.due:
+                await self._resume(batch, sid)
+                changed = True
+            capacity = self.engine.max_parallel_steps - len(self.contexts)
+            for sid in current.ready:
+                node = self.definition.node(sid)
+                spec = self.engine.handlers.get(node.type)
+                if spec is not None and not spec.pure:
+                    if capacity <= 0:
+                        continue
+                    capacity -= 1
+                await self._start(batch, node, spec)
+                changed = True
+            if not changed or len(batch) >= MAX_BATCH_ITEMS:
+                return plan(self.definition, self._views(), utcnow()) if changed else current
+
+    # -- steps -------------------------------------------------------------------------------------------
+
+    async def _start(self, batch: Batch, node: Node, spec: NodeSpec | None) -> None:
+        sid, row = node.id, self.rows[node.id]
+        attempt = row.attempt + 1
+        now = utcnow()
+        self._set(batch, sid, StepStatus.RUNNING, attempt=attempt, started_at=now, finished_at=None, wake_at=None)
+        row.started_at = now
+        batch.event("step.started", sid, StepStatus.RUNNING, attempt=attempt)
+        if spec is None:
+            self._record(batch, sid, NodeError("UnknownNodeType", f"no implementation for node type {node.type!r}"))
+            return
+        try:
+            config = self._render(node, spec)
+        except TemplateError as exc:
+            self._record(batch, sid, NodeError("TemplateError", str(exc)))
+            return
+        self._set(batch, sid, StepStatus.RUNNING, input=config)
+        ctx = self._context(node, attempt)
+        self.contexts[sid], self.configs[sid] = ctx, config
+        if spec.pure:
+            self._record(batch, sid, await self._call(spec, ctx, config, node.timeout_s))
+
+    async def _execute_task(self, sid: str, spec: NodeSpec) -> Outcome:
+        node = self.definition.node(sid)
+        return await self._call(spec, self.contexts[sid], self.configs[sid], node.timeout_s)
+
+    async def _resume(self, batch: Batch, sid: str) -> None:
+        """A WAITING step's deadline passed (a delay ended, an approval expired): let its node finish it."""
+        node, row = self.definition.node(sid), self.rows[sid]
+        spec = self.engine.handlers.get(node.type)
+        self._set(batch, sid, StepStatus.RUNNING, wake_at=None)
+        if spec is None or spec.resume is None:
+            self._record(batch, sid, NodeError("NotResumable", f"{node.type} steps cannot resume after waiting"))
+            return
+        ctx = self._context(node, row.attempt)
+        ctx.state = {k: v for k, v in (row.state or {}).items() if k != "config"}
+        config = dict((row.state or {}).get("config") or {})
+        self.contexts[sid], self.configs[sid] = ctx, config
+        self._record(batch, sid, await self._call(spec, ctx, config, node.timeout_s, resume=True))
+
+    async def _call(
+        self, spec: NodeSpec, ctx: NodeContext, config: dict[str, Any], timeout_s: float | None, resume: bool = False
+    ) -> Outcome:
+        handler = spec.resume if resume and spec.resume else spec.run
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await handler(ctx, config)
+        except NodeError as exc:
+            return exc
+        except TimeoutError:
+            return NodeError("Timeout", f"the step did not finish within timeout_s={timeout_s:g}", retryable=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an unexpected library error: recorded, never raised into the engine
+            log.exception("node %s of run %s raised", ctx.step_id, ctx.run_id)
+            return NodeError("InternalError", f"{type(exc).__name__} in the {spec.type} node", retryable=True)
+        if not (result.wait or result.wait_until):
+            problems = self.engine.registry.validate_output(spec.type, result.output)
+            if problems:
+                detail = "; ".join(f"{p.dotted or 'output'}: {p.message}" for p in problems[:3])
+                return NodeError("InvalidOutput", f"the node produced an output that breaks its schema: {detail}")
+        return result
+
+    def _record(self, batch: Batch, sid: str, outcome: Outcome) -> None:
+        """Turn an outcome into the step's next state: done, waiting, retrying or failed."""
+        node, row = self.definition.node(sid), self.rows[sid]
+        ctx = self.contexts.pop(sid, None)
+        config = self.configs.pop(sid, None)
+        logs = ctx.logs if ctx else []
+        now = utcnow()
+        if isinstance(outcome, NodeResult):
+            if outcome.wait or outcome.wait_until:
+                # What resume needs: the node's own state, the rendered config, and the resume generation.
+                state = {
+                    **(outcome.state or {}),
+                    "config": config,
+                    "generation": row.generation,
+                    "attempt_base": row.attempt_base,
+                }
+                self._set(batch, sid, StepStatus.WAITING, wake_at=outcome.wait_until, state=state)
+                batch.event("step.waiting", sid, StepStatus.WAITING, wake_at=_iso(outcome.wait_until))
+                return
+            branches = tuple(outcome.branches) if outcome.branches is not None else None
+            envelope = self._envelope(sid, StepStatus.SUCCEEDED, row.attempt, outcome.output, None, logs, now)
+            self._set(
+                batch,
+                sid,
+                StepStatus.SUCCEEDED,
+                output=outcome.output,
+                branches=list(branches) if branches is not None else None,
+                error=None,
+                envelope=envelope,
+                finished_at=now,
+            )
+            self.scope_steps[sid] = {"output": outcome.output}
+            data: dict[str, Any] = {"attempt": row.attempt}
+            if branches is not None:
+                data["branches"] = list(branches)
+            if _small(outcome.output):
+                data["output"] = outcome.output
+            batch.event("step.succeeded", sid, StepStatus.SUCCEEDED, **data)
+            return
+        error = outcome.as_dict()
+        spent = row.attempt - row.attempt_base - row.interruptions
+        if outcome.retryable and spent < node.retry.max_attempts:
+            retry_at = now + timedelta(seconds=node.retry.interval_after(spent))
+            self._set(batch, sid, StepStatus.PENDING, error=error, wake_at=retry_at)
+            batch.event(
+                "step.retrying", sid, StepStatus.PENDING, attempt=row.attempt, error=error, retry_at=_iso(retry_at)
+            )
+            return
+        envelope = self._envelope(sid, StepStatus.FAILED, row.attempt, None, error, logs, now)
+        self._set(batch, sid, StepStatus.FAILED, error=error, envelope=envelope, finished_at=now)
+        batch.event("step.failed", sid, StepStatus.FAILED, attempt=row.attempt, error=error)
+
+    async def _wait_for_tasks(self, batch: Batch, wake: datetime | None) -> None:
+        cancel_wait = asyncio.create_task(self.cancel.wait())
+        timeout = max(0.0, (wake - utcnow()).total_seconds()) if wake else None
+        try:
+            done, _ = await asyncio.wait(
+                [*self.tasks.values(), cancel_wait], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            cancel_wait.cancel()
+        for sid, task in list(self.tasks.items()):
+            if task in done:
+                del self.tasks[sid]
+                self._record(batch, sid, task.result())
+
+    # -- run outcomes ------------------------------------------------------------------------------------
+
+    async def _finish(self, batch: Batch, status: RunStatus, error: dict[str, Any] | None = None) -> None:
+        now = utcnow()
+        output = sink_outputs(self.definition, {k: v["output"] for k, v in self.scope_steps.items()}, self._views())
+        batch.run_values.update(status=status, output=output, error=error, finished_at=now, wake_at=None)
+        batch.event(f"run.{status.value.lower()}", status=status, error=error)
+        batch.release_lease = True
+        batch.expect_signal = self.run["signal"]
+        await self.engine.committer.submit(batch)
+        await self.engine.run_finished(self.tenant_id, self.run_id)
+
+    async def _finish_failed(self, batch: Batch, current: Plan) -> None:
+        await self._stop_tasks()
+        self._cancel_unfinished(batch, reason="the run failed")
+        first = current.failed[0]
+        row = self.rows[first]
+        error = {"step_id": first, **(row.error or {"type": "Failed", "message": "the step failed"})}
+        await self._finish(batch, RunStatus.FAILED, error)
+
+    async def _finish_cancelled(self, batch: Batch) -> None:
+        await self._stop_tasks()
+        self._cancel_unfinished(batch, reason="the run was cancelled")
+        await self._finish(batch, RunStatus.CANCELLED, {"type": "Cancelled", "message": "the run was cancelled"})
+
+    def _cancel_unfinished(self, batch: Batch, reason: str) -> None:
+        now = utcnow()
+        for sid, row in self.rows.items():
+            if not row.status.final:
+                self._set(batch, sid, StepStatus.CANCELLED, finished_at=now, wake_at=None)
+                batch.event("step.cancelled", sid, StepStatus.CANCELLED, reason=reason)
+
+    async def _park(self, batch: Batch, wake: datetime | None) -> None:
+        """Nothing runs and the next thing is far away (or up to someone else): release the run."""
+        batch.run_values.update(status=RunStatus.WAITING, wake_at=wake)
+        batch.event("run.waiting", status=RunStatus.WAITING, wake_at=_iso(wake))
+        batch.release_lease = True
+        batch.expect_signal = self.run["signal"]
+        await self.engine.committer.submit(batch)
+        if wake is not None:
+            await self.engine.schedule_wake(self.tenant_id, self.run_id, wake)
+
+    # -- helpers -----------------------------------------------------------------------------------------
+
+    async def _commit(self, batch: Batch) -> Batch:
+        await self.engine.committer.submit(batch)
+        return self._batch()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.cancel.wait(), timeout=max(0.0, seconds))
+
+    async def _stop_tasks(self) -> None:
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self.tasks.clear()
+        self.contexts.clear()
+        self.configs.clear()
+
+    def _batch(self) -> Batch:
+        return Batch(self.tenant_id, self.run_id)
+
+    def _set(self, batch: Batch, sid: str, status: StepStatus, **values: Any) -> None:
+        row = self.rows[sid]
+        batch.step(sid, row.status, status=status, **values)
+        row.status = status
+        for key in ("attempt", "interruptions", "output", "error", "wake_at", "state", "started_at"):
+            if key in values:
+                setattr(row, key, values[key])
+        if "branches" in values:
+            row.branches = tuple(values["branches"]) if values["branches"] is not None else None
+
+    def _views(self) -> dict[str, StepState]:
+        return {sid: row.view() for sid, row in self.rows.items()}
+
+    def _scope(self) -> dict[str, Any]:
+        run = self.run
+        return {
+            "input": run["input"],
+            "steps": self.scope_steps,
+            "run": {
+                "id": str(self.run_id),
+                "workflow": str(run["workflow_id"]),
+                "version": run["version"],
+                "trigger": run["trigger"],
+            },
+        }
+
+    def _render(self, node: Node, spec: NodeSpec) -> dict[str, Any]:
+        registry_type = self.engine.registry.get(node.type)
+        config = registry_type.with_defaults(node.config) if registry_type else dict(node.config)
+        raw = {k: v for k, v in config.items() if k in spec.raw_fields}
+        cooked = {k: v for k, v in config.items() if k not in spec.raw_fields}
+        rendered = self.engine.templates.render(cooked, self._scope(), path=("config",))
+        return {**rendered, **raw}
+
+    def _context(self, node: Node, attempt: int) -> NodeContext:
+        generation = self.rows[node.id].generation
+        return NodeContext(
+            tenant_id=self.tenant_id,
+            run_id=self.run_id,
+            step_id=node.id,
+            node_type=node.type,
+            attempt=attempt,
+            idempotency_key=f"{self.run_id}:{node.id}:{generation}",
+            scope=self._scope(),
+            raw_config=node.config,
+            cancelled=self.cancel,
+        )
+
+    def _envelope(
+        self,
+        sid: str,
+        status: StepStatus,
+        attempt: int,
+        output: Any,
+        error: dict[str, Any] | None,
+        logs: list[str],
+        finished_at: datetime,
+    ) -> dict[str, Any]:
+        row = self.rows[sid]
+        return {
+            "run_id": str(self.run_id),
+            "step_id": sid,
+            "node_type": row.node_type,
+            "status": status.value,
+            "attempt": max(attempt, 1),
+            "started_at": _iso(row.started_at),
+            "finished_at": _iso(finished_at),
+            "output": output,
+            "error": error,
+            "artifacts": [],
+            "logs": logs,
+        }
+
+
+def _row(r: Mapping[str, Any]) -> StepRow:
+    state = r["state"] or {}
+    return StepRow(
+        status=StepStatus(r["status"]),
+        node_type=r["node_type"],
+        attempt=r["attempt"],
+        interruptions=r["interruptions"],
+        output=r["output"],
+        error=r["error"],
+        branches=tuple(r["branches"]) if r["branches"] is not None else None,
+        wake_at=r["wake_at"],
+        state=r["state"],
+        started_at=r["started_at"],
+        generation=int(state.get("generation", 0)),
+        attempt_base=int(state.get("attempt_base", 0)),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _small(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float):
+        return True
+    return len(repr(value)) <= SMALL_OUTPUT_CHARS

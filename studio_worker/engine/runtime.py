@@ -1,0 +1,185 @@
+"""The engine of one process: drives runs, renews their leases, sweeps up work nobody holds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from studio_shared.db.types import utcnow
+from studio_shared.definition import Definition, parse_definition
+from studio_shared.events import EventBus, channels
+from studio_shared.settings import Settings
+from studio_shared.types import RunStatus
+from studio_worker.engine.commit import GroupCommitter
+from studio_worker.engine.driver import RunDriver
+from studio_worker.engine.records import runs
+from studio_worker.engine.templates import Templates, default_templates
+from studio_worker.nodes.plugins import NodeCatalog
+from studio_worker.queue import JobQueue
+
+log = logging.getLogger("studio.engine")
+DEFINITION_CACHE = 512
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class RunEngine:
+    """Everything a process needs to drive runs; started by ``studio serve`` (embedded) or ``studio worker``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: AsyncEngine,
+        bus: EventBus,
+        queue: JobQueue,
+        catalog: NodeCatalog,
+        templates: Templates | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.settings, self.db, self.bus, self.queue = settings, db, bus, queue
+        self.registry, self.handlers = catalog.registry, catalog.handlers
+        self.templates = templates or default_templates()
+        self.owner = owner or worker_identity()
+        self.lease_s = settings.run_lease_s
+        self.max_parallel_steps = settings.max_parallel_steps_per_run
+        self.committer = GroupCommitter(db, bus, self.owner)
+        self.active: dict[uuid.UUID, RunDriver] = {}
+        self._definitions: OrderedDict[uuid.UUID, Definition] = OrderedDict()
+        self._background: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.committer.start()
+        self._background = [
+            asyncio.create_task(self._heartbeat_loop(), name="studio-heartbeat"),
+            asyncio.create_task(self._sweep_loop(), name="studio-sweep"),
+            asyncio.create_task(self._control_loop(), name="studio-control"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.committer.close()
+
+    # -- jobs --------------------------------------------------------------------------------------------
+
+    async def advance(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        """The job: drive the run unless this process already does (a duplicate delivery is a no-op)."""
+        if run_id in self.active:
+            return  # already driving it; a poke in the meantime makes the driver reload before it parks
+        driver = RunDriver(self, tenant_id, run_id)
+        self.active[run_id] = driver
+        try:
+            await driver.drive()
+        finally:
+            self.active.pop(run_id, None)
+
+    async def schedule_wake(self, tenant_id: uuid.UUID, run_id: uuid.UUID, at: datetime) -> None:
+        await self.queue.enqueue_advance(tenant_id, run_id, defer_until=at)
+
+    async def run_finished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        """A run freed a slot of its tenant's concurrency limit: admit the oldest queued runs."""
+        async with self.db.connect() as conn:
+            rows = await conn.execute(
+                sa.select(runs.c.id)
+                .where(runs.c.tenant_id == tenant_id, runs.c.status == RunStatus.QUEUED, runs.c.lease_owner.is_(None))
+                .order_by(runs.c.created_at, runs.c.id)
+                .limit(self.settings.max_concurrent_runs_per_tenant)
+            )
+            queued = [r.id for r in rows]
+        for queued_id in queued:
+            await self.queue.enqueue_advance(tenant_id, queued_id)
+
+    # -- definitions -------------------------------------------------------------------------------------
+
+    def cached_definition(self, version_id: uuid.UUID) -> Definition | None:
+        definition = self._definitions.get(version_id)
+        if definition is not None:
+            self._definitions.move_to_end(version_id)
+        return definition
+
+    def remember_definition(self, version_id: uuid.UUID, document: Any) -> Definition:
+        """Published versions are immutable, so a parsed definition is cached for the process's life."""
+        definition = parse_definition(document, self.registry)
+        self._definitions[version_id] = definition
+        if len(self._definitions) > DEFINITION_CACHE:
+            self._definitions.popitem(last=False)
+        return definition
+
+    # -- background loops --------------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        """Renew the lease of every run this process drives in one statement; notice cancellations."""
+        interval = self.lease_s / 4
+        while True:
+            await asyncio.sleep(interval)
+            if not self.active:
+                continue
+            try:
+                async with self.db.begin() as conn:
+                    rows = await conn.execute(
+                        runs.update()
+                        .where(runs.c.lease_owner == self.owner, runs.c.id.in_(list(self.active)))
+                        .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_s))
+                        .returning(runs.c.id, runs.c.cancel_requested_at)
+                    )
+                    for run_id, cancel_requested_at in rows:
+                        driver = self.active.get(run_id)
+                        if driver is not None and cancel_requested_at is not None:
+                            driver.cancel.set()
+            except Exception:
+                log.warning("lease heartbeat failed; retrying", exc_info=True)
+
+    async def _sweep_loop(self) -> None:
+        """Re-dispatch work nobody holds: expired leases, due wake-ups, cancellations, lost enqueues."""
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            try:
+                for tenant_id, run_id in await self.sweep():
+                    await self.queue.enqueue_advance(tenant_id, run_id)
+            except Exception:
+                log.warning("sweep failed; retrying", exc_info=True)
+
+    async def sweep(self, limit: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        now = utcnow()
+        unleased = sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < now)
+        stale_queue = now - timedelta(seconds=self.settings.requeue_after_s)
+        condition = sa.or_(
+            sa.and_(runs.c.status == RunStatus.RUNNING, unleased),
+            sa.and_(runs.c.status == RunStatus.WAITING, runs.c.wake_at <= now, unleased),
+            sa.and_(runs.c.status == RunStatus.WAITING, runs.c.cancel_requested_at.is_not(None), unleased),
+            sa.and_(runs.c.status == RunStatus.QUEUED, runs.c.updated_at < stale_queue, unleased),
+        )
+        async with self.db.connect() as conn:
+            rows = await conn.execute(sa.select(runs.c.tenant_id, runs.c.id).where(condition).limit(limit))
+            return [(r.tenant_id, r.id) for r in rows if r.id not in self.active]
+
+    async def _control_loop(self) -> None:
+        """Cancel signals from the API reach the driver at once (the heartbeat is the backstop)."""
+        while True:
+            try:
+                async with self.bus.subscribe(channels.control()) as signals:
+                    async for message in signals:
+                        run_id = message.get("cancel")
+                        driver = self.active.get(uuid.UUID(run_id)) if isinstance(run_id, str) else None
+                        if driver is not None:
+                            driver.cancel.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("control channel failed; resubscribing", exc_info=True)
+                await asyncio.sleep(1)

@@ -1,0 +1,95 @@
+"""The arq side: the job coroutine, the worker's start-up, and a worker that wakes on a pub/sub nudge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from arq import func
+from arq.connections import RedisSettings
+from arq.worker import Worker
+
+from studio_shared.db import create_engine
+from studio_shared.events import channels, event_bus_from
+from studio_shared.settings import Settings
+from studio_worker.engine.runtime import RunEngine
+from studio_worker.nodes.plugins import load_catalog
+from studio_worker.queue import ADVANCE_JOB
+from studio_worker.queue.arq import ArqQueue
+
+log = logging.getLogger("studio.worker")
+JOB_TIMEOUT_S = 7 * 24 * 3600  # a job drives a run until it parks or finishes; steps carry their own timeouts
+
+
+async def advance_run(ctx: dict[str, Any], tenant_id: str, run_id: str) -> None:
+    engine: RunEngine = ctx["engine"]
+    await engine.advance(uuid.UUID(tenant_id), uuid.UUID(run_id))
+
+
+class WakingWorker(Worker):
+    """arq polls its queue every ``poll_delay``; this worker also polls the moment the API nudges it."""
+
+    def __init__(self, *args: Any, idle_poll_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, poll_delay=0, **kwargs)
+        self.idle_poll_s = idle_poll_s
+        self.wake = asyncio.Event()
+
+    async def _poll_iteration(self) -> None:
+        await super()._poll_iteration()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.wake.wait(), timeout=self.idle_poll_s)
+        self.wake.clear()
+
+
+def build_worker(settings: Settings) -> WakingWorker:
+    if settings.redis_url is None:
+        raise SystemExit("studio worker needs STUDIO_REDIS_URL (without Redis, `studio serve` runs the workers)")
+    redis_url = settings.redis_url
+    worker: WakingWorker
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        db = create_engine(settings)
+        bus = event_bus_from(redis_url)
+        await bus.start()
+        queue = ArqQueue(redis_url)
+        await queue.start()
+        engine = RunEngine(settings, db, bus, queue, load_catalog(settings))
+        await engine.start()
+        ctx.update(db=db, bus=bus, queue=queue, engine=engine)
+        ctx["wake_task"] = asyncio.create_task(_listen_for_wakes(bus, worker))
+        log.info("worker %s ready (concurrency %d)", engine.owner, settings.worker_concurrency)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        ctx["wake_task"].cancel()
+        await ctx["engine"].close()
+        await ctx["queue"].close()
+        await ctx["bus"].close()
+        await ctx["db"].dispose()
+
+    worker = WakingWorker(
+        functions=[func(advance_run, name=ADVANCE_JOB, max_tries=1000, timeout=JOB_TIMEOUT_S)],
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        max_jobs=settings.worker_concurrency,
+        keep_result=0,
+        idle_poll_s=settings.arq_poll_delay_s,
+        handle_signals=True,
+    )
+    return worker
+
+
+async def _listen_for_wakes(bus: Any, worker: WakingWorker) -> None:
+    while True:
+        try:
+            async with bus.subscribe(channels.wake()) as nudges:
+                async for _ in nudges:
+                    worker.wake.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("wake channel failed; resubscribing", exc_info=True)
+            await asyncio.sleep(1)

@@ -1,0 +1,68 @@
+"""The node handler contract: rendered config + context in, a NodeResult (or a NodeError) out."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+MAX_LOG_LINES = 200
+MAX_LOG_LINE = 2000
+
+
+class NodeError(Exception):
+    """A step failure the node means: typed, with a message for the user and whether a retry may help."""
+
+    def __init__(self, type: str, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.type, self.message, self.retryable = type, message, retryable
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "retryable": self.retryable}
+
+
+@dataclass
+class NodeContext:
+    """What a handler may know and use; no database, no secrets unless a later service hands them out."""
+
+    tenant_id: uuid.UUID
+    run_id: uuid.UUID
+    step_id: str
+    node_type: str
+    attempt: int
+    idempotency_key: str  # stable across automatic retries of one step: send it to targets that dedupe
+    scope: Mapping[str, Any]  # input, steps, run: what templates read
+    raw_config: Mapping[str, Any]  # the config as written (for fields a node renders itself)
+    state: Mapping[str, Any] | None = None  # what the node saved when it started waiting
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    logs: list[str] = field(default_factory=list)
+
+    def log(self, line: str) -> None:
+        if len(self.logs) < MAX_LOG_LINES:
+            self.logs.append(line[:MAX_LOG_LINE])
+
+
+@dataclass(frozen=True, slots=True)
+class NodeResult:
+    output: Any = None
+    branches: tuple[str, ...] | None = None  # the branches taken; None for a plain node (every edge)
+    wait_until: datetime | None = None  # park the step WAITING until then (holding no worker)
+    wait: bool = False  # park the step WAITING with no deadline (someone resumes it)
+    state: Mapping[str, Any] | None = None  # saved with a waiting step, handed back on resume
+
+
+Handler = Callable[[NodeContext, dict[str, Any]], Awaitable[NodeResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """A node implementation: ``run`` starts it, ``resume`` finishes a WAITING step whose deadline passed."""
+
+    type: str
+    run: Handler
+    resume: Handler | None = None
+    pure: bool = False  # deterministic, no side effects: may run inline and commit with its neighbours
+    raw_fields: frozenset[str] = frozenset()  # config fields the handler renders itself (not up front)

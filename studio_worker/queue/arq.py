@@ -1,0 +1,39 @@
+"""arq on Redis: ``enqueue_advance`` puts a job in arq's queue and nudges idle workers over pub/sub."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+
+from studio_shared.events import channels
+from studio_worker.queue import ADVANCE_JOB
+
+
+class ArqQueue:
+    def __init__(self, redis_url: str) -> None:
+        self.settings = RedisSettings.from_dsn(redis_url)
+        self._pool: ArqRedis | None = None
+
+    async def start(self) -> None:
+        """Connects lazily on the first enqueue, so the API starts (and /readyz reports) while Redis is down."""
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
+
+    async def enqueue_advance(
+        self, tenant_id: uuid.UUID, run_id: uuid.UUID, *, defer_until: datetime | None = None
+    ) -> None:
+        pool = self._pool or await create_pool(self.settings)
+        self._pool = pool
+        # A fresh job id every time: arq refuses a job id that is still queued or running, and a refused
+        # nudge could be a lost one. Duplicate deliveries are harmless (the run lease admits one driver).
+        await pool.enqueue_job(
+            ADVANCE_JOB, str(tenant_id), str(run_id), _job_id=uuid.uuid4().hex, _defer_until=defer_until
+        )
+        if defer_until is None:
+            await pool.publish(channels.wake(), "1")
