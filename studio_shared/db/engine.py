@@ -26,10 +26,19 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
+def _sqlite_begin(conn: Any) -> None:
+    # The driver's own transaction handling emits no BEGIN before a SAVEPOINT, so releasing the first
+    # savepoint would commit half a unit of work; we turned it off on connect and begin explicitly. SQLite
+    # has one writer anyway; IMMEDIATE makes waiting for it obey busy_timeout instead of failing at once.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front: no read-to-write upgrade deadlock
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (see _sqlite_begin)
     cursor = dbapi_connection.cursor()
     # WAL lets readers proceed during a write; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")

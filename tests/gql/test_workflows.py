@@ -580,7 +580,7 @@ def statements(state: Any) -> Iterator[list[str]]:
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         sink = _counting.get()
-        if sink is not None:
+        if sink is not None and not statement.startswith("BEGIN"):  # transaction control is not a query
             sink.append(statement)
 
     token = _counting.set(seen)
