@@ -26,7 +26,7 @@ from studio_shared.store import audit, workflows
 from studio_shared.types import FINAL_RUN_STATUSES, RunStatus, StepStatus
 from studio_worker.engine import records
 from studio_worker.engine.planner import StepState, reset_for_retry
-from studio_worker.engine.records import Batch, EventRecord
+from studio_worker.engine.records import Batch, EventRecord, bus_messages
 from studio_worker.queue import JobQueue
 
 MAX_INPUT_BYTES = 1_048_576
@@ -245,13 +245,8 @@ class Control:
             return await _run(s, tenant_id, run_id)
 
     async def _published(self, events: list[EventRecord]) -> None:
-        items: list[tuple[str, dict[str, Any]]] = []
-        for record in events:
-            items.append((channels.run(record.tenant_id, record.run_id), record.message()))
-            if record.kind.startswith("run."):
-                items.append((channels.tenant_runs(record.tenant_id), record.message()))
         try:
-            await self.bus.publish_many(items)
+            await self.bus.publish_many(bus_messages(events))
         except Exception:  # committed already; subscribers read the gap from the database
             return
 

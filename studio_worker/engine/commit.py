@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from studio_shared.events import EventBus, channels
-from studio_worker.engine.records import Batch, EventRecord, LeaseLost, Signalled, apply
+from studio_shared.events import EventBus
+from studio_worker.engine.records import Batch, EventRecord, LeaseLost, Signalled, apply, bus_messages
 
 log = logging.getLogger("studio.engine.commit")
 MAX_GROUP = 128
@@ -88,11 +88,7 @@ class GroupCommitter:
             if isinstance(result, LeaseLost | Signalled):
                 _settle(pending, result)
                 continue
-            for record in result:
-                message = record.message()
-                published.append((channels.run(record.tenant_id, record.run_id), message))
-                if record.kind.startswith("run."):
-                    published.append((channels.tenant_runs(record.tenant_id), message))
+            published.extend(bus_messages(result))
             if not pending.done.done():
                 pending.done.set_result(result)
         if published:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from studio_shared.db import models
 from studio_shared.db.types import utcnow
+from studio_shared.events import channels
 from studio_shared.types import RunStatus, StepStatus
 
 runs = models.Run.__table__
@@ -76,6 +77,17 @@ class EventRecord:
             "data": self.data,
             "final": self.final,
         }
+
+
+def bus_messages(records: Sequence[EventRecord]) -> list[tuple[str, dict[str, Any]]]:
+    """Where committed events are published: the run's channel, and run-level ones on the tenant's too."""
+    items: list[tuple[str, dict[str, Any]]] = []
+    for record in records:
+        message = record.message()
+        items.append((channels.run(record.tenant_id, record.run_id), message))
+        if record.kind.startswith("run."):
+            items.append((channels.tenant_runs(record.tenant_id), message))
+    return items
 
 
 @dataclass(slots=True)
