@@ -30,18 +30,19 @@ async def condition(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     return NodeResult(output={"result": value}, branches=("true" if value else "false",))
 
 
+def _case_key(value: Any) -> str | None:
+    """The case name a switch value selects: strings as they are, booleans as true/false, numbers as text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 async def switch(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     value = config.get("value")
     cases = [str(case) for case in config.get("cases", [])]
-    key = (
-        value
-        if isinstance(value, str)
-        else None
-        if value is None
-        else str(value).lower()
-        if isinstance(value, bool)
-        else str(value)
-    )
+    key = _case_key(value)
     return NodeResult(output={"value": value}, branches=(key if key in cases else "default",))
 
 
