@@ -9,6 +9,7 @@ saying how to enable it, unless ``STUDIO_REQUIRE_SERVICES=1`` (set by CI) turns 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import subprocess
@@ -195,6 +196,33 @@ def state(app: Starlette) -> AppState:
 async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://studio.test") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+async def live_url(app: Starlette) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free local port, for real websocket clients: ``ws://…/graphql``."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # pytest keeps its own signal handlers
+            yield
+
+    server = Server(uvicorn.Config(app, lifespan="off", log_level="warning", ws="websockets-sansio"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield f"ws://127.0.0.1:{port}/graphql"
+    server.should_exit = True
+    await task
 
 
 class GraphQLClient:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from studio_gql.errors import should_mask_error
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
@@ -12,6 +16,8 @@ from studio_gql.schema.registry import RegistryQuery
 from studio_gql.schema.runs import RunMutation, RunQuery, RunSubscription
 from studio_gql.schema.workflows import WorkflowMutation, WorkflowQuery
 from studio_shared.settings import Settings
+
+log = logging.getLogger("studio.gql")
 
 
 @strawberry.type(description="Reads.")
@@ -32,10 +38,20 @@ class Subscription(RunSubscription):
 PUBLIC_OPERATIONS = frozenset({"login"})
 
 
+class StudioSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Client mistakes (not found, forbidden, bad input) are answers, not server errors: log them at debug.
+
+        Unexpected exceptions are logged with their traceback by ``should_mask_error`` before they are masked.
+        """
+        for error in errors:
+            log.debug("graphql error at %s: %s", ".".join(map(str, error.path or [])), error.message)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with its guards: depth, alias (through fragments) and token limits, error masking."""
     settings = settings or Settings()
-    return strawberry.Schema(
+    return StudioSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -22,6 +22,7 @@ from studio_shared.events import channels
 from studio_shared.rbac import Permission
 from studio_shared.store import Page
 from studio_shared.store import runs as store
+from studio_shared.store import workflows as workflows_store
 from studio_shared.types import RunStatus as RunStatusEnum
 from studio_shared.types import StepStatus as StepStatusEnum
 
@@ -313,6 +314,9 @@ class RunSubscription:
                     finished = False
                     async with ctx.state.sessions() as s:
                         stored = await store.events_after(s, tenant_id, key, last)
+                        run = await store.get(s, tenant_id, key) if not stored else None
+                    if run is not None and run.status.final and last >= run.last_seq:
+                        return  # the client already has the final event (it asked for what comes after it)
                     for row in stored:
                         last = row.seq
                         event = RunEvent.from_model(row)
@@ -342,8 +346,13 @@ class RunSubscription:
         ctx = info.context
         tenant_id = ctx.tenant_id
         wanted = parse_id(workflow_id) if workflow_id is not None else None
-        if workflow_id is not None and wanted is None:
-            raise StrawberryGraphQLError(f"workflow {str(workflow_id)!r} not found", extensions={"code": "NOT_FOUND"})
+        if workflow_id is not None:
+            async with ctx.state.sessions() as s:
+                found = wanted is not None and await workflows_store.get(s, tenant_id, wanted) is not None
+            if not found:
+                raise StrawberryGraphQLError(
+                    f"workflow {str(workflow_id)!r} not found", extensions={"code": "NOT_FOUND"}
+                )
         async with _subscription_slot(ctx), ctx.state.bus.subscribe(channels.tenant_runs(tenant_id)) as live:
             async for message in live:
                 if "run_id" not in message:

@@ -22,6 +22,7 @@ from studio_gql.schema import build_schema
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
 from tests.conftest import GraphQLClient, TenantFixture
+from tests.gql.test_subscriptions import CROSS_TENANT_SUBSCRIPTIONS
 
 MINIMAL_DEFINITION: dict[str, Any] = {
     "nodes": [{"id": "start", "type": "trigger.manual", "config": {}}],
@@ -244,8 +245,8 @@ def id_taking_operations(schema: strawberry.Schema) -> dict[str, str]:
 
 # ID-taking operations whose answer is a list, not an object: checked in the list tests below instead.
 LIST_FILTERS = {"runs"}
-# Subscriptions take ids too; their cross-tenant cases need a websocket client (tests/gql/test_subscriptions.py).
-SUBSCRIPTIONS = {"runEvents", "runUpdates"}
+# Subscriptions take ids too; their cross-tenant cases run over a real websocket in test_subscriptions.
+SUBSCRIPTIONS = set(CROSS_TENANT_SUBSCRIPTIONS)
 
 
 def test_every_id_taking_operation_has_a_cross_tenant_case(schema: strawberry.Schema) -> None:
@@ -254,6 +255,8 @@ def test_every_id_taking_operation_has_a_cross_tenant_case(schema: strawberry.Sc
     assert set(TENANCY_CASES) - set(found) == set(), "rows for operations that take no ID (or do not exist)"
     for name, root in found.items():
         assert TENANCY_CASES[name].root == root, name
+    subscriptions = {k for k, v in id_taking_operations(schema).items() if v == "Subscription"}
+    assert subscriptions == SUBSCRIPTIONS, "every ID-taking subscription has a websocket cross-tenant case"
 
 
 def normalized(body: dict[str, Any], id: str) -> str:

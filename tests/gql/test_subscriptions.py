@@ -1,0 +1,205 @@
+"""Live subscriptions over a real websocket (graphql-transport-ws), in the mode of this pass.
+
+A subscriber that joins mid-run, or reconnects with the last seq it saw, receives every stored event
+exactly once and in order, then the stream completes; tenants and permissions are checked on subscribe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from studio_gql.state import AppState
+from studio_shared.rbac import Role
+from studio_shared.types import RunStatus
+from tests.conftest import TenantFixture
+from tests.gql.wsclient import Closed, WsClient
+from tests.worker.engine_harness import Finished, chain, load, publish, wait_for
+
+pytestmark = pytest.mark.usefixtures("workers")
+
+RUN_EVENTS = """subscription($id: ID!, $after: Int) {
+  runEvents(runId: $id, afterSeq: $after) { seq runId kind stepId status final }
+}"""
+RUN_UPDATES = """subscription($wf: ID) { runUpdates(workflowId: $wf) { id status workflow { id } } }"""
+
+
+def slow_chain(pause: float = 0.25) -> dict[str, Any]:
+    """Six steps with pauses between, so there is time to join (or drop out) in the middle."""
+    return chain(
+        {"id": "a", "type": "transform", "config": {"value": 1}},
+        {"id": "p1", "type": "test.sleep", "config": {"seconds": pause}},
+        {"id": "b", "type": "transform", "config": {"value": "{{ steps.a.output + 1 }}"}},
+        {"id": "p2", "type": "test.sleep", "config": {"seconds": pause}},
+        {"id": "c", "type": "transform", "config": {"value": "{{ steps.b.output + 1 }}"}},
+    )
+
+
+async def start(state: AppState, tenant: TenantFixture, definition: dict[str, Any]) -> uuid.UUID:
+    workflow_id = await publish(state, tenant, definition)
+    run, _ = await state.control.start_run(tenant.id, "test", workflow_id)
+    return run.id
+
+
+async def wait_for_seq(state: AppState, tenant: TenantFixture, run_id: uuid.UUID, seq: int) -> Finished:
+    for _ in range(1000):
+        found = await load(state, tenant.id, run_id)
+        if found.run.last_seq >= seq:
+            return found
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"run {run_id} never reached seq {seq}")
+
+
+def as_stored(finished: Finished) -> list[tuple[int, str, str | None, str | None]]:
+    return [(e.seq, e.kind, e.step_id, e.status) for e in finished.events]
+
+
+def as_received(events: list[dict[str, Any]]) -> list[tuple[int, str, str | None, str | None]]:
+    return [(e["seq"], e["kind"], e["stepId"], e["status"]) for e in events]
+
+
+async def collect(ws: WsClient, id: str) -> list[dict[str, Any]]:
+    return [data["runEvents"] async for data in ws.results(id, timeout=20)]
+
+
+async def refusal(ws: WsClient, id: str) -> list[dict[str, Any]]:
+    """The errors of a subscription the server refused: one result with errors and no data, then complete."""
+    message = await ws.receive(id)
+    assert message["type"] == "next" and message["payload"]["data"] is None, message
+    assert (await ws.receive(id))["type"] == "complete"
+    errors: list[dict[str, Any]] = message["payload"]["errors"]
+    return errors
+
+
+async def test_a_subscriber_joining_mid_run_gets_every_event_once(
+    state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    run_id = await start(state, tenant, slow_chain())
+    joined_at = (await wait_for_seq(state, tenant, run_id, 4)).run.last_seq
+    async with WsClient(live_url, tenant.token(Role.VIEWER)) as ws:
+        events = await collect(ws, await ws.subscribe(RUN_EVENTS, {"id": str(run_id)}))
+    done = await wait_for(state, tenant.id, run_id)
+    assert done.run.status is RunStatus.SUCCEEDED
+    assert as_received(events) == as_stored(done), "every stored event, in order, none twice"
+    assert len(events) > joined_at, "the stream went on live after the replay"
+    assert [e["final"] for e in events] == [False] * (len(events) - 1) + [True]
+    assert {e["runId"] for e in events} == {str(run_id)}
+
+
+async def test_reconnecting_with_the_last_seq_loses_nothing(
+    state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    run_id = await start(state, tenant, slow_chain())
+    first: list[dict[str, Any]] = []
+    async with WsClient(live_url, tenant.token()) as ws:
+        id = await ws.subscribe(RUN_EVENTS, {"id": str(run_id)})
+        async for data in ws.results(id, timeout=20):
+            first.append(data["runEvents"])
+            if len(first) == 3:
+                break  # the connection drops here, mid-run
+    await wait_for_seq(state, tenant, run_id, first[-1]["seq"] + 3)  # events happen while we are away
+    async with WsClient(live_url, tenant.token()) as ws:
+        rest = await collect(ws, await ws.subscribe(RUN_EVENTS, {"id": str(run_id), "after": first[-1]["seq"]}))
+    done = await wait_for(state, tenant.id, run_id)
+    assert as_received(first + rest) == as_stored(done)
+
+    # A finished run replays from any seq and completes at once.
+    async with WsClient(live_url, tenant.token()) as ws:
+        tail = await collect(ws, await ws.subscribe(RUN_EVENTS, {"id": str(run_id), "after": len(done.events) - 2}))
+        assert as_received(tail) == as_stored(done)[-2:]
+        assert await collect(ws, await ws.subscribe(RUN_EVENTS, {"id": str(run_id), "after": len(done.events)})) == []
+
+
+async def test_many_subscribers_of_one_run_see_the_same_stream(
+    state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    run_id = await start(state, tenant, slow_chain(0.1))
+    async with WsClient(live_url, tenant.token()) as ws:
+        ids = [await ws.subscribe(RUN_EVENTS, {"id": str(run_id)}) for _ in range(5)]
+        streams = await asyncio.gather(*(collect(ws, id) for id in ids))
+    done = await wait_for(state, tenant.id, run_id)
+    for stream in streams:
+        assert as_received(stream) == as_stored(done)
+
+
+async def test_run_updates_stream_the_tenants_status_changes_only(
+    state: AppState, tenant: TenantFixture, other_tenant: TenantFixture, live_url: str
+) -> None:
+    definition = chain({"id": "a", "type": "transform", "config": {"value": 1}})
+    mine, other_workflow = await publish(state, tenant, definition), await publish(state, tenant, definition)
+    theirs = await publish(state, other_tenant, definition)
+    async with WsClient(live_url, tenant.token(Role.VIEWER)) as ws:
+        everything = await ws.subscribe(RUN_UPDATES)
+        filtered = await ws.subscribe(RUN_UPDATES, {"wf": str(mine)})
+        await asyncio.sleep(0.2)  # the subscriptions are set up before the runs start
+        their_run, _ = await state.control.start_run(other_tenant.id, "test", theirs)
+        await wait_for(state, other_tenant.id, their_run.id)
+        unrelated, _ = await state.control.start_run(tenant.id, "test", other_workflow)
+        await wait_for(state, tenant.id, unrelated.id)
+        run, _ = await state.control.start_run(tenant.id, "test", mine)
+
+        async def until_succeeded(id: str) -> list[tuple[str, str]]:
+            seen: list[tuple[str, str]] = []
+            async for data in ws.results(id, timeout=20):
+                update = data["runUpdates"]
+                seen.append((update["id"], update["status"]))
+                if update["id"] == str(run.id) and update["status"] == "SUCCEEDED":
+                    return seen
+            raise AssertionError("runUpdates completed, but it should stream until unsubscribed")
+
+        seen_all, seen_filtered = await until_succeeded(everything), await until_succeeded(filtered)
+    assert str(their_run.id) not in {id for id, _ in seen_all}, "another tenant's run leaked"
+    assert {id for id, _ in seen_all} == {str(unrelated.id), str(run.id)}
+    assert {id for id, _ in seen_filtered} == {str(run.id)}, "the workflow filter holds"
+
+
+# Every ID-taking subscription; test_tenancy checks that this covers the schema.
+CROSS_TENANT_SUBSCRIPTIONS = ("runEvents", "runUpdates")
+
+
+@pytest.mark.parametrize("operation", CROSS_TENANT_SUBSCRIPTIONS)
+async def test_another_tenants_id_reads_as_missing(
+    operation: str, state: AppState, tenant: TenantFixture, other_tenant: TenantFixture, live_url: str
+) -> None:
+    definition = chain({"id": "a", "type": "transform", "config": {"value": 1}})
+    workflow_id = await publish(state, other_tenant, definition)
+    run, _ = await state.control.start_run(other_tenant.id, "test", workflow_id)
+    await wait_for(state, other_tenant.id, run.id)
+    theirs = str(run.id) if operation == "runEvents" else str(workflow_id)
+    document, name = (RUN_EVENTS, "id") if operation == "runEvents" else (RUN_UPDATES, "wf")
+    answers = {}
+    async with WsClient(live_url, tenant.token()) as ws:
+        for id in (theirs, str(uuid.uuid4()), "nope"):
+            errors = await refusal(ws, await ws.subscribe(document, {name: id}))
+            assert [e["extensions"]["code"] for e in errors] == ["NOT_FOUND"]
+            answers[id] = json.dumps(errors, sort_keys=True).replace(id, "<id>")
+    assert len(set(answers.values())) == 1, answers
+
+
+async def test_subscribing_needs_a_valid_token(live_url: str, tenant: TenantFixture) -> None:
+    for token in (None, "not-a-token", tenant.token()[:-2] + "xx"):
+        with pytest.raises(Closed) as closed:
+            async with WsClient(live_url, token):
+                pass
+        assert closed.value.code == 4403, closed.value
+
+
+async def test_subscriptions_per_connection_are_limited(state: AppState, tenant: TenantFixture, live_url: str) -> None:
+    limit = state.settings.max_subscriptions_per_connection
+    async with WsClient(live_url, tenant.token()) as ws:
+        ids = [await ws.subscribe(RUN_UPDATES) for _ in range(limit)]
+        refused = await refusal(ws, await ws.subscribe(RUN_UPDATES))
+        assert [e["extensions"]["code"] for e in refused] == ["LIMIT"]
+        assert str(limit) in refused[0]["message"]
+        await ws.complete(ids[0])
+        await asyncio.sleep(0.2)  # the server releases the slot when it stops the generator
+        run_id = await start(state, tenant, chain({"id": "a", "type": "transform", "config": {"value": 1}}))
+        accepted = await ws.subscribe(RUN_EVENTS, {"id": str(run_id)})
+        assert (await collect(ws, accepted))[-1]["final"], "a freed slot can be used again"
+    async with WsClient(live_url, tenant.token()) as fresh:  # the limit is per connection
+        id = await fresh.subscribe(RUN_EVENTS, {"id": str(run_id)})
+        assert (await collect(fresh, id))[-1]["final"]
