@@ -15,13 +15,11 @@ import asyncio
 import contextvars
 import copy
 import gc
-import math
-import os
 import secrets
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +28,10 @@ import httpx
 from pydantic import SecretStr
 from sqlalchemy import event
 
+from bench.common import POSTGRES_URL, fresh_database, percentile
 from studio_gql.app import create_app
 from studio_gql.state import AppState
 from studio_shared.auth import Principal, encode_access_token
-from studio_shared.db.migrate import upgrade
 from studio_shared.rbac import Role
 from studio_shared.settings import Env, Settings
 from studio_shared.store import tenants
@@ -42,7 +40,6 @@ from studio_shared.store import workflows as store
 NAME = "graphql-reads"
 HELP = "p50/p95/p99 of workflows(first: 50) with latestVersion, and SQL statements per request"
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PAGE = 50
 WARMUP = 10
 QUERY = (
@@ -79,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--requests", type=_bounded(1, 100_000), default=200, help="timed requests (default 200)")
     parser.add_argument(
         "--postgres-url",
-        default=os.environ.get("STUDIO_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        default=POSTGRES_URL,
         help="admin URL used to create and drop the benchmark database (env STUDIO_BENCH_POSTGRES_URL)",
     )
     parser.add_argument(
@@ -112,9 +109,7 @@ class Result:
     stopped_early: bool
 
     def percentile(self, p: float) -> float:
-        """Nearest-rank percentile (no interpolation: every reported value was measured)."""
-        ordered = sorted(self.latencies_ms)
-        return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+        return percentile(self.latencies_ms, p)
 
     def table(self) -> str:
         per_request = sorted(set(self.statements))
@@ -129,36 +124,6 @@ class Result:
 
 
 # ------------------------------------------------------------------------------------------- database
-
-
-@asynccontextmanager
-async def fresh_database(backend: str, admin_url: str) -> AsyncIterator[str]:
-    """A migrated, empty database URL for this run; removed afterwards."""
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp:
-            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-            await asyncio.to_thread(upgrade, url)
-            yield url
-        return
-    import asyncpg
-
-    name = f"studio_bench_{os.getpid()}_{secrets.token_hex(4)}"
-
-    async def admin(statement: str) -> None:
-        conn = await asyncpg.connect(admin_url, timeout=5)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    await admin(f'CREATE DATABASE "{name}"')
-    try:
-        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-        url = f"{base}/{name}"
-        await asyncio.to_thread(upgrade, url)
-        yield url
-    finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # ------------------------------------------------------------------------------------------- seeding

@@ -14,7 +14,7 @@ from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.limits import BodyLimit
 from studio_gql.routes import health, schemas
 from studio_gql.state import AppState
-from studio_shared.db import create_engine, session_factory
+from studio_shared.db import create_engine, read_only, session_factory
 from studio_shared.events import event_bus_from
 from studio_shared.settings import Settings
 from studio_worker.control import Control
@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(settings)
         sessions = session_factory(engine)
+        reads = session_factory(read_only(engine))
         catalog = load_catalog(settings)
         registry = catalog.registry
         bus = event_bus_from(settings.redis_url)
@@ -49,15 +50,18 @@ def create_app(settings: Settings) -> Starlette:
             settings=settings,
             engine=engine,
             sessions=sessions,
+            reads=reads,
             registry=registry,
             bus=bus,
             queue=queue,
-            control=Control(sessions, bus, queue, registry),
+            control=Control(sessions, bus, queue, registry, reads=reads),
             engine_runtime=run_engine,
         )
         try:
             yield
         finally:
+            if run_engine is not None:
+                await run_engine.drain(settings.shutdown_grace_s)
             await queue.close()
             if run_engine is not None:
                 await run_engine.close()

@@ -25,13 +25,14 @@ async def authenticate(state: AppState, authorization: object) -> Principal | No
     token = bearer(authorization)
     if token is None:
         return None
-    async with state.sessions.begin() as s:
-        if token.startswith(API_KEY_PREFIX):
+    if token.startswith(API_KEY_PREFIX):
+        async with state.sessions.begin() as s:  # records the key's last use
             principal = await api_keys.authenticate(s, token)
-            if principal is None:
-                raise Unauthenticated("invalid or revoked API key")
-            return principal
-        claimed = decode_access_token(state.settings, token)
+        if principal is None:
+            raise Unauthenticated("invalid or revoked API key")
+        return principal
+    claimed = decode_access_token(state.settings, token)
+    async with state.reads() as s:
         user = await tenants.get_user(s, claimed.tenant_id, claimed.user_id) if claimed.user_id else None
     if user is None or not user.active:
         raise Unauthenticated("this account no longer exists or was disabled")

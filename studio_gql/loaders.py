@@ -40,7 +40,7 @@ class Loaders:
     ) -> DataLoader[uuid.UUID, V | None]:
         async def load(keys: Sequence[uuid.UUID]) -> list[V | None]:
             tenant_id = self._ctx.tenant_id
-            async with self._ctx.state.sessions() as s:
+            async with self._ctx.state.reads() as s:
                 found = await fetch(s, tenant_id, list(keys))
             return [found.get(key) for key in keys]
 

@@ -19,7 +19,8 @@ from studio_worker.queue import JobQueue
 class AppState:
     settings: Settings
     engine: AsyncEngine
-    sessions: Sessions
+    sessions: Sessions  # reads and writes (on SQLite every transaction takes the write lock: see db.engine)
+    reads: Sessions  # queries only: never the write lock, so a cancelled request cannot leave it held
     registry: NodeRegistry
     bus: EventBus
     queue: JobQueue

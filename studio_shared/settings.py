@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(default=2.0, gt=0)
     requeue_after_s: float = Field(default=30.0, gt=0)  # a QUEUED run nobody picked up is dispatched again
     arq_poll_delay_s: float = Field(default=0.5, gt=0)  # workers also wake at once on a pub/sub nudge
+    # On SIGTERM a worker starts no new step, lets running ones finish for this long, then hands its runs over.
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
 
     db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import signal
 import uuid
 from typing import Any
 
@@ -13,6 +15,7 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from studio_shared.db import create_engine
+from studio_shared.db.stats import SqlStats
 from studio_shared.events import channels, event_bus_from
 from studio_shared.settings import Settings
 from studio_worker.engine.runtime import RunEngine
@@ -37,6 +40,15 @@ class WakingWorker(Worker):
         self.idle_poll_s = idle_poll_s
         self.wake = asyncio.Event()
 
+    def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
+        """SIGTERM/SIGINT: arq stops taking jobs and waits ``job_completion_wait``; our drivers start no new
+        step and hand each run over once its running steps are done, so the wait is as short as they are."""
+        engine: RunEngine | None = self.ctx.get("engine")
+        if engine is not None:
+            engine.draining.set()
+        self.wake.set()
+        super().handle_sig_wait_for_completion(signum)
+
     async def _poll_iteration(self) -> None:
         await super()._poll_iteration()
         with contextlib.suppress(TimeoutError):
@@ -52,6 +64,7 @@ def build_worker(settings: Settings) -> WakingWorker:
 
     async def startup(ctx: dict[str, Any]) -> None:
         db = create_engine(settings)
+        ctx["sql"] = SqlStats().attach(db)
         bus = event_bus_from(redis_url)
         await bus.start()
         queue = ArqQueue(redis_url)
@@ -68,6 +81,7 @@ def build_worker(settings: Settings) -> WakingWorker:
         await ctx["queue"].close()
         await ctx["bus"].close()
         await ctx["db"].dispose()
+        log.info("worker %s stopped: %s", ctx["engine"].owner, ctx["sql"].summary())
 
     worker = WakingWorker(
         functions=[func(advance_run, name=ADVANCE_JOB, max_tries=1000, timeout=JOB_TIMEOUT_S)],
@@ -78,6 +92,7 @@ def build_worker(settings: Settings) -> WakingWorker:
         keep_result=0,
         idle_poll_s=settings.arq_poll_delay_s,
         handle_signals=True,
+        job_completion_wait=max(1, math.ceil(settings.shutdown_grace_s)),
     )
     return worker
 

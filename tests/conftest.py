@@ -113,6 +113,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         run_lease_s=3.0,
         sweep_interval_s=0.5,
         requeue_after_s=5.0,
+        shutdown_grace_s=2.0,
     )
 
 
@@ -136,6 +137,7 @@ class Workers:
             "STUDIO_RUN_LEASE_S": str(s.run_lease_s),
             "STUDIO_SWEEP_INTERVAL_S": str(s.sweep_interval_s),
             "STUDIO_REQUEUE_AFTER_S": str(s.requeue_after_s),
+            "STUDIO_SHUTDOWN_GRACE_S": str(s.shutdown_grace_s),
             "STUDIO_STATE_DIR": str(s.state_dir),
         }
 

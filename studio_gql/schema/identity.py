@@ -126,7 +126,7 @@ class IdentityQuery:
     @strawberry.field(description="The caller.", extensions=authenticated())
     async def me(self, info: Info) -> Viewer:
         principal = info.context.require_principal()
-        async with info.context.state.sessions() as s:
+        async with info.context.state.reads() as s:
             tenant = await tenants.get_tenant(s, principal.tenant_id)
         if tenant is None:  # deleted between authentication and now
             raise Unauthenticated("this tenant no longer exists")
@@ -140,7 +140,7 @@ class IdentityQuery:
 
     @strawberry.field(description="Users of your tenant.", extensions=needs(Permission.USER_MANAGE))
     async def users(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[User]:
-        async with info.context.state.sessions() as s:
+        async with info.context.state.reads() as s:
             page = await tenants.list_users(s, info.context.tenant_id, first, after)
         return connection(page, User.from_model)
 
@@ -148,12 +148,12 @@ class IdentityQuery:
         description="API keys of your tenant (never their secrets).", extensions=needs(Permission.APIKEY_MANAGE)
     )
     async def api_keys(self, info: Info) -> list[ApiKey]:
-        async with info.context.state.sessions() as s:
+        async with info.context.state.reads() as s:
             return [ApiKey.from_model(row) for row in await api_keys.list_keys(s, info.context.tenant_id)]
 
     @strawberry.field(description="The audit log, newest first.", extensions=needs(Permission.AUDIT_READ))
     async def audit_log(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[AuditEntry]:
-        async with info.context.state.sessions() as s:
+        async with info.context.state.reads() as s:
             page = await audit.list_entries(s, info.context.tenant_id, first, after)
         return connection(page, AuditEntry.from_model)
 

@@ -168,7 +168,7 @@ class Run:
 
     @strawberry.field(description="Stored events after `afterSeq` (at most 5000; page with the last seq).")
     async def events(self, info: Info, after_seq: int | None = None) -> list[RunEvent]:
-        async with info.context.state.sessions() as s:
+        async with info.context.state.reads() as s:
             rows = await store.events_after(s, self._tenant_id, uuid.UUID(str(self.id)), after_seq or 0)
         return [RunEvent.from_model(r) for r in rows]
 
@@ -218,7 +218,7 @@ class RunQuery:
                 created_after=filter.created_after,
                 created_before=filter.created_before,
             )
-        async with info.context.state.sessions() as s:
+        async with info.context.state.reads() as s:
             page = await store.list_runs(s, info.context.tenant_id, where, first, after)
         return connection(page, Run.from_model)
 
@@ -312,7 +312,7 @@ class RunSubscription:
             async with ctx.state.bus.subscribe(channels.run(tenant_id, key)) as live:
                 while True:
                     finished = False
-                    async with ctx.state.sessions() as s:
+                    async with ctx.state.reads() as s:
                         stored = await store.events_after(s, tenant_id, key, last)
                         run = await store.get(s, tenant_id, key) if not stored else None
                     if run is not None and run.status.final and last >= run.last_seq:
@@ -347,7 +347,7 @@ class RunSubscription:
         tenant_id = ctx.tenant_id
         wanted = parse_id(workflow_id) if workflow_id is not None else None
         if workflow_id is not None:
-            async with ctx.state.sessions() as s:
+            async with ctx.state.reads() as s:
                 found = wanted is not None and await workflows_store.get(s, tenant_id, wanted) is not None
             if not found:
                 raise StrawberryGraphQLError(
@@ -363,5 +363,5 @@ class RunSubscription:
 
 
 async def _load_run(ctx: Context, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run | None:
-    async with ctx.state.sessions() as s:
+    async with ctx.state.reads() as s:
         return await store.get(s, tenant_id, run_id)

@@ -65,7 +65,7 @@ class Workflow:
 
     @strawberry.field(description="A published version by number, or null.")
     async def version(self, info: Info, version: int) -> WorkflowVersion | None:
-        async with info.context.state.sessions() as s:
+        async with info.context.state.reads() as s:
             row = await store.get_version(s, info.context.tenant_id, parse_id(self.id), version)  # type: ignore[arg-type]
         return WorkflowVersion.from_model(row) if row else None
 
@@ -73,7 +73,7 @@ class Workflow:
     async def versions(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[WorkflowVersion]:
-        async with info.context.state.sessions() as s:
+        async with info.context.state.reads() as s:
             page = await store.list_versions(s, info.context.tenant_id, parse_id(self.id), first, after)  # type: ignore[arg-type]
         return connection(page, WorkflowVersion.from_model)
 
@@ -118,7 +118,7 @@ class WorkflowQuery:
         search: str | None = None,
         include_archived: bool = False,
     ) -> Connection[Workflow]:
-        async with info.context.state.sessions() as s:
+        async with info.context.state.reads() as s:
             page = await store.list_workflows(
                 s, info.context.tenant_id, first=first, after=after, search=search, include_archived=include_archived
             )

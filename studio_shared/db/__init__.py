@@ -2,6 +2,6 @@
 
 from studio_shared.db import models
 from studio_shared.db.base import Base
-from studio_shared.db.engine import Sessions, create_engine, session_factory
+from studio_shared.db.engine import Sessions, create_engine, read_only, session_factory
 
-__all__ = ["Base", "Sessions", "create_engine", "models", "session_factory"]
+__all__ = ["Base", "Sessions", "create_engine", "models", "read_only", "session_factory"]

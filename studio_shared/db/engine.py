@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 from studio_shared.settings import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
+WRITE_LOCK_TIMEOUT_S = 30.0
+READ_ONLY = "studio_read_only"
+
+
+class SqliteBusy(OperationalError):
+    """This process's transactions queued too long for SQLite's single write lock."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, None, Exception(message))
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -26,15 +38,64 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        _SqliteWriter().attach(engine)
     return engine
 
 
-def _sqlite_begin(conn: Any) -> None:
-    # The driver's own transaction handling emits no BEGIN before a SAVEPOINT, so releasing the first
-    # savepoint would commit half a unit of work; we turned it off on connect and begin explicitly. SQLite
-    # has one writer anyway; IMMEDIATE makes waiting for it obey busy_timeout instead of failing at once.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock up front: no read-to-write upgrade deadlock
+class _SqliteWriter:
+    """Transactions of this process take SQLite's write lock one at a time, in the order they asked.
+
+    The driver's own transaction handling emits no BEGIN before a SAVEPOINT, so releasing the first savepoint
+    would commit half a unit of work; we turned it off on connect and begin explicitly, IMMEDIATE so that the
+    write lock is taken up front (no read-to-write upgrade deadlock). SQLite has one writer anyway; left to
+    its busy handler, concurrent transactions poll for the lock with growing sleeps, which costs far more
+    than the work. An asyncio lock queues them instead; busy_timeout still covers other processes.
+
+    The lock is released when the transaction ends, or at the latest when its connection goes back to the
+    pool: a connection invalidated mid-statement (a cancelled task) ends without a usable ``Connection``.
+    """
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._holder: tuple[int, int] | None = None  # (id of the Connection, id of its DBAPI connection)
+
+    def attach(self, engine: AsyncEngine) -> None:
+        sync = engine.sync_engine
+        event.listen(sync, "begin", self.begin)
+        event.listen(sync, "commit", self.end)
+        event.listen(sync, "rollback", self.end)
+        for name in ("checkin", "invalidate", "soft_invalidate", "close", "close_detached", "detach"):
+            event.listen(sync.pool, name, self.checkin)
+
+    def begin(self, conn: Connection) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # a WAL reader: neither waits for the writer nor blocks it
+            return
+        lock = self._lock = self._lock or asyncio.Lock()
+        dbapi_id = id(conn.connection.dbapi_connection)
+        try:
+            await_only(asyncio.wait_for(lock.acquire(), WRITE_LOCK_TIMEOUT_S))
+        except TimeoutError as exc:
+            raise SqliteBusy(f"waited {WRITE_LOCK_TIMEOUT_S:g}s for the database write lock") from exc
+        self._holder = (id(conn), dbapi_id)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release()
+            raise
+
+    def end(self, conn: Connection) -> None:
+        if self._holder is not None and self._holder[0] == id(conn):
+            self._release()
+
+    def checkin(self, dbapi_connection: Any, *_args: Any) -> None:
+        if self._holder is not None and self._holder[1] == id(dbapi_connection):
+            self._release()
+
+    def _release(self) -> None:
+        self._holder = None
+        if self._lock is not None and self._lock.locked():
+            self._lock.release()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -46,6 +107,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for transactions that only read (they must not write): on SQLite they skip the write
+    lock, so they never wait for a writer, and a reader cancelled mid-statement cannot leave the lock held
+    (aiosqlite abandons such a connection without closing it); on PostgreSQL nothing changes."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def session_factory(engine: AsyncEngine) -> Sessions:

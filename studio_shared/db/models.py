@@ -132,6 +132,8 @@ class Run(Tenanted, Timestamps, Base):
     lease_expires_at: Mapped[datetime | None]
     wake_at: Mapped[datetime | None]  # a WAITING run resumes here (delay, retry backoff, approval expiry)
     cancel_requested_at: Mapped[datetime | None]
+    # A QUEUED run a worker could not admit (its tenant was at its limit): the next run to finish dispatches it.
+    held_since: Mapped[datetime | None]
     # Bumped by anyone who needs the driver's attention (cancel, a decision); a driver parks or finishes a run
     # only if the signal is still the one it loaded, so a poke that races with parking is never lost.
     signal: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -85,6 +85,12 @@ class RunDriver:
                     continue
         except LeaseLost:
             log.warning("lost the lease of run %s; another worker continues it", self.run_id)
+        except asyncio.CancelledError:
+            # Shutdown past its grace (or the job was aborted): let another process resume the run now.
+            await self._stop_tasks()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.wait_for(self.engine.release(self.tenant_id, self.run_id), 2.0))
+            raise
         finally:
             await self._stop_tasks()
 
@@ -94,8 +100,10 @@ class RunDriver:
             run = await records.claim_run(
                 conn, self.tenant_id, self.run_id, eng.owner, eng.lease_s, eng.settings.max_concurrent_runs_per_tenant
             )
-            if run is None:
-                return False
+        if run is None:
+            return False
+        # Holding the lease, nobody else writes this run's steps: read them without the write transaction.
+        async with eng.reader.connect() as conn:
             definition = eng.cached_definition(run["workflow_version_id"])
             if definition is None:
                 document = await records.load_definition(conn, self.tenant_id, run["workflow_version_id"])
@@ -147,9 +155,13 @@ class RunDriver:
                         self._execute_task(sid, spec), name=f"step:{self.run_id}:{sid}"
                     )
             if not self.tasks:
+                draining = self.engine.draining.is_set()
+                if draining and current.ready:
+                    await self._hand_over(batch)
+                    return
                 wake = current.next_wake_at
                 delay = (wake - utcnow()).total_seconds() if wake else None
-                if delay is not None and delay <= INLINE_WAIT_S:
+                if delay is not None and delay <= INLINE_WAIT_S and not draining:
                     await self._sleep(delay)
                     continue
                 await self._park(batch, wake)
@@ -170,7 +182,7 @@ class RunDriver:
             for sid in current.due:
                 await self._resume(batch, sid)
                 changed = True
-            capacity = self.engine.max_parallel_steps - len(self.contexts)
+            capacity = 0 if self.engine.draining.is_set() else self.engine.max_parallel_steps - len(self.contexts)
             for sid in current.ready:
                 node = self.definition.node(sid)
                 spec = self.engine.handlers.get(node.type)
@@ -354,6 +366,14 @@ class RunDriver:
         await self.engine.committer.submit(batch)
         if wake is not None:
             await self.engine.schedule_wake(self.tenant_id, self.run_id, wake)
+
+    async def _hand_over(self, batch: Batch) -> None:
+        """This process is shutting down: commit what is done, release the lease, and queue the run again."""
+        batch.release_lease = True
+        batch.expect_signal = self.run["signal"]
+        await self.engine.committer.submit(batch)
+        await self.engine.queue.enqueue_advance(self.tenant_id, self.run_id)
+        log.info("handed run %s over to another worker (shutting down)", self.run_id)
 
     # -- helpers -----------------------------------------------------------------------------------------
 

@@ -65,6 +65,19 @@ class EventRecord:
             s.value for s in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
         }
 
+    def row(self) -> dict[str, Any]:
+        """Its ``run_events`` row."""
+        return {
+            "tenant_id": self.tenant_id,
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "kind": self.kind,
+            "step_id": self.step_id,
+            "status": self.status,
+            "data": self.data,
+            "at": self.at,
+        }
+
     def message(self) -> dict[str, Any]:
         return {
             "tenant_id": str(self.tenant_id),
@@ -121,59 +134,67 @@ class Batch:
 async def claim_run(
     conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.UUID, owner: str, lease_s: float, default_limit: int
 ) -> dict[str, Any] | None:
-    """Take the run's lease (admitting a QUEUED run only within the tenant's concurrency limit, oldest first)."""
+    """Take the run's lease in one conditional UPDATE; None when someone else holds it or it is not admitted.
+
+    A QUEUED run is admitted only within its tenant's limit on RUNNING runs, oldest first: the RUNNING ones and
+    the QUEUED ones created before it must number fewer than the limit. Counting inside the same statement
+    gives one snapshot, so a run turning RUNNING meanwhile is never counted in neither place (PostgreSQL's
+    READ COMMITTED would give two separate statements two snapshots).
+    """
     now = utcnow()
-    row = (
-        (
-            await conn.execute(
-                sa.select(runs).where(runs.c.tenant_id == tenant_id, runs.c.id == run_id, runs.c.status.in_(ACTIVE_RUN))
-            )
+    other = runs.alias("other")
+    ahead = (
+        sa.select(sa.func.count())
+        .select_from(other)
+        .where(
+            other.c.tenant_id == tenant_id,
+            sa.or_(
+                other.c.status == RunStatus.RUNNING,
+                sa.and_(
+                    other.c.status == RunStatus.QUEUED,
+                    sa.tuple_(other.c.created_at, other.c.id) < sa.tuple_(runs.c.created_at, runs.c.id),
+                ),
+            ),
         )
-        .mappings()
-        .first()
+        .scalar_subquery()
     )
-    if row is None:
-        return None
-    if (
-        row["lease_owner"] not in (None, owner)
-        and row["lease_expires_at"] is not None
-        and row["lease_expires_at"] > now
-    ):
-        return None
-    if row["status"] == RunStatus.QUEUED and not await _admitted(conn, tenant_id, row, default_limit):
-        return None
-    owner_ok = sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_owner == owner, runs.c.lease_expires_at < now)
+    limit = sa.func.coalesce(
+        sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == tenant_id).scalar_subquery(), default_limit
+    )
     claimed = (
         (
             await conn.execute(
                 runs.update()
-                .where(runs.c.tenant_id == tenant_id, runs.c.id == run_id, runs.c.status.in_(ACTIVE_RUN), owner_ok)
-                .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s))
+                .where(
+                    runs.c.tenant_id == tenant_id,
+                    runs.c.id == run_id,
+                    runs.c.status.in_(ACTIVE_RUN),
+                    sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_owner == owner, runs.c.lease_expires_at < now),
+                    sa.or_(runs.c.status != RunStatus.QUEUED, ahead < limit),
+                )
+                .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s), held_since=None)
                 .returning(*runs.c)
             )
         )
         .mappings()
         .first()
     )
-    return dict(claimed) if claimed else None
-
-
-async def _admitted(conn: AsyncConnection, tenant_id: uuid.UUID, run: Any, default_limit: int) -> bool:
-    limit = await conn.scalar(sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == tenant_id))
-    limit = limit or default_limit
-    running = await conn.scalar(
-        sa.select(sa.func.count()).where(runs.c.tenant_id == tenant_id, runs.c.status == RunStatus.RUNNING)
-    )
-    if (running or 0) >= limit:
-        return False
-    older = await conn.scalar(
-        sa.select(sa.func.count()).where(
-            runs.c.tenant_id == tenant_id,
-            runs.c.status == RunStatus.QUEUED,
-            sa.tuple_(runs.c.created_at, runs.c.id) < sa.tuple_(run["created_at"], run["id"]),
+    if claimed is None:
+        # Not admitted (or leased by someone else): a QUEUED run nobody holds is marked held, so that the next
+        # run of the tenant to finish dispatches it. Runs merely waiting for a worker are never re-dispatched.
+        await conn.execute(
+            runs.update()
+            .where(
+                runs.c.tenant_id == tenant_id,
+                runs.c.id == run_id,
+                runs.c.status == RunStatus.QUEUED,
+                runs.c.held_since.is_(None),
+                sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < now),
+            )
+            .values(held_since=now)
         )
-    )
-    return (running or 0) + (older or 0) < limit
+        return None
+    return dict(claimed)
 
 
 async def load_steps(conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -211,22 +232,7 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
         for i, e in enumerate(batch.events)
     ]
     if records:
-        await conn.execute(
-            events.insert(),
-            [
-                {
-                    "tenant_id": r.tenant_id,
-                    "run_id": r.run_id,
-                    "seq": r.seq,
-                    "kind": r.kind,
-                    "step_id": r.step_id,
-                    "status": r.status,
-                    "data": r.data,
-                    "at": r.at,
-                }
-                for r in records
-            ],
-        )
+        await conn.execute(events.insert(), [r.row() for r in records])
     return records
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from studio_shared.db import read_only
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, parse_definition
 from studio_shared.events import EventBus, channels
@@ -22,7 +23,7 @@ from studio_shared.settings import Settings
 from studio_shared.types import RunStatus
 from studio_worker.engine.commit import GroupCommitter
 from studio_worker.engine.driver import RunDriver
-from studio_worker.engine.records import runs
+from studio_worker.engine.records import runs, tenants
 from studio_worker.engine.templates import Templates, default_templates
 from studio_worker.nodes.plugins import NodeCatalog
 from studio_worker.queue import JobQueue
@@ -54,8 +55,11 @@ class RunEngine:
         self.owner = owner or worker_identity()
         self.lease_s = settings.run_lease_s
         self.max_parallel_steps = settings.max_parallel_steps_per_run
+        self.reader = read_only(db)  # for queries that only read (sweeps, admissions): no write lock on SQLite
         self.committer = GroupCommitter(db, bus, self.owner)
         self.active: dict[uuid.UUID, RunDriver] = {}
+        self.draining = asyncio.Event()  # set on shutdown: drivers start no new step and hand their runs over
+        self._idle = asyncio.Event()  # set whenever the last active driver returns
         self._definitions: OrderedDict[uuid.UUID, Definition] = OrderedDict()
         self._background: list[asyncio.Task[None]] = []
 
@@ -75,6 +79,28 @@ class RunEngine:
                 await task
         await self.committer.close()
 
+    async def drain(self, grace_s: float) -> None:
+        """Shut down gently: no new step starts; wait up to ``grace_s`` for the running ones to finish.
+
+        Each driver hands its run over (lease released, advance re-enqueued) as soon as its running steps are
+        done. Drivers still busy after the grace are cancelled by the caller; they release their leases on the
+        way out, so another process resumes their runs at once instead of after the lease expires.
+        """
+        self.draining.set()
+        if self.active:
+            self._idle.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace_s)
+
+    async def release(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        """Give up this process's lease on a run (steps it left RUNNING are re-run as interrupted)."""
+        async with self.db.begin() as conn:
+            await conn.execute(
+                runs.update()
+                .where(runs.c.tenant_id == tenant_id, runs.c.id == run_id, runs.c.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
     # -- jobs --------------------------------------------------------------------------------------------
 
     async def advance(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
@@ -87,18 +113,33 @@ class RunEngine:
             await driver.drive()
         finally:
             self.active.pop(run_id, None)
+            if not self.active:
+                self._idle.set()
 
     async def schedule_wake(self, tenant_id: uuid.UUID, run_id: uuid.UUID, at: datetime) -> None:
         await self.queue.enqueue_advance(tenant_id, run_id, defer_until=at)
 
     async def run_finished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
-        """A run freed a slot of its tenant's concurrency limit: admit the oldest queued runs."""
-        async with self.db.connect() as conn:
+        """A run freed a slot of its tenant's concurrency limit: dispatch as many of the oldest held runs as
+        there are free slots (queued runs that are not held still have their job in the queue)."""
+        async with self.reader.connect() as conn:
+            limit = await conn.scalar(sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == tenant_id))
+            running = await conn.scalar(
+                sa.select(sa.func.count()).where(runs.c.tenant_id == tenant_id, runs.c.status == RunStatus.RUNNING)
+            )
+            free = (limit or self.settings.max_concurrent_runs_per_tenant) - (running or 0)
+            if free <= 0:
+                return
             rows = await conn.execute(
                 sa.select(runs.c.id)
-                .where(runs.c.tenant_id == tenant_id, runs.c.status == RunStatus.QUEUED, runs.c.lease_owner.is_(None))
+                .where(
+                    runs.c.tenant_id == tenant_id,
+                    runs.c.status == RunStatus.QUEUED,
+                    runs.c.held_since.is_not(None),
+                    runs.c.lease_owner.is_(None),
+                )
                 .order_by(runs.c.created_at, runs.c.id)
-                .limit(self.settings.max_concurrent_runs_per_tenant)
+                .limit(free)
             )
             queued = [r.id for r in rows]
         for queued_id in queued:
@@ -150,7 +191,8 @@ class RunEngine:
             await asyncio.sleep(self.settings.sweep_interval_s)
             try:
                 for tenant_id, run_id in await self.sweep():
-                    await self.queue.enqueue_advance(tenant_id, run_id)
+                    # At most one pending sweep job per run: a backlog must not breed more re-dispatches.
+                    await self.queue.enqueue_advance(tenant_id, run_id, dedupe=True)
             except Exception:
                 log.warning("sweep failed; retrying", exc_info=True)
 
@@ -164,7 +206,7 @@ class RunEngine:
             sa.and_(runs.c.status == RunStatus.WAITING, runs.c.cancel_requested_at.is_not(None), unleased),
             sa.and_(runs.c.status == RunStatus.QUEUED, runs.c.updated_at < stale_queue, unleased),
         )
-        async with self.db.connect() as conn:
+        async with self.reader.connect() as conn:
             rows = await conn.execute(sa.select(runs.c.tenant_id, runs.c.id).where(condition).limit(limit))
             return [(r.tenant_id, r.id) for r in rows if r.id not in self.active]
 

@@ -13,9 +13,13 @@ ADVANCE_JOB = "advance_run"
 
 class JobQueue(Protocol):
     async def enqueue_advance(
-        self, tenant_id: uuid.UUID, run_id: uuid.UUID, *, defer_until: datetime | None = None
+        self, tenant_id: uuid.UUID, run_id: uuid.UUID, *, defer_until: datetime | None = None, dedupe: bool = False
     ) -> None:
-        """Ask some worker to drive the run (now, or not before ``defer_until``); duplicates are harmless."""
+        """Ask some worker to drive the run (now, or not before ``defer_until``); duplicates are harmless.
+
+        ``dedupe``: do nothing if a deduplicated job for this run is still waiting (the sweep's re-dispatches,
+        which must not pile up behind a backlog).
+        """
         ...
 
     async def start(self) -> None: ...

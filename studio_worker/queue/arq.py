@@ -9,7 +9,10 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from studio_shared.events import channels
+from studio_shared.events.base import encode
 from studio_worker.queue import ADVANCE_JOB
+
+WAKE = encode({"wake": True})  # idle workers poll arq at once when they see this
 
 
 class ArqQueue:
@@ -26,14 +29,14 @@ class ArqQueue:
             self._pool = None
 
     async def enqueue_advance(
-        self, tenant_id: uuid.UUID, run_id: uuid.UUID, *, defer_until: datetime | None = None
+        self, tenant_id: uuid.UUID, run_id: uuid.UUID, *, defer_until: datetime | None = None, dedupe: bool = False
     ) -> None:
         pool = self._pool or await create_pool(self.settings)
         self._pool = pool
-        # A fresh job id every time: arq refuses a job id that is still queued or running, and a refused
-        # nudge could be a lost one. Duplicate deliveries are harmless (the run lease admits one driver).
-        await pool.enqueue_job(
-            ADVANCE_JOB, str(tenant_id), str(run_id), _job_id=uuid.uuid4().hex, _defer_until=defer_until
-        )
-        if defer_until is None:
-            await pool.publish(channels.wake(), "1")
+        # A fresh job id normally: arq refuses a job id that is still queued or running, and a refused nudge
+        # could be a lost one. Duplicate deliveries are harmless (the run lease admits one driver). The sweep
+        # dedupes on purpose: its job for the run is still waiting, and the next sweep tries again anyway.
+        job_id = f"sweep:{run_id}" if dedupe else uuid.uuid4().hex
+        job = await pool.enqueue_job(ADVANCE_JOB, str(tenant_id), str(run_id), _job_id=job_id, _defer_until=defer_until)
+        if job is not None and defer_until is None:
+            await pool.publish(channels.wake(), WAKE)

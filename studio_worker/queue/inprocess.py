@@ -22,6 +22,7 @@ class InProcessQueue:
         self._handler: Advance | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.TimerHandle] = set()
+        self._deduped: set[uuid.UUID] = set()  # runs with a deduplicated job still in the queue
 
     def bind(self, handler: Advance) -> None:
         """The engine's ``advance``; bound after construction because the engine also holds this queue."""
@@ -42,10 +43,14 @@ class InProcessQueue:
                 await task
 
     async def enqueue_advance(
-        self, tenant_id: uuid.UUID, run_id: uuid.UUID, *, defer_until: datetime | None = None
+        self, tenant_id: uuid.UUID, run_id: uuid.UUID, *, defer_until: datetime | None = None, dedupe: bool = False
     ) -> None:
         delay = (defer_until - utcnow()).total_seconds() if defer_until else 0.0
         if delay <= 0:
+            if dedupe:
+                if run_id in self._deduped:
+                    return
+                self._deduped.add(run_id)
             self._queue.put_nowait((tenant_id, run_id))
             return
         # A timer lost with the process is harmless: the engine's sweep finds due runs in the database.
@@ -65,6 +70,7 @@ class InProcessQueue:
             raise RuntimeError("no handler bound")
         while True:
             tenant_id, run_id = await self._queue.get()
+            self._deduped.discard(run_id)
             try:
                 await handler(tenant_id, run_id)
             except asyncio.CancelledError:

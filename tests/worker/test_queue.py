@@ -1,0 +1,94 @@
+"""The job queues: deliveries, deferral, and the sweep's deduplicated re-dispatches (one pending per run)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from studio_shared.db.types import utcnow
+from studio_worker.queue.arq import ArqQueue
+from studio_worker.queue.inprocess import InProcessQueue
+from tests.conftest import missing_service
+
+REDIS_URL = "redis://127.0.0.1:6379/14"  # a database of its own: the test empties it
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[uuid.UUID] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        self.calls.append(run_id)
+        await self.release.wait()
+
+
+@pytest.fixture
+async def inprocess() -> AsyncIterator[tuple[InProcessQueue, Recorder]]:
+    recorder = Recorder()
+    queue = InProcessQueue(concurrency=1)
+    queue.bind(recorder)
+    await queue.start()
+    yield queue, recorder
+    recorder.release.set()
+    await queue.close()
+
+
+async def test_inprocess_dedupes_only_what_asks_for_it(inprocess: tuple[InProcessQueue, Recorder]) -> None:
+    queue, recorder = inprocess
+    tenant, busy, run = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await queue.enqueue_advance(tenant, busy)  # occupies the only worker until released
+    await asyncio.sleep(0.01)
+    for _ in range(5):
+        await queue.enqueue_advance(tenant, run, dedupe=True)
+    await queue.enqueue_advance(tenant, run)  # an ordinary nudge is never dropped
+    recorder.release.set()
+    await asyncio.sleep(0.05)
+    assert recorder.calls == [busy, run, run]
+    await queue.enqueue_advance(tenant, run, dedupe=True)  # delivered: the next sweep job is welcome again
+    await asyncio.sleep(0.05)
+    assert recorder.calls == [busy, run, run, run]
+
+
+async def test_inprocess_defers_until_the_given_time(inprocess: tuple[InProcessQueue, Recorder]) -> None:
+    queue, recorder = inprocess
+    recorder.release.set()
+    run = uuid.uuid4()
+    await queue.enqueue_advance(uuid.uuid4(), run, defer_until=utcnow() + timedelta(seconds=0.2))
+    await asyncio.sleep(0.05)
+    assert recorder.calls == []
+    await asyncio.sleep(0.3)
+    assert recorder.calls == [run]
+
+
+@pytest.fixture
+async def redis_admin() -> AsyncIterator[aioredis.Redis]:
+    client: aioredis.Redis = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        await client.flushdb()
+    except (RedisError, OSError):
+        await client.aclose()
+        missing_service("Redis", "start redis-server on 127.0.0.1:6379")
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+async def test_arq_sweep_jobs_never_pile_up(redis_admin: aioredis.Redis) -> None:
+    queue = ArqQueue(REDIS_URL)
+    await queue.start()
+    try:
+        tenant, swept, nudged = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        for _ in range(10):  # ten sweeps while no worker takes the job
+            await queue.enqueue_advance(tenant, swept, dedupe=True)
+        for _ in range(3):
+            await queue.enqueue_advance(tenant, nudged)
+        assert await redis_admin.zcard("arq:queue") == 1 + 3, "one sweep job, every ordinary nudge"
+    finally:
+        await queue.close()

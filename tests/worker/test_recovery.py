@@ -1,0 +1,167 @@
+"""Worker processes that die or are stopped mid-step: runs move to another worker and nothing is lost.
+
+Services mode only (the embedded mode has no worker process to stop; its in-process engine shares the
+API's fate and drains on shutdown the same way). Recovery never waits for a step's timeout:
+
+- ``kill -9``: the run's lease expires after ``run_lease_s`` and another worker's sweep takes it over;
+- SIGTERM: the worker starts no new step, finishes the running ones within ``shutdown_grace_s`` and hands
+  the run over at once; a step still running after the grace is cancelled and the lease released, so the
+  other worker re-runs it (as an interruption, which spends no retry budget) without waiting for the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from studio_gql.state import AppState
+from studio_shared.types import RunStatus
+from tests.conftest import SERVICES, TenantFixture, Workers
+from tests.nodes_plugin import sink_lines
+from tests.worker.engine_harness import Finished, assert_events_contiguous, chain, load, publish, wait_for
+
+pytestmark = [
+    pytest.mark.skipif(not SERVICES, reason="needs worker processes: runs in the postgres pass (make test)"),
+    pytest.mark.slow,
+]
+
+
+async def until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``predicate`` until it is true; returns the monotonic time it became so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Scenario:
+    """before → slow (a sleep, one attempt allowed) → after, each recording its executions at a sink."""
+
+    def __init__(self, state: AppState, tenant: TenantFixture, tmp_path: Path, seconds: float) -> None:
+        self.state, self.tenant, self.seconds = state, tenant, seconds
+        self.sink = str(tmp_path / "sink")
+        self.definition = chain(
+            {"id": "before", "type": "test.count", "config": {"sink": self.sink}},
+            {
+                "id": "slow",
+                "type": "test.sleep",
+                "config": {"seconds": seconds, "sink": self.sink},
+                "retry": {"max_attempts": 1},
+            },
+            {"id": "after", "type": "test.count", "config": {"sink": self.sink}},
+        )
+        self.run_id: uuid.UUID
+
+    def calls(self) -> list[tuple[Any, Any]]:
+        return [(line["step"], line["what"]) for line in sink_lines(self.sink)]
+
+    async def start_and_find_the_worker(self, workers: Workers) -> subprocess.Popen[bytes]:
+        workflow_id = await publish(self.state, self.tenant, self.definition)
+        run, _ = await self.state.control.start_run(self.tenant.id, "test", workflow_id)
+        self.run_id = run.id
+        await until(lambda: self.calls().count(("slow", "start")) == 1, 20, "the slow step to start")
+        owner = (await load(self.state, self.tenant.id, self.run_id)).run.lease_owner
+        assert owner is not None, "a running run holds a lease"
+        pid = int(owner.split(":")[1])
+        return next(p for p in workers.procs if p.pid == pid)
+
+    async def finished(self) -> Finished:
+        done = await wait_for(self.state, self.tenant.id, self.run_id, timeout=30)
+        assert done.run.status is RunStatus.SUCCEEDED, done.run.error
+        calls = self.calls()
+        assert calls.count(("before", "call")) == 1, "a finished step is not run again"
+        assert calls.count(("after", "call")) == 1
+        assert calls.count(("slow", "done")) == 1
+        assert done.steps["slow"].output == {"slept": self.seconds}
+        assert_events_contiguous(done)
+        return done
+
+
+async def stop_worker(workers: Workers, victim: subprocess.Popen[bytes], sig: signal.Signals) -> float:
+    os.kill(victim.pid, sig)
+    started = time.monotonic()
+    await until(lambda: victim.poll() is not None, 30, f"the worker to exit after {sig.name}")
+    workers.procs.remove(victim)
+    return time.monotonic() - started
+
+
+def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
+    with capsys.disabled():
+        sys.stdout.write(f"\n{line}\n")
+
+
+@pytest.fixture
+def replace_workers(workers: Workers) -> Any:
+    """Whatever a test stops, the next test finds two workers again."""
+    yield workers
+    while len(workers.procs) < 2:
+        workers.start()
+
+
+async def test_kill_9_of_the_worker_running_a_step(
+    state: AppState, tenant: TenantFixture, replace_workers: Workers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = Scenario(state, tenant, tmp_path, seconds=1.5)
+    victim = await scenario.start_and_find_the_worker(replace_workers)
+    killed_at = time.monotonic()
+    await stop_worker(replace_workers, victim, signal.SIGKILL)
+    resumed_at = await until(lambda: scenario.calls().count(("slow", "start")) == 2, 30, "the step to run again")
+    done = await scenario.finished()
+    finished_at = time.monotonic()
+
+    assert done.run.lease_owner is None and done.steps["slow"].interruptions == 1
+    assert [e.kind for e in done.events].count("step.interrupted") == 1, "max_attempts 1: no retry budget spent"
+    recovery, lease = resumed_at - killed_at, state.settings.run_lease_s
+    assert recovery < lease + 5, f"recovery took {recovery:.1f}s; the lease is {lease}s"
+    report(
+        capsys,
+        f"kill -9 recovery: step re-started {recovery:.2f}s after the kill, run finished after "
+        f"{finished_at - killed_at:.2f}s (lease {lease}s, sweep every {state.settings.sweep_interval_s}s)",
+    )
+
+
+async def test_sigterm_lets_the_running_step_finish_then_hands_the_run_over(
+    state: AppState, tenant: TenantFixture, replace_workers: Workers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grace = state.settings.shutdown_grace_s
+    scenario = Scenario(state, tenant, tmp_path, seconds=grace / 2)
+    victim = await scenario.start_and_find_the_worker(replace_workers)
+    exit_s = await stop_worker(replace_workers, victim, signal.SIGTERM)
+    done = await scenario.finished()
+
+    assert victim.returncode == 0, "a drained worker exits cleanly"
+    assert scenario.calls().count(("slow", "start")) == 1, "the step finished where it started"
+    assert done.steps["slow"].interruptions == 0
+    assert "step.interrupted" not in [e.kind for e in done.events]
+    assert exit_s < grace + 1, f"the worker took {exit_s:.1f}s to exit; the grace is {grace}s"
+    report(capsys, f"SIGTERM drain: worker exited {exit_s:.2f}s after the signal, its step done, run handed over")
+
+
+async def test_sigterm_past_the_grace_releases_the_run_at_once(
+    state: AppState, tenant: TenantFixture, replace_workers: Workers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grace, lease = state.settings.shutdown_grace_s, state.settings.run_lease_s
+    scenario = Scenario(state, tenant, tmp_path, seconds=grace + 2)
+    victim = await scenario.start_and_find_the_worker(replace_workers)
+    signalled_at = time.monotonic()
+    await stop_worker(replace_workers, victim, signal.SIGTERM)
+    resumed_at = await until(lambda: scenario.calls().count(("slow", "start")) == 2, 30, "the step to run again")
+    done = await scenario.finished()
+
+    assert done.steps["slow"].interruptions == 1, "cut short by shutdown: an interruption, not a failed attempt"
+    recovery = resumed_at - signalled_at
+    # Waiting for the lease would take grace + lease (the heartbeat renews it until the process exits).
+    assert recovery < grace + lease / 2 + 1, f"the step re-started {recovery:.1f}s after SIGTERM"
+    report(capsys, f"SIGTERM past the grace ({grace}s): step re-started elsewhere {recovery:.2f}s after the signal")
