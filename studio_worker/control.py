@@ -22,7 +22,7 @@ from studio_shared.definition import Definition, parse_definition
 from studio_shared.errors import Conflict, NotFound, Problem, ValidationFailed
 from studio_shared.events import EventBus, channels
 from studio_shared.schemas import NodeRegistry
-from studio_shared.store import audit, workflows
+from studio_shared.store import audit
 from studio_shared.types import FINAL_RUN_STATUSES, RunStatus, StepStatus
 from studio_worker.engine import records
 from studio_worker.engine.planner import StepState, reset_for_retry
@@ -30,6 +30,31 @@ from studio_worker.engine.records import Batch, EventRecord, bus_messages
 from studio_worker.queue import JobQueue
 
 MAX_INPUT_BYTES = 1_048_576
+_workflows, _versions = models.Workflow.__table__, models.WorkflowVersion.__table__
+
+
+def _start_target(*, latest: bool) -> sa.Select[Any]:
+    """The workflow's archived flag and the version to run (the newest, or ``b_version``): one row, or none."""
+    joined = sa.and_(_versions.c.tenant_id == _workflows.c.tenant_id, _versions.c.workflow_id == _workflows.c.id)
+    if not latest:
+        joined = sa.and_(joined, _versions.c.version == sa.bindparam("b_version"))
+    return (
+        sa.select(_workflows.c.archived, _versions.c.id.label("version_id"), _versions.c.version)
+        .select_from(_workflows.outerjoin(_versions, joined))
+        .where(_workflows.c.tenant_id == sa.bindparam("b_tenant"), _workflows.c.id == sa.bindparam("b_workflow"))
+        .order_by(_versions.c.version.desc().nulls_last())
+        .limit(1)
+    )
+
+
+_LATEST, _VERSION = _start_target(latest=True), _start_target(latest=False)
+_DEFINITION = sa.select(_versions.c.definition).where(
+    _versions.c.tenant_id == sa.bindparam("b_tenant"), _versions.c.id == sa.bindparam("b_version")
+)
+_INSERT_RUN = models.Run.__table__.insert()
+_INSERT_STEPS = models.Step.__table__.insert()
+_INSERT_EVENT = models.RunEvent.__table__.insert()
+_INSERT_AUDIT = models.AuditEntry.__table__.insert()
 DEFINITION_CACHE = 256
 
 
@@ -75,27 +100,30 @@ class Control:
                 existing = await self._by_key(s, tenant_id, workflow_id, idempotency_key)
                 if existing is not None:
                     return existing, False
-            workflow = await workflows.get(s, tenant_id, workflow_id)
-            if workflow is None:
+            params = {"b_tenant": tenant_id, "b_workflow": workflow_id, "b_version": version}
+            target = (await s.execute(_LATEST if version is None else _VERSION, params)).first()
+            if target is None:
                 raise NotFound("workflow", workflow_id)
-            if workflow.archived:
+            if target.archived:
                 raise Conflict("the workflow is archived; it can no longer start runs", ["workflowId"])
-            published = await workflows.get_version(s, tenant_id, workflow_id, version)
-            if published is None:
+            if target.version_id is None:
                 if version is None:
                     raise ValidationFailed.one(
                         ["workflowId"], "publish the workflow before starting runs", "NOT_PUBLISHED"
                     )
                 raise ValidationFailed.one(["version"], f"the workflow has no version {version}", "NOT_FOUND")
-        definition = self._definition(published.id, published.definition)
+            definition = self._definitions.get(target.version_id)
+            if definition is None:
+                document = await s.scalar(_DEFINITION, {"b_tenant": tenant_id, "b_version": target.version_id})
+                definition = self._definition(target.version_id, document)
         _check_input(definition.trigger.config.get("input_schema"), input)
         now = utcnow()
         values: dict[str, Any] = {
             "id": uuid.uuid4(),
             "tenant_id": tenant_id,
             "workflow_id": workflow_id,
-            "workflow_version_id": published.id,
-            "version": published.version,
+            "workflow_version_id": target.version_id,
+            "version": target.version,
             "status": RunStatus.QUEUED,
             "trigger": trigger,
             "trigger_data": trigger_data,
@@ -116,15 +144,14 @@ class Control:
             None,
             RunStatus.QUEUED,
             now,
-            {"trigger": trigger, "version": published.version},
+            {"trigger": trigger, "version": target.version},
         )
         # Core, not the ORM: this is the hot path of every trigger (four statements, no unit of work).
-        tables = models.Base.metadata.tables
         try:
             async with self.sessions.begin() as s:
-                await s.execute(tables["runs"].insert().values(values))
+                await s.execute(_INSERT_RUN, values)
                 await s.execute(
-                    tables["steps"].insert(),
+                    _INSERT_STEPS,
                     [
                         {
                             "id": uuid.uuid4(),
@@ -138,19 +165,18 @@ class Control:
                         for node in definition
                     ],
                 )
-                await s.execute(tables["run_events"].insert().values(event.row()))
+                await s.execute(_INSERT_EVENT, event.row())
                 await s.execute(
-                    tables["audit_log"]
-                    .insert()
-                    .values(
-                        tenant_id=tenant_id,
-                        actor=actor,
-                        action="run.start",
-                        target_kind="run",
-                        target_id=str(values["id"]),
-                        data={"workflow": str(workflow_id)},
-                        at=now,
-                    )
+                    _INSERT_AUDIT,
+                    {
+                        "tenant_id": tenant_id,
+                        "actor": actor,
+                        "action": "run.start",
+                        "target_kind": "run",
+                        "target_id": str(values["id"]),
+                        "data": {"workflow": str(workflow_id)},
+                        "at": now,
+                    },
                 )
         except IntegrityError:
             # A concurrent start with the same key won the race: answer with its run.

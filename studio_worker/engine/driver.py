@@ -241,8 +241,11 @@ class RunDriver:
     ) -> Outcome:
         handler = spec.resume if resume and spec.resume else spec.run
         try:
-            async with asyncio.timeout(timeout_s):
+            if timeout_s is None:
                 result = await handler(ctx, config)
+            else:
+                async with asyncio.timeout(timeout_s):
+                    result = await handler(ctx, config)
         except NodeError as exc:
             return exc
         except TimeoutError:

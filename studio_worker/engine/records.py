@@ -7,6 +7,7 @@ the check and the writes are atomic). Step updates carry the expected status in 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -131,23 +132,13 @@ class Batch:
         return not (self.events or self.step_values or self.run_values or self.release_lease)
 
 
-async def claim_run(
-    conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.UUID, owner: str, lease_s: float, default_limit: int
-) -> dict[str, Any] | None:
-    """Take the run's lease in one conditional UPDATE; None when someone else holds it or it is not admitted.
-
-    A QUEUED run is admitted only within its tenant's limit on RUNNING runs, oldest first: the RUNNING ones and
-    the QUEUED ones created before it must number fewer than the limit. Counting inside the same statement
-    gives one snapshot, so a run turning RUNNING meanwhile is never counted in neither place (PostgreSQL's
-    READ COMMITTED would give two separate statements two snapshots).
-    """
-    now = utcnow()
+def _claim_statement() -> sa.Update:
     other = runs.alias("other")
     ahead = (
         sa.select(sa.func.count())
         .select_from(other)
         .where(
-            other.c.tenant_id == tenant_id,
+            other.c.tenant_id == sa.bindparam("b_tenant"),
             sa.or_(
                 other.c.status == RunStatus.RUNNING,
                 sa.and_(
@@ -159,69 +150,105 @@ async def claim_run(
         .scalar_subquery()
     )
     limit = sa.func.coalesce(
-        sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == tenant_id).scalar_subquery(), default_limit
+        sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
+        sa.bindparam("b_default_limit"),
     )
-    claimed = (
-        (
-            await conn.execute(
-                runs.update()
-                .where(
-                    runs.c.tenant_id == tenant_id,
-                    runs.c.id == run_id,
-                    runs.c.status.in_(ACTIVE_RUN),
-                    sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_owner == owner, runs.c.lease_expires_at < now),
-                    sa.or_(runs.c.status != RunStatus.QUEUED, ahead < limit),
-                )
-                .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s), held_since=None)
-                .returning(*runs.c)
-            )
+    return (
+        runs.update()
+        .where(
+            runs.c.tenant_id == sa.bindparam("b_tenant"),
+            runs.c.id == sa.bindparam("b_run"),
+            runs.c.status.in_(ACTIVE_RUN),
+            sa.or_(
+                runs.c.lease_owner.is_(None),
+                runs.c.lease_owner == sa.bindparam("b_owner"),
+                runs.c.lease_expires_at < sa.bindparam("b_now"),
+            ),
+            sa.or_(runs.c.status != RunStatus.QUEUED, ahead < limit),
         )
-        .mappings()
-        .first()
+        .values(lease_owner=sa.bindparam("b_owner"), lease_expires_at=sa.bindparam("b_expires"), held_since=None)
+        .returning(*runs.c)
     )
+
+
+# Built once: constructing (and cache-keying) a statement per call costs more than running it here.
+_CLAIM = _claim_statement()
+_HOLD = (
+    runs.update()
+    .where(
+        runs.c.tenant_id == sa.bindparam("b_tenant"),
+        runs.c.id == sa.bindparam("b_run"),
+        runs.c.status == RunStatus.QUEUED,
+        runs.c.held_since.is_(None),
+        sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < sa.bindparam("b_now")),
+    )
+    .values(held_since=sa.bindparam("b_now"))
+)
+_LOAD_STEPS = sa.select(steps).where(
+    steps.c.tenant_id == sa.bindparam("b_tenant"), steps.c.run_id == sa.bindparam("b_run")
+)
+_LOAD_DEFINITION = sa.select(versions.c.definition).where(
+    versions.c.tenant_id == sa.bindparam("b_tenant"), versions.c.id == sa.bindparam("b_version")
+)
+_LEASE_HOLDER = sa.select(runs.c.lease_owner).where(
+    runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.id == sa.bindparam("b_run")
+)
+
+
+async def claim_run(
+    conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.UUID, owner: str, lease_s: float, default_limit: int
+) -> dict[str, Any] | None:
+    """Take the run's lease in one conditional UPDATE; None when someone else holds it or it is not admitted.
+
+    A QUEUED run is admitted only within its tenant's limit on RUNNING runs, oldest first: the RUNNING ones and
+    the QUEUED ones created before it must number fewer than the limit. Counting inside the same statement
+    gives one snapshot, so a run turning RUNNING meanwhile is never counted in neither place (PostgreSQL's
+    READ COMMITTED would give two separate statements two snapshots).
+    """
+    now = utcnow()
+    params = {
+        "b_tenant": tenant_id,
+        "b_run": run_id,
+        "b_owner": owner,
+        "b_now": now,
+        "b_expires": now + timedelta(seconds=lease_s),
+        "b_default_limit": default_limit,
+    }
+    claimed = (await conn.execute(_CLAIM, params)).mappings().first()
     if claimed is None:
         # Not admitted (or leased by someone else): a QUEUED run nobody holds is marked held, so that the next
         # run of the tenant to finish dispatches it. Runs merely waiting for a worker are never re-dispatched.
-        await conn.execute(
-            runs.update()
-            .where(
-                runs.c.tenant_id == tenant_id,
-                runs.c.id == run_id,
-                runs.c.status == RunStatus.QUEUED,
-                runs.c.held_since.is_(None),
-                sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < now),
-            )
-            .values(held_since=now)
-        )
+        await conn.execute(_HOLD, {"b_tenant": tenant_id, "b_run": run_id, "b_now": now})
         return None
     return dict(claimed)
 
 
 async def load_steps(conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await conn.execute(sa.select(steps).where(steps.c.tenant_id == tenant_id, steps.c.run_id == run_id))
+    rows = await conn.execute(_LOAD_STEPS, {"b_tenant": tenant_id, "b_run": run_id})
     return [dict(r) for r in rows.mappings()]
 
 
 async def load_definition(conn: AsyncConnection, tenant_id: uuid.UUID, version_id: uuid.UUID) -> dict[str, Any] | None:
-    return await conn.scalar(
-        sa.select(versions.c.definition).where(versions.c.tenant_id == tenant_id, versions.c.id == version_id)
-    )
+    return await conn.scalar(_LOAD_DEFINITION, {"b_tenant": tenant_id, "b_version": version_id})
 
 
 async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRecord]:
     """Write one run's batch inside the caller's transaction; LeaseLost when ``owner`` no longer holds the run."""
     now = utcnow()
-    values: dict[str, Any] = {**batch.run_values, "updated_at": now, "last_seq": runs.c.last_seq + len(batch.events)}
-    if batch.release_lease:
-        values.update(lease_owner=None, lease_expires_at=None)
-    fence = [runs.c.tenant_id == batch.tenant_id, runs.c.id == batch.run_id, runs.c.lease_owner == owner]
-    if batch.expect_signal is not None:
-        fence.append(runs.c.signal == batch.expect_signal)
-    last_seq = await conn.scalar(runs.update().where(*fence).values(**values).returning(runs.c.last_seq))
+    fenced_by_signal = batch.expect_signal is not None
+    statement = _run_update(tuple(sorted(batch.run_values)), batch.release_lease, fenced_by_signal)
+    params: dict[str, Any] = {f"v_{k}": v for k, v in batch.run_values.items()}
+    params.update(
+        b_tenant=batch.tenant_id,
+        b_run=batch.run_id,
+        b_owner=owner,
+        b_signal=batch.expect_signal,
+        b_events=len(batch.events),
+        b_now=now,
+    )
+    last_seq = await conn.scalar(statement, params)
     if last_seq is None:
-        holder = await conn.scalar(
-            sa.select(runs.c.lease_owner).where(runs.c.tenant_id == batch.tenant_id, runs.c.id == batch.run_id)
-        )
+        holder = await conn.scalar(_LEASE_HOLDER, {"b_tenant": batch.tenant_id, "b_run": batch.run_id})
         if holder == owner:
             raise Signalled(f"run {batch.run_id} was signalled")
         raise LeaseLost(f"run {batch.run_id} is no longer leased to {owner}")
@@ -232,8 +259,28 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
         for i, e in enumerate(batch.events)
     ]
     if records:
-        await conn.execute(events.insert(), [r.row() for r in records])
+        await conn.execute(_INSERT_EVENTS, [r.row() for r in records])
     return records
+
+
+_INSERT_EVENTS = events.insert()
+
+
+@functools.cache
+def _run_update(columns: tuple[str, ...], release_lease: bool, fenced_by_signal: bool) -> sa.Update:
+    """The fenced run-row update for one shape of batch (a handful of shapes occur: each is built once)."""
+    values: dict[str, Any] = {c: sa.bindparam(f"v_{c}") for c in columns}
+    values.update(updated_at=sa.bindparam("b_now"), last_seq=runs.c.last_seq + sa.bindparam("b_events"))
+    if release_lease:
+        values.update(lease_owner=None, lease_expires_at=None)
+    fence = [
+        runs.c.tenant_id == sa.bindparam("b_tenant"),
+        runs.c.id == sa.bindparam("b_run"),
+        runs.c.lease_owner == sa.bindparam("b_owner"),
+    ]
+    if fenced_by_signal:
+        fence.append(runs.c.signal == sa.bindparam("b_signal"))
+    return runs.update().where(*fence).values(values).returning(runs.c.last_seq)
 
 
 async def _update_steps(conn: AsyncConnection, batch: Batch, now: datetime) -> None:
@@ -242,26 +289,37 @@ async def _update_steps(conn: AsyncConnection, batch: Batch, now: datetime) -> N
     for step_id, values in batch.step_values.items():
         key = tuple(sorted(values))
         groups.setdefault(key, []).append(
-            {**{f"v_{k}": v for k, v in values.items()}, "b_step_id": step_id, "b_expected": batch.expected[step_id]}
+            {
+                **{f"v_{k}": v for k, v in values.items()},
+                "b_tenant": batch.tenant_id,
+                "b_run": batch.run_id,
+                "b_step_id": step_id,
+                "b_expected": batch.expected[step_id],
+                "b_now": now,
+            }
         )
     for columns, params in groups.items():
-        stmt = (
-            steps.update()
-            .where(
-                steps.c.tenant_id == batch.tenant_id,
-                steps.c.run_id == batch.run_id,
-                steps.c.step_id == sa.bindparam("b_step_id"),
-                steps.c.status == sa.bindparam("b_expected"),
-            )
-            .values(
-                {
-                    **{c: sa.bindparam(f"v_{c}") for c in columns},
-                    "version": steps.c.version + 1,
-                    "updated_at": now,
-                }
-            )
+        await conn.execute(_step_update(columns), params)
+
+
+@functools.cache
+def _step_update(columns: tuple[str, ...]) -> sa.Update:
+    return (
+        steps.update()
+        .where(
+            steps.c.tenant_id == sa.bindparam("b_tenant"),
+            steps.c.run_id == sa.bindparam("b_run"),
+            steps.c.step_id == sa.bindparam("b_step_id"),
+            steps.c.status == sa.bindparam("b_expected"),
         )
-        await conn.execute(stmt, params)
+        .values(
+            {
+                **{c: sa.bindparam(f"v_{c}") for c in columns},
+                "version": steps.c.version + 1,
+                "updated_at": sa.bindparam("b_now"),
+            }
+        )
+    )
 
 
 async def events_after(

@@ -32,6 +32,29 @@ log = logging.getLogger("studio.engine")
 DEFINITION_CACHE = 512
 
 
+_SLOTS = sa.select(
+    sa.select(tenants.c.max_concurrent_runs)
+    .where(tenants.c.id == sa.bindparam("b_tenant"))
+    .scalar_subquery()
+    .label("limit"),
+    sa.select(sa.func.count())
+    .where(runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.status == RunStatus.RUNNING)
+    .scalar_subquery()
+    .label("running"),
+)
+_HELD = (
+    sa.select(runs.c.id)
+    .where(
+        runs.c.tenant_id == sa.bindparam("b_tenant"),
+        runs.c.status == RunStatus.QUEUED,
+        runs.c.held_since.is_not(None),
+        runs.c.lease_owner.is_(None),
+    )
+    .order_by(runs.c.created_at, runs.c.id)
+    .limit(sa.bindparam("b_free"))
+)
+
+
 def worker_identity() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -123,25 +146,11 @@ class RunEngine:
         """A run freed a slot of its tenant's concurrency limit: dispatch as many of the oldest held runs as
         there are free slots (queued runs that are not held still have their job in the queue)."""
         async with self.reader.connect() as conn:
-            limit = await conn.scalar(sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == tenant_id))
-            running = await conn.scalar(
-                sa.select(sa.func.count()).where(runs.c.tenant_id == tenant_id, runs.c.status == RunStatus.RUNNING)
-            )
-            free = (limit or self.settings.max_concurrent_runs_per_tenant) - (running or 0)
+            row = (await conn.execute(_SLOTS, {"b_tenant": tenant_id})).one()
+            free = (row.limit or self.settings.max_concurrent_runs_per_tenant) - row.running
             if free <= 0:
                 return
-            rows = await conn.execute(
-                sa.select(runs.c.id)
-                .where(
-                    runs.c.tenant_id == tenant_id,
-                    runs.c.status == RunStatus.QUEUED,
-                    runs.c.held_since.is_not(None),
-                    runs.c.lease_owner.is_(None),
-                )
-                .order_by(runs.c.created_at, runs.c.id)
-                .limit(free)
-            )
-            queued = [r.id for r in rows]
+            queued = list(await conn.scalars(_HELD, {"b_tenant": tenant_id, "b_free": free}))
         for queued_id in queued:
             await self.queue.enqueue_advance(tenant_id, queued_id)
 
