@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-sqlite test-postgres lint typecheck schema-check schema
+.PHONY: install run test test-sqlite test-postgres lint typecheck schema-check schema bench
 
 install: $(STAMP)
 
@@ -40,3 +40,6 @@ test-postgres: install
 	STUDIO_TEST_BACKEND=postgres $(BIN)/pytest
 
 test: lint typecheck schema-check test-sqlite test-postgres
+
+bench: install
+	$(BIN)/python -m bench engine

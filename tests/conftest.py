@@ -39,7 +39,9 @@ POSTGRES_ADMIN_URL = os.environ.get("STUDIO_TEST_POSTGRES_URL", "postgresql://po
 TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 32  # PyJWT wants 32+ bytes for HS256
 TEST_SECRET_KEY = "test-secret-key-" + "y" * 32
 SERVICES = BACKEND == "postgres"
-REDIS_URL = f"redis://127.0.0.1:6379/{1 + os.getpid() % 13}"  # a DB of its own: arq's queue keys stay apart
+# Redis databases: 1-10 a test session's own (arq's queue keys stay apart from a parallel run), 11 the
+# benchmark test, 12 the benchmark's default, 14 the queue tests, 15 the event-bus tests.
+REDIS_URL = f"redis://127.0.0.1:6379/{1 + os.getpid() % 10}"
 REPO = Path(__file__).resolve().parents[1]
 
 
