@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+import jsonschema
+
 from studio_shared.errors import Problem, ValidationFailed
 from studio_shared.schemas.registry import (
     NodeRegistry,
@@ -541,3 +543,22 @@ def parse_definition(definition: object, registry: NodeRegistry | None = None) -
         for j, e in enumerate(raw.get("edges", []))
     )
     return Definition(nodes, edges)
+
+
+MAX_INPUT_BYTES = 1_048_576
+
+
+def check_run_input(definition: Definition, value: Any) -> None:
+    """A run's input must match its trigger's input_schema; each problem gets a path under ``input``."""
+    schema = definition.trigger.config.get("input_schema")
+    if len(repr(value)) > MAX_INPUT_BYTES:
+        raise ValidationFailed.one(["input"], f"the input is larger than {MAX_INPUT_BYTES} bytes")
+    if not isinstance(schema, dict):
+        return
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = [
+        Problem(("input", *map(str, error.absolute_path)), error.message[:300], "INVALID_INPUT")
+        for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if problems:
+        raise ValidationFailed(problems)

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     arq_poll_delay_s: float = Field(default=0.5, gt=0)  # workers also wake at once on a pub/sub nudge
     # On SIGTERM a worker starts no new step, lets running ones finish for this long, then hands its runs over.
     shutdown_grace_s: float = Field(default=20.0, ge=0)
+    max_run_depth: int = Field(default=10, ge=1)  # child runs (foreach, subworkflow, loop) nest at most this deep
+    max_foreach_items: int = Field(default=10_000, ge=1)
 
     db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False

@@ -11,25 +11,24 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import jsonschema
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from studio_shared.auth import Principal
 from studio_shared.db import Sessions, models
 from studio_shared.db.types import utcnow
-from studio_shared.definition import Definition, parse_definition
-from studio_shared.errors import Conflict, NotFound, Problem, ValidationFailed
+from studio_shared.definition import Definition, check_run_input, parse_definition
+from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.events import EventBus, channels
 from studio_shared.schemas import NodeRegistry
 from studio_shared.store import audit
 from studio_shared.types import FINAL_RUN_STATUSES, RunStatus, StepStatus
 from studio_worker.engine import records
+from studio_worker.engine.children import nudge_cancelled_children
 from studio_worker.engine.planner import StepState, reset_for_retry
 from studio_worker.engine.records import Batch, EventRecord, bus_messages
 from studio_worker.queue import JobQueue
 
-MAX_INPUT_BYTES = 1_048_576
 _workflows, _versions = models.Workflow.__table__, models.WorkflowVersion.__table__
 
 
@@ -116,7 +115,7 @@ class Control:
             if definition is None:
                 document = await s.scalar(_DEFINITION, {"b_tenant": tenant_id, "b_version": target.version_id})
                 definition = self._definition(target.version_id, document)
-        _check_input(definition.trigger.config.get("input_schema"), input)
+        check_run_input(definition, input)
         now = utcnow()
         values: dict[str, Any] = {
             "id": uuid.uuid4(),
@@ -217,7 +216,9 @@ class Control:
             if not held:
                 run.lease_owner = self.owner
                 await s.flush()
-                batch = Batch(tenant_id, run_id, release_lease=True)
+                batch = Batch(
+                    tenant_id, run_id, release_lease=True, poke_parent=run.parent_run_id, cancel_children=True
+                )
                 step_rows = await s.scalars(
                     sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id == run_id)
                 )
@@ -241,6 +242,10 @@ class Control:
         if published:
             await self._published(published)
             await self.queue.enqueue_advance(tenant_id, run_id)  # lets the engine admit the next queued run
+            if run.parent_run_id is not None:
+                await self.queue.enqueue_advance(tenant_id, run.parent_run_id)
+            async with (self.reads or self.sessions)() as s:
+                await nudge_cancelled_children(s, self.bus, self.queue, tenant_id, run_id)
         else:
             await self.bus.publish(channels.control(), {"cancel": str(run_id)})
             await self.queue.enqueue_advance(tenant_id, run_id)
@@ -330,18 +335,3 @@ async def _run(s: Any, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run:
     if run is None:
         raise NotFound("run", run_id)
     return run
-
-
-def _check_input(schema: Any, value: Any) -> None:
-    """The run input must match the trigger's input_schema; each problem gets a path under ``input``."""
-    if len(repr(value)) > MAX_INPUT_BYTES:
-        raise ValidationFailed.one(["input"], f"the input is larger than {MAX_INPUT_BYTES} bytes")
-    if not isinstance(schema, dict):
-        return
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = [
-        Problem(("input", *map(str, error.absolute_path)), error.message[:300], "INVALID_INPUT")
-        for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
-    ]
-    if problems:
-        raise ValidationFailed(problems)

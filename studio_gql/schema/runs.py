@@ -121,6 +121,9 @@ class Run:
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested: bool
+    parent_step_id: str | None = strawberry.field(description="The parent's step that started this run, if any.")
+    item_index: int | None = strawberry.field(description="The item (foreach) or iteration (loop) it ran for.")
+    depth: int = strawberry.field(description="0 for a run started directly; its children are one deeper.")
     _tenant_id: strawberry.Private[uuid.UUID]
     _workflow_id: strawberry.Private[uuid.UUID]
     _version_id: strawberry.Private[uuid.UUID]
@@ -141,6 +144,9 @@ class Run:
             started_at=row.started_at,
             finished_at=row.finished_at,
             cancel_requested=row.cancel_requested_at is not None,
+            parent_step_id=row.parent_step_id,
+            item_index=row.item_index,
+            depth=row.depth,
             _tenant_id=row.tenant_id,
             _workflow_id=row.workflow_id,
             _version_id=row.workflow_version_id,
@@ -171,6 +177,17 @@ class Run:
         async with info.context.state.reads() as s:
             rows = await store.events_after(s, self._tenant_id, uuid.UUID(str(self.id)), after_seq or 0)
         return [RunEvent.from_model(r) for r in rows]
+
+    @strawberry.field(
+        description="Runs this run's foreach, subworkflow and loop steps started (of one step, if given), newest first."
+    )
+    async def children(
+        self, info: Info, first: int | None = None, after: str | None = None, step_id: str | None = None
+    ) -> Connection[Run]:
+        where = store.RunFilter(parent_run_id=uuid.UUID(str(self.id)), parent_step_id=step_id)
+        async with info.context.state.reads() as s:
+            page = await store.list_runs(s, self._tenant_id, where, first, after)
+        return connection(page, Run.from_model)
 
     @strawberry.field(description="The run that started this one (foreach, subworkflow, loop), if any.")
     async def parent(self, info: Info) -> Run | None:

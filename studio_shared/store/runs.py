@@ -24,6 +24,7 @@ class RunFilter:
     created_after: datetime | None = None
     created_before: datetime | None = None
     parent_run_id: uuid.UUID | None = None
+    parent_step_id: str | None = None
 
 
 async def get(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run | None:
@@ -50,6 +51,8 @@ async def list_runs(
         stmt = stmt.where(run.created_at < where.created_before)
     if where.parent_run_id is not None:
         stmt = stmt.where(run.parent_run_id == where.parent_run_id)
+    if where.parent_step_id is not None:
+        stmt = stmt.where(run.parent_step_id == where.parent_step_id)
     stmt, size = keyset(stmt, run.created_at, run.id, first, after)
     return paged((await s.scalars(stmt)).all(), size)
 

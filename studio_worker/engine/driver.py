@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, Node
 from studio_shared.types import RunStatus, StepStatus
 from studio_worker.engine import records
+from studio_worker.engine.children import Children, nudge_cancelled_children
 from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
 from studio_worker.engine.records import Batch, LeaseLost, Signalled
 from studio_worker.engine.templates import TemplateError
@@ -114,6 +115,11 @@ class RunDriver:
         self.scope_steps = {
             sid: {"output": row.output} for sid, row in self.rows.items() if row.status is StepStatus.SUCCEEDED
         }
+        now = utcnow()
+        for row in self.rows.values():
+            spec = eng.handlers.get(row.node_type)
+            if row.status is StepStatus.WAITING and spec is not None and spec.resume_on_poke:
+                row.wake_at = now  # in memory: look at its children now (a poke may be why we are here)
         self.cancel.clear()
         if run["cancel_requested_at"] is not None:
             self.cancel.set()
@@ -337,7 +343,15 @@ class RunDriver:
         batch.event(f"run.{status.value.lower()}", status=status, error=error)
         batch.release_lease = True
         batch.expect_signal = self.run["signal"]
+        parent = self.run.get("parent_run_id")
+        batch.poke_parent = parent
+        batch.cancel_children = status is not RunStatus.SUCCEEDED
         await self.engine.committer.submit(batch)
+        if parent is not None:
+            await self.engine.queue.enqueue_advance(self.tenant_id, parent)
+        if batch.cancel_children:
+            async with self.engine.reader.connect() as conn:
+                await nudge_cancelled_children(conn, self.engine.bus, self.engine.queue, self.tenant_id, self.run_id)
         await self.engine.run_finished(self.tenant_id, self.run_id)
 
     async def _finish_failed(self, batch: Batch, current: Plan) -> None:
@@ -447,7 +461,18 @@ class RunDriver:
             scope=self._scope(),
             raw_config=node.config,
             cancelled=self.cancel,
+            render=self._render_with,
+            children=Children(
+                self.engine, self.tenant_id, self.run_id, node.id, generation, int(self.run.get("depth") or 0)
+            ),
         )
+
+    def _render_with(self, value: Any, extra: Mapping[str, Any], path: Sequence[str]) -> Any:
+        """Render a raw config value with extra names in scope (foreach's item and index, loop's previous)."""
+        try:
+            return self.engine.templates.render(value, {**self._scope(), **extra}, path=tuple(path))
+        except TemplateError as exc:
+            raise NodeError("TemplateError", str(exc)) from exc
 
     def _envelope(
         self,

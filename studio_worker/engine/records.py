@@ -116,6 +116,8 @@ class Batch:
     events: list[EventDraft] = field(default_factory=list)
     release_lease: bool = False
     expect_signal: int | None = None  # with release_lease: park or finish only if nobody poked the run since
+    poke_parent: uuid.UUID | None = None  # a child finishing: wake its parent run in the same transaction
+    cancel_children: bool = False  # the run ends unsuccessfully: ask its active child runs to cancel
 
     def step(self, step_id: str, expected: StepStatus, **values: Any) -> None:
         self.expected.setdefault(step_id, expected)
@@ -164,7 +166,8 @@ def _claim_statement() -> sa.Update:
                 runs.c.lease_owner == sa.bindparam("b_owner"),
                 runs.c.lease_expires_at < sa.bindparam("b_now"),
             ),
-            sa.or_(runs.c.status != RunStatus.QUEUED, ahead < limit),
+            # A run asked to cancel is admitted regardless: it only needs to finish.
+            sa.or_(runs.c.status != RunStatus.QUEUED, runs.c.cancel_requested_at.is_not(None), ahead < limit),
         )
         .values(lease_owner=sa.bindparam("b_owner"), lease_expires_at=sa.bindparam("b_expires"), held_since=None)
         .returning(*runs.c)
@@ -253,6 +256,10 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
             raise Signalled(f"run {batch.run_id} was signalled")
         raise LeaseLost(f"run {batch.run_id} is no longer leased to {owner}")
     await _update_steps(conn, batch, now)
+    if batch.poke_parent is not None:
+        await conn.execute(_POKE, {"b_tenant": batch.tenant_id, "b_run": batch.poke_parent, "b_now": now})
+    if batch.cancel_children:
+        await conn.execute(_CANCEL_CHILDREN, {"b_tenant": batch.tenant_id, "b_run": batch.run_id, "b_now": now})
     first = last_seq - len(batch.events) + 1
     records = [
         EventRecord(batch.tenant_id, batch.run_id, first + i, e.kind, e.step_id, e.status, now, e.data)
@@ -264,6 +271,34 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
 
 
 _INSERT_EVENTS = events.insert()
+# Someone needs the run's driver: bump its signal (a driver parks or finishes only on the signal it loaded)
+# and make a parked run due, so the sweep dispatches it even if the nudge after the commit is lost.
+_POKE = (
+    runs.update()
+    .where(
+        runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.id == sa.bindparam("b_run"), runs.c.status.in_(ACTIVE_RUN)
+    )
+    .values(
+        signal=runs.c.signal + 1,
+        wake_at=sa.case((runs.c.status == RunStatus.WAITING, sa.bindparam("b_now")), else_=runs.c.wake_at),
+        updated_at=sa.bindparam("b_now"),
+    )
+)
+_CANCEL_CHILDREN = (
+    runs.update()
+    .where(
+        runs.c.tenant_id == sa.bindparam("b_tenant"),
+        runs.c.parent_run_id == sa.bindparam("b_run"),
+        runs.c.status.in_(ACTIVE_RUN),
+        runs.c.cancel_requested_at.is_(None),
+    )
+    .values(
+        cancel_requested_at=sa.bindparam("b_now"),
+        signal=runs.c.signal + 1,
+        wake_at=sa.case((runs.c.status == RunStatus.WAITING, sa.bindparam("b_now")), else_=runs.c.wake_at),
+        updated_at=sa.bindparam("b_now"),
+    )
+)
 
 
 @functools.cache

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from studio_worker.nodes import logic
+import functools
+
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
 
-HANDLERS: dict[str, NodeSpec] = {spec.type: spec for spec in logic.SPECS}
+
+@functools.cache
+def builtin_handlers() -> dict[str, NodeSpec]:
+    """Every built-in node type's handler (imported on first use: flow nodes need the engine's modules)."""
+    from studio_worker.nodes import flow, logic
+
+    return {spec.type: spec for spec in (*logic.SPECS, *flow.SPECS)}
 
 
-def handler_for(node_type: str) -> NodeSpec | None:
-    return HANDLERS.get(node_type)
-
-
-__all__ = ["HANDLERS", "NodeContext", "NodeError", "NodeResult", "NodeSpec", "handler_for"]
+__all__ = ["NodeContext", "NodeError", "NodeResult", "NodeSpec", "builtin_handlers"]

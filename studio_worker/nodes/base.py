@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,10 +39,28 @@ class NodeContext:
     state: Mapping[str, Any] | None = None  # what the node saved when it started waiting
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     logs: list[str] = field(default_factory=list)
+    # Renders a raw config value (see NodeSpec.raw_fields) with extra names in scope, e.g. foreach's item.
+    render: Callable[[Any, Mapping[str, Any], Sequence[str]], Any] | None = None
+    children: Any = None  # the step's child runs (studio_worker.engine.children.Children), for flow nodes
 
     def log(self, line: str) -> None:
         if len(self.logs) < MAX_LOG_LINES:
             self.logs.append(line[:MAX_LOG_LINE])
+
+
+@dataclass(frozen=True, slots=True)
+class ChildOutcome:
+    """A finished child run: its item index, id, final status, and output or error."""
+
+    index: int
+    run_id: str
+    status: str
+    output: Any
+    error: dict[str, Any] | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +84,6 @@ class NodeSpec:
     resume: Handler | None = None
     pure: bool = False  # deterministic, no side effects: may run inline and commit with its neighbours
     raw_fields: frozenset[str] = frozenset()  # config fields the handler renders itself (not up front)
+    # WAITING steps of this type are resumed whenever their run is loaded after a poke (a child finished),
+    # not only when a deadline passes.
+    resume_on_poke: bool = False

@@ -21,10 +21,11 @@ class NodeCatalog:
 
 
 def load_catalog(settings: Settings) -> NodeCatalog:
-    from studio_worker.nodes import HANDLERS
+    from studio_worker.nodes import builtin_handlers
 
+    builtin = builtin_handlers()
     documents: list[tuple[str, bytes]] = []
-    handlers = dict(HANDLERS)
+    handlers = dict(builtin)
     for name in filter(None, (part.strip() for part in settings.node_plugins.split(","))):
         module = importlib.import_module(name)
         types: list[dict[str, Any]] = list(module.NODE_TYPES)
@@ -32,7 +33,7 @@ def load_catalog(settings: Settings) -> NodeCatalog:
         for doc in types:
             documents.append((f"plugin/{name}/{doc['type']}.json", json.dumps(doc).encode()))
         for spec in specs:
-            if spec.type in HANDLERS:
+            if spec.type in builtin:
                 raise ValueError(f"plugin {name} redefines the built-in node type {spec.type!r}")
             handlers[spec.type] = spec
     registry = load_registry(tuple(documents))
@@ -53,8 +54,5 @@ _LATER = frozenset(
         "human.approval",
         "artifact.write",
         "message.reply",
-        "foreach",
-        "subworkflow",
-        "loop",
     }
 )

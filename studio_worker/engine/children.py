@@ -1,0 +1,312 @@
+"""Child runs of a step (foreach, subworkflow, loop): spawn them, watch their outcomes, cancel them.
+
+A child is a run of its own in the parent's tenant, linked by ``parent_run_id``, ``parent_step_id`` and
+``item_index``, one level deeper than its parent. Its identity is its idempotency key
+``<parent run>:<step>:<generation>:<index>`` (unique per tenant and workflow), so spawning is naturally
+idempotent. When a child finishes, the same transaction pokes the parent (``signal`` bumped, a WAITING
+parent made due): no completion is lost even if the process dies right after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from studio_shared.db import models
+from studio_shared.db.types import utcnow
+from studio_shared.definition import check_run_input
+from studio_shared.errors import ValidationFailed
+from studio_shared.events import channels
+from studio_shared.types import FINAL_RUN_STATUSES, RunStatus
+from studio_worker.engine.records import EventRecord, bus_messages, runs
+from studio_worker.nodes.base import ChildOutcome, NodeError
+
+if TYPE_CHECKING:
+    from studio_shared.definition import Definition
+    from studio_shared.events import EventBus
+    from studio_worker.engine.runtime import RunEngine
+    from studio_worker.queue import JobQueue
+
+log = logging.getLogger("studio.engine.children")
+
+steps = models.Step.__table__
+events = models.RunEvent.__table__
+versions = models.WorkflowVersion.__table__
+workflows = models.Workflow.__table__
+
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
+PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The published version children run: resolved once, when the step starts."""
+
+    workflow_id: uuid.UUID
+    version_id: uuid.UUID
+    version: int
+
+    def state(self) -> dict[str, Any]:
+        return {"workflow_id": str(self.workflow_id), "version_id": str(self.version_id), "version": self.version}
+
+    @classmethod
+    def from_state(cls, state: Any) -> Target:
+        return cls(uuid.UUID(state["workflow_id"]), uuid.UUID(state["version_id"]), int(state["version"]))
+
+
+class Children:
+    """The child runs of one step of one run (``generation`` separates the step's resumes by retryRun)."""
+
+    def __init__(
+        self,
+        engine: RunEngine,
+        tenant_id: uuid.UUID,
+        run_id: uuid.UUID,
+        step_id: str,
+        generation: int,
+        depth: int,
+    ) -> None:
+        self.engine, self.tenant_id, self.run_id, self.step_id = engine, tenant_id, run_id, step_id
+        self.generation, self.depth = generation, depth
+        self.prefix = f"{run_id}:{step_id}:{generation}:"
+
+    def key(self, index: int) -> str:
+        return f"{self.prefix}{index}"
+
+    # -- the target ------------------------------------------------------------------------------------
+
+    async def resolve(self, workflow: Any, version: Any) -> Target:
+        """The workflow (by id) and version (a number, or null for the latest published) in this tenant."""
+        try:
+            workflow_id = uuid.UUID(str(workflow))
+        except ValueError:
+            raise NodeError("WorkflowNotFound", f"workflow {workflow!r} is not a workflow id") from None
+        if self.depth + 1 > self.engine.settings.max_run_depth:
+            raise NodeError(
+                "RecursionLimit",
+                f"child runs may nest {self.engine.settings.max_run_depth} levels deep; this one would be "
+                f"level {self.depth + 1} (a workflow that calls itself?)",
+            )
+        query = (
+            sa.select(versions.c.id, versions.c.version, workflows.c.archived)
+            .join(
+                workflows,
+                sa.and_(workflows.c.tenant_id == versions.c.tenant_id, workflows.c.id == versions.c.workflow_id),
+            )
+            .where(versions.c.tenant_id == self.tenant_id, versions.c.workflow_id == workflow_id)
+        )
+        query = (
+            query.order_by(versions.c.version.desc()).limit(1)
+            if version is None
+            else query.where(versions.c.version == int(version))
+        )
+        async with self.engine.reader.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            what = "has no published version" if version is None else f"has no version {version}"
+            raise NodeError("WorkflowNotFound", f"workflow {workflow_id} does not exist or {what}")
+        if row.archived:
+            raise NodeError("WorkflowArchived", f"workflow {workflow_id} is archived")
+        return Target(workflow_id, row.id, row.version)
+
+    async def _definition(self, target: Target) -> Definition:
+        definition = self.engine.cached_definition(target.version_id)
+        if definition is None:
+            async with self.engine.reader.connect() as conn:
+                document = await conn.scalar(
+                    sa.select(versions.c.definition).where(
+                        versions.c.tenant_id == self.tenant_id, versions.c.id == target.version_id
+                    )
+                )
+            definition = self.engine.remember_definition(target.version_id, document)
+        return definition
+
+    # -- spawning --------------------------------------------------------------------------------------
+
+    async def spawn(self, target: Target, inputs: Sequence[tuple[int, Any]]) -> None:
+        """Create one QUEUED child per (index, input), in one transaction, and dispatch them."""
+        if not inputs:
+            return
+        definition = await self._definition(target)
+        for index, child_input in inputs:
+            try:
+                check_run_input(definition, child_input)
+            except ValidationFailed as exc:
+                problem = exc.problems[0]
+                raise NodeError(
+                    "InvalidChildInput",
+                    f"item {index}: the input does not fit the workflow's input schema at "
+                    f"{'.'.join(problem.path)}: {problem.message}",
+                ) from None
+        now = utcnow()
+        run_rows: list[dict[str, Any]] = []
+        step_rows: list[dict[str, Any]] = []
+        records: list[EventRecord] = []
+        link = {"parent_run_id": str(self.run_id), "parent_step_id": self.step_id}
+        for index, child_input in inputs:
+            child_id = uuid.uuid4()
+            run_rows.append(
+                {
+                    "id": child_id,
+                    "tenant_id": self.tenant_id,
+                    "workflow_id": target.workflow_id,
+                    "workflow_version_id": target.version_id,
+                    "version": target.version,
+                    "status": RunStatus.QUEUED,
+                    "trigger": "parent",
+                    "trigger_data": {**link, "item_index": index},
+                    "input": child_input,
+                    "idempotency_key": self.key(index),
+                    "parent_run_id": self.run_id,
+                    "parent_step_id": self.step_id,
+                    "item_index": index,
+                    "depth": self.depth + 1,
+                    "created_by": f"run:{self.run_id}",
+                    "last_seq": 1,
+                    "signal": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            step_rows.extend(
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": self.tenant_id,
+                    "run_id": child_id,
+                    "step_id": node.id,
+                    "node_type": node.type,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for node in definition
+            )
+            data = {**link, "item_index": index, "trigger": "parent", "version": target.version}
+            records.append(EventRecord(self.tenant_id, child_id, 1, "run.queued", None, RunStatus.QUEUED, now, data))
+        async with self.engine.db.begin() as conn:
+            await conn.execute(runs.insert(), run_rows)
+            await conn.execute(steps.insert(), step_rows)
+            await conn.execute(events.insert(), [r.row() for r in records])
+        try:
+            await self.engine.bus.publish_many(bus_messages(records))
+        except Exception:  # committed; subscribers read the database
+            log.warning("publishing the queued events of %d child runs failed", len(records), exc_info=True)
+        for row in run_rows:
+            await self.engine.queue.enqueue_advance(self.tenant_id, row["id"])
+
+    # -- watching --------------------------------------------------------------------------------------
+
+    async def exists(self, target: Target, index: int) -> bool:
+        """Is there a child at ``index``? (A lookup by idempotency key: the unique index answers it.)"""
+        async with self.engine.reader.connect() as conn:
+            found = await conn.scalar(
+                sa.select(runs.c.id).where(
+                    runs.c.tenant_id == self.tenant_id,
+                    runs.c.workflow_id == target.workflow_id,
+                    runs.c.idempotency_key == self.key(index),
+                )
+            )
+        return found is not None
+
+    async def spawned(self) -> int:
+        """How many children this generation has (indexes 0..n-1 are spawned in order)."""
+        async with self.engine.reader.connect() as conn:
+            count = await conn.scalar(sa.select(sa.func.count()).where(*self._mine()))
+        return int(count or 0)
+
+    async def outcomes(self, indexes: Sequence[int]) -> dict[int, ChildOutcome]:
+        """The finished children among ``indexes`` (the ones still active are left out)."""
+        if not indexes:
+            return {}
+        async with self.engine.reader.connect() as conn:
+            rows = await conn.execute(
+                sa.select(runs.c.id, runs.c.item_index, runs.c.status, runs.c.output, runs.c.error).where(
+                    *self._mine(),
+                    runs.c.item_index.in_(list(indexes)),
+                    runs.c.status.in_(FINAL_RUN_STATUSES),
+                )
+            )
+            return {r.item_index: _outcome(r) for r in rows}
+
+    async def all_outcomes(self) -> list[ChildOutcome]:
+        """Every child's outcome in item order, read a page at a time."""
+        found: list[ChildOutcome] = []
+        after = -1
+        async with self.engine.reader.connect() as conn:
+            while True:
+                rows = list(
+                    await conn.execute(
+                        sa.select(runs.c.id, runs.c.item_index, runs.c.status, runs.c.output, runs.c.error)
+                        .where(*self._mine(), runs.c.item_index > after)
+                        .order_by(runs.c.item_index)
+                        .limit(PAGE)
+                    )
+                )
+                found.extend(_outcome(r) for r in rows)
+                if len(rows) < PAGE:
+                    return found
+                after = rows[-1].item_index
+
+    def _mine(self) -> list[sa.ColumnElement[bool]]:
+        return [
+            runs.c.tenant_id == self.tenant_id,
+            runs.c.parent_run_id == self.run_id,
+            runs.c.parent_step_id == self.step_id,
+            runs.c.idempotency_key.like(self.prefix.replace("%", r"\%").replace("_", r"\_") + "%", escape="\\"),
+        ]
+
+    # -- cancelling ------------------------------------------------------------------------------------
+
+    async def cancel_active(self) -> None:
+        await cancel_children(self.engine, self.tenant_id, self.run_id, self.step_id)
+
+
+async def cancel_children(
+    engine: RunEngine, tenant_id: uuid.UUID, run_id: uuid.UUID, step_id: str | None = None
+) -> None:
+    """Ask every active child of the run (of one step, if given) to cancel; their drivers do the rest."""
+    where = [runs.c.tenant_id == tenant_id, runs.c.parent_run_id == run_id, runs.c.status.in_(ACTIVE)]
+    if step_id is not None:
+        where.append(runs.c.parent_step_id == step_id)
+    now = utcnow()
+    async with engine.db.begin() as conn:
+        await conn.execute(
+            runs.update()
+            .where(*where, runs.c.cancel_requested_at.is_(None))
+            .values(cancel_requested_at=now, signal=runs.c.signal + 1, wake_at=now, updated_at=now)
+        )
+    async with engine.reader.connect() as conn:
+        await nudge_cancelled_children(conn, engine.bus, engine.queue, tenant_id, run_id)
+
+
+async def nudge_cancelled_children(
+    conn: Any, bus: EventBus, queue: JobQueue, tenant_id: uuid.UUID, run_id: uuid.UUID
+) -> None:
+    """Tell the drivers of the run's children that were asked to cancel, and dispatch the parked ones.
+
+    Best effort: the request is in the database, where heartbeats and the sweep find it anyway.
+    """
+    rows = await conn.execute(
+        sa.select(runs.c.id).where(
+            runs.c.tenant_id == tenant_id,
+            runs.c.parent_run_id == run_id,
+            runs.c.status.in_(ACTIVE),
+            runs.c.cancel_requested_at.is_not(None),
+        )
+    )
+    for (child_id,) in rows:
+        try:
+            await bus.publish(channels.control(), {"cancel": str(child_id)})
+            await queue.enqueue_advance(tenant_id, child_id)
+        except Exception:
+            log.warning("could not nudge child run %s to cancel; the sweep will", child_id, exc_info=True)
+
+
+def _outcome(row: Any) -> ChildOutcome:
+    return ChildOutcome(
+        index=row.item_index, run_id=str(row.id), status=str(row.status), output=row.output, error=row.error
+    )
