@@ -149,8 +149,20 @@ def _settings(database_url: str, redis_url: str | None, state_dir: Path) -> Sett
     )
 
 
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def peak_rss_mb(self) -> float:
+        """The process's peak resident memory so far (VmHWM), in MiB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        found = re.search(r"VmHWM:\s+(\d+) kB", status)
+        return int(found[1]) / 1024 if found else float("nan")
+
+
 @contextmanager
-def worker_processes(count: int, settings: Settings, logs: Path) -> Iterator[list[Path]]:
+def worker_processes(count: int, settings: Settings, logs: Path) -> Iterator[list[WorkerProcess]]:
     """``count`` real ``studio worker`` processes; on exit they are stopped with SIGTERM (their logs kept)."""
     env = {
         **os.environ,
@@ -176,7 +188,7 @@ def worker_processes(count: int, settings: Settings, logs: Path) -> Iterator[lis
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"worker did not start:\n{path.read_text()[-2000:]}")
                 time.sleep(0.05)
-        yield paths
+        yield [WorkerProcess(proc, path) for proc, path in zip(procs, paths, strict=True)]
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -188,10 +200,11 @@ def worker_processes(count: int, settings: Settings, logs: Path) -> Iterator[lis
                 proc.kill()
 
 
-def worker_sql(paths: list[Path]) -> tuple[int, int]:
+def worker_sql(workers: list[WorkerProcess]) -> tuple[int, int]:
     """Statements and transactions the stopped workers logged."""
     statements = transactions = 0
-    for path in paths:
+    for worker in workers:
+        path = worker.log
         found = re.search(r"sql statements=(\d+) transactions=(\d+)", path.read_text())
         if found is None:
             raise RuntimeError(f"worker log {path} has no SQL totals (did it stop cleanly?)")

@@ -37,6 +37,7 @@ NODE_TYPES = [
     _doc("test.flaky", {"fail_times": {"type": "integer", "minimum": 0}}, ["fail_times"]),
     _doc("test.sleep", {"seconds": {"type": "number", "minimum": 0}}, ["seconds"]),
     _doc("test.count", {}),
+    _doc("test.gate", {"gate": {"type": "string", "description": "Fails while this file exists."}}, ["gate"]),
 ]
 
 
@@ -73,7 +74,19 @@ async def count(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     return NodeResult(output={"counted": True})
 
 
-SPECS = [NodeSpec("test.flaky", flaky), NodeSpec("test.sleep", sleep), NodeSpec("test.count", count)]
+async def gate(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
+    record(ctx, config, "call")
+    if config["gate"] and await asyncio.to_thread(os.path.exists, config["gate"]):
+        raise NodeError("GateClosed", f"the gate {config['gate']} is closed")
+    return NodeResult(output={"passed": True})
+
+
+SPECS = [
+    NodeSpec("test.flaky", flaky),
+    NodeSpec("test.sleep", sleep),
+    NodeSpec("test.count", count),
+    NodeSpec("test.gate", gate),
+]
 
 
 def sink_lines(path: str) -> list[dict[str, Any]]:

@@ -233,31 +233,47 @@ class Children:
             return {r.item_index: _outcome(r) for r in rows}
 
     async def all_outcomes(self) -> list[ChildOutcome]:
-        """Every child's outcome in item order, read a page at a time."""
+        """One outcome per item index in order, read a page at a time, over every generation of the step:
+        a child that succeeded (in any generation) wins, else the newest one."""
         found: list[ChildOutcome] = []
         after = -1
+        succeeded = sa.case((runs.c.status == RunStatus.SUCCEEDED, 0), else_=1)
         async with self.engine.reader.connect() as conn:
             while True:
                 rows = list(
                     await conn.execute(
                         sa.select(runs.c.id, runs.c.item_index, runs.c.status, runs.c.output, runs.c.error)
-                        .where(*self._mine(), runs.c.item_index > after)
-                        .order_by(runs.c.item_index)
+                        .where(*self._of_step(), runs.c.item_index > after)
+                        .order_by(runs.c.item_index, succeeded, runs.c.created_at.desc())
                         .limit(PAGE)
                     )
                 )
-                found.extend(_outcome(r) for r in rows)
+                for row in rows:
+                    if not found or found[-1].index != row.item_index:
+                        found.append(_outcome(row))
                 if len(rows) < PAGE:
                     return found
                 after = rows[-1].item_index
 
-    def _mine(self) -> list[sa.ColumnElement[bool]]:
+    async def succeeded_indexes(self) -> set[int]:
+        """Items a child of an earlier generation already did: a resumed foreach keeps their outputs."""
+        async with self.engine.reader.connect() as conn:
+            rows = await conn.execute(
+                sa.select(runs.c.item_index).where(*self._of_step(), runs.c.status == RunStatus.SUCCEEDED).distinct()
+            )
+            return {r.item_index for r in rows}
+
+    def _of_step(self) -> list[sa.ColumnElement[bool]]:
         return [
             runs.c.tenant_id == self.tenant_id,
             runs.c.parent_run_id == self.run_id,
             runs.c.parent_step_id == self.step_id,
-            runs.c.idempotency_key.like(self.prefix.replace("%", r"\%").replace("_", r"\_") + "%", escape="\\"),
         ]
+
+    def _mine(self) -> list[sa.ColumnElement[bool]]:
+        """This generation's children (their keys start with the generation's prefix)."""
+        pattern = self.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return [*self._of_step(), runs.c.idempotency_key.like(pattern, escape="\\")]
 
     # -- cancelling ------------------------------------------------------------------------------------
 

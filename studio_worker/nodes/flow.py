@@ -43,11 +43,18 @@ async def _sync_spawned(children: Children, state: dict[str, Any]) -> None:
 
     The common case costs one key lookup: is there a child at the index the state says comes next?
     """
-    if not await children.exists(Target.from_state(state["target"]), state["spawned"]):
+    todo: list[int] | None = state.get("todo")  # a resumed foreach spawns these item indexes, in this order
+
+    def index(k: int) -> int:
+        return k if todo is None else todo[k]
+
+    if todo is not None and state["spawned"] >= len(todo):
+        return
+    if not await children.exists(Target.from_state(state["target"]), index(state["spawned"])):
         return
     spawned = await children.spawned()
     if spawned > state["spawned"]:
-        state["pending"] = sorted({*state["pending"], *range(state["spawned"], spawned)})
+        state["pending"] = sorted({*state["pending"], *(index(k) for k in range(state["spawned"], spawned))})
         state["spawned"] = spawned
 
 
@@ -65,7 +72,11 @@ async def foreach(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     if len(items) > limit:
         raise NodeError("TooManyItems", f"items has {len(items)} entries; a foreach takes at most {limit}")
     target = await children.resolve(config["workflow"], config.get("version"))
-    state = {"target": target.state(), "spawned": 0, "pending": []}
+    state: dict[str, Any] = {"target": target.state(), "spawned": 0, "pending": [], "todo": None}
+    if children.generation > 0:
+        # Resumed by retryRun: items a child already did keep their outputs; only the others run again.
+        done = await children.succeeded_indexes()
+        state["todo"] = [i for i in range(len(items)) if i not in done]
     return await _foreach_progress(ctx, config, state)
 
 
@@ -85,15 +96,18 @@ async def _foreach_progress(ctx: NodeContext, config: dict[str, Any], state: dic
             await children.cancel_active()
             raise _failure(outcome, f"item {index}")
     pending = [i for i in state["pending"] if i not in finished]
+    todo: list[int] | None = state.get("todo")  # None: every item, in order
     start = state["spawned"]
-    stop = min(len(items), start + int(config.get("max_concurrency") or 1) - len(pending))
+    stop = min(
+        len(items) if todo is None else len(todo), start + int(config.get("max_concurrency") or 1) - len(pending)
+    )
     if stop > start:
+        indexes = list(range(start, stop)) if todo is None else todo[start:stop]
         inputs = [
-            (i, _render_input(ctx, config.get("input", "{{ item }}"), {"item": items[i], "index": i}))
-            for i in range(start, stop)
+            (i, _render_input(ctx, config.get("input", "{{ item }}"), {"item": items[i], "index": i})) for i in indexes
         ]
         await children.spawn(target, inputs)
-        pending.extend(range(start, stop))
+        pending.extend(indexes)
     state.update(spawned=max(start, stop), pending=pending)
     if pending:
         return NodeResult(wait=True, state=state)

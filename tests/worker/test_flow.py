@@ -305,3 +305,65 @@ async def test_a_workflow_calling_itself_stops_at_the_depth_limit(state: AppStat
             .where(models.Run.tenant_id == tenant.id, models.Run.depth == max(depths), models.Step.step_id == "again")
         )
     assert deepest is not None and deepest.error["type"] == "RecursionLimit"
+
+
+async def test_retry_reruns_only_the_failed_items(state: AppState, tenant: TenantFixture, tmp_path: Path) -> None:
+    sink, closed = str(tmp_path / "sink"), tmp_path / "gate"
+    closed.touch()
+    child = await publish(state, tenant, chain(node("pass", "test.gate", gate="{{ input.gate }}", sink=sink)), name="g")
+    parent = chain(
+        node(
+            "each",
+            "foreach",
+            items="{{ input.items }}",
+            workflow=str(child),
+            input={"gate": f"{{{{ '{closed}' if item == 3 else '' }}}}"},
+            max_concurrency=3,
+            on_item_error="continue",
+        ),
+        node("check", "condition", expression="{{ steps.each.output.errors | length == 0 }}"),
+        node("stop", "fail", message="some items failed"),
+        node("fine", "transform", value="{{ steps.each.output.results | length }}"),
+        edges=[("start", "each"), ("each", "check"), ("check", "stop", "false"), ("check", "fine", "true")],
+    )
+    run_id = await start(state, tenant, parent, {"items": list(range(8))})
+    failed = await wait_for(state, tenant.id, run_id, timeout=60)
+    assert failed.run.status is RunStatus.FAILED
+    assert [e["index"] for e in failed.steps["each"].output["errors"]] == [3]
+
+    closed.unlink()  # the cause is fixed: resume from the fan-out
+    await state.control.retry_run(tenant.id, actor(tenant), run_id, "each")
+    done = await wait_for(state, tenant.id, run_id, timeout=60)
+    assert done.run.status is RunStatus.SUCCEEDED, done.run.error
+    assert done.steps["each"].output == {"results": [{"pass": {"passed": True}}] * 8, "errors": []}
+    assert done.steps["fine"].output == 8
+    calls = [line["run"] for line in sink_lines(sink)]
+    children = await children_of(state, tenant, run_id)
+    by_index: dict[int, list[models.Run]] = {}
+    for c in children:
+        by_index.setdefault(c.item_index, []).append(c)
+    assert {i: len(runs) for i, runs in by_index.items()} == {i: 2 if i == 3 else 1 for i in range(8)}
+    assert len(calls) == 9 and len(set(calls)) == 9, "each kept item ran once; item 3 once more, in a new run"
+    assert_events_contiguous(done)
+
+
+async def test_graphql_lists_children_and_links_them_to_the_parent(
+    state: AppState, tenant: TenantFixture, doubler: uuid.UUID, gql: Any
+) -> None:
+    parent = chain(
+        node("each", "foreach", items="{{ input.numbers }}", workflow=str(doubler), input={"n": "{{ item }}"})
+    )
+    run_id = await start(state, tenant, parent, {"numbers": [1, 2, 3]})
+    await wait_for(state, tenant.id, run_id, timeout=30)
+    query = """query($id: ID!, $after: String) { run(id: $id) {
+        children(first: 2, after: $after, stepId: "each") {
+          edges { cursor node { itemIndex parentStepId depth status parent { id } } } pageInfo { hasNextPage } } } }"""
+    first = (await gql.data(query, {"id": str(run_id)}, tenant.token()))["run"]["children"]
+    assert first["pageInfo"]["hasNextPage"] is True
+    rest = await gql.data(query, {"id": str(run_id), "after": first["edges"][-1]["cursor"]}, tenant.token())
+    nodes = [e["node"] for e in first["edges"] + rest["run"]["children"]["edges"]]
+    assert sorted(n["itemIndex"] for n in nodes) == [0, 1, 2]
+    assert all(n["parentStepId"] == "each" and n["depth"] == 1 and n["status"] == "SUCCEEDED" for n in nodes)
+    assert {n["parent"]["id"] for n in nodes} == {str(run_id)}
+    other_step = await gql.data(query.replace('stepId: "each"', 'stepId: "nope"'), {"id": str(run_id)}, tenant.token())
+    assert other_step["run"]["children"]["edges"] == []

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from studio_gql.state import AppState
+from studio_shared.db import models
 from studio_shared.types import RunStatus
 from tests.conftest import SERVICES, TenantFixture, Workers
 from tests.nodes_plugin import sink_lines
@@ -165,3 +167,47 @@ async def test_sigterm_past_the_grace_releases_the_run_at_once(
     # Waiting for the lease would take grace + lease (the heartbeat renews it until the process exits).
     assert recovery < grace + lease / 2 + 1, f"the step re-started {recovery:.1f}s after SIGTERM"
     report(capsys, f"SIGTERM past the grace ({grace}s): step re-started elsewhere {recovery:.2f}s after the signal")
+
+
+async def test_kill_9_during_a_fan_out_loses_no_item_and_runs_none_twice(
+    state: AppState, tenant: TenantFixture, replace_workers: Workers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sink = str(tmp_path / "sink")
+    child = await publish(
+        state, tenant, chain({"id": "nap", "type": "test.sleep", "config": {"seconds": 0.4, "sink": sink}}), name="c"
+    )
+    parent = chain(
+        {
+            "id": "each",
+            "type": "foreach",
+            "config": {"items": "{{ input.items }}", "workflow": str(child), "input": {}, "max_concurrency": 4},
+        }
+    )
+    workflow_id = await publish(state, tenant, parent, name="fan-out")
+    run, _ = await state.control.start_run(tenant.id, "test", workflow_id, input={"items": list(range(16))})
+    await until(lambda: [line["what"] for line in sink_lines(sink)].count("start") >= 6, 30, "the fan-out to be busy")
+    killed_at = time.monotonic()
+    await stop_worker(replace_workers, replace_workers.procs[0], signal.SIGKILL)
+    done = await wait_for(state, tenant.id, run.id, timeout=60)
+    finished_in = time.monotonic() - killed_at
+
+    assert done.run.status is RunStatus.SUCCEEDED, done.run.error
+    assert len(done.steps["each"].output["results"]) == 16 and done.steps["each"].output["errors"] == []
+    lines = sink_lines(sink)
+    finished_runs = [line["run"] for line in lines if line["what"] == "done"]
+    assert len(finished_runs) == 16 and len(set(finished_runs)) == 16, "every item finished once, in its own run"
+    async with state.sessions() as s:
+        indexes = list(
+            await s.scalars(
+                sa.select(models.Run.item_index).where(
+                    models.Run.tenant_id == tenant.id, models.Run.parent_run_id == run.id
+                )
+            )
+        )
+    assert sorted(indexes) == list(range(16)), "one child run per item"
+    restarted = len(lines) - 2 * 16
+    report(
+        capsys,
+        f"kill -9 mid-fan-out: 16 items, none lost or repeated; {restarted} interrupted step(s) re-run; "
+        f"the fan-out finished {finished_in:.2f}s after the kill",
+    )
