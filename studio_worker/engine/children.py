@@ -186,7 +186,9 @@ class Children:
                 for node in definition
             )
             data = {**link, "item_index": index, "trigger": "parent", "version": target.version}
-            records.append(EventRecord(self.tenant_id, child_id, 1, "run.queued", None, RunStatus.QUEUED, now, data))
+            records.append(
+                EventRecord(self.tenant_id, child_id, 1, "run.queued", None, RunStatus.QUEUED, now, data, self.run_id)
+            )
         async with self.engine.db.begin() as conn:
             await conn.execute(runs.insert(), run_rows)
             await conn.execute(steps.insert(), step_rows)

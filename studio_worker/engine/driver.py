@@ -49,6 +49,7 @@ class StepRow:
     error: dict[str, Any] | None
     branches: tuple[str, ...] | None
     wake_at: datetime | None
+    input: dict[str, Any] | None  # the rendered config of the latest attempt
     state: dict[str, Any] | None
     started_at: datetime | None
     generation: int  # bumped by every retryRun that resets the step: part of its idempotency key
@@ -238,7 +239,9 @@ class RunDriver:
             return
         ctx = self._context(node, row.attempt)
         ctx.state = {k: v for k, v in (row.state or {}).items() if k != "config"}
-        config = dict((row.state or {}).get("config") or {})
+        # The rendered config of the attempt that started waiting is the step's input (kept out of the state,
+        # which is rewritten on every resume of a long wait such as a foreach over thousands of items).
+        config = dict(row.input if row.input is not None else (row.state or {}).get("config") or {})
         self.contexts[sid], self.configs[sid] = ctx, config
         self._record(batch, sid, await self._call(spec, ctx, config, node.timeout_s, resume=True))
 
@@ -272,15 +275,15 @@ class RunDriver:
         """Turn an outcome into the step's next state: done, waiting, retrying or failed."""
         node, row = self.definition.node(sid), self.rows[sid]
         ctx = self.contexts.pop(sid, None)
-        config = self.configs.pop(sid, None)
+        self.configs.pop(sid, None)
         logs = ctx.logs if ctx else []
         now = utcnow()
         if isinstance(outcome, NodeResult):
             if outcome.wait or outcome.wait_until:
-                # What resume needs: the node's own state, the rendered config, and the resume generation.
+                # What resume needs besides the step's input (its rendered config): the node's own state and the
+                # resume generation.
                 state = {
                     **(outcome.state or {}),
-                    "config": config,
                     "generation": row.generation,
                     "attempt_base": row.attempt_base,
                 }
@@ -413,13 +416,13 @@ class RunDriver:
         self.configs.clear()
 
     def _batch(self) -> Batch:
-        return Batch(self.tenant_id, self.run_id)
+        return Batch(self.tenant_id, self.run_id, parent_run_id=self.run.get("parent_run_id"))
 
     def _set(self, batch: Batch, sid: str, status: StepStatus, **values: Any) -> None:
         row = self.rows[sid]
         batch.step(sid, row.status, status=status, **values)
         row.status = status
-        for key in ("attempt", "interruptions", "output", "error", "wake_at", "state", "started_at"):
+        for key in ("attempt", "interruptions", "output", "error", "wake_at", "state", "started_at", "input"):
             if key in values:
                 setattr(row, key, values[key])
         if "branches" in values:
@@ -511,6 +514,7 @@ def _row(r: Mapping[str, Any]) -> StepRow:
         error=r["error"],
         branches=tuple(r["branches"]) if r["branches"] is not None else None,
         wake_at=r["wake_at"],
+        input=r["input"],
         state=r["state"],
         started_at=r["started_at"],
         generation=int(state.get("generation", 0)),

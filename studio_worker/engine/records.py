@@ -59,6 +59,7 @@ class EventRecord:
     status: str | None
     at: datetime
     data: dict[str, Any] | None
+    parent_run_id: uuid.UUID | None = None  # published with a child run's events (not a column of the row)
 
     @property
     def final(self) -> bool:
@@ -90,6 +91,7 @@ class EventRecord:
             "at": self.at.isoformat(),
             "data": self.data,
             "final": self.final,
+            **({"parent_run_id": str(self.parent_run_id)} if self.parent_run_id else {}),
         }
 
 
@@ -116,6 +118,7 @@ class Batch:
     events: list[EventDraft] = field(default_factory=list)
     release_lease: bool = False
     expect_signal: int | None = None  # with release_lease: park or finish only if nobody poked the run since
+    parent_run_id: uuid.UUID | None = None  # a child run's parent: its published events carry the link
     poke_parent: uuid.UUID | None = None  # a child finishing: wake its parent run in the same transaction
     cancel_children: bool = False  # the run ends unsuccessfully: ask its active child runs to cancel
 
@@ -262,7 +265,9 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
         await conn.execute(_CANCEL_CHILDREN, {"b_tenant": batch.tenant_id, "b_run": batch.run_id, "b_now": now})
     first = last_seq - len(batch.events) + 1
     records = [
-        EventRecord(batch.tenant_id, batch.run_id, first + i, e.kind, e.step_id, e.status, now, e.data)
+        EventRecord(
+            batch.tenant_id, batch.run_id, first + i, e.kind, e.step_id, e.status, now, e.data, batch.parent_run_id
+        )
         for i, e in enumerate(batch.events)
     ]
     if records:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from studio_gql.state import AppState
 from studio_shared.db import models
+from studio_shared.events import channels
 from studio_shared.store import workflows
 from studio_shared.types import RunStatus
 from tests.conftest import TenantFixture
@@ -56,7 +57,7 @@ async def doubler(state: AppState, tenant: TenantFixture) -> uuid.UUID:
     return await publish(state, tenant, chain(node("double", "transform", value="{{ input.n * 2 }}")), name="double")
 
 
-@pytest.mark.parametrize("count", [0, 1, 25])
+@pytest.mark.parametrize("count", [0, 1, 1000])
 async def test_foreach_collects_outputs_in_item_order(
     state: AppState, tenant: TenantFixture, doubler: uuid.UUID, count: int
 ) -> None:
@@ -67,7 +68,7 @@ async def test_foreach_collects_outputs_in_item_order(
             items="{{ input.numbers }}",
             workflow=str(doubler),
             input={"n": "{{ item }}"},
-            max_concurrency=5,
+            max_concurrency=20,
         ),
     )
     run_id = await start(state, tenant, parent, {"numbers": list(range(count))})
@@ -77,7 +78,20 @@ async def test_foreach_collects_outputs_in_item_order(
     children = await children_of(state, tenant, run_id)
     assert [c.item_index for c in children] == list(range(count))
     assert all(c.parent_step_id == "each" and c.depth == 1 and c.status is RunStatus.SUCCEEDED for c in children)
+    assert max_running(children) <= 20, "never more children RUNNING at once than max_concurrency"
     assert_events_contiguous(done)
+
+
+def max_running(children: list[models.Run]) -> int:
+    """The most children whose [started_at, finished_at] intervals overlap at any moment."""
+    edges = sorted(
+        [(c.started_at, 1) for c in children] + [(c.finished_at, -1) for c in children], key=lambda e: (e[0], e[1])
+    )
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    return peak
 
 
 async def test_foreach_honours_max_concurrency(state: AppState, tenant: TenantFixture, tmp_path: Path) -> None:
@@ -367,3 +381,23 @@ async def test_graphql_lists_children_and_links_them_to_the_parent(
     assert {n["parent"]["id"] for n in nodes} == {str(run_id)}
     other_step = await gql.data(query.replace('stepId: "each"', 'stepId: "nope"'), {"id": str(run_id)}, tenant.token())
     assert other_step["run"]["children"]["edges"] == []
+
+
+async def test_child_run_events_carry_the_parent_link(
+    state: AppState, tenant: TenantFixture, doubler: uuid.UUID
+) -> None:
+    parent = chain(
+        node("each", "foreach", items="{{ input.numbers }}", workflow=str(doubler), input={"n": "{{ item }}"})
+    )
+    workflow_id = await publish(state, tenant, parent, name="parent")
+    seen: list[dict[str, Any]] = []
+    async with state.bus.subscribe(channels.tenant_runs(tenant.id)) as live:
+        run, _ = await state.control.start_run(tenant.id, "test", workflow_id, input={"numbers": [1, 2]})
+        while not any(m.get("run_id") == str(run.id) and m.get("final") for m in seen):
+            message = await live.get(timeout=20)
+            assert message is not None, "the parent's final event never came"
+            seen.append(message)
+    children = [m for m in seen if m["run_id"] != str(run.id)]
+    assert {m["kind"] for m in children} >= {"run.queued", "run.started", "run.succeeded"}
+    assert {m.get("parent_run_id") for m in children} == {str(run.id)}
+    assert all("parent_run_id" not in m for m in seen if m["run_id"] == str(run.id))
