@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-sqlite test-postgres lint typecheck schema-check schema bench
+.PHONY: install run test test-sqlite test-postgres lint typecheck schema-check schema bench bench-deps
 
 install: $(STAMP)
 
@@ -41,5 +41,13 @@ test-postgres: install
 
 test: lint typecheck schema-check test-sqlite test-postgres
 
-bench: install
+# The Celery baseline runs in a venv of its own: kombu's Redis transport needs redis-py >= 6.1, arq < 6.
+bench-deps: .venv-celery/.installed-stamp
+
+.venv-celery/.installed-stamp:
+	$(PYTHON) -m venv .venv-celery
+	.venv-celery/bin/python -m pip install --quiet 'celery[redis]>=5.7,<6'
+	@touch $@
+
+bench: install bench-deps
 	$(BIN)/python -m bench engine

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bench import baselines
 from bench.common import POSTGRES_URL, fresh_database, percentile
 from studio_gql.app import create_app
 from studio_gql.state import AppState
@@ -131,7 +132,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--single", type=int, default=30, help="runs measured one at a time (default 30)")
     parser.add_argument("--postgres-url", default=POSTGRES_URL, help="admin URL for the scratch database")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="a Redis database the benchmark may empty")
-    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument(
+        "--json", type=Path, help="where to write every figure (default: bench/results/<timestamp>.json)"
+    )
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="skip the Celery and raw-asyncpg baselines and the targets"
+    )
     parser.add_argument("--logs", type=Path, help="keep the worker processes' logs in this folder")
 
 
@@ -401,7 +407,53 @@ def main(args: argparse.Namespace) -> int:
         f"\nsteps = {WORKLOAD_STEPS} per run (the trigger not counted); burst: {args.runs} runs from {STARTERS} "
         "concurrent callers; SQL and Redis counts cover every process, start-up and background sweeps included."
     )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2, default=str))
+    report: dict[str, Any] = {"engine": [asdict(r) for r in results]}
+    if not args.no_baselines:
+        report.update(compare(results, workloads, args))
+    path = args.json or REPO / "bench" / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nfigures written to {path}")
     return 0
+
+
+def compare(results: list[Figures], workloads: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Measure the baselines in this same run, print the ratios and PASS/MISS against the targets."""
+    raw = asyncio.run(baselines.raw_postgres(args.postgres_url)).steps_per_s
+    celery = baselines.celery(workloads, args.runs, args.single)
+    print("\n| workload | baseline | baseline steps/s | ours (best services mode) steps/s | ours / baseline |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    targets: list[tuple[str, bool, str]] = []
+    by = {(r.mode, r.workload): r for r in results}
+    for workload in workloads:
+        services = [r for r in results if r.workload == workload and r.mode.startswith("services-")]
+        best = max(services, key=lambda r: r.steps / r.wall_s, default=None)
+        ours = best.steps / best.wall_s if best else float("nan")
+        print(f"| {workload} | raw asyncpg, 4 connections | {raw:,.0f} | {ours:,.0f} | {ours / raw:.2f} |")
+        if best:
+            targets.append((f"{workload} services >= 0.5x raw asyncpg", ours >= 0.5 * raw, f"{ours / raw:.2f}x"))
+        base = celery.get(workload) if isinstance(celery, dict) else None
+        if base is not None:
+            ratio = ours / base.steps_per_s
+            print(f"| {workload} | {base.name} | {base.steps_per_s:,.0f} | {ours:,.0f} | {ratio:.2f} |")
+            if best:
+                targets.append((f"{workload} services >= 2x Celery", ratio >= 2, f"{ratio:.2f}x"))
+            single = by.get(("services-2", workload)) or by.get(("services-1", workload))
+            if single is not None:
+                p50 = percentile(single.single_ms, 50)
+                measured = f"{p50:.1f} ms vs {base.single_p50():.1f} ms"
+                targets.append((f"{workload} single-run p50 <= Celery's", p50 <= base.single_p50(), measured))
+        embedded = by.get(("embedded", workload))
+        if embedded is not None:
+            rate = embedded.steps / embedded.wall_s
+            targets.append((f"{workload} embedded >= 1,000 steps/s", rate >= 1000, f"{rate:,.0f} steps/s"))
+    if isinstance(celery, str):
+        print(f"\n{celery}")
+    print("\n| target | result | measured |\n| --- | --- | --- |")
+    for name, passed, measured in targets:
+        print(f"| {name} | {'PASS' if passed else 'MISS'} | {measured} |")
+    return {
+        "raw_postgres_steps_per_s": raw,
+        "celery": {w: asdict(b) for w, b in celery.items()} if isinstance(celery, dict) else celery,
+        "targets": [{"target": n, "passed": p, "measured": m} for n, p, m in targets],
+    }
