@@ -102,17 +102,18 @@ class RunDriver:
             run = await records.claim_run(
                 conn, self.tenant_id, self.run_id, eng.owner, eng.lease_s, eng.settings.max_concurrent_runs_per_tenant
             )
-        if run is None:
-            return False
-        # Holding the lease, nobody else writes this run's steps: read them without the write transaction.
-        async with eng.reader.connect() as conn:
-            definition = eng.cached_definition(run["workflow_version_id"])
-            if definition is None:
-                document = await records.load_definition(conn, self.tenant_id, run["workflow_version_id"])
-                definition = eng.remember_definition(run["workflow_version_id"], document)
-            step_rows = await records.load_steps(conn, self.tenant_id, self.run_id)
+            if run is None:
+                return False
+            if eng.single_writer:
+                rows = None  # SQLite: read after the commit, not while holding the database's only write lock
+            else:
+                definition, rows = await self._read_run(conn, run)
+        if rows is None:
+            # Holding the lease, nobody else writes this run's steps: a separate read sees what the claim saw.
+            async with eng.reader.connect() as conn:
+                definition, rows = await self._read_run(conn, run)
         self.run, self.definition = run, definition
-        self.rows = {r["step_id"]: _row(r) for r in step_rows}
+        self.rows = {r["step_id"]: _row(r) for r in rows}
         self.scope_steps = {
             sid: {"output": row.output} for sid, row in self.rows.items() if row.status is StepStatus.SUCCEEDED
         }
@@ -125,6 +126,14 @@ class RunDriver:
         if run["cancel_requested_at"] is not None:
             self.cancel.set()
         return True
+
+    async def _read_run(self, conn: Any, run: Mapping[str, Any]) -> tuple[Definition, list[dict[str, Any]]]:
+        eng = self.engine
+        definition = eng.cached_definition(run["workflow_version_id"])
+        if definition is None:
+            document = await records.load_definition(conn, self.tenant_id, run["workflow_version_id"])
+            definition = eng.remember_definition(run["workflow_version_id"], document)
+        return definition, await records.load_steps(conn, self.tenant_id, self.run_id)
 
     # -- the loop ----------------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ _SLOTS = sa.select(
     .scalar_subquery()
     .label("running"),
 )
+MAX_KICK = 100  # held runs dispatched by one finishing run at most (the rest by the next ones, or the sweep)
 _HELD = (
     sa.select(runs.c.id)
     .where(
@@ -79,6 +80,7 @@ class RunEngine:
         self.lease_s = settings.run_lease_s
         self.max_parallel_steps = settings.max_parallel_steps_per_run
         self.reader = read_only(db)  # for queries that only read (sweeps, admissions): no write lock on SQLite
+        self.single_writer = db.dialect.name == "sqlite"  # one writer for the whole database: keep writes short
         self.committer = GroupCommitter(db, bus, self.owner)
         self.active: dict[uuid.UUID, RunDriver] = {}
         self.draining = asyncio.Event()  # set on shutdown: drivers start no new step and hand their runs over
@@ -146,11 +148,13 @@ class RunEngine:
         """A run freed a slot of its tenant's concurrency limit: dispatch as many of the oldest held runs as
         there are free slots (queued runs that are not held still have their job in the queue)."""
         async with self.reader.connect() as conn:
+            # Usually nothing is held: one indexed lookup answers that, and only then are slots counted.
+            held = list(await conn.scalars(_HELD, {"b_tenant": tenant_id, "b_free": MAX_KICK}))
+            if not held:
+                return
             row = (await conn.execute(_SLOTS, {"b_tenant": tenant_id})).one()
             free = (row.limit or self.settings.max_concurrent_runs_per_tenant) - row.running
-            if free <= 0:
-                return
-            queued = list(await conn.scalars(_HELD, {"b_tenant": tenant_id, "b_free": free}))
+            queued = held[: max(0, free)]
         for queued_id in queued:
             await self.queue.enqueue_advance(tenant_id, queued_id)
 
