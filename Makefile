@@ -50,4 +50,4 @@ bench-deps: .venv-celery/.installed-stamp
 	@touch $@
 
 bench: install bench-deps
-	$(BIN)/python -m bench engine
+	$(BIN)/python -m bench engine --scaling

@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import re
+import resource
 import secrets
 import signal
 import subprocess
@@ -63,6 +64,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 STARTERS = 16  # concurrent callers of startRun in the burst
 WORKLOAD_STEPS = 10
 MODES = ("embedded", "services-1", "services-2")
+SCALING_RUNS = (50, 200, 1000)
 
 
 def _transform(id: str) -> dict[str, Any]:
@@ -100,6 +102,9 @@ class Figures:
     single_ms: list[float] = field(default_factory=list)
     dispatch_ms: list[float] = field(default_factory=list)
     gaps_ms: list[float] = field(default_factory=list)
+    worker_idle_rss_mb: float | None = None  # services modes: a worker after start-up, before any run
+    worker_peak_rss_mb: float | None = None  # the largest worker's peak during the burst
+    process_peak_rss_mb: float | None = None  # this process: the API (and, embedded, its workers)
 
     @property
     def steps(self) -> int:
@@ -138,6 +143,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-baselines", action="store_true", help="skip the Celery and raw-asyncpg baselines and the targets"
     )
+    parser.add_argument("--scaling", action="store_true", help="also W10 with 2 workers at R = 50, 200, 1,000")
     parser.add_argument("--logs", type=Path, help="keep the worker processes' logs in this folder")
 
 
@@ -162,8 +168,15 @@ class WorkerProcess:
 
     def peak_rss_mb(self) -> float:
         """The process's peak resident memory so far (VmHWM), in MiB."""
+        return self._status_mb("VmHWM")
+
+    def rss_mb(self) -> float:
+        """The process's resident memory now (VmRSS), in MiB."""
+        return self._status_mb("VmRSS")
+
+    def _status_mb(self, field: str) -> float:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        found = re.search(r"VmHWM:\s+(\d+) kB", status)
+        found = re.search(rf"{field}:\s+(\d+) kB", status)
         return int(found[1]) / 1024 if found else float("nan")
 
 
@@ -359,8 +372,10 @@ async def measure(
                     log_dir = logs or Path(tmp)
                     log_dir.mkdir(parents=True, exist_ok=True)
                     with worker_processes(count, settings, log_dir) as log_files:
+                        idle_rss = max((w.rss_mb() for w in log_files), default=None)
                         await burst(state, observer, tenant_id, workflow_id, runs)
                         redis_after = await redis_commands(redis_url) if services else None
+                        peak_rss = max((w.peak_rss_mb() for w in log_files), default=None)
                     sql = sql.snapshot()
                     worker_statements, worker_transactions = worker_sql(log_files) if services else (0, 0)
                     rows = await run_rows(observer, tenant_id)
@@ -374,6 +389,9 @@ async def measure(
                         latencies_ms=[_ms(r.created_at, r.finished_at) for r in rows],
                         statements=sql.statements + worker_statements,
                         transactions=sql.transactions + worker_transactions,
+                        worker_idle_rss_mb=idle_rss,
+                        worker_peak_rss_mb=peak_rss,
+                        process_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                         redis_commands=(redis_after - redis_before - 1)
                         if redis_after is not None and redis_before is not None
                         else None,
@@ -408,6 +426,14 @@ def main(args: argparse.Namespace) -> int:
         "concurrent callers; SQL and Redis counts cover every process, start-up and background sweeps included."
     )
     report: dict[str, Any] = {"engine": [asdict(r) for r in results]}
+    print("\n| mode | workload | worker RSS idle MiB | worker peak RSS under load MiB | this process peak RSS MiB |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for r in results:
+        idle = f"{r.worker_idle_rss_mb:.0f}" if r.worker_idle_rss_mb is not None else "n/a"
+        peak = f"{r.worker_peak_rss_mb:.0f}" if r.worker_peak_rss_mb is not None else "n/a"
+        print(f"| {r.mode} | {r.workload} | {idle} | {peak} | {r.process_peak_rss_mb or 0:.0f} |")
+    if args.scaling:
+        report["scaling"] = scaling(args)
     if not args.no_baselines:
         report.update(compare(results, workloads, args))
     path = args.json or REPO / "bench" / "results" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
@@ -415,6 +441,20 @@ def main(args: argparse.Namespace) -> int:
     path.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nfigures written to {path}")
     return 0
+
+
+def scaling(args: argparse.Namespace) -> dict[str, Any]:
+    """W10 steps/s with 2 workers at R = 50, 200 and 1,000 runs started at once: cost must not grow with R."""
+    rates: dict[int, float] = {}
+    print("\n| runs at once | W10 steps/s (2 workers) | burst p95 ms |\n| ---: | ---: | ---: |")
+    for runs in SCALING_RUNS:
+        figures = asyncio.run(measure("services-2", "W10", runs, 3, args.postgres_url, args.redis_url, args.logs))
+        rates[runs] = figures.steps / figures.wall_s
+        print(f"| {runs:,} | {rates[runs]:,.0f} | {percentile(figures.latencies_ms, 95):.0f} |", flush=True)
+    ratio = rates[SCALING_RUNS[-1]] / rates[200]
+    verdict = "PASS" if ratio >= 0.8 else "MISS"
+    print(f"\nR = {SCALING_RUNS[-1]:,} runs at {ratio:.2f}x the steps/s of R = 200 (target >= 0.80): {verdict}")
+    return {"steps_per_s": rates, "ratio_1000_to_200": ratio}
 
 
 def compare(results: list[Figures], workloads: list[str], args: argparse.Namespace) -> dict[str, Any]:
@@ -447,6 +487,9 @@ def compare(results: list[Figures], workloads: list[str], args: argparse.Namespa
         if embedded is not None:
             rate = embedded.steps / embedded.wall_s
             targets.append((f"{workload} embedded >= 1,000 steps/s", rate >= 1000, f"{rate:,.0f} steps/s"))
+    peaks = [r.worker_peak_rss_mb for r in results if r.worker_peak_rss_mb is not None]
+    if peaks:
+        targets.append(("worker RSS under load <= 120 MiB", max(peaks) <= 120, f"{max(peaks):.0f} MiB"))
     if isinstance(celery, str):
         print(f"\n{celery}")
     print("\n| target | result | measured |\n| --- | --- | --- |")
