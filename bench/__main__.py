@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bench import engine, fanout, graphql_reads
+from bench import engine, fanout, graphql_reads, subscriptions
 
-BENCHMARKS: tuple[ModuleType, ...] = (engine, fanout, graphql_reads)
+BENCHMARKS: tuple[ModuleType, ...] = (engine, fanout, graphql_reads, subscriptions)
 
 
 def build_parser() -> argparse.ArgumentParser:

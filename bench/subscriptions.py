@@ -1,0 +1,208 @@
+"""Live event delivery: N websocket subscribers (default 200) on running runs, PostgreSQL + Redis + workers.
+
+``studio serve`` runs as a process of its own (the one the clients talk to) beside two ``studio worker``
+processes; this process seeds the data, opens N graphql-transport-ws connections, starts N runs of a workflow
+that first waits 2 s (so every subscription is live before the measured part) and then runs transform,
+delay 0.4 s, transform, delay 0.4 s, transform, and subscribes each connection to one run's ``runEvents``.
+For every event that arrives live (committed after its subscription was acknowledged) the
+latency is receipt time minus the event's commit timestamp. Reports p50/p99, events lost or repeated (each
+stream must equal the run's stored events), and the API's resident memory per connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from websockets.asyncio.client import connect
+
+from bench.common import POSTGRES_URL, fresh_database, percentile
+from bench.engine import DEFAULT_REDIS_URL, REPO, _observer, _settings, flush_redis, seed, studio, worker_processes
+from studio_shared.auth import encode_access_token
+from studio_shared.db import models
+from studio_shared.rbac import Role
+from studio_shared.settings import Settings
+from studio_shared.store import tenants
+
+NAME = "subscriptions"
+HELP = "runEvents delivery latency p50/p99 at 200 websocket subscribers, and API memory per connection"
+QUERY = "subscription($id: ID!) { runEvents(runId: $id) { seq kind at final } }"
+DEFINITION = {
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {}},
+        {"id": "settle", "type": "delay", "config": {"seconds": 2}},
+        {"id": "a", "type": "transform", "config": {"value": 1}},
+        {"id": "wait1", "type": "delay", "config": {"seconds": 0.4}},
+        {"id": "b", "type": "transform", "config": {"value": 2}},
+        {"id": "wait2", "type": "delay", "config": {"seconds": 0.4}},
+        {"id": "c", "type": "transform", "config": {"value": 3}},
+    ],
+    "edges": [
+        {"source": s, "target": t}
+        for s, t in [
+            ("start", "settle"),
+            ("settle", "a"),
+            ("a", "wait1"),
+            ("wait1", "b"),
+            ("b", "wait2"),
+            ("wait2", "c"),
+        ]
+    ],
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--subscribers", type=int, default=200)
+    parser.add_argument("--postgres-url", default=POSTGRES_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "STUDIO_ENV": "test",
+        "STUDIO_DATABASE_URL": settings.database_url,
+        "STUDIO_REDIS_URL": settings.redis_url or "",
+        "STUDIO_JWT_SECRET": settings.jwt_secret.get_secret_value() if settings.jwt_secret else "",
+        "STUDIO_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
+        "STUDIO_STATE_DIR": str(settings.state_dir),
+        "STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION": "5",
+    }
+    command = [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)]
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+
+
+async def _subscriber(url: str, token: str, run_id: str, ready: asyncio.Event) -> tuple[float, list[dict[str, Any]]]:
+    """One connection, one runEvents stream: (time the subscription started, [(event, received at)])."""
+    async with connect(url, subprotocols=["graphql-transport-ws"], max_queue=None) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ready.wait()
+        subscribed = time.time()
+        await ws.send(
+            json.dumps({"id": "1", "type": "subscribe", "payload": {"query": QUERY, "variables": {"id": run_id}}})
+        )
+        received: list[dict[str, Any]] = []
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            if message["type"] == "complete":
+                return subscribed, received
+            if message["type"] != "next" or message["payload"].get("errors"):
+                raise RuntimeError(f"subscription failed: {message}")
+            event = message["payload"]["data"]["runEvents"]
+            received.append({**event, "received": time.time()})
+
+
+async def measure(subscribers: int, admin_url: str, redis_url: str) -> dict[str, Any]:
+    async with fresh_database("postgres", admin_url) as url:
+        with tempfile.TemporaryDirectory(prefix="studio-bench-subs-") as tmp:
+            settings = _settings(url, redis_url, Path(tmp))
+            await flush_redis(redis_url)
+            port = _free_port()
+            server = _serve(settings, port, Path(tmp) / "serve.log")
+            observer = _observer(url)
+            try:
+                async with httpx.AsyncClient() as client:
+                    for _ in range(300):
+                        try:
+                            if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                                break
+                        except httpx.HTTPError:
+                            pass
+                        await asyncio.sleep(0.1)
+                    else:
+                        raise RuntimeError(
+                            f"studio serve did not start:\n{(Path(tmp) / 'serve.log').read_text()[-2000:]}"
+                        )
+                async with studio(settings) as state:
+                    tenant_id, workflow_id = await seed(state, DEFINITION)
+                    async with state.sessions.begin() as s:
+                        user = await tenants.create_user(s, tenant_id, "viewer@bench.example", "x" * 16, Role.VIEWER)
+                    token = encode_access_token(settings, subject=user.id, tenant_id=tenant_id, role=Role.VIEWER)
+                    with worker_processes(2, settings, Path(tmp)):
+                        baseline_rss = _rss_mb(server.pid)
+                        runs = [
+                            (await state.control.start_run(tenant_id, "bench", workflow_id))[0]
+                            for _ in range(subscribers)
+                        ]
+                        ready = asyncio.Event()
+                        tasks = [
+                            asyncio.create_task(_subscriber(f"ws://127.0.0.1:{port}/graphql", token, str(r.id), ready))
+                            for r in runs
+                        ]
+                        await asyncio.sleep(0.5)  # every connection acknowledged
+                        connected_rss = _rss_mb(server.pid)
+                        ready.set()
+                        streams = await asyncio.gather(*tasks)
+                    events = models.RunEvent.__table__
+                    latencies, lost, repeated = [], 0, 0
+                    async with observer.connect() as conn:
+                        for run, (subscribed, received) in zip(runs, streams, strict=True):
+                            stored = list(
+                                await conn.scalars(
+                                    sa.select(events.c.seq)
+                                    .where(events.c.tenant_id == tenant_id, events.c.run_id == run.id)
+                                    .order_by(events.c.seq)
+                                )
+                            )
+                            seqs = [e["seq"] for e in received]
+                            lost += len(set(stored) - set(seqs))
+                            repeated += len(seqs) - len(set(seqs))
+                            for event in received:
+                                at = datetime.fromisoformat(event["at"]).astimezone(UTC).timestamp()
+                                if at > subscribed + 0.05:  # committed after the subscription was live
+                                    latencies.append((event["received"] - at) * 1000)
+            finally:
+                await observer.dispose()
+                server.terminate()
+                server.wait(30)
+    return {
+        "subscribers": subscribers,
+        "live_events": len(latencies),
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "lost": lost,
+        "repeated": repeated,
+        "api_rss_per_connection_kib": (connected_rss - baseline_rss) * 1024 / subscribers,
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    figures = asyncio.run(measure(args.subscribers, args.postgres_url, args.redis_url))
+    print(
+        "| subscribers | live events | delivery p50 ms | delivery p99 ms | lost | repeated | API RSS per connection |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| {figures['subscribers']} | {figures['live_events']:,} | {figures['p50_ms']:.1f} | {figures['p99_ms']:.1f}"
+        f" | {figures['lost']} | {figures['repeated']} | {figures['api_rss_per_connection_kib']:.0f} KiB |"
+    )
+    verdict = "PASS" if figures["p99_ms"] <= 100 and not figures["lost"] and not figures["repeated"] else "MISS"
+    print(f"\ntarget: delivery p99 <= 100 ms at {figures['subscribers']} subscribers, none lost or repeated: {verdict}")
+    return 0
