@@ -341,19 +341,25 @@ class RunSubscription:
                         finished = finished or event.final
                     if finished:
                         return
-                    # Live: in-order messages stream straight through; a gap, a reconnect or a quiet spell
+                    # Live: in-order events stream straight through; a gap, a reconnect or a quiet spell
                     # sends us back to the database, which is the truth.
-                    while True:
-                        message = await live.get(timeout=LIVE_POLL_S)
-                        if message is None or "seq" not in message or int(message["seq"]) != last + 1:
-                            if message is not None and "seq" in message and int(message["seq"]) <= last:
-                                continue  # a duplicate of something already sent
+                    in_order = True
+                    while in_order:
+                        batch = _live_events(await live.get(timeout=LIVE_POLL_S))
+                        if batch is None:
                             break
-                        event = RunEvent.from_message(message)
-                        last = event.seq
-                        yield event
-                        if event.final:
-                            return
+                        for message in batch:
+                            seq = int(message["seq"])
+                            if seq <= last:
+                                continue  # a duplicate of something already sent
+                            if seq != last + 1:
+                                in_order = False
+                                break
+                            event = RunEvent.from_message(message)
+                            last = event.seq
+                            yield event
+                            if event.final:
+                                return
 
     @strawberry.subscription(
         description="Status changes of runs in your tenant (optionally of one workflow).",
@@ -377,6 +383,17 @@ class RunSubscription:
                 row = await _load_run(ctx, tenant_id, uuid.UUID(str(message["run_id"])))
                 if row is not None and (wanted is None or row.workflow_id == wanted):
                     yield Run.from_model(row)
+
+
+def _live_events(message: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The events of a message on a run's channel (one per commit), or None: a quiet spell, a reconnect of
+    the bus, or a message of another shape — each a reason to re-read the database."""
+    if message is None:
+        return None
+    events = message.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, dict) and "seq" in e for e in events):
+        return None
+    return events
 
 
 async def _load_run(ctx: Context, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run | None:

@@ -96,13 +96,18 @@ class EventRecord:
 
 
 def bus_messages(records: Sequence[EventRecord]) -> list[tuple[str, dict[str, Any]]]:
-    """Where committed events are published: the run's channel, and run-level ones on the tenant's too."""
+    """Where committed events are published: one message per run with that run's events, in order, on the
+    run's channel (one PUBLISH per run and commit, however many steps moved), and each run-level event
+    (queued, started, finished) on the tenant's channel as well."""
     items: list[tuple[str, dict[str, Any]]] = []
+    by_run: dict[tuple[uuid.UUID, uuid.UUID], list[dict[str, Any]]] = {}
     for record in records:
         message = record.message()
-        items.append((channels.run(record.tenant_id, record.run_id), message))
+        by_run.setdefault((record.tenant_id, record.run_id), []).append(message)
         if record.kind.startswith("run."):
             items.append((channels.tenant_runs(record.tenant_id), message))
+    for (tenant_id, run_id), messages in by_run.items():
+        items.append((channels.run(tenant_id, run_id), {"run_id": str(run_id), "events": messages}))
     return items
 
 
