@@ -401,3 +401,23 @@ async def test_child_run_events_carry_the_parent_link(
     assert {m["kind"] for m in children} >= {"run.queued", "run.started", "run.succeeded"}
     assert {m.get("parent_run_id") for m in children} == {str(run.id)}
     assert all("parent_run_id" not in m for m in seen if m["run_id"] == str(run.id))
+
+
+async def test_another_tenants_workflow_reads_as_missing(
+    state: AppState, tenant: TenantFixture, other_tenant: TenantFixture
+) -> None:
+    theirs = await publish(state, other_tenant, chain(node("secret", "transform", value="theirs")), name="theirs")
+    errors = {}
+    for target in (str(theirs), str(uuid.uuid4())):
+        run_id = await start(state, tenant, chain(node("call", "subworkflow", workflow=target)))
+        done = await wait_for(state, tenant.id, run_id)
+        assert done.run.status is RunStatus.FAILED
+        errors[target] = {
+            **done.steps["call"].error,
+            "message": done.steps["call"].error["message"].replace(target, "<id>"),
+        }
+        assert await children_of(state, tenant, run_id) == []
+    assert len({str(sorted(e.items())) for e in errors.values()}) == 1, errors
+    async with state.sessions() as s:
+        leaked = await s.scalar(sa.select(sa.func.count()).where(models.Run.workflow_id == theirs))
+    assert leaked == 0, "no run of the other tenant's workflow was started"
