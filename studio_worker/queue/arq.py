@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 
@@ -19,9 +20,17 @@ class ArqQueue:
     def __init__(self, redis_url: str) -> None:
         self.settings = RedisSettings.from_dsn(redis_url)
         self._pool: ArqRedis | None = None
+        self._connecting = asyncio.Lock()
 
     async def start(self) -> None:
         """Connects lazily on the first enqueue, so the API starts (and /readyz reports) while Redis is down."""
+
+    async def _connect(self) -> ArqRedis:
+        # One pool, even when the first enqueues arrive together (each would otherwise open one, and leak it).
+        async with self._connecting:
+            if self._pool is None:
+                self._pool = await create_pool(self.settings)
+            return self._pool
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -31,8 +40,7 @@ class ArqQueue:
     async def enqueue_advance(
         self, tenant_id: uuid.UUID, run_id: uuid.UUID, *, defer_until: datetime | None = None, dedupe: bool = False
     ) -> None:
-        pool = self._pool or await create_pool(self.settings)
-        self._pool = pool
+        pool = self._pool or await self._connect()
         # A fresh job id normally: arq refuses a job id that is still queued or running, and a refused nudge
         # could be a lost one. Duplicate deliveries are harmless (the run lease admits one driver). The sweep
         # dedupes on purpose: its job for the run is still waiting, and the next sweep tries again anyway.

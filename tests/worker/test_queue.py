@@ -92,3 +92,27 @@ async def test_arq_sweep_jobs_never_pile_up(redis_admin: aioredis.Redis) -> None
         assert await redis_admin.zcard("arq:queue") == 1 + 3, "one sweep job, every ordinary nudge"
     finally:
         await queue.close()
+
+
+async def test_arq_opens_one_pool_when_the_first_enqueues_arrive_together(
+    redis_admin: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studio_worker.queue import arq as arq_queue
+
+    opened: list[object] = []
+    real = arq_queue.create_pool
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        pool = await real(*args, **kwargs)  # type: ignore[arg-type]
+        opened.append(pool)
+        return pool
+
+    monkeypatch.setattr(arq_queue, "create_pool", counting)
+    queue = ArqQueue(REDIS_URL)
+    await queue.start()
+    try:
+        await asyncio.gather(*(queue.enqueue_advance(uuid.uuid4(), uuid.uuid4()) for _ in range(16)))
+        assert len(opened) == 1, "one pool, not one per first enqueue (the others would leak)"
+        assert await redis_admin.zcard("arq:queue") == 16
+    finally:
+        await queue.close()
