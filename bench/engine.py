@@ -180,10 +180,9 @@ class WorkerProcess:
         return int(found[1]) / 1024 if found else float("nan")
 
 
-@contextmanager
-def worker_processes(count: int, settings: Settings, logs: Path) -> Iterator[list[WorkerProcess]]:
-    """``count`` real ``studio worker`` processes; on exit they are stopped with SIGTERM (their logs kept)."""
-    env = {
+def studio_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment for a ``studio`` process (worker, serve) that shares this benchmark's settings."""
+    return {
         **os.environ,
         "STUDIO_ENV": "test",
         "STUDIO_DATABASE_URL": settings.database_url,
@@ -191,7 +190,14 @@ def worker_processes(count: int, settings: Settings, logs: Path) -> Iterator[lis
         "STUDIO_JWT_SECRET": settings.jwt_secret.get_secret_value() if settings.jwt_secret else "",
         "STUDIO_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
         "STUDIO_STATE_DIR": str(settings.state_dir),
+        **extra,
     }
+
+
+@contextmanager
+def worker_processes(count: int, settings: Settings, logs: Path) -> Iterator[list[WorkerProcess]]:
+    """``count`` real ``studio worker`` processes; on exit they are stopped with SIGTERM (their logs kept)."""
+    env = studio_env(settings)
     procs: list[subprocess.Popen[bytes]] = []
     paths: list[Path] = []
     try:

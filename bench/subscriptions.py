@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -29,7 +28,17 @@ import sqlalchemy as sa
 from websockets.asyncio.client import connect
 
 from bench.common import POSTGRES_URL, fresh_database, percentile
-from bench.engine import DEFAULT_REDIS_URL, REPO, _observer, _settings, flush_redis, seed, studio, worker_processes
+from bench.engine import (
+    DEFAULT_REDIS_URL,
+    REPO,
+    _observer,
+    _settings,
+    flush_redis,
+    seed,
+    studio,
+    studio_env,
+    worker_processes,
+)
 from studio_shared.auth import encode_access_token
 from studio_shared.db import models
 from studio_shared.rbac import Role
@@ -83,16 +92,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "STUDIO_ENV": "test",
-        "STUDIO_DATABASE_URL": settings.database_url,
-        "STUDIO_REDIS_URL": settings.redis_url or "",
-        "STUDIO_JWT_SECRET": settings.jwt_secret.get_secret_value() if settings.jwt_secret else "",
-        "STUDIO_SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else "",
-        "STUDIO_STATE_DIR": str(settings.state_dir),
-        "STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION": "5",
-    }
+    env = studio_env(settings, STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION="5")
     command = [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)]
     with log.open("wb") as out:
         return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603

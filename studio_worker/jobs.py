@@ -16,7 +16,7 @@ from arq.worker import Worker
 
 from studio_shared.db import create_engine
 from studio_shared.db.stats import SqlStats
-from studio_shared.events import channels, event_bus_from
+from studio_shared.events import channels, event_bus_from, listen_forever
 from studio_shared.settings import Settings
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.nodes.plugins import load_catalog
@@ -72,7 +72,7 @@ def build_worker(settings: Settings) -> WakingWorker:
         engine = RunEngine(settings, db, bus, queue, load_catalog(settings))
         await engine.start()
         ctx.update(db=db, bus=bus, queue=queue, engine=engine)
-        ctx["wake_task"] = asyncio.create_task(_listen_for_wakes(bus, worker))
+        ctx["wake_task"] = asyncio.create_task(listen_forever(bus, channels.wake(), lambda _: worker.wake.set()))
         log.info("worker %s ready (concurrency %d)", engine.owner, settings.worker_concurrency)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
@@ -95,16 +95,3 @@ def build_worker(settings: Settings) -> WakingWorker:
         job_completion_wait=max(1, math.ceil(settings.shutdown_grace_s)),
     )
     return worker
-
-
-async def _listen_for_wakes(bus: Any, worker: WakingWorker) -> None:
-    while True:
-        try:
-            async with bus.subscribe(channels.wake()) as nudges:
-                async for _ in nudges:
-                    worker.wake.set()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("wake channel failed; resubscribing", exc_info=True)
-            await asyncio.sleep(1)

@@ -6,6 +6,10 @@ with one. Channel names come only from `studio_shared.events.channels`.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
+
 from studio_shared.events import channels
 from studio_shared.events.base import RECONNECTED, BusUnavailable, EventBus, Message, Subscription
 from studio_shared.events.memory import MemoryEventBus
@@ -19,7 +23,10 @@ __all__ = [
     "Subscription",
     "channels",
     "event_bus_from",
+    "listen_forever",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def event_bus_from(redis_url: str | None) -> EventBus:
@@ -29,3 +36,17 @@ def event_bus_from(redis_url: str | None) -> EventBus:
     from studio_shared.events.redis import RedisEventBus
 
     return RedisEventBus(redis_url)
+
+
+async def listen_forever(bus: EventBus, channel: str, on_message: Callable[[Message], None]) -> None:
+    """Call ``on_message`` for every message on ``channel`` until cancelled, subscribing again after a failure."""
+    while True:
+        try:
+            async with bus.subscribe(channel) as messages:
+                async for message in messages:
+                    on_message(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("listening on %s failed; subscribing again", channel, exc_info=True)
+            await asyncio.sleep(1)

@@ -23,7 +23,7 @@ from studio_shared.definition import check_run_input
 from studio_shared.errors import ValidationFailed
 from studio_shared.events import channels
 from studio_shared.types import FINAL_RUN_STATUSES, RunStatus
-from studio_worker.engine.records import EventRecord, bus_messages, runs
+from studio_worker.engine.records import ACTIVE_RUN, CANCEL_STEP_CHILDREN, EventRecord, bus_messages, runs
 from studio_worker.nodes.base import ChildOutcome, NodeError
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ events = models.RunEvent.__table__
 versions = models.WorkflowVersion.__table__
 workflows = models.Workflow.__table__
 
-ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
 PAGE = 500
 
 
@@ -280,25 +279,12 @@ class Children:
     # -- cancelling ------------------------------------------------------------------------------------
 
     async def cancel_active(self) -> None:
-        await cancel_children(self.engine, self.tenant_id, self.run_id, self.step_id)
-
-
-async def cancel_children(
-    engine: RunEngine, tenant_id: uuid.UUID, run_id: uuid.UUID, step_id: str | None = None
-) -> None:
-    """Ask every active child of the run (of one step, if given) to cancel; their drivers do the rest."""
-    where = [runs.c.tenant_id == tenant_id, runs.c.parent_run_id == run_id, runs.c.status.in_(ACTIVE)]
-    if step_id is not None:
-        where.append(runs.c.parent_step_id == step_id)
-    now = utcnow()
-    async with engine.db.begin() as conn:
-        await conn.execute(
-            runs.update()
-            .where(*where, runs.c.cancel_requested_at.is_(None))
-            .values(cancel_requested_at=now, signal=runs.c.signal + 1, wake_at=now, updated_at=now)
-        )
-    async with engine.reader.connect() as conn:
-        await nudge_cancelled_children(conn, engine.bus, engine.queue, tenant_id, run_id)
+        """Ask this step's active children to cancel (every generation); their drivers do the rest."""
+        params = {"b_tenant": self.tenant_id, "b_run": self.run_id, "b_step": self.step_id, "b_now": utcnow()}
+        async with self.engine.db.begin() as conn:
+            await conn.execute(CANCEL_STEP_CHILDREN, params)
+        async with self.engine.reader.connect() as conn:
+            await nudge_cancelled_children(conn, self.engine.bus, self.engine.queue, self.tenant_id, self.run_id)
 
 
 async def nudge_cancelled_children(
@@ -312,7 +298,7 @@ async def nudge_cancelled_children(
         sa.select(runs.c.id).where(
             runs.c.tenant_id == tenant_id,
             runs.c.parent_run_id == run_id,
-            runs.c.status.in_(ACTIVE),
+            runs.c.status.in_(ACTIVE_RUN),
             runs.c.cancel_requested_at.is_not(None),
         )
     )

@@ -309,6 +309,8 @@ _CANCEL_CHILDREN = (
         updated_at=sa.bindparam("b_now"),
     )
 )
+# The same for the children of one step (a foreach that fails fast).
+CANCEL_STEP_CHILDREN = _CANCEL_CHILDREN.where(runs.c.parent_step_id == sa.bindparam("b_step"))
 
 
 @functools.cache

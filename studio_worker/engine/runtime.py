@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from studio_shared.db import read_only
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, parse_definition
-from studio_shared.events import EventBus, channels
+from studio_shared.events import EventBus, Message, channels, listen_forever
 from studio_shared.settings import Settings
 from studio_shared.types import RunStatus
 from studio_worker.engine.commit import GroupCommitter
@@ -93,7 +93,7 @@ class RunEngine:
         self._background = [
             asyncio.create_task(self._heartbeat_loop(), name="studio-heartbeat"),
             asyncio.create_task(self._sweep_loop(), name="studio-sweep"),
-            asyncio.create_task(self._control_loop(), name="studio-control"),
+            asyncio.create_task(listen_forever(self.bus, channels.control(), self._on_control), name="studio-control"),
         ]
 
     async def close(self) -> None:
@@ -223,18 +223,9 @@ class RunEngine:
             rows = await conn.execute(sa.select(runs.c.tenant_id, runs.c.id).where(condition).limit(limit))
             return [(r.tenant_id, r.id) for r in rows if r.id not in self.active]
 
-    async def _control_loop(self) -> None:
+    def _on_control(self, message: Message) -> None:
         """Cancel signals from the API reach the driver at once (the heartbeat is the backstop)."""
-        while True:
-            try:
-                async with self.bus.subscribe(channels.control()) as signals:
-                    async for message in signals:
-                        run_id = message.get("cancel")
-                        driver = self.active.get(uuid.UUID(run_id)) if isinstance(run_id, str) else None
-                        if driver is not None:
-                            driver.cancel.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("control channel failed; resubscribing", exc_info=True)
-                await asyncio.sleep(1)
+        run_id = message.get("cancel")
+        driver = self.active.get(uuid.UUID(run_id)) if isinstance(run_id, str) else None
+        if driver is not None:
+            driver.cancel.set()
