@@ -110,6 +110,20 @@ async def issue_token(settings: Settings, tenant_slug: str, role: Role, email: s
     return result
 
 
+async def rotate_secrets(settings: Settings) -> int:
+    """Re-encrypt every stored secret with the newest STUDIO_SECRET_KEY; returns how many were rewritten."""
+    from studio_shared.crypto import SecretBox
+    from studio_shared.store import credentials
+
+    box = SecretBox.from_settings(settings)
+
+    async def work(s: Any) -> int:
+        return await credentials.rotate_all(s, box)
+
+    result: int = await _with_sessions(settings, work)
+    return result
+
+
 async def create_demo(settings: Settings) -> str:
     """Idempotent: the demo tenant, an admin with a generated password kept in the state dir, examples."""
     password_file = settings.state_dir / "demo_admin_password"

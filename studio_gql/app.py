@@ -12,11 +12,13 @@ from starlette.routing import Route, WebSocketRoute
 
 from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.limits import BodyLimit
-from studio_gql.routes import health, schemas
+from studio_gql.routes import artifacts, health, schemas
 from studio_gql.state import AppState
+from studio_shared.crypto import SecretBox
 from studio_shared.db import create_engine, read_only, session_factory
 from studio_shared.events import event_bus_from
 from studio_shared.settings import Settings
+from studio_shared.storage import store_from_settings
 from studio_worker.control import Control
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.nodes.plugins import load_catalog
@@ -40,6 +42,7 @@ def create_app(settings: Settings) -> Starlette:
         bus = event_bus_from(settings.redis_url)
         await bus.start()
         queue = job_queue_from(settings)
+        store = store_from_settings(settings)
         run_engine: RunEngine | None = None
         if isinstance(queue, InProcessQueue):  # the embedded default: this process is also the worker pool
             run_engine = RunEngine(settings, engine, bus, queue, catalog)
@@ -55,6 +58,8 @@ def create_app(settings: Settings) -> Starlette:
             bus=bus,
             queue=queue,
             control=Control(sessions, bus, queue, registry, reads=reads),
+            box=SecretBox.from_settings(settings),
+            store=store,
             engine_runtime=run_engine,
         )
         try:
@@ -66,12 +71,14 @@ def create_app(settings: Settings) -> Starlette:
             if run_engine is not None:
                 await run_engine.close()
             await bus.close()
+            await store.close()
             await engine.dispose()
 
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", health.healthz),
+        Route("/artifacts/{id:str}", artifacts.download),
         Route("/readyz", health.readyz),
         Route("/schemas/nodes", schemas.node_types),
         Route("/schemas/nodes/{type:str}", schemas.node_type),

@@ -88,6 +88,23 @@ def demo() -> None:
     typer.echo(asyncio.run(create_demo(settings)))
 
 
+@cli.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt stored credentials and webhook secrets with the first key of STUDIO_SECRET_KEY."""
+    from studio_gql.admin import rotate_secrets as rotate
+    from studio_shared.crypto import DecryptionFailed
+
+    settings = load_settings()
+    try:
+        count = asyncio.run(rotate(settings))
+    except DecryptionFailed as exc:
+        typer.echo(
+            f"error: {exc}; keep the old key in STUDIO_SECRET_KEY (after the new one) until this succeeds", err=True
+        )
+        raise typer.Exit(2) from exc
+    typer.echo(f"re-encrypted {count} secrets with the newest key; older keys may now be removed")
+
+
 @cli.command()
 def worker() -> None:
     """Run an arq worker process (needs STUDIO_REDIS_URL)."""

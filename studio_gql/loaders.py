@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from studio_shared.db import models
-from studio_shared.store import runs, tenants, workflows
+from studio_shared.store import artifacts, runs, tenants, usage, workflows
 
 if TYPE_CHECKING:
     from studio_gql.context import Context
@@ -34,6 +34,10 @@ class Loaders:
         self.version: DataLoader[uuid.UUID, models.WorkflowVersion | None] = self._by_id(runs.versions_by_ids)
         steps = self._by_id(runs.steps_of)
         self.steps: DataLoader[uuid.UUID, list[models.Step]] = steps  # type: ignore[assignment]
+        run_artifacts = self._by_id(artifacts.of_runs)
+        self.artifacts: DataLoader[uuid.UUID, list[models.Artifact]] = run_artifacts  # type: ignore[assignment]
+        run_usage = self._by_id(usage.of_runs)
+        self.usage: DataLoader[uuid.UUID, usage.Usage] = run_usage  # type: ignore[assignment]
 
     def _by_id(
         self, fetch: Callable[[AsyncSession, uuid.UUID, list[uuid.UUID]], Awaitable[dict[uuid.UUID, V]]]

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from studio_shared.crypto import SecretBox
 from studio_shared.db import Sessions
 from studio_shared.events import EventBus
 from studio_shared.schemas import NodeRegistry
 from studio_shared.settings import Settings
+from studio_shared.storage import ObjectStore
 from studio_worker.control import Control
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.queue import JobQueue
@@ -25,4 +27,6 @@ class AppState:
     bus: EventBus
     queue: JobQueue
     control: Control
+    box: SecretBox  # credentials at rest, signed artifact links
+    store: ObjectStore  # artifacts
     engine_runtime: RunEngine | None  # the in-process engine of the embedded default; None when workers run elsewhere

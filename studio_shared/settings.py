@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     storage_url: str = "file://.studio/storage"
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    s3_path_style: bool = False  # endpoint/bucket/key addressing, as MinIO wants
+    max_artifact_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     state_dir: Path = Path(".studio")
 
     jwt_secret: SecretStr | None = None
@@ -63,6 +65,13 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     max_run_depth: int = Field(default=10, ge=1)  # child runs (foreach, subworkflow, loop) nest at most this deep
     max_foreach_items: int = Field(default=10_000, ge=1)
+
+    # Outbound HTTP from nodes: public addresses only, unless opted in for on-premise targets.
+    http_allow_private: bool = False
+    http_allowed_hosts: str = ""  # comma-separated hosts ("*.corp.example"), IPs or CIDRs that may be private
+    # LLM usage cost: {"model": {"prompt": USD per 1M tokens, "completion": USD per 1M tokens}}
+    llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    artifact_link_ttl_s: int = Field(default=900, ge=10, le=900)  # signed download links live at most 15 min
 
     db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False

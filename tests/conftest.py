@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import subprocess
@@ -104,13 +105,19 @@ def _redis_url() -> str:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    state_dir = tmp_path_factory.mktemp("state")
     return Settings(
         env=Env.TEST,
         database_url=database_url,
         redis_url=_redis_url() if SERVICES else None,
         jwt_secret=TEST_JWT_SECRET,
         secret_key=TEST_SECRET_KEY,
-        state_dir=tmp_path_factory.mktemp("state"),
+        state_dir=state_dir,
+        storage_url=f"file://{state_dir}/storage",
+        # The tests' own HTTP and model servers listen on 127.0.0.1; every other private address stays blocked.
+        http_allowed_hosts="127.0.0.1/32",
+        max_artifact_bytes=64 * 1024,
+        llm_prices={"gpt-test": {"prompt": 1.0, "completion": 2.0}},
         node_plugins="tests.nodes_plugin",
         run_lease_s=3.0,
         sweep_interval_s=0.5,
@@ -141,6 +148,10 @@ class Workers:
             "STUDIO_REQUEUE_AFTER_S": str(s.requeue_after_s),
             "STUDIO_SHUTDOWN_GRACE_S": str(s.shutdown_grace_s),
             "STUDIO_STATE_DIR": str(s.state_dir),
+            "STUDIO_STORAGE_URL": s.storage_url,
+            "STUDIO_HTTP_ALLOWED_HOSTS": s.http_allowed_hosts,
+            "STUDIO_MAX_ARTIFACT_BYTES": str(s.max_artifact_bytes),
+            "STUDIO_LLM_PRICES": json.dumps(s.llm_prices),
         }
 
     def start(self) -> subprocess.Popen[bytes]:

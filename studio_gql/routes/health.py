@@ -22,7 +22,7 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     """200 when every dependency answers; 503 naming the ones that do not (never their error text)."""
     state: AppState = request.app.state.studio
-    checks = {"database": _database(state)}
+    checks = {"database": _database(state), "storage": state.store.check()}
     if state.settings.redis_url:
         checks["redis"] = _redis(state.settings.redis_url)
     results = {}

@@ -11,9 +11,11 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from studio_gql.errors import should_mask_error
+from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
+from studio_gql.schema.messages import MessageQuery
 from studio_gql.schema.registry import RegistryQuery
-from studio_gql.schema.runs import RunMutation, RunQuery, RunSubscription
+from studio_gql.schema.runs import RunMutation, RunQuery, RunSubscription, UsageQuery
 from studio_gql.schema.workflows import WorkflowMutation, WorkflowQuery
 from studio_shared.settings import Settings
 
@@ -21,12 +23,12 @@ log = logging.getLogger("studio.gql")
 
 
 @strawberry.type(description="Reads.")
-class Query(IdentityQuery, RegistryQuery, WorkflowQuery, RunQuery):
+class Query(IdentityQuery, RegistryQuery, WorkflowQuery, RunQuery, CredentialQuery, MessageQuery, UsageQuery):
     pass
 
 
 @strawberry.type(description="Writes; each returns a payload with `errors: [UserError!]!` for expected failures.")
-class Mutation(IdentityMutation, WorkflowMutation, RunMutation):
+class Mutation(IdentityMutation, WorkflowMutation, RunMutation, CredentialMutation):
     pass
 
 

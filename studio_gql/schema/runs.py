@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
@@ -14,17 +15,22 @@ from strawberry.exceptions import StrawberryGraphQLError
 from studio_gql.context import Context, Info
 from studio_gql.errors import UserError, payload
 from studio_gql.permissions import needs
-from studio_gql.schema.common import JSON, Connection, connection, parse_id, require_id
+from studio_gql.schema.artifacts import Artifact
+from studio_gql.schema.common import JSON, Connection, DeletePayload, connection, parse_id, require_id
 from studio_gql.schema.workflows import Workflow
 from studio_shared.db import models
 from studio_shared.errors import NotFound
 from studio_shared.events import channels
 from studio_shared.rbac import Permission
+from studio_shared.storage import StorageError
 from studio_shared.store import Page
 from studio_shared.store import runs as store
+from studio_shared.store import usage as usage_store
 from studio_shared.store import workflows as workflows_store
 from studio_shared.types import RunStatus as RunStatusEnum
 from studio_shared.types import StepStatus as StepStatusEnum
+
+log = logging.getLogger("studio.gql.runs")
 
 RunStatus = strawberry.enum(RunStatusEnum, name="RunStatus", description="QUEUED → RUNNING ⇄ WAITING → final.")
 StepStatus = strawberry.enum(StepStatusEnum, name="StepStatus")
@@ -104,6 +110,26 @@ class Step:
             started_at=row.started_at,
             finished_at=row.finished_at,
             wake_at=row.wake_at,
+        )
+
+
+@strawberry.type(description="Model usage: calls, tokens, and cost in USD when STUDIO_LLM_PRICES prices the model.")
+class Usage:
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float | None
+
+    @classmethod
+    def from_store(cls, found: usage_store.Usage | None) -> Usage:
+        found = found or usage_store.Usage()
+        return cls(
+            calls=found.calls,
+            prompt_tokens=found.prompt_tokens,
+            completion_tokens=found.completion_tokens,
+            total_tokens=found.prompt_tokens + found.completion_tokens,
+            cost_usd=found.cost_usd,
         )
 
 
@@ -189,6 +215,17 @@ class Run:
             page = await store.list_runs(s, self._tenant_id, where, first, after)
         return connection(page, Run.from_model)
 
+    @strawberry.field(description="Files this run's steps wrote, oldest first.")
+    async def artifacts(self, info: Info) -> list[Artifact]:
+        rows = await info.context.loaders.artifacts.load(uuid.UUID(str(self.id)))
+        return [Artifact.from_model(row) for row in rows or []]
+
+    @strawberry.field(
+        description="Model calls of this run's llm.chat and agent steps, summed (child runs not included)."
+    )
+    async def usage(self, info: Info) -> Usage:
+        return Usage.from_store(await info.context.loaders.usage.load(uuid.UUID(str(self.id))))
+
     @strawberry.field(description="The run that started this one (foreach, subworkflow, loop), if any.")
     async def parent(self, info: Info) -> Run | None:
         if self._parent_run_id is None:
@@ -247,6 +284,17 @@ class RunQuery:
 
 
 @strawberry.type
+class UsageQuery:
+    @strawberry.field(
+        description="Your tenant's model usage in [since, until) (default: all time).",
+        extensions=needs(Permission.RUN_READ),
+    )
+    async def usage(self, info: Info, since: datetime | None = None, until: datetime | None = None) -> Usage:
+        async with info.context.state.reads() as s:
+            return Usage.from_store(await usage_store.between(s, info.context.tenant_id, since, until))
+
+
+@strawberry.type
 class RunMutation:
     @strawberry.mutation(
         description="Start a run of a published version (default: the latest); a known idempotencyKey returns its run.",
@@ -293,6 +341,24 @@ class RunMutation:
             ctx.tenant_id, ctx.require_principal(), require_id(id, "run"), from_step
         )
         return RunPayload(run=Run.from_model(run))
+
+    @strawberry.mutation(
+        description="Delete a finished run with its child runs, steps, events and artifacts (files included); "
+        "a workflow's history is its editors' to keep or prune.",
+        extensions=needs(Permission.WORKFLOW_WRITE),
+    )
+    @payload(lambda errors: DeletePayload(errors=errors))
+    async def delete_run(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        ctx = info.context
+        run_id = require_id(id, "run")
+        async with ctx.state.sessions.begin() as s:
+            deleted = await store.delete_tree(s, ctx.tenant_id, run_id, ctx.require_principal().actor)
+        for gone in deleted:  # after the commit: a file without its row is garbage, a row without its file a 404
+            try:
+                await ctx.state.store.delete_prefix(f"{ctx.tenant_id}/{gone}/")
+            except StorageError:
+                log.warning("could not remove the files of deleted run %s", gone, exc_info=True)
+        return DeletePayload(deleted_id=id)
 
 
 @contextlib.asynccontextmanager

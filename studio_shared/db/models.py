@@ -307,6 +307,27 @@ class Artifact(Tenanted, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class LlmCall(Tenanted, Base):
+    """One model call of a step: the memo that keeps a resumed run from paying twice, and the usage ledger.
+
+    The id is derived from the step's idempotency key and the call's position in the step, so a re-executed
+    step finds its earlier answers; sums per run and per tenant are plain aggregates over this table.
+    """
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (sa.Index(None, "tenant_id", "run_id"), sa.Index(None, "tenant_id", "created_at"))
+
+    run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))
+    step_id: Mapped[str] = mapped_column(sa.String(64))
+    model: Mapped[str] = mapped_column(sa.String(200))
+    request_sha256: Mapped[str] = mapped_column(sa.String(64))
+    response: Mapped[Any] = mapped_column(JSONDoc)
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[float | None] = mapped_column(sa.Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Message(Tenanted, Base):
     __tablename__ = "messages"
     __table_args__ = (sa.Index(None, "tenant_id", "channel", "created_at", "id"),)

@@ -11,10 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.db import models
+from studio_shared.errors import Conflict, NotFound
+from studio_shared.store import audit
 from studio_shared.store.pagination import Page, keyset, paged
 from studio_shared.types import RunStatus
 
 MAX_EVENTS = 5000
+FINAL = [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +95,37 @@ async def events_after(
         .limit(limit)
     )
     return list(rows)
+
+
+async def delete_tree(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, actor: str) -> list[uuid.UUID]:
+    """Delete a finished top-level run with its child runs, steps, events, artifact rows and model calls.
+
+    Returns the ids of every deleted run: the caller removes their stored objects after the commit.
+    """
+    run = await get(s, tenant_id, run_id)
+    if run is None:
+        raise NotFound("run", run_id)
+    if run.parent_run_id is not None:
+        raise Conflict("this run belongs to a parent run's step: delete the parent run instead", ["id"])
+    tree, frontier = [run_id], [run_id]
+    while frontier:
+        frontier = list(
+            await s.scalars(
+                sa.select(models.Run.id).where(
+                    models.Run.tenant_id == tenant_id, models.Run.parent_run_id.in_(frontier)
+                )
+            )
+        )
+        tree += frontier
+    unfinished = await s.scalar(
+        sa.select(sa.func.count())
+        .select_from(models.Run)
+        .where(models.Run.tenant_id == tenant_id, models.Run.id.in_(tree), models.Run.status.not_in(FINAL))
+    )
+    if unfinished:
+        raise Conflict("the run (or one of its child runs) has not finished: cancel it first", ["id"])
+    # Children first: the foreign keys cascade to steps, events, artifacts and model calls of each run.
+    for chunk in reversed([tree[i : i + 500] for i in range(0, len(tree), 500)]):
+        await s.execute(sa.delete(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id.in_(chunk)))
+    audit.record(s, tenant_id, actor, "run.delete", ("run", run_id), {"runs": len(tree)})
+    return tree

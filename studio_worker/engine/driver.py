@@ -13,7 +13,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
 from studio_worker.engine.records import Batch, LeaseLost, Signalled
 from studio_worker.engine.templates import TemplateError
 from studio_worker.nodes import NodeContext, NodeError, NodeResult, NodeSpec
+from studio_worker.nodes.redact import Redactor
 
 if TYPE_CHECKING:
     from studio_worker.engine.runtime import RunEngine
@@ -286,6 +287,10 @@ class RunDriver:
         ctx = self.contexts.pop(sid, None)
         self.configs.pop(sid, None)
         logs = ctx.logs if ctx else []
+        if ctx is not None and ctx.secrets:
+            outcome, logs = _redacted(ctx, outcome)
+        for kind, data in ctx.events if ctx else ():
+            batch.event(kind, sid, StepStatus.RUNNING, **data)
         now = utcnow()
         if isinstance(outcome, NodeResult):
             if outcome.wait or outcome.wait_until:
@@ -474,6 +479,7 @@ class RunDriver:
             raw_config=node.config,
             cancelled=self.cancel,
             render=self._render_with,
+            services=self.engine.services,
             children=Children(
                 self.engine, self.tenant_id, self.run_id, node.id, generation, int(self.run.get("depth") or 0)
             ),
@@ -539,3 +545,13 @@ def _small(value: Any) -> bool:
     if value is None or isinstance(value, bool | int | float):
         return True
     return len(repr(value)) <= SMALL_OUTPUT_CHARS
+
+
+def _redacted(ctx: NodeContext, outcome: Outcome) -> tuple[Outcome, list[str]]:
+    """The outcome, logs and node events of a step with every secret it saw masked."""
+    redact = Redactor(ctx.secrets)
+    ctx.events[:] = [(kind, redact(data)) for kind, data in ctx.events]
+    logs = [redact.text(line) for line in ctx.logs]
+    if isinstance(outcome, NodeError):
+        return NodeError(outcome.type, redact.text(outcome.message), retryable=outcome.retryable), logs
+    return replace(outcome, output=redact(outcome.output), state=redact(outcome.state)), logs

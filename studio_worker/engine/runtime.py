@@ -26,6 +26,7 @@ from studio_worker.engine.driver import RunDriver
 from studio_worker.engine.records import runs, tenants
 from studio_worker.engine.templates import Templates, default_templates
 from studio_worker.nodes.plugins import NodeCatalog
+from studio_worker.nodes.services import NodeServices
 from studio_worker.queue import JobQueue
 
 log = logging.getLogger("studio.engine")
@@ -72,6 +73,7 @@ class RunEngine:
         catalog: NodeCatalog,
         templates: Templates | None = None,
         owner: str | None = None,
+        services: NodeServices | None = None,
     ) -> None:
         self.settings, self.db, self.bus, self.queue = settings, db, bus, queue
         self.registry, self.handlers = catalog.registry, catalog.handlers
@@ -82,6 +84,7 @@ class RunEngine:
         self.reader = read_only(db)  # for queries that only read (sweeps, admissions): no write lock on SQLite
         self.single_writer = db.dialect.name == "sqlite"  # one writer for the whole database: keep writes short
         self.committer = GroupCommitter(db, bus, self.owner)
+        self.services = services or NodeServices(settings, db)
         self.active: dict[uuid.UUID, RunDriver] = {}
         self.draining = asyncio.Event()  # set on shutdown: drivers start no new step and hand their runs over
         self._idle = asyncio.Event()  # set whenever the last active driver returns
@@ -103,6 +106,7 @@ class RunEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.committer.close()
+        await self.services.close()
 
     async def drain(self, grace_s: float) -> None:
         """Shut down gently: no new step starts; wait up to ``grace_s`` for the running ones to finish.

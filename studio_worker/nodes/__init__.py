@@ -10,9 +10,10 @@ from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpe
 @functools.cache
 def builtin_handlers() -> dict[str, NodeSpec]:
     """Every built-in node type's handler (imported on first use: flow nodes need the engine's modules)."""
-    from studio_worker.nodes import flow, logic
+    from studio_worker.nodes import agent, flow, http, llm, logic, outputs
 
-    return {spec.type: spec for spec in (*logic.SPECS, *flow.SPECS)}
+    families = (logic, flow, outputs, http, llm, agent)
+    return {spec.type: spec for family in families for spec in family.SPECS}
 
 
 __all__ = ["NodeContext", "NodeError", "NodeResult", "NodeSpec", "builtin_handlers"]

@@ -7,7 +7,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studio_shared.credentials import ResolvedCredential
+    from studio_worker.nodes.services import NodeServices
 
 MAX_LOG_LINES = 200
 MAX_LOG_LINE = 2000
@@ -42,10 +46,27 @@ class NodeContext:
     # Renders a raw config value (see NodeSpec.raw_fields) with extra names in scope, e.g. foreach's item.
     render: Callable[[Any, Mapping[str, Any], Sequence[str]], Any] | None = None
     children: Any = None  # the step's child runs (studio_worker.engine.children.Children), for flow nodes
+    services: NodeServices | None = None  # credentials, outbound HTTP, storage: for nodes with effects
+    # Every secret this step has seen: the engine removes each from the output, error, logs and events it records.
+    secrets: set[str] = field(default_factory=set)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # recorded with the step's outcome
 
     def log(self, line: str) -> None:
         if len(self.logs) < MAX_LOG_LINES:
             self.logs.append(line[:MAX_LOG_LINE])
+
+    def event(self, kind: str, **data: Any) -> None:
+        """A step event of the node's own (e.g. ``step.tool_call``), committed with the step's next change."""
+        if len(self.events) < MAX_LOG_LINES:
+            self.events.append((kind, data))
+
+    def need_services(self) -> NodeServices:
+        if self.services is None:
+            raise NodeError("Unsupported", f"{self.node_type} steps need the run engine's services")
+        return self.services
+
+    async def credential(self, name: str) -> ResolvedCredential:
+        return await self.need_services().credential(self, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,11 +48,6 @@ def load_catalog(settings: Settings) -> NodeCatalog:
 # fails with UnknownNodeType (a clear, recorded error) until then.
 _LATER = frozenset(
     {
-        "http.request",
-        "llm.chat",
-        "agent",
         "human.approval",
-        "artifact.write",
-        "message.reply",
     }
 )

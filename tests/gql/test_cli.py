@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import jwt
+import sqlalchemy as sa
+from pydantic import SecretStr
 
+from studio_shared.crypto import SecretBox
+from studio_shared.db import create_engine
+from studio_shared.settings import Settings
 from tests.conftest import REPO
 
 
-def _studio(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _studio(tmp_path: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "STUDIO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
         "STUDIO_STATE_DIR": str(tmp_path / "state"),
+        **extra_env,
     }
     env.pop("STUDIO_JWT_SECRET", None)
     return subprocess.run(  # noqa: S603 - our own CLI
@@ -81,3 +88,38 @@ def test_unbuilt_scheduler_says_so_and_fails(tmp_path: Path) -> None:
     result = _studio(tmp_path, "scheduler")
     assert result.returncode == 2
     assert "not part of this build" in result.stderr
+
+
+def test_rotate_secrets_reencrypts_with_the_newest_key(tmp_path: Path) -> None:
+    old, new = "old-key-" + "o" * 40, "new-key-" + "n" * 40
+    assert _studio(tmp_path, "token", "--tenant", "acme", "--role", "ADMIN", STUDIO_SECRET_KEY=old).returncode == 0
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+
+    def box(*keys: str) -> SecretBox:
+        return SecretBox.from_settings(Settings(secret_key=SecretStr(",".join(keys))))
+
+    async def sql(statement: str, **params: str) -> list[str]:
+        engine = create_engine(Settings(database_url=url))
+        try:
+            async with engine.begin() as conn:
+                result = await conn.execute(sa.text(statement), params)
+                return [row[0] for row in result] if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    [tenant_id] = asyncio.run(sql("SELECT id FROM tenants"))
+    asyncio.run(
+        sql(
+            "INSERT INTO credentials (id, tenant_id, name, kind, value_encrypted, created_at, updated_at) "
+            "VALUES ('0f0e0d0c0b0a09080706050403020100', :t, 'c', 'bearer', :v, '2026-01-01', '2026-01-01')",
+            t=tenant_id,
+            v=box(old).seal({"token": "sekret"}),
+        )
+    )
+    refused = _studio(tmp_path, "rotate-secrets", STUDIO_SECRET_KEY=new)
+    assert refused.returncode == 2 and "keep the old key" in refused.stderr
+    rotated = _studio(tmp_path, "rotate-secrets", STUDIO_SECRET_KEY=f"{new},{old}")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-encrypted 1 secrets" in rotated.stdout
+    [sealed] = asyncio.run(sql("SELECT value_encrypted FROM credentials"))
+    assert box(new).open(sealed) == {"token": "sekret"}

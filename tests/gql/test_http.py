@@ -17,7 +17,11 @@ async def test_healthz(http: httpx.AsyncClient) -> None:
 async def test_readyz_reports_each_dependency(http: httpx.AsyncClient, settings: Settings) -> None:
     response = await http.get("/readyz")
     assert response.status_code == 200
-    expected = {"database": "ok", "redis": "ok"} if settings.redis_url else {"database": "ok"}
+    expected = (
+        {"database": "ok", "storage": "ok", "redis": "ok"}
+        if settings.redis_url
+        else {"database": "ok", "storage": "ok"}
+    )
     assert response.json()["checks"] == expected
 
 

@@ -123,6 +123,17 @@ class Seed:
         key_id: str = data["createApiKey"]["apiKey"]["id"]
         return key_id
 
+    async def credential(self) -> str:
+        data = await self.gql.data(
+            """mutation($n: String!) { createCredential(input: {name: $n, kind: "bearer", value: {token: "rbac-secret"}}) {
+                 credential { id } errors { code } } }""",
+            {"n": f"rbac-{secrets.token_hex(4)}"},
+            self.tenant.token(Role.ADMIN),
+        )
+        assert data["createCredential"]["errors"] == []
+        credential_id: str = data["createCredential"]["credential"]["id"]
+        return credential_id
+
 
 Variables = Callable[[Seed], Awaitable[dict[str, Any]]]
 
@@ -159,6 +170,14 @@ async def _viewer_id(seed: Seed) -> dict[str, Any]:
 
 async def _api_key_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.api_key()}
+
+
+async def _credential_id(seed: Seed) -> dict[str, Any]:
+    return {"id": await seed.credential()}
+
+
+async def _new_credential(seed: Seed) -> dict[str, Any]:
+    return {"n": f"cred-{secrets.token_hex(4)}"}
 
 
 async def _definition(seed: Seed) -> dict[str, Any]:
@@ -204,10 +223,19 @@ OPERATIONS: dict[str, Op] = {
         'mutation($id: ID!) { retryRun(id: $id, fromStep: "start") { run { id } errors { code } } }',
         _finished_run_id,
     ),
+    "deleteRun": Op(
+        "Mutation",
+        Permission.WORKFLOW_WRITE,
+        "mutation($id: ID!) { deleteRun(id: $id) { deletedId errors { code } } }",
+        _finished_run_id,
+    ),
     # Query
     "me": Op("Query", None, "{ me { role } }"),
     "users": Op("Query", Permission.USER_MANAGE, "{ users(first: 1) { edges { node { id } } } }"),
     "apiKeys": Op("Query", Permission.APIKEY_MANAGE, "{ apiKeys { id } }"),
+    "usage": Op("Query", Permission.RUN_READ, "{ usage { calls totalTokens } }"),
+    "credentials": Op("Query", Permission.CREDENTIAL_MANAGE, "{ credentials { id name } }"),
+    "messages": Op("Query", Permission.RUN_READ, '{ messages(channel: "rbac", first: 1) { edges { node { id } } } }'),
     "auditLog": Op("Query", Permission.AUDIT_READ, "{ auditLog(first: 1) { edges { node { id } } } }"),
     "nodeTypes": Op("Query", Permission.WORKFLOW_READ, "{ nodeTypes { type } }"),
     "nodeType": Op("Query", Permission.WORKFLOW_READ, '{ nodeType(type: "transform") { type } }'),
@@ -249,6 +277,19 @@ OPERATIONS: dict[str, Op] = {
         Permission.APIKEY_MANAGE,
         "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id } errors { code } } }",
         _api_key_id,
+    ),
+    "createCredential": Op(
+        "Mutation",
+        Permission.CREDENTIAL_MANAGE,
+        """mutation($n: String!) { createCredential(input: {name: $n, kind: "bearer", value: {token: "t0ken-value"}}) {
+             credential { id } errors { code } } }""",
+        _new_credential,
+    ),
+    "deleteCredential": Op(
+        "Mutation",
+        Permission.CREDENTIAL_MANAGE,
+        "mutation($id: ID!) { deleteCredential(id: $id) { deletedId errors { code } } }",
+        _credential_id,
     ),
     "createWorkflow": Op(
         "Mutation",

@@ -34,7 +34,7 @@ HIJACKED_DEFINITION: dict[str, Any] = {
 }
 MALFORMED_ID = "nope"
 
-Target = Literal["workflow", "user", "api_key", "active_run", "finished_run"]
+Target = Literal["workflow", "user", "api_key", "active_run", "finished_run", "credential"]
 WAITING_DEFINITION: dict[str, Any] = {
     "nodes": [
         {"id": "start", "type": "trigger.manual", "config": {}},
@@ -105,6 +105,16 @@ TENANCY_CASES: dict[str, IdCase] = {
              retryRun(id: $id, fromStep: "start") { run { id status } errors { path message code } } }""",
         "finished_run",
     ),
+    "deleteRun": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { deleteRun(id: $id) { deletedId errors { path message code } } }",
+        "finished_run",
+    ),
+    "deleteCredential": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { deleteCredential(id: $id) { deletedId errors { path message code } } }",
+        "credential",
+    ),
     "revokeApiKey": IdCase(
         "Mutation",
         "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id revoked } errors { path message code } } }",
@@ -125,6 +135,7 @@ SNAPSHOT = """query($id: ID!) {
   }
   users(first: 100) { edges { node { id email role active } } }
   apiKeys { id name role revoked createdAt }
+  credentials { id name kind allowedHosts }
 }"""
 
 
@@ -142,6 +153,7 @@ class World:
     api_key: str
     active_run_id: str  # A's, waiting on a long delay
     finished_run_id: str  # A's, succeeded
+    credential_id: str  # A's
 
     def target(self, kind: Target) -> str:
         return {
@@ -150,6 +162,7 @@ class World:
             "api_key": self.api_key_id,
             "active_run": self.active_run_id,
             "finished_run": self.finished_run_id,
+            "credential": self.credential_id,
         }[kind]
 
 
@@ -196,7 +209,13 @@ async def world(make_tenant: Any, gql: GraphQLClient, workers: Any) -> World:
     await create_workflow(gql, b, f"B's own flow {secrets.token_hex(4)}")  # B's lists are not empty
     active = await start_run(gql, a, WAITING_DEFINITION, finished=False)
     finished = await start_run(gql, a, MINIMAL_DEFINITION, finished=True)
-    return World(a, b, workflow_id, name, str(a.users[Role.VIEWER]), key_id, key, active, finished)
+    credential = await gql.data(
+        """mutation { createCredential(input: {name: "a-secret", kind: "bearer", value: {token: "a-token-value"}}) {
+             credential { id } errors { code } } }""",
+        token=a.token(Role.ADMIN),
+    )
+    credential_id = credential["createCredential"]["credential"]["id"]
+    return World(a, b, workflow_id, name, str(a.users[Role.VIEWER]), key_id, key, active, finished, credential_id)
 
 
 async def snapshot(gql: GraphQLClient, world: World) -> dict[str, Any]:
@@ -300,6 +319,15 @@ async def b_owned_target(gql: GraphQLClient, world: World, kind: Target) -> str:
         return await start_run(gql, world.b, WAITING_DEFINITION, finished=False)
     if kind == "finished_run":
         return await start_run(gql, world.b, MINIMAL_DEFINITION, finished=True)
+    if kind == "credential":
+        made = await gql.data(
+            """mutation($n: String!) { createCredential(input: {name: $n, kind: "bearer", value: {token: "b-token"}}) {
+                 credential { id } } }""",
+            {"n": f"b-{secrets.token_hex(3)}"},
+            world.b.token(Role.ADMIN),
+        )
+        credential_id: str = made["createCredential"]["credential"]["id"]
+        return credential_id
     key_id, _ = await create_key(gql, world.b)
     return key_id
 

@@ -1,0 +1,57 @@
+"""Conversations on message channels: what came in and what steps replied."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from studio_gql.context import Info
+from studio_gql.permissions import needs
+from studio_gql.schema.common import Connection, connection
+from studio_gql.schema.runs import Run
+from studio_shared.db import models
+from studio_shared.rbac import Permission
+from studio_shared.store import messages as store
+
+
+@strawberry.type(description="One message on a channel; direction is 'inbound' (to the studio) or 'outbound'.")
+class Message:
+    id: strawberry.ID
+    channel: str
+    text: str
+    sender: str | None
+    direction: str
+    created_at: datetime
+    _run_id: strawberry.Private[uuid.UUID | None]
+
+    @classmethod
+    def from_model(cls, row: models.Message) -> Message:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            channel=row.channel,
+            text=row.text,
+            sender=row.sender,
+            direction=row.direction.value,
+            created_at=row.created_at,
+            _run_id=row.run_id,
+        )
+
+    @strawberry.field(description="The run the message started or came from, if any.")
+    async def run(self, info: Info) -> Run | None:
+        if self._run_id is None:
+            return None
+        row = await info.context.loaders.run.load(self._run_id)
+        return Run.from_model(row) if row else None
+
+
+@strawberry.type
+class MessageQuery:
+    @strawberry.field(description="Messages of a channel, newest first.", extensions=needs(Permission.RUN_READ))
+    async def messages(
+        self, info: Info, channel: str, first: int | None = None, after: str | None = None
+    ) -> Connection[Message]:
+        async with info.context.state.reads() as s:
+            page = await store.list_messages(s, info.context.tenant_id, channel, first, after)
+        return connection(page, Message.from_model)

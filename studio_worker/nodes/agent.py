@@ -1,0 +1,195 @@
+"""``agent``: the tool-calling loop. The model answers or asks for tools; HTTP tools run inline, workflow tools
+run as child runs while the step waits holding no worker, and every tool call is a step event.
+
+The loop's progress (the transcript, the model calls made, the child runs it waits for) lives in the step's
+saved state; model answers are memoized per call (``llm.complete``), so a resumed or re-executed agent
+continues where it was without paying for an answer twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from studio_shared.db.types import utcnow
+from studio_worker.engine.children import Children, Target
+from studio_worker.nodes import http
+from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
+from studio_worker.nodes.llm import complete, model_credential, usage_of
+
+MAX_TOOL_RESULT_CHARS = 20_000
+ANY_OBJECT: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+def _children(ctx: NodeContext) -> Children:
+    if not isinstance(ctx.children, Children):
+        raise NodeError("Unsupported", "agent steps need the run engine's child runs")
+    return ctx.children
+
+
+async def agent(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
+    targets: dict[str, Any] = {}
+    for tool in config.get("tools") or []:
+        if tool["kind"] == "workflow":
+            target = await _children(ctx).resolve(tool["workflow"], tool.get("version"))
+            targets[tool["name"]] = target.state()
+    state: dict[str, Any] = {
+        "messages": [{"role": "system", "content": str(config["instructions"])}],
+        "calls": 0,
+        "answers": [],  # usage of each model call
+        "targets": targets,
+        "pending": {},  # tool_call_id -> {"index", "name", "deadline"}
+        "spawned": 0,
+    }
+    return await _advance(ctx, config, state)
+
+
+async def agent_resume(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
+    return await _advance(ctx, config, dict(ctx.state or {}))
+
+
+async def _advance(ctx: NodeContext, config: dict[str, Any], state: dict[str, Any]) -> NodeResult:
+    credential = await model_credential(ctx, config)
+    tools = {tool["name"]: tool for tool in config.get("tools") or []}
+    limit = int(config.get("max_iterations") or 8)
+    while True:
+        if state["pending"]:
+            waiting = await _collect_children(ctx, state)
+            if waiting is not None:
+                return waiting
+        if state["calls"] >= limit:
+            raise NodeError("MaxIterations", f"the agent made {limit} model calls without a final answer")
+        request: dict[str, Any] = {"model": config["model"], "messages": state["messages"]}
+        if tools:
+            request["tools"] = [await _declaration(ctx, tool, state) for tool in tools.values()]
+        answer = await complete(ctx, credential, request, index=state["calls"])
+        state["calls"] += 1
+        state["answers"].append({"usage": answer.get("usage") or {}})
+        message = answer["choices"][0].get("message") or {}
+        calls = message.get("tool_calls") or []
+        state["messages"].append(
+            {"role": "assistant", "content": message.get("content"), **({"tool_calls": calls} if calls else {})}
+        )
+        if not calls:
+            return NodeResult(
+                output={
+                    "answer": message.get("content"),
+                    "transcript": state["messages"],
+                    "usage": usage_of(state["answers"]),
+                }
+            )
+        for call in calls:
+            await _run_tool(ctx, config, tools, state, call)
+
+
+async def _declaration(ctx: NodeContext, tool: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    parameters = tool.get("parameters") or ANY_OBJECT
+    if tool["kind"] == "workflow":
+        definition = await _children(ctx)._definition(Target.from_state(state["targets"][tool["name"]]))
+        parameters = definition.trigger.config.get("input_schema") or ANY_OBJECT
+    return {
+        "type": "function",
+        "function": {"name": tool["name"], "description": tool.get("description", ""), "parameters": parameters},
+    }
+
+
+async def _run_tool(
+    ctx: NodeContext, config: dict[str, Any], tools: dict[str, Any], state: dict[str, Any], call: dict[str, Any]
+) -> None:
+    call_id = str(call.get("id") or f"call_{state['calls']}")
+    function = call.get("function") or {}
+    name = str(function.get("name"))
+    tool = tools.get(name)
+
+    def reply(content: Any) -> None:
+        text = content if isinstance(content, str) else json.dumps(content, default=str)
+        state["messages"].append({"role": "tool", "tool_call_id": call_id, "content": text[:MAX_TOOL_RESULT_CHARS]})
+
+    if tool is None:
+        ctx.event("step.tool_call", tool=name, call_id=call_id, error="unknown tool")
+        reply({"error": f"there is no tool named {name!r}; use one of: {', '.join(tools)}"})
+        return
+    try:
+        args = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        args = None
+    schema = tool.get("parameters") if tool["kind"] == "http" else None
+    problem = _argument_problem(args, schema)
+    if problem:
+        ctx.event("step.tool_call", tool=name, call_id=call_id, error=problem)
+        reply({"error": problem})
+        return
+    ctx.event("step.tool_call", tool=name, call_id=call_id, arguments=args)
+    timeout_s = float(config.get("tool_timeout_s") or 30)
+    if tool["kind"] == "workflow":
+        index = state["spawned"]
+        try:
+            await _children(ctx).spawn(Target.from_state(state["targets"][name]), [(index, args)])
+        except NodeError as exc:
+            reply({"error": exc.message})
+            return
+        state["spawned"] = index + 1
+        deadline = utcnow() + timedelta(seconds=timeout_s)
+        state["pending"][call_id] = {"index": index, "name": name, "deadline": deadline.isoformat()}
+        return
+    if ctx.render is None:
+        raise NodeError("Unsupported", "agent steps need the run engine's templates")
+    request = ctx.render(tool["request"], {"args": args}, ("config", "tools", name, "request"))
+    try:
+        result = await asyncio.wait_for(http.call(ctx, {**request, "timeout_s": timeout_s}), timeout_s)
+        reply({"status": result["status"], "body": result["body"]})
+    except NodeError as exc:
+        reply({"error": exc.message})
+    except TimeoutError:
+        reply({"error": f"the tool took longer than {timeout_s:g} s"})
+
+
+def _argument_problem(args: Any, schema: dict[str, Any] | None) -> str | None:
+    if not isinstance(args, dict):
+        return "the arguments must be a JSON object"
+    if schema:
+        error = next(iter(Draft202012Validator(schema).iter_errors(args)), None)
+        if error is not None:
+            where = "/".join(map(str, error.absolute_path)) or "arguments"
+            return f"invalid arguments at {where}: {error.message[:300]}"
+    return None
+
+
+async def _collect_children(ctx: NodeContext, state: dict[str, Any]) -> NodeResult | None:
+    """Answer finished (or overdue) workflow tool calls; a NodeResult to keep waiting, or None to go on."""
+    children = _children(ctx)
+    pending: dict[str, Any] = state["pending"]
+    finished = await children.outcomes([p["index"] for p in pending.values()])
+    now = utcnow()
+    still: dict[str, Any] = {}
+    for call_id, entry in pending.items():
+        outcome = finished.get(entry["index"])
+        if outcome is not None:
+            content = (
+                {"output": outcome.output}
+                if outcome.succeeded
+                else {"error": f"the workflow {outcome.status.lower()}", "detail": outcome.error}
+            )
+        elif now.isoformat() >= entry["deadline"]:
+            content = {"error": "the workflow did not finish in time; it was cancelled"}
+        else:
+            still[call_id] = entry
+            continue
+        text = json.dumps(content, default=str)[:MAX_TOOL_RESULT_CHARS]
+        state["messages"].append({"role": "tool", "tool_call_id": call_id, "content": text})
+    if still:
+        state["pending"] = still
+        wake = min(entry["deadline"] for entry in still.values())
+        return NodeResult(wait_until=datetime.fromisoformat(wake), state=state)
+    overdue = [e["index"] for cid, e in pending.items() if cid not in still and e["index"] not in finished]
+    if overdue:
+        await children.cancel_active()
+    state["pending"] = {}
+    return None
+
+
+SPECS = [NodeSpec("agent", agent, resume=agent_resume, raw_fields=frozenset({"tools"}), resume_on_poke=True)]

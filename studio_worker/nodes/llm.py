@@ -1,0 +1,191 @@
+"""``llm.chat`` and the model client the agent shares: OpenAI-compatible ``/chat/completions``.
+
+Every call is memoized under an id derived from the step's idempotency key and the call's position in the
+step, with a hash of the request: a step re-executed after a crash, or an agent resumed after a child run,
+gets the earlier answers back instead of paying for them twice. The same rows are the usage ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from studio_shared.credentials import ResolvedCredential
+from studio_shared.db import models
+from studio_shared.db.types import utcnow
+from studio_worker.egress import EgressDenied, EgressError, check_url, send
+from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
+from studio_worker.nodes.outputs import derived_id
+from studio_worker.nodes.redact import Redactor
+
+_calls: sa.Table = models.LlmCall.__table__  # type: ignore[assignment]
+MODEL_TIMEOUT_S = 120.0
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+RATE_LIMIT_TRIES = 3  # 429s absorbed inside one attempt (honouring Retry-After up to MAX_BACKOFF_S)
+MAX_BACKOFF_S = 10.0
+TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+async def model_credential(ctx: NodeContext, config: dict[str, Any]) -> ResolvedCredential:
+    name = config.get("credential")
+    if not name:
+        raise NodeError("InvalidConfig", f"{ctx.node_type} needs config.credential: an openai credential")
+    credential = await ctx.credential(str(name))
+    if credential.kind != "openai":
+        raise NodeError("InvalidConfig", f"credential {credential.name!r} is {credential.kind}; use an openai one")
+    return credential
+
+
+async def complete(
+    ctx: NodeContext, credential: ResolvedCredential, request: dict[str, Any], index: int = 0
+) -> dict[str, Any]:
+    """The provider's answer to ``request`` (memoized as the step's ``index``-th model call)."""
+    services = ctx.need_services()
+    call_id = derived_id(ctx, "llm", str(index))
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+    async with services.db.connect() as conn:
+        memo = (
+            await conn.execute(
+                sa.select(_calls.c.request_sha256, _calls.c.response).where(
+                    _calls.c.tenant_id == ctx.tenant_id, _calls.c.id == call_id
+                )
+            )
+        ).one_or_none()
+    if memo is not None and memo.request_sha256 == digest:
+        ctx.log(f"model call {index}: answer reused from an earlier execution (not billed again)")
+        answer: dict[str, Any] = memo.response
+        return answer
+    # A model that repeats a secret (say, a tool result it was shown) must not put it in the memo either.
+    answer = Redactor(ctx.secrets)(await _post(ctx, credential, request))
+    usage = {k: int(v) for k, v in (answer.get("usage") or {}).items() if k in TOKEN_FIELDS and isinstance(v, int)}
+    row = {
+        "id": call_id,
+        "tenant_id": ctx.tenant_id,
+        "run_id": ctx.run_id,
+        "step_id": ctx.step_id,
+        "model": str(request.get("model"))[:200],
+        "request_sha256": digest,
+        "response": answer,
+        "prompt_tokens": usage.get("prompt_tokens", 0),
+        "completion_tokens": usage.get("completion_tokens", 0),
+        "cost_usd": _cost(services.settings.llm_prices, str(request.get("model")), usage),
+        "created_at": utcnow(),
+    }
+    async with services.db.begin() as conn:
+        await conn.execute(_calls.delete().where(_calls.c.tenant_id == ctx.tenant_id, _calls.c.id == call_id))
+        await conn.execute(_calls.insert().values(**row))
+    return answer
+
+
+def _cost(prices: dict[str, dict[str, float]], model: str, usage: dict[str, int]) -> float | None:
+    price = prices.get(model)
+    if price is None:
+        return None
+    return (
+        usage.get("prompt_tokens", 0) * price.get("prompt", 0.0)
+        + usage.get("completion_tokens", 0) * price.get("completion", 0.0)
+    ) / 1_000_000
+
+
+async def _post(ctx: NodeContext, credential: ResolvedCredential, request: dict[str, Any]) -> dict[str, Any]:
+    services = ctx.need_services()
+    try:
+        url = check_url(f"{credential.base_url}/chat/completions", services.policy)
+    except EgressDenied as exc:
+        raise NodeError("EgressDenied", f"{exc}: check the credential's base_url") from None
+    headers = {**credential.headers(), "Idempotency-Key": ctx.idempotency_key}
+    for attempt in range(RATE_LIMIT_TRIES):
+        try:
+            async with services.http_client(httpx.Timeout(MODEL_TIMEOUT_S, connect=10)) as client:
+                async with asyncio.timeout(MODEL_TIMEOUT_S):
+                    response = await send(
+                        client,
+                        client.build_request("POST", url, headers=headers, json=request),
+                        policy=services.policy,
+                        follow_redirects=False,
+                        max_redirects=0,
+                        max_response_bytes=MAX_RESPONSE_BYTES,
+                    )
+        except EgressDenied as exc:
+            raise NodeError("EgressDenied", str(exc)) from None
+        except EgressError as exc:
+            raise NodeError("ModelError", str(exc)) from None
+        except (TimeoutError, httpx.TimeoutException):
+            raise NodeError("Timeout", f"the model at {url.host} did not answer in time", retryable=True) from None
+        except httpx.HTTPError as exc:
+            raise NodeError("ConnectionError", f"{url.host}: {type(exc).__name__}", retryable=True) from None
+        if response.status == 429 and attempt + 1 < RATE_LIMIT_TRIES:
+            delay = _retry_after(response.headers.get("retry-after"), attempt)
+            ctx.log(f"rate limited by {url.host}; retrying in {delay:g} s")
+            await asyncio.sleep(delay)
+            continue
+        if response.status >= 400:
+            raise NodeError(
+                "ModelError",
+                f"{url.host} answered {response.status}: {_provider_message(response.body)}",
+                retryable=response.status >= 500 or response.status == 429,
+            )
+        try:
+            answer = json.loads(response.body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list) or not answer["choices"]:
+            raise NodeError("ModelError", f"{url.host} sent no choices: is base_url an OpenAI-compatible API?")
+        return answer
+    raise AssertionError("unreachable")
+
+
+def _retry_after(value: str | None, attempt: int) -> float:
+    backoff = min(MAX_BACKOFF_S, 0.5 * 2.0**attempt)
+    try:
+        return min(MAX_BACKOFF_S, max(0.0, float(value))) if value else backoff
+    except ValueError:
+        return backoff
+
+
+def _provider_message(body: bytes) -> str:
+    try:
+        error = json.loads(body).get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        return str(message)[:300] if message else body[:300].decode("utf-8", "replace")
+    except (ValueError, AttributeError):
+        return body[:300].decode("utf-8", "replace")
+
+
+def usage_of(answers: list[dict[str, Any]]) -> dict[str, int]:
+    total = dict.fromkeys(TOKEN_FIELDS, 0)
+    for answer in answers:
+        for key in TOKEN_FIELDS:
+            value = (answer.get("usage") or {}).get(key)
+            total[key] += value if isinstance(value, int) else 0
+    return total
+
+
+async def llm_chat(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
+    credential = await model_credential(ctx, config)
+    request: dict[str, Any] = {
+        "model": config["model"],
+        "messages": [{"role": m["role"], "content": str(m["content"])} for m in config["messages"]],
+        "temperature": config.get("temperature", 1),
+    }
+    if config.get("max_tokens"):
+        request["max_tokens"] = config["max_tokens"]
+    if config.get("json"):
+        request["response_format"] = {"type": "json_object"}
+    answer = await complete(ctx, credential, request)
+    text = (answer["choices"][0].get("message") or {}).get("content") or ""
+    parsed: Any = None
+    if config.get("json"):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise NodeError("InvalidModelOutput", "JSON mode is on but the model's answer is not JSON") from None
+    return NodeResult(output={"text": text, "json": parsed, "usage": usage_of([answer])})
+
+
+SPECS = [NodeSpec("llm.chat", llm_chat)]

@@ -1,0 +1,168 @@
+"""Small real HTTP servers the tests start on 127.0.0.1: a target that records what reaches it, and a scripted
+OpenAI-compatible model. They run on the session's event loop, so worker processes can call them too."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # pytest keeps its own signal handlers
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free port of 127.0.0.1; yields ``http://127.0.0.1:<port>``."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning", **config))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Target:
+    """An HTTP endpoint that records every request; routes cover the node's success and failure paths."""
+
+    seen: list[Seen] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> Starlette:
+        async def record(request: Request) -> Seen:
+            seen = Seen(request.method, request.url.path, dict(request.headers), await request.body())
+            self.seen.append(seen)
+            return seen
+
+        async def echo(request: Request) -> Response:
+            seen = await record(request)
+            body = seen.body.decode()
+            return JSONResponse(
+                {"method": seen.method, "query": dict(request.query_params), "headers": seen.headers, "body": body}
+            )
+
+        async def status(request: Request) -> Response:
+            seen = await record(request)
+            code = int(request.path_params["code"])
+            body: dict[str, Any] = {"error": f"status {code}"}
+            if request.query_params.get("echo"):  # an API that quotes the request back in its error
+                body["headers"] = seen.headers
+            return JSONResponse(body, status_code=code)
+
+        async def slow(request: Request) -> Response:
+            await record(request)
+            await asyncio.sleep(float(request.query_params.get("s", "5")))
+            return JSONResponse({"ok": True})
+
+        async def big(request: Request) -> Response:
+            await record(request)
+            size = int(request.query_params.get("bytes", "100000"))
+
+            async def chunks() -> AsyncIterator[bytes]:
+                for _ in range(size // 1000):
+                    yield b"x" * 1000
+
+            return StreamingResponse(chunks(), media_type="text/plain")
+
+        async def text(request: Request) -> Response:
+            await record(request)
+            return Response("plain words", media_type="text/plain")
+
+        async def redirect(request: Request) -> Response:
+            await record(request)
+            hops = int(request.query_params.get("hops", "1"))
+            target = request.query_params.get("to") or "/echo"
+            code = request.query_params.get("code", "302")
+            location = f"/redirect?hops={hops - 1}&code={code}&to={target}" if hops > 1 else target
+            return RedirectResponse(location, status_code=int(code))
+
+        return Starlette(
+            routes=[
+                Route("/echo", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+                Route("/status/{code:int}", status, methods=["GET", "POST"]),
+                Route("/slow", slow),
+                Route("/big", big),
+                Route("/text", text),
+                Route("/redirect", redirect, methods=["GET", "POST"]),
+            ]
+        )
+
+
+@dataclass
+class FakeModel:
+    """An OpenAI-compatible ``/v1/chat/completions``: answers from a script, records every request.
+
+    A scripted entry is a reply (``{"content": …}`` or ``{"tool_calls": […]}``) or ``{"status": 429, …}``.
+    With the script empty it answers "ok".
+    """
+
+    script: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> Starlette:
+        async def completions(request: Request) -> Response:
+            body = await request.json()
+            self.requests.append(body)
+            self.headers.append(dict(request.headers))
+            entry = self.script.pop(0) if self.script else {"content": "ok"}
+            if "status" in entry:
+                return JSONResponse(
+                    {"error": {"message": entry.get("message", "error")}},
+                    status_code=entry["status"],
+                    headers=entry.get("headers"),
+                )
+            message: dict[str, Any] = {"role": "assistant", "content": entry.get("content")}
+            if entry.get("tool_calls"):
+                message["tool_calls"] = [
+                    {
+                        "id": f"call_{i}_{len(self.requests)}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(args)},
+                    }
+                    for i, (name, args) in enumerate(entry["tool_calls"])
+                ]
+            usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+            return JSONResponse(
+                {
+                    "id": "cmpl",
+                    "object": "chat.completion",
+                    "choices": [{"index": 0, "message": message}],
+                    "usage": usage,
+                }
+            )
+
+        return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])

@@ -1,0 +1,162 @@
+"""The canary scan: credentials with unique values are used on every node's success and failure paths, then
+every sink is searched for them — every table of the database, the run's events and step envelopes as the
+API serves them, the process logs and the worker processes' logs. One hit anywhere fails the test."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from studio_gql.state import AppState
+from studio_shared.db import models
+from studio_shared.rbac import Role
+from tests.conftest import GraphQLClient, TenantFixture, Workers
+from tests.servers import FakeModel, Target, serve
+from tests.worker.engine_harness import chain, run_once
+from tests.worker.test_nodes_io import add_credential, node
+
+pytestmark = pytest.mark.usefixtures("workers")
+
+CANARIES = {kind: f"canary-{kind}-{secrets.token_hex(8)}" for kind in ("bearer", "basic", "header", "openai")}
+
+RUN = """query($id: ID!) { run(id: $id) { status output error
+  steps { stepId status input output error envelope } events { kind data } artifacts { name } } }"""
+
+
+@pytest.fixture(scope="module")
+async def servers() -> AsyncIterator[tuple[Target, FakeModel]]:
+    target, model = Target(), FakeModel()
+    async with serve(target.app()) as target_url, serve(model.app()) as model_url:
+        target.url, model.url = target_url, model_url
+        yield target, model
+
+
+def workflows(target: Target) -> list[tuple[str, dict[str, Any]]]:
+    echo = f"{target.url}/echo"
+    tool = {
+        "kind": "http",
+        "name": "peek",
+        "description": "Calls the echo service.",
+        "request": {"url": echo, "credential": "header-cred"},
+    }
+    return [
+        ("bearer echoed back", chain(node("n", "http.request", url=echo, credential="bearer-cred"))),
+        (
+            "basic echoed in an error",
+            chain(node("n", "http.request", url=f"{target.url}/status/500?echo=1", credential="basic-cred")),
+        ),
+        (
+            "header, redirect refused",
+            chain(
+                node("n", "http.request", url=f"{target.url}/redirect?to=http://10.0.0.1/", credential="header-cred")
+            ),
+        ),
+        (
+            "header, logged",
+            chain(node("n", "http.request", url=echo, credential="header-cred", headers={"X-Echo": "1"})),
+        ),
+        (
+            "model repeats its key",
+            chain(
+                node(
+                    "n", "llm.chat", model="m", credential="openai-cred", messages=[{"role": "user", "content": "key?"}]
+                )
+            ),
+        ),
+        (
+            "model error quotes the key",
+            chain(
+                node("n", "llm.chat", model="m", credential="openai-cred", messages=[{"role": "user", "content": "x"}])
+            ),
+        ),
+        (
+            "agent tool sees a credential",
+            chain(node("n", "agent", model="m", credential="openai-cred", instructions="Peek.", tools=[tool])),
+        ),
+        (
+            "json mode with a key",
+            chain(
+                node(
+                    "n",
+                    "llm.chat",
+                    model="m",
+                    credential="openai-cred",
+                    json=True,
+                    messages=[{"role": "user", "content": "x"}],
+                )
+            ),
+        ),
+    ]
+
+
+async def test_no_secret_reaches_any_sink(
+    state: AppState,
+    tenant: TenantFixture,
+    gql: GraphQLClient,
+    workers: Workers,
+    servers: tuple[Target, FakeModel],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    target, model = servers
+    caplog.set_level(logging.DEBUG)
+    await add_credential(state, tenant, "bearer-cred", "bearer", {"token": CANARIES["bearer"]})
+    await add_credential(state, tenant, "basic-cred", "basic", {"username": "u", "password": CANARIES["basic"]})
+    await add_credential(state, tenant, "header-cred", "header", {"name": "X-Key", "value": CANARIES["header"]})
+    await add_credential(
+        state, tenant, "openai-cred", "openai", {"api_key": CANARIES["openai"], "base_url": f"{model.url}/v1"}
+    )
+    model.script += [
+        {"content": f"your key is {CANARIES['openai']}"},
+        {"status": 401, "message": f"Incorrect API key provided: {CANARIES['openai']}"},
+        {"tool_calls": [("peek", {})]},
+        {"content": "done"},
+        {"content": json.dumps({"key": CANARIES["openai"]})},
+    ]
+    outcomes: dict[str, str] = {}
+    served: list[Any] = []
+    for name, definition in workflows(target):
+        finished = await run_once(state, tenant, definition)
+        outcomes[name] = finished.run.status.value
+        served.append(await gql.data(RUN, {"id": str(finished.run.id)}, tenant.token(Role.VIEWER)))
+    # The scenarios did reach the code paths they are about (a scan of runs that never started proves nothing).
+    assert outcomes == {
+        "bearer echoed back": "SUCCEEDED",
+        "basic echoed in an error": "FAILED",
+        "header, redirect refused": "FAILED",
+        "header, logged": "SUCCEEDED",
+        "model repeats its key": "SUCCEEDED",
+        "model error quotes the key": "FAILED",
+        "agent tool sees a credential": "SUCCEEDED",
+        "json mode with a key": "SUCCEEDED",
+    }
+    assert {seen.headers.get("x-key") for seen in target.seen if "x-key" in seen.headers} == {CANARIES["header"]}
+    assert model.headers[0]["authorization"] == f"Bearer {CANARIES['openai']}"
+
+    sinks = {
+        "database": await dump_database(state),
+        "api": json.dumps(served),
+        "process logs": "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records),
+        "worker logs": "\n".join(path.read_text(errors="replace") for path in workers.logs.glob("*.log")),
+    }
+    # Each canary in every form it travels in: raw, and base64 inside a Basic header.
+    forms = {**CANARIES, "basic header": base64.b64encode(f"u:{CANARIES['basic']}".encode()).decode()}
+    leaks = [(sink, kind) for sink, text in sinks.items() for kind, canary in forms.items() if canary in text]
+    assert leaks == []
+    assert "[REDACTED]" in sinks["database"] and "[REDACTED]" in sinks["api"]
+
+
+async def dump_database(state: AppState) -> str:
+    """Every row of every table, as text (the credentials table holds only ciphertext, so it is scanned too)."""
+    out: list[str] = []
+    async with state.engine.connect() as conn:
+        for table in models.Base.metadata.sorted_tables:
+            for row in await conn.execute(sa.select(table)):
+                out.append(repr(tuple(row)))
+    return "\n".join(out)
