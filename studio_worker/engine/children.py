@@ -113,7 +113,8 @@ class Children:
             raise NodeError("WorkflowArchived", f"workflow {workflow_id} is archived")
         return Target(workflow_id, row.id, row.version)
 
-    async def _definition(self, target: Target) -> Definition:
+    async def definition(self, target: Target) -> Definition:
+        """The parsed definition of the target version (cached: published versions never change)."""
         definition = self.engine.cached_definition(target.version_id)
         if definition is None:
             async with self.engine.reader.connect() as conn:
@@ -131,7 +132,7 @@ class Children:
         """Create one QUEUED child per (index, input), in one transaction, and dispatch them."""
         if not inputs:
             return
-        definition = await self._definition(target)
+        definition = await self.definition(target)
         for index, child_input in inputs:
             try:
                 check_run_input(definition, child_input)

@@ -89,7 +89,7 @@ async def _advance(ctx: NodeContext, config: dict[str, Any], state: dict[str, An
 async def _declaration(ctx: NodeContext, tool: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     parameters = tool.get("parameters") or ANY_OBJECT
     if tool["kind"] == "workflow":
-        definition = await _children(ctx)._definition(Target.from_state(state["targets"][tool["name"]]))
+        definition = await _children(ctx).definition(Target.from_state(state["targets"][tool["name"]]))
         parameters = definition.trigger.config.get("input_schema") or ANY_OBJECT
     return {
         "type": "function",
@@ -168,13 +168,17 @@ async def _collect_children(ctx: NodeContext, state: dict[str, Any]) -> NodeResu
     still: dict[str, Any] = {}
     for call_id, entry in pending.items():
         outcome = finished.get(entry["index"])
-        if outcome is not None:
+        overdue = now.isoformat() >= entry["deadline"]
+        # Cancelling an overdue child pokes this run, which makes the engine run this resume again: a child
+        # cancelled after its deadline reads as the timeout, so the transcript (and the memoized model call
+        # that follows) is the same both times.
+        if outcome is not None and not (overdue and outcome.status == "CANCELLED"):
             content = (
                 {"output": outcome.output}
                 if outcome.succeeded
                 else {"error": f"the workflow {outcome.status.lower()}", "detail": outcome.error}
             )
-        elif now.isoformat() >= entry["deadline"]:
+        elif overdue:
             content = {"error": "the workflow did not finish in time; it was cancelled"}
         else:
             still[call_id] = entry

@@ -411,6 +411,24 @@ async def test_agent_runs_workflow_tools_as_child_runs(
     assert [(c.parent_step_id, c.status.value, c.input) for c in children] == [("agent", "SUCCEEDED", {"n": 21})]
 
 
+async def test_a_workflow_tool_past_its_timeout_is_cancelled_and_reported(
+    state: AppState, tenant: TenantFixture, model: FakeModel
+) -> None:
+    await openai(state, tenant, model)
+    slow = await publish(state, tenant, chain(node("wait", "delay", seconds=3600)), name="slow")
+    model.script += [{"tool_calls": [("slow", {})]}, {"content": "gave up"}]
+    tool = {"kind": "workflow", "name": "slow", "description": "Takes an hour.", "workflow": str(slow)}
+    agent = node("agent", "agent", model="m", credential="llm", instructions="Try.", tools=[tool], tool_timeout_s=0.5)
+    finished = await run_once(state, tenant, chain(agent))
+    assert finished.steps["agent"].output["answer"] == "gave up", finished.steps["agent"].error
+    assert len(model.requests) == 2, "the model is not asked again when the resume repeats"
+    [reply] = [m for m in model.requests[1]["messages"] if m["role"] == "tool"]
+    assert "did not finish in time" in reply["content"]
+    async with state.sessions() as s:
+        [child] = await s.scalars(sa.select(models.Run).where(models.Run.parent_run_id == finished.run.id))
+    assert child.cancel_requested_at is not None
+
+
 async def test_agent_stops_at_max_iterations(state: AppState, tenant: TenantFixture, model: FakeModel) -> None:
     await openai(state, tenant, model)
     model.script += [{"tool_calls": [("nothing", {})]}] * 3
