@@ -11,9 +11,9 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bench import engine, fanout, graphql_reads, subscriptions
+from bench import engine, fanout, graphql_reads, schedule_latency, subscriptions, webhooks
 
-BENCHMARKS: tuple[ModuleType, ...] = (engine, fanout, graphql_reads, subscriptions)
+BENCHMARKS: tuple[ModuleType, ...] = (engine, fanout, graphql_reads, subscriptions, webhooks, schedule_latency)
 
 
 def build_parser() -> argparse.ArgumentParser:

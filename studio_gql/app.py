@@ -12,7 +12,8 @@ from starlette.routing import Route, WebSocketRoute
 
 from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.limits import BodyLimit
-from studio_gql.routes import artifacts, health, schemas
+from studio_gql.ratelimit import RateLimiter
+from studio_gql.routes import artifacts, health, hooks, inbound, schemas
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
 from studio_shared.db import create_engine, read_only, session_factory
@@ -21,9 +22,11 @@ from studio_shared.settings import Settings
 from studio_shared.storage import store_from_settings
 from studio_worker.control import Control
 from studio_worker.engine.runtime import RunEngine
+from studio_worker.messaging import Messaging
 from studio_worker.nodes.plugins import load_catalog
 from studio_worker.queue import job_queue_from
 from studio_worker.queue.inprocess import InProcessQueue
+from studio_worker.scheduler import Scheduler
 
 log = logging.getLogger("studio")
 
@@ -43,12 +46,15 @@ def create_app(settings: Settings) -> Starlette:
         await bus.start()
         queue = job_queue_from(settings)
         store = store_from_settings(settings)
+        limiter = RateLimiter(settings.redis_url)
+        box = SecretBox.from_settings(settings)
         run_engine: RunEngine | None = None
         if isinstance(queue, InProcessQueue):  # the embedded default: this process is also the worker pool
             run_engine = RunEngine(settings, engine, bus, queue, catalog)
             queue.bind(run_engine.advance)
             await run_engine.start()
         await queue.start()
+        control = Control(sessions, bus, queue, registry, reads=reads, allow_self_approval=settings.allow_self_approval)
         app.state.studio = AppState(
             settings=settings,
             engine=engine,
@@ -57,14 +63,23 @@ def create_app(settings: Settings) -> Starlette:
             registry=registry,
             bus=bus,
             queue=queue,
-            control=Control(sessions, bus, queue, registry, reads=reads),
-            box=SecretBox.from_settings(settings),
+            control=control,
+            messaging=Messaging(sessions, reads, control),
+            box=box,
             store=store,
+            limiter=limiter,
+            webhook_endpoints=hooks.EndpointCache(reads, box),
             engine_runtime=run_engine,
         )
+        scheduler: Scheduler | None = None
+        if run_engine is not None:  # embedded: this process fires the schedules too (with Redis: `studio scheduler`)
+            scheduler = Scheduler(settings, engine, bus, control)
+            await scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.close()
             if run_engine is not None:
                 await run_engine.drain(settings.shutdown_grace_s)
             await queue.close()
@@ -72,6 +87,7 @@ def create_app(settings: Settings) -> Starlette:
                 await run_engine.close()
             await bus.close()
             await store.close()
+            await limiter.close()
             await engine.dispose()
 
     routes = [
@@ -79,6 +95,8 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", health.healthz),
         Route("/artifacts/{id:str}", artifacts.download),
+        Route("/hooks/{webhook_id:str}", hooks.deliver, methods=["POST"]),
+        Route("/messages/{channel:str}", inbound.receive, methods=["POST"]),
         Route("/readyz", health.readyz),
         Route("/schemas/nodes", schemas.node_types),
         Route("/schemas/nodes/{type:str}", schemas.node_type),

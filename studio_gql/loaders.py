@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from studio_shared.db import models
-from studio_shared.store import artifacts, runs, tenants, usage, workflows
+from studio_shared.store import artifacts, human_tasks, runs, schedules, tenants, usage, webhooks, workflows
 
 if TYPE_CHECKING:
     from studio_gql.context import Context
@@ -36,6 +36,14 @@ class Loaders:
         self.steps: DataLoader[uuid.UUID, list[models.Step]] = steps  # type: ignore[assignment]
         run_artifacts = self._by_id(artifacts.of_runs)
         self.artifacts: DataLoader[uuid.UUID, list[models.Artifact]] = run_artifacts  # type: ignore[assignment]
+        run_tasks = self._by_id(human_tasks.of_runs)
+        self.human_tasks: DataLoader[uuid.UUID, list[models.HumanTask]] = run_tasks  # type: ignore[assignment]
+        task_decisions = self._by_id(human_tasks.decisions_of)
+        self.decisions: DataLoader[uuid.UUID, list[models.HumanTaskDecision]] = task_decisions  # type: ignore[assignment]
+        workflow_hooks = self._by_id(webhooks.of_workflows)
+        self.webhooks: DataLoader[uuid.UUID, list[models.Webhook]] = workflow_hooks  # type: ignore[assignment]
+        workflow_schedules = self._by_id(schedules.of_workflows)
+        self.schedules: DataLoader[uuid.UUID, list[models.Schedule]] = workflow_schedules  # type: ignore[assignment]
         run_usage = self._by_id(usage.of_runs)
         self.usage: DataLoader[uuid.UUID, usage.Usage] = run_usage  # type: ignore[assignment]
 

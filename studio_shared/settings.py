@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     max_run_depth: int = Field(default=10, ge=1)  # child runs (foreach, subworkflow, loop) nest at most this deep
     max_foreach_items: int = Field(default=10_000, ge=1)
+    # Cron schedules: the scheduler sleeps until the next due tick, at most this long (a created or changed
+    # schedule wakes it at once); a tick it reaches later than the grace counts as missed (the catch-up policy).
+    scheduler_interval_s: float = Field(default=1.0, gt=0, le=60)
+    scheduler_misfire_grace_s: float = Field(default=30.0, ge=0)
+    # Human approval tasks: False keeps the user who started a run from deciding that run's tasks.
+    allow_self_approval: bool = True
+
+    # Webhook deliveries (POST /hooks/{id}).
+    webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    webhook_rotation_overlap_s: int = Field(default=24 * 3600, ge=0)  # the old secret verifies this long
+    webhook_max_wait_s: float = Field(default=30.0, gt=0, le=300)  # ?wait= is capped here
 
     # Outbound HTTP from nodes: public addresses only, unless opted in for on-premise targets.
     http_allow_private: bool = False
@@ -75,6 +86,12 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False
+
+    @field_validator("redis_url", "s3_endpoint_url", "s3_region", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``STUDIO_REDIS_URL=`` (empty) means unset, as it reads: the embedded default."""
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Self:

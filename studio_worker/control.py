@@ -1,4 +1,4 @@
-"""The engine's public API for the API process: start, cancel and resume runs.
+"""The engine's public API for the API process: start, cancel and resume runs; decide human tasks.
 
 Control never races a driver: it writes only runs nobody holds (taking the lease for its own
 transaction, fenced exactly like a driver's batch), and otherwise leaves a request in the database,
@@ -21,12 +21,13 @@ from studio_shared.definition import Definition, check_run_input, parse_definiti
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.events import EventBus, channels
 from studio_shared.schemas import NodeRegistry
-from studio_shared.store import audit
-from studio_shared.types import FINAL_RUN_STATUSES, RunStatus, StepStatus
+from studio_shared.store import audit, human_tasks, tenants
+from studio_shared.types import FINAL_RUN_STATUSES, Decision, HumanTaskStatus, RunStatus, StepStatus
 from studio_worker.engine import records
 from studio_worker.engine.children import nudge_cancelled_children
 from studio_worker.engine.planner import StepState, reset_for_retry
 from studio_worker.engine.records import Batch, EventRecord, bus_messages
+from studio_worker.nodes.human import publish_task_update
 from studio_worker.queue import JobQueue
 
 _workflows, _versions = models.Workflow.__table__, models.WorkflowVersion.__table__
@@ -64,6 +65,7 @@ class Control:
     queue: JobQueue
     registry: NodeRegistry
     reads: Sessions | None = None  # a read-only factory (see studio_shared.db.read_only); default: sessions
+    allow_self_approval: bool = True  # Settings.allow_self_approval: may a run's starter decide its tasks?
     owner: str = f"control:{uuid.uuid4().hex[:12]}"
     _definitions: dict[uuid.UUID, Definition] = field(default_factory=dict)
 
@@ -320,6 +322,44 @@ class Control:
         await self.queue.enqueue_advance(tenant_id, run_id)
         async with self.sessions() as s:
             return await _run(s, tenant_id, run_id)
+
+    # -- human tasks -------------------------------------------------------------------------------------
+
+    async def decide_human_task(
+        self,
+        tenant_id: uuid.UUID,
+        actor: Principal,
+        task_id: uuid.UUID,
+        decision: Decision,
+        comment: str | None = None,
+        data: Any = None,
+    ) -> models.HumanTask:
+        """Record a user's decision on a task; the decision that resolves it (quorum or rejection) resumes the run.
+
+        Only the transaction whose conditional update closes the task pokes the run, in the same transaction,
+        so concurrent decisions resume it exactly once.
+        """
+        if actor.user_id is None:
+            raise human_tasks.DecisionRefused("FORBIDDEN", "API keys cannot decide tasks: decide as a signed-in user")
+        async with self.sessions.begin() as s:
+            user = await tenants.get_user(s, tenant_id, actor.user_id)
+            if user is None or not user.active:
+                raise human_tasks.DecisionRefused("FORBIDDEN", "this account no longer exists or was disabled")
+            approver = human_tasks.Approver(user.id, user.email, actor.role)
+            decided = await human_tasks.decide(
+                s, tenant_id, approver, task_id, decision, comment, data, allow_self_approval=self.allow_self_approval
+            )
+            if decided.resolved is not None:
+                await records.poke(await s.connection(), tenant_id, decided.run_id)
+        if decided.resolved is not None:
+            await self.queue.enqueue_advance(tenant_id, decided.run_id)
+        status = decided.resolved or HumanTaskStatus.OPEN
+        await publish_task_update(self.bus, tenant_id, decided.task_id, status.value)
+        async with (self.reads or self.sessions)() as s:
+            task = await human_tasks.get(s, tenant_id, decided.task_id)
+        if task is None:  # deleted with its run in the meantime
+            raise NotFound("human task", task_id)
+        return task
 
     async def _published(self, events: list[EventRecord]) -> None:
         try:

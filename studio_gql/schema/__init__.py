@@ -13,9 +13,12 @@ from strawberry.types import ExecutionContext
 from studio_gql.errors import should_mask_error
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
-from studio_gql.schema.messages import MessageQuery
+from studio_gql.schema.messages import MessageMutation, MessageQuery
 from studio_gql.schema.registry import RegistryQuery
 from studio_gql.schema.runs import RunMutation, RunQuery, RunSubscription, UsageQuery
+from studio_gql.schema.schedules import ScheduleMutation, ScheduleQuery
+from studio_gql.schema.tasks import HumanTaskMutation, HumanTaskQuery, HumanTaskSubscription
+from studio_gql.schema.webhooks import WebhookMutation
 from studio_gql.schema.workflows import WorkflowMutation, WorkflowQuery
 from studio_shared.settings import Settings
 
@@ -23,17 +26,36 @@ log = logging.getLogger("studio.gql")
 
 
 @strawberry.type(description="Reads.")
-class Query(IdentityQuery, RegistryQuery, WorkflowQuery, RunQuery, CredentialQuery, MessageQuery, UsageQuery):
+class Query(
+    IdentityQuery,
+    RegistryQuery,
+    WorkflowQuery,
+    RunQuery,
+    CredentialQuery,
+    MessageQuery,
+    UsageQuery,
+    HumanTaskQuery,
+    ScheduleQuery,
+):
     pass
 
 
 @strawberry.type(description="Writes; each returns a payload with `errors: [UserError!]!` for expected failures.")
-class Mutation(IdentityMutation, WorkflowMutation, RunMutation, CredentialMutation):
+class Mutation(
+    IdentityMutation,
+    WorkflowMutation,
+    RunMutation,
+    CredentialMutation,
+    WebhookMutation,
+    MessageMutation,
+    HumanTaskMutation,
+    ScheduleMutation,
+):
     pass
 
 
 @strawberry.type(description="Live streams over graphql-transport-ws.")
-class Subscription(RunSubscription):
+class Subscription(RunSubscription, HumanTaskSubscription):
     pass
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from studio_gql.context import Info
+from studio_gql.errors import UserError, payload
 from studio_gql.permissions import needs
 from studio_gql.schema.common import Connection, connection
 from studio_gql.schema.runs import Run
@@ -44,6 +45,29 @@ class Message:
             return None
         row = await info.context.loaders.run.load(self._run_id)
         return Run.from_model(row) if row else None
+
+
+@strawberry.type
+class MessagePayload:
+    message: Message | None = None
+    runs: list[Run] = strawberry.field(default_factory=list, description="The runs the message started.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class MessageMutation:
+    @strawberry.mutation(
+        description="Send a message to a channel: every published workflow listening on it (trigger.message) starts.",
+        extensions=needs(Permission.MESSAGE_SEND),
+    )
+    @payload(lambda errors: MessagePayload(errors=errors))
+    async def send_message(self, info: Info, channel: str, text: str, sender: str | None = None) -> MessagePayload:
+        ctx = info.context
+        sent = await ctx.state.messaging.send(ctx.tenant_id, ctx.require_principal().actor, channel, text, sender)
+        runs = [await ctx.loaders.run.load(run_id) for run_id in sent.run_ids]
+        return MessagePayload(
+            message=Message.from_model(sent.message), runs=[Run.from_model(run) for run in runs if run is not None]
+        )
 
 
 @strawberry.type

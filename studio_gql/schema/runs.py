@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
@@ -29,6 +29,9 @@ from studio_shared.store import usage as usage_store
 from studio_shared.store import workflows as workflows_store
 from studio_shared.types import RunStatus as RunStatusEnum
 from studio_shared.types import StepStatus as StepStatusEnum
+
+if TYPE_CHECKING:
+    from studio_gql.schema.tasks import HumanTask
 
 log = logging.getLogger("studio.gql.runs")
 
@@ -215,6 +218,13 @@ class Run:
             page = await store.list_runs(s, self._tenant_id, where, first, after)
         return connection(page, Run.from_model)
 
+    @strawberry.field(description="Approval tasks this run's human.approval steps opened, oldest first.")
+    async def human_tasks(self, info: Info) -> list[Annotated[HumanTask, strawberry.lazy("studio_gql.schema.tasks")]]:
+        from studio_gql.schema.tasks import HumanTask  # tasks.py imports this module
+
+        rows = await info.context.loaders.human_tasks.load(uuid.UUID(str(self.id)))
+        return [HumanTask.from_model(row) for row in rows or []]
+
     @strawberry.field(description="Files this run's steps wrote, oldest first.")
     async def artifacts(self, info: Info) -> list[Artifact]:
         rows = await info.context.loaders.artifacts.load(uuid.UUID(str(self.id)))
@@ -341,6 +351,29 @@ class RunMutation:
             ctx.tenant_id, ctx.require_principal(), require_id(id, "run"), from_step
         )
         return RunPayload(run=Run.from_model(run))
+
+    @strawberry.mutation(
+        description="Start a new run with the same input and trigger delivery as an earlier one (say, a webhook "
+        "delivery) on a published version of its workflow (default: the latest), e.g. after fixing the workflow.",
+        extensions=needs(Permission.RUN_START),
+    )
+    @payload(_run_errors)
+    async def replay_run(self, info: Info, id: strawberry.ID, version: int | None = None) -> RunPayload:
+        ctx = info.context
+        async with ctx.state.reads() as s:
+            original = await store.get(s, ctx.tenant_id, require_id(id, "run"))
+        if original is None or original.parent_run_id is not None:
+            raise NotFound("run", id)
+        run, created = await ctx.state.control.start_run(
+            ctx.tenant_id,
+            ctx.require_principal().actor,
+            original.workflow_id,
+            version=version,
+            input=original.input,
+            trigger=original.trigger,
+            trigger_data={**(original.trigger_data or {}), "replay_of": str(original.id)},
+        )
+        return RunPayload(run=Run.from_model(run), created=created)
 
     @strawberry.mutation(
         description="Delete a finished run with its child runs, steps, events and artifacts (files included); "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -13,6 +15,10 @@ from studio_gql.schema.common import JSON, Connection, connection, parse_id, req
 from studio_shared.db import models
 from studio_shared.rbac import Permission
 from studio_shared.store import workflows as store
+
+if TYPE_CHECKING:
+    from studio_gql.schema.schedules import Schedule
+    from studio_gql.schema.webhooks import Webhook
 
 
 @strawberry.type(description="A published, immutable snapshot of a workflow definition.")
@@ -57,6 +63,19 @@ class Workflow:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+    @strawberry.field(description="Webhooks that start this workflow (their secrets are never shown again).")
+    async def webhooks(self, info: Info) -> list[Annotated[Webhook, strawberry.lazy("studio_gql.schema.webhooks")]]:
+        from studio_gql.schema.webhooks import Webhook
+
+        rows = await info.context.loaders.webhooks.load(uuid.UUID(str(self.id)))
+        return [Webhook.from_model(row) for row in rows or []]
+
+    @strawberry.field(description="Cron schedules that start this workflow, oldest first.")
+    async def schedules(self, info: Info) -> list[Annotated[Schedule, strawberry.lazy("studio_gql.schema.schedules")]]:
+        from studio_gql.schema.schedules import schedules_of
+
+        return await schedules_of(info, uuid.UUID(str(self.id)))
 
     @strawberry.field(description="The newest published version, or null before the first publish.")
     async def latest_version(self, info: Info) -> WorkflowVersion | None:

@@ -3,6 +3,7 @@
 Two deliberate exceptions, both lookups that happen *before* the tenant is known and both by a
 value that is unique anyway: ``users.email`` (login takes only an email) and primary keys
 (webhook deliveries and API keys arrive with an id, then everything after is tenant-scoped).
+System scans across every tenant (the run sweep, the scheduler) have indexes of their own.
 """
 
 from __future__ import annotations
@@ -202,6 +203,8 @@ class HumanTask(Tenanted, Timestamps, Base):
     data: Mapped[Any | None] = mapped_column(JSONDoc)
     expires_at: Mapped[datetime | None]
     escalate_at: Mapped[datetime | None]
+    escalate_to_role: Mapped[Role | None] = mapped_column(str_enum(Role))
+    escalated_at: Mapped[datetime | None]  # escalate_at passed while OPEN: escalate_to_role may decide as well
     decided_at: Mapped[datetime | None]
 
 
@@ -254,7 +257,11 @@ class IdempotencyRecord(Tenanted, Base):
 
 class Schedule(Tenanted, Timestamps, Base):
     __tablename__ = "schedules"
-    __table_args__ = (sa.Index(None, "tenant_id", "workflow_id"),)
+    __table_args__ = (
+        sa.Index(None, "tenant_id", "workflow_id"),
+        # The scheduler's scan for due schedules of every tenant (see Run's sweep indexes).
+        sa.Index("ix_schedules_due", "next_fire_at"),
+    )
 
     workflow_id: Mapped[uuid.UUID] = mapped_column(_fk("workflows.id"))
     cron: Mapped[str] = mapped_column(sa.String(120))
@@ -265,21 +272,35 @@ class Schedule(Tenanted, Timestamps, Base):
     catch_up_window_s: Mapped[int | None]
     jitter_s: Mapped[int] = mapped_column(default=0)
     enabled: Mapped[bool] = mapped_column(default=True)
-    next_fire_at: Mapped[datetime | None]
-    last_fire_at: Mapped[datetime | None]
+    next_fire_at: Mapped[datetime | None]  # next_tick_at plus the tick's jitter; None while paused
+    next_tick_at: Mapped[datetime | None]  # the scheduler's cursor: the next tick not yet dealt with
+    last_fire_at: Mapped[datetime | None]  # the tick of the newest fire
 
 
 class ScheduleFire(Tenanted, Base):
     """One tick of one schedule; the unique key makes "exactly one fire per tick" a database fact."""
 
     __tablename__ = "schedule_fires"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "schedule_id", "scheduled_for"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "schedule_id", "scheduled_for"),
+        # The scheduler's scan for fires still to act on, in every tenant: a few rows, whatever the history.
+        sa.Index(
+            "ix_schedule_fires_open",
+            "outcome",
+            "fired_at",
+            postgresql_where=sa.text("outcome IN ('pending', 'buffered')"),
+            sqlite_where=sa.text("outcome IN ('pending', 'buffered')"),
+        ),
+    )
 
     schedule_id: Mapped[uuid.UUID] = mapped_column(_fk("schedules.id"))
-    scheduled_for: Mapped[datetime]
+    scheduled_for: Mapped[datetime]  # the tick, before jitter
     run_id: Mapped[uuid.UUID | None] = mapped_column(_fk("runs.id", "SET NULL"))
-    outcome: Mapped[str] = mapped_column(sa.String(20))  # started, skipped, buffered, ...
+    # pending (claimed, run being started), started, buffered, skipped, missed, failed: see studio_worker.scheduler
+    outcome: Mapped[str] = mapped_column(sa.String(20))
+    error: Mapped[str | None] = mapped_column(sa.Text)  # why a failed fire could not start its run
     fired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = synonym("scheduled_for")  # lets fires page like every other list
 
 
 class Credential(Tenanted, Timestamps, Base):

@@ -36,3 +36,8 @@ def control() -> str:
 # Wakes idle workers to poll for work now instead of at their next tick.
 def wake() -> str:
     return "studio:wake"
+
+
+# A schedule was created, changed or resumed: schedulers recompute when they next need to wake.
+def schedules() -> str:
+    return "studio:schedules"

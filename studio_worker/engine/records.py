@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from studio_shared.db import models
 from studio_shared.db.types import utcnow
 from studio_shared.events import channels
+from studio_shared.store import human_tasks
 from studio_shared.types import RunStatus, StepStatus
 
 runs = models.Run.__table__
@@ -125,7 +126,7 @@ class Batch:
     expect_signal: int | None = None  # with release_lease: park or finish only if nobody poked the run since
     parent_run_id: uuid.UUID | None = None  # a child run's parent: its published events carry the link
     poke_parent: uuid.UUID | None = None  # a child finishing: wake its parent run in the same transaction
-    cancel_children: bool = False  # the run ends unsuccessfully: ask its active child runs to cancel
+    cancel_children: bool = False  # the run ends unsuccessfully: cancel its child runs and its open human tasks
 
     def step(self, step_id: str, expected: StepStatus, **values: Any) -> None:
         self.expected.setdefault(step_id, expected)
@@ -268,6 +269,7 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
         await conn.execute(_POKE, {"b_tenant": batch.tenant_id, "b_run": batch.poke_parent, "b_now": now})
     if batch.cancel_children:
         await conn.execute(_CANCEL_CHILDREN, {"b_tenant": batch.tenant_id, "b_run": batch.run_id, "b_now": now})
+        await human_tasks.cancel_open_of_run(conn, batch.tenant_id, batch.run_id, now)  # updated_at = the events' at
     first = last_seq - len(batch.events) + 1
     records = [
         EventRecord(
@@ -311,6 +313,11 @@ _CANCEL_CHILDREN = (
 )
 # The same for the children of one step (a foreach that fails fast).
 CANCEL_STEP_CHILDREN = _CANCEL_CHILDREN.where(runs.c.parent_step_id == sa.bindparam("b_step"))
+
+
+async def poke(conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
+    """Wake an active run's driver from outside it (a human decision), in the caller's transaction."""
+    await conn.execute(_POKE, {"b_tenant": tenant_id, "b_run": run_id, "b_now": utcnow()})
 
 
 @functools.cache

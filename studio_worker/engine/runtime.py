@@ -84,7 +84,7 @@ class RunEngine:
         self.reader = read_only(db)  # for queries that only read (sweeps, admissions): no write lock on SQLite
         self.single_writer = db.dialect.name == "sqlite"  # one writer for the whole database: keep writes short
         self.committer = GroupCommitter(db, bus, self.owner)
-        self.services = services or NodeServices(settings, db)
+        self.services = services or NodeServices(settings, db, bus=bus)
         self.active: dict[uuid.UUID, RunDriver] = {}
         self.draining = asyncio.Event()  # set on shutdown: drivers start no new step and hand their runs over
         self._idle = asyncio.Event()  # set whenever the last active driver returns

@@ -46,8 +46,4 @@ def load_catalog(settings: Settings) -> NodeCatalog:
 
 # Built-in types whose schemas ship now and whose handlers arrive with later work; a step of one of these
 # fails with UnknownNodeType (a clear, recorded error) until then.
-_LATER = frozenset(
-    {
-        "human.approval",
-    }
-)
+_LATER: frozenset[str] = frozenset()

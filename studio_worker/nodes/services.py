@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from studio_shared.credentials import ResolvedCredential
 from studio_shared.crypto import DecryptionFailed, SecretBox, configured_secrets
+from studio_shared.events import EventBus
 from studio_shared.settings import Settings
 from studio_shared.storage import ObjectStore, store_from_settings
 from studio_shared.store import credentials
@@ -26,8 +27,11 @@ log = logging.getLogger("studio.nodes")
 
 
 class NodeServices:
-    def __init__(self, settings: Settings, db: AsyncEngine, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self, settings: Settings, db: AsyncEngine, resolver: Resolver | None = None, bus: EventBus | None = None
+    ) -> None:
         self.settings, self.db = settings, db
+        self.bus = bus  # for tenant-level notifications (human tasks); None: nobody is told
         self.resolver = resolver  # DNS override for tests; None: the system resolver
         self.policy = EgressPolicy.from_settings(settings)
         self._box: SecretBox | None = None

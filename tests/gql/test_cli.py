@@ -84,10 +84,11 @@ def test_worker_without_redis_says_how_to_fix_it(tmp_path: Path) -> None:
     assert "needs STUDIO_REDIS_URL" in result.stderr
 
 
-def test_unbuilt_scheduler_says_so_and_fails(tmp_path: Path) -> None:
+def test_scheduler_without_redis_says_how_to_fix_it(tmp_path: Path) -> None:
     result = _studio(tmp_path, "scheduler")
     assert result.returncode == 2
-    assert "not part of this build" in result.stderr
+    assert "needs STUDIO_REDIS_URL" in result.stderr
+    assert "`studio serve` runs the scheduler in-process" in result.stderr
 
 
 def test_rotate_secrets_reencrypts_with_the_newest_key(tmp_path: Path) -> None:

@@ -62,6 +62,13 @@ WAITING_DEFINITION: dict[str, Any] = {
     ],
     "edges": [{"source": "start", "target": "wait"}],
 }
+APPROVAL_DEFINITION: dict[str, Any] = {
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {}},
+        {"id": "ask", "type": "human.approval", "config": {"title": "RBAC check"}},
+    ],
+    "edges": [{"source": "start", "target": "ask"}],
+}
 DENIED = frozenset({"FORBIDDEN", "UNAUTHENTICATED"})
 
 
@@ -96,9 +103,9 @@ class Seed:
         assert data["publishWorkflow"]["errors"] == []
         return workflow_id
 
-    async def run(self, finished: bool) -> str:
+    async def run(self, finished: bool, definition: dict[str, Any] | None = None) -> str:
         """A run that waits on a long delay (cancellable), or one that succeeded (retryable from a step)."""
-        workflow_id = await self.published_workflow(None if finished else WAITING_DEFINITION)
+        workflow_id = await self.published_workflow(definition or (None if finished else WAITING_DEFINITION))
         admin = self.tenant.token(Role.ADMIN)
         data = await self.gql.data(
             "mutation($id: ID!) { startRun(workflowId: $id) { run { id } errors { code } } }",
@@ -114,6 +121,14 @@ class Seed:
             await asyncio.sleep(0.02)
         raise AssertionError(f"run {run_id} never reached {wanted}")
 
+    async def human_task(self) -> str:
+        """An OPEN approval task (APPROVER and above may decide it) of a fresh waiting run."""
+        run_id = await self.run(finished=False, definition=APPROVAL_DEFINITION)
+        query = "query($id: ID!) { run(id: $id) { humanTasks { id } } }"
+        tasks = (await self.gql.data(query, {"id": run_id}, self.tenant.token(Role.ADMIN)))["run"]["humanTasks"]
+        task_id: str = tasks[0]["id"]
+        return task_id
+
     async def api_key(self) -> str:
         data = await self.gql.data(
             """mutation { createApiKey(name: "rbac", role: VIEWER) { apiKey { id } errors { code } } }""",
@@ -122,6 +137,28 @@ class Seed:
         assert data["createApiKey"]["errors"] == []
         key_id: str = data["createApiKey"]["apiKey"]["id"]
         return key_id
+
+    async def webhook(self) -> str:
+        data = await self.gql.data(
+            "mutation($w: ID!) { createWebhook(workflowId: $w) { webhook { id } errors { code } } }",
+            {"w": await self.workflow()},
+            self.tenant.token(Role.ADMIN),
+        )
+        assert data["createWebhook"]["errors"] == []
+        webhook_id: str = data["createWebhook"]["webhook"]["id"]
+        return webhook_id
+
+    async def schedule(self) -> str:
+        """A yearly schedule of an unpublished workflow (it never starts a run while the tests run)."""
+        data = await self.gql.data(
+            """mutation($w: ID!) { createSchedule(workflowId: $w, input: {cron: "0 0 1 1 *"}) {
+                 schedule { id } errors { code } } }""",
+            {"w": await self.workflow()},
+            self.tenant.token(Role.ADMIN),
+        )
+        assert data["createSchedule"]["errors"] == []
+        schedule_id: str = data["createSchedule"]["schedule"]["id"]
+        return schedule_id
 
     async def credential(self) -> str:
         data = await self.gql.data(
@@ -172,6 +209,14 @@ async def _api_key_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.api_key()}
 
 
+async def _webhook_id(seed: Seed) -> dict[str, Any]:
+    return {"id": await seed.webhook()}
+
+
+async def _schedule_id(seed: Seed) -> dict[str, Any]:
+    return {"id": await seed.schedule()}
+
+
 async def _credential_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.credential()}
 
@@ -200,6 +245,10 @@ async def _finished_run_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.run(finished=True)}
 
 
+async def _human_task_id(seed: Seed) -> dict[str, Any]:
+    return {"id": await seed.human_task()}
+
+
 OPERATIONS: dict[str, Op] = {
     "runs": Op("Query", Permission.RUN_READ, "{ runs(first: 1) { edges { node { id } } } }"),
     "run": Op(
@@ -223,6 +272,12 @@ OPERATIONS: dict[str, Op] = {
         'mutation($id: ID!) { retryRun(id: $id, fromStep: "start") { run { id } errors { code } } }',
         _finished_run_id,
     ),
+    "replayRun": Op(
+        "Mutation",
+        Permission.RUN_START,
+        "mutation($id: ID!) { replayRun(id: $id) { run { id } errors { code } } }",
+        _finished_run_id,
+    ),
     "deleteRun": Op(
         "Mutation",
         Permission.WORKFLOW_WRITE,
@@ -236,6 +291,18 @@ OPERATIONS: dict[str, Op] = {
     "usage": Op("Query", Permission.RUN_READ, "{ usage { calls totalTokens } }"),
     "credentials": Op("Query", Permission.CREDENTIAL_MANAGE, "{ credentials { id name } }"),
     "messages": Op("Query", Permission.RUN_READ, '{ messages(channel: "rbac", first: 1) { edges { node { id } } } }'),
+    "humanTasks": Op(
+        "Query", Permission.TASK_READ, "{ humanTasks(assignedToMe: true, first: 1) { edges { node { id } } } }"
+    ),
+    "humanTask": Op(
+        "Query", Permission.TASK_READ, "query($id: ID!) { humanTask(id: $id) { id status } }", _human_task_id
+    ),
+    "decideHumanTask": Op(
+        "Mutation",
+        Permission.TASK_DECIDE,
+        "mutation($id: ID!) { decideHumanTask(id: $id, decision: APPROVE) { task { status } errors { code } } }",
+        _human_task_id,
+    ),
     "auditLog": Op("Query", Permission.AUDIT_READ, "{ auditLog(first: 1) { edges { node { id } } } }"),
     "nodeTypes": Op("Query", Permission.WORKFLOW_READ, "{ nodeTypes { type } }"),
     "nodeType": Op("Query", Permission.WORKFLOW_READ, '{ nodeType(type: "transform") { type } }'),
@@ -277,6 +344,68 @@ OPERATIONS: dict[str, Op] = {
         Permission.APIKEY_MANAGE,
         "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id } errors { code } } }",
         _api_key_id,
+    ),
+    "sendMessage": Op(
+        "Mutation",
+        Permission.MESSAGE_SEND,
+        'mutation { sendMessage(channel: "rbac", text: "hi") { message { id } errors { code } } }',
+    ),
+    "createWebhook": Op(
+        "Mutation",
+        Permission.TRIGGER_MANAGE,
+        "mutation($id: ID!) { createWebhook(workflowId: $id) { webhook { id } secret errors { code } } }",
+        _workflow_id,
+    ),
+    "rotateWebhookSecret": Op(
+        "Mutation",
+        Permission.TRIGGER_MANAGE,
+        "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret errors { code } } }",
+        _webhook_id,
+    ),
+    "updateWebhook": Op(
+        "Mutation",
+        Permission.TRIGGER_MANAGE,
+        "mutation($id: ID!) { updateWebhook(id: $id, input: {enabled: false}) { webhook { id } errors { code } } }",
+        _webhook_id,
+    ),
+    "deleteWebhook": Op(
+        "Mutation",
+        Permission.TRIGGER_MANAGE,
+        "mutation($id: ID!) { deleteWebhook(id: $id) { deletedId errors { code } } }",
+        _webhook_id,
+    ),
+    "schedule": Op("Query", Permission.WORKFLOW_READ, "query($id: ID!) { schedule(id: $id) { id } }", _schedule_id),
+    "createSchedule": Op(
+        "Mutation",
+        Permission.TRIGGER_MANAGE,
+        """mutation($id: ID!) { createSchedule(workflowId: $id, input: {cron: "0 0 1 1 *"}) {
+             schedule { id } errors { code } } }""",
+        _workflow_id,
+    ),
+    "updateSchedule": Op(
+        "Mutation",
+        Permission.TRIGGER_MANAGE,
+        """mutation($id: ID!) { updateSchedule(id: $id, input: {cron: "0 0 1 1 *", timezone: "Europe/Berlin"}) {
+             schedule { id } errors { code } } }""",
+        _schedule_id,
+    ),
+    "pauseSchedule": Op(
+        "Mutation",
+        Permission.TRIGGER_MANAGE,
+        "mutation($id: ID!) { pauseSchedule(id: $id) { schedule { enabled } errors { code } } }",
+        _schedule_id,
+    ),
+    "resumeSchedule": Op(
+        "Mutation",
+        Permission.TRIGGER_MANAGE,
+        "mutation($id: ID!) { resumeSchedule(id: $id) { schedule { enabled } errors { code } } }",
+        _schedule_id,
+    ),
+    "deleteSchedule": Op(
+        "Mutation",
+        Permission.TRIGGER_MANAGE,
+        "mutation($id: ID!) { deleteSchedule(id: $id) { deletedId errors { code } } }",
+        _schedule_id,
     ),
     "createCredential": Op(
         "Mutation",

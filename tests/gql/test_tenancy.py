@@ -34,13 +34,23 @@ HIJACKED_DEFINITION: dict[str, Any] = {
 }
 MALFORMED_ID = "nope"
 
-Target = Literal["workflow", "user", "api_key", "active_run", "finished_run", "credential"]
+Target = Literal[
+    "workflow", "user", "api_key", "active_run", "finished_run", "credential", "webhook", "human_task", "schedule"
+]
 WAITING_DEFINITION: dict[str, Any] = {
     "nodes": [
         {"id": "start", "type": "trigger.manual", "config": {}},
         {"id": "wait", "type": "delay", "config": {"seconds": 3600}},
     ],
     "edges": [{"source": "start", "target": "wait"}],
+}
+
+APPROVAL_DEFINITION: dict[str, Any] = {
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {}},
+        {"id": "ask", "type": "human.approval", "config": {"title": "Approve the payroll"}},
+    ],
+    "edges": [{"source": "start", "target": "ask"}],
 }
 
 
@@ -105,6 +115,67 @@ TENANCY_CASES: dict[str, IdCase] = {
              retryRun(id: $id, fromStep: "start") { run { id status } errors { path message code } } }""",
         "finished_run",
     ),
+    "createWebhook": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { createWebhook(workflowId: $id) { webhook { id } secret errors { path message code } } }",
+        "workflow",
+    ),
+    "rotateWebhookSecret": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { rotateWebhookSecret(id: $id) { webhook { id } secret errors { path message code } } }",
+        "webhook",
+    ),
+    "updateWebhook": IdCase(
+        "Mutation",
+        """mutation($id: ID!) { updateWebhook(id: $id, input: {enabled: false}) {
+             webhook { id enabled } errors { path message code } } }""",
+        "webhook",
+    ),
+    "deleteWebhook": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { deleteWebhook(id: $id) { deletedId errors { path message code } } }",
+        "webhook",
+    ),
+    "replayRun": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { replayRun(id: $id) { run { id status } errors { path message code } } }",
+        "finished_run",
+    ),
+    "humanTask": IdCase("Query", "query($id: ID!) { humanTask(id: $id) { id status title } }", "human_task"),
+    "decideHumanTask": IdCase(
+        "Mutation",
+        """mutation($id: ID!) { decideHumanTask(id: $id, decision: APPROVE, comment: "hijacked") {
+             task { id status } errors { path message code } } }""",
+        "human_task",
+    ),
+    "createSchedule": IdCase(
+        "Mutation",
+        """mutation($id: ID!) { createSchedule(workflowId: $id, input: {cron: "0 0 1 1 *"}) {
+             schedule { id } errors { path message code } } }""",
+        "workflow",
+    ),
+    "updateSchedule": IdCase(
+        "Mutation",
+        """mutation($id: ID!) { updateSchedule(id: $id, input: {cron: "0 0 1 1 *", enabled: false, input: {x: 1}}) {
+             schedule { id cron } errors { path message code } } }""",
+        "schedule",
+    ),
+    "pauseSchedule": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { pauseSchedule(id: $id) { schedule { id enabled } errors { path message code } } }",
+        "schedule",
+    ),
+    "resumeSchedule": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { resumeSchedule(id: $id) { schedule { id enabled } errors { path message code } } }",
+        "schedule",
+    ),
+    "deleteSchedule": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { deleteSchedule(id: $id) { deletedId errors { path message code } } }",
+        "schedule",
+    ),
+    "schedule": IdCase("Query", "query($id: ID!) { schedule(id: $id) { id cron input } }", "schedule"),
     "deleteRun": IdCase(
         "Mutation",
         "mutation($id: ID!) { deleteRun(id: $id) { deletedId errors { path message code } } }",
@@ -132,6 +203,8 @@ SNAPSHOT = """query($id: ID!) {
     id name description draft revision archived createdAt updatedAt
     latestVersion { id version definition note publishedAt }
     versions(first: 100) { edges { node { id version } } }
+    webhooks { id auth enabled rateLimitPerMinute previousSecretExpiresAt }
+    schedules { id cron timezone enabled nextFireAt overlap input fires(first: 10) { edges { node { id } } } }
   }
   users(first: 100) { edges { node { id email role active } } }
   apiKeys { id name role revoked createdAt }
@@ -154,6 +227,9 @@ class World:
     active_run_id: str  # A's, waiting on a long delay
     finished_run_id: str  # A's, succeeded
     credential_id: str  # A's
+    webhook_id: str  # A's, on the workflow above
+    human_task_id: str  # A's, OPEN, of a run waiting for it
+    schedule_id: str  # A's, yearly, on the workflow above
 
     def target(self, kind: Target) -> str:
         return {
@@ -163,6 +239,9 @@ class World:
             "active_run": self.active_run_id,
             "finished_run": self.finished_run_id,
             "credential": self.credential_id,
+            "webhook": self.webhook_id,
+            "human_task": self.human_task_id,
+            "schedule": self.schedule_id,
         }[kind]
 
 
@@ -215,7 +294,48 @@ async def world(make_tenant: Any, gql: GraphQLClient, workers: Any) -> World:
         token=a.token(Role.ADMIN),
     )
     credential_id = credential["createCredential"]["credential"]["id"]
-    return World(a, b, workflow_id, name, str(a.users[Role.VIEWER]), key_id, key, active, finished, credential_id)
+    hook = await gql.data(
+        "mutation($w: ID!) { createWebhook(workflowId: $w) { webhook { id } } }", {"w": workflow_id}, a.token()
+    )
+    webhook_id = hook["createWebhook"]["webhook"]["id"]
+    task_id = await open_human_task(gql, a)
+    schedule_id = await create_schedule(gql, a, workflow_id)
+    return World(
+        a,
+        b,
+        workflow_id,
+        name,
+        str(a.users[Role.VIEWER]),
+        key_id,
+        key,
+        active,
+        finished,
+        credential_id,
+        webhook_id,
+        task_id,
+        schedule_id,
+    )
+
+
+async def create_schedule(gql: GraphQLClient, tenant: TenantFixture, workflow_id: str) -> str:
+    """A yearly schedule (it does not fire while the tests run)."""
+    made = await gql.data(
+        """mutation($w: ID!) { createSchedule(workflowId: $w, input: {cron: "0 0 1 1 *", input: {payroll: true}}) {
+             schedule { id } errors { code } } }""",
+        {"w": workflow_id},
+        tenant.token(),
+    )
+    assert made["createSchedule"]["errors"] == []
+    schedule_id: str = made["createSchedule"]["schedule"]["id"]
+    return schedule_id
+
+
+async def open_human_task(gql: GraphQLClient, tenant: TenantFixture) -> str:
+    """An OPEN approval task of a fresh run that waits for it."""
+    run_id = await start_run(gql, tenant, APPROVAL_DEFINITION, finished=False)
+    data = await gql.data("query($id: ID!) { run(id: $id) { humanTasks { id } } }", {"id": run_id}, tenant.token())
+    task_id: str = data["run"]["humanTasks"][0]["id"]
+    return task_id
 
 
 async def snapshot(gql: GraphQLClient, world: World) -> dict[str, Any]:
@@ -319,6 +439,19 @@ async def b_owned_target(gql: GraphQLClient, world: World, kind: Target) -> str:
         return await start_run(gql, world.b, WAITING_DEFINITION, finished=False)
     if kind == "finished_run":
         return await start_run(gql, world.b, MINIMAL_DEFINITION, finished=True)
+    if kind == "human_task":
+        return await open_human_task(gql, world.b)
+    if kind == "schedule":
+        return await create_schedule(gql, world.b, await b_owned_target(gql, world, "workflow"))
+    if kind == "webhook":
+        workflow_id = await b_owned_target(gql, world, "workflow")
+        made_hook = await gql.data(
+            "mutation($w: ID!) { createWebhook(workflowId: $w) { webhook { id } } }",
+            {"w": workflow_id},
+            world.b.token(),
+        )
+        hook_id: str = made_hook["createWebhook"]["webhook"]["id"]
+        return hook_id
     if kind == "credential":
         made = await gql.data(
             """mutation($n: String!) { createCredential(input: {name: $n, kind: "bearer", value: {token: "b-token"}}) {

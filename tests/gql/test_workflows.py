@@ -174,12 +174,12 @@ async def test_no_mutation_changes_a_published_version(gql: Any, tenant: Any, st
     wid = (await create_ok(gql, token))["id"]
     v1 = (await publish(gql, token, wid, "v1"))["version"]
 
-    # The API offers no operation that edits a version: only publishWorkflow makes one, and startRun merely
-    # picks the version to run.
+    # The API offers no operation that edits a version: only publishWorkflow makes one; startRun and replayRun
+    # merely pick the version to run.
     schema = await gql.data("{ __schema { mutationType { fields { name args { name } } } } }", token=token)
     for mutation in schema["__schema"]["mutationType"]["fields"]:
         assert "version" not in mutation["name"].lower() or mutation["name"] == "publishWorkflow", mutation
-        if mutation["name"] != "startRun":
+        if mutation["name"] not in {"startRun", "replayRun"}:
             assert all("version" not in arg["name"].lower() for arg in mutation["args"]), mutation
 
     # Everything a workflow mutation can do leaves version 1 exactly as published.

@@ -58,3 +58,9 @@ def test_dev_secrets_are_generated_once_and_kept_private(tmp_path: Path) -> None
     for name in ("jwt_secret", "secret_key"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
     assert "**" in repr(first.jwt_secret), "secrets never print"
+
+
+def test_an_empty_redis_url_means_the_embedded_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STUDIO_REDIS_URL", "")
+    settings = Settings()
+    assert settings.redis_url is None and settings.embedded

@@ -1,0 +1,195 @@
+"""``POST /hooks/{webhook_id}``: verified, idempotent webhook deliveries that start runs (contract §7).
+
+Order of checks: the hook exists and is enabled (404), the body fits (413), the rate limit (429), the
+signature over the raw body (401), the body is JSON (400), then the delivery key (``Idempotency-Key``, else
+the scheme's delivery id). The run *is* the idempotency record: it is created with the key under the runs
+table's unique (tenant, workflow, idempotency key) and keeps the body's SHA-256, in the same transaction as
+its first event. A repeat finds it and gets the first answer again (``Idempotent-Replayed: true``); the same
+key with another body is 422; concurrent repeats race on the unique key, and the losers answer with the
+winner's run. A delivery that started no run (its input was invalid, say) leaves nothing to replay: a repeat
+is judged afresh, and succeeds once the workflow accepts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+
+from studio_gql.state import AppState
+from studio_shared.crypto import SecretBox
+from studio_shared.db import models
+from studio_shared.db.types import utcnow
+from studio_shared.errors import Conflict, NotFound, ValidationFailed
+from studio_shared.store import webhooks as store
+from studio_shared.types import RunStatus
+from studio_shared.webhooks import SignatureInvalid, delivery_key, verify
+
+log = logging.getLogger("studio.hooks")
+MAX_KEY = 150
+ENDPOINT_TTL_S = 2.0  # a webhook's settings are cached this long per process (edits elsewhere apply after it)
+FINAL = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+# Headers never kept with the delivery (they authenticate the sender or carry secrets).
+UNKEPT = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
+
+
+def problem(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "message": message}, status_code=status, headers=headers)
+
+
+async def deliver(request: Request) -> Response:
+    state: AppState = request.app.state.studio
+    settings = state.settings
+    try:
+        hook_id = uuid.UUID(request.path_params["webhook_id"])
+    except ValueError:
+        hook_id = None
+    hook = await state.webhook_endpoints.get(hook_id) if hook_id else None
+    if hook is None or not hook.enabled:
+        return problem(404, "not_found", "no enabled webhook has this URL: check the id, or enable the webhook")
+    body = await _read_body(request, settings.webhook_max_body_bytes)
+    if body is None:
+        return problem(413, "too_large", f"the body is larger than {settings.webhook_max_body_bytes} bytes")
+    if hook.rate_limit_per_minute is not None:
+        retry_after = await state.limiter.hit(f"webhook:{hook.id}", hook.rate_limit_per_minute)
+        if retry_after is not None:
+            return problem(
+                429,
+                "rate_limited",
+                f"this webhook takes {hook.rate_limit_per_minute} deliveries a minute; retry after {retry_after} s",
+                {"Retry-After": str(retry_after)},
+            )
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    try:
+        verify(hook.auth, hook.secrets, headers, body, time.time())
+    except SignatureInvalid as exc:
+        return problem(401, "bad_signature", str(exc))
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return problem(400, "not_json", "the body must be JSON (Content-Type: application/json)")
+    wait_s = _wait(request.query_params.get("wait"), settings.webhook_max_wait_s)
+    if isinstance(wait_s, Response):
+        return wait_s
+    key = delivery_key(hook.auth, headers, payload)
+    if key is not None and not 1 <= len(key) <= MAX_KEY:
+        return problem(400, "bad_key", f"the idempotency key must have 1 to {MAX_KEY} characters")
+    delivery = {
+        "webhook_id": str(hook.id),
+        "received_at": utcnow().isoformat(),
+        "headers": {k: v for k, v in headers.items() if k not in UNKEPT},
+        "body": payload,
+    }
+    delivery["sha256"] = hashlib.sha256(body).hexdigest()
+    status, answer, run, created = await _start(state, hook, payload, key, delivery)
+    headers = {}
+    if run is not None and not created:  # the run an earlier delivery with this key started: a repeat
+        if (run.trigger_data or {}).get("sha256") != delivery["sha256"]:
+            return problem(
+                422, "key_reused", "this idempotency key was used with another body: send a new key for a new delivery"
+            )
+        headers["Idempotent-Replayed"] = "true"
+    if wait_s and run is not None:
+        status, answer = await _await_run(state, hook.tenant_id, run.id, wait_s, status, answer)
+    return JSONResponse(answer, status_code=status, headers=headers)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return None
+    except ClientDisconnect:
+        return b""
+    return bytes(body)
+
+
+def _wait(raw: str | None, cap: float) -> float | Response:
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= cap:
+        return problem(400, "bad_wait", f"wait is a number of seconds from 0 to {cap:g}")
+    return value
+
+
+async def _start(
+    state: AppState, hook: store.Endpoint, payload: Any, key: str | None, delivery: dict[str, Any]
+) -> tuple[int, Any, models.Run | None, bool]:
+    """Start the run (or find the one this key started): status, answer, run, and whether it is new."""
+    try:
+        run, created = await state.control.start_run(
+            hook.tenant_id,
+            f"webhook:{hook.id}",
+            hook.workflow_id,
+            input=payload,
+            idempotency_key=f"webhook:{hook.id}:{key}" if key else None,
+            trigger="webhook",
+            trigger_data=delivery,
+        )
+    except ValidationFailed as exc:
+        problems = [{"path": list(p.path), "message": p.message} for p in exc.problems]
+        return 422, {"error": "invalid_input", "message": str(exc), "problems": problems}, None, False
+    except NotFound:
+        return 404, {"error": "not_found", "message": "the webhook's workflow no longer exists"}, None, False
+    except Conflict as exc:
+        return 409, {"error": "conflict", "message": str(exc)}, None, False
+    return 202, {"run_id": str(run.id)}, run, created
+
+
+async def _await_run(
+    state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID, wait_s: float, status: int, answer: Any
+) -> tuple[int, Any]:
+    """``?wait=``: the run's outcome if it finishes in time, else the first answer with its current status."""
+    deadline = time.monotonic() + wait_s
+    pause = 0.02
+    while True:
+        async with state.reads() as s:
+            run = await s.get(models.Run, run_id)
+        if run is None or run.tenant_id != tenant_id:
+            return status, answer
+        if run.status in FINAL:
+            return 200, {"run_id": str(run_id), "status": run.status.value, "output": run.output, "error": run.error}
+        if time.monotonic() >= deadline:
+            return status, {**answer, "status": run.status.value}
+        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 1.5, 0.2)
+
+
+class EndpointCache:
+    """Webhooks by id, cached for ``ENDPOINT_TTL_S``: the delivery path reads no row and decrypts no secret."""
+
+    def __init__(self, state_reads: Any, box: SecretBox) -> None:
+        self._reads, self._box = state_reads, box
+        self._cache: dict[uuid.UUID, tuple[float, store.Endpoint | None]] = {}
+
+    async def get(self, webhook_id: uuid.UUID) -> store.Endpoint | None:
+        now = time.monotonic()
+        cached = self._cache.get(webhook_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with self._reads() as s:
+            found = await store.endpoint(s, self._box, webhook_id)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[webhook_id] = (now + ENDPOINT_TTL_S, found)
+        return found
+
+    def forget(self, webhook_id: uuid.UUID) -> None:
+        """Drop a webhook edited by this process, so its change applies here at once."""
+        self._cache.pop(webhook_id, None)

@@ -1,0 +1,54 @@
+"""``POST /messages/{channel}``: the inbound endpoint a chat integration calls to start message-triggered runs.
+
+Authenticated like the API (``Authorization: Bearer <API key or token>``, permission ``message:send``);
+the body is ``{"text": …, "sender": …}``. Answers ``202 {"message_id", "run_ids"}``; every error is JSON
+with a message that says what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from studio_gql.auth import authenticate
+from studio_gql.routes.hooks import problem
+from studio_gql.state import AppState
+from studio_shared.errors import Unauthenticated, ValidationFailed
+from studio_shared.rbac import Permission, permissions_for
+
+MAX_BODY = 256 * 1024
+
+
+async def receive(request: Request) -> Response:
+    state: AppState = request.app.state.studio
+    try:
+        principal = await authenticate(state, request.headers.get("authorization"))
+    except Unauthenticated as exc:
+        return problem(401, "unauthenticated", str(exc))
+    if principal is None:
+        return problem(401, "unauthenticated", "send 'Authorization: Bearer <API key>' of a key with message:send")
+    if Permission.MESSAGE_SEND not in permissions_for(principal.role):
+        return problem(403, "forbidden", "this key's role lacks the permission 'message:send' (OPERATOR or above)")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return problem(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):
+        return problem(400, "bad_body", 'send a JSON object like {"text": "hello", "sender": "ada"}')
+    sender = payload.get("sender")
+    if sender is not None and not isinstance(sender, str):
+        return problem(400, "bad_body", "sender must be a string")
+    try:
+        sent = await state.messaging.send(
+            principal.tenant_id, principal.actor, request.path_params["channel"], payload["text"], sender
+        )
+    except ValidationFailed as exc:
+        return problem(422, "invalid", str(exc))
+    return JSONResponse(
+        {"message_id": str(sent.message.id), "run_ids": [str(r) for r in sent.run_ids]}, status_code=202
+    )

@@ -1,0 +1,149 @@
+"""Webhooks: secrets encrypted at rest, rotated with an overlap window, looked up by id for deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from studio_shared.auth import Principal
+from studio_shared.crypto import SecretBox
+from studio_shared.db import models
+from studio_shared.db.types import utcnow
+from studio_shared.errors import NotFound, ValidationFailed
+from studio_shared.store import audit, workflows
+from studio_shared.types import WebhookAuth
+from studio_shared.webhooks import new_secret
+
+MAX_RATE_LIMIT = 1_000_000
+
+
+def _check_rate(rate_limit_per_minute: int | None) -> None:
+    if rate_limit_per_minute is not None and not 1 <= rate_limit_per_minute <= MAX_RATE_LIMIT:
+        raise ValidationFailed.one(
+            ["input", "rateLimitPerMinute"], f"give 1 to {MAX_RATE_LIMIT} deliveries per minute, or null for no limit"
+        )
+
+
+async def create(
+    s: AsyncSession,
+    box: SecretBox,
+    tenant_id: uuid.UUID,
+    actor: Principal,
+    workflow_id: uuid.UUID,
+    auth: WebhookAuth,
+    enabled: bool,
+    rate_limit_per_minute: int | None,
+) -> tuple[models.Webhook, str | None]:
+    """The webhook and its secret in clear (None for auth NONE): shown this once."""
+    await workflows.require(s, tenant_id, workflow_id)
+    _check_rate(rate_limit_per_minute)
+    secret = None if auth is WebhookAuth.NONE else new_secret()
+    hook = models.Webhook(
+        tenant_id=tenant_id,
+        workflow_id=workflow_id,
+        auth=auth,
+        secret_encrypted=box.seal(secret) if secret else None,
+        enabled=enabled,
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
+    s.add(hook)
+    await s.flush()
+    audit.record(
+        s, tenant_id, actor.actor, "webhook.create", ("webhook", hook.id), {"workflow": str(workflow_id), "auth": auth}
+    )
+    return hook, secret
+
+
+async def require(s: AsyncSession, tenant_id: uuid.UUID, webhook_id: uuid.UUID) -> models.Webhook:
+    hook = await s.scalar(
+        sa.select(models.Webhook).where(models.Webhook.tenant_id == tenant_id, models.Webhook.id == webhook_id)
+    )
+    if hook is None:
+        raise NotFound("webhook", webhook_id)
+    return hook
+
+
+async def rotate(
+    s: AsyncSession, box: SecretBox, tenant_id: uuid.UUID, actor: Principal, webhook_id: uuid.UUID, overlap_s: int
+) -> tuple[models.Webhook, str]:
+    """A new secret; the old one keeps verifying for ``overlap_s`` so senders can switch without a gap."""
+    hook = await require(s, tenant_id, webhook_id)
+    if hook.auth is WebhookAuth.NONE:
+        raise ValidationFailed.one(["id"], "this webhook takes unsigned deliveries (auth NONE): it has no secret")
+    secret = new_secret()
+    hook.previous_secret_encrypted = hook.secret_encrypted
+    hook.previous_secret_expires_at = utcnow() + timedelta(seconds=overlap_s)
+    hook.secret_encrypted = box.seal(secret)
+    audit.record(s, tenant_id, actor.actor, "webhook.rotate", ("webhook", hook.id), {"overlap_s": overlap_s})
+    await s.flush()
+    return hook, secret
+
+
+async def update(
+    s: AsyncSession,
+    tenant_id: uuid.UUID,
+    actor: Principal,
+    webhook_id: uuid.UUID,
+    enabled: bool | None,
+    rate_limit_per_minute: int | None,
+    clear_rate_limit: bool,
+) -> models.Webhook:
+    hook = await require(s, tenant_id, webhook_id)
+    _check_rate(rate_limit_per_minute)
+    if enabled is not None:
+        hook.enabled = enabled
+    if rate_limit_per_minute is not None or clear_rate_limit:
+        hook.rate_limit_per_minute = rate_limit_per_minute
+    audit.record(s, tenant_id, actor.actor, "webhook.update", ("webhook", hook.id), {"enabled": hook.enabled})
+    await s.flush()
+    return hook
+
+
+async def delete(s: AsyncSession, tenant_id: uuid.UUID, actor: Principal, webhook_id: uuid.UUID) -> None:
+    hook = await require(s, tenant_id, webhook_id)
+    await s.delete(hook)
+    audit.record(s, tenant_id, actor.actor, "webhook.delete", ("webhook", webhook_id))
+
+
+async def of_workflows(
+    s: AsyncSession, tenant_id: uuid.UUID, workflow_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[models.Webhook]]:
+    rows = await s.scalars(
+        sa.select(models.Webhook)
+        .where(models.Webhook.tenant_id == tenant_id, models.Webhook.workflow_id.in_(workflow_ids))
+        .order_by(models.Webhook.created_at, models.Webhook.id)
+    )
+    found: dict[uuid.UUID, list[models.Webhook]] = {workflow_id: [] for workflow_id in workflow_ids}
+    for row in rows:
+        found[row.workflow_id].append(row)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What the delivery endpoint needs of a webhook, looked up by its id before the tenant is known."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    workflow_id: uuid.UUID
+    auth: WebhookAuth
+    enabled: bool
+    secrets: tuple[str, ...]  # current first, then the previous one while its overlap lasts
+    rate_limit_per_minute: int | None
+
+
+async def endpoint(s: AsyncSession, box: SecretBox, webhook_id: uuid.UUID) -> Endpoint | None:
+    hook = await s.get(models.Webhook, webhook_id)
+    if hook is None:
+        return None
+    secrets = [box.open(hook.secret_encrypted)] if hook.secret_encrypted else []
+    expires = hook.previous_secret_expires_at
+    if hook.previous_secret_encrypted and expires is not None and expires > utcnow():
+        secrets.append(box.open(hook.previous_secret_encrypted))
+    return Endpoint(
+        hook.id, hook.tenant_id, hook.workflow_id, hook.auth, hook.enabled, tuple(secrets), hook.rate_limit_per_minute
+    )
