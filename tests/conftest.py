@@ -126,11 +126,11 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
     )
 
 
-class Workers:
-    """Real ``studio worker`` processes (services mode); empty in the embedded mode."""
+class StudioProcesses:
+    """Real ``studio <command>`` processes (``worker``, ``scheduler``) configured like this test session."""
 
-    def __init__(self, settings: Settings, logs: Path) -> None:
-        self.settings, self.logs = settings, logs
+    def __init__(self, settings: Settings, logs: Path, command: str = "worker") -> None:
+        self.settings, self.logs, self.command = settings, logs, command
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def env(self) -> dict[str, str]:
@@ -155,10 +155,10 @@ class Workers:
         }
 
     def start(self) -> subprocess.Popen[bytes]:
-        log = self.logs / f"worker-{len(self.procs)}.log"
+        log = self.logs / f"{self.command}-{len(self.procs)}.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", "from studio_gql.cli import main; main()", "worker"],
+            proc = subprocess.Popen(  # noqa: S603 - our own CLI
+                [sys.executable, "-c", "from studio_gql.cli import main; main()", self.command],
                 env=self.env(),
                 cwd=REPO,
                 stdout=out,
@@ -167,7 +167,7 @@ class Workers:
         deadline = time.monotonic() + 30
         while b"ready" not in log.read_bytes():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"{self.command} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.05)
         self.procs.append(proc)
         return proc
@@ -181,6 +181,10 @@ class Workers:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+
+
+Workers = StudioProcesses  # the session's ``studio worker`` processes (empty in the embedded mode)
 
 
 @pytest.fixture(scope="session")

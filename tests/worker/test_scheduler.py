@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ from studio_shared.store import schedules, workflows
 from studio_shared.types import RunStatus
 from studio_worker.fire_plan import BUFFERED, MISSED, PENDING, SKIPPED, Previous, Timing, plan
 from studio_worker.scheduler import PENDING_STALE_S, Scheduler, run_key
-from tests.conftest import POSTGRES_ADMIN_URL, REPO, SERVICES, GraphQLClient, TenantFixture, Workers
+from tests.conftest import POSTGRES_ADMIN_URL, SERVICES, GraphQLClient, StudioProcesses, TenantFixture, Workers
 from tests.worker.engine_harness import actor, chain, publish, wait_for
 
 T0 = datetime(2099, 1, 1, tzinfo=UTC)  # the schedulers' clock in these tests: a tick of every expression used
@@ -702,47 +700,10 @@ async def test_a_changed_schedule_wakes_a_sleeping_scheduler(state: AppState, se
 # --------------------------------------------------------------------------------- two scheduler processes
 
 
-class SchedulerProcesses:
-    """Real ``studio scheduler`` processes, configured like the test session's workers."""
-
-    def __init__(self, workers: Workers, logs: Path) -> None:
-        self.env = workers.env()
-        self.logs = logs
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log = self.logs / f"scheduler-{len(self.procs)}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", "from studio_gql.cli import main; main()", "scheduler"],
-                env=self.env,
-                cwd=REPO,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.procs.append(proc)
-        deadline = time.monotonic() + 30
-        while b"ready" not in log.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"scheduler did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.05)
-        return proc
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.fixture
-def scheduler_processes(workers: Workers, tmp_path: Path) -> Iterator[SchedulerProcesses]:
-    procs = SchedulerProcesses(workers, tmp_path)
+def scheduler_processes(settings: Settings, workers: Workers, tmp_path: Path) -> Iterator[StudioProcesses]:
+    """Real ``studio scheduler`` processes beside the session's workers."""
+    procs = StudioProcesses(settings, tmp_path, "scheduler")
     yield procs
     procs.stop()
 
@@ -752,7 +713,7 @@ def scheduler_processes(workers: Workers, tmp_path: Path) -> Iterator[SchedulerP
     not SERVICES, reason="studio scheduler hands runs to studio worker processes (Redis): the postgres pass runs it"
 )
 async def test_two_scheduler_processes_fire_every_tick_exactly_once_across_a_restart(
-    state: AppState, tenant: TenantFixture, scheduler_processes: SchedulerProcesses
+    state: AppState, tenant: TenantFixture, scheduler_processes: StudioProcesses
 ) -> None:
     workflow_id = await publish(state, tenant, chain(ECHO))
     first, second = scheduler_processes.start(), scheduler_processes.start()
