@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-sqlite test-postgres lint typecheck schema-check schema bench bench-deps
+.PHONY: install run test test-sqlite test-postgres lint typecheck schema-check schema bench bench-deps \
+	frontend test-frontend test-e2e reliability
 
 install: $(STAMP)
 
@@ -15,7 +16,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: install
+# The web app: `npm ci` when the lockfile changed, `npm run build` when a source changed (stamps).
+FRONTEND_SRC := $(shell find frontend/src frontend/public -type f 2>/dev/null) \
+	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json frontend/package-lock.json
+NPM_STAMP   := frontend/node_modules/.installed-stamp
+BUILD_STAMP := frontend/dist/index.html
+
+frontend: $(BUILD_STAMP)
+
+$(NPM_STAMP): frontend/package.json frontend/package-lock.json
+	@command -v npm >/dev/null || (echo "Node 20.19+ and npm are required to build the frontend" >&2; exit 1)
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+$(BUILD_STAMP): $(NPM_STAMP) $(FRONTEND_SRC)
+	cd frontend && npm run build
+	@touch $@
+
+run: install frontend
 	$(BIN)/studio demo
 	$(BIN)/studio serve --host 127.0.0.1 --port 8000
 
@@ -39,7 +57,18 @@ test-sqlite: install
 test-postgres: install
 	STUDIO_TEST_BACKEND=postgres $(BIN)/pytest
 
-test: lint typecheck schema-check test-sqlite test-postgres
+test-frontend: $(NPM_STAMP)
+	cd frontend && npm run typecheck && npm test
+
+# A real `studio serve` on fresh state driven in Debian's Chromium (skips without it unless STUDIO_REQUIRE_SERVICES=1).
+test-e2e: install frontend
+	STUDIO_BIN=$(CURDIR)/$(BIN)/studio node frontend/e2e/run.mjs
+
+test: lint typecheck schema-check test-frontend test-sqlite test-postgres test-e2e
+
+# Fault scenarios against real worker processes (PostgreSQL + Redis); prints figures, fails on a broken bound.
+reliability: install
+	$(BIN)/python -m reliability
 
 # The Celery baseline runs in a venv of its own: kombu's Redis transport needs redis-py >= 6.1, arq < 6.
 bench-deps: .venv-celery/.installed-stamp

@@ -13,7 +13,7 @@ from starlette.routing import Route, WebSocketRoute
 from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.limits import BodyLimit
 from studio_gql.ratelimit import RateLimiter
-from studio_gql.routes import artifacts, health, hooks, inbound, schemas
+from studio_gql.routes import artifacts, frontend, health, hooks, inbound, schemas
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
 from studio_shared.db import create_engine, read_only, session_factory
@@ -101,6 +101,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/schemas/nodes", schemas.node_types),
         Route("/schemas/nodes/{type:str}", schemas.node_type),
         Route("/schemas/workflow.schema.json", schemas.workflow_schema),
+        *frontend.frontend_routes(settings.frontend_dir),  # last: the app's client-side routes
     ]
     return Starlette(
         routes=routes,

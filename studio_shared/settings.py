@@ -11,6 +11,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
+# The web app's build output; `make frontend` (and `make run`) writes it.
+DEFAULT_FRONTEND_DIR = Path(__file__).resolve().parents[1] / "frontend" / "dist"
 
 
 class Env(StrEnum):
@@ -37,6 +39,7 @@ class Settings(BaseSettings):
     s3_path_style: bool = False  # endpoint/bucket/key addressing, as MinIO wants
     max_artifact_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     state_dir: Path = Path(".studio")
+    frontend_dir: Path = DEFAULT_FRONTEND_DIR  # served at / by `studio serve`
 
     jwt_secret: SecretStr | None = None
     secret_key: SecretStr | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import datetime
 
@@ -14,6 +15,10 @@ from studio_shared.events.base import encode
 from studio_worker.queue import ADVANCE_JOB
 
 WAKE = encode({"wake": True})  # idle workers poll arq at once when they see this
+
+
+SWEEP_DEDUPE_WINDOW_S = 10.0
+_clock = time.time  # the sweep window's clock (tests move it)
 
 
 class ArqQueue:
@@ -43,8 +48,11 @@ class ArqQueue:
         pool = self._pool or await self._connect()
         # A fresh job id normally: arq refuses a job id that is still queued or running, and a refused nudge
         # could be a lost one. Duplicate deliveries are harmless (the run lease admits one driver). The sweep
-        # dedupes on purpose: its job for the run is still waiting, and the next sweep tries again anyway.
-        job_id = f"sweep:{run_id}" if dedupe else uuid.uuid4().hex
+        # dedupes on purpose: its job for the run is still waiting, and the next sweep tries again anyway. The id
+        # changes every SWEEP_DEDUPE_WINDOW_S: a sweep job that a killed worker was running stays "in progress"
+        # in arq until its (long) timeout, and must not block the run's re-dispatch for that long.
+        window = int(_clock() // SWEEP_DEDUPE_WINDOW_S)
+        job_id = f"sweep:{run_id}:{window}" if dedupe else uuid.uuid4().hex
         job = await pool.enqueue_job(ADVANCE_JOB, str(tenant_id), str(run_id), _job_id=job_id, _defer_until=defer_until)
         if job is not None and defer_until is None:
             await pool.publish(channels.wake(), WAKE)

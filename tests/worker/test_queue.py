@@ -80,7 +80,10 @@ async def redis_admin() -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
-async def test_arq_sweep_jobs_never_pile_up(redis_admin: aioredis.Redis) -> None:
+async def test_arq_sweep_jobs_never_pile_up(redis_admin: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    from studio_worker.queue import arq as arq_queue
+
+    monkeypatch.setattr(arq_queue, "_clock", lambda: 1000.0)  # all within one dedupe window
     queue = ArqQueue(REDIS_URL)
     await queue.start()
     try:
@@ -90,6 +93,31 @@ async def test_arq_sweep_jobs_never_pile_up(redis_admin: aioredis.Redis) -> None
         for _ in range(3):
             await queue.enqueue_advance(tenant, nudged)
         assert await redis_admin.zcard("arq:queue") == 1 + 3, "one sweep job, every ordinary nudge"
+    finally:
+        await queue.close()
+
+
+async def test_a_sweep_job_stranded_by_a_killed_worker_does_not_block_the_next_sweep(
+    redis_admin: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while running a run's sweep job leaves it "in progress" in arq until the job timeout
+    (days): the next window's sweep must still dispatch the run (found by the reliability kill -9 scenario)."""
+    from studio_worker.queue import arq as arq_queue
+
+    clock = [1000.0]
+    monkeypatch.setattr(arq_queue, "_clock", lambda: clock[0])
+    queue = ArqQueue(REDIS_URL)
+    await queue.start()
+    try:
+        tenant, run = uuid.uuid4(), uuid.uuid4()
+        await queue.enqueue_advance(tenant, run, dedupe=True)
+        [stranded] = await redis_admin.zrange("arq:queue", 0, -1)
+        await redis_admin.set(f"arq:in-progress:{stranded.decode()}", b"1")  # a dead worker had taken it
+        await queue.enqueue_advance(tenant, run, dedupe=True)
+        assert await redis_admin.zcard("arq:queue") == 1, "same window: still one sweep job"
+        clock[0] += arq_queue.SWEEP_DEDUPE_WINDOW_S
+        await queue.enqueue_advance(tenant, run, dedupe=True)
+        assert await redis_admin.zcard("arq:queue") == 2, "the next window dispatches the run again"
     finally:
         await queue.close()
 

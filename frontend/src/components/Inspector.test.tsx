@@ -1,0 +1,65 @@
+import { cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { StepNode } from "../lib/definition";
+import { nodeType } from "../test/registry";
+import { Inspector } from "./Inspector";
+
+afterEach(cleanup);
+
+function node(type: string, config: Record<string, unknown>, problems: StepNode["data"]["problems"] = []): StepNode {
+  return {
+    id: "n1",
+    type: "step",
+    position: { x: 0, y: 0 },
+    data: { nodeType: type, title: type, config, extras: {}, branches: [], problems },
+  };
+}
+
+function renderInspector(n: StepNode, editable = true) {
+  const handlers = { onRename: vi.fn(() => true), onLabel: vi.fn(), onConfig: vi.fn(), onDelete: vi.fn() };
+  render(<Inspector node={n} nodeType={nodeType(n.data.nodeType)} editable={editable} {...handlers} />);
+  return handlers;
+}
+
+describe("Inspector (schema-form wiring)", () => {
+  it("renders the config form from the type's configSchema and reports edits", () => {
+    const h = renderInspector(node("condition", {}));
+    const field = screen.getByLabelText(/^Expression/);
+    fireEvent.change(field, { target: { value: "{{ input.ok }}" } });
+    expect(h.onConfig).toHaveBeenLastCalledWith({ expression: "{{ input.ok }}" });
+  });
+
+  it("shows a server problem on the field it belongs to and node problems above the form", () => {
+    renderInspector(
+      node("http.request", { url: "x" }, [
+        { message: "must be an https URL", code: "INVALID_CONFIG", field: ["url"] },
+        { message: "edges leaving 'n1' need a branch", code: "MISSING_BRANCH", field: [] },
+      ]),
+    );
+    expect(screen.getByText("must be an https URL")).toBeTruthy();
+    expect(screen.getByRole("list", { name: "Problems of this node" }).textContent).toContain("need a branch");
+  });
+
+  it("edits shapeless values as JSON and keeps the last valid value while the text does not parse", () => {
+    const h = renderInspector(node("transform", { value: 1 }));
+    const box = screen.getByLabelText("Value (JSON)");
+    fireEvent.change(box, { target: { value: '{"a": "{{ input.x }}"}' } });
+    expect(h.onConfig).toHaveBeenLastCalledWith({ value: { a: "{{ input.x }}" } });
+    const calls = h.onConfig.mock.calls.length;
+    fireEvent.change(box, { target: { value: '{"a": ' } });
+    expect(h.onConfig.mock.calls.length).toBe(calls);
+    expect(screen.getByText(/Not valid JSON yet/)).toBeTruthy();
+  });
+
+  it("refuses an invalid node id and offers no delete button when read-only", () => {
+    const h = renderInspector(node("condition", { expression: "{{ 1 }}" }));
+    const id = screen.getByLabelText("Node id");
+    fireEvent.change(id, { target: { value: "9 bad" } });
+    fireEvent.blur(id);
+    expect(h.onRename).not.toHaveBeenCalled();
+    expect(screen.getByText(/starting with a letter/)).toBeTruthy();
+    cleanup();
+    renderInspector(node("condition", {}), false);
+    expect(screen.queryByRole("button", { name: "Delete node" })).toBeNull();
+  });
+});

@@ -1,0 +1,101 @@
+// The selected node's settings: id, label, and its config as a form generated from the type's configSchema.
+import { useEffect, useState } from "react";
+import type { ErrorSchema } from "@rjsf/utils";
+import type { NodeTypeInfo } from "../api/types";
+import { NODE_ID_PATTERN, type StepNode } from "../lib/definition";
+import { toErrorSchema } from "../lib/errors";
+import { SchemaForm } from "./SchemaForm";
+
+export interface InspectorProps {
+  node: StepNode;
+  nodeType: NodeTypeInfo | undefined;
+  editable: boolean;
+  onRename: (to: string) => boolean;
+  onLabel: (label: string) => void;
+  onConfig: (config: Record<string, unknown>) => void;
+  onDelete: () => void;
+}
+
+export function Inspector({ node, nodeType, editable, onRename, onLabel, onConfig, onDelete }: InspectorProps) {
+  const [idText, setIdText] = useState(node.id);
+  const [idError, setIdError] = useState<string | null>(null);
+  useEffect(() => {
+    setIdText(node.id);
+    setIdError(null);
+  }, [node.id]);
+
+  const commitId = () => {
+    if (idText === node.id) return;
+    if (!NODE_ID_PATTERN.test(idText)) {
+      setIdError("Use letters, digits, '_' and '-', starting with a letter or '_' (at most 64).");
+    } else if (!onRename(idText)) {
+      setIdError(`Another node is already called ${idText}.`);
+    } else {
+      setIdError(null);
+    }
+  };
+  const nodeLevel = node.data.problems.filter((p) => p.field.length === 0 || p.field[0]?.startsWith("@"));
+  const fieldProblems = node.data.problems.filter((p) => p.field.length > 0 && !p.field[0]?.startsWith("@"));
+
+  return (
+    <aside className="inspector" aria-label="Inspector">
+      <h2>{nodeType?.title ?? node.data.nodeType}</h2>
+      {nodeType ? <p className="hint">{nodeType.description}</p> : <p className="error">Unknown node type.</p>}
+      <div className="field">
+        <label htmlFor="node-id">Node id</label>
+        <input
+          id="node-id"
+          value={idText}
+          readOnly={!editable}
+          aria-invalid={idError ? true : undefined}
+          aria-describedby={idError ? "node-id-error" : undefined}
+          onChange={(e) => setIdText(e.target.value)}
+          onBlur={commitId}
+          onKeyDown={(e) => e.key === "Enter" && commitId()}
+        />
+        {idError ? (
+          <p id="node-id-error" className="field-error">
+            {idError}
+          </p>
+        ) : null}
+      </div>
+      <div className="field">
+        <label htmlFor="node-label">Label</label>
+        <input
+          id="node-label"
+          value={node.data.extras.label ?? ""}
+          readOnly={!editable}
+          placeholder={nodeType?.title}
+          onChange={(e) => onLabel(e.target.value)}
+        />
+      </div>
+      {nodeLevel.length ? (
+        <ul className="problems" aria-label="Problems of this node">
+          {nodeLevel.map((p, i) => (
+            <li key={i}>
+              <span aria-hidden="true">⚠</span> {p.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      {nodeType ? (
+        <section aria-label="Settings">
+          <h3>Settings</h3>
+          <SchemaForm
+            key={node.id}
+            schema={nodeType.configSchema}
+            formData={node.data.config}
+            readonly={!editable}
+            extraErrors={toErrorSchema(fieldProblems) as ErrorSchema}
+            onChange={(data) => onConfig((data ?? {}) as Record<string, unknown>)}
+          />
+        </section>
+      ) : null}
+      {editable ? (
+        <button type="button" className="danger" onClick={onDelete}>
+          Delete node
+        </button>
+      ) : null}
+    </aside>
+  );
+}

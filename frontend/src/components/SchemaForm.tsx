@@ -1,0 +1,135 @@
+// Forms rendered from JSON Schema with rjsf: node inspectors, the start-run input form, approval forms.
+import Form from "@rjsf/core";
+import type { ErrorSchema, FieldProps, RJSFSchema, UiSchema } from "@rjsf/utils";
+import { customizeValidator } from "@rjsf/validator-ajv8";
+import Ajv2020 from "ajv/dist/2020";
+import { useEffect, useState, type ReactNode } from "react";
+
+// The registry's schemas are JSON Schema 2020-12.
+export const validator = customizeValidator({ AjvClass: Ajv2020 as never });
+
+type Schema = Record<string, unknown>;
+
+/** Widgets for the registry's `x-ui-*` hints; values with no fixed shape get a JSON editor. */
+export function uiSchemaFor(schema: Schema): UiSchema {
+  const ui: UiSchema = { "ui:submitButtonOptions": { norender: true } };
+  const order = schema["x-ui-order"];
+  if (Array.isArray(order)) ui["ui:order"] = [...order, "*"];
+  const props = (schema.properties ?? {}) as Record<string, Schema>;
+  for (const [name, prop] of Object.entries(props)) {
+    const widget = prop["x-ui-widget"];
+    const shapeless = prop.type === undefined && !prop.enum && !prop.const && !prop.anyOf && !prop.oneOf;
+    const freeObject = prop.type === "object" && !prop.properties;
+    const complex = ["json-template", "json-schema", "key-value", "chat-messages", "agent-tools"].includes(
+      String(widget),
+    );
+    if (shapeless || freeObject || complex || prop["x-json-schema"]) {
+      ui[name] = { "ui:field": "json" };
+    } else if (widget === "template" || prop["x-ui-multiline"]) {
+      ui[name] = { "ui:widget": prop["x-ui-multiline"] ? "textarea" : "text", "ui:placeholder": "{{ input.… }}" };
+    }
+  }
+  return ui;
+}
+
+/** rjsf reads the schema itself; the `$schema` URI is for other tools. */
+export function formSchema(schema: Schema): RJSFSchema {
+  const { $schema: _ignored, examples: _examples, ...rest } = schema;
+  return rest as RJSFSchema;
+}
+
+/** A JSON editor for a value of any shape: keeps the text while it does not parse, says so. */
+export function JsonField(props: FieldProps) {
+  const { formData, onChange, fieldPathId, schema, disabled, readonly, name } = props;
+  const [text, setText] = useState(() => (formData === undefined ? "" : JSON.stringify(formData, null, 2)));
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => {
+    // Follow outside changes (another node selected) unless the text already means the same value.
+    setText((current) => {
+      try {
+        if (current.trim() && JSON.stringify(JSON.parse(current)) === JSON.stringify(formData)) return current;
+      } catch {
+        /* the user's unfinished text is replaced by the new value below */
+      }
+      return formData === undefined ? "" : JSON.stringify(formData, null, 2);
+    });
+  }, [formData]);
+  const id = fieldPathId.$id;
+  return (
+    <div className="json-field">
+      <label htmlFor={id}>{(schema.title as string | undefined) ?? name} (JSON)</label>
+      {schema.description ? <p className="field-description">{String(schema.description)}</p> : null}
+      <textarea
+        id={id}
+        rows={4}
+        value={text}
+        disabled={disabled || readonly}
+        aria-invalid={problem ? true : undefined}
+        onChange={(e) => {
+          const next = e.target.value;
+          setText(next);
+          if (!next.trim()) {
+            setProblem(null);
+            onChange(undefined, fieldPathId.path);
+            return;
+          }
+          try {
+            const value: unknown = JSON.parse(next);
+            setProblem(null);
+            onChange(value, fieldPathId.path);
+          } catch {
+            setProblem("Not valid JSON yet: the last valid value is kept.");
+          }
+        }}
+      />
+      {problem ? <p className="field-error">{problem}</p> : null}
+    </div>
+  );
+}
+
+export interface SchemaFormProps {
+  schema: Schema;
+  formData: unknown;
+  onChange?: (data: unknown) => void;
+  onSubmit?: (data: unknown) => void;
+  extraErrors?: ErrorSchema;
+  readonly?: boolean;
+  idPrefix?: string;
+  liveValidate?: boolean;
+  children?: ReactNode;
+}
+
+export function SchemaForm({
+  schema,
+  formData,
+  onChange,
+  onSubmit,
+  extraErrors,
+  readonly,
+  idPrefix = "cfg",
+  liveValidate,
+  children,
+}: SchemaFormProps) {
+  const ui = uiSchemaFor(schema);
+  if (children) ui["ui:submitButtonOptions"] = { norender: true };
+  return (
+    <Form
+      schema={formSchema(schema)}
+      uiSchema={ui}
+      formData={formData}
+      validator={validator}
+      fields={{ json: JsonField }}
+      idPrefix={idPrefix}
+      extraErrors={extraErrors}
+      extraErrorsBlockSubmit={false}
+      showErrorList={false}
+      readonly={readonly}
+      liveValidate={liveValidate ? "onChange" : undefined}
+      noHtml5Validate
+      onChange={(e) => onChange?.(e.formData)}
+      onSubmit={(e) => onSubmit?.(e.formData)}
+    >
+      {children ?? <></>}
+    </Form>
+  );
+}

@@ -1,0 +1,58 @@
+import "@xyflow/react/dist/style.css";
+// One workflow step on the canvas: title, id, problems and status as text, one source handle per branch.
+import { Handle, Position, type NodeProps } from "@xyflow/react";
+import { memo } from "react";
+import type { StepNode } from "../lib/definition";
+import { statusLabel } from "../lib/runState";
+
+function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
+  const problems = data.problems.length;
+  const status = data.status ? statusLabel(data.status) : null;
+  const classes = ["step-node"];
+  if (selected) classes.push("selected");
+  if (problems) classes.push("has-problems");
+  if (data.status) classes.push(`status-${data.status.toLowerCase()}`);
+  return (
+    <div
+      className={classes.join(" ")}
+      data-testid={`node-${id}`}
+      data-status={data.status ?? undefined}
+      title={data.problems.map((p) => p.message).join("\n") || undefined}
+    >
+      <Handle type="target" position={Position.Left} />
+      <div className="step-title">{data.extras.label || data.title}</div>
+      <div className="step-id">{id}</div>
+      {status ? (
+        <div className="step-status" aria-label={`status ${status.text}`}>
+          <span aria-hidden="true">{status.symbol}</span> {status.text}
+        </div>
+      ) : null}
+      {problems ? (
+        <div className="step-problems" role="note">
+          <span aria-hidden="true">⚠</span> {problems} {problems === 1 ? "problem" : "problems"}
+        </div>
+      ) : null}
+      {data.branches.length ? (
+        <div className="branch-handles">
+          {data.branches.map((b, i) => (
+            <Handle
+              key={b}
+              id={b}
+              type="source"
+              position={Position.Right}
+              style={{ top: `${((i + 1) * 100) / (data.branches.length + 1)}%` }}
+              title={`branch ${b}`}
+            >
+              <span className="branch-label">{b}</span>
+            </Handle>
+          ))}
+        </div>
+      ) : (
+        <Handle type="source" position={Position.Right} />
+      )}
+    </div>
+  );
+}
+
+export const StepNodeView = memo(StepNodeViewImpl);
+export const nodeTypes = { step: StepNodeView };

@@ -1,0 +1,60 @@
+// Maps UserError paths (e.g. ["nodes","2","config","url"]) onto the node and config field they belong to.
+import type { UserError } from "../api/types";
+import type { Definition, Problem } from "./definition";
+
+export interface MappedErrors {
+  /** node id -> problems on that node; `field` is the path inside its config, ["id"] etc. for node keys. */
+  byNode: Record<string, Problem[]>;
+  /** index of the edge in the definition -> problems */
+  byEdge: Record<number, Problem[]>;
+  /** problems of the whole definition (trigger count, document shape) */
+  general: Problem[];
+}
+
+export function mapUserErrors(errors: readonly UserError[], def: Definition): MappedErrors {
+  const out: MappedErrors = { byNode: {}, byEdge: {}, general: [] };
+  for (const err of errors) {
+    let path = [...err.path];
+    if (path[0] === "definition") path = path.slice(1); // payloads of mutations taking `definition`
+    const problem = (field: string[]): Problem => ({ message: err.message, code: err.code, field });
+    const index = path.length > 1 ? Number(path[1]) : NaN;
+    if (path[0] === "nodes" && Number.isInteger(index) && def.nodes[index]) {
+      const nodeId = def.nodes[index].id;
+      const rest = path.slice(2);
+      let field = rest[0] === "config" ? rest.slice(1) : rest.length ? [`@${rest.join(".")}`] : [];
+      // jsonschema reports a missing key on the object that lacks it: point at the key instead.
+      const missing = /^'([^']+)' is a required property/.exec(err.message);
+      if (rest[0] === "config" && missing?.[1]) field = [...field, missing[1]];
+      (out.byNode[nodeId] ??= []).push(problem(field));
+    } else if (path[0] === "edges" && Number.isInteger(index) && def.edges?.[index]) {
+      (out.byEdge[index] ??= []).push(problem(path.slice(2)));
+      // An edge problem also belongs to the node the edge leaves, where a user looks for it.
+      const source = def.edges[index].source;
+      if (def.nodes.some((n) => n.id === source)) (out.byNode[source] ??= []).push(problem([]));
+    } else {
+      out.general.push(problem([]));
+    }
+  }
+  return out;
+}
+
+/** rjsf `extraErrors` (an ErrorSchema) for the config fields of one node's problems. */
+export interface ErrorSchemaNode {
+  __errors?: string[];
+  [key: string]: ErrorSchemaNode | string[] | undefined;
+}
+
+export function toErrorSchema(problems: readonly Problem[]): ErrorSchemaNode {
+  const root: ErrorSchemaNode = {};
+  for (const p of problems) {
+    if (p.field[0]?.startsWith("@")) continue; // node-level key (id, retry, …), not a config field
+    let at: ErrorSchemaNode = root;
+    for (const key of p.field) {
+      const next = (at[key] as ErrorSchemaNode | undefined) ?? {};
+      at[key] = next;
+      at = next;
+    }
+    (at.__errors ??= []).push(p.message);
+  }
+  return root;
+}

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import type { RunEvent } from "../api/types";
+import { applyEvent, initialRunState, settle, statusLabel } from "./runState";
+
+const ev = (seq: number, kind: string, stepId: string | null, status: string | null, final = false): RunEvent => ({
+  seq,
+  kind,
+  stepId,
+  status,
+  at: "2026-01-01T00:00:00Z",
+  final,
+});
+
+describe("run state", () => {
+  it("folds step and run events in seq order and ignores replays", () => {
+    let s = initialRunState("QUEUED", [{ stepId: "a", nodeType: "x", status: "PENDING", attempt: 0 }]);
+    const events = [
+      ev(1, "run.started", null, "RUNNING"),
+      ev(2, "step.started", "a", "RUNNING"),
+      ev(3, "step.succeeded", "a", "SUCCEEDED"),
+    ];
+    for (const e of events) s = applyEvent(s, e);
+    // A re-subscription replays from an older seq: nothing moves backwards.
+    for (const e of events) s = applyEvent(s, e);
+    expect(s).toMatchObject({ status: "RUNNING", steps: { a: "SUCCEEDED" }, lastSeq: 3, finished: false });
+    s = applyEvent(s, ev(4, "run.succeeded", null, "SUCCEEDED", true));
+    expect(s).toMatchObject({ status: "SUCCEEDED", finished: true, lastSeq: 4 });
+  });
+
+  it("lets the server's final state win over what the events said", () => {
+    let s = initialRunState("RUNNING", []);
+    s = applyEvent(s, ev(5, "step.started", "b", "RUNNING"));
+    s = settle(s, "FAILED", [{ stepId: "b", nodeType: "fail", status: "FAILED", attempt: 1 }]);
+    expect(s).toMatchObject({ status: "FAILED", steps: { b: "FAILED" }, finished: true, lastSeq: 5 });
+  });
+
+  it("labels every status with a word and a symbol", () => {
+    for (const status of ["PENDING", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED", "QUEUED"]) {
+      const label = statusLabel(status);
+      expect(label.text.length).toBeGreaterThan(3);
+      expect(label.symbol).not.toBe("");
+    }
+  });
+});

@@ -1,0 +1,58 @@
+// Live run events over graphql-ws; after a dropped socket it re-subscribes from the last seq it applied.
+import { useEffect, useRef } from "react";
+import { RUN_EVENTS } from "../api/operations";
+import type { RunEvent } from "../api/types";
+import { useSession } from "../auth";
+
+export interface RunEventsHandlers {
+  onEvent: (event: RunEvent) => void;
+  /** The stream ended (the run's final event) or a re-subscription is due: read the run's state. */
+  onSettle: () => void;
+  onConnection?: (state: "live" | "reconnecting") => void;
+}
+
+export function useRunEvents(runId: string, enabled: boolean, handlers: RunEventsHandlers): void {
+  const { api } = useSession();
+  const ref = useRef(handlers);
+  ref.current = handlers;
+  useEffect(() => {
+    if (!enabled) return;
+    let lastSeq = 0;
+    let stopped = false;
+    let unsubscribe: (() => void) | null = null;
+    let retry: ReturnType<typeof setTimeout> | null = null;
+    let attempt = 0;
+    const subscribe = () => {
+      if (stopped) return;
+      ref.current.onConnection?.("live");
+      unsubscribe = api.ws.subscribe<{ runEvents: RunEvent }>(
+        { query: RUN_EVENTS, variables: { runId, afterSeq: lastSeq } },
+        {
+          next: ({ data }) => {
+            const event = data?.runEvents;
+            if (!event || event.seq <= lastSeq) return; // replayed after a reconnect
+            lastSeq = event.seq;
+            attempt = 0;
+            ref.current.onEvent(event);
+          },
+          error: () => {
+            if (stopped) return;
+            ref.current.onConnection?.("reconnecting");
+            ref.current.onSettle(); // converge on the server's state while the socket is down
+            attempt += 1;
+            retry = setTimeout(subscribe, Math.min(10_000, 500 * 2 ** attempt));
+          },
+          complete: () => {
+            if (!stopped) ref.current.onSettle();
+          },
+        },
+      );
+    };
+    subscribe();
+    return () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      unsubscribe?.();
+    };
+  }, [api, runId, enabled]);
+}

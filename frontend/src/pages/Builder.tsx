@@ -1,0 +1,393 @@
+// The visual builder: palette, React Flow canvas, inspector; validate as you edit, save, publish, start runs.
+import {
+  Background,
+  Controls,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+  addEdge,
+  useEdgesState,
+  useNodesState,
+  useReactFlow,
+  type Connection,
+} from "@xyflow/react";
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
+import { Link, useNavigate, useParams } from "react-router-dom";
+import { useClient, useMutation, useQuery } from "urql";
+import { NODE_TYPES, PUBLISH, START_RUN, UPDATE_WORKFLOW, VALIDATE, WORKFLOW, WORKFLOW_RUNS } from "../api/operations";
+import type { NodeTypeInfo, RunStatus, UserError, WorkflowDetail } from "../api/types";
+import { useCan } from "../auth";
+import { Inspector } from "../components/Inspector";
+import { DRAG_MIME, Palette } from "../components/Palette";
+import { SchemaForm } from "../components/SchemaForm";
+import { StatusBadge } from "../components/StatusBadge";
+import { nodeTypes } from "../components/StepNodeView";
+import {
+  definitionToGraph,
+  edgeId,
+  graphToDefinition,
+  newNodeId,
+  renameNode,
+  type Definition,
+  type StepEdge,
+  type StepNode,
+} from "../lib/definition";
+import { mapUserErrors, type MappedErrors } from "../lib/errors";
+import { FIT_VIEW, layoutGraph } from "../lib/layout";
+import { typeInfo } from "../lib/nodeTypes";
+
+const LARGE_GRAPH = 200;
+
+/** The definition without positions: what validation depends on. */
+function semanticKey(def: Definition): string {
+  return JSON.stringify({ ...def, nodes: def.nodes.map(({ position: _p, ...n }) => n) });
+}
+
+export function BuilderPage() {
+  const { id = "" } = useParams();
+  const [wf] = useQuery<{ workflow: WorkflowDetail | null }>({ query: WORKFLOW, variables: { id }, requestPolicy: "network-only" });
+  const [nt] = useQuery<{ nodeTypes: NodeTypeInfo[] }>({ query: NODE_TYPES, requestPolicy: "cache-first" });
+  if (wf.error || nt.error) return <p className="error" role="alert">{(wf.error ?? nt.error)?.message}</p>;
+  if (!wf.data || !nt.data) return <p className="page-status" role="status">Loading the workflow…</p>;
+  if (!wf.data.workflow) return <p className="error" role="alert">This workflow does not exist.</p>;
+  return (
+    <ReactFlowProvider>
+      <Builder key={wf.data.workflow.id} workflow={wf.data.workflow} types={nt.data.nodeTypes} />
+    </ReactFlowProvider>
+  );
+}
+
+function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTypeInfo[] }) {
+  const client = useClient();
+  const navigate = useNavigate();
+  const flow = useReactFlow<StepNode, StepEdge>();
+  const canEdit = useCan("editGraph");
+  const canPublish = useCan("publish");
+  const canStart = useCan("startRun");
+  const info = useMemo(() => typeInfo(types), [types]);
+  const byType = useMemo(() => new Map(types.map((t) => [t.type, t])), [types]);
+
+  const initial = useMemo(() => {
+    const g = definitionToGraph(workflow.draft as unknown as Definition, info);
+    return g.needsLayout ? { ...g, nodes: layoutGraph(g.nodes, g.edges) } : g;
+  }, [workflow, info]);
+  const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>(initial.nodes);
+  const [edges, setEdges, onEdgesChange] = useEdgesState<StepEdge>(initial.edges);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [revision, setRevision] = useState(workflow.revision);
+  const [latestVersion, setLatestVersion] = useState(workflow.latestVersion?.version ?? null);
+  const [mapped, setMapped] = useState<MappedErrors>({ byNode: {}, byEdge: {}, general: [] });
+  const [validated, setValidated] = useState(false);
+  const [message, setMessage] = useState<{ kind: "ok" | "error"; text: string } | null>(null);
+  const [note, setNote] = useState("");
+  const [runForm, setRunForm] = useState<Record<string, unknown> | null>(null);
+
+  const definition = useMemo(() => graphToDefinition(nodes, edges), [nodes, edges]);
+  const fullKey = useMemo(() => JSON.stringify(definition), [definition]);
+  const validationKey = useMemo(() => semanticKey(definition), [definition]);
+  const [savedKey, setSavedKey] = useState(fullKey);
+  const dirty = fullKey !== savedKey;
+
+  const showProblems = useCallback(
+    (errors: readonly UserError[], def: Definition) => {
+      const m = mapUserErrors(errors, def);
+      setMapped(m);
+      setNodes((ns) =>
+        ns.map((n) => {
+          const problems = m.byNode[n.id] ?? [];
+          if (!problems.length && !n.data.problems.length) return n;
+          return { ...n, data: { ...n.data, problems } };
+        }),
+      );
+      return m;
+    },
+    [setNodes],
+  );
+
+  // Validate as the user edits (not on every drag frame: positions are not part of the key).
+  const definitionRef = useRef(definition);
+  definitionRef.current = definition;
+  useEffect(() => {
+    const def = definitionRef.current;
+    const timer = setTimeout(async () => {
+      const result = await client.query<{ validateDefinition: UserError[] }>(VALIDATE, { definition: def }, { requestPolicy: "network-only" }).toPromise();
+      if (result.data) {
+        showProblems(result.data.validateDefinition, def);
+        setValidated(true);
+      }
+    }, 350);
+    return () => clearTimeout(timer);
+  }, [validationKey, client, showProblems]);
+
+  const [, update] = useMutation(UPDATE_WORKFLOW);
+  const [, publish] = useMutation(PUBLISH);
+  const [, startRun] = useMutation(START_RUN);
+
+  const save = useCallback(async (): Promise<boolean> => {
+    const def = graphToDefinition(nodes, edges);
+    const res = await update({ id: workflow.id, input: { definition: def, expectedRevision: revision } });
+    const payload = res.data?.updateWorkflow as { workflow: { revision: number } | null; errors: UserError[] } | undefined;
+    if (!payload) {
+      setMessage({ kind: "error", text: res.error?.message ?? "Saving failed." });
+      return false;
+    }
+    if (payload.errors.length) {
+      const m = showProblems(payload.errors, def);
+      const first = payload.errors[0]!;
+      setMessage({
+        kind: "error",
+        text: `Not saved: ${payload.errors.length} problem(s). ${m.general.length ? first.message : "See the marked nodes."}`,
+      });
+      return false;
+    }
+    setRevision(payload.workflow!.revision);
+    setSavedKey(JSON.stringify(def));
+    setMessage({ kind: "ok", text: "Draft saved." });
+    return true;
+  }, [nodes, edges, update, workflow.id, revision, showProblems]);
+
+  const doPublish = async () => {
+    if (dirty && !(await save())) return;
+    const res = await publish({ id: workflow.id, note: note || null });
+    const payload = res.data?.publishWorkflow as { version: { version: number } | null; errors: UserError[] } | undefined;
+    if (!payload || payload.errors.length) {
+      if (payload) showProblems(payload.errors, definition);
+      setMessage({ kind: "error", text: `Not published: ${payload?.errors[0]?.message ?? res.error?.message}` });
+      return;
+    }
+    setLatestVersion(payload.version!.version);
+    setNote("");
+    setMessage({ kind: "ok", text: `Published version ${payload.version!.version}.` });
+  };
+
+  const trigger = nodes.find((n) => byType.get(n.data.nodeType)?.trigger);
+  const inputSchema = trigger?.data.config.input_schema as Record<string, unknown> | undefined;
+
+  const doStart = async (input: unknown) => {
+    const res = await startRun({ workflowId: workflow.id, input: input ?? {} });
+    const payload = res.data?.startRun as { run: { id: string } | null; errors: UserError[] } | undefined;
+    if (!payload?.run) {
+      setMessage({ kind: "error", text: `Run not started: ${payload?.errors[0]?.message ?? res.error?.message}` });
+      return;
+    }
+    navigate(`/runs/${payload.run.id}`);
+  };
+
+  const addNode = useCallback(
+    (type: string, position?: { x: number; y: number }) => {
+      const nodeType = byType.get(type);
+      if (!nodeType) return;
+      const id = newNodeId(type, nodes.map((n) => n.id));
+      let at = position;
+      if (!at) {
+        const rightmost = nodes.reduce((m, n) => Math.max(m, n.position.x), -Infinity);
+        at = nodes.length ? { x: rightmost + 260, y: nodes[nodes.length - 1]!.position.y } : { x: 0, y: 0 };
+      }
+      const node: StepNode = {
+        id,
+        type: "step",
+        position: at,
+        selected: true,
+        data: { nodeType: type, title: nodeType.title, config: {}, extras: {}, branches: info.branches(type, {}), problems: [] },
+      };
+      setNodes((ns) => [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), node]);
+      setSelectedId(id);
+    },
+    [byType, info, nodes, setNodes],
+  );
+
+  const onConnect = useCallback(
+    (c: Connection) => {
+      if (c.source === c.target) return;
+      const branch = c.sourceHandle ?? null;
+      const edge: StepEdge = {
+        id: edgeId(c.source, branch, c.target),
+        source: c.source,
+        target: c.target,
+        sourceHandle: branch,
+        data: {},
+      };
+      if (branch) edge.label = branch;
+      setEdges((es) => (es.some((e) => e.id === edge.id) ? es : addEdge(edge, es)));
+    },
+    [setEdges],
+  );
+
+  const onDrop = (event: DragEvent) => {
+    event.preventDefault();
+    const type = event.dataTransfer.getData(DRAG_MIME);
+    if (type) addNode(type, flow.screenToFlowPosition({ x: event.clientX, y: event.clientY }));
+  };
+
+  const selected = nodes.find((n) => n.id === selectedId);
+  const updateSelected = (change: (n: StepNode) => StepNode) =>
+    setNodes((ns) => ns.map((n) => (n.id === selectedId ? change(n) : n)));
+
+  const problemCount = Object.values(mapped.byNode).reduce((a, l) => a + l.length, 0) + mapped.general.length;
+
+  return (
+    <div className="builder">
+      <header className="toolbar">
+        <h1>
+          <Link to="/">Workflows</Link> / {workflow.name}
+        </h1>
+        <span className="save-state" role="status">
+          {dirty ? "Unsaved changes" : "Saved"} · revision {revision} ·{" "}
+          {latestVersion ? `published v${latestVersion}` : "not published"} ·{" "}
+          {!validated ? "checking…" : problemCount ? `⚠ ${problemCount} problem(s)` : "✓ valid"}
+        </span>
+        <button
+          type="button"
+          onClick={() => {
+            setNodes((ns) => layoutGraph(ns, edges));
+            requestAnimationFrame(() => void flow.fitView(FIT_VIEW));
+          }}
+        >
+          Auto-layout
+        </button>
+        {canEdit ? (
+          <button type="button" className="primary" onClick={() => void save()} disabled={!dirty}>
+            Save draft
+          </button>
+        ) : null}
+        {canPublish ? (
+          <span className="publish">
+            <label htmlFor="publish-note">Note</label>
+            <input id="publish-note" value={note} onChange={(e) => setNote(e.target.value)} placeholder="what changed" />
+            <button type="button" onClick={() => void doPublish()}>
+              Publish
+            </button>
+          </span>
+        ) : null}
+        {canStart ? (
+          <button
+            type="button"
+            disabled={!latestVersion}
+            title={latestVersion ? `Start a run of version ${latestVersion}` : "Publish first"}
+            onClick={() => (inputSchema ? setRunForm({}) : void doStart({}))}
+          >
+            Start run
+          </button>
+        ) : null}
+      </header>
+      {message ? (
+        <p className={message.kind === "ok" ? "notice" : "error"} role={message.kind === "ok" ? "status" : "alert"}>
+          {message.text}
+        </p>
+      ) : null}
+      {mapped.general.length ? (
+        <ul className="problems general" aria-label="Problems of the workflow">
+          {mapped.general.map((p, i) => (
+            <li key={i}>
+              <span aria-hidden="true">⚠</span> {p.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      <div className="builder-body">
+        {canEdit ? <Palette types={types} onAdd={(t) => addNode(t)} /> : null}
+        <div className="canvas" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} data-testid="canvas">
+          <ReactFlow<StepNode, StepEdge>
+            nodes={nodes}
+            edges={edges}
+            nodeTypes={nodeTypes}
+            onNodesChange={onNodesChange}
+            onEdgesChange={onEdgesChange}
+            onConnect={onConnect}
+            onSelectionChange={({ nodes: sel }) => setSelectedId(sel[0]?.id ?? null)}
+            nodesDraggable={canEdit}
+            nodesConnectable={canEdit}
+            deleteKeyCode={canEdit ? ["Backspace", "Delete"] : null}
+            onlyRenderVisibleElements={nodes.length > LARGE_GRAPH}
+            fitView
+            fitViewOptions={FIT_VIEW}
+            minZoom={0.05}
+          >
+            <Background />
+            <Controls />
+            <MiniMap pannable zoomable ariaLabel="Mini map" />
+          </ReactFlow>
+        </div>
+        {selected ? (
+          <Inspector
+            node={selected}
+            nodeType={byType.get(selected.data.nodeType)}
+            editable={canEdit}
+            onRename={(to) => {
+              const renamed = renameNode(nodes, edges, selected.id, to);
+              if (!renamed) return false;
+              setNodes(renamed.nodes);
+              setEdges(renamed.edges);
+              setSelectedId(to);
+              return true;
+            }}
+            onLabel={(label) =>
+              updateSelected((n) => {
+                const { label: _old, ...extras } = n.data.extras;
+                return { ...n, data: { ...n.data, extras: label ? { ...extras, label } : extras } };
+              })
+            }
+            onConfig={(config) =>
+              updateSelected((n) => ({
+                ...n,
+                data: { ...n.data, config, branches: info.branches(n.data.nodeType, config) },
+              }))
+            }
+            onDelete={() => {
+              setNodes((ns) => ns.filter((n) => n.id !== selected.id));
+              setEdges((es) => es.filter((e) => e.source !== selected.id && e.target !== selected.id));
+              setSelectedId(null);
+            }}
+          />
+        ) : (
+          <aside className="inspector" aria-label="Inspector">
+            <p className="hint">Select a node to see its settings.</p>
+            <RecentRuns workflowId={workflow.id} />
+          </aside>
+        )}
+      </div>
+      {runForm && inputSchema ? (
+        <div className="dialog-backdrop">
+          <div className="dialog" role="dialog" aria-modal="true" aria-labelledby="run-dialog-title">
+            <h2 id="run-dialog-title">Start a run</h2>
+            <SchemaForm schema={inputSchema} formData={runForm} idPrefix="run-input" liveValidate onSubmit={(data) => void doStart(data)}>
+              <div className="dialog-actions">
+                <button type="submit" className="primary">
+                  Start
+                </button>
+                <button type="button" onClick={() => setRunForm(null)}>
+                  Cancel
+                </button>
+              </div>
+            </SchemaForm>
+          </div>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+function RecentRuns({ workflowId }: { workflowId: string }) {
+  const [{ data }] = useQuery<{ runs: { nodes: { id: string; status: RunStatus; version: number; createdAt: string }[] } }>({
+    query: WORKFLOW_RUNS,
+    variables: { workflowId },
+    requestPolicy: "cache-and-network",
+  });
+  const runs = data?.runs.nodes ?? [];
+  if (!runs.length) return null;
+  return (
+    <section aria-label="Recent runs">
+      <h3>Recent runs</h3>
+      <ul className="run-list">
+        {runs.map((r) => (
+          <li key={r.id}>
+            <Link to={`/runs/${r.id}`}>
+              v{r.version} · {new Date(r.createdAt).toLocaleString()}
+            </Link>{" "}
+            <StatusBadge status={r.status} />
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}

@@ -1,0 +1,214 @@
+// The run monitor: the run's workflow graph with each step's live status, and the selected step's envelope.
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useNodesState } from "@xyflow/react";
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { useMutation, useQuery } from "urql";
+import { CANCEL_RUN, NODE_TYPES, RUN_HEAD, RUN_WITH_DEFINITION, STEP } from "../api/operations";
+import type { NodeTypeInfo, RunDetail, StepDetail, UserError } from "../api/types";
+import { useCan } from "../auth";
+import { StatusBadge } from "../components/StatusBadge";
+import { nodeTypes } from "../components/StepNodeView";
+import { definitionToGraph, type Definition, type StepEdge, type StepNode } from "../lib/definition";
+import { FIT_VIEW, layoutGraph } from "../lib/layout";
+import { typeInfo } from "../lib/nodeTypes";
+import { applyEvent, initialRunState, settle, type RunState } from "../lib/runState";
+import { useRunEvents } from "../lib/useRunEvents";
+
+export function RunMonitorPage() {
+  const { id = "" } = useParams();
+  const [head] = useQuery<{ run: { id: string; version: number } | null }>({ query: RUN_HEAD, variables: { id } });
+  if (head.error) return <p className="error" role="alert">{head.error.message}</p>;
+  if (!head.data) return <p className="page-status" role="status">Loading the run…</p>;
+  if (!head.data.run) return <p className="error" role="alert">This run does not exist.</p>;
+  return (
+    <ReactFlowProvider>
+      <RunMonitor key={id} runId={id} version={head.data.run.version} />
+    </ReactFlowProvider>
+  );
+}
+
+function RunMonitor({ runId, version }: { runId: string; version: number }) {
+  const canCancel = useCan("cancelRun");
+  const [runResult, refetchRun] = useQuery<{ run: RunDetail | null }>({
+    query: RUN_WITH_DEFINITION,
+    variables: { id: runId, version },
+    requestPolicy: "network-only",
+  });
+  const [nt] = useQuery<{ nodeTypes: NodeTypeInfo[] }>({ query: NODE_TYPES, requestPolicy: "cache-first" });
+  const run = runResult.data?.run ?? null;
+  const [state, setState] = useState<RunState | null>(null);
+  const [connection, setConnection] = useState<"live" | "reconnecting">("live");
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+
+  // Every (re)load of the run query is the server's word: fold it into the live state.
+  useEffect(() => {
+    if (!run) return;
+    setState((s) => (s ? settle(s, run.status, run.steps) : initialRunState(run.status, run.steps)));
+  }, [run]);
+
+  const settleFromServer = useCallback(() => refetchRun({ requestPolicy: "network-only" }), [refetchRun]);
+  useRunEvents(runId, !!run && !(state?.finished ?? false), {
+    onEvent: (event) => setState((s) => (s ? applyEvent(s, event) : s)),
+    onSettle: settleFromServer,
+    onConnection: setConnection,
+  });
+  // The final event arrived through the stream: read the final statuses (and outputs) once more.
+  const finished = state?.finished ?? false;
+  useEffect(() => {
+    if (finished) settleFromServer();
+  }, [finished, settleFromServer]);
+
+  const graph = useMemo(() => {
+    const def = run?.workflow.version?.definition as Definition | undefined;
+    if (!def || !nt.data) return null;
+    const g = definitionToGraph(def, typeInfo(nt.data.nodeTypes));
+    return { nodes: g.needsLayout ? layoutGraph(g.nodes, g.edges) : g.nodes, edges: g.edges };
+  }, [run?.workflow.version?.definition, nt.data]);
+
+  // React Flow measures nodes through onNodesChange before it shows them: keep them in its state.
+  const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>([]);
+  useEffect(() => {
+    if (graph) setNodes(graph.nodes);
+  }, [graph, setNodes]);
+  useEffect(() => {
+    setNodes((ns) =>
+      ns.map((n) => {
+        const status = state?.steps[n.id] ?? "PENDING";
+        return n.data.status === status ? n : { ...n, data: { ...n.data, status } };
+      }),
+    );
+  }, [state, graph, setNodes]);
+  const edges: StepEdge[] = graph?.edges ?? [];
+
+  const [, cancel] = useMutation(CANCEL_RUN);
+  const [cancelError, setCancelError] = useState<string | null>(null);
+
+  if (runResult.error) return <p className="error" role="alert">{runResult.error.message}</p>;
+  if (!run || !state) return <p className="page-status" role="status">Loading the run…</p>;
+  const status = state.status ?? run.status;
+
+  return (
+    <div className="builder">
+      <header className="toolbar">
+        <h1>
+          <Link to="/">Workflows</Link> / <Link to={`/workflows/${run.workflow.id}`}>{run.workflow.name}</Link> / run
+        </h1>
+        <span className="run-status" role="status" aria-live="polite" data-testid="run-status" data-status={status}>
+          Run v{run.version}: <StatusBadge status={status} />
+          {connection === "reconnecting" ? " · reconnecting…" : ""}
+        </span>
+        {canCancel && !state.finished ? (
+          <button
+            type="button"
+            className="danger"
+            onClick={async () => {
+              const res = await cancel({ id: run.id });
+              const errors = (res.data?.cancelRun as { errors: UserError[] } | undefined)?.errors;
+              setCancelError(errors?.[0]?.message ?? res.error?.message ?? null);
+            }}
+          >
+            Cancel run
+          </button>
+        ) : null}
+      </header>
+      {cancelError ? <p className="error" role="alert">{cancelError}</p> : null}
+      <div className="builder-body">
+        <div className="canvas" data-testid="run-canvas">
+          <ReactFlow<StepNode, StepEdge>
+            nodes={nodes}
+            edges={edges}
+            nodeTypes={nodeTypes}
+            onNodesChange={onNodesChange}
+            nodesDraggable={false}
+            nodesConnectable={false}
+            deleteKeyCode={null}
+            onNodeClick={(_, n) => setSelectedId(n.id)}
+            onlyRenderVisibleElements={nodes.length > 200}
+            fitView
+            fitViewOptions={FIT_VIEW}
+            minZoom={0.05}
+          >
+            <Background />
+            <Controls />
+            <MiniMap pannable zoomable ariaLabel="Mini map" />
+          </ReactFlow>
+        </div>
+        <aside className="inspector" aria-label="Step details">
+          {selectedId ? (
+            <StepPanel runId={run.id} stepId={selectedId} status={state.steps[selectedId]} />
+          ) : (
+            <>
+              <p className="hint">Select a step to see its input, output, error and logs.</p>
+              <h3>Run input</h3>
+              <pre>{JSON.stringify(run.input, null, 2)}</pre>
+              {run.output !== null ? (
+                <>
+                  <h3>Run output</h3>
+                  <pre data-testid="run-output">{JSON.stringify(run.output, null, 2)}</pre>
+                </>
+              ) : null}
+              {run.error ? (
+                <>
+                  <h3>Run error</h3>
+                  <pre>{JSON.stringify(run.error, null, 2)}</pre>
+                </>
+              ) : null}
+            </>
+          )}
+        </aside>
+      </div>
+    </div>
+  );
+}
+
+function StepPanel({
+  runId,
+  stepId,
+  status,
+}: {
+  runId: string;
+  stepId: string;
+  status: string | undefined;
+}) {
+  const [{ data, fetching }, refetch] = useQuery<{ run: { step: StepDetail | null } | null }>({
+    query: STEP,
+    variables: { runId, stepId },
+    requestPolicy: "network-only",
+  });
+  // A status change means new output, error or logs.
+  useEffect(() => {
+    refetch({ requestPolicy: "network-only" });
+  }, [status, refetch]);
+  const step = data?.run?.step;
+  if (!step) return <p className="hint">{fetching ? "Loading…" : `Step ${stepId} has not been planned yet.`}</p>;
+  const envelope = (step.envelope ?? {}) as { logs?: unknown[] };
+  return (
+    <section data-testid="step-panel">
+      <h2>
+        {step.stepId} <StatusBadge status={step.status} />
+      </h2>
+      <dl className="facts">
+        <dt>Type</dt>
+        <dd>{step.nodeType}</dd>
+        <dt>Attempt</dt>
+        <dd>{step.attempt}</dd>
+        <dt>Started</dt>
+        <dd>{step.startedAt ? new Date(step.startedAt).toLocaleString() : "—"}</dd>
+        <dt>Finished</dt>
+        <dd>{step.finishedAt ? new Date(step.finishedAt).toLocaleString() : "—"}</dd>
+      </dl>
+      <h3>Input</h3>
+      <pre>{JSON.stringify(step.input ?? null, null, 2)}</pre>
+      <h3>Output</h3>
+      <pre data-testid="step-output">{JSON.stringify(step.output ?? null, null, 2)}</pre>
+      {step.error ? (
+        <>
+          <h3>Error</h3>
+          <pre className="error">{JSON.stringify(step.error, null, 2)}</pre>
+        </>
+      ) : null}
+      <h3>Logs</h3>
+      {envelope.logs?.length ? <pre>{envelope.logs.map(String).join("\n")}</pre> : <p className="hint">No log lines.</p>}
+    </section>
+  );
+}

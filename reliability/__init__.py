@@ -1,0 +1,1 @@
+"""Fault, load and hostile-input scenarios against real studio processes (issue 9)."""
