@@ -4,6 +4,7 @@ import type { ErrorSchema } from "@rjsf/utils";
 import type { NodeTypeInfo } from "../api/types";
 import { NODE_ID_PATTERN, type StepNode } from "../lib/definition";
 import { toErrorSchema } from "../lib/errors";
+import { asObject } from "../lib/json";
 import { SchemaForm } from "./SchemaForm";
 
 export interface InspectorProps {
@@ -83,7 +84,7 @@ export function Inspector({ node, nodeType, editable, onRename, onLabel, onConfi
           <h3>Settings</h3>
           <SchemaForm
             key={node.id}
-            schema={nodeType.configSchema}
+            schema={asObject(nodeType.configSchema) ?? {}}
             formData={node.data.config}
             readonly={!editable}
             extraErrors={toErrorSchema(fieldProblems) as ErrorSchema}

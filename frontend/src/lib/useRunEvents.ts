@@ -1,7 +1,9 @@
 // Live run events over graphql-ws; after a dropped socket it re-subscribes from the last seq it applied.
 import { useEffect, useRef } from "react";
+import { stringifyDocument } from "urql";
 import { RUN_EVENTS } from "../api/operations";
 import type { RunEvent } from "../api/types";
+import type { RunEventsSubscription, RunEventsSubscriptionVariables } from "../gql/graphql";
 import { useSession } from "../auth";
 
 export interface RunEventsHandlers {
@@ -22,11 +24,13 @@ export function useRunEvents(runId: string, enabled: boolean, handlers: RunEvent
     let unsubscribe: (() => void) | null = null;
     let retry: ReturnType<typeof setTimeout> | null = null;
     let attempt = 0;
+    const query = stringifyDocument(RUN_EVENTS); // graphql-ws sends the document as text
     const subscribe = () => {
       if (stopped) return;
       ref.current.onConnection?.("live");
-      unsubscribe = api.ws.subscribe<{ runEvents: RunEvent }>(
-        { query: RUN_EVENTS, variables: { runId, afterSeq: lastSeq } },
+      const variables: RunEventsSubscriptionVariables = { runId, afterSeq: lastSeq };
+      unsubscribe = api.ws.subscribe<RunEventsSubscription>(
+        { query, variables },
         {
           next: ({ data }) => {
             const event = data?.runEvents;

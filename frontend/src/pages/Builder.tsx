@@ -15,7 +15,7 @@ import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } fro
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { useClient, useMutation, useQuery } from "urql";
 import { NODE_TYPES, PUBLISH, START_RUN, UPDATE_WORKFLOW, VALIDATE, WORKFLOW, WORKFLOW_RUNS } from "../api/operations";
-import type { NodeTypeInfo, RunStatus, UserError, WorkflowDetail } from "../api/types";
+import type { NodeTypeInfo, UserError, WorkflowDetail } from "../api/types";
 import { useCan } from "../auth";
 import { Inspector } from "../components/Inspector";
 import { DRAG_MIME, Palette } from "../components/Palette";
@@ -45,8 +45,8 @@ function semanticKey(def: Definition): string {
 
 export function BuilderPage() {
   const { id = "" } = useParams();
-  const [wf] = useQuery<{ workflow: WorkflowDetail | null }>({ query: WORKFLOW, variables: { id }, requestPolicy: "network-only" });
-  const [nt] = useQuery<{ nodeTypes: NodeTypeInfo[] }>({ query: NODE_TYPES, requestPolicy: "cache-first" });
+  const [wf] = useQuery({ query: WORKFLOW, variables: { id }, requestPolicy: "network-only" });
+  const [nt] = useQuery({ query: NODE_TYPES, requestPolicy: "cache-first" });
   if (wf.error || nt.error) return <p className="error" role="alert">{(wf.error ?? nt.error)?.message}</p>;
   if (!wf.data || !nt.data) return <p className="page-status" role="status">Loading the workflow…</p>;
   if (!wf.data.workflow) return <p className="error" role="alert">This workflow does not exist.</p>;
@@ -68,7 +68,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const byType = useMemo(() => new Map(types.map((t) => [t.type, t])), [types]);
 
   const initial = useMemo(() => {
-    const g = definitionToGraph(workflow.draft as unknown as Definition, info);
+    const g = definitionToGraph(workflow.draft as Definition, info);
     return g.needsLayout ? { ...g, nodes: layoutGraph(g.nodes, g.edges) } : g;
   }, [workflow, info]);
   const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>(initial.nodes);
@@ -110,7 +110,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   useEffect(() => {
     const def = definitionRef.current;
     const timer = setTimeout(async () => {
-      const result = await client.query<{ validateDefinition: UserError[] }>(VALIDATE, { definition: def }, { requestPolicy: "network-only" }).toPromise();
+      const result = await client.query(VALIDATE, { definition: def }, { requestPolicy: "network-only" }).toPromise();
       if (result.data) {
         showProblems(result.data.validateDefinition, def);
         setValidated(true);
@@ -126,7 +126,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const save = useCallback(async (): Promise<boolean> => {
     const def = graphToDefinition(nodes, edges);
     const res = await update({ id: workflow.id, input: { definition: def, expectedRevision: revision } });
-    const payload = res.data?.updateWorkflow as { workflow: { revision: number } | null; errors: UserError[] } | undefined;
+    const payload = res.data?.updateWorkflow;
     if (!payload) {
       setMessage({ kind: "error", text: res.error?.message ?? "Saving failed." });
       return false;
@@ -149,7 +149,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const doPublish = async () => {
     if (dirty && !(await save())) return;
     const res = await publish({ id: workflow.id, note: note || null });
-    const payload = res.data?.publishWorkflow as { version: { version: number } | null; errors: UserError[] } | undefined;
+    const payload = res.data?.publishWorkflow;
     if (!payload || payload.errors.length) {
       if (payload) showProblems(payload.errors, definition);
       setMessage({ kind: "error", text: `Not published: ${payload?.errors[0]?.message ?? res.error?.message}` });
@@ -165,7 +165,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
 
   const doStart = async (input: unknown) => {
     const res = await startRun({ workflowId: workflow.id, input: input ?? {} });
-    const payload = res.data?.startRun as { run: { id: string } | null; errors: UserError[] } | undefined;
+    const payload = res.data?.startRun;
     if (!payload?.run) {
       setMessage({ kind: "error", text: `Run not started: ${payload?.errors[0]?.message ?? res.error?.message}` });
       return;
@@ -368,7 +368,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
 }
 
 function RecentRuns({ workflowId }: { workflowId: string }) {
-  const [{ data }] = useQuery<{ runs: { nodes: { id: string; status: RunStatus; version: number; createdAt: string }[] } }>({
+  const [{ data }] = useQuery({
     query: WORKFLOW_RUNS,
     variables: { workflowId },
     requestPolicy: "cache-and-network",

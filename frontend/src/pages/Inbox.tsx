@@ -3,12 +3,13 @@ import { useState } from "react";
 import { Link } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
 import { DECIDE, HUMAN_TASKS } from "../api/operations";
-import type { HumanTask, UserError } from "../api/types";
+import type { HumanTask } from "../api/types";
 import { useCan } from "../auth";
 import { SchemaForm } from "../components/SchemaForm";
+import { asObject } from "../lib/json";
 
 export function InboxPage() {
-  const [{ data, error }, refetch] = useQuery<{ humanTasks: { nodes: HumanTask[] } }>({
+  const [{ data, error }, refetch] = useQuery({
     query: HUMAN_TASKS,
     variables: { status: "OPEN" },
     requestPolicy: "network-only",
@@ -55,9 +56,10 @@ function TaskPanel({ task, onDecided }: { task: HumanTask; onDecided: () => void
   const [comment, setComment] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [{ fetching }, decide] = useMutation(DECIDE);
+  const schema = asObject(task.formSchema);
   const send = async (decision: "APPROVE" | "REJECT") => {
-    const res = await decide({ id: task.id, decision, comment: comment || null, data: task.formSchema ? data : null });
-    const payload = res.data?.decideHumanTask as { errors: UserError[] } | undefined;
+    const res = await decide({ id: task.id, decision, comment: comment || null, data: schema ? data : null });
+    const payload = res.data?.decideHumanTask;
     const problem = payload?.errors[0]?.message ?? (payload ? null : res.error?.message ?? "Failed.");
     if (problem) setError(problem);
     else onDecided();
@@ -69,8 +71,8 @@ function TaskPanel({ task, onDecided }: { task: HumanTask; onDecided: () => void
       <p className="hint">
         For {task.assigneeRole.toLowerCase()}s · <Link to={`/runs/${task.run.id}`}>open the run</Link>
       </p>
-      {task.formSchema ? (
-        <SchemaForm schema={task.formSchema} formData={data} onChange={setData} idPrefix="task" readonly={!canDecide} />
+      {schema ? (
+        <SchemaForm schema={schema} formData={data} onChange={setData} idPrefix="task" readonly={!canDecide} />
       ) : null}
       {canDecide ? (
         <>

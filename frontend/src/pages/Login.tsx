@@ -1,7 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { useMutation } from "urql";
 import { LOGIN } from "../api/operations";
-import type { UserError } from "../api/types";
 import { useSession } from "../auth";
 
 export function LoginPage() {
@@ -15,7 +14,7 @@ export function LoginPage() {
     e.preventDefault();
     setError(null);
     const res = await run({ email, password });
-    const payload = res.data?.login as { token: string | null; errors: UserError[] } | undefined;
+    const payload = res.data?.login;
     if (payload?.token) login(payload.token);
     else setError(payload?.errors[0]?.message ?? res.error?.message ?? "Login failed.");
   };

@@ -4,7 +4,6 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
 import { CANCEL_RUN, NODE_TYPES, RUN_HEAD, RUN_WITH_DEFINITION, STEP } from "../api/operations";
-import type { NodeTypeInfo, RunDetail, StepDetail, UserError } from "../api/types";
 import { useCan } from "../auth";
 import { StatusBadge } from "../components/StatusBadge";
 import { nodeTypes } from "../components/StepNodeView";
@@ -16,7 +15,7 @@ import { useRunEvents } from "../lib/useRunEvents";
 
 export function RunMonitorPage() {
   const { id = "" } = useParams();
-  const [head] = useQuery<{ run: { id: string; version: number } | null }>({ query: RUN_HEAD, variables: { id } });
+  const [head] = useQuery({ query: RUN_HEAD, variables: { id } });
   if (head.error) return <p className="error" role="alert">{head.error.message}</p>;
   if (!head.data) return <p className="page-status" role="status">Loading the run…</p>;
   if (!head.data.run) return <p className="error" role="alert">This run does not exist.</p>;
@@ -29,12 +28,12 @@ export function RunMonitorPage() {
 
 function RunMonitor({ runId, version }: { runId: string; version: number }) {
   const canCancel = useCan("cancelRun");
-  const [runResult, refetchRun] = useQuery<{ run: RunDetail | null }>({
+  const [runResult, refetchRun] = useQuery({
     query: RUN_WITH_DEFINITION,
     variables: { id: runId, version },
     requestPolicy: "network-only",
   });
-  const [nt] = useQuery<{ nodeTypes: NodeTypeInfo[] }>({ query: NODE_TYPES, requestPolicy: "cache-first" });
+  const [nt] = useQuery({ query: NODE_TYPES, requestPolicy: "cache-first" });
   const run = runResult.data?.run ?? null;
   const [state, setState] = useState<RunState | null>(null);
   const [connection, setConnection] = useState<"live" | "reconnecting">("live");
@@ -103,7 +102,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
             className="danger"
             onClick={async () => {
               const res = await cancel({ id: run.id });
-              const errors = (res.data?.cancelRun as { errors: UserError[] } | undefined)?.errors;
+              const errors = res.data?.cancelRun.errors;
               setCancelError(errors?.[0]?.message ?? res.error?.message ?? null);
             }}
           >
@@ -170,7 +169,7 @@ function StepPanel({
   stepId: string;
   status: string | undefined;
 }) {
-  const [{ data, fetching }, refetch] = useQuery<{ run: { step: StepDetail | null } | null }>({
+  const [{ data, fetching }, refetch] = useQuery({
     query: STEP,
     variables: { runId, stepId },
     requestPolicy: "network-only",

@@ -2,7 +2,6 @@ import { useState, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
 import { CREATE_WORKFLOW, WORKFLOWS } from "../api/operations";
-import type { UserError, WorkflowSummary } from "../api/types";
 import { useCan } from "../auth";
 
 /** A new workflow starts as a manual trigger alone: the smallest valid definition. */
@@ -13,7 +12,7 @@ export const STARTER_DEFINITION = {
 
 export function WorkflowsPage() {
   const [search, setSearch] = useState("");
-  const [{ data, error, fetching }] = useQuery<{ workflows: { nodes: WorkflowSummary[] } }>({
+  const [{ data, error, fetching }] = useQuery({
     query: WORKFLOWS,
     variables: { search: search || null },
     requestPolicy: "cache-and-network",
@@ -64,7 +63,7 @@ function CreateWorkflow() {
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const res = await create({ input: { name, definition: STARTER_DEFINITION } });
-    const payload = res.data?.createWorkflow as { workflow: { id: string } | null; errors: UserError[] } | undefined;
+    const payload = res.data?.createWorkflow;
     if (payload?.workflow) navigate(`/workflows/${payload.workflow.id}`);
     else setError(payload?.errors[0]?.message ?? res.error?.message ?? "Could not create the workflow.");
   };
