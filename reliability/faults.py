@@ -124,6 +124,7 @@ class Workers:
             STUDIO_RUN_LEASE_S=str(LEASE_S),
             STUDIO_SWEEP_INTERVAL_S="0.5",
             STUDIO_SHUTDOWN_GRACE_S="5",
+            STUDIO_REQUEUE_AFTER_S="5",  # a run whose dispatch was lost (Redis gone) is sent again this soon
         )
         self.logs = logs
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -174,6 +175,25 @@ async def sigterm(workers: Workers, rng: random.Random) -> str:
     await asyncio.to_thread(victim.wait, 30)
     await asyncio.to_thread(workers.start)
     return "SIGTERM"
+
+
+REDIS_START = [
+    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "",
+    "--appendonly", "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
+]  # fmt: skip
+
+
+async def redis_restart(workers: Workers, rng: random.Random) -> str:
+    """Redis (which keeps nothing on disk here) goes away for 3 s and comes back empty: queue, pub/sub and all."""
+    await asyncio.to_thread(subprocess.run, ["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True)
+    await asyncio.sleep(3)
+    await asyncio.to_thread(subprocess.run, REDIS_START, check=True, capture_output=True)
+    for _ in range(100):
+        ping = await asyncio.to_thread(subprocess.run, ["redis-cli", "-p", "6379", "ping"], capture_output=True)
+        if ping.stdout.strip() == b"PONG":
+            break
+        await asyncio.sleep(0.1)
+    return "redis restart"
 
 
 async def measure(runs: int, fault: Fault, every_s: float, faults: int) -> dict[str, Any]:
@@ -316,4 +336,5 @@ class Scenario:
 SCENARIOS = [
     Scenario("kill9", f"kill -9 a random worker every 2 s (x5) during the runs, {WORKERS} workers", kill9, 2.0, 5),
     Scenario("rolling-restart", f"SIGTERM each of the {WORKERS} workers in turn under load", sigterm, 1.5, WORKERS),
+    Scenario("redis-restart", "Redis stops for 3 s under load and comes back empty", redis_restart, 3.0, 1),
 ]

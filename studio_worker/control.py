@@ -7,6 +7,7 @@ bumps the run's signal and nudges the driver.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,9 @@ from studio_worker.nodes.human import publish_task_update
 from studio_worker.queue import JobQueue
 
 _workflows, _versions = models.Workflow.__table__, models.WorkflowVersion.__table__
+
+
+log = logging.getLogger("studio.control")
 
 
 def _start_target(*, latest: bool) -> sa.Select[Any]:
@@ -188,7 +192,12 @@ class Control:
                     return existing, False
             raise
         await self._published([event])
-        await self.queue.enqueue_advance(tenant_id, values["id"])
+        try:
+            await self.queue.enqueue_advance(tenant_id, values["id"])
+        except Exception:  # the run is committed: the sweep dispatches QUEUED runs nobody picked up
+            log.warning(
+                "run %s is stored but its dispatch failed; the sweep will dispatch it", values["id"], exc_info=True
+            )
         return models.Run(**values), True
 
     async def _by_key(self, s: Any, tenant_id: uuid.UUID, workflow_id: uuid.UUID, key: str) -> models.Run | None:

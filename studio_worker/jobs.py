@@ -13,6 +13,7 @@ from typing import Any
 from arq import func
 from arq.connections import RedisSettings
 from arq.worker import Worker
+from redis.exceptions import RedisError
 
 from studio_shared.db import create_engine
 from studio_shared.db.stats import SqlStats
@@ -24,6 +25,7 @@ from studio_worker.queue import ADVANCE_JOB
 from studio_worker.queue.arq import ArqQueue
 
 log = logging.getLogger("studio.worker")
+REDIS_RETRY_MAX_S = 5.0
 JOB_TIMEOUT_S = 7 * 24 * 3600  # a job drives a run until it parks or finishes; steps carry their own timeouts
 
 
@@ -39,6 +41,7 @@ class WakingWorker(Worker):
         super().__init__(*args, poll_delay=0, **kwargs)
         self.idle_poll_s = idle_poll_s
         self.wake = asyncio.Event()
+        self._redis_down_for = 0.0
 
     def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
         """SIGTERM/SIGINT: arq stops taking jobs and waits ``job_completion_wait``; our drivers start no new
@@ -50,7 +53,16 @@ class WakingWorker(Worker):
         super().handle_sig_wait_for_completion(signum)
 
     async def _poll_iteration(self) -> None:
-        await super()._poll_iteration()
+        try:
+            await super()._poll_iteration()
+        except (RedisError, OSError) as exc:
+            # Redis is away (restarting, a network blip): keep the process and its running steps, and poll
+            # again with a backoff. Lost queue entries come back from the database through the sweep.
+            self._redis_down_for = min(max(self._redis_down_for * 2, 0.25), REDIS_RETRY_MAX_S)
+            log.warning("Redis unavailable (%s); polling again in %.2f s", type(exc).__name__, self._redis_down_for)
+            await asyncio.sleep(self._redis_down_for)
+            return
+        self._redis_down_for = 0.0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout=self.idle_poll_s)
         self.wake.clear()
