@@ -194,35 +194,46 @@ def studio_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
 
 
+def start_studio(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """One ``studio <command>`` process (worker, scheduler), returned once its log says it is ready."""
+    with log.open("wb") as out:
+        argv = [sys.executable, "-c", "from studio_gql.cli import main; main()", command]
+        proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    deadline = time.monotonic() + 30
+    while b"ready" not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"studio {command} did not start:\n{log.read_text()[-2000:]}")
+        time.sleep(0.05)
+    return proc
+
+
+def stop_studio(procs: list[subprocess.Popen[bytes]], timeout_s: float = 30) -> None:
+    """SIGTERM every live process, then wait (killing those that outlast ``timeout_s``)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @contextmanager
-def worker_processes(count: int, settings: Settings, logs: Path) -> Iterator[list[WorkerProcess]]:
-    """``count`` real ``studio worker`` processes; on exit they are stopped with SIGTERM (their logs kept)."""
+def worker_processes(
+    count: int, settings: Settings, logs: Path, command: str = "worker"
+) -> Iterator[list[WorkerProcess]]:
+    """``count`` real ``studio worker`` (or ``command``) processes; SIGTERM on exit, their logs kept."""
     env = studio_env(settings)
-    procs: list[subprocess.Popen[bytes]] = []
-    paths: list[Path] = []
+    procs: list[WorkerProcess] = []
     try:
         for i in range(count):
-            path = logs / f"worker-{i}-{secrets.token_hex(3)}.log"
-            with path.open("wb") as out:
-                command = [sys.executable, "-c", "from studio_gql.cli import main; main()", "worker"]
-                procs.append(subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT))  # noqa: S603
-            paths.append(path)
-        for proc, path in zip(procs, paths, strict=True):
-            deadline = time.monotonic() + 30
-            while b"ready" not in path.read_bytes():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"worker did not start:\n{path.read_text()[-2000:]}")
-                time.sleep(0.05)
-        yield [WorkerProcess(proc, path) for proc, path in zip(procs, paths, strict=True)]
+            log = logs / f"{command}-{i}-{secrets.token_hex(3)}.log"
+            procs.append(WorkerProcess(start_studio(command, env, log), log))
+        yield procs
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_studio([p.proc for p in procs])
 
 
 def worker_sql(workers: list[WorkerProcess]) -> tuple[int, int]:

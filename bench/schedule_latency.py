@@ -16,15 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import secrets
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -35,20 +29,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.common import POSTGRES_URL, fresh_database, percentile
 from bench.engine import (
     DEFAULT_REDIS_URL,
-    REPO,
     _observer,
     _settings,
     flush_redis,
     seed,
     studio,
-    studio_env,
     worker_processes,
 )
 from studio_shared.auth import Principal
 from studio_shared.db import models
 from studio_shared.events import channels
 from studio_shared.rbac import Role
-from studio_shared.settings import Settings
 from studio_shared.store import schedules
 from studio_shared.types import FINAL_RUN_STATUSES
 
@@ -95,37 +86,6 @@ HEADER = (
 )
 
 
-@contextmanager
-def scheduler_processes(count: int, settings: Settings, logs: Path) -> Iterator[None]:
-    """``count`` real ``studio scheduler`` processes, stopped with SIGTERM on exit."""
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for i in range(count):
-            path = logs / f"scheduler-{i}-{secrets.token_hex(3)}.log"
-            with path.open("wb") as out:
-                command = [sys.executable, "-c", "from studio_gql.cli import main; main()", "scheduler"]
-                proc = subprocess.Popen(  # noqa: S603 - our own CLI
-                    command, env=studio_env(settings), cwd=REPO, stdout=out, stderr=subprocess.STDOUT
-                )
-            procs.append(proc)
-            deadline = time.monotonic() + 30
-            while b"ready" not in path.read_bytes():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"scheduler did not start:\n{path.read_text()[-2000:]}")
-                time.sleep(0.05)
-        yield
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 async def measure(mode: str, count: int, seconds: float, admin_url: str, redis_url: str) -> Figures:
     services = mode.startswith("services-")
     workers = int(mode.split("-", 1)[1]) if services else 0
@@ -141,7 +101,7 @@ async def measure(mode: str, count: int, seconds: float, admin_url: str, redis_u
                     actor = Principal(tenant_id=tenant_id, role=Role.ADMIN)
                     with (
                         worker_processes(workers, settings, Path(tmp)),
-                        scheduler_processes(2 if services else 0, settings, Path(tmp)),
+                        worker_processes(2 if services else 0, settings, Path(tmp), command="scheduler"),
                     ):
                         ids: list[uuid.UUID] = []
                         async with state.sessions.begin() as s:

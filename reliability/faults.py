@@ -22,7 +22,6 @@ import random
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -39,7 +38,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bench.common import POSTGRES_URL, fresh_database
-from bench.engine import REPO, _observer, _settings, flush_redis, seed, studio, studio_env
+from bench.engine import _observer, _settings, flush_redis, seed, start_studio, stop_studio, studio, studio_env
 from studio_shared.db import models
 from studio_shared.settings import Settings
 from studio_shared.types import RunStatus
@@ -128,19 +127,9 @@ class Workers:
         )
         self.logs = logs
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.started = 0
 
     def start(self) -> subprocess.Popen[bytes]:
-        path = self.logs / f"worker-{self.started}.log"
-        self.started += 1
-        with path.open("wb") as out:
-            command = [sys.executable, "-c", "from studio_gql.cli import main; main()", "worker"]
-            proc = subprocess.Popen(command, env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-        deadline = time.monotonic() + 30
-        while b"ready" not in path.read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{path.read_text()[-2000:]}")
-            time.sleep(0.05)
+        proc = start_studio("worker", self.env, self.logs / f"worker-{len(self.procs)}.log")
         self.procs.append(proc)
         return proc
 
@@ -148,14 +137,7 @@ class Workers:
         return [proc for proc in self.procs if proc.poll() is None]
 
     def stop(self) -> None:
-        for proc in self.live():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_studio(self.procs)
 
 
 Fault = Callable[[Workers, random.Random], Awaitable[str]]

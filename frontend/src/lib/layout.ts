@@ -6,6 +6,8 @@ export const NODE_WIDTH = 200;
 export const NODE_HEIGHT = 72;
 /** Zoom-to-fit that never magnifies a small graph. */
 export const FIT_VIEW = { maxZoom: 1, padding: 0.15 };
+/** Above this many nodes the canvas renders only the visible ones. */
+export const LARGE_GRAPH = 200;
 
 export function layoutGraph(nodes: readonly StepNode[], edges: readonly StepEdge[]): StepNode[] {
   const g = new dagre.graphlib.Graph();

@@ -33,10 +33,9 @@ import {
   type StepNode,
 } from "../lib/definition";
 import { mapUserErrors, type MappedErrors } from "../lib/errors";
-import { FIT_VIEW, layoutGraph } from "../lib/layout";
+import { FIT_VIEW, LARGE_GRAPH, layoutGraph } from "../lib/layout";
 import { typeInfo } from "../lib/nodeTypes";
 
-const LARGE_GRAPH = 200;
 
 /** The definition without positions: what validation depends on. */
 function semanticKey(def: Definition): string {

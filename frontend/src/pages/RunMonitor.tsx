@@ -8,7 +8,7 @@ import { useCan } from "../auth";
 import { StatusBadge } from "../components/StatusBadge";
 import { nodeTypes } from "../components/StepNodeView";
 import { definitionToGraph, type Definition, type StepEdge, type StepNode } from "../lib/definition";
-import { FIT_VIEW, layoutGraph } from "../lib/layout";
+import { FIT_VIEW, LARGE_GRAPH, layoutGraph } from "../lib/layout";
 import { typeInfo } from "../lib/nodeTypes";
 import { applyEvent, initialRunState, settle, type RunState } from "../lib/runState";
 import { useRunEvents } from "../lib/useRunEvents";
@@ -122,7 +122,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
             nodesConnectable={false}
             deleteKeyCode={null}
             onNodeClick={(_, n) => setSelectedId(n.id)}
-            onlyRenderVisibleElements={nodes.length > 200}
+            onlyRenderVisibleElements={nodes.length > LARGE_GRAPH}
             fitView
             fitViewOptions={FIT_VIEW}
             minZoom={0.05}
