@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 
@@ -14,6 +14,7 @@ from studio_gql.permissions import needs
 from studio_gql.schema.common import JSON, Connection, DeletePayload, connection, parse_id, require_id
 from studio_gql.schema.runs import Run
 from studio_gql.schema.workflows import Workflow
+from studio_shared.cron import Cron, InvalidCron, InvalidTimezone, parse_timezone
 from studio_shared.db import models
 from studio_shared.errors import NotFound
 from studio_shared.events import BusUnavailable, channels
@@ -166,8 +167,47 @@ async def schedules_of(info: Info, workflow_id: uuid.UUID) -> list[Schedule]:
     return [Schedule.from_model(row) for row in rows or []]
 
 
+@strawberry.type(description="The next ticks of a cron expression, or why it is not one.")
+class SchedulePreview:
+    fires: list[datetime] = strawberry.field(description="The next ticks in UTC, soonest first (before jitter).")
+    errors: list[UserError] = strawberry.field(description="What is wrong with the expression or timezone.")
+
+
+PREVIEW_MAX = 20
+
+
 @strawberry.type
 class ScheduleQuery:
+    @strawberry.field(
+        description=f"The next `count` (1 to {PREVIEW_MAX}) ticks of a cron expression in a timezone, to check it "
+        "before saving a schedule; nothing is stored.",
+        extensions=needs(Permission.WORKFLOW_READ),
+    )
+    def schedule_preview(self, cron: str, timezone: str = "UTC", count: int = 5) -> SchedulePreview:
+        errors: list[UserError] = []
+        if not 1 <= count <= PREVIEW_MAX:
+            errors.append(
+                UserError(path=["count"], message=f"count is between 1 and {PREVIEW_MAX}", code="OUT_OF_RANGE")
+            )
+        try:
+            parse_timezone(timezone)
+        except InvalidTimezone as exc:
+            return SchedulePreview(
+                fires=[], errors=[*errors, UserError(path=["timezone"], message=str(exc), code="INVALID_TIMEZONE")]
+            )
+        try:
+            parsed = Cron.parse(cron, timezone)
+        except InvalidCron as exc:
+            errors.append(UserError(path=["cron"], message=str(exc), code="INVALID_CRON"))
+        if errors:
+            return SchedulePreview(fires=[], errors=errors)
+        fires: list[datetime] = []
+        at = datetime.now(UTC)
+        while len(fires) < count and (tick := parsed.next_after(at)) is not None:
+            fires.append(tick)
+            at = tick
+        return SchedulePreview(fires=fires, errors=[])
+
     @strawberry.field(description="A schedule by id, or null.", extensions=needs(Permission.WORKFLOW_READ))
     async def schedule(self, info: Info, id: strawberry.ID) -> Schedule | None:
         key = parse_id(id)

@@ -375,6 +375,9 @@ OPERATIONS: dict[str, Op] = {
         _webhook_id,
     ),
     "schedule": Op("Query", Permission.WORKFLOW_READ, "query($id: ID!) { schedule(id: $id) { id } }", _schedule_id),
+    "schedulePreview": Op(
+        "Query", Permission.WORKFLOW_READ, 'query { schedulePreview(cron: "0 9 * * 1-5") { fires errors { code } } }'
+    ),
     "createSchedule": Op(
         "Mutation",
         Permission.TRIGGER_MANAGE,

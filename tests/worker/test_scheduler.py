@@ -9,6 +9,7 @@ while runs start for real. The last tests run the real loop: the embedded one (S
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import time
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -566,6 +568,40 @@ async def test_invalid_settings_are_user_errors_with_paths_and_write_nothing(
         "query($id: ID!) { workflow(id: $id) { schedules { id } } }", {"id": workflow_id}, tenant.token()
     )
     assert listed["workflow"]["schedules"] == []
+
+
+PREVIEW = "query($c: String!, $z: String!, $n: Int!) { schedulePreview(cron: $c, timezone: $z, count: $n) { fires errors { path code message } } }"
+
+
+async def test_preview_lists_the_next_ticks_in_the_timezone(gql: GraphQLClient, tenant: TenantFixture) -> None:
+    answer = (await gql.data(PREVIEW, {"c": "30 9 * * *", "z": "Europe/Berlin", "n": 3}, tenant.token(Role.VIEWER)))[
+        "schedulePreview"
+    ]
+    assert answer["errors"] == []
+    fires = [datetime.fromisoformat(f) for f in answer["fires"]]
+    assert len(fires) == 3 and fires == sorted(fires) and fires[0] > datetime.now(UTC)
+    berlin = [f.astimezone(ZoneInfo("Europe/Berlin")) for f in fires]
+    assert all((b.hour, b.minute) == (9, 30) for b in berlin)
+    assert {(b - a).days for a, b in itertools.pairwise(berlin)} == {1}
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone", "count", "paths"),
+    [
+        ("0 9 * *", "UTC", 5, [["cron"]]),
+        ("0 0 30 2 *", "UTC", 5, [["cron"]]),
+        ("0 9 * * *", "Mars/Olympus", 5, [["timezone"]]),
+        ("0 9 * * *", "UTC", 0, [["count"]]),
+        ("nonsense", "UTC", 21, [["count"], ["cron"]]),
+    ],
+)
+async def test_preview_of_a_bad_expression_says_what_to_fix(
+    gql: GraphQLClient, tenant: TenantFixture, cron: str, zone: str, count: int, paths: list[list[str]]
+) -> None:
+    answer = (await gql.data(PREVIEW, {"c": cron, "z": zone, "n": count}, tenant.token()))["schedulePreview"]
+    assert answer["fires"] == []
+    assert [e["path"] for e in answer["errors"]] == paths
+    assert all(e["message"] for e in answer["errors"])
 
 
 async def test_an_archived_workflow_gets_no_schedule_and_its_schedules_stay_paused(
