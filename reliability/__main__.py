@@ -11,9 +11,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from reliability import faults
+from reliability import faults, services
+from reliability.outcome import Outcome, Scenario
 
-SCENARIOS = {scenario.NAME: scenario for scenario in faults.SCENARIOS}
+SCENARIOS: dict[str, Scenario] = {scenario.NAME: scenario for scenario in [*faults.SCENARIOS, *services.SCENARIOS]}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,12 +25,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [name for name in args.scenarios if name not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario {', '.join(unknown)}: choose from {', '.join(SCENARIOS)}")
-    failed = 0
+    outcomes: dict[str, Outcome] = {}
     for name in args.scenarios or list(SCENARIOS):
         print(f"\n## {name}: {SCENARIOS[name].TITLE}", flush=True)
-        failed += not asyncio.run(SCENARIOS[name].run(args.runs))
-    print(f"\n{'all bounds held' if not failed else f'{failed} scenario(s) broke a bound'}")
+        outcomes[name] = asyncio.run(SCENARIOS[name].run(args.runs))
+    print(summary(outcomes))
+    failed = [name for name, outcome in outcomes.items() if not outcome.ok]
+    print("\nall bounds held" if not failed else f"\nbounds broken in: {', '.join(failed)}")
     return 1 if failed else 0
+
+
+def summary(outcomes: dict[str, Outcome]) -> str:
+    """The closing table: one row per scenario, its headline figures, and its bounds held out of checked."""
+    lines = ["", "## Summary", "", "| scenario | figures | bounds held |", "| --- | --- | ---: |"]
+    for name, outcome in outcomes.items():
+        figures = "; ".join(f"{key} {value}" for key, value in outcome.figures.items())
+        held = sum(outcome.bounds.values())
+        lines.append(f"| {name} | {figures} | {held}/{len(outcome.bounds)}{'' if outcome.ok else ' FAIL'} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from starlette.routing import Route
 
 from bench.common import POSTGRES_URL, fresh_database
 from bench.engine import _observer, _settings, flush_redis, seed, start_studio, stop_studio, studio, studio_env
+from reliability.outcome import Outcome
 from studio_shared.db import models
 from studio_shared.settings import Settings
 from studio_shared.types import RunStatus
@@ -76,6 +77,7 @@ def definition(sink: str) -> dict[str, Any]:
 class Sink:
     """Applies each idempotency key once; remembers every request."""
 
+    latency_s: float = SINK_LATENCY_S
     requests: list[tuple[str, str]] = field(default_factory=list)  # (key, step)
     applied: dict[str, str] = field(default_factory=dict)  # key -> step
 
@@ -84,7 +86,7 @@ class Sink:
             key = request.headers.get("idempotency-key", "")
             step = json.loads(await request.body()).get("step", "")
             self.requests.append((key, step))
-            await asyncio.sleep(SINK_LATENCY_S)  # a slow target: steps are in flight when workers die
+            await asyncio.sleep(self.latency_s)  # a slow target: steps are in flight when workers die
             self.applied.setdefault(key, step)
             return JSONResponse({"ok": True})
 
@@ -279,7 +281,7 @@ async def _describe(observer: Any, run_ids: list[Any]) -> list[str]:
     return out
 
 
-def report(figures: dict[str, Any]) -> bool:
+def report(figures: dict[str, Any]) -> Outcome:
     print(
         "| runs | faults | succeeded | failed | stuck | effects | duplicate effects | extra attempts | steps re-run"
         " | recovery s | total s |"
@@ -298,9 +300,20 @@ def report(figures: dict[str, Any]) -> bool:
     }
     for line in figures["stuck_details"]:
         print(f"  stuck: {line}")
+    outcome = Outcome(
+        figures={
+            "runs": str(figures["runs"]),
+            "faults": str(figures["faults"]),
+            "lost/stuck": str(figures["stuck"]),
+            "failed": str(figures["failed"]),
+            "duplicate effects": str(figures["duplicate_effects"]),
+            "extra attempts": str(figures["extra_attempts"]),
+            "recovery s": f"{figures['recovery_s']:.1f}",
+        }
+    )
     for bound, held in bounds.items():
-        print(f"{'PASS' if held else 'FAIL'}: {bound}")
-    return all(bounds.values())
+        outcome.check(bound, held)
+    return outcome
 
 
 @dataclass(frozen=True)
@@ -311,7 +324,7 @@ class Scenario:
     every_s: float
     faults: int
 
-    async def run(self, runs: int) -> bool:
+    async def run(self, runs: int) -> Outcome:
         return report(await measure(runs, self.fault, self.every_s, self.faults))
 
 

@@ -6,10 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
+from studio_gql.errors import UNAVAILABLE_MESSAGE
 from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.limits import BodyLimit
 from studio_gql.ratelimit import RateLimiter
@@ -17,6 +22,7 @@ from studio_gql.routes import artifacts, frontend, health, hooks, inbound, schem
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
 from studio_shared.db import create_engine, read_only, session_factory
+from studio_shared.db.errors import RETRY_AFTER_S, is_transient
 from studio_shared.events import event_bus_from
 from studio_shared.settings import Settings
 from studio_shared.storage import store_from_settings
@@ -107,4 +113,21 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes)],
+        exception_handlers={SQLAlchemyError: database_error},
     )
+
+
+async def database_error(conn: HTTPConnection, exc: Exception) -> Response | None:
+    """A lost database connection outside a resolver (authentication, an HTTP route): 503, retry; never internals."""
+    transient = is_transient(exc)
+    if transient:
+        log.warning("database unavailable for %s: %s", conn.url.path, type(exc).__name__)
+    else:
+        log.error("database error for %s", conn.url.path, exc_info=exc)
+    if isinstance(conn, WebSocket):
+        await conn.close(code=1013 if transient else 1011)  # try again later / internal error
+        return None
+    if transient:
+        body = {"error": "unavailable", "message": UNAVAILABLE_MESSAGE, "retryable": True}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+    return JSONResponse({"error": "internal", "message": "Internal error; it has been logged."}, status_code=500)

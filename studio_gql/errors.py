@@ -9,7 +9,9 @@ from typing import ParamSpec, TypeVar
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
 
+from studio_shared.db.errors import RETRY_AFTER_S, is_transient
 from studio_shared.errors import Conflict, NotFound, Problem, StudioError, ValidationFailed
 
 log = logging.getLogger("studio.gql")
@@ -62,9 +64,15 @@ def payload(build: Callable[[list[UserError]], R]) -> Callable[[Callable[P, Awai
     return decorate
 
 
+UNAVAILABLE_MESSAGE = "The database is unavailable right now; nothing was lost, retry the request."
+
+
 def should_mask_error(error: GraphQLError) -> bool:
     """Keep parse/validation errors and our own public errors; mask everything else (and log it)."""
     original = error.original_error
+    if original is not None and is_transient(original):
+        log.warning("database unavailable in %s: %s", ".".join(map(str, error.path or [])), type(original).__name__)
+        return True  # answered as UNAVAILABLE (retryable) by StudioMaskErrors, without the driver's text
     if original is None:
         return False  # syntax, validation and limit errors: they describe the document, not the server
     if isinstance(error.extensions, dict) and error.extensions.get("code") in PUBLIC_CODES:
@@ -83,3 +91,19 @@ def should_mask_error(error: GraphQLError) -> bool:
         return False
     log.error("unexpected error in %s", ".".join(map(str, error.path or [])), exc_info=original)
     return True
+
+
+class StudioMaskErrors(MaskErrors):
+    """Masks unexpected errors as one opaque message, and a lost database connection as a retryable one."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if error.original_error is not None and is_transient(error.original_error):
+            return GraphQLError(
+                message=UNAVAILABLE_MESSAGE,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "UNAVAILABLE", "retryable": True, "retryAfterS": RETRY_AFTER_S},
+            )
+        return super().anonymise_error(error)

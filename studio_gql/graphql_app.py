@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cross_web import HTTPException
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -15,8 +16,10 @@ from strawberry.types.unset import UnsetType
 
 from studio_gql.auth import authenticate
 from studio_gql.context import Context
+from studio_gql.errors import UNAVAILABLE_MESSAGE
 from studio_gql.schema import build_schema
 from studio_gql.state import AppState
+from studio_shared.db.errors import is_transient
 from studio_shared.errors import Unauthenticated
 from studio_shared.settings import Settings
 
@@ -56,6 +59,10 @@ class StudioGraphQL(GraphQL[Context, None]):
             principal = await authenticate(context.state, params.get("authorization") or params.get("Authorization"))
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"message": str(exc), "code": "UNAUTHENTICATED"}) from exc
+        except SQLAlchemyError as exc:
+            if not is_transient(exc):
+                raise
+            raise ConnectionRejectionError({"message": UNAVAILABLE_MESSAGE, "code": "UNAVAILABLE"}) from exc
         if principal is None:
             raise ConnectionRejectionError(
                 {"message": 'send {"authorization": "Bearer <token>"} in connection_init', "code": "UNAUTHENTICATED"}
