@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
 from cross_web import HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -23,6 +26,8 @@ from studio_shared.db.errors import is_transient
 from studio_shared.errors import Unauthenticated
 from studio_shared.settings import Settings
 
+log = logging.getLogger("studio.gql")
+
 
 class StudioGraphQL(GraphQL[Context, None]):
     def __init__(self, settings: Settings) -> None:
@@ -32,6 +37,7 @@ class StudioGraphQL(GraphQL[Context, None]):
             allow_queries_via_get=False,
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         )
+        self._watchers: set[asyncio.Task[None]] = set()  # one credential check per open websocket
 
     def parse_json(self, data: str | bytes) -> Any:
         """A body that is not a JSON object (or undecodable) is the client's mistake: 400, never 500."""
@@ -68,4 +74,34 @@ class StudioGraphQL(GraphQL[Context, None]):
                 {"message": 'send {"authorization": "Bearer <token>"} in connection_init', "code": "UNAUTHENTICATED"}
             )
         context.principal = principal
+        authorization = params.get("authorization") or params.get("Authorization")
+        watcher = asyncio.create_task(self._reauthenticate(context, authorization), name="ws-reauth")
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
         return await super().on_ws_connect(context)
+
+    async def _reauthenticate(self, context: Context, authorization: object) -> None:
+        """Every ``ws_reauth_interval_s`` while the socket is open: check the credentials again, as a request would.
+
+        An expired token, a disabled or deleted user, a revoked API key: the socket closes with 4401 and the
+        reason, so its subscriptions stop. A changed role replaces the connection's principal.
+        """
+        ws = context.request
+        if not isinstance(ws, WebSocket):
+            return
+        interval = context.state.settings.ws_reauth_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            if ws.client_state is not WebSocketState.CONNECTED or ws.application_state is not WebSocketState.CONNECTED:
+                return
+            try:
+                context.principal = await authenticate(context.state, authorization)
+            except Unauthenticated as exc:
+                log.info("closing a websocket: %s", exc)
+                with contextlib.suppress(RuntimeError, OSError):
+                    await ws.close(code=4401, reason=str(exc)[:100])
+                return
+            except SQLAlchemyError as exc:
+                if not is_transient(exc):
+                    raise
+                # The database is away: keep the connection and check again next time.

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     graphql_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     graphiql: bool | None = None  # None: on outside production
     max_subscriptions_per_connection: int = Field(default=50, ge=1)
+    # A websocket re-checks its credentials this often: an expired token, a disabled user or a revoked key
+    # closes it (4401) within this bound; a changed role applies to its next subscriptions.
+    ws_reauth_interval_s: float = Field(default=5.0, gt=0, le=300)
 
     # Run engine.
     node_plugins: str = ""  # comma-separated modules that add node types (NODE_TYPES documents + SPECS handlers)

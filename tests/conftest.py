@@ -123,6 +123,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         sweep_interval_s=0.5,
         requeue_after_s=5.0,
         shutdown_grace_s=2.0,
+        ws_reauth_interval_s=0.5,
     )
 
 

@@ -12,13 +12,17 @@ import uuid
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from studio_gql.state import AppState
+from studio_shared.auth import encode_access_token
+from studio_shared.db import models
 from studio_shared.rbac import Role
+from studio_shared.store import api_keys, tenants
 from studio_shared.types import RunStatus
 from tests.conftest import TenantFixture
 from tests.gql.wsclient import Closed, WsClient
-from tests.worker.engine_harness import Finished, chain, load, publish, wait_for
+from tests.worker.engine_harness import Finished, actor, chain, load, publish, wait_for
 
 pytestmark = pytest.mark.usefixtures("workers")
 
@@ -203,3 +207,70 @@ async def test_subscriptions_per_connection_are_limited(state: AppState, tenant:
     async with WsClient(live_url, tenant.token()) as fresh:  # the limit is per connection
         id = await fresh.subscribe(RUN_EVENTS, {"id": str(run_id)})
         assert (await collect(fresh, id))[-1]["final"]
+
+
+# ------------------------------------------------------------------ credentials that stop being valid
+
+
+async def _closed_within(ws: WsClient, id: str, bound_s: float) -> Closed:
+    """The subscription ends because the socket closed, within ``bound_s``; returns why."""
+    while True:
+        message = await ws.receive(id, timeout=bound_s)
+        if message["type"] == "closed":
+            assert ws.closed is not None
+            return ws.closed
+
+
+async def test_a_disabled_users_socket_closes_and_its_events_stop(
+    state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    async with state.sessions.begin() as s:
+        user = await tenants.create_user(
+            s, tenant.id, f"gone-{uuid.uuid4().hex[:8]}@{tenant.slug}.example", "x" * 16, Role.VIEWER
+        )
+    token = encode_access_token(state.settings, subject=user.id, tenant_id=tenant.id, role=Role.VIEWER)
+    async with WsClient(live_url, token) as ws:
+        id = await ws.subscribe(RUN_UPDATES)
+        await asyncio.sleep(0.3)
+        async with state.sessions.begin() as s:
+            await s.execute(sa.update(models.User).where(models.User.id == user.id).values(active=False))
+        closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
+    assert closed.code == 4401 and "disabled" in closed.reason
+
+
+async def test_a_revoked_api_keys_socket_closes(state: AppState, tenant: TenantFixture, live_url: str) -> None:
+    async with state.sessions.begin() as s:
+        row, fresh = await api_keys.create(s, tenant.id, "watcher", Role.VIEWER, actor(tenant))
+    async with WsClient(live_url, fresh.plaintext) as ws:
+        id = await ws.subscribe(RUN_UPDATES)
+        async with state.sessions.begin() as s:
+            await api_keys.revoke(s, tenant.id, row.id, actor(tenant).actor)
+        closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
+    assert closed.code == 4401
+
+
+@pytest.mark.slow
+async def test_an_expired_tokens_socket_closes_within_the_bound(
+    state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    token = encode_access_token(
+        state.settings, subject=tenant.users[Role.VIEWER], tenant_id=tenant.id, role=Role.VIEWER, ttl_s=1
+    )
+    async with WsClient(live_url, token) as ws:
+        id = await ws.subscribe(RUN_UPDATES)
+        # Valid for 1 s plus the 5 s leeway allowed for clock skew, then closed at the next check.
+        closed = await _closed_within(ws, id, 6 + 3 * state.settings.ws_reauth_interval_s)
+    assert closed.code == 4401 and "expired" in closed.reason
+
+
+async def test_a_role_change_applies_to_the_open_socket(state: AppState, tenant: TenantFixture, live_url: str) -> None:
+    async with state.sessions.begin() as s:
+        user = await tenants.create_user(
+            s, tenant.id, f"demoted-{uuid.uuid4().hex[:8]}@{tenant.slug}.example", "x" * 16, Role.ADMIN
+        )
+    token = encode_access_token(state.settings, subject=user.id, tenant_id=tenant.id, role=Role.ADMIN)
+    async with WsClient(live_url, token) as ws:
+        async with state.sessions.begin() as s:
+            await s.execute(sa.update(models.User).where(models.User.id == user.id).values(role=Role.VIEWER))
+        await asyncio.sleep(3 * state.settings.ws_reauth_interval_s)
+        assert ws.closed is None  # still signed in, with the new role
