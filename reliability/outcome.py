@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -25,3 +26,15 @@ class Scenario(Protocol):
     TITLE: str
 
     async def run(self, runs: int) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A scenario that is one measuring function of ``--runs``."""
+
+    NAME: str
+    TITLE: str
+    measure: Callable[[int], Awaitable[Outcome]]
+
+    async def run(self, runs: int) -> Outcome:
+        return await self.measure(runs)

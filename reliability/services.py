@@ -51,7 +51,7 @@ from bench.common import POSTGRES_URL, fresh_database, percentile
 from bench.engine import REPO, _observer, _settings, flush_redis, seed, start_studio, stop_studio, studio
 from bench.subscriptions import _free_port
 from reliability.faults import FINAL, REDIS_URL, Sink, Workers, _wait_final, serve
-from reliability.outcome import Outcome
+from reliability.outcome import Measured, Outcome
 from studio_gql.state import AppState
 from studio_shared.auth import Principal, encode_access_token
 from studio_shared.db import models
@@ -612,26 +612,15 @@ async def hung_target(runs: int) -> Outcome:
     return outcome
 
 
-@dataclass(frozen=True)
-class Scenario:
-    NAME: str
-    TITLE: str
-    measure: Any
-
-    async def run(self, runs: int) -> Outcome:
-        outcome: Outcome = await self.measure(runs)
-        return outcome
-
-
 SCENARIOS = [
-    Scenario(
+    Measured(
         "pg-terminate", "every PostgreSQL connection terminated every 0.7 s under API and worker load", pg_terminate
     ),
-    Scenario(
+    Measured(
         "concurrent-claims", "500 ready steps each dispatched twice, three workers start at once", concurrent_claims
     ),
-    Scenario(
+    Measured(
         "schedulers", "two schedulers, restarted in turn (SIGTERM, kill -9), five per-second schedules", two_schedulers
     ),
-    Scenario("hung-target", "a target that never answers and one that answers 429, beside quick runs", hung_target),
+    Measured("hung-target", "a target that never answers and one that answers 429, beside quick runs", hung_target),
 ]

@@ -430,14 +430,15 @@ class RunSubscription:
                     finished = False
                     async with ctx.state.reads() as s:
                         stored = await store.events_after(s, tenant_id, key, last)
-                        run = await store.get(s, tenant_id, key) if not stored else None
-                    if run is not None and run.status.final and last >= run.last_seq:
-                        return  # the client already has the final event (it asked for what comes after it)
+                        run = await store.get(s, tenant_id, key)
+                    if run is None or (run.status.final and last >= run.last_seq):
+                        return  # deleted, or the client already has the final event (it asked for what follows)
                     for row in stored:
                         last = row.seq
                         event = RunEvent.from_model(row)
                         yield event
-                        finished = finished or event.final
+                        # A retried run has an earlier final event in its history: only the newest one ends it.
+                        finished = finished or (event.final and run.status.final and row.seq >= run.last_seq)
                     if finished:
                         return
                     # Live: in-order events stream straight through; a gap, a reconnect or a quiet spell

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,6 +117,22 @@ async def test_reconnecting_with_the_last_seq_loses_nothing(
         tail = await collect(ws, await ws.subscribe(RUN_EVENTS, {"id": str(run_id), "after": len(done.events) - 2}))
         assert as_received(tail) == as_stored(done)[-2:]
         assert await collect(ws, await ws.subscribe(RUN_EVENTS, {"id": str(run_id), "after": len(done.events)})) == []
+
+
+async def test_a_retried_run_streams_past_its_earlier_final_event(
+    state: AppState, tenant: TenantFixture, live_url: str, tmp_path: Path
+) -> None:
+    flaky = {"id": "flaky", "type": "test.flaky", "config": {"fail_times": 1, "sink": str(tmp_path / "sink")}}
+    run_id = await start(state, tenant, chain(flaky))
+    failed = await wait_for(state, tenant.id, run_id)
+    assert failed.run.status is RunStatus.FAILED
+    await state.control.retry_run(tenant.id, actor(tenant), run_id, None)
+    done = await wait_for(state, tenant.id, run_id)
+    assert done.run.status is RunStatus.SUCCEEDED
+    async with WsClient(live_url, tenant.token()) as ws:
+        replay = await collect(ws, await ws.subscribe(RUN_EVENTS, {"id": str(run_id)}))
+    assert as_received(replay) == as_stored(done)
+    assert [e["final"] for e in replay].count(True) == 2 and replay[-1]["final"]
 
 
 async def test_many_subscribers_of_one_run_see_the_same_stream(
