@@ -3,7 +3,9 @@
 //   log in → create a workflow → build trigger → condition → (true) approval / (false) transform by drag
 //   and drop and clicks → see and fix a validation error on a node → save → publish → start a run with the
 //   trigger's input form → watch the nodes turn SUCCEEDED live → approve in the inbox (second tab) → see the
-//   run succeed live → a viewer sees no edit controls → open a 1,000-node workflow (timed).
+//   run succeed live → the admin screens: a credential (its value never comes back), a webhook (its secret shown
+//   once), a schedule (its next fires previewed) → a viewer sees no edit controls and no admin links → open a
+//   1,000-node workflow (timed).
 // Screenshots go to frontend/test-results/. Exits 0 without Chromium unless STUDIO_REQUIRE_SERVICES=1.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -208,20 +210,91 @@ try {
   await page.screenshot({ path: join(results, "run-finished.png") });
   log("approved in the inbox; the run SUCCEEDED live (screenshot test-results/run-finished.png)");
 
+  // Admin: a credential whose value never comes back to the page; Escape closes the delete confirmation.
+  await page.bringToFront(); // the inbox tab opened last: a background tab gets no animation frames, every click waits
+  const adminStart = Date.now();
+  const credentialValue = `e2e-secret-${Date.now()}`;
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "Credentials" }).click();
+  const credentialForm = page.getByRole("form", { name: "New credential" });
+  await credentialForm.getByLabel("Name").fill("e2e-token");
+  await credentialForm.getByLabel("Token").fill(credentialValue);
+  await credentialForm.getByLabel(/^Allowed hosts/).fill("api.example.org");
+  await credentialForm.getByRole("button", { name: "Save credential" }).click();
+  await page.getByRole("table", { name: "Credentials" }).getByRole("rowheader", { name: "e2e-token" }).waitFor();
+  const onPage = (text) =>
+    page.evaluate((t) => document.documentElement.outerHTML.includes(t) || [...document.querySelectorAll("input")].some((i) => i.value.includes(t)), text);
+  if (await onPage(credentialValue)) throw new Error("the credential's value is still on the page after saving");
+  const deleteButton = page.getByRole("button", { name: "Delete credential e2e-token" });
+  await deleteButton.click();
+  const confirm = page.getByRole("alertdialog", { name: "Delete credential e2e-token?" });
+  await confirm.waitFor();
+  if ((await page.evaluate(() => document.activeElement?.textContent)) !== "Cancel") throw new Error("focus did not move into the dialog");
+  await page.keyboard.press("Escape");
+  await confirm.waitFor({ state: "detached" });
+  if (!(await deleteButton.evaluate((el) => el === document.activeElement))) throw new Error("focus did not return after Escape");
+  log("admin: saved a credential; its value is not on the page, Escape closes the confirmation");
+
+  // A webhook on the workflow: the signing secret is shown once.
+  await nav.getByRole("link", { name: "Workflows", exact: true }).click();
+  await page.getByRole("link", { name: "Triggers of E2E approval flow" }).click();
+  await page.getByRole("heading", { name: "Triggers of E2E approval flow" }).waitFor();
+  const triggersUrl = page.url();
+  await page.getByRole("button", { name: "Create webhook" }).click();
+  const shown = page.getByRole("dialog", { name: "Webhook created" });
+  const secret = await shown.getByLabel("Signing secret").inputValue();
+  if (!secret.startsWith("whsec_")) throw new Error(`unexpected webhook secret ${secret.slice(0, 6)}…`);
+  if (!(await shown.getByLabel("URL").inputValue()).includes("/hooks/")) throw new Error("no webhook URL shown");
+  await shown.getByRole("button", { name: "Copy the URL" }).waitFor();
+  await shown.getByRole("button", { name: "Copy the secret" }).waitFor();
+  await shown.getByRole("button", { name: "Done, I stored it" }).click();
+  await shown.waitFor({ state: "detached" });
+  await page.getByRole("table", { name: "Webhooks" }).getByRole("rowheader", { name: /Webhook 1/ }).waitFor();
+  if (await onPage(secret)) throw new Error("the webhook secret is still on the page after the dialog closed");
+  log("admin: created a webhook and saw its secret once");
+
+  // A schedule: problems under the field as one types, then the expression in words and the next fires.
+  const cronField = page.getByLabel("Cron expression");
+  await cronField.fill("61 * * * *");
+  await cronField.and(page.locator('[aria-invalid="true"]')).waitFor(); // the server's problem, under the field
+  await cronField.fill("0 9 * * 1-5");
+  await page.getByLabel("Timezone").fill("Europe/Berlin");
+  await page.getByTestId("cron-description").getByText("At 09:00, Monday through Friday").waitFor();
+  await page.getByRole("heading", { name: "Next 5 fires (Europe/Berlin)" }).waitFor();
+  const fires = page.getByRole("list", { name: "Next fires" }).getByRole("listitem");
+  await fires.nth(4).waitFor();
+  const firstFire = await fires.first().textContent();
+  if (!/09:00:00/.test(firstFire ?? "")) throw new Error(`the next fire is not shown at 09:00 Berlin time: ${firstFire}`);
+  await page.getByLabel("Run input (JSON, optional)").fill(JSON.stringify({ amount: 5 }));
+  await page.getByRole("button", { name: "Create schedule" }).click();
+  await page.getByRole("table", { name: "Schedules" }).getByRole("rowheader", { name: /Schedule 1: 0 9 \* \* 1-5 in Europe\/Berlin/ }).waitFor();
+  await page.screenshot({ path: join(results, "triggers.png") });
+  log(`admin: created a schedule after previewing its next fires (admin path ${((Date.now() - adminStart) / 1000).toFixed(1)} s, screenshot test-results/triggers.png)`);
+
   // A viewer sees the graph but no edit, publish or run controls.
   const viewer = await browser.newContext({ viewport: { width: 1500, height: 900 } });
   await viewer.addInitScript((token) => localStorage.setItem("studio.token", token), viewerToken);
   const vp = await viewer.newPage();
   await vp.goto(`${base}/`);
-  await vp.getByRole("link", { name: "E2E approval flow" }).click();
+  const viewerNav = vp.getByRole("navigation", { name: "Main" });
+  await viewerNav.getByRole("link", { name: "Workflows", exact: true }).waitFor();
+  for (const name of ["Credentials", "Users"]) {
+    if (await viewerNav.getByRole("link", { name }).count()) throw new Error(`a viewer sees the '${name}' link`);
+  }
+  await vp.getByRole("link", { name: "E2E approval flow", exact: true }).click();
   await vp.getByTestId("node-condition_1").waitFor();
   for (const name of ["Save draft", "Publish", "Start run"]) {
     if (await vp.getByRole("button", { name, exact: true }).count()) throw new Error(`a viewer sees '${name}'`);
   }
   if (await vp.getByRole("navigation", { name: "Node palette" }).count()) throw new Error("a viewer sees the palette");
   if (await vp.getByLabel("New workflow").count()) throw new Error("a viewer may create workflows");
+  await vp.goto(triggersUrl);
+  await vp.getByRole("table", { name: "Schedules" }).waitFor();
+  for (const name of ["Create webhook", "Create schedule", "Delete webhook 1", "Pause schedule 1"]) {
+    if (await vp.getByRole("button", { name }).count()) throw new Error(`a viewer sees '${name}'`);
+  }
   await viewer.close();
-  log("a viewer sees no edit controls");
+  log("a viewer sees no edit controls, no admin links and no trigger controls");
 
   // A 1,000-node workflow (no positions: laid out by dagre on open), timed from navigation to drawn nodes.
   const token = await page.evaluate(() => localStorage.getItem("studio.token"));

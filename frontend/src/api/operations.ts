@@ -156,3 +156,39 @@ export const DECIDE = graphql(`
     }
   }
 `);
+
+export const WORKFLOW_VERSIONS = graphql(`
+  query WorkflowVersions($id: ID!) {
+    workflow(id: $id) {
+      id
+      versions(first: 100) { nodes { id version note publishedAt } }
+    }
+  }
+`);
+
+export const WORKFLOW_VERSION_DEFINITION = graphql(`
+  query WorkflowVersionDefinition($id: ID!, $version: Int!) {
+    workflow(id: $id) {
+      id
+      version(version: $version) { id version definition }
+    }
+  }
+`);
+
+export const RUN_ARTIFACTS = graphql(`
+  query RunArtifacts($id: ID!) {
+    run(id: $id) {
+      id
+      artifacts { id name contentType size stepId createdAt downloadUrl }
+    }
+  }
+`);
+
+export const RETRY_RUN = graphql(`
+  mutation RetryRun($id: ID!, $fromStep: String) {
+    retryRun(id: $id, fromStep: $fromStep) {
+      run { id status }
+      errors { path message code }
+    }
+  }
+`);

@@ -5,7 +5,9 @@ import type { NodeTypeInfo } from "../api/types";
 import { NODE_ID_PATTERN, type StepNode } from "../lib/definition";
 import { toErrorSchema } from "../lib/errors";
 import { asObject } from "../lib/json";
+import type { TemplateSuggestion } from "../lib/templatePaths";
 import { SchemaForm } from "./SchemaForm";
+import { TemplateSuggestionsContext } from "./TemplateInput";
 
 export interface InspectorProps {
   node: StepNode;
@@ -15,9 +17,22 @@ export interface InspectorProps {
   onLabel: (label: string) => void;
   onConfig: (config: Record<string, unknown>) => void;
   onDelete: () => void;
+  /** The template paths this node can read, offered while editing its template fields. */
+  suggestions?: readonly TemplateSuggestion[];
 }
 
-export function Inspector({ node, nodeType, editable, onRename, onLabel, onConfig, onDelete }: InspectorProps) {
+const NO_SUGGESTIONS: readonly TemplateSuggestion[] = [];
+
+export function Inspector({
+  node,
+  nodeType,
+  editable,
+  onRename,
+  onLabel,
+  onConfig,
+  onDelete,
+  suggestions = NO_SUGGESTIONS,
+}: InspectorProps) {
   const [idText, setIdText] = useState(node.id);
   const [idError, setIdError] = useState<string | null>(null);
   useEffect(() => {
@@ -82,14 +97,16 @@ export function Inspector({ node, nodeType, editable, onRename, onLabel, onConfi
       {nodeType ? (
         <section aria-label="Settings">
           <h3>Settings</h3>
-          <SchemaForm
-            key={node.id}
-            schema={asObject(nodeType.configSchema) ?? {}}
-            formData={node.data.config}
-            readonly={!editable}
-            extraErrors={toErrorSchema(fieldProblems) as ErrorSchema}
-            onChange={(data) => onConfig((data ?? {}) as Record<string, unknown>)}
-          />
+          <TemplateSuggestionsContext.Provider value={suggestions}>
+            <SchemaForm
+              key={node.id}
+              schema={asObject(nodeType.configSchema) ?? {}}
+              formData={node.data.config}
+              readonly={!editable}
+              extraErrors={toErrorSchema(fieldProblems) as ErrorSchema}
+              onChange={(data) => onConfig((data ?? {}) as Record<string, unknown>)}
+            />
+          </TemplateSuggestionsContext.Provider>
         </section>
       ) : null}
       {editable ? (

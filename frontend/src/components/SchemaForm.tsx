@@ -3,7 +3,8 @@ import Form from "@rjsf/core";
 import type { ErrorSchema, FieldProps, RJSFSchema, UiSchema } from "@rjsf/utils";
 import { customizeValidator } from "@rjsf/validator-ajv8";
 import Ajv2020 from "ajv/dist/2020";
-import { useEffect, useState, type ReactNode } from "react";
+import { useContext, useEffect, useState, type ReactNode } from "react";
+import { TemplateInput, TemplateSuggestionsContext, TemplateWidget } from "./TemplateInput";
 
 // The registry's schemas are JSON Schema 2020-12.
 export const validator = customizeValidator({ AjvClass: Ajv2020 as never });
@@ -26,7 +27,11 @@ export function uiSchemaFor(schema: Schema): UiSchema {
     if (shapeless || freeObject || complex || prop["x-json-schema"]) {
       ui[name] = { "ui:field": "json" };
     } else if (widget === "template" || prop["x-ui-multiline"]) {
-      ui[name] = { "ui:widget": prop["x-ui-multiline"] ? "textarea" : "text", "ui:placeholder": "{{ input.… }}" };
+      ui[name] = {
+        "ui:widget": "template",
+        "ui:placeholder": "{{ input.… }}",
+        "ui:options": { multiline: !!prop["x-ui-multiline"] },
+      };
     }
   }
   return ui;
@@ -38,9 +43,14 @@ export function formSchema(schema: Schema): RJSFSchema {
   return rest as RJSFSchema;
 }
 
+/** JSON editors whose strings are templates: they get the template path suggestions too. */
+const TEMPLATED_JSON = new Set(["json-template", "key-value", "chat-messages", "agent-tools"]);
+
 /** A JSON editor for a value of any shape: keeps the text while it does not parse, says so. */
 export function JsonField(props: FieldProps) {
   const { formData, onChange, fieldPathId, schema, disabled, readonly, name } = props;
+  const suggestions = useContext(TemplateSuggestionsContext);
+  const templated = TEMPLATED_JSON.has(String(schema["x-ui-widget"]));
   const [text, setText] = useState(() => (formData === undefined ? "" : JSON.stringify(formData, null, 2)));
   const [problem, setProblem] = useState<string | null>(null);
   useEffect(() => {
@@ -59,14 +69,15 @@ export function JsonField(props: FieldProps) {
     <div className="json-field">
       <label htmlFor={id}>{(schema.title as string | undefined) ?? name} (JSON)</label>
       {schema.description ? <p className="field-description">{String(schema.description)}</p> : null}
-      <textarea
+      <TemplateInput
         id={id}
+        multiline
         rows={4}
         value={text}
         disabled={disabled || readonly}
-        aria-invalid={problem ? true : undefined}
-        onChange={(e) => {
-          const next = e.target.value;
+        invalid={!!problem}
+        suggestions={templated ? suggestions : []}
+        onChange={(next) => {
           setText(next);
           if (!next.trim()) {
             setProblem(null);
@@ -119,6 +130,7 @@ export function SchemaForm({
       formData={formData}
       validator={validator}
       fields={{ json: JsonField }}
+      widgets={{ template: TemplateWidget }}
       idPrefix={idPrefix}
       extraErrors={extraErrors}
       extraErrorsBlockSubmit={false}

@@ -1,24 +1,27 @@
 import { describe, expect, it } from "vitest";
-import { allowedControls, can } from "./permissions";
+import { adminNav, allowedControls, can } from "./permissions";
 
 // The contract's matrix (studio_shared/rbac.py): each role has its own permissions and every lower role's.
 const VIEWER = ["workflow:read", "run:read", "artifact:read", "task:read"];
 const APPROVER = [...VIEWER, "task:decide"];
 const OPERATOR = [...APPROVER, "run:start", "run:cancel", "run:retry", "message:send"];
 const EDITOR = [...OPERATOR, "workflow:write", "workflow:publish", "trigger:manage"];
+const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "audit:read"];
 
 describe("permission gating", () => {
   it("shows a viewer no edit, publish, run or decide controls", () => {
-    expect(allowedControls(VIEWER)).toEqual(["inbox"]);
+    expect(allowedControls(VIEWER)).toEqual(["inbox", "viewTriggers"]);
   });
 
   it("lets an approver decide tasks but not edit or run", () => {
-    expect(allowedControls(APPROVER)).toEqual(["inbox", "decideTask"]);
+    expect(allowedControls(APPROVER)).toEqual(["inbox", "decideTask", "viewTriggers"]);
   });
 
   it("lets an operator start and cancel runs but not edit", () => {
     expect(can(OPERATOR, "startRun")).toBe(true);
     expect(can(OPERATOR, "cancelRun")).toBe(true);
+    expect(can(OPERATOR, "retryRun")).toBe(true);
+    expect(can(APPROVER, "retryRun")).toBe(false);
     expect(can(OPERATOR, "editGraph")).toBe(false);
     expect(can(OPERATOR, "publish")).toBe(false);
   });
@@ -31,13 +34,31 @@ describe("permission gating", () => {
       "publish",
       "startRun",
       "cancelRun",
+      "retryRun",
       "inbox",
       "decideTask",
+      "viewTriggers",
+      "manageTriggers",
     ]);
+  });
+
+  it("lets an editor manage triggers but no admin screen", () => {
+    expect(can(EDITOR, "manageTriggers")).toBe(true);
+    expect(can(OPERATOR, "manageTriggers")).toBe(false);
+    expect(adminNav(EDITOR)).toEqual([]);
+    expect(can(EDITOR, "credentials") || can(EDITOR, "users") || can(EDITOR, "apiKeys")).toBe(false);
+  });
+
+  it("shows an admin the credentials and users screens", () => {
+    expect(adminNav(ADMIN).map((e) => e.to)).toEqual(["/credentials", "/users"]);
+    expect(allowedControls(ADMIN)).toEqual(expect.arrayContaining(["credentials", "users", "apiKeys", "manageTriggers"]));
+    // A custom permission set with API keys only still reaches the users screen.
+    expect(adminNav([...VIEWER, "apikey:manage"]).map((e) => e.label)).toEqual(["Users"]);
   });
 
   it("shows nothing without a permission list", () => {
     expect(can(undefined, "inbox")).toBe(false);
     expect(can([], "inbox")).toBe(false);
+    expect(adminNav(undefined)).toEqual([]);
   });
 });

@@ -10,11 +10,15 @@ export const PERMISSIONS = {
   runRetry: "run:retry",
   taskRead: "task:read",
   taskDecide: "task:decide",
+  triggerManage: "trigger:manage",
+  credentialManage: "credential:manage",
+  userManage: "user:manage",
+  apikeyManage: "apikey:manage",
 } as const;
 
 export type Permission = (typeof PERMISSIONS)[keyof typeof PERMISSIONS];
 
-/** The controls of the builder, run monitor and inbox, and the permission each needs. */
+/** The controls of the builder, run monitor, inbox and admin screens, and the permission each needs. */
 export const CONTROL_PERMISSION = {
   createWorkflow: PERMISSIONS.workflowWrite,
   editGraph: PERMISSIONS.workflowWrite,
@@ -22,8 +26,16 @@ export const CONTROL_PERMISSION = {
   publish: PERMISSIONS.workflowPublish,
   startRun: PERMISSIONS.runStart,
   cancelRun: PERMISSIONS.runCancel,
+  retryRun: PERMISSIONS.runRetry,
   inbox: PERMISSIONS.taskRead,
   decideTask: PERMISSIONS.taskDecide,
+  // Triggers of a workflow (webhooks, schedules): every reader sees them, trigger:manage changes them.
+  viewTriggers: PERMISSIONS.workflowRead,
+  manageTriggers: PERMISSIONS.triggerManage,
+  // Admin screens.
+  credentials: PERMISSIONS.credentialManage,
+  users: PERMISSIONS.userManage,
+  apiKeys: PERMISSIONS.apikeyManage,
 } as const;
 
 export type Control = keyof typeof CONTROL_PERMISSION;
@@ -35,4 +47,16 @@ export function can(permissions: readonly string[] | undefined | null, control: 
 /** Every control the permission set allows, for a quick overview (and tests). */
 export function allowedControls(permissions: readonly string[]): Control[] {
   return (Object.keys(CONTROL_PERMISSION) as Control[]).filter((c) => can(permissions, c));
+}
+
+/** The admin screens in the main navigation; each shows when any of its controls is allowed. */
+export const ADMIN_NAV = [
+  { to: "/credentials", label: "Credentials", controls: ["credentials"] },
+  { to: "/users", label: "Users", controls: ["users", "apiKeys"] },
+] as const satisfies readonly { to: string; label: string; controls: readonly Control[] }[];
+
+export type AdminNavEntry = (typeof ADMIN_NAV)[number];
+
+export function adminNav(permissions: readonly string[] | undefined | null): AdminNavEntry[] {
+  return ADMIN_NAV.filter((entry) => entry.controls.some((c) => can(permissions, c)));
 }

@@ -34,6 +34,19 @@ describe("run state", () => {
     expect(s).toMatchObject({ status: "FAILED", steps: { b: "FAILED" }, finished: true, lastSeq: 5 });
   });
 
+  it("reopens a finished run that was retried (a run event after the final one)", () => {
+    let s = initialRunState("RUNNING", []);
+    s = applyEvent(s, ev(7, "step.failed", "a", "FAILED"));
+    s = applyEvent(s, ev(8, "run.failed", null, "FAILED", true));
+    expect(s).toMatchObject({ finished: true, lastSeq: 8 });
+    s = applyEvent(s, ev(9, "run.retried", null, "QUEUED"));
+    s = applyEvent(s, ev(10, "step.started", "a", "RUNNING"));
+    expect(s).toMatchObject({ status: "QUEUED", steps: { a: "RUNNING" }, finished: false, lastSeq: 10 });
+    // The server's word after a retry: queued again, the last seq kept so the stream resumes after it.
+    s = settle(initialRunState("FAILED", []), "QUEUED", []);
+    expect(s.finished).toBe(false);
+  });
+
   it("labels every status with a word and a symbol", () => {
     for (const status of ["PENDING", "RUNNING", "WAITING", "SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED", "QUEUED"]) {
       const label = statusLabel(status);

@@ -19,7 +19,10 @@ export function initialRunState(status: RunStatus | null, steps: readonly StepSu
   };
 }
 
-/** Applies one event; an event at or below `lastSeq` (a replay after a reconnect) changes nothing. */
+/**
+ * Applies one event; an event at or below `lastSeq` (a replay after a reconnect) changes nothing. A run event
+ * after a final one (`run.retried`: the run was retried and is queued again) makes the run unfinished again.
+ */
 export function applyEvent(state: RunState, event: RunEvent): RunState {
   if (event.seq <= state.lastSeq) return state;
   const next: RunState = { ...state, lastSeq: event.seq };
@@ -27,8 +30,9 @@ export function applyEvent(state: RunState, event: RunEvent): RunState {
     next.steps = { ...state.steps, [event.stepId]: event.status };
   } else if (!event.stepId && event.kind.startsWith("run.") && event.status) {
     next.status = event.status as RunStatus;
+    next.finished = FINAL_RUN_STATUSES.includes(event.status);
   }
-  if (event.final || (next.status !== null && FINAL_RUN_STATUSES.includes(next.status))) next.finished = true;
+  if (event.final) next.finished = true;
   return next;
 }
 

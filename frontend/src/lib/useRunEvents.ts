@@ -11,6 +11,11 @@ export interface RunEventsHandlers {
   /** The stream ended (the run's final event) or a re-subscription is due: read the run's state. */
   onSettle: () => void;
   onConnection?: (state: "live" | "reconnecting") => void;
+  /**
+   * The last seq already applied, read when a subscription starts: the stream resumes after it. A retried run
+   * needs it: its history holds the earlier final event, and a stream from the start would end there.
+   */
+  resumeAfter?: () => number;
 }
 
 export function useRunEvents(runId: string, enabled: boolean, handlers: RunEventsHandlers): void {
@@ -19,7 +24,7 @@ export function useRunEvents(runId: string, enabled: boolean, handlers: RunEvent
   ref.current = handlers;
   useEffect(() => {
     if (!enabled) return;
-    let lastSeq = 0;
+    let lastSeq = ref.current.resumeAfter?.() ?? 0;
     let stopped = false;
     let unsubscribe: (() => void) | null = null;
     let retry: ReturnType<typeof setTimeout> | null = null;

@@ -10,6 +10,7 @@ import {
   useNodesState,
   useReactFlow,
   type Connection,
+  type NodeChange,
 } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
@@ -17,11 +18,13 @@ import { useClient, useMutation, useQuery } from "urql";
 import { NODE_TYPES, PUBLISH, START_RUN, UPDATE_WORKFLOW, VALIDATE, WORKFLOW, WORKFLOW_RUNS } from "../api/operations";
 import type { NodeTypeInfo, UserError, WorkflowDetail } from "../api/types";
 import { useCan } from "../auth";
+import { CompareVersions } from "../components/CompareVersions";
 import { Inspector } from "../components/Inspector";
 import { DRAG_MIME, Palette } from "../components/Palette";
 import { SchemaForm } from "../components/SchemaForm";
 import { StatusBadge } from "../components/StatusBadge";
 import { nodeTypes } from "../components/StepNodeView";
+import { copyNodes, pasteClip, PASTE_OFFSET, type Clip } from "../lib/clipboard";
 import {
   definitionToGraph,
   edgeId,
@@ -33,9 +36,45 @@ import {
   type StepNode,
 } from "../lib/definition";
 import { mapUserErrors, type MappedErrors } from "../lib/errors";
+import {
+  canRedo,
+  canUndo,
+  classifyEdit,
+  createHistory,
+  hashString,
+  HISTORY_CAP,
+  record,
+  redo,
+  undo,
+  type History,
+} from "../lib/history";
+import { asObject } from "../lib/json";
 import { FIT_VIEW, LARGE_GRAPH, layoutGraph } from "../lib/layout";
 import { typeInfo } from "../lib/nodeTypes";
+import { commandFor, isTextTarget, type BuilderCommand } from "../lib/shortcuts";
+import { templateSuggestions } from "../lib/templatePaths";
 
+
+/** One undo step: the definition and a hash of its JSON (the builder's `fullKey`). */
+interface Snapshot {
+  def: Definition;
+  key: string;
+}
+const sameSnapshot = (a: Snapshot, b: Snapshot) => a.key === b.key;
+
+/** The `default` of each property of a config schema. */
+function schemaDefaults(schema: unknown): Record<string, unknown> {
+  const props = asObject(asObject(schema)?.properties) ?? {};
+  return Object.fromEntries(
+    Object.entries(props).flatMap(([k, p]) => {
+      const prop = asObject(p);
+      return prop && "default" in prop ? [[k, prop.default]] : [];
+    }),
+  );
+}
+
+const IS_MAC = typeof navigator !== "undefined" && /Mac|iP(hone|ad|od)/.test(navigator.platform);
+const MOD = IS_MAC ? "⌘" : "Ctrl+";
 
 /** The definition without positions: what validation depends on. */
 function semanticKey(def: Definition): string {
@@ -65,6 +104,10 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const canStart = useCan("startRun");
   const info = useMemo(() => typeInfo(types), [types]);
   const byType = useMemo(() => new Map(types.map((t) => [t.type, t])), [types]);
+  const defaultsOf = useMemo(() => {
+    const defaults = new Map(types.map((t) => [t.type, schemaDefaults(t.configSchema)]));
+    return (type: string) => defaults.get(type) ?? {};
+  }, [types]);
 
   const initial = useMemo(() => {
     const g = definitionToGraph(workflow.draft as Definition, info);
@@ -86,6 +129,19 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const validationKey = useMemo(() => semanticKey(definition), [definition]);
   const [savedKey, setSavedKey] = useState(fullKey);
   const dirty = fullKey !== savedKey;
+  const [comparing, setComparing] = useState(false);
+
+  // Undo/redo: every change of the definition is one history entry, except that a node drag is recorded once
+  // it stops, a burst of edits to one inspector field coalesces into one entry, and defaults the inspector's
+  // form fills in by itself are no entry of their own (see classifyEdit).
+  const historyKey = useMemo(() => hashString(fullKey), [fullKey]);
+  const [history, setHistory] = useState<History<Snapshot>>(() =>
+    createHistory({ def: definition, key: historyKey }, nodes.length > LARGE_GRAPH ? 25 : HISTORY_CAP),
+  );
+  const historyRef = useRef(history);
+  historyRef.current = history;
+  const dragging = useRef(false);
+  const [dragsEnded, setDragsEnded] = useState(0);
 
   const showProblems = useCallback(
     (errors: readonly UserError[], def: Definition) => {
@@ -103,9 +159,21 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
     [setNodes],
   );
 
-  // Validate as the user edits (not on every drag frame: positions are not part of the key).
   const definitionRef = useRef(definition);
   definitionRef.current = definition;
+
+  // Record each new definition in the history (a drag once it ends).
+  useEffect(() => {
+    if (dragging.current) return;
+    const snapshot = { def: definitionRef.current, key: historyKey };
+    setHistory((h) => {
+      if (h.present.key === snapshot.key) return h;
+      const kind = classifyEdit(h.present.def, snapshot.def, defaultsOf);
+      return record(h, snapshot, { ...kind, equals: sameSnapshot });
+    });
+  }, [historyKey, dragsEnded, defaultsOf]);
+
+  // Validate as the user edits (not on every drag frame: positions are not part of the key).
   useEffect(() => {
     const def = definitionRef.current;
     const timer = setTimeout(async () => {
@@ -212,6 +280,97 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
     [setEdges],
   );
 
+  /** Puts a history state on the canvas; nodes that stay keep their selection, measurements and problems. */
+  const restore = useCallback(
+    (snapshot: Snapshot) => {
+      const g = definitionToGraph(snapshot.def, info);
+      setNodes((current) => {
+        const byId = new Map(current.map((n) => [n.id, n]));
+        return g.nodes.map((n) => {
+          const was = byId.get(n.id);
+          return was ? { ...was, position: n.position, data: { ...n.data, problems: was.data.problems } } : n;
+        });
+      });
+      setEdges((current) => {
+        const selected = new Set(current.filter((e) => e.selected).map((e) => e.id));
+        return g.edges.map((e) => (selected.has(e.id) ? { ...e, selected: true } : e));
+      });
+      setSelectedId((id) => (id && snapshot.def.nodes.some((n) => n.id === id) ? id : null));
+    },
+    [info, setNodes, setEdges],
+  );
+
+  const travel = (move: typeof undo) => {
+    const next = move(historyRef.current);
+    if (next === historyRef.current) return false;
+    historyRef.current = next;
+    setHistory(next);
+    restore(next.present);
+    return true;
+  };
+
+  // Copy/paste: the clip lives in the page (not the system clipboard); each paste of it lands a bit further off.
+  const clip = useRef<Clip | null>(null);
+  const pastes = useRef(0);
+  const copySelection = () => {
+    const ids = nodes.filter((n) => n.selected).map((n) => n.id);
+    const copied = copyNodes(definition, ids.length ? ids : selectedId ? [selectedId] : []);
+    if (!copied) return false;
+    clip.current = copied;
+    pastes.current = 0;
+    const count = copied.nodes.length;
+    setMessage({ kind: "ok", text: `Copied ${count} node${count === 1 ? "" : "s"}; ${MOD}V pastes.` });
+    return true;
+  };
+  const paste = () => {
+    if (!clip.current) return false;
+    pastes.current += 1;
+    const offset = PASTE_OFFSET * pastes.current;
+    const pasted = pasteClip(clip.current, nodes.map((n) => n.id), { x: offset, y: offset });
+    const g = definitionToGraph({ nodes: pasted.nodes, edges: pasted.edges }, info);
+    setNodes((ns) => [
+      ...ns.map((n) => (n.selected ? { ...n, selected: false } : n)),
+      ...g.nodes.map((n) => ({ ...n, selected: true })),
+    ]);
+    setEdges((es) => [...es.map((e) => (e.selected ? { ...e, selected: false } : e)), ...g.edges]);
+    setSelectedId(g.nodes[0]?.id ?? null);
+    return true;
+  };
+
+  const commands = useRef<Record<BuilderCommand, () => boolean>>(null!);
+  commands.current = { undo: () => travel(undo), redo: () => travel(redo), copy: copySelection, paste };
+  useEffect(() => {
+    if (!canEdit) return;
+    const onKey = (e: KeyboardEvent) => {
+      const command = commandFor(e);
+      // Text fields keep their own undo, copy and paste; so does a dialog, and a text selection keeps Ctrl+C.
+      if (!command || e.defaultPrevented || isTextTarget(e.target)) return;
+      if (document.querySelector('[aria-modal="true"]')) return;
+      if (command === "copy" && window.getSelection()?.toString()) return;
+      if (commands.current[command]()) e.preventDefault();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [canEdit]);
+
+  const onNodesChangeTracked = useCallback(
+    (changes: NodeChange<StepNode>[]) => {
+      for (const c of changes) if (c.type === "position" && c.dragging) dragging.current = true;
+      onNodesChange(changes);
+    },
+    [onNodesChange],
+  );
+  const onDragStop = useCallback(() => {
+    dragging.current = false;
+    setDragsEnded((n) => n + 1);
+  }, []);
+
+  const suggestions = useMemo(
+    () => (selectedId ? templateSuggestions(definitionRef.current, selectedId, byType) : []),
+    // Positions do not change what a node can read: follow the validation key, not every drag frame.
+    [validationKey, selectedId, byType],
+  );
+
   const onDrop = (event: DragEvent) => {
     event.preventDefault();
     const type = event.dataTransfer.getData(DRAG_MIME);
@@ -235,6 +394,28 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
           {latestVersion ? `published v${latestVersion}` : "not published"} ·{" "}
           {!validated ? "checking…" : problemCount ? `⚠ ${problemCount} problem(s)` : "✓ valid"}
         </span>
+        {canEdit ? (
+          <span className="history-buttons" role="group" aria-label="History">
+            <button
+              type="button"
+              onClick={() => travel(undo)}
+              disabled={!canUndo(history)}
+              title={`Undo (${MOD}Z)`}
+              aria-keyshortcuts="Control+Z Meta+Z"
+            >
+              Undo
+            </button>
+            <button
+              type="button"
+              onClick={() => travel(redo)}
+              disabled={!canRedo(history)}
+              title={`Redo (${MOD}Shift+Z)`}
+              aria-keyshortcuts="Control+Shift+Z Meta+Shift+Z Control+Y"
+            >
+              Redo
+            </button>
+          </span>
+        ) : null}
         <button
           type="button"
           onClick={() => {
@@ -243,6 +424,9 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
           }}
         >
           Auto-layout
+        </button>
+        <button type="button" onClick={() => setComparing(true)}>
+          Compare versions
         </button>
         {canEdit ? (
           <button type="button" className="primary" onClick={() => void save()} disabled={!dirty}>
@@ -290,9 +474,13 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
             nodes={nodes}
             edges={edges}
             nodeTypes={nodeTypes}
-            onNodesChange={onNodesChange}
+            onNodesChange={onNodesChangeTracked}
             onEdgesChange={onEdgesChange}
             onConnect={onConnect}
+            onNodeDragStart={() => (dragging.current = true)}
+            onNodeDragStop={onDragStop}
+            onSelectionDragStart={() => (dragging.current = true)}
+            onSelectionDragStop={onDragStop}
             onSelectionChange={({ nodes: sel }) => setSelectedId(sel[0]?.id ?? null)}
             nodesDraggable={canEdit}
             nodesConnectable={canEdit}
@@ -312,6 +500,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
             node={selected}
             nodeType={byType.get(selected.data.nodeType)}
             editable={canEdit}
+            suggestions={suggestions}
             onRename={(to) => {
               const renamed = renameNode(nodes, edges, selected.id, to);
               if (!renamed) return false;
@@ -345,6 +534,9 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
           </aside>
         )}
       </div>
+      {comparing ? (
+        <CompareVersions workflowId={workflow.id} draft={definition} onClose={() => setComparing(false)} />
+      ) : null}
       {runForm && inputSchema ? (
         <div className="dialog-backdrop">
           <div className="dialog" role="dialog" aria-modal="true" aria-labelledby="run-dialog-title">

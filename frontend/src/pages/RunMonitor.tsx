@@ -1,9 +1,9 @@
 // The run monitor: the run's workflow graph with each step's live status, and the selected step's envelope.
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useNodesState } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { Link, useParams } from "react-router-dom";
+import { Link, useNavigate, useParams } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
-import { CANCEL_RUN, NODE_TYPES, RUN_HEAD, RUN_WITH_DEFINITION, STEP } from "../api/operations";
+import { CANCEL_RUN, NODE_TYPES, RETRY_RUN, RUN_ARTIFACTS, RUN_HEAD, RUN_WITH_DEFINITION, STEP } from "../api/operations";
 import { useCan } from "../auth";
 import { StatusBadge } from "../components/StatusBadge";
 import { nodeTypes } from "../components/StepNodeView";
@@ -28,6 +28,8 @@ export function RunMonitorPage() {
 
 function RunMonitor({ runId, version }: { runId: string; version: number }) {
   const canCancel = useCan("cancelRun");
+  const canRetry = useCan("retryRun");
+  const navigate = useNavigate();
   const [runResult, refetchRun] = useQuery({
     query: RUN_WITH_DEFINITION,
     variables: { id: runId, version },
@@ -50,6 +52,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
     onEvent: (event) => setState((s) => (s ? applyEvent(s, event) : s)),
     onSettle: settleFromServer,
     onConnection: setConnection,
+    resumeAfter: () => state?.lastSeq ?? 0,
   });
   // The final event arrived through the stream: read the final statuses (and outputs) once more.
   const finished = state?.finished ?? false;
@@ -81,6 +84,17 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
 
   const [, cancel] = useMutation(CANCEL_RUN);
   const [cancelError, setCancelError] = useState<string | null>(null);
+  const [, retry] = useMutation(RETRY_RUN);
+
+  /** Retries from a step; the answer is the same run, queued again (or another run: then show that one). */
+  const retryFrom = async (stepId: string): Promise<string | null> => {
+    const res = await retry({ id: runId, fromStep: stepId });
+    const payload = res.data?.retryRun;
+    if (!payload?.run) return payload?.errors[0]?.message ?? res.error?.message ?? "The run was not retried.";
+    if (payload.run.id !== runId) navigate(`/runs/${payload.run.id}`);
+    else settleFromServer();
+    return null;
+  };
 
   if (runResult.error) return <p className="error" role="alert">{runResult.error.message}</p>;
   if (!run || !state) return <p className="page-status" role="status">Loading the run…</p>;
@@ -134,7 +148,12 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
         </div>
         <aside className="inspector" aria-label="Step details">
           {selectedId ? (
-            <StepPanel runId={run.id} stepId={selectedId} status={state.steps[selectedId]} />
+            <StepPanel
+              runId={run.id}
+              stepId={selectedId}
+              status={state.steps[selectedId]}
+              onRetry={canRetry && state.finished ? () => retryFrom(selectedId) : undefined}
+            />
           ) : (
             <>
               <p className="hint">Select a step to see its input, output, error and logs.</p>
@@ -164,20 +183,34 @@ function StepPanel({
   runId,
   stepId,
   status,
+  onRetry,
 }: {
   runId: string;
   stepId: string;
   status: string | undefined;
+  /** Set when the viewer may retry and the run has finished; resolves to an error message or null. */
+  onRetry?: () => Promise<string | null>;
 }) {
   const [{ data, fetching }, refetch] = useQuery({
     query: STEP,
     variables: { runId, stepId },
     requestPolicy: "network-only",
   });
-  // A status change means new output, error or logs.
+  // Download links expire (15 minutes): read them fresh with the step.
+  const [artifactsResult, refetchArtifacts] = useQuery({
+    query: RUN_ARTIFACTS,
+    variables: { id: runId },
+    requestPolicy: "network-only",
+  });
+  // A status change means new output, error, logs or files.
   useEffect(() => {
     refetch({ requestPolicy: "network-only" });
-  }, [status, refetch]);
+    refetchArtifacts({ requestPolicy: "network-only" });
+  }, [status, refetch, refetchArtifacts]);
+  const [retrying, setRetrying] = useState(false);
+  const [retryError, setRetryError] = useState<string | null>(null);
+  useEffect(() => setRetryError(null), [stepId]);
+  const artifacts = (artifactsResult.data?.run?.artifacts ?? []).filter((a) => a.stepId === stepId);
   const step = data?.run?.step;
   if (!step) return <p className="hint">{fetching ? "Loading…" : `Step ${stepId} has not been planned yet.`}</p>;
   const envelope = (step.envelope ?? {}) as { logs?: unknown[] };
@@ -186,6 +219,27 @@ function StepPanel({
       <h2>
         {step.stepId} <StatusBadge status={step.status} />
       </h2>
+      {onRetry ? (
+        <p>
+          <button
+            type="button"
+            disabled={retrying}
+            title="Run this step and everything downstream of it again"
+            onClick={async () => {
+              setRetrying(true);
+              setRetryError(await onRetry());
+              setRetrying(false);
+            }}
+          >
+            Retry from this step
+          </button>
+        </p>
+      ) : null}
+      {retryError ? (
+        <p className="error" role="alert">
+          {retryError}
+        </p>
+      ) : null}
       <dl className="facts">
         <dt>Type</dt>
         <dd>{step.nodeType}</dd>
@@ -206,8 +260,38 @@ function StepPanel({
           <pre className="error">{JSON.stringify(step.error, null, 2)}</pre>
         </>
       ) : null}
+      {artifacts.length ? (
+        <>
+          <h3>Artifacts</h3>
+          <ul className="artifact-list" aria-label="Artifacts of this step">
+            {artifacts.map((a) => (
+              <li key={a.id}>
+                <a href={a.downloadUrl} download={a.name}>
+                  {a.name}
+                </a>{" "}
+                <span className="hint">
+                  {a.contentType} · {formatBytes(a.size)}
+                </span>
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : null}
       <h3>Logs</h3>
       {envelope.logs?.length ? <pre>{envelope.logs.map(String).join("\n")}</pre> : <p className="hint">No log lines.</p>}
     </section>
   );
+}
+
+/** 1536 → "1.5 KB". */
+function formatBytes(size: number): string {
+  if (size < 1024) return `${size} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let value = size / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
 }

@@ -36,6 +36,7 @@ export function WorkflowsPage() {
             <th scope="col">Name</th>
             <th scope="col">Published</th>
             <th scope="col">Updated</th>
+            <th scope="col">Triggers</th>
           </tr>
         </thead>
         <tbody>
@@ -47,6 +48,11 @@ export function WorkflowsPage() {
               </td>
               <td>{w.latestVersion ? `v${w.latestVersion.version}` : "not published"}</td>
               <td>{new Date(w.updatedAt).toLocaleString()}</td>
+              <td>
+                <Link to={`/workflows/${w.id}/triggers`} aria-label={`Triggers of ${w.name}`}>
+                  Triggers
+                </Link>
+              </td>
             </tr>
           ))}
         </tbody>

@@ -1,0 +1,101 @@
+// Permission gating of the whole shell: `me { permissions }` decides which nav links, pages and controls exist.
+import { cleanup, render, screen, within } from "@testing-library/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { App } from "./App";
+import { ROLE_PERMISSIONS, mockFetch } from "./test/mockGraphQL";
+
+type RoleName = keyof typeof ROLE_PERMISSIONS;
+
+afterEach(() => {
+  cleanup();
+  vi.unstubAllGlobals();
+  localStorage.clear();
+});
+
+const WORKFLOW = {
+  id: "w1",
+  name: "Nightly report",
+  archived: false,
+  latestVersion: { version: 1 },
+  webhooks: [
+    { id: "h1", auth: "STANDARD", enabled: true, rateLimitPerMinute: null, previousSecretExpiresAt: null, createdAt: "2025-01-01T00:00:00Z", url: "http://studio.test/hooks/h1" },
+  ],
+  schedules: [
+    {
+      id: "s1", cron: "0 9 * * 1-5", timezone: "Europe/Berlin", enabled: true, nextFireAt: "2025-06-02T07:00:00+00:00", overlap: "skip",
+      catchUp: "skip", catchUpWindowS: null, jitterS: 0, input: null, lastFireAt: null, createdAt: "2025-01-01T00:00:00Z",
+    },
+  ],
+};
+
+function renderApp(role: RoleName, path: string) {
+  const api = mockFetch({
+    Me: () => ({
+      me: { user: { id: "u1", email: "me@x.org" }, tenant: { id: "t1", name: "T" }, role, permissions: ROLE_PERMISSIONS[role] },
+    }),
+    Workflows: () => ({ workflows: { nodes: [{ id: "w1", name: "Nightly report", description: null, updatedAt: "2025-01-01T00:00:00Z", latestVersion: null }] } }),
+    WorkflowTriggers: () => ({ workflow: WORKFLOW }),
+    Credentials: () => ({ credentials: [] }),
+    Users: () => ({ users: { nodes: [], pageInfo: { hasNextPage: false, endCursor: null } } }),
+    ApiKeys: () => ({ apiKeys: [] }),
+  });
+  vi.stubGlobal("fetch", api.fetch);
+  localStorage.setItem("studio.token", "t");
+  window.history.pushState({}, "", path);
+  render(<App />);
+  return api;
+}
+
+const navLinks = async () => {
+  const nav = await screen.findByRole("navigation", { name: "Main" });
+  return within(nav).getAllByRole("link").map((a) => a.textContent);
+};
+
+describe("admin navigation", () => {
+  it.each(["VIEWER", "APPROVER", "OPERATOR", "EDITOR"] as const)("hides the admin links from a %s", async (role) => {
+    renderApp(role, "/");
+    expect(await navLinks()).toEqual(["Workflows", "Approvals"]);
+  });
+
+  it("shows an admin the credentials and users links", async () => {
+    renderApp("ADMIN", "/");
+    expect(await navLinks()).toEqual(["Workflows", "Approvals", "Credentials", "Users"]);
+    expect((await screen.findByRole("link", { name: "Triggers of Nightly report" })).getAttribute("href")).toBe("/workflows/w1/triggers");
+  });
+
+  it("has no credentials page for an editor who types its URL", async () => {
+    const api = renderApp("EDITOR", "/credentials");
+    await screen.findByText(/Nothing here/);
+    expect(api.named("Credentials")).toEqual([]);
+  });
+
+  it("gives an admin the users and API keys sections", async () => {
+    renderApp("ADMIN", "/users");
+    expect(await screen.findByRole("heading", { name: "Users and API keys" })).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Add user" })).toBeTruthy();
+    expect(screen.getByRole("button", { name: "Create API key" })).toBeTruthy();
+  });
+});
+
+describe("triggers page", () => {
+  it("shows a viewer the webhooks and schedules without a control to change them", async () => {
+    renderApp("VIEWER", "/workflows/w1/triggers");
+    await screen.findByRole("heading", { name: "Triggers of Nightly report" });
+    expect(screen.getByText("http://studio.test/hooks/h1")).toBeTruthy();
+    expect(screen.getByText("At 09:00, Monday through Friday")).toBeTruthy();
+    for (const name of [/Create webhook/, /Create schedule/, /Delete/, /Rotate/, /Disable/, /Pause/, /Edit/]) {
+      expect(screen.queryByRole("button", { name })).toBeNull();
+    }
+    expect(screen.queryByLabelText("Cron expression")).toBeNull();
+    // The nav offers the open workflow's triggers.
+    expect(await navLinks()).toEqual(["Workflows", "Approvals", "Triggers"]);
+  });
+
+  it("gives an editor every trigger control", async () => {
+    renderApp("EDITOR", "/workflows/w1/triggers");
+    await screen.findByRole("heading", { name: "Triggers of Nightly report" });
+    for (const name of ["Create webhook", "Create schedule", "Delete webhook 1", "Rotate the secret of webhook 1", "Disable webhook 1", "Pause schedule 1", "Edit schedule 1", "Delete schedule 1"]) {
+      expect(screen.getByRole("button", { name })).toBeTruthy();
+    }
+  });
+});

@@ -1,0 +1,36 @@
+// The builder's keyboard shortcuts. Pure: which command a key press means, and when to leave a key alone.
+
+export type BuilderCommand = "undo" | "redo" | "copy" | "paste";
+
+export interface KeyPress {
+  key: string;
+  ctrlKey: boolean;
+  metaKey: boolean;
+  shiftKey: boolean;
+  altKey: boolean;
+}
+
+/** Ctrl/Cmd+Z undo; Ctrl/Cmd+Shift+Z or Ctrl+Y redo; Ctrl/Cmd+C copy; Ctrl/Cmd+V paste. */
+export function commandFor(e: KeyPress): BuilderCommand | null {
+  if (!(e.ctrlKey || e.metaKey) || e.altKey) return null;
+  switch (e.key.toLowerCase()) {
+    case "z":
+      return e.shiftKey ? "redo" : "undo";
+    case "y":
+      return e.shiftKey ? null : "redo";
+    case "c":
+      return e.shiftKey ? null : "copy";
+    case "v":
+      return e.shiftKey ? null : "paste";
+    default:
+      return null;
+  }
+}
+
+/** True when a key press belongs to a text field (input, textarea, select, contenteditable), not to the canvas. */
+export function isTextTarget(target: EventTarget | null): boolean {
+  if (!target || typeof (target as Element).closest !== "function") return false;
+  const el = target as HTMLElement;
+  if (el.isContentEditable) return true;
+  return !!el.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']");
+}
