@@ -197,6 +197,20 @@ class IdentityMutation:
         return UserPayload(user=User.from_model(row))
 
     @strawberry.mutation(
+        description="Disable a user (it can no longer log in; its tokens and open sockets stop at once) or enable "
+        "it again; you cannot disable yourself or the last active admin.",
+        extensions=needs(Permission.USER_MANAGE),
+    )
+    @payload(lambda errors: UserPayload(errors=errors))
+    async def set_user_active(self, info: Info, user_id: strawberry.ID, active: bool) -> UserPayload:
+        ctx = info.context
+        async with ctx.state.sessions.begin() as s:
+            row = await tenants.set_active(
+                s, ctx.tenant_id, require_id(user_id, "user"), active, ctx.require_principal()
+            )
+        return UserPayload(user=User.from_model(row))
+
+    @strawberry.mutation(
         description="Create an API key (sent as 'Authorization: Bearer <key>'); the key is shown once.",
         extensions=needs(Permission.APIKEY_MANAGE),
     )

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from studio_shared.auth import hash_password
+from studio_shared.auth import Principal, hash_password
 from studio_shared.db import models
 from studio_shared.errors import Conflict, NotFound, Problem, ValidationFailed
 from studio_shared.rbac import Role
@@ -116,4 +116,28 @@ async def set_role(
     user.role = role
     audit.record(s, tenant_id, actor, "user.set_role", ("user", user.id), {"from": old.value, "to": role.value})
     await s.flush()
+    return user
+
+
+async def set_active(
+    s: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, active: bool, actor: Principal
+) -> models.User:
+    """Disable (or enable again) a user: a disabled user cannot log in, and its tokens and sockets stop at once."""
+    user = await get_user(s, tenant_id, user_id)
+    if user is None:
+        raise NotFound("user", user_id)
+    if not active and user.id == actor.user_id:
+        raise Conflict("you cannot disable yourself: ask another admin", ["userId"])
+    if not active and user.active and user.role is Role.ADMIN:
+        admins = await s.scalar(
+            sa.select(sa.func.count())
+            .select_from(models.User)
+            .where(models.User.tenant_id == tenant_id, models.User.role == Role.ADMIN, models.User.active)
+        )
+        if (admins or 0) <= 1:
+            raise Conflict("a tenant must keep at least one active admin: promote another user first", ["userId"])
+    if user.active != active:
+        user.active = active
+        audit.record(s, tenant_id, actor.actor, "user.enable" if active else "user.disable", ("user", user.id))
+        await s.flush()
     return user

@@ -44,6 +44,8 @@ CREATE_USER = """mutation($e: String!, $p: String!, $r: Role!) {
   createUser(email: $e, password: $p, role: $r) { user { id role } errors { path message code } } }"""
 SET_ROLE = """mutation($id: ID!, $r: Role!) {
   setUserRole(userId: $id, role: $r) { user { id role } errors { path message code } } }"""
+SET_ACTIVE = """mutation($id: ID!, $a: Boolean!) {
+  setUserActive(userId: $id, active: $a) { user { id active } errors { path message code } } }"""
 CREATE_KEY = """mutation($n: String!, $r: Role!) {
   createApiKey(name: $n, role: $r) { key apiKey { id name role revoked } errors { path message code } } }"""
 REVOKE_KEY = """mutation($id: ID!) {
@@ -367,6 +369,39 @@ async def test_role_is_the_users_current_role(gql: GraphQLClient, t: TenantFixtu
     await gql.data(SET_ROLE, {"id": user_id, "r": "EDITOR"}, admin)
     again = await gql.data(CREATE_WORKFLOW, {"n": f"promoted-{secrets.token_hex(4)}", "d": MINIMAL_DEFINITION}, token)
     assert again["createWorkflow"]["errors"] == []
+
+
+async def test_disabling_a_user_stops_its_token_and_enabling_it_restores_it(
+    gql: GraphQLClient, http: httpx.AsyncClient, t: TenantFixture
+) -> None:
+    admin = t.token(Role.ADMIN)
+    email = f"leaver-{secrets.token_hex(5)}@{t.slug}.example"
+    user_id = (await gql.data(CREATE_USER, {"e": email, "p": PASSWORD, "r": "EDITOR"}, admin))["createUser"]["user"][
+        "id"
+    ]
+    token = (await login(gql, email, PASSWORD))["token"]
+
+    disabled = (await gql.data(SET_ACTIVE, {"id": user_id, "a": False}, admin))["setUserActive"]
+    assert disabled == {"user": {"id": user_id, "active": False}, "errors": []}
+    await assert_rejected_everywhere(http, gql, admin, f"Bearer {token}", token)
+    assert (await login(gql, email, PASSWORD))["token"] is None
+
+    enabled = (await gql.data(SET_ACTIVE, {"id": user_id, "a": True}, admin))["setUserActive"]
+    assert enabled["user"]["active"] is True
+    assert (await gql.data(ME, token=token))["me"]["role"] == "EDITOR"
+
+
+async def test_you_cannot_disable_yourself_or_the_last_admin(gql: GraphQLClient, make_tenant: Any) -> None:
+    fresh = await make_tenant()
+    admin_id = str(fresh.users[Role.ADMIN])
+    own = (await gql.data(SET_ACTIVE, {"id": admin_id, "a": False}, fresh.token(Role.ADMIN)))["setUserActive"]
+    assert own["user"] is None and [e["code"] for e in own["errors"]] == ["CONFLICT"]
+    assert "yourself" in own["errors"][0]["message"]
+    # Another admin (an API key acting as admin) still cannot remove the only active admin.
+    key = (await create_key(gql, fresh.token(Role.ADMIN), Role.ADMIN))["key"]
+    last = (await gql.data(SET_ACTIVE, {"id": admin_id, "a": False}, key))["setUserActive"]
+    assert last["user"] is None and "at least one active admin" in last["errors"][0]["message"]
+    assert (await gql.data(ME, token=fresh.token(Role.ADMIN)))["me"]["role"] == "ADMIN"
 
 
 # ------------------------------------------------------------------------------------------------ API keys

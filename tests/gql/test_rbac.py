@@ -334,6 +334,12 @@ OPERATIONS: dict[str, Op] = {
         "mutation($id: ID!) { setUserRole(userId: $id, role: VIEWER) { user { id } errors { code } } }",
         _viewer_id,
     ),
+    "setUserActive": Op(
+        "Mutation",
+        Permission.USER_MANAGE,
+        "mutation($id: ID!) { setUserActive(userId: $id, active: true) { user { id } errors { code } } }",
+        _viewer_id,
+    ),
     "createApiKey": Op(
         "Mutation",
         Permission.APIKEY_MANAGE,

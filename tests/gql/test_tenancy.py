@@ -98,6 +98,12 @@ TENANCY_CASES: dict[str, IdCase] = {
              setUserRole(userId: $id, role: ADMIN) { user { id role } errors { path message code } } }""",
         "user",
     ),
+    "setUserActive": IdCase(
+        "Mutation",
+        """mutation($id: ID!) {
+             setUserActive(userId: $id, active: false) { user { id active } errors { path message code } } }""",
+        "user",
+    ),
     "startRun": IdCase(
         "Mutation",
         "mutation($id: ID!) { startRun(workflowId: $id) { run { id status } errors { path message code } } }",
