@@ -73,8 +73,10 @@ def should_mask_error(error: GraphQLError) -> bool:
     if original is not None and is_transient(original):
         log.warning("database unavailable in %s: %s", ".".join(map(str, error.path or [])), type(original).__name__)
         return True  # answered as UNAVAILABLE (retryable) by StudioMaskErrors, without the driver's text
-    if original is None:
-        return False  # syntax, validation and limit errors: they describe the document, not the server
+    if original is None or isinstance(original, GraphQLError):
+        # Syntax, validation and limit errors, and variables that fail coercion ("Int cannot represent …"):
+        # they describe the request, not the server.
+        return False
     if isinstance(error.extensions, dict) and error.extensions.get("code") in PUBLIC_CODES:
         return False
     if isinstance(original, ValidationFailed):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
@@ -17,6 +18,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
+from studio_gql import hygiene
 from studio_gql.auth import authenticate
 from studio_gql.context import Context
 from studio_gql.errors import UNAVAILABLE_MESSAGE
@@ -40,14 +42,28 @@ class StudioGraphQL(GraphQL[Context, None]):
         self._watchers: set[asyncio.Task[None]] = set()  # one credential check per open websocket
 
     def parse_json(self, data: str | bytes) -> Any:
-        """A body that is not a JSON object (or undecodable) is the client's mistake: 400, never 500."""
+        """A body that is not a JSON object (or undecodable, or unstorable) is the client's mistake: 400, never 500."""
         try:
-            decoded = super().parse_json(data)
+            decoded = hygiene.loads(data)
         except UnicodeDecodeError as exc:
             raise HTTPException(400, "the request body is not valid UTF-8") from exc
+        except hygiene.BadJSON as exc:
+            raise HTTPException(400, str(exc)) from exc
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, 'send a JSON object such as {"query": "...", "variables": {...}}')
         return decoded
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Websocket messages: the same strict JSON, in the protocol's shape; anything else closes the socket with
+        4400, as Strawberry does for undecodable messages (a malformed one would otherwise crash its handler)."""
+        text = data if isinstance(data, str) else ""
+        try:
+            message = hygiene.loads(data)
+        except (hygiene.BadJSON, UnicodeDecodeError) as exc:
+            raise json.JSONDecodeError(str(exc), text, 0) from exc
+        if problem := hygiene.ws_message_problem(message):
+            raise json.JSONDecodeError(problem, text, 0)
+        return message
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         state: AppState = request.app.state.studio

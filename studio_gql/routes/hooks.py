@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 import uuid
@@ -23,6 +22,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from studio_gql import hygiene
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
 from studio_shared.db import models
@@ -72,7 +72,9 @@ async def deliver(request: Request) -> Response:
     except SignatureInvalid as exc:
         return problem(401, "bad_signature", str(exc))
     try:
-        payload = json.loads(body)
+        payload = hygiene.loads(body)
+    except hygiene.BadJSON as exc:  # also U+0000, unpaired surrogates, NaN, nesting: JSON nothing could store
+        return problem(400, "not_json", f"the body must be JSON (Content-Type: application/json): {exc}")
     except ValueError:
         return problem(400, "not_json", "the body must be JSON (Content-Type: application/json)")
     wait_s = _wait(request.query_params.get("wait"), settings.webhook_max_wait_s)

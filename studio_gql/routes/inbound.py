@@ -7,11 +7,10 @@ with a message that says what to fix.
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from studio_gql import hygiene
 from studio_gql.auth import authenticate
 from studio_gql.routes.hooks import problem
 from studio_gql.state import AppState
@@ -35,7 +34,9 @@ async def receive(request: Request) -> Response:
     if len(body) > MAX_BODY:
         return problem(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
     try:
-        payload = json.loads(body)
+        payload = hygiene.loads(body)
+    except hygiene.BadJSON as exc:
+        return problem(400, "bad_body", str(exc))
     except ValueError:
         payload = None
     if not isinstance(payload, dict) or not isinstance(payload.get("text"), str):

@@ -6,11 +6,12 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxTokensLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from studio_gql.errors import StudioMaskErrors, should_mask_error
+from studio_gql.hygiene import AliasLimiter, DepthLimiter, OperationChecks, StorableLiterals
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
 from studio_gql.schema.messages import MessageMutation, MessageQuery
@@ -73,7 +74,8 @@ class StudioSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The schema with its guards: depth, alias (through fragments) and token limits, error masking."""
+    """The schema with its guards: depth, alias (through fragments, each once) and token limits, storable
+    literals, operation choice, subscriptions over websocket only, error masking."""
     settings = settings or Settings()
     return StudioSchema(
         query=Query,
@@ -83,8 +85,10 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # Factories, not instances: Strawberry builds fresh extensions for every operation.
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+            lambda: DepthLimiter(max_depth=settings.graphql_max_depth),
+            lambda: AliasLimiter(max_aliases=settings.graphql_max_aliases),
+            StorableLiterals,
+            OperationChecks,
             lambda: StudioMaskErrors(
                 should_mask_error=should_mask_error, error_message="Internal error; it has been logged."
             ),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,26 @@ class SqliteBusy(OperationalError):
         super().__init__(message, None, Exception(message))
 
 
+# A JSON escape of U+0000 after an even run of backslashes (an odd run would make it literal text).
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, a surrogate code point is always an unpaired one
+
+
+def storable_json(value: Any) -> str:
+    """JSON for JSON/JSONB columns: PostgreSQL stores neither U+0000 nor unpaired surrogates, so both become
+    U+FFFD. Without this one such character in a node's output (an HTTP body, a rendered template) would fail
+    every commit of its run, and the run would never finish."""
+    text = json.dumps(value, ensure_ascii=False)
+    if "\\u0000" in text:
+        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
+    if _SURROGATE.search(text):
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.database_url)
-    kwargs: dict[str, Any] = {"echo": settings.db_echo}
+    kwargs: dict[str, Any] = {"echo": settings.db_echo, "json_serializer": storable_json}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,13 @@ _HELD = (
     .order_by(runs.c.created_at, runs.c.id)
     .limit(sa.bindparam("b_free"))
 )
+# Tenants whose held runs have waited a while (a kick may have been lost): the sweep gives them their free slots.
+_HOLDING_TENANTS = (
+    sa.select(runs.c.tenant_id)
+    .where(runs.c.status == RunStatus.QUEUED, runs.c.held_since < sa.bindparam("b_before"))
+    .distinct()
+    .limit(100)
+)
 
 
 def worker_identity() -> str:
@@ -152,15 +159,18 @@ class RunEngine:
         """A run freed a slot of its tenant's concurrency limit: dispatch as many of the oldest held runs as
         there are free slots (queued runs that are not held still have their job in the queue)."""
         async with self.reader.connect() as conn:
-            # Usually nothing is held: one indexed lookup answers that, and only then are slots counted.
-            held = list(await conn.scalars(_HELD, {"b_tenant": tenant_id, "b_free": MAX_KICK}))
-            if not held:
-                return
-            row = (await conn.execute(_SLOTS, {"b_tenant": tenant_id})).one()
-            free = (row.limit or self.settings.max_concurrent_runs_per_tenant) - row.running
-            queued = held[: max(0, free)]
-        for queued_id in queued:
+            due = await self._held_within_limit(conn, tenant_id)
+        for queued_id in due:
             await self.queue.enqueue_advance(tenant_id, queued_id)
+
+    async def _held_within_limit(self, conn: Any, tenant_id: uuid.UUID) -> list[uuid.UUID]:
+        """The oldest held runs of a tenant, as many as it has free slots (usually none are held: one lookup)."""
+        held = list(await conn.scalars(_HELD, {"b_tenant": tenant_id, "b_free": MAX_KICK}))
+        if not held:
+            return []
+        row = (await conn.execute(_SLOTS, {"b_tenant": tenant_id})).one()
+        free = (row.limit or self.settings.max_concurrent_runs_per_tenant) - row.running
+        return held[: max(0, free)]
 
     # -- definitions -------------------------------------------------------------------------------------
 
@@ -214,6 +224,13 @@ class RunEngine:
                 log.warning("sweep failed; retrying", exc_info=True)
 
     async def sweep(self, limit: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """Runs to dispatch again: expired leases, due wake-ups, cancellations, QUEUED runs whose job was lost.
+
+        Held runs (QUEUED beyond their tenant's concurrency limit) are not re-dispatched wholesale: a tenant that
+        queued thousands would have every one of them refused again each sweep, and its backlog would crowd the
+        queue ahead of every other tenant. Each tenant with held runs gets as many as it has free slots (the
+        backstop for a finishing run's kick that was lost).
+        """
         now = utcnow()
         unleased = sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < now)
         stale_queue = now - timedelta(seconds=self.settings.requeue_after_s)
@@ -221,11 +238,21 @@ class RunEngine:
             sa.and_(runs.c.status == RunStatus.RUNNING, unleased),
             sa.and_(runs.c.status == RunStatus.WAITING, runs.c.wake_at <= now, unleased),
             sa.and_(runs.c.status == RunStatus.WAITING, runs.c.cancel_requested_at.is_not(None), unleased),
-            sa.and_(runs.c.status == RunStatus.QUEUED, runs.c.updated_at < stale_queue, unleased),
+            sa.and_(
+                runs.c.status == RunStatus.QUEUED,
+                runs.c.updated_at < stale_queue,
+                runs.c.held_since.is_(None),
+                unleased,
+            ),
+            sa.and_(runs.c.status == RunStatus.QUEUED, runs.c.cancel_requested_at.is_not(None), unleased),
         )
         async with self.reader.connect() as conn:
             rows = await conn.execute(sa.select(runs.c.tenant_id, runs.c.id).where(condition).limit(limit))
-            return [(r.tenant_id, r.id) for r in rows if r.id not in self.active]
+            found = [(r.tenant_id, r.id) for r in rows]
+            holding = await conn.scalars(_HOLDING_TENANTS, {"b_before": stale_queue})
+            for tenant_id in list(holding):
+                found.extend((tenant_id, run_id) for run_id in await self._held_within_limit(conn, tenant_id))
+        return [(tenant_id, run_id) for tenant_id, run_id in found if run_id not in self.active]
 
     def _on_control(self, message: Message) -> None:
         """Cancel signals from the API reach the driver at once (the heartbeat is the backstop)."""

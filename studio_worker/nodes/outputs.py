@@ -27,8 +27,8 @@ def derived_id(ctx: NodeContext, *parts: str) -> uuid.UUID:
 async def artifact_write(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     services = ctx.need_services()
     name = str(config["name"]).strip()
-    if not name or len(name) > 255:
-        raise NodeError("InvalidConfig", "name must render to 1 to 255 characters: check config.name")
+    if not name or len(name) > 255 or "\x00" in name:
+        raise NodeError("InvalidConfig", "name must render to 1 to 255 characters, none of them NUL: check config.name")
     content = config.get("content", "")
     data = (content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)).encode()
     limit = services.settings.max_artifact_bytes

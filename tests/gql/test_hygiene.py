@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from studio_gql.schema import build_schema
 from studio_gql.schema import workflows as workflow_schema
@@ -107,3 +112,104 @@ async def test_mutations_are_not_accepted_over_get(http: httpx.AsyncClient) -> N
         "/graphql", params={"query": 'mutation { login(email: "a@b.c", password: "x") { token } }'}
     )
     assert response.status_code in {400, 404, 405}
+
+
+# --- regressions found by `python -m reliability hostile-graphql` ------------------------------------------------
+
+
+def _fan_out(levels: int, leaf: str, on: str = "Query") -> str:
+    """Fragments that each spread the next one twice: 2^levels spreads in a document of a few KB."""
+    spreads = " ".join(f"fragment F{i} on {on} {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels))
+    return f"{spreads} fragment F{levels} on {on} {{ {leaf} }}"
+
+
+async def test_a_fragment_fan_out_is_counted_once_per_fragment() -> None:
+    """Strawberry's limiters walked a fragment again at every spread: 2^22 spreads took them ~20 s of blocked event
+    loop, 2^24 over a minute (22 levels here, so a regression fails on the clock rather than hanging)."""
+    schema = build_schema(Settings())
+    deep_leaf = "webhooks { workflow { " * 5 + "id" + " } }" * 5
+    started = time.perf_counter()
+    aliases = await schema.execute("query { ...F0 } " + _fan_out(22, "a: me { role }"))
+    deep = await schema.execute("{ workflows { edges { node { ...F0 } } } } " + _fan_out(22, deep_leaf, "Workflow"))
+    assert time.perf_counter() - started < 1
+    assert f"{2**22} aliases found. Allowed: 30" in " ".join(e.message for e in aliases.errors or [])
+    assert "exceeds maximum operation depth of 12" in " ".join(e.message for e in deep.errors or [])
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'{"query": "{ me { role } }", "variables": {"d": ' + b"[" * 5000 + b"]" * 5000 + b"}}", "nested"),
+        (b'{"query": "{ me { role } }", "variables": {"d": ' + b"[" * 200 + b"]" * 200 + b"}}", "nested"),
+        (b'{"query": "{ me { role } }", "variables": {"n": ' + b"9" * 5000 + b"}}", "digits"),
+        (b'{"query": "{ me { role } }", "variables": {"n": NaN}}', "NaN"),
+        (b'{"query": "{ me { role } }", "variables": {"n": 1e400}}', "out of range"),
+        (b'{"query": "{ me { role } }", "variables": {"n": "a\\u0000b"}}', "U+0000"),
+        (b'{"query": "{ me { role } }", "variables": {"a\\u0000": 1}}', "U+0000"),
+        (b'{"query": "{ me { role } }", "variables": {"n": "\\ud800"}}', "surrogate"),
+    ],
+    ids=["deep-5000", "deep-200", "huge-integer", "nan", "infinity", "nul", "nul-key", "surrogate"],
+)
+async def test_json_that_nothing_could_store_is_a_400(
+    http: httpx.AsyncClient, tenant: TenantFixture, body: bytes, fragment: str
+) -> None:
+    """These were 500s (recursion, the int digit limit) or masked errors from PostgreSQL (NUL, surrogates, NaN)."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tenant.token()}"}
+    response = await http.post("/graphql", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert fragment in response.text
+
+
+async def test_nul_in_a_string_literal_is_refused_before_any_resolver(
+    gql: GraphQLClient, tenant: TenantFixture
+) -> None:
+    body = await gql.raw('{ workflows(search: "a\\u0000b") { edges { node { id } } } }', token=tenant.token())
+    assert body.get("data") is None and "U+0000" in _messages(body)
+
+
+async def test_a_variable_of_the_wrong_type_is_explained_not_masked(gql: GraphQLClient, tenant: TenantFixture) -> None:
+    query = "query($f: Int) { workflows(first: $f) { edges { node { id } } } }"
+    body = await gql.raw(query, {"f": "abc"}, token=tenant.token())
+    assert "Variable '$f'" in _messages(body) and "Internal error" not in _messages(body)
+
+
+async def test_several_operations_need_an_operation_name(gql: GraphQLClient, tenant: TenantFixture) -> None:
+    """Strawberry ran the first operation of a document when no operationName was given."""
+    create = 'createWorkflow(input: {{name: "{}", definition: {{nodes: [{{id: "start", type: "trigger.manual", config: {{}}}}], edges: []}}}}) {{ errors {{ code }} }}'
+    document = f"mutation A {{ {create.format('two-ops-a')} }} mutation B {{ {create.format('two-ops-b')} }}"
+    body = await gql.raw(document, token=tenant.token())
+    assert body.get("data") is None and "operationName" in _messages(body)
+    found = await gql.data('{ workflows(search: "two-ops") { edges { node { id } } } }', token=tenant.token())
+    assert found["workflows"]["edges"] == []
+
+
+async def test_a_subscription_over_http_is_refused_with_a_reason(gql: GraphQLClient, tenant: TenantFixture) -> None:
+    body = await gql.raw("subscription { runUpdates { id } }", token=tenant.token())
+    assert "websocket" in _messages(body) and "Internal error" not in _messages(body)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        '{"id": "1", "type": "subscribe", "payload": "{ me { role } }"}',
+        '{"id": "1", "type": "subscribe", "payload": {"query": 5}}',
+        '{"id": "1", "type": "subscribe", "payload": {"query": "{ me { role } }", "variables": [1]}}',
+        "[1, 2]",
+        '{"id": "1", "type": "subscribe", "payload": {"query": "{ me { role } }", "variables": {"d": '
+        + "[" * 5000
+        + "]" * 5000
+        + "}}}",
+    ],
+    ids=["payload-string", "query-number", "variables-list", "array", "deep"],
+)
+async def test_a_malformed_websocket_message_closes_with_4400(
+    live_url: str, tenant: TenantFixture, message: str
+) -> None:
+    """These crashed Strawberry's handler: no close frame, a traceback in the log."""
+    async with connect(live_url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"authorization": f"Bearer {tenant.token()}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(message)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400

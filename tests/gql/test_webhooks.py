@@ -363,3 +363,24 @@ async def test_a_delivery_is_replayed_on_a_newer_version(
     assert on_v1["run"]["version"] == 1
     foreign = (await gql.data(REPLAY, {"id": original}, other_tenant.token(Role.OPERATOR)))["replayRun"]
     assert [e["code"] for e in foreign["errors"]] == ["NOT_FOUND"]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'{"note": "a\\u0000b"}', "U+0000"),
+        (b'{"note": "\\ud800"}', "surrogate"),
+        (b"[" * 5000 + b"]" * 5000, "nested"),
+        (b'{"n": NaN}', "NaN"),
+    ],
+    ids=["nul", "surrogate", "deep", "nan"],
+)
+async def test_a_signed_body_nothing_could_store_is_400_and_starts_nothing(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient, body: bytes, fragment: str
+) -> None:
+    """Found by `python -m reliability hostile-webhooks`: these were 500s (PostgreSQL, or the decoder's recursion)."""
+    hook = await make_hook(gql, state, tenant, http)
+    response = await hook.post(body, hook.standard(body))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "not_json" and fragment in response.json()["message"]
+    assert await runs_of(state, hook) == []

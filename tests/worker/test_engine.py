@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,12 @@ import sqlalchemy as sa
 
 from studio_gql.state import AppState
 from studio_shared.db import models
+from studio_shared.db.engine import storable_json
+from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.types import RunStatus
+from studio_worker.engine.runtime import RunEngine
+from studio_worker.nodes.plugins import load_catalog
 from tests.conftest import TenantFixture, Workers
 from tests.nodes_plugin import sink_lines
 from tests.worker.engine_harness import actor, assert_events_contiguous, chain, publish, run_once, wait_for
@@ -301,6 +307,52 @@ async def test_tenant_concurrency_limit_keeps_the_rest_queued_in_order(
         assert begin >= end, "never two RUNNING at once under a limit of 1"
 
 
+async def test_the_sweep_dispatches_held_runs_only_into_free_slots(
+    state: AppState, tenant: TenantFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenant's held backlog is not re-dispatched wholesale every sweep (it would crowd out every other tenant);
+    once a slot is free, the sweep gives it the oldest held run even when the finishing run's kick was lost."""
+    async with state.sessions.begin() as s:
+        await s.execute(sa.update(models.Tenant).where(models.Tenant.id == tenant.id).values(max_concurrent_runs=1))
+    workflow_id = await publish(state, tenant, chain({"id": "a", "type": "transform", "config": {"value": 1}}))
+    dispatched: list[uuid.UUID] = []
+
+    async def not_yet(tenant_id: uuid.UUID, run_id: uuid.UUID, **_: Any) -> None:
+        dispatched.append(run_id)
+
+    monkeypatch.setattr(state.control.queue, "enqueue_advance", not_yet)
+    blocker, *held = [(await state.control.start_run(tenant.id, "test", workflow_id))[0].id for _ in range(4)]
+    monkeypatch.undo()
+    past = utcnow() - timedelta(minutes=5)
+    async with state.sessions.begin() as s:  # the blocker RUNNING under someone else's lease; the rest held
+        await s.execute(
+            sa.update(models.Run)
+            .where(models.Run.id == blocker)
+            .values(status=RunStatus.RUNNING, lease_owner="elsewhere", lease_expires_at=utcnow() + timedelta(hours=1))
+        )
+        for i, run_id in enumerate(held):
+            await s.execute(
+                sa.update(models.Run)
+                .where(models.Run.id == run_id)
+                .values(held_since=past, updated_at=past, created_at=past + timedelta(seconds=i))
+            )
+    sweeper = RunEngine(state.settings, state.engine, state.bus, state.control.queue, load_catalog(state.settings))
+    assert not {run_id for _, run_id in await sweeper.sweep()} & {blocker, *held}, "no free slot: nothing to send"
+
+    async with state.sessions.begin() as s:  # the blocker ends without its kick (its worker died, say)
+        await s.execute(
+            sa.update(models.Run)
+            .where(models.Run.id == blocker)
+            .values(status=RunStatus.SUCCEEDED, lease_owner=None, lease_expires_at=None, finished_at=utcnow())
+        )
+    swept = {run_id for _, run_id in await sweeper.sweep()} & set(held)
+    assert swept <= {held[0]}, "one free slot: only the oldest held run"
+    finished = [await wait_for(state, tenant.id, run_id, timeout=30) for run_id in held]
+    assert all(f.run.status is RunStatus.SUCCEEDED for f in finished)
+    starts = [f.run.started_at for f in finished]
+    assert starts == sorted(starts), "admitted oldest first"
+
+
 async def test_many_runs_execute_each_step_exactly_once(
     state: AppState, tenant: TenantFixture, workers: Workers, tmp_path: Path
 ) -> None:
@@ -318,3 +370,29 @@ async def test_many_runs_execute_each_step_exactly_once(
     executions = [(line["run"], line["step"]) for line in lines]
     assert len(executions) == 400
     assert len(set(executions)) == 400, "no step ran twice"
+
+
+# --- regressions found by `python -m reliability hostile-nodes` ----------------------------------------------------
+
+
+def test_storable_json_replaces_what_postgresql_cannot_store() -> None:
+    assert json.loads(storable_json({"k\x00": ["a\x00b", "\ud800", "\udfff"]})) == {
+        "k\ufffd": ["a\ufffdb", "\ufffd", "\ufffd"]
+    }
+    kept = ["\\u0000", "x\\", "\U0001f600", "é", {"n": 1.5}]  # a literal backslash-u0000, an emoji: untouched
+    assert json.loads(storable_json(kept)) == kept
+
+
+async def test_a_step_value_holding_nul_is_stored_and_the_run_finishes(state: AppState, tenant: TenantFixture) -> None:
+    """On PostgreSQL one U+0000 in a rendered config or an output failed every commit: the run never finished."""
+    finished = await run_once(
+        state,
+        tenant,
+        chain(
+            transform("nul", "{{ 'a' ~ '\\x00' ~ 'b' }}"),
+            {"id": "file", "type": "artifact.write", "config": {"name": "{{ 'x' ~ '\\x00' }}", "content": "c"}},
+        ),
+    )
+    assert finished.run.status is RunStatus.FAILED  # the artifact name, not the NUL in the transform's output
+    assert finished.steps["nul"].output == "a\ufffdb"
+    assert finished.steps["file"].error is not None and finished.steps["file"].error["type"] == "InvalidConfig"

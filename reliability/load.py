@@ -1,0 +1,335 @@
+"""Load scaled to this machine: sustained mixed load across 20 tenants, and a noisy tenant beside quiet ones.
+
+``mixed-load``: for ``LOAD_S`` seconds, clients start runs of each tenant's workflow through the GraphQL API
+(``startRun``) at a fixed rate, and read run lists and run details at the same rate, against a real
+``studio serve`` and two ``studio worker`` processes. Counted: runs started and finished per second (held when
+the finishing rate keeps up with the starting rate), step queue latency (ready to started) p95/p99, GraphQL
+latency p95, and 5xx answers (bound: 0).
+
+``noisy-tenant``: four quiet tenants start a run every 0.5 s each; their start-to-finish latency is measured
+alone (quiet), then while a fifth tenant enqueues 5,000 runs at once (noisy). The noisy tenant has a
+concurrency limit (``max_concurrent_runs``) like any tenant on a shared studio; its runs wait QUEUED beyond
+it. Bound: the quiet tenants' p95 during the noise stays within 1.5x of their quiet figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from bench.common import percentile
+from bench.engine import seed
+from reliability.faults import FINAL, Sink, serve
+from reliability.outcome import Measured, Outcome
+from reliability.services import START_RUN, Studio, environment, graph, http_step
+from studio_shared.db import models
+from studio_shared.types import RunStatus
+
+TENANTS = 20
+LOAD_S = 60.0
+STARTS_PER_S = 12.0
+READS_PER_S = 12.0
+READ_RUN = "query($id: ID!) { run(id: $id) { id status steps { stepId status startedAt finishedAt } } }"
+READ_RUNS = "{ runs(first: 20) { edges { node { id status createdAt } } } }"
+
+
+def _mixed(sink_url: str) -> dict[str, Any]:
+    return graph(
+        {"id": "prepare", "type": "transform", "config": {"value": "{{ run.id }}"}},
+        {"id": "pause", "type": "delay", "config": {"seconds": 0.2}},
+        http_step("call", f"{sink_url}/effect", body={"step": "call"}),
+        {"id": "done", "type": "transform", "config": {"value": "{{ steps.call.output.status }}"}},
+        edges=[("start", "prepare"), ("prepare", "pause"), ("pause", "call"), ("call", "done")],
+    )
+
+
+class Client:
+    """GraphQL over HTTP with per-call latency and status counts."""
+
+    def __init__(self, base: str) -> None:
+        self.http = httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=32))
+        self.latency: list[float] = []
+        self.statuses: Counter[int] = Counter()
+        self.errors: Counter[str] = Counter()
+
+    async def call(self, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables}, headers={"authorization": f"Bearer {token}"}
+        )
+        self.latency.append((time.perf_counter() - t0) * 1000)
+        self.statuses[response.status_code] += 1
+        if response.status_code != 200:
+            return {}
+        body: dict[str, Any] = response.json()
+        for error in body.get("errors") or []:
+            self.errors[(error.get("extensions") or {}).get("code", "NONE")] += 1
+        return body
+
+    async def start(self, token: str, workflow_id: uuid.UUID) -> str | None:
+        key = uuid.uuid4().hex
+        body = await self.call(token, START_RUN, {"w": str(workflow_id), "k": key})
+        run = ((body.get("data") or {}).get("startRun") or {}).get("run")
+        return str(run["id"]) if run else None
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+async def _paced(rate: float, duration: float, action: Any) -> None:
+    """Call ``action()`` ``rate`` times a second for ``duration`` seconds, without waiting for each to finish."""
+    pending: set[asyncio.Task[Any]] = set()
+    began = time.monotonic()
+    for n in itertools.count():
+        at = began + n / rate
+        if at - began >= duration:
+            break
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        task = asyncio.create_task(action())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    if pending:
+        await asyncio.gather(*pending)
+
+
+async def _tenants(world: Studio, count: int, definition: dict[str, Any]) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    seeded = []
+    for _ in range(count):
+        tenant_id, workflow_id = await seed(world.state, definition)
+        seeded.append((tenant_id, workflow_id, world.token(tenant_id, await world.admin(tenant_id))))
+    return seeded
+
+
+async def _runs(world: Studio, run_ids: list[uuid.UUID]) -> list[Any]:
+    runs = models.Run.__table__
+    async with world.observer.connect() as conn:
+        return list(await conn.execute(sa.select(runs).where(runs.c.id.in_(run_ids))))
+
+
+async def _queue_latencies(world: Studio, run_ids: list[uuid.UUID], order: list[str]) -> list[float]:
+    """Ready-to-started per step, in ms: a chain's step is ready when its predecessor finished (the trigger's
+    run when the run was created)."""
+    steps, runs = models.Step.__table__, models.Run.__table__
+    async with world.observer.connect() as conn:
+        created = dict(
+            (await conn.execute(sa.select(runs.c.id, runs.c.created_at).where(runs.c.id.in_(run_ids)))).all()
+        )
+        rows = await conn.execute(
+            sa.select(steps.c.run_id, steps.c.step_id, steps.c.started_at, steps.c.finished_at, steps.c.wake_at).where(
+                steps.c.run_id.in_(run_ids)
+            )
+        )
+        by_run: dict[uuid.UUID, dict[str, Any]] = {}
+        for row in rows:
+            by_run.setdefault(row.run_id, {})[row.step_id] = row
+    latencies = []
+    for run_id, found in by_run.items():
+        ready = created[run_id]
+        for step_id in order:
+            row = found.get(step_id)
+            if row is None or row.started_at is None:
+                break
+            latencies.append((row.started_at - ready).total_seconds() * 1000)
+            ready = row.finished_at if row.finished_at is not None else row.started_at
+    return latencies
+
+
+async def mixed_load(runs: int) -> Outcome:
+    sink = Sink(latency_s=0.02)
+    async with serve(sink.app()) as sink_url, environment() as world:
+        tenants = await _tenants(world, TENANTS, _mixed(sink_url))
+        for _ in range(2):
+            await asyncio.to_thread(world.workers.start)
+        client = Client(await world.serve())
+        started: list[str] = []
+        rng = random.Random(8)
+
+        async def start() -> None:
+            _, workflow_id, token = rng.choice(tenants)
+            run_id = await client.start(token, workflow_id)
+            if run_id:
+                started.append(run_id)
+
+        async def read() -> None:
+            _, _, token = rng.choice(tenants)
+            if started and rng.random() < 0.5:
+                await client.call(token, READ_RUN, {"id": rng.choice(started)})
+            else:
+                await client.call(token, READ_RUNS, {})
+
+        began = time.monotonic()
+        await asyncio.gather(_paced(STARTS_PER_S, LOAD_S, start), _paced(READS_PER_S, LOAD_S, read))
+        load_s = time.monotonic() - began
+        run_ids = [uuid.UUID(r) for r in started]
+        from reliability.faults import _wait_final
+
+        statuses = await _wait_final(world.observer, run_ids, 120)
+        rows = await _runs(world, run_ids)
+        queue = await _queue_latencies(world, run_ids, ["prepare", "pause", "call", "done"])
+        await client.close()
+    finished_in_window = sum(
+        1 for r in rows if r.finished_at is not None and (r.finished_at - r.created_at).total_seconds() < LOAD_S
+    )
+    final = sum(1 for s in statuses.values() if s in FINAL)
+    succeeded = sum(1 for s in statuses.values() if s is RunStatus.SUCCEEDED)
+    server_errors = sum(n for code, n in client.statuses.items() if code >= 500)
+    end_to_end = [(r.finished_at - r.created_at).total_seconds() * 1000 for r in rows if r.finished_at is not None]
+    print("| tenants | s | runs started/s | runs finished | step queue p95 / p99 ms | run p95 ms | GraphQL p95 ms "
+          "| calls | 5xx | errors |")  # fmt: skip
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(
+        f"| {TENANTS} | {load_s:.0f} | {len(started) / load_s:.1f} | {final}/{len(started)}"
+        f" | {percentile(queue, 95):.0f} / {percentile(queue, 99):.0f} | {percentile(end_to_end, 95):.0f}"
+        f" | {percentile(client.latency, 95):.0f} | {sum(client.statuses.values())} | {server_errors}"
+        f" | {dict(client.errors) or '-'} |"
+    )
+    outcome = Outcome(
+        figures={
+            "runs/s": f"{len(started) / load_s:.1f}",
+            "step queue p95/p99 ms": f"{percentile(queue, 95):.0f}/{percentile(queue, 99):.0f}",
+            "GraphQL p95 ms": f"{percentile(client.latency, 95):.0f}",
+            "5xx": str(server_errors),
+        }
+    )
+    outcome.check("every start was answered with a run", len(started) >= 0.95 * STARTS_PER_S * LOAD_S)
+    outcome.check("0 5xx and 0 GraphQL errors", server_errors == 0 and not client.errors)
+    outcome.check("the finishing rate kept up (every run finished, all succeeded)", final == succeeded == len(started))
+    outcome.check("runs did not pile up (95% finished within the window)", finished_in_window >= 0.95 * len(started))
+    return outcome
+
+
+# ------------------------------------------------------------------------------------------ noisy-tenant
+
+QUIET_TENANTS = 4
+QUIET_EVERY_S = 0.5
+PHASE_S = 20.0
+NOISY_RUNS = 5000
+NOISY_LIMIT = 10
+NOISY_WAIT_S = 0.5
+
+
+def _quick() -> dict[str, Any]:
+    return graph(
+        {"id": "a", "type": "transform", "config": {"value": 1}},
+        {"id": "b", "type": "transform", "config": {"value": "{{ steps.a.output + 1 }}"}},
+        {"id": "c", "type": "transform", "config": {"value": "{{ steps.b.output + 1 }}"}},
+        edges=[("start", "a"), ("a", "b"), ("b", "c")],
+    )
+
+
+def _slow() -> dict[str, Any]:
+    """The noisy tenant's runs wait on something for most of their time, as runs calling real services do."""
+    return graph(
+        {"id": "a", "type": "transform", "config": {"value": 1}},
+        {"id": "wait", "type": "delay", "config": {"seconds": NOISY_WAIT_S}},
+        {"id": "b", "type": "transform", "config": {"value": "{{ steps.a.output + 1 }}"}},
+        edges=[("start", "a"), ("a", "wait"), ("wait", "b")],
+    )
+
+
+async def noisy_tenant(runs: int) -> Outcome:
+    async with environment() as world:
+        quiet = await _tenants(world, QUIET_TENANTS, _quick())
+        (noisy_id, noisy_workflow, noisy_token), *_ = await _tenants(world, 1, _slow())
+        async with world.observer.begin() as conn:
+            tenants_t = models.Tenant.__table__
+            await conn.execute(
+                sa.update(tenants_t).where(tenants_t.c.id == noisy_id).values(max_concurrent_runs=NOISY_LIMIT)
+            )
+        for _ in range(2):
+            await asyncio.to_thread(world.workers.start)
+        client = Client(await world.serve())
+
+        async def phase(duration: float) -> list[uuid.UUID]:
+            ids: list[uuid.UUID] = []
+
+            async def one(tenant: tuple[uuid.UUID, uuid.UUID, str]) -> None:
+                run_id = await client.start(tenant[2], tenant[1])
+                if run_id:
+                    ids.append(uuid.UUID(run_id))
+
+            await asyncio.gather(
+                *(_paced(1 / QUIET_EVERY_S, duration, lambda t=t: one(t)) for t in quiet)  # type: ignore[misc]
+            )
+            return ids
+
+        from reliability.faults import _wait_final
+
+        quiet_ids = await phase(PHASE_S)
+        await _wait_final(world.observer, quiet_ids, 60)
+        noisy_ids: list[str | None] = []
+
+        async def flood() -> None:
+            sem = asyncio.Semaphore(16)
+
+            async def one() -> None:
+                async with sem:
+                    noisy_ids.append(await client.start(noisy_token, noisy_workflow))
+
+            await asyncio.gather(*(one() for _ in range(NOISY_RUNS)))
+
+        flooding = asyncio.create_task(flood())
+        await asyncio.sleep(1)  # the flood is under way
+        noisy_phase_ids = await phase(PHASE_S)
+        await _wait_final(world.observer, noisy_phase_ids, 120)
+        flood_done = flooding.done()
+        await flooding
+        quiet_rows = await _runs(world, quiet_ids)
+        noisy_rows = await _runs(world, noisy_phase_ids)
+        runs_t = models.Run.__table__
+        async with world.observer.connect() as conn:
+            noisy_counts = dict(
+                (
+                    await conn.execute(
+                        sa.select(runs_t.c.status, sa.func.count())
+                        .where(runs_t.c.tenant_id == noisy_id)
+                        .group_by(runs_t.c.status)
+                    )
+                ).all()
+            )
+        await client.close()
+
+    def latencies(rows: list[Any]) -> list[float]:
+        return [(r.finished_at - r.created_at).total_seconds() * 1000 for r in rows if r.finished_at is not None]
+
+    alone, beside = latencies(quiet_rows), latencies(noisy_rows)
+    ratio = percentile(beside, 95) / percentile(alone, 95)
+    unfinished = len(noisy_phase_ids) - len(beside)
+    print("| quiet tenants | quiet runs alone / beside | p50 alone / beside ms | p95 alone / beside ms | ratio "
+          "| noisy runs started | noisy by status at the end |")  # fmt: skip
+    print("| ---: | --- | --- | --- | ---: | ---: | --- |")
+    print(
+        f"| {QUIET_TENANTS} | {len(alone)} / {len(beside)} | {percentile(alone, 50):.0f} / {percentile(beside, 50):.0f}"
+        f" | {percentile(alone, 95):.0f} / {percentile(beside, 95):.0f} | {ratio:.2f}"
+        f" | {sum(1 for r in noisy_ids if r)} (flood {'done' if flood_done else 'still going'} when measured)"
+        f" | {dict(noisy_counts)} |"
+    )
+    outcome = Outcome(
+        figures={
+            "quiet p95 alone/beside ms": f"{percentile(alone, 95):.0f}/{percentile(beside, 95):.0f}",
+            "ratio": f"{ratio:.2f}",
+            "noisy runs": str(sum(1 for r in noisy_ids if r)),
+        }
+    )
+    outcome.check("the noisy tenant enqueued all its runs", sum(1 for r in noisy_ids if r) == NOISY_RUNS)
+    outcome.check("every quiet run finished", unfinished == 0 and len(alone) == len(quiet_ids))
+    outcome.check("quiet tenants' p95 within 1.5x of their quiet figure", ratio <= 1.5)
+    return outcome
+
+
+SCENARIOS = [
+    Measured(
+        "mixed-load",
+        f"{TENANTS} tenants, {STARTS_PER_S:g} runs/s and {READS_PER_S:g} reads/s for {LOAD_S:g} s",
+        mixed_load,
+    ),
+    Measured("noisy-tenant", f"a tenant enqueues {NOISY_RUNS:,} runs beside {QUIET_TENANTS} quiet ones", noisy_tenant),
+]

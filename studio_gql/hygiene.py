@@ -1,0 +1,252 @@
+"""What the API refuses before any resolver runs, beyond the body size: JSON that cannot be stored, and GraphQL
+documents over the depth and alias limits (counted through fragments, each fragment once).
+
+- ``loads``: strict JSON for request bodies and websocket messages. PostgreSQL cannot store U+0000, UTF-8 has
+  no unpaired surrogates, JSON has no NaN or Infinity, and a value nested deeper than ``MAX_JSON_DEPTH`` is
+  refused here rather than by a recursion limit somewhere later. Each is the client's mistake: a 400 with a
+  message, never a 500 or a masked "internal error".
+- ``DepthLimiter`` and ``AliasLimiter``: Strawberry's limiters walk a fragment again at every spread, so a
+  1 KB document whose fragments each spread the next one twice costs 2^n visits (40 levels block the event
+  loop for good). These compute each fragment's depth and alias count once.
+- ``StorableLiterals``: the same text rules for string literals in the document (``"\\u0000"``) and no float
+  literal that overflows to infinity.
+- ``OperationChecks``: several operations need ``operationName``; a subscription sent over HTTP is refused with
+  a message instead of failing inside.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FloatValueNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    StringValueNode,
+    ValidationContext,
+    ValidationRule,
+)
+from starlette.requests import Request
+from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.types.graphql import OperationType
+
+MAX_JSON_DEPTH = 128  # node configs may nest 100 levels (the template engine's limit), plus the request around them
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class BadJSON(ValueError):
+    """A request body or message that is not JSON this API can store; the message says what to fix."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadJSON(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise BadJSON(f"{name} is not JSON: send a number or null")
+
+
+def loads(data: str | bytes) -> Any:
+    """Decode client JSON strictly (see the module's doc); ``BadJSON`` says what is wrong. Undecodable bytes
+    raise ``UnicodeDecodeError`` as ``json.loads`` does."""
+    try:
+        value = json.loads(data, parse_constant=_no_constant, parse_float=_finite)
+    except RecursionError:
+        raise BadJSON(f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except (BadJSON, UnicodeDecodeError):
+        raise
+    except json.JSONDecodeError as exc:
+        raise BadJSON(f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except ValueError:  # an integer beyond the interpreter's digit limit
+        raise BadJSON("a number in the JSON has too many digits") from None
+    if problem := unstorable(value):
+        raise BadJSON(problem)
+    return value
+
+
+def text_problem(text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "text may not contain U+0000 (NUL)"
+    return f"text may not contain an unpaired surrogate (U+{ord(found.group()):04X}): send valid Unicode"
+
+
+def unstorable(value: Any) -> str | None:
+    """Why ``value`` (decoded JSON) cannot be stored, or None; walks without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if problem := text_problem(item):
+                return problem
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                return f"the JSON is nested more than {MAX_JSON_DEPTH} levels deep"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if problem := text_problem(key):
+                        return problem
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+    return None
+
+
+def ws_message_problem(message: Any) -> str | None:
+    """What is wrong with the shape of a graphql-transport-ws message (Strawberry's handler assumes it)."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "a graphql-transport-ws message is a JSON object with a string 'type'"
+    if message["type"] != "subscribe":
+        return None
+    payload = message.get("payload")
+    if not isinstance(message.get("id"), str) or not isinstance(payload, dict):
+        return "subscribe needs a string 'id' and an object 'payload'"
+    if not isinstance(payload.get("query"), str):
+        return "subscribe's payload needs a string 'query'"
+    for key, kind in (("variables", dict), ("operationName", str), ("extensions", dict)):
+        if payload.get(key) is not None and not isinstance(payload[key], kind):
+            return f"subscribe's payload.{key} must be {'an object' if kind is dict else 'a string'} or null"
+    return None
+
+
+# --------------------------------------------------------------------------------------------- document limits
+
+
+def _selections(node: Any) -> Iterator[Any]:
+    selection_set: SelectionSetNode | None = node.selection_set
+    return iter(selection_set.selections if selection_set is not None else ())
+
+
+class _Fragments:
+    """Per-fragment results computed once; a fragment met again while being computed (a cycle, which
+    ``NoFragmentCyclesRule`` reports) counts as empty."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        self.definitions = {
+            d.name.value: d for d in context.document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.depths: dict[str, int] = {}
+        self.aliases: dict[str, int] = {}
+        self._open: set[str] = set()
+
+    def depth(self, node: Any) -> int:
+        """Nesting below ``node``: a field with a selection set is 1 + its deepest child (introspection fields
+        are left to ``MaxIntrospectionDepthRule``, as Strawberry's limiter does)."""
+        deepest = 0
+        for selection in _selections(node):
+            if isinstance(selection, FieldNode):
+                if selection.selection_set is None or selection.name.value.startswith("__"):
+                    continue
+                deepest = max(deepest, 1 + self.depth(selection))
+            elif isinstance(selection, InlineFragmentNode):
+                deepest = max(deepest, self.depth(selection))
+            elif isinstance(selection, FragmentSpreadNode):
+                deepest = max(deepest, self._once(selection.name.value, self.depths, self.depth))
+        return deepest
+
+    def alias_count(self, node: Any) -> int:
+        count = 0
+        for selection in _selections(node):
+            if isinstance(selection, FieldNode):
+                count += (selection.alias is not None) + self.alias_count(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                count += self.alias_count(selection)
+            elif isinstance(selection, FragmentSpreadNode):
+                count += self._once(selection.name.value, self.aliases, self.alias_count)
+        return count
+
+    def _once(self, name: str, memo: dict[str, int], compute: Any) -> int:
+        if name in memo:
+            return memo[name]
+        fragment = self.definitions.get(name)
+        if fragment is None or name in self._open:
+            return 0
+        self._open.add(name)
+        try:
+            memo[name] = compute(fragment)
+        finally:
+            self._open.discard(name)
+        return memo[name]
+
+
+def _operations(context: ValidationContext) -> Iterator[OperationDefinitionNode]:
+    return (d for d in context.document.definitions if isinstance(d, OperationDefinitionNode))
+
+
+class DepthLimiter(AddValidationRules):
+    """Refuse an operation nested deeper than ``max_depth`` fields (through fragments)."""
+
+    def __init__(self, max_depth: int) -> None:
+        class DepthRule(ValidationRule):
+            def __init__(self, context: ValidationContext) -> None:
+                super().__init__(context)
+                fragments = _Fragments(context)
+                for operation in _operations(context):
+                    if fragments.depth(operation) > max_depth:
+                        name = operation.name.value if operation.name else "anonymous"
+                        context.report_error(
+                            GraphQLError(f"'{name}' exceeds maximum operation depth of {max_depth}", [operation])
+                        )
+
+        super().__init__([DepthRule])
+
+
+class AliasLimiter(AddValidationRules):
+    """Refuse a document with more than ``max_aliases`` aliases, counting a fragment at every spread."""
+
+    def __init__(self, max_aliases: int) -> None:
+        class AliasRule(ValidationRule):
+            def __init__(self, context: ValidationContext) -> None:
+                super().__init__(context)
+                fragments = _Fragments(context)
+                total = sum(fragments.alias_count(operation) for operation in _operations(context))
+                if total > max_aliases:
+                    context.report_error(GraphQLError(f"{total} aliases found. Allowed: {max_aliases}"))
+
+        super().__init__([AliasRule])
+
+
+class _LiteralRule(ValidationRule):
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if problem := text_problem(node.value):
+            self.report_error(GraphQLError(f"a string literal is not storable: {problem}", node))
+
+    def enter_float_value(self, node: FloatValueNode, *_: Any) -> None:
+        if not math.isfinite(float(node.value)):
+            self.report_error(GraphQLError(f"the number {node.value[:40]} is out of range", node))
+
+
+class StorableLiterals(AddValidationRules):
+    def __init__(self) -> None:
+        super().__init__([_LiteralRule])
+
+
+class OperationChecks(SchemaExtension):
+    """Before execution: a document with several operations needs ``operationName`` (Strawberry would run the
+    first one), and subscriptions stream over graphql-transport-ws (over HTTP they would fail inside)."""
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)] if document else []
+        # The name the request gave (Strawberry keeps it privately; its public property falls back to the first).
+        if len(operations) > 1 and getattr(context, "_provided_operation_name", "") is None:
+            raise GraphQLError("the document has several operations: send operationName to choose one")
+        request = getattr(context.context, "request", None)
+        if operations and context.operation_type is OperationType.SUBSCRIPTION and isinstance(request, Request):
+            raise GraphQLError("subscriptions are served over websocket (graphql-transport-ws) at /graphql, not HTTP")
+        yield
