@@ -53,6 +53,15 @@ export const SET_USER_ROLE = graphql(`
   }
 `);
 
+export const SET_USER_ACTIVE = graphql(`
+  mutation SetUserActive($userId: ID!, $active: Boolean!) {
+    setUserActive(userId: $userId, active: $active) {
+      user { id active }
+      errors { path message code }
+    }
+  }
+`);
+
 export const API_KEYS = graphql(`
   query ApiKeys {
     apiKeys { id name role createdAt lastUsedAt revoked }

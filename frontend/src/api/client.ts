@@ -19,15 +19,34 @@ export interface Api {
   ws: WsClient;
 }
 
+/** A ping every 15 s; no pong within 5 s means a dead (half-open) socket: it is closed and counts as dropped. */
+export const KEEP_ALIVE_MS = 15_000;
+export const PONG_TIMEOUT_MS = 5_000;
+
 /**
- * One API per token. The socket does not retry on its own: a dropped socket ends each subscription with an
- * error and its owner re-subscribes from the last `seq` it saw (see useRunEvents), so nothing replays twice.
+ * One API per token. The socket does not retry on its own (`retryAttempts: 0`): a dropped socket (a closed
+ * connection, or a ping left unanswered) ends each subscription with an error, and its owner subscribes again
+ * (the lazy client opens a new socket for it) from the last `seq` it applied (see lib/runEventsStream.ts). A
+ * retry inside graphql-ws would resend the first subscription's variables, so the stream would restart from its
+ * old `afterSeq`, and the owner would not learn that it missed events while the socket was down.
  */
 export function createApi(token: string | null, onUnauthenticated: () => void): Api {
-  const ws = createWsClient({
+  let pongTimer: ReturnType<typeof setTimeout> | undefined;
+  const ws: WsClient = createWsClient({
     url: wsUrl(),
     lazy: true,
     retryAttempts: 0,
+    shouldRetry: () => false,
+    keepAlive: KEEP_ALIVE_MS,
+    on: {
+      ping: (received) => {
+        if (!received) pongTimer = setTimeout(() => ws.terminate(), PONG_TIMEOUT_MS);
+      },
+      pong: (received) => {
+        if (received) clearTimeout(pongTimer);
+      },
+      closed: () => clearTimeout(pongTimer),
+    },
     connectionParams: () => (token ? { authorization: `Bearer ${token}` } : {}),
   });
   const client = new Client({

@@ -1,5 +1,5 @@
 // The selected node's settings: id, label, and its config as a form generated from the type's configSchema.
-import { useEffect, useState } from "react";
+import { useEffect, useState, type ReactNode } from "react";
 import type { ErrorSchema } from "@rjsf/utils";
 import type { NodeTypeInfo } from "../api/types";
 import { NODE_ID_PATTERN, type StepNode } from "../lib/definition";
@@ -19,6 +19,8 @@ export interface InspectorProps {
   onDelete: () => void;
   /** The template paths this node can read, offered while editing its template fields. */
   suggestions?: readonly TemplateSuggestion[];
+  /** Shown below the settings (the builder puts the node's connections there). */
+  children?: ReactNode;
 }
 
 const NO_SUGGESTIONS: readonly TemplateSuggestion[] = [];
@@ -32,6 +34,7 @@ export function Inspector({
   onConfig,
   onDelete,
   suggestions = NO_SUGGESTIONS,
+  children,
 }: InspectorProps) {
   const [idText, setIdText] = useState(node.id);
   const [idError, setIdError] = useState<string | null>(null);
@@ -109,6 +112,7 @@ export function Inspector({
           </TemplateSuggestionsContext.Provider>
         </section>
       ) : null}
+      {children}
       {editable ? (
         <button type="button" className="danger" onClick={onDelete}>
           Delete node

@@ -43,8 +43,19 @@ describe("run state", () => {
     s = applyEvent(s, ev(10, "step.started", "a", "RUNNING"));
     expect(s).toMatchObject({ status: "QUEUED", steps: { a: "RUNNING" }, finished: false, lastSeq: 10 });
     // The server's word after a retry: queued again, the last seq kept so the stream resumes after it.
-    s = settle(initialRunState("FAILED", []), "QUEUED", []);
+    s = settle(initialRunState("FAILED", []), "QUEUED", [], true);
     expect(s.finished).toBe(false);
+  });
+
+  it("keeps a finished run finished when a stale answer (computed before the final event) arrives after it", () => {
+    let s = initialRunState("RUNNING", [{ stepId: "wait", nodeType: "delay", status: "WAITING", attempt: 1 }]);
+    s = applyEvent(s, ev(6, "step.succeeded", "wait", "SUCCEEDED"));
+    s = applyEvent(s, ev(7, "run.succeeded", null, "SUCCEEDED", true));
+    const stale = settle(s, "WAITING", [{ stepId: "wait", nodeType: "delay", status: "WAITING", attempt: 1 }]);
+    expect(stale).toBe(s);
+    expect(stale).toMatchObject({ status: "SUCCEEDED", steps: { wait: "SUCCEEDED" }, finished: true });
+    // After a retry the server's "queued again" does reopen it.
+    expect(settle(s, "QUEUED", [], true)).toMatchObject({ status: "QUEUED", finished: false, lastSeq: 7 });
   });
 
   it("labels every status with a word and a symbol", () => {

@@ -36,8 +36,14 @@ export function applyEvent(state: RunState, event: RunEvent): RunState {
   return next;
 }
 
-/** The server's final word (the `run` query after the stream ended) replaces whatever the events said. */
-export function settle(state: RunState, status: RunStatus, steps: readonly StepSummary[]): RunState {
+/**
+ * The server's word (the `run` query: after the stream ended, or while the socket is down) replaces whatever the
+ * events said. An answer that the run is not finished does not reopen a run already known to be finished: that
+ * answer was computed before the final event and arrived after it (a refetch still in flight when the socket came
+ * back). Only `reopen` (the answer after the user retried the run) may.
+ */
+export function settle(state: RunState, status: RunStatus, steps: readonly StepSummary[], reopen = false): RunState {
+  if (state.finished && !FINAL_RUN_STATUSES.includes(status) && !reopen) return state;
   return {
     ...state,
     status,

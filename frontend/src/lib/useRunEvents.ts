@@ -1,10 +1,12 @@
-// Live run events over graphql-ws; after a dropped socket it re-subscribes from the last seq it applied.
+// Live run events over graphql-ws; after a dropped socket it re-subscribes from the last seq it applied
+// (the logic lives in runEventsStream.ts, a plain function the tests drive).
 import { useEffect, useRef } from "react";
 import { stringifyDocument } from "urql";
 import { RUN_EVENTS } from "../api/operations";
 import type { RunEvent } from "../api/types";
-import type { RunEventsSubscription, RunEventsSubscriptionVariables } from "../gql/graphql";
+import type { RunEventsSubscription } from "../gql/graphql";
 import { useSession } from "../auth";
+import { followRunEvents } from "./runEventsStream";
 
 export interface RunEventsHandlers {
   onEvent: (event: RunEvent) => void;
@@ -24,44 +26,14 @@ export function useRunEvents(runId: string, enabled: boolean, handlers: RunEvent
   ref.current = handlers;
   useEffect(() => {
     if (!enabled) return;
-    let lastSeq = ref.current.resumeAfter?.() ?? 0;
-    let stopped = false;
-    let unsubscribe: (() => void) | null = null;
-    let retry: ReturnType<typeof setTimeout> | null = null;
-    let attempt = 0;
-    const query = stringifyDocument(RUN_EVENTS); // graphql-ws sends the document as text
-    const subscribe = () => {
-      if (stopped) return;
-      ref.current.onConnection?.("live");
-      const variables: RunEventsSubscriptionVariables = { runId, afterSeq: lastSeq };
-      unsubscribe = api.ws.subscribe<RunEventsSubscription>(
-        { query, variables },
-        {
-          next: ({ data }) => {
-            const event = data?.runEvents;
-            if (!event || event.seq <= lastSeq) return; // replayed after a reconnect
-            lastSeq = event.seq;
-            attempt = 0;
-            ref.current.onEvent(event);
-          },
-          error: () => {
-            if (stopped) return;
-            ref.current.onConnection?.("reconnecting");
-            ref.current.onSettle(); // converge on the server's state while the socket is down
-            attempt += 1;
-            retry = setTimeout(subscribe, Math.min(10_000, 500 * 2 ** attempt));
-          },
-          complete: () => {
-            if (!stopped) ref.current.onSettle();
-          },
-        },
-      );
-    };
-    subscribe();
-    return () => {
-      stopped = true;
-      if (retry) clearTimeout(retry);
-      unsubscribe?.();
-    };
+    return followRunEvents<RunEventsSubscription>((payload, sink) => api.ws.subscribe(payload, sink), {
+      runId,
+      query: stringifyDocument(RUN_EVENTS), // graphql-ws sends the document as text
+      afterSeq: ref.current.resumeAfter?.() ?? 0,
+      onEvent: (event) => ref.current.onEvent(event),
+      onSettle: () => ref.current.onSettle(),
+      onConnection: (state) => ref.current.onConnection?.(state),
+      watchConnected: (listener) => api.ws.on("connected", listener),
+    });
   }, [api, runId, enabled]);
 }

@@ -1,4 +1,4 @@
-// The builder's undo/redo and copy/paste wiring, on a fake GraphQL server (no canvas gestures in jsdom).
+// The builder's undo/redo, copy/paste and keyboard-connect wiring, on a fake GraphQL server (no canvas gestures in jsdom).
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router-dom";
 import { Client, Provider, getOperationName, makeResult, type Exchange } from "urql";
@@ -138,5 +138,26 @@ describe("builder history and clipboard", () => {
     await waitFor(() => expect(screen.getByRole("combobox", { name: /^URL/ })).toBeTruthy());
     fireEvent.click(button("Undo"));
     await waitFor(() => expect(nodeIds()).toEqual(["check", "start"]));
+  });
+
+  it("connects the selected node from the inspector (no mouse) and removes the connection again", async () => {
+    renderBuilder();
+    await waitFor(() => expect(nodeIds()).toEqual(["check", "start"]));
+    fireEvent.click(screen.getByTestId("palette-condition")); // added and selected: its inspector opens
+    const connections = await screen.findByRole("form", { name: "Connect condition_1 to another node" });
+    const target = screen.getByLabelText("Connect to…") as HTMLSelectElement;
+    // Every other node but the trigger (nothing connects into a trigger).
+    expect([...target.options].map((o) => o.value)).toEqual(["", "check"]);
+    fireEvent.change(target, { target: { value: "check" } });
+    fireEvent.change(screen.getByLabelText("Branch"), { target: { value: "false" } });
+    fireEvent.submit(connections);
+    const list = await screen.findByRole("list", { name: "Outgoing connections of condition_1" });
+    expect(list.textContent).toContain("check (branch false)");
+    // One undo step, like a drawn edge.
+    fireEvent.click(button("Undo"));
+    await waitFor(() => expect(screen.queryByRole("list", { name: "Outgoing connections of condition_1" })).toBeNull());
+    fireEvent.click(button("Redo"));
+    fireEvent.click(await screen.findByRole("button", { name: "Remove the connection to check (branch false)" }));
+    await waitFor(() => expect(screen.getByText("No outgoing connections.")).toBeTruthy());
   });
 });

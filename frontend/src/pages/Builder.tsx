@@ -19,6 +19,7 @@ import { NODE_TYPES, PUBLISH, START_RUN, UPDATE_WORKFLOW, VALIDATE, WORKFLOW, WO
 import type { NodeTypeInfo, UserError, WorkflowDetail } from "../api/types";
 import { useCan } from "../auth";
 import { CompareVersions } from "../components/CompareVersions";
+import { EdgeEditor } from "../components/EdgeEditor";
 import { Inspector } from "../components/Inspector";
 import { DRAG_MIME, Palette } from "../components/Palette";
 import { SchemaForm } from "../components/SchemaForm";
@@ -378,6 +379,24 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   };
 
   const selected = nodes.find((n) => n.id === selectedId);
+  // The keyboard's way to connect: the selected node's outgoing edges and the nodes it may connect to.
+  const outgoing = useMemo(
+    () =>
+      selectedId
+        ? edges.filter((e) => e.source === selectedId).map((e) => ({ id: e.id, target: e.target, branch: e.sourceHandle ?? null }))
+        : [],
+    [edges, selectedId],
+  );
+  const targets = useMemo(
+    () =>
+      selectedId
+        ? nodes
+            .filter((n) => n.id !== selectedId && !byType.get(n.data.nodeType)?.trigger)
+            .map((n) => ({ id: n.id, label: n.data.extras.label || n.data.title }))
+        : [],
+    // Positions do not change the choices: follow the validation key (ids, types, labels), not every drag frame.
+    [validationKey, selectedId, byType],
+  );
   const updateSelected = (change: (n: StepNode) => StepNode) =>
     setNodes((ns) => ns.map((n) => (n.id === selectedId ? change(n) : n)));
 
@@ -526,7 +545,19 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
               setEdges((es) => es.filter((e) => e.source !== selected.id && e.target !== selected.id));
               setSelectedId(null);
             }}
-          />
+          >
+            <EdgeEditor
+              nodeId={selected.id}
+              branches={selected.data.branches}
+              targets={targets}
+              outgoing={outgoing}
+              editable={canEdit}
+              onConnect={(target, branch) =>
+                onConnect({ source: selected.id, target, sourceHandle: branch, targetHandle: null })
+              }
+              onRemove={(edgeId) => setEdges((es) => es.filter((e) => e.id !== edgeId))}
+            />
+          </Inspector>
         ) : (
           <aside className="inspector" aria-label="Inspector">
             <p className="hint">Select a node to see its settings.</p>

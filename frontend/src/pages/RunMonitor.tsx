@@ -1,6 +1,6 @@
 // The run monitor: the run's workflow graph with each step's live status, and the selected step's envelope.
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useNodesState } from "@xyflow/react";
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
 import { CANCEL_RUN, NODE_TYPES, RETRY_RUN, RUN_ARTIFACTS, RUN_HEAD, RUN_WITH_DEFINITION, STEP } from "../api/operations";
@@ -10,7 +10,7 @@ import { nodeTypes } from "../components/StepNodeView";
 import { definitionToGraph, type Definition, type StepEdge, type StepNode } from "../lib/definition";
 import { FIT_VIEW, LARGE_GRAPH, layoutGraph } from "../lib/layout";
 import { typeInfo } from "../lib/nodeTypes";
-import { applyEvent, initialRunState, settle, type RunState } from "../lib/runState";
+import { FINAL_RUN_STATUSES, applyEvent, initialRunState, settle, type RunState } from "../lib/runState";
 import { useRunEvents } from "../lib/useRunEvents";
 
 export function RunMonitorPage() {
@@ -36,15 +36,23 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
     requestPolicy: "network-only",
   });
   const [nt] = useQuery({ query: NODE_TYPES, requestPolicy: "cache-first" });
-  const run = runResult.data?.run ?? null;
+  // While a refetch is on its way, and when it fails (the network is down while the socket reconnects), the
+  // last run the server sent stays on the screen (and its events followed).
+  const lastRun = useRef(runResult.data?.run ?? null);
+  if (runResult.data) lastRun.current = runResult.data.run;
+  const run = lastRun.current;
   const [state, setState] = useState<RunState | null>(null);
   const [connection, setConnection] = useState<"live" | "reconnecting">("live");
   const [selectedId, setSelectedId] = useState<string | null>(null);
 
-  // Every (re)load of the run query is the server's word: fold it into the live state.
+  // Every (re)load of the run query is the server's word: fold it into the live state. Only the answer after a
+  // retry may reopen a run the events saw finish (see settle).
+  const reopening = useRef(false);
   useEffect(() => {
     if (!run) return;
-    setState((s) => (s ? settle(s, run.status, run.steps) : initialRunState(run.status, run.steps)));
+    const reopen = reopening.current;
+    if (reopen && !FINAL_RUN_STATUSES.includes(run.status)) reopening.current = false;
+    setState((s) => (s ? settle(s, run.status, run.steps, reopen) : initialRunState(run.status, run.steps)));
   }, [run]);
 
   const settleFromServer = useCallback(() => refetchRun({ requestPolicy: "network-only" }), [refetchRun]);
@@ -67,19 +75,27 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
     return { nodes: g.needsLayout ? layoutGraph(g.nodes, g.edges) : g.nodes, edges: g.edges };
   }, [run?.workflow.version?.definition, nt.data]);
 
-  // React Flow measures nodes through onNodesChange before it shows them: keep them in its state.
+  // React Flow measures nodes through onNodesChange before it shows them: keep them in its state. The statuses
+  // are put on them while rendering (not in an effect), so the run's badge and its nodes never disagree on screen.
   const [nodes, setNodes, onNodesChange] = useNodesState<StepNode>([]);
   useEffect(() => {
     if (graph) setNodes(graph.nodes);
   }, [graph, setNodes]);
-  useEffect(() => {
-    setNodes((ns) =>
-      ns.map((n) => {
-        const status = state?.steps[n.id] ?? "PENDING";
-        return n.data.status === status ? n : { ...n, data: { ...n.data, status } };
+  // A node whose status did not change stays the same object (a 1,000-node run re-renders only what changed).
+  const withStatus = useRef(new WeakMap<StepNode, StepNode>());
+  const steps = state?.steps;
+  const shownNodes = useMemo(
+    () =>
+      nodes.map((n) => {
+        const status = steps?.[n.id] ?? "PENDING";
+        const cached = withStatus.current.get(n);
+        if (cached?.data.status === status) return cached;
+        const shown = { ...n, data: { ...n.data, status } };
+        withStatus.current.set(n, shown);
+        return shown;
       }),
-    );
-  }, [state, graph, setNodes]);
+    [nodes, steps],
+  );
   const edges: StepEdge[] = graph?.edges ?? [];
 
   const [, cancel] = useMutation(CANCEL_RUN);
@@ -92,11 +108,14 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
     const payload = res.data?.retryRun;
     if (!payload?.run) return payload?.errors[0]?.message ?? res.error?.message ?? "The run was not retried.";
     if (payload.run.id !== runId) navigate(`/runs/${payload.run.id}`);
-    else settleFromServer();
+    else {
+      reopening.current = true;
+      settleFromServer();
+    }
     return null;
   };
 
-  if (runResult.error) return <p className="error" role="alert">{runResult.error.message}</p>;
+  if (runResult.error && !run) return <p className="error" role="alert">{runResult.error.message}</p>;
   if (!run || !state) return <p className="page-status" role="status">Loading the run…</p>;
   const status = state.status ?? run.status;
 
@@ -125,10 +144,15 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
         ) : null}
       </header>
       {cancelError ? <p className="error" role="alert">{cancelError}</p> : null}
+      {runResult.error ? (
+        <p className="error" role="alert">
+          Could not reach the server ({runResult.error.message}); showing the last known state.
+        </p>
+      ) : null}
       <div className="builder-body">
         <div className="canvas" data-testid="run-canvas">
           <ReactFlow<StepNode, StepEdge>
-            nodes={nodes}
+            nodes={shownNodes}
             edges={edges}
             nodeTypes={nodeTypes}
             onNodesChange={onNodesChange}

@@ -1,7 +1,8 @@
-// Users and API keys of the tenant: add a user, change a role; create an API key (shown once), revoke one.
-import { useCallback, useEffect, useId, useState, type FormEvent, type ReactNode } from "react";
+// Users and API keys of the tenant: add a user, change a role, disable or enable one; create an API key (shown
+// once), revoke one.
+import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { useMutation, useQuery } from "urql";
-import { API_KEYS, CREATE_API_KEY, CREATE_USER, REVOKE_API_KEY, SET_USER_ROLE, USERS } from "../api/admin";
+import { API_KEYS, CREATE_API_KEY, CREATE_USER, REVOKE_API_KEY, SET_USER_ACTIVE, SET_USER_ROLE, USERS } from "../api/admin";
 import { useCan, useViewer } from "../auth";
 import { ConfirmDialog } from "../components/Dialog";
 import { FieldMessages, GeneralErrors, invalidProps } from "../components/FieldMessages";
@@ -91,6 +92,19 @@ function UsersSection() {
   const [rowErrors, setRowErrors] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState<string | null>(null);
   const [{ fetching }, setRole] = useMutation(SET_USER_ROLE);
+  const [{ fetching: switching }, setActive] = useMutation(SET_USER_ACTIVE);
+  const canManage = useCan("users");
+  const [disabling, setDisabling] = useState<{ id: string; email: string } | null>(null);
+  const [disableError, setDisableError] = useState<string | null>(null);
+  const [activeErrors, setActiveErrors] = useState<Record<string, string>>({});
+  // The pressed button goes when the list reloads: the focus moves to the row's opposite button once it shows.
+  const focusNext = useRef<string | null>(null);
+  const focusWhenShown = (key: string) => (el: HTMLButtonElement | null) => {
+    if (el && focusNext.current === key) {
+      focusNext.current = null;
+      el.focus();
+    }
+  };
   const reload = () => setReloads((n) => n + 1); // every page queries again
   const noop = useCallback(() => {}, []);
 
@@ -103,6 +117,25 @@ function UsersSection() {
       setNotice(`${email} is now ${roleLabel(role).toLowerCase()}.`);
       reload();
     }
+  };
+
+  /** Disabling goes through the confirmation (its problems show there); enabling applies at once. */
+  const applyActive = async (userId: string, email: string, active: boolean): Promise<boolean> => {
+    const res = await setActive({ userId, active });
+    const problem = problemText(res.data?.setUserActive, res.error);
+    if (active) setActiveErrors((e) => ({ ...e, [userId]: problem ?? "" }));
+    else setDisableError(problem);
+    if (problem) return false;
+    setActiveErrors(({ [userId]: _, ...rest }) => rest);
+    focusNext.current = `${active ? "disable" : "enable"}-${userId}`;
+    setNotice(active ? `${email} is enabled again and may log in.` : `${email} is disabled: they can no longer log in.`);
+    reload();
+    return true;
+  };
+
+  const confirmDisable = async () => {
+    if (!disabling) return;
+    if (await applyActive(disabling.id, disabling.email, false)) setDisabling(null);
   };
 
   const renderRow = (u: UserRow) => {
@@ -134,7 +167,43 @@ function UsersSection() {
           </div>
           <FieldMessages id={`role-${u.id}-errors`} messages={problem ? [problem] : undefined} />
         </td>
-        <td>{u.active ? "active" : "disabled"}</td>
+        <td>
+          <div className="row tight">
+            <span>{u.active ? "active" : "disabled"}</span>
+            {canManage && u.active && u.id !== viewer.user?.id ? (
+              <button
+                type="button"
+                className="danger"
+                ref={focusWhenShown(`disable-${u.id}`)}
+                disabled={switching}
+                aria-label={`Disable user ${u.email}`}
+                onClick={() => {
+                  setDisableError(null);
+                  setDisabling({ id: u.id, email: u.email });
+                }}
+              >
+                Disable
+              </button>
+            ) : null}
+            {canManage && !u.active ? (
+              <button
+                type="button"
+                ref={focusWhenShown(`enable-${u.id}`)}
+                disabled={switching}
+                aria-label={`Enable user ${u.email}`}
+                aria-describedby={activeErrors[u.id] ? `active-${u.id}-errors` : undefined}
+                onClick={() => void applyActive(u.id, u.email, true)}
+              >
+                Enable
+              </button>
+            ) : null}
+          </div>
+          {activeErrors[u.id] ? (
+            <p id={`active-${u.id}-errors`} className="field-error" role="alert">
+              {activeErrors[u.id]}
+            </p>
+          ) : null}
+        </td>
         <td>{new Date(u.createdAt).toLocaleString()}</td>
         <td>{u.lastLoginAt ? new Date(u.lastLoginAt).toLocaleString() : "never"}</td>
       </tr>
@@ -178,6 +247,22 @@ function UsersSection() {
         <button type="button" onClick={() => setPages((p) => [...p, nextCursor])}>
           Show more users
         </button>
+      ) : null}
+      {disabling ? (
+        <ConfirmDialog
+          title={`Disable user ${disabling.email}?`}
+          message={
+            <p>
+              They can no longer log in, and their sessions and open connections stop at once. You can enable them
+              again later.
+            </p>
+          }
+          confirmLabel="Disable user"
+          busy={switching}
+          error={disableError}
+          onConfirm={() => void confirmDisable()}
+          onCancel={() => setDisabling(null)}
+        />
       ) : null}
     </section>
   );
@@ -243,7 +328,6 @@ function CreateUserForm({ onCreated }: { onCreated: (email: string) => void }) {
           <FieldMessages id={`${id}-role-errors`} messages={err("role")} />
         </div>
       </div>
-      <p className="hint">There is no way to disable a user yet: lower their role to viewer instead.</p>
       <GeneralErrors messages={errors.general} />
       <button type="submit" className="primary" disabled={fetching}>
         Add user

@@ -1,0 +1,114 @@
+// Users page: disabling a user (behind a confirmation) and enabling one again with setUserActive.
+import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
+import { Provider } from "urql";
+import { afterEach, describe, expect, it } from "vitest";
+import { ViewerProvider } from "../auth";
+import { ROLE_PERMISSIONS, mockClient } from "../test/mockGraphQL";
+import { UsersPage } from "./Users";
+
+afterEach(cleanup);
+
+interface FakeUser {
+  id: string;
+  email: string;
+  role: string;
+  active: boolean;
+  createdAt: string;
+  lastLoginAt: string | null;
+}
+
+const ME = { id: "u1", email: "admin@x.test" };
+
+function renderPage({
+  permissions = ROLE_PERMISSIONS.ADMIN,
+  refuse = null,
+}: { permissions?: string[]; refuse?: { path: string[]; message: string; code: string } | null } = {}) {
+  const users: FakeUser[] = [
+    { id: "u1", email: ME.email, role: "ADMIN", active: true, createdAt: "2026-01-01T00:00:00Z", lastLoginAt: null },
+    { id: "u2", email: "ada@x.test", role: "EDITOR", active: true, createdAt: "2026-01-01T00:00:00Z", lastLoginAt: null },
+    { id: "u3", email: "bob@x.test", role: "VIEWER", active: false, createdAt: "2026-01-01T00:00:00Z", lastLoginAt: null },
+  ];
+  const api = mockClient({
+    Me: () => ({ me: { user: ME, tenant: { id: "t1", name: "T" }, role: "ADMIN", permissions } }),
+    Users: () => ({ users: { nodes: users.map((u) => ({ ...u })), pageInfo: { hasNextPage: false, endCursor: null } } }),
+    ApiKeys: () => ({ apiKeys: [] }),
+    SetUserActive: ({ userId, active }) => {
+      if (refuse) return { setUserActive: { user: null, errors: [refuse] } };
+      const user = users.find((u) => u.id === userId)!;
+      user.active = active;
+      return { setUserActive: { user: { id: user.id, active }, errors: [] } };
+    },
+  });
+  render(
+    <Provider value={api.client}>
+      <ViewerProvider>
+        <UsersPage />
+      </ViewerProvider>
+    </Provider>,
+  );
+  return api;
+}
+
+const usersTable = () => screen.findByRole("table", { name: "Users" });
+
+describe("Users page: disable and enable", () => {
+  it("disables another user after the confirmation and reloads the list", async () => {
+    const api = renderPage();
+    const table = await usersTable();
+    await within(table).findByRole("rowheader", { name: "ada@x.test" });
+    // Nobody may disable themselves: the own row has no button.
+    expect(within(table).queryByRole("button", { name: `Disable user ${ME.email}` })).toBeNull();
+
+    const button = within(table).getByRole("button", { name: "Disable user ada@x.test" });
+    fireEvent.click(button);
+    const dialog = screen.getByRole("alertdialog", { name: "Disable user ada@x.test?" });
+    expect(document.activeElement?.textContent).toBe("Cancel"); // Enter never disables by accident
+    expect(api.named("SetUserActive")).toHaveLength(0);
+
+    const loads = api.named("Users").length;
+    fireEvent.click(within(dialog).getByRole("button", { name: "Disable user" }));
+    await waitFor(() => expect(screen.queryByRole("alertdialog")).toBeNull());
+    expect(api.named("SetUserActive")[0]!.variables).toEqual({ userId: "u2", active: false });
+    expect(screen.getAllByRole("status").some((s) => s.textContent?.includes("ada@x.test is disabled"))).toBe(true);
+    await waitFor(() => expect(api.named("Users").length).toBeGreaterThan(loads));
+    const enable = await within(await usersTable()).findByRole("button", { name: "Enable user ada@x.test" });
+    expect(enable.closest("tr")!.textContent).toContain("disabled");
+    await waitFor(() => expect(document.activeElement).toBe(enable)); // the focus follows the row
+  });
+
+  it("cancelling the confirmation changes nothing", async () => {
+    const api = renderPage();
+    fireEvent.click(await within(await usersTable()).findByRole("button", { name: "Disable user ada@x.test" }));
+    fireEvent.click(within(screen.getByRole("alertdialog")).getByRole("button", { name: "Cancel" }));
+    expect(screen.queryByRole("alertdialog")).toBeNull();
+    expect(api.named("SetUserActive")).toHaveLength(0);
+  });
+
+  it("keeps the dialog open with the server's reason when it refuses", async () => {
+    const api = renderPage({
+      refuse: { path: ["userId"], message: "you cannot disable the last active admin", code: "CONFLICT" },
+    });
+    fireEvent.click(await within(await usersTable()).findByRole("button", { name: "Disable user ada@x.test" }));
+    const dialog = screen.getByRole("alertdialog");
+    fireEvent.click(within(dialog).getByRole("button", { name: "Disable user" }));
+    expect((await within(dialog).findByRole("alert")).textContent).toContain("last active admin");
+    expect(api.named("SetUserActive")).toHaveLength(1);
+    expect(screen.getByRole("alertdialog")).toBeTruthy();
+  });
+
+  it("enables a disabled user at once, without a confirmation", async () => {
+    const api = renderPage();
+    fireEvent.click(await within(await usersTable()).findByRole("button", { name: "Enable user bob@x.test" }));
+    expect(screen.queryByRole("alertdialog")).toBeNull();
+    await waitFor(() => expect(api.named("SetUserActive")).toHaveLength(1));
+    expect(api.named("SetUserActive")[0]!.variables).toEqual({ userId: "u3", active: true });
+    await within(await usersTable()).findByRole("button", { name: "Disable user bob@x.test" });
+  });
+
+  it("shows no disable or enable controls without user:manage", async () => {
+    renderPage({ permissions: [...ROLE_PERMISSIONS.VIEWER, "apikey:manage"] });
+    await screen.findByRole("heading", { name: "API keys" });
+    expect(screen.queryByRole("table", { name: "Users" })).toBeNull();
+    expect(screen.queryByRole("button", { name: /^(Disable|Enable) user/ })).toBeNull();
+  });
+});
