@@ -60,6 +60,17 @@ _INSERT_STEPS = models.Step.__table__.insert()
 _INSERT_EVENT = models.RunEvent.__table__.insert()
 _INSERT_AUDIT = models.AuditEntry.__table__.insert()
 DEFINITION_CACHE = 256
+# Does the tenant already have runs waiting for a slot? Then a new one joins them instead of being dispatched:
+# a tenant that queues thousands must not fill the shared queue with jobs that can only be refused.
+_ANY_HELD = (
+    sa.select(models.Run.__table__.c.id)
+    .where(
+        models.Run.__table__.c.tenant_id == sa.bindparam("b_tenant"),
+        models.Run.__table__.c.status == RunStatus.QUEUED,
+        models.Run.__table__.c.held_since.is_not(None),
+    )
+    .limit(1)
+)
 
 
 @dataclass
@@ -117,6 +128,7 @@ class Control:
                         ["workflowId"], "publish the workflow before starting runs", "NOT_PUBLISHED"
                     )
                 raise ValidationFailed.one(["version"], f"the workflow has no version {version}", "NOT_FOUND")
+            behind_held = await s.scalar(_ANY_HELD, {"b_tenant": tenant_id}) is not None
             definition = self._definitions.get(target.version_id)
             if definition is None:
                 document = await s.scalar(_DEFINITION, {"b_tenant": tenant_id, "b_version": target.version_id})
@@ -138,6 +150,7 @@ class Control:
             "depth": 0,
             "last_seq": 1,
             "signal": 0,
+            "held_since": now if behind_held else None,  # the oldest held run is dispatched first, as slots free
             "created_at": now,
             "updated_at": now,
         }
@@ -192,6 +205,8 @@ class Control:
                     return existing, False
             raise
         await self._published([event])
+        if behind_held:  # a finishing run of the tenant (or the sweep) dispatches it when its turn comes
+            return models.Run(**values), True
         try:
             await self.queue.enqueue_advance(tenant_id, values["id"])
         except Exception:  # the run is committed: the sweep dispatches QUEUED runs nobody picked up

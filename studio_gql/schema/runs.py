@@ -320,6 +320,7 @@ class RunMutation:
         idempotency_key: str | None = None,
     ) -> RunPayload:
         ctx = info.context
+        await _within_start_rate(ctx)
         run, created = await ctx.state.control.start_run(
             ctx.tenant_id,
             ctx.require_principal().actor,
@@ -392,6 +393,19 @@ class RunMutation:
             except StorageError:
                 log.warning("could not remove the files of deleted run %s", gone, exc_info=True)
         return DeletePayload(deleted_id=id)
+
+
+async def _within_start_rate(ctx: Context) -> None:
+    """One tenant's flood of startRun calls waits its turn instead of taking the API from the others."""
+    limit = ctx.state.settings.run_starts_per_tenant_per_s
+    if not limit:
+        return
+    retry_after = await ctx.state.limiter.hit(f"runstart:{ctx.tenant_id}", limit, window_s=1)
+    if retry_after is not None:
+        raise StrawberryGraphQLError(
+            f"your tenant starts at most {limit} runs per second: retry in {retry_after} s",
+            extensions={"code": "RATE_LIMITED", "retryable": True, "retryAfterS": retry_after},
+        )
 
 
 @contextlib.asynccontextmanager
