@@ -339,6 +339,13 @@ async def test_the_sweep_dispatches_held_runs_only_into_free_slots(
     sweeper = RunEngine(state.settings, state.engine, state.bus, state.control.queue, load_catalog(state.settings))
     assert not {run_id for _, run_id in await sweeper.sweep()} & {blocker, *held}, "no free slot: nothing to send"
 
+    # A run started now joins the held ones at the back instead of putting a job in the shared queue.
+    monkeypatch.setattr(state.control.queue, "enqueue_advance", not_yet)
+    late, _ = await state.control.start_run(tenant.id, "test", workflow_id)
+    monkeypatch.undo()
+    assert late.id not in dispatched and late.held_since is not None
+    held.append(late.id)
+
     async with state.sessions.begin() as s:  # the blocker ends without its kick (its worker died, say)
         await s.execute(
             sa.update(models.Run)
