@@ -183,13 +183,17 @@ async def subscribers(per_tenant: int) -> Outcome:
         for conn in [*conns, greedy]:
             await conn.close()
     latencies: list[float] = []
+    stream_errors: list[str] = []
     lost = repeated = 0
     for conn, id, run_id in followed:
-        events = [p["data"]["runEvents"] for p in conn.received[id] if p.get("data")]
+        paired = list(zip(conn.received[id], conn.arrival[id], strict=True))
+        stream_errors.extend(str(p.get("errors"))[:200] for p, _ in paired if p.get("errors"))
+        events = [p["data"]["runEvents"] for p, _ in paired if p.get("data")]
+        arrivals = [at for p, at in paired if p.get("data")]
         seqs = [e["seq"] for e in events]
         lost += len(set(stored[str(run_id)]) - set(seqs))
         repeated += len(seqs) - len(set(seqs))
-        for event, received in zip(events, conn.arrival[id], strict=True):
+        for event, received in zip(events, arrivals, strict=True):
             committed = datetime.fromisoformat(event["at"]).astimezone(UTC).timestamp()
             if committed > conn.subscribed[id] + 0.05:  # live, not replayed from before the subscription
                 latencies.append((received - committed) * 1000)
@@ -224,7 +228,10 @@ async def subscribers(per_tenant: int) -> Outcome:
             "KiB per connection": f"{rss_kib:.0f}",
         }
     )
+    for error in stream_errors[:3]:
+        print(f"  stream error: {error}")
     outcome.check("every run finished", finished == len(run_of))
+    outcome.check("no stream ended in an error", not stream_errors)
     outcome.check("every stream equals the stored events (none lost, none repeated)", lost == 0 and repeated == 0)
     outcome.check("0 cross-tenant events", cross == 0 and foreign_data == 0 and update_events > 0)
     outcome.check("another tenant's run reads as not found", foreign_refused == len(foreign))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from studio_gql.state import AppState
 from studio_shared.auth import API_KEY_PREFIX, Principal, decode_access_token
+from studio_shared.db import tenancy
 from studio_shared.errors import Unauthenticated
 from studio_shared.store import api_keys, tenants
 
@@ -30,11 +31,13 @@ async def authenticate(state: AppState, authorization: object) -> Principal | No
             principal = await api_keys.authenticate(s, token)
         if principal is None:
             raise Unauthenticated("invalid or revoked API key")
+        tenancy.act_for(principal.tenant_id)
         return principal
     claimed = decode_access_token(state.settings, token)
     async with state.reads() as s:
         user = await tenants.get_user(s, claimed.tenant_id, claimed.user_id) if claimed.user_id else None
     if user is None or not user.active:
         raise Unauthenticated("this account no longer exists or was disabled")
+    tenancy.act_for(user.tenant_id)  # from here on, the database admits only this tenant's rows (PostgreSQL)
     # A role changed after the token was issued takes effect at once, in both directions.
     return Principal(tenant_id=user.tenant_id, role=user.role, user_id=user.id)

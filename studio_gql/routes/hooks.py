@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from studio_gql import hygiene
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
-from studio_shared.db import models
+from studio_shared.db import models, tenancy
 from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.store import webhooks as store
@@ -54,6 +54,7 @@ async def deliver(request: Request) -> Response:
     hook = await state.webhook_endpoints.get(hook_id) if hook_id else None
     if hook is None or not hook.enabled:
         return problem(404, "not_found", "no enabled webhook has this URL: check the id, or enable the webhook")
+    tenancy.act_for(hook.tenant_id)  # the rest of the delivery acts for the webhook's tenant only
     body = await _read_body(request, settings.webhook_max_body_bytes)
     if body is None:
         return problem(413, "too_large", f"the body is larger than {settings.webhook_max_body_bytes} bytes")

@@ -1,7 +1,7 @@
 """Database models, engine and session factory."""
 
-from studio_shared.db import models
+from studio_shared.db import models, tenancy
 from studio_shared.db.base import Base
 from studio_shared.db.engine import Sessions, create_engine, read_only, session_factory
 
-__all__ = ["Base", "Sessions", "create_engine", "models", "read_only", "session_factory"]
+__all__ = ["Base", "Sessions", "create_engine", "models", "read_only", "session_factory", "tenancy"]

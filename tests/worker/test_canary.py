@@ -1,10 +1,14 @@
 """The canary scan: credentials with unique values are used on every node's success and failure paths, then
 every sink is searched for them — every table of the database, the run's events and step envelopes as the
-API serves them, the process logs and the worker processes' logs. One hit anywhere fails the test."""
+API serves them, the process logs and the worker processes' logs, and in services mode every Redis message and
+key (arq's pickled jobs and results included). The server's JWT and secret keys are canaries too. One hit
+anywhere fails the test."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import logging
 import secrets
@@ -12,12 +16,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 import sqlalchemy as sa
 
 from studio_gql.state import AppState
 from studio_shared.db import models
 from studio_shared.rbac import Role
-from tests.conftest import GraphQLClient, TenantFixture, Workers
+from tests.conftest import TEST_JWT_SECRET, TEST_SECRET_KEY, GraphQLClient, TenantFixture, Workers
 from tests.servers import FakeModel, Target, serve
 from tests.worker.engine_harness import chain, run_once
 from tests.worker.test_nodes_io import add_credential, node
@@ -121,6 +126,9 @@ async def test_no_secret_reaches_any_sink(
     ]
     outcomes: dict[str, str] = {}
     served: list[Any] = []
+    redis = RedisSink(state.settings.redis_url) if state.settings.redis_url else None
+    if redis is not None:
+        await redis.start()
     for name, definition in workflows(target):
         finished = await run_once(state, tenant, definition)
         outcomes[name] = finished.run.status.value
@@ -140,16 +148,70 @@ async def test_no_secret_reaches_any_sink(
     assert model.headers[0]["authorization"] == f"Bearer {CANARIES['openai']}"
 
     sinks = {
+        "redis (every message published, every key: arq jobs and results)": await redis.stop() if redis else "",
         "database": await dump_database(state),
         "api": json.dumps(served),
         "process logs": "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records),
         "worker logs": "\n".join(path.read_text(errors="replace") for path in workers.logs.glob("*.log")),
     }
-    # Each canary in every form it travels in: raw, and base64 inside a Basic header.
-    forms = {**CANARIES, "basic header": base64.b64encode(f"u:{CANARIES['basic']}".encode()).decode()}
+    # Each canary in every form it travels in: raw, and base64 inside a Basic header; and the server's own keys.
+    forms = {
+        **CANARIES,
+        "basic header": base64.b64encode(f"u:{CANARIES['basic']}".encode()).decode(),
+        "jwt key": TEST_JWT_SECRET,
+        "secret key": TEST_SECRET_KEY,
+    }
     leaks = [(sink, kind) for sink, text in sinks.items() for kind, canary in forms.items() if canary in text]
     assert leaks == []
     assert "[REDACTED]" in sinks["database"] and "[REDACTED]" in sinks["api"]
+    if redis is not None:
+        assert redis.messages > 0 and redis.keys > 0, "the Redis scan saw the runs' traffic"
+
+
+class RedisSink:
+    """Everything the runs put through Redis: each pub/sub message (any channel; pub/sub ignores the database
+    number, so this is every message on the server) and, at the end, every key of the queue's database."""
+
+    def __init__(self, url: str) -> None:
+        self.client = aioredis.Redis.from_url(url)
+        self.pubsub = self.client.pubsub()
+        self.seen: list[bytes] = []
+        self.messages = self.keys = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.pubsub.psubscribe("*")
+        self._task = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        async for message in self.pubsub.listen():
+            if message["type"] == "pmessage":
+                self.messages += 1
+                self.seen.append(message["data"])
+
+    async def stop(self) -> str:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self.pubsub.aclose()
+        async for key in self.client.scan_iter(count=500):
+            self.keys += 1
+            kind = (await self.client.type(key)).decode()
+            if kind == "string":
+                self.seen.append(await self.client.get(key) or b"")
+            elif kind == "zset":
+                self.seen.extend(await self.client.zrange(key, 0, -1))
+            elif kind == "hash":
+                self.seen.extend(v for pair in (await self.client.hgetall(key)).items() for v in pair)
+            elif kind == "list":
+                self.seen.extend(await self.client.lrange(key, 0, -1))
+            elif kind == "set":
+                self.seen.extend(await self.client.smembers(key))
+            self.seen.append(key)
+        await self.client.aclose()
+        # arq pickles its jobs and results: the canaries would still appear as plain bytes inside them.
+        return "\n".join(item.decode("utf-8", "replace") for item in self.seen)
 
 
 async def dump_database(state: AppState) -> str:
