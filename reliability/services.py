@@ -331,7 +331,9 @@ async def pg_terminate(runs: int) -> Outcome:
 async def concurrent_claims(runs: int) -> Outcome:
     count = 250  # two ready steps each: 500
     sink = Sink(latency_s=0.05)
-    async with serve(sink.app()) as sink_url, environment() as world:
+    # No faults here: the default lease, so that a busy machine's slow heartbeat cannot pass for a dead worker
+    # (with the 3 s lease of the fault scenarios, a stall under this burst re-ran a few steps: a new attempt).
+    async with serve(sink.app()) as sink_url, environment(STUDIO_RUN_LEASE_S="30") as world:
         tenant_id, workflow_id = await seed(
             world.state,
             graph(
@@ -377,8 +379,9 @@ async def concurrent_claims(runs: int) -> Outcome:
             "executed twice": str(doubled),
         }
     )
-    outcome.check("every step executed exactly once", len(sink.requests) == 2 * count and doubled == 0)
-    outcome.check("every step on its first attempt", set(attempts) == {1} and sum(attempts.values()) == 2 * count)
+    total_attempts = sum(attempt * n for attempt, n in attempts.items())
+    outcome.check("one execution per attempt (requests == attempts)", len(sink.requests) == total_attempts)
+    outcome.check("every step executed exactly once, on its first attempt", doubled == 0 and set(attempts) == {1})
     outcome.check("every run succeeded", succeeded == count)
     return outcome
 
