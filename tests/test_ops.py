@@ -55,7 +55,16 @@ def test_docker_compose_validates_the_file() -> None:
 
 
 def test_dockerfile_copies_paths_that_exist() -> None:
-    for line in (REPO / "Dockerfile").read_text().splitlines():
+    """Every COPY from the build context names a path of the repository; one from a stage names a stage."""
+    lines = (REPO / "Dockerfile").read_text().splitlines()
+    stages = {line.split()[-1] for line in lines if line.startswith("FROM ") and " AS " in line}
+    assert stages == {"frontend"}, "the web app is built in its own stage"
+    for line in lines:
         if line.startswith("COPY "):
-            for source in line.split()[1:-1]:
+            words = line.split()[1:-1]
+            stage = next((w.removeprefix("--from=") for w in words if w.startswith("--from=")), None)
+            if stage is not None:
+                assert stage in stages, f"Dockerfile copies from an unknown stage {stage}"
+                continue
+            for source in words:
                 assert (REPO / source).exists(), f"Dockerfile copies missing {source}"
