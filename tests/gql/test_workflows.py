@@ -580,7 +580,9 @@ def statements(state: Any) -> Iterator[list[str]]:
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         sink = _counting.get()
-        if sink is not None and not statement.startswith("BEGIN"):  # transaction control is not a query
+        # Transaction control and the tenant declaration of row-level security (one per transaction, PostgreSQL)
+        # are not queries of the request.
+        if sink is not None and not statement.startswith(("BEGIN", "SELECT set_config('studio.tenant_id'")):
             sink.append(statement)
 
     token = _counting.set(seen)
