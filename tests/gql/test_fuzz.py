@@ -46,7 +46,11 @@ def examples(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
@@ -59,7 +63,9 @@ def definitions(types: list[str]) -> st.SearchStrategy[Any]:
         optional={
             "config": json_values,
             "retry": json_values | st.fixed_dictionaries({"max_attempts": st.integers(-5, 50)}),
-            "timeout_s": st.integers(-10, 10**7) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=3),
+            "timeout_s": st.integers(-10, 10**7)
+            | st.floats(allow_nan=False, allow_infinity=False)
+            | st.text(max_size=3),
             "on_error": st.sampled_from(["fail", "continue", "branch", "??"]),
             "position": json_values,
         },
