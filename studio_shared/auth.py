@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -22,6 +23,7 @@ ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "tenant_id", "role", "exp", "iat", "iss", "aud"]
 API_KEY_PREFIX = "wst_"
 MAX_TOKEN_CHARS = 4096
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,9 @@ def encode_access_token(
 
 def decode_access_token(settings: Settings, token: str) -> Principal:
     """Verify signature, algorithm, expiry, issuer and audience; every failure is one opaque Unauthenticated."""
-    if len(token) > MAX_TOKEN_CHARS:
+    # Strict compact JWS: three base64url segments, no padding. PyJWT also decodes other spellings of the same
+    # signature (standard base64, padding): one token must have exactly one accepted form.
+    if len(token) > MAX_TOKEN_CHARS or not _COMPACT_JWS.fullmatch(token):
         raise Unauthenticated("invalid token")
     try:
         claims = jwt.decode(
