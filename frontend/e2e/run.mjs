@@ -484,24 +484,26 @@ try {
         const rec = { openedAt: Date.now(), closedAt: null, code: null, clean: null };
         window.__sockets.push(rec);
         this.addEventListener("close", (e) => Object.assign(rec, { closedAt: Date.now(), code: e.code, clean: e.wasClean }));
+        // Frames are recorded here, in the page, as the app sends and receives them: Playwright's frame events reach
+        // the test process later, so their times cannot be compared with the cut.
+        const socket = window.__sockets.length - 1;
+        this.addEventListener("message", (e) => {
+          const m = JSON.parse(String(e.data));
+          if (m.type === "next" && m.payload.data?.runEvents) window.__received.push({ at: Date.now(), socket, seq: m.payload.data.runEvents.seq });
+        });
+      }
+      send(data) {
+        const m = JSON.parse(String(data));
+        if (m.type === "subscribe") window.__subscribes.push({ at: Date.now(), afterSeq: m.payload.variables?.afterSeq ?? null });
+        super.send(data);
       }
     };
+    window.__received = [];
+    window.__subscribes = [];
   }, token);
   const fp = await flaky.newPage();
   fp.on("pageerror", (err) => console.error("page error (flaky network):", err.message));
   if (process.env.E2E_DEBUG) fp.on("console", (m) => console.log("console:", m.text()));
-  const subscribes = []; // { at, afterSeq }
-  const received = []; // { at, seq }
-  fp.on("websocket", (ws) => {
-    ws.on("framesent", ({ payload }) => {
-      const m = JSON.parse(String(payload));
-      if (m.type === "subscribe") subscribes.push({ at: Date.now(), afterSeq: m.payload.variables?.afterSeq ?? null });
-    });
-    ws.on("framereceived", ({ payload }) => {
-      const m = JSON.parse(String(payload));
-      if (m.type === "next" && m.payload.data?.runEvents) received.push({ at: Date.now(), seq: m.payload.data.runEvents.seq });
-    });
-  });
   const runState = async (id) =>
     (await gql("query($id: ID!) { run(id: $id) { status finishedAt steps { stepId status } } }", { id })).run;
   const { startRun: startedRun } = await gql("mutation($w: ID!) { startRun(workflowId: $w, input: {}) { run { id } errors { message } } }", { w: delayId });
@@ -513,7 +515,6 @@ try {
   await fp.waitForTimeout(1500);
   proxy.restore();
   const restoredAt = Date.now();
-  const seqBeforeCut = Math.max(0, ...received.filter((r) => r.at < cutAt).map((r) => r.seq));
   // The server finishes the run; the monitor catches up.
   let serverRun;
   for (let i = 0; ; i++) {
@@ -533,6 +534,10 @@ try {
   }
   const statusLog = await fp.evaluate(() => window.__statusLog);
   const sockets = await fp.evaluate(() => window.__sockets);
+  const subscribes = await fp.evaluate(() => window.__subscribes); // { at, afterSeq }
+  const received = await fp.evaluate(() => window.__received); // { at, socket, seq }
+  // Everything the first socket delivered before the cut dropped it is what the monitor had applied.
+  const seqBeforeCut = Math.max(0, ...received.filter((r) => r.socket === 0).map((r) => r.seq));
   if (process.env.E2E_DEBUG) console.log(JSON.stringify({ cutAt, restoredAt, sockets, subscribes, received, statusLog }));
   // Statuses only move forward: once the run or a node showed a final status, it never shows an unfinished one
   // again (React Flow draws its nodes a frame after the run's badge, so each is checked on its own).
@@ -551,7 +556,7 @@ try {
   const resubscribe = subscribes.find((sub) => sub.at >= restoredAt);
   if (!resubscribe) throw new Error(`no subscription after the network came back: ${JSON.stringify(subscribes)}`);
   if (resubscribe.afterSeq !== seqBeforeCut) throw new Error(`resubscribed after seq ${resubscribe.afterSeq}, the last applied was ${seqBeforeCut}`);
-  if (!received.some((r) => r.at >= resubscribe.at && r.seq > seqBeforeCut)) throw new Error("no event arrived over the new socket");
+  if (!received.some((r) => r.socket > 0 && r.seq > seqBeforeCut)) throw new Error("no event arrived over the new socket");
   if (await fp.getByText("Could not reach the server").count()) throw new Error("the monitor still says it cannot reach the server");
   await fp.screenshot({ path: join(results, "reconnected.png") });
   const reconnect = {
@@ -640,14 +645,19 @@ try {
   log("passed");
 } catch (err) {
   failed = true;
-  console.error("e2e FAILED:", err);
   try {
     const pages = browser?.contexts().flatMap((c) => c.pages()) ?? [];
     for (const [i, p] of pages.entries()) await p.screenshot({ path: join(results, `failure-${i}.png`) });
   } catch {
     /* best effort */
   }
-  if (existsSync(serverLog)) console.error("--- studio serve log (tail) ---\n" + readFileSync(serverLog, "utf8").slice(-4000));
+  if (existsSync(serverLog)) {
+    // Access-log lines say nothing about a failure; the rest of the tail might.
+    const lines = readFileSync(serverLog, "utf8").split("\n").filter((line) => !/" \d{3}( [A-Za-z ]+)?$/.test(line));
+    console.error("--- studio serve log (tail, access log left out) ---\n" + lines.slice(-60).join("\n"));
+  }
+  // Last, so that the tail of a CI log names what failed.
+  console.error("e2e FAILED:", err);
 } finally {
   await browser?.close();
   if (proxy) {
