@@ -44,6 +44,7 @@ TENANTS = 5
 UPDATE_FOLLOWERS = 10
 SUBSCRIPTION_LIMIT = 5
 REAUTH_S = 1.0
+DELIVERY_P95_MS = 3000  # measured 450 to 1,060 ms at 500 sockets here; the bound catches a queue building up
 TOKEN_LEEWAY_S = 5  # decode_access_token's allowance for clock skew
 
 
@@ -139,15 +140,14 @@ async def _stored(world: Studio, run_ids: list[uuid.UUID]) -> dict[str, list[int
 
 
 async def subscribers(runs: int) -> Outcome:
-    # 200 connections by default (--runs 100): at 500 (--runs 250) this 2-core machine, under the scenario's own
-    # 500 runs, times out Redis subscription confirmations (one pub/sub subscription per GraphQL subscription).
-    per_tenant = max(1, runs * 2 // 5)
+    # The runs are queued before any worker starts and every stream is live before the workers do: delivery is
+    # measured under the load of 500 runs executing, not behind the burst of a thousand subscriptions being set up
+    # (that burst is measured on its own, as setup time).
+    per_tenant = max(1, runs)  # 500 connections at the default --runs 100
     env = {"STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION": str(SUBSCRIPTION_LIMIT)}
     async with environment(**env) as world:
         seeded = [await seed(world.state, DEFINITION) for _ in range(TENANTS)]
         tokens = {tenant_id: (await _viewer(world, tenant_id, "viewer"))[1] for tenant_id, _ in seeded}
-        for _ in range(2):
-            await asyncio.to_thread(world.workers.start)
         base = await world.serve()
         url = base.replace("http://", "ws://") + "/graphql"
         server = world.procs[-1]
@@ -175,6 +175,18 @@ async def subscribers(runs: int) -> Outcome:
         greedy = Connection(seeded[0][0], tokens[seeded[0][0]])
         await greedy.open(url)
         extra = [await greedy.subscribe(UPDATES) for _ in range(SUBSCRIPTION_LIMIT + 2)]
+        # A stream is live once the server has replayed its run's stored events (run.queued, at least).
+        setup_ms: list[float] = []
+        for conn, id, _ in followed:
+            for _ in range(600):
+                if conn.arrival[id] or conn.done[id].is_set():
+                    break
+                await asyncio.sleep(0.05)
+            if conn.arrival[id]:
+                setup_ms.append((conn.arrival[id][0] - conn.subscribed[id]) * 1000)
+        live_at = time.time()
+        for _ in range(2):
+            await asyncio.to_thread(world.workers.start)
         statuses = await _wait_final(world.observer, run_of, 120)
         streams = asyncio.gather(*(conn.done[id].wait() for conn, id, _ in followed))
         try:
@@ -198,7 +210,7 @@ async def subscribers(runs: int) -> Outcome:
         repeated += len(seqs) - len(set(seqs))
         for event, received in zip(events, arrivals, strict=True):
             committed = datetime.fromisoformat(event["at"]).astimezone(UTC).timestamp()
-            if committed > conn.subscribed[id] + 0.05:  # live, not replayed from before the subscription
+            if committed > live_at:  # live, not replayed from before the stream was set up
                 latencies.append((received - committed) * 1000)
     cross = sum(
         1
@@ -213,18 +225,19 @@ async def subscribers(runs: int) -> Outcome:
     limit_ok = limited == [[]] * SUBSCRIPTION_LIMIT + [["LIMIT"]] * 2
     rss_kib = (connected_rss - baseline_rss) * 1024 / len(conns)
     finished = sum(1 for s in statuses.values() if s.final)
-    print("| connections | tenants | events delivered | delivery p50 / p95 ms | lost | repeated | cross-tenant "
-          "| foreign run refused | API RSS per connection |")  # fmt: skip
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| connections | tenants | setup p95 ms | events delivered | delivery p50 / p95 / p99 ms | lost | repeated "
+          "| cross-tenant | foreign run refused | API RSS per connection |")  # fmt: skip
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print(
-        f"| {len(conns)} | {TENANTS} | {len(latencies) + update_events:,} | {percentile(latencies, 50):.0f} /"
-        f" {percentile(latencies, 95):.0f} | {lost} | {repeated} | {cross} | {foreign_refused}/{len(foreign)}"
-        f" | {rss_kib:.0f} KiB |"
+        f"| {len(conns)} | {TENANTS} | {percentile(setup_ms, 95):.0f} | {len(latencies) + update_events:,}"
+        f" | {percentile(latencies, 50):.0f} / {percentile(latencies, 95):.0f} / {percentile(latencies, 99):.0f}"
+        f" | {lost} | {repeated} | {cross} | {foreign_refused}/{len(foreign)} | {rss_kib:.0f} KiB |"
     )
     print(f"  limit: extra subscriptions of one connection answered {limited}")
     outcome = Outcome(
         figures={
             "connections": str(len(conns)),
+            "setup p95 ms": f"{percentile(setup_ms, 95):.0f}",
             "delivery p95 ms": f"{percentile(latencies, 95):.0f}",
             "lost/repeated": f"{lost}/{repeated}",
             "cross-tenant": str(cross + foreign_data),
@@ -233,6 +246,8 @@ async def subscribers(runs: int) -> Outcome:
     )
     for error in stream_errors[:3]:
         print(f"  stream error: {error}")
+    outcome.check("every stream went live (replayed its run's stored events)", len(setup_ms) == len(followed))
+    outcome.check(f"delivery p95 under {DELIVERY_P95_MS} ms", percentile(latencies, 95) < DELIVERY_P95_MS)
     outcome.check("every run finished", finished == len(run_of))
     outcome.check("no stream ended in an error", not stream_errors)
     outcome.check("every stream equals the stored events (none lost, none repeated)", lost == 0 and repeated == 0)
@@ -304,7 +319,7 @@ async def revocation(runs: int) -> Outcome:
         f" {max(expiry_delays, default=float('nan')):.1f} | {sorted(c for c in codes if c)} | {live_before}"
         f" | {kept_open}/5 |"
     )
-    bound = 2 * REAUTH_S + 0.5
+    bound = 1.5 * REAUTH_S + 0.5  # the re-check interval, half an interval of shared reads, and the close
     outcome = Outcome(
         figures={
             "disabled closed within s": f"{max(disable_delays, default=float('nan')):.1f}",
@@ -324,6 +339,6 @@ async def revocation(runs: int) -> Outcome:
 
 
 SCENARIOS = [
-    Measured("subscribers", f"2/5 of --runs websocket subscribers in each of {TENANTS} tenants (200)", subscribers),
+    Measured("subscribers", f"--runs websocket subscribers in each of {TENANTS} tenants (500)", subscribers),
     Measured("revocation", "sockets of disabled users and expired tokens while runs stream", revocation),
 ]

@@ -19,7 +19,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UnsetType
 
 from studio_gql import hygiene
-from studio_gql.auth import authenticate
+from studio_gql.auth import Rechecks, authenticate
 from studio_gql.context import Context
 from studio_gql.errors import UNAVAILABLE_MESSAGE
 from studio_gql.schema import build_schema
@@ -40,6 +40,9 @@ class StudioGraphQL(GraphQL[Context, None]):
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         )
         self._watchers: set[asyncio.Task[None]] = set()  # one credential check per open websocket
+        # Half the interval: a revoked credential is noticed within 1.5 intervals, and the sockets of one user
+        # share a read.
+        self._rechecks = Rechecks(ttl_s=settings.ws_reauth_interval_s / 2)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A body that is not a JSON object (or undecodable, or unstorable) is the client's mistake: 400, never 500."""
@@ -111,7 +114,7 @@ class StudioGraphQL(GraphQL[Context, None]):
             if ws.client_state is not WebSocketState.CONNECTED or ws.application_state is not WebSocketState.CONNECTED:
                 return
             try:
-                context.principal = await authenticate(context.state, authorization)
+                context.principal = await self._rechecks.check(context.state, authorization)
             except Unauthenticated as exc:
                 log.info("closing a websocket: %s", exc)
                 with contextlib.suppress(RuntimeError, OSError):
@@ -119,5 +122,17 @@ class StudioGraphQL(GraphQL[Context, None]):
                 return
             except SQLAlchemyError as exc:
                 if not is_transient(exc):
-                    raise
+                    await self._close_unchecked(ws)
+                    return
                 # The database is away: keep the connection and check again next time.
+            except Exception:
+                await self._close_unchecked(ws)
+                return
+
+    @staticmethod
+    async def _close_unchecked(ws: WebSocket) -> None:
+        """A credential that cannot be re-checked for a reason other than a passing outage: fail closed (1011),
+        rather than leave the socket streaming unchecked for the rest of its life."""
+        log.exception("could not re-check a websocket's credentials; closing it")
+        with contextlib.suppress(RuntimeError, OSError):
+            await ws.close(code=1011, reason="could not re-check your credentials: connect again")

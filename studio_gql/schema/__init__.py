@@ -6,12 +6,12 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxTokensLimiter
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from studio_gql.errors import StudioMaskErrors, should_mask_error
-from studio_gql.hygiene import AliasLimiter, DepthLimiter, OperationChecks, StorableLiterals
+from studio_gql.hygiene import AliasLimiter, DepthLimiter, OperationChecks, StorableLiterals, ValidationCache
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
 from studio_gql.schema.messages import MessageMutation, MessageQuery
@@ -75,8 +75,10 @@ class StudioSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with its guards: depth, alias (through fragments, each once) and token limits, storable
-    literals, operation choice, subscriptions over websocket only, error masking."""
+    literals, operation choice, subscriptions over websocket only, error masking; parsing and validation
+    are cached per document text."""
     settings = settings or Settings()
+    validated = ValidationCache(maxsize=256)
     return StudioSchema(
         query=Query,
         mutation=Mutation,
@@ -85,9 +87,11 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         # Factories, not instances: Strawberry builds fresh extensions for every operation.
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+            lambda: ParserCache(maxsize=256),  # after the token limit: it parses with the limiter's options
             lambda: DepthLimiter(max_depth=settings.graphql_max_depth),
             lambda: AliasLimiter(max_aliases=settings.graphql_max_aliases),
             StorableLiterals,
+            validated.extension,
             OperationChecks,
             lambda: StudioMaskErrors(
                 should_mask_error=should_mask_error, error_message="Internal error; it has been logged."

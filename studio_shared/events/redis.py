@@ -323,11 +323,17 @@ class RedisEventBus:
             await conn.disconnect(nowait=True)
 
     async def _write(self, conn: AbstractConnection, outbox: asyncio.Queue[tuple[str, ...]]) -> None:
-        """Send queued commands in order; a failed write closes the connection, which the reader then notices."""
+        """Send queued commands in order; a failed write closes the connection, which the reader then notices.
+
+        Everything queued goes out in one write: on a busy process this task runs about once per event-loop turn,
+        and a burst of subscribers (hundreds of sockets resubscribing at once) must not wait a turn per command.
+        """
         try:
             while True:
-                command = await outbox.get()
-                await conn.send_command(*command, check_health=False)
+                commands = [await outbox.get()]
+                while not outbox.empty():
+                    commands.append(outbox.get_nowait())
+                await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
         except _CONNECTION_ERRORS as exc:
             log.warning("event bus cannot write to Redis at %s: %s", self._safe_url, exc)
             with contextlib.suppress(*_CONNECTION_ERRORS):

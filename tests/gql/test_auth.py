@@ -6,6 +6,7 @@ no data, and a message that never echoes the credential back.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -14,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 
 import httpx
@@ -21,12 +23,15 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
+import studio_gql.auth
+from studio_gql.auth import Rechecks
 from studio_gql.schema import build_schema
 from studio_gql.state import AppState
-from studio_shared.auth import MAX_TOKEN_CHARS, REQUIRED_CLAIMS, encode_access_token
+from studio_shared.auth import MAX_TOKEN_CHARS, REQUIRED_CLAIMS, Principal, decode_access_token, encode_access_token
 from studio_shared.db import models
+from studio_shared.errors import Unauthenticated
 from studio_shared.rbac import Role
-from studio_shared.settings import Settings
+from studio_shared.settings import Env, Settings
 from studio_shared.store import tenants
 from tests.conftest import PASSWORD, GraphQLClient, TenantFixture
 
@@ -513,3 +518,99 @@ async def test_another_tenants_key_cannot_be_revoked(
     assert (await gql.data(ME, token=theirs["key"]))["me"]["role"] == "VIEWER"
     listed = (await gql.data("{ apiKeys { id revoked } }", token=other.token(Role.ADMIN)))["apiKeys"]
     assert {"id": key_id, "revoked": False} in listed
+
+
+def test_a_token_has_one_accepted_spelling() -> None:
+    """The same signature in standard base64 (``+/``, padding) is another token: refused, not decoded leniently."""
+    settings = Settings(env=Env.TEST, jwt_secret="k" * 40, secret_key="s" * 40)
+    for _ in range(50):  # until a signature holds a '-' or '_' (its standard spelling then differs)
+        token = encode_access_token(settings, subject=uuid.uuid4(), tenant_id=uuid.uuid4(), role=Role.VIEWER)
+        head, body, signature = token.split(".")
+        raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+        standard = base64.b64encode(raw).decode()
+        if standard != signature:
+            break
+    assert decode_access_token(settings, token).role is Role.VIEWER
+    with pytest.raises(Unauthenticated):
+        decode_access_token(settings, f"{head}.{body}.{standard}")
+    with pytest.raises(Unauthenticated):
+        decode_access_token(settings, f"{token}==")
+
+
+# ------------------------------------------------------------------- the websocket credential re-check
+
+
+class _Users:
+    """Stands in for ``authenticate``: counts database reads and answers as told."""
+
+    def __init__(self, answer: Principal | Exception) -> None:
+        self.answer = answer
+        self.reads = 0
+
+    async def __call__(self, state: AppState, authorization: object) -> Principal:
+        self.reads += 1
+        await asyncio.sleep(0.01)  # a database round trip: concurrent checks overlap it
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+async def test_rechecks_of_one_credential_share_a_read_per_ttl(
+    state: AppState, tenant: TenantFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    principal = Principal(tenant_id=tenant.id, role=Role.VIEWER, user_id=tenant.users[Role.VIEWER])
+    users = _Users(principal)
+    monkeypatch.setattr(studio_gql.auth, "authenticate", users)
+    rechecks = Rechecks(ttl_s=0.2)
+    bearer = f"Bearer {tenant.token(Role.VIEWER)}"
+    assert await asyncio.gather(*(rechecks.check(state, bearer) for _ in range(50))) == [principal] * 50
+    assert users.reads == 1, "fifty sockets of one user read it once"
+    await asyncio.sleep(0.25)
+    await rechecks.check(state, bearer)
+    assert users.reads == 2, "after the ttl the user is read again: a change is noticed"
+    other = f"Bearer {tenant.token(Role.ADMIN)}"
+    await rechecks.check(state, other)
+    assert users.reads == 3, "another credential has its own read"
+
+
+async def test_a_recheck_refuses_an_expired_token_whatever_is_cached(
+    state: AppState, tenant: TenantFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    principal = Principal(tenant_id=tenant.id, role=Role.VIEWER, user_id=tenant.users[Role.VIEWER])
+    monkeypatch.setattr(studio_gql.auth, "authenticate", _Users(principal))
+    rechecks = Rechecks(ttl_s=60)
+    token = encode_access_token(
+        state.settings, subject=tenant.users[Role.VIEWER], tenant_id=tenant.id, role=Role.VIEWER, ttl_s=1
+    )
+    assert await rechecks.check(state, f"Bearer {token}") == principal
+    expired_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+
+    class Later(datetime):  # PyJWT's clock, a minute past the token's expiry and leeway
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Later:
+            return cls.fromtimestamp(expired_at + 60, tz)
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Later)
+    with pytest.raises(Unauthenticated, match="expired"):
+        await rechecks.check(state, f"Bearer {token}")
+
+
+async def test_a_recheck_remembers_a_refusal_but_not_a_database_error(
+    state: AppState, tenant: TenantFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bearer = f"Bearer {tenant.token(Role.VIEWER)}"
+    refused = _Users(Unauthenticated("this account no longer exists or was disabled"))
+    monkeypatch.setattr(studio_gql.auth, "authenticate", refused)
+    rechecks = Rechecks(ttl_s=60)
+    for _ in range(3):
+        with pytest.raises(Unauthenticated, match="disabled"):
+            await rechecks.check(state, bearer)
+    assert refused.reads == 1
+
+    broken = _Users(ConnectionError("the database went away"))
+    monkeypatch.setattr(studio_gql.auth, "authenticate", broken)
+    rechecks = Rechecks(ttl_s=60)
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            await rechecks.check(state, bearer)
+    assert broken.reads == 2, "an error is not an answer: the next check reads again"

@@ -12,6 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from studio_gql.hygiene import ValidationCache
 from studio_gql.schema import build_schema
 from studio_gql.schema import workflows as workflow_schema
 from studio_shared.settings import Settings
@@ -30,6 +31,36 @@ async def test_depth_limit() -> None:
     assert "exceeds maximum operation depth of 5" in " ".join(e.message for e in result.errors or [])
     shallow = await schema.execute("{ workflows { edges { node { id } } } }")
     assert "depth" not in " ".join(e.message for e in shallow.errors or [])
+
+
+async def test_a_document_is_validated_once_and_refused_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation is cached by document text: a refused document stays refused, a valid one keeps working, and
+    the rules run once per text (the subscriber fleet sends the same few documents thousands of times)."""
+    import strawberry.schema.schema as strawberry_schema
+
+    walks: list[int] = []
+    validate = strawberry_schema.validate_document
+    monkeypatch.setattr(strawberry_schema, "validate_document", lambda *args: walks.append(1) or validate(*args))
+    schema = build_schema(Settings(graphql_max_depth=5))
+    deep = "{ workflows { edges { node { versions { edges { node { id } } } } } } }"
+    for _ in range(3):
+        refused = await schema.execute(deep)
+        assert refused.data is None
+        assert "exceeds maximum operation depth of 5" in " ".join(e.message for e in refused.errors or [])
+    for _ in range(3):
+        ok = await schema.execute("{ nodeTypes { type } }")
+        assert not [e for e in ok.errors or [] if "depth" in e.message or "Cannot query" in e.message]
+    assert len(walks) == 2, "each text is validated once"
+
+
+def test_the_validation_cache_is_bounded() -> None:
+    cache = ValidationCache(maxsize=3)
+    for i in range(10):
+        cache.put(f"query{i}", [])
+    assert [cache.get(f"query{i}") for i in range(10)] == [None] * 7 + [[]] * 3
+    cache.get("query7")  # used: kept over the older ones
+    cache.put("query10", [])
+    assert cache.get("query7") == [] and cache.get("query8") is None
 
 
 async def test_alias_flood_is_rejected(gql: GraphQLClient, tenant: TenantFixture) -> None:

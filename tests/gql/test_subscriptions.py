@@ -286,8 +286,35 @@ async def test_a_role_change_applies_to_the_open_socket(state: AppState, tenant:
             s, tenant.id, f"demoted-{uuid.uuid4().hex[:8]}@{tenant.slug}.example", "x" * 16, Role.ADMIN
         )
     token = encode_access_token(state.settings, subject=user.id, tenant_id=tenant.id, role=Role.ADMIN)
+    users = "query { users { nodes { id } } }"
+
+    async def ask(ws: WsClient) -> dict[str, Any]:
+        return (await ws.receive(await ws.subscribe(users)))["payload"]
+
     async with WsClient(live_url, token) as ws:
+        assert "errors" not in await ask(ws), "an admin may list users over the socket"
         async with state.sessions.begin() as s:
             await s.execute(sa.update(models.User).where(models.User.id == user.id).values(role=Role.VIEWER))
         await asyncio.sleep(3 * state.settings.ws_reauth_interval_s)
         assert ws.closed is None  # still signed in, with the new role
+        refused = await ask(ws)
+        assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"], refused
+
+
+async def test_a_socket_whose_credentials_cannot_be_rechecked_is_closed(
+    state: AppState, tenant: TenantFixture, live_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fail closed: a re-check that breaks for an unexpected reason ends the socket instead of leaving it
+    streaming unchecked for the rest of its life."""
+    import studio_gql.auth
+
+    async with WsClient(live_url, tenant.token(Role.VIEWER)) as ws:
+        id = await ws.subscribe(RUN_UPDATES)
+
+        async def broken(*_: object) -> None:
+            raise RuntimeError("the user store is broken")
+
+        monkeypatch.setattr(studio_gql.auth, "authenticate", broken)
+        closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
+    assert closed.code == 1011 and "re-check" in closed.reason
+    assert "broken" not in closed.reason

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -274,6 +276,30 @@ async def test_a_killed_pubsub_connection_reconnects_and_says_so(
         assert await receive(sub, 1) == [{"seq": 2}]
         assert await numsub(channel) == 1
     assert await numsub(channel) == 0
+
+
+async def test_a_burst_of_subscribers_goes_out_in_few_writes(redis_bus: RedisEventBus) -> None:
+    """Hundreds of sockets subscribing at once (a reconnect storm, a busy monitor page) must not queue behind
+    one write per command: on a busy API the writer runs about once per event-loop turn, and at 500 subscribers
+    one-by-one writes left confirmations waiting past their timeout. Queued commands share a write."""
+    conn = redis_bus._conn
+    assert conn is not None
+    writes: list[int] = []
+    send = conn.send_packed_command
+
+    async def counted(command: Any, check_health: bool = True) -> None:
+        writes.append(1)
+        await send(command, check_health=check_health)
+
+    conn.send_packed_command = counted  # type: ignore[method-assign]
+    names = [a_run() for _ in range(300)]
+    async with contextlib.AsyncExitStack() as stack:
+        subs = await asyncio.gather(*(stack.enter_async_context(redis_bus.subscribe(n)) for n in names))
+        assert len(writes) < 30, f"{len(names)} SUBSCRIBE commands took {len(writes)} writes"
+        await redis_bus.publish(names[-1], {"seq": 1})
+        assert await receive(subs[-1], 1) == [{"seq": 1}]
+        assert [await numsub(n) for n in (names[0], names[150], names[-1])] == [1, 1, 1]
+    assert [await numsub(n) for n in (names[0], names[150], names[-1])] == [0, 0, 0], "and unsubscribed"
 
 
 async def test_unreachable_redis_raises_bus_unavailable() -> None:
