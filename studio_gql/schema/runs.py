@@ -6,7 +6,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -20,7 +20,7 @@ from studio_gql.schema.common import JSON, Connection, DeletePayload, connection
 from studio_gql.schema.workflows import Workflow
 from studio_shared.db import models
 from studio_shared.errors import NotFound
-from studio_shared.events import channels
+from studio_shared.events import channels, reconnected_since
 from studio_shared.rbac import Permission
 from studio_shared.storage import StorageError
 from studio_shared.store import Page
@@ -38,6 +38,8 @@ log = logging.getLogger("studio.gql.runs")
 RunStatus = strawberry.enum(RunStatusEnum, name="RunStatus", description="QUEUED → RUNNING ⇄ WAITING → final.")
 StepStatus = strawberry.enum(StepStatusEnum, name="StepStatus")
 
+# Clocks of the API, the workers and the database differ a little: re-reads after a bus outage start this early.
+CLOCK_MARGIN = timedelta(seconds=5)
 LIVE_POLL_S = 5.0  # a quiet subscription re-reads the database this often, in case a message was lost
 
 
@@ -492,6 +494,13 @@ class RunSubscription:
                 )
         async with _subscription_slot(ctx), ctx.state.bus.subscribe(channels.tenant_runs(tenant_id)) as live:
             async for message in live:
+                if (lost := reconnected_since(message)) is not None:
+                    # The bus was away: every run that changed meanwhile, read back from the database.
+                    async with ctx.state.reads() as s:
+                        changed = await store.changed_since(s, tenant_id, lost - CLOCK_MARGIN, wanted)
+                    for row in changed:
+                        yield Run.from_model(row)
+                    continue
                 if "run_id" not in message:
                     continue
                 row = await _load_run(ctx, tenant_id, uuid.UUID(str(message["run_id"])))

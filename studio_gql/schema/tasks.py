@@ -15,10 +15,10 @@ from studio_gql.errors import UserError, payload
 from studio_gql.permissions import needs
 from studio_gql.schema.common import JSON, Connection, Role, connection, parse_id, require_id
 from studio_gql.schema.identity import User
-from studio_gql.schema.runs import Run, _subscription_slot
+from studio_gql.schema.runs import CLOCK_MARGIN, Run, _subscription_slot
 from studio_shared.db import models
 from studio_shared.errors import NotFound
-from studio_shared.events import channels
+from studio_shared.events import channels, reconnected_since
 from studio_shared.rbac import Permission, permissions_for
 from studio_shared.store import Page
 from studio_shared.store import human_tasks as store
@@ -219,7 +219,13 @@ class HumanTaskSubscription:
         watched = (channels.tenant_tasks(tenant_id), channels.tenant_runs(tenant_id))
         async with _subscription_slot(ctx), ctx.state.bus.subscribe(*watched) as live:
             async for message in live:
-                for row in await _changed(ctx, tenant_id, message):
+                if (lost := reconnected_since(message)) is not None:
+                    # The bus was away: every task that changed meanwhile, read back from the database.
+                    async with ctx.state.reads() as s:
+                        changed = await store.changed_since(s, tenant_id, lost - CLOCK_MARGIN)
+                else:
+                    changed = await _changed(ctx, tenant_id, message)
+                for row in changed:
                     yield HumanTask.from_model(row)
 
 

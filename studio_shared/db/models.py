@@ -106,6 +106,7 @@ class Run(Tenanted, Timestamps, Base):
         sa.Index(None, "tenant_id", "workflow_id", "created_at", "id"),
         sa.Index(None, "tenant_id", "status", "created_at"),
         sa.Index(None, "tenant_id", "parent_run_id", "item_index"),
+        sa.Index(None, "tenant_id", "updated_at"),  # what changed while a subscriber's bus was away
         # System scans of the reconciler and scheduler (every tenant at once): the one place an index
         # leads with something other than the tenant.
         sa.Index("ix_runs_sweep_lease", "status", "lease_expires_at"),
@@ -187,6 +188,7 @@ class HumanTask(Tenanted, Timestamps, Base):
     __table_args__ = (
         sa.Index(None, "tenant_id", "status", "created_at", "id"),
         sa.Index(None, "tenant_id", "run_id", "step_id"),
+        sa.Index(None, "tenant_id", "updated_at"),  # what changed while a subscriber's bus was away
     )
 
     run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from studio_shared.events import channels
-from studio_shared.events.base import RECONNECTED, BusUnavailable, EventBus, Message, Subscription
+from studio_shared.events.base import RECONNECTED, BusUnavailable, EventBus, Message, Subscription, reconnected_since
 from studio_shared.events.memory import MemoryEventBus
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "channels",
     "event_bus_from",
     "listen_forever",
+    "reconnected_since",
 ]
 
 log = logging.getLogger(__name__)

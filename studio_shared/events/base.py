@@ -13,14 +13,28 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from studio_shared.errors import StudioError
 
 Message = dict[str, Any]  # JSON-serialisable; shared by every local subscriber, so treat it as read-only
 
-RECONNECTED: Message = {"_bus": "reconnected"}  # the bus lost messages while reconnecting: re-read from the store
+# The bus lost messages while reconnecting: re-read from the store. The Redis bus adds ``since`` (ISO 8601, UTC):
+# when the connection dropped, so that a change feed can re-read only what changed after it.
+RECONNECTED: Message = {"_bus": "reconnected"}
+
+
+def reconnected_since(message: Message) -> datetime | None:
+    """For a reconnect notice, the moment messages may have been lost from (None when it does not say); for
+    any other message, None."""
+    if message.get("_bus") != "reconnected" or not isinstance(message.get("since"), str):
+        return None
+    try:
+        since = datetime.fromisoformat(message["since"])
+    except ValueError:
+        return None
+    return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
 class BusUnavailable(StudioError):

@@ -4,7 +4,8 @@ Local subscribers are reference-counted per channel: the first sends SUBSCRIBE (
 it), the last to leave sends UNSUBSCRIBE. Commands for the pub/sub connection go through an outbox drained by a
 writer task, so a cancelled subscriber can never interrupt a half-written command on the shared socket. When the
 connection drops, the reader reconnects with backoff, re-subscribes every channel in one command and then puts
-``RECONNECTED`` into each live subscription, which tells the consumer to re-read from the store.
+``RECONNECTED`` into each live subscription (with ``since``: when the connection dropped), which tells the
+consumer to re-read from the store what changed since then.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -92,6 +94,7 @@ class RedisEventBus:
         self._unsub_fifo: defaultdict[str, deque[asyncio.Future[None]]] = defaultdict(deque)
         self._resubscribing = 0  # confirmations still due for the bulk SUBSCRIBE after a reconnect
         self._tell_reconnected: set[LocalSubscription] = set()
+        self._lost_since: datetime | None = None  # when the connection whose loss live subscribers await dropped
         self._closed = False
 
     # lifecycle
@@ -310,6 +313,8 @@ class RedisEventBus:
         loop = asyncio.get_running_loop()
         self._conn = self._outbox = None
         self._resubscribing = 0
+        if self._lost_since is None:
+            self._lost_since = datetime.now(UTC)  # the first drop of an outage: messages may be lost from here
         self._reset_fifos()
         for channel in self._channels.values():
             if channel.ready.done():
@@ -386,9 +391,11 @@ class RedisEventBus:
 
     def _announce_reconnect(self) -> None:
         told = 0
+        since = (self._lost_since or datetime.now(UTC)).isoformat()
         for subscription in self._tell_reconnected:
             if not subscription.ended:
-                subscription.put(dict(RECONNECTED))
+                subscription.put({**RECONNECTED, "since": since})
                 told += 1
         self._tell_reconnected.clear()
+        self._lost_since = None
         log.info("event bus re-subscribed on Redis at %s; told %d subscribers to re-read", self._safe_url, told)

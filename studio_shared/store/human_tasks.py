@@ -138,6 +138,15 @@ async def list_tasks(
     return paged((await s.scalars(stmt)).all(), size)
 
 
+async def changed_since(
+    s: AsyncSession, tenant_id: uuid.UUID, since: datetime, limit: int = 500
+) -> Sequence[models.HumanTask]:
+    """Tasks of the tenant changed at or after ``since``, oldest change first, at most ``limit``."""
+    task = models.HumanTask
+    stmt = sa.select(task).where(task.tenant_id == tenant_id, task.updated_at >= since)
+    return (await s.scalars(stmt.order_by(task.updated_at, task.id).limit(limit))).all()
+
+
 async def by_ids(s: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, models.HumanTask]:
     rows = await s.scalars(sa.select(Task).where(Task.tenant_id == tenant_id, Task.id.in_(ids)))
     return {row.id: row for row in rows}

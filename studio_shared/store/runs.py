@@ -60,6 +60,18 @@ async def list_runs(
     return paged((await s.scalars(stmt)).all(), size)
 
 
+async def changed_since(
+    s: AsyncSession, tenant_id: uuid.UUID, since: datetime, workflow_id: uuid.UUID | None = None, limit: int = 500
+) -> Sequence[models.Run]:
+    """Runs of the tenant (optionally of one workflow) changed at or after ``since``, oldest change first, at most
+    ``limit``: what a change feed re-reads after its transport lost messages."""
+    run = models.Run
+    stmt = sa.select(run).where(run.tenant_id == tenant_id, run.updated_at >= since)
+    if workflow_id is not None:
+        stmt = stmt.where(run.workflow_id == workflow_id)
+    return (await s.scalars(stmt.order_by(run.updated_at, run.id).limit(limit))).all()
+
+
 async def steps_of(
     s: AsyncSession, tenant_id: uuid.UUID, run_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[models.Step]]:

@@ -95,3 +95,18 @@ async def test_the_api_works_as_an_ordinary_role(
     assert str(mine) in listed and str(theirs) not in listed
     refused = (await restricted.data(START, {"w": str(theirs)}, tenant.token()))["startRun"]
     assert [e["code"] for e in refused["errors"]] == ["NOT_FOUND"]
+
+
+async def test_every_tenant_table_has_a_forced_tenant_policy(state: AppState) -> None:
+    """A table added later with a ``tenant_id`` must join the backstop (the migration lists the tables by name)."""
+    tenant_tables = {t.name for t in models.Base.metadata.sorted_tables if "tenant_id" in t.c}
+    async with state.engine.connect() as conn:
+        protected = set(
+            await conn.scalars(
+                sa.text(
+                    "SELECT c.relname FROM pg_class c JOIN pg_policies p ON p.tablename = c.relname "
+                    "WHERE p.policyname = 'tenant_isolation' AND c.relrowsecurity AND c.relforcerowsecurity"
+                )
+            )
+        )
+    assert tenant_tables and tenant_tables - protected == set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,12 @@ import sqlalchemy as sa
 from studio_gql.state import AppState
 from studio_shared.auth import encode_access_token
 from studio_shared.db import models
+from studio_shared.events import channels
 from studio_shared.rbac import Role
 from studio_shared.store import api_keys, tenants
 from studio_shared.types import RunStatus
 from tests.conftest import TenantFixture
+from tests.gql.busfaults import bus_reconnected, until_subscribed
 from tests.gql.wsclient import Closed, WsClient
 from tests.worker.engine_harness import Finished, actor, chain, load, publish, wait_for
 
@@ -318,3 +321,36 @@ async def test_a_socket_whose_credentials_cannot_be_rechecked_is_closed(
         closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
     assert closed.code == 1011 and "re-check" in closed.reason
     assert "broken" not in closed.reason
+
+
+async def test_run_updates_converge_after_the_bus_lost_messages(
+    state: AppState, tenant: TenantFixture, other_tenant: TenantFixture, live_url: str
+) -> None:
+    """After an outage of the bus (Redis restarted), a runUpdates follower gets every run of its tenant (and of
+    the workflow it follows) that changed meanwhile, read back from the database; nothing of another tenant."""
+    definition = chain({"id": "a", "type": "transform", "config": {"value": 1}})
+    followed = await publish(state, tenant, definition)
+    mine = (await state.control.start_run(tenant.id, "test", followed))[0].id
+    elsewhere = (await state.control.start_run(tenant.id, "test", await publish(state, tenant, definition)))[0].id
+    foreign = await start(state, other_tenant, definition)
+    for tenant_id, run_id in ((tenant.id, mine), (tenant.id, elsewhere), (other_tenant.id, foreign)):
+        await wait_for(state, tenant_id, run_id, {RunStatus.SUCCEEDED})
+    async with WsClient(live_url, tenant.token()) as ws:
+        all_runs = await ws.subscribe(RUN_UPDATES)
+        one_workflow = await ws.subscribe(RUN_UPDATES, {"wf": str(followed)})
+        await until_subscribed(state, channels.tenant_runs(tenant.id), count=2)
+        lost_at = datetime.now(UTC)
+        async with state.sessions.begin() as s:  # changes the bus never carried
+            for run_id in (mine, elsewhere, foreign):
+                await s.execute(sa.update(models.Run).where(models.Run.id == run_id).values(signal=models.Run.signal))
+        assert bus_reconnected(state, channels.tenant_runs(tenant.id), lost_at) == 2
+
+        async def ids(sub: str, expected: int) -> set[str]:
+            got = [(await ws.receive(sub))["payload"]["data"]["runUpdates"] for _ in range(expected)]
+            with pytest.raises(TimeoutError):  # and nothing more
+                await ws.receive(sub, timeout=0.5)
+            assert {u["status"] for u in got} == {"SUCCEEDED"}
+            return {u["id"] for u in got}
+
+        assert await ids(all_runs, 2) == {str(mine), str(elsewhere)}
+        assert await ids(one_workflow, 1) == {str(mine)}
