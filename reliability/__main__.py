@@ -11,12 +11,13 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from reliability import faults, hostile, live, load, services
+from reliability import faults, hostile, live, load, outage, services
 from reliability.outcome import Outcome, Scenario
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.NAME: scenario
-    for scenario in [*faults.SCENARIOS, *services.SCENARIOS, *load.SCENARIOS, *live.SCENARIOS, *hostile.SCENARIOS]
+    for module in (faults, outage, services, load, live, hostile)
+    for scenario in module.SCENARIOS
 }
 
 
