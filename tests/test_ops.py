@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import shutil
 import subprocess
+import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
+import pytest
+import sqlalchemy as sa
 import typer.main
 import yaml
+from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from studio_gql.cli import cli
-from tests.conftest import REPO, missing_service
+from studio_shared.db import models
+from studio_shared.db.migrate import upgrade
+from studio_shared.rbac import Role
+from tests.conftest import POSTGRES_ADMIN_URL, REPO, SERVICES, _postgres_admin, missing_service
 
 STUDIO_SERVICES = {"migrate", "api", "worker", "scheduler"}
 
@@ -68,3 +79,70 @@ def test_dockerfile_copies_paths_that_exist() -> None:
                 continue
             for source in words:
                 assert (REPO / source).exists(), f"Dockerfile copies missing {source}"
+
+
+@pytest.mark.skipif(not SERVICES, reason="PostgreSQL roles: the postgres pass runs it")
+def test_the_compose_database_roles_keep_row_level_security_in_force() -> None:
+    """deploy/postgres/init-roles.sh, run as the postgres image runs it, against this machine's PostgreSQL:
+    migrations run as the owner, and the app role is ordinary (no DDL, not a superuser), so the tenant policies
+    hold for it."""
+    suffix = secrets.token_hex(4)
+    owner, app, database = f"studio_owner_{suffix}", f"studio_app_{suffix}", f"studio_roles_{suffix}"
+    admin = urlsplit(POSTGRES_ADMIN_URL)
+    env = {
+        **os.environ,
+        "PGHOST": admin.hostname or "127.0.0.1",
+        "PGPORT": str(admin.port or 5432),
+        "POSTGRES_USER": admin.username or "postgres",
+        "STUDIO_DB_OWNER": owner,
+        "STUDIO_DB_USER": app,
+        "STUDIO_DB_NAME": database,
+    }
+    if shutil.which("psql") is None:
+        missing_service("psql", "apt-get install -y postgresql-client")
+    script = REPO / "deploy" / "postgres" / "init-roles.sh"
+    ran = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)  # noqa: S603, S607
+    assert ran.returncode == 0, ran.stderr
+    base = f"postgresql+asyncpg://{{}}@{env['PGHOST']}:{env['PGPORT']}/{database}"
+    try:
+        upgrade(base.format(owner))
+        asyncio.run(_as_app(base.format(owner), base.format(app)))
+    finally:
+        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        asyncio.run(_postgres_admin(f'DROP ROLE IF EXISTS "{app}"; DROP ROLE IF EXISTS "{owner}"'))
+
+
+async def _as_app(owner_url: str, app_url: str) -> None:
+    owner, app = create_async_engine(owner_url), create_async_engine(app_url)
+    try:
+        async with owner.begin() as conn:  # two tenants' users, written as a worker would (no tenant declared)
+            ids = [uuid.uuid4(), uuid.uuid4()]
+            for tenant_id in ids:
+                await conn.execute(
+                    sa.insert(models.Tenant.__table__).values(id=tenant_id, slug=f"t-{tenant_id.hex[:8]}", name="t")
+                )
+                await conn.execute(
+                    sa.insert(models.User.__table__).values(
+                        id=uuid.uuid4(),
+                        tenant_id=tenant_id,
+                        email=f"u@{tenant_id.hex[:8]}.example",
+                        password_hash="x",
+                        role=Role.VIEWER,
+                    )
+                )
+        async with app.begin() as conn:
+            assert not await conn.scalar(
+                sa.text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            )
+            assert await conn.scalar(sa.text("SELECT count(*) FROM users")) == 2, "no tenant declared: every row"
+            await conn.execute(sa.text("SELECT set_config('studio.tenant_id', :t, true)"), {"t": str(ids[0])})
+            assert await conn.scalar(sa.text("SELECT count(*) FROM users")) == 1, "one tenant declared: its rows only"
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            async with app.begin() as conn:
+                await conn.execute(sa.text("CREATE TABLE intruder (id int)"))
+        with pytest.raises(ProgrammingError, match="must be owner"):
+            async with app.begin() as conn:
+                await conn.execute(sa.text("ALTER TABLE users NO FORCE ROW LEVEL SECURITY"))
+    finally:
+        await owner.dispose()
+        await app.dispose()
