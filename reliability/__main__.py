@@ -11,12 +11,12 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from reliability import faults, hostile, live, load, outage, services
+from reliability import faults, fuzz, hostile, live, load, outage, services
 from reliability.outcome import Outcome, Scenario
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.NAME: scenario
-    for module in (faults, outage, services, load, live, hostile)
+    for module in (faults, outage, services, load, live, hostile, fuzz)
     for scenario in module.SCENARIOS
 }
 
