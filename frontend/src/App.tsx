@@ -2,6 +2,7 @@ import { Suspense, lazy, type ComponentType } from "react";
 import { BrowserRouter, NavLink, Navigate, Route, Routes, useMatch } from "react-router-dom";
 import { SessionProvider, ViewerProvider, useCan, useSession, useViewer } from "./auth";
 import { adminNav, type AdminNavEntry } from "./lib/permissions";
+import { Button } from "./components/ui/button";
 import { LoginPage } from "./pages/Login";
 import { WorkflowsPage } from "./pages/Workflows";
 
@@ -19,8 +20,15 @@ function WorkflowTriggersLink() {
   const builder = useMatch("/workflows/:id");
   const triggers = useMatch("/workflows/:id/triggers");
   const id = builder?.params.id ?? triggers?.params.id;
-  return id ? <NavLink to={`/workflows/${id}/triggers`}>Triggers</NavLink> : null;
+  return id ? (
+    <NavLink className={navLink} to={`/workflows/${id}/triggers`}>
+      Triggers
+    </NavLink>
+  ) : null;
 }
+
+const navLink = ({ isActive }: { isActive: boolean }) =>
+  `rounded-md px-2 py-1 text-foreground hover:bg-accent hover:no-underline ${isActive ? "bg-accent font-semibold" : ""}`;
 
 function Shell() {
   const { logout } = useSession();
@@ -28,33 +36,35 @@ function Shell() {
   const inbox = useCan("inbox");
   const admin = adminNav(viewer.permissions);
   return (
-    <div className="shell">
-      <header className="topbar">
-        <a className="skip-link" href="#main">
+    <div className="min-h-screen">
+      <header className="flex h-12 items-center gap-4 border-b bg-card px-4">
+        <a className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:bg-card focus:p-1" href="#main">
           Skip to content
         </a>
-        <span className="brand">Workflow Agent Studio</span>
-        <nav aria-label="Main">
-          <NavLink to="/" end>
+        <span className="font-bold">Workflow Agent Studio</span>
+        <nav aria-label="Main" className="flex flex-1 gap-1">
+          <NavLink className={navLink} to="/" end>
             Workflows
           </NavLink>
-          {inbox ? <NavLink to="/inbox">Approvals</NavLink> : null}
+          {inbox ? (
+            <NavLink className={navLink} to="/inbox">
+              Approvals
+            </NavLink>
+          ) : null}
           <WorkflowTriggersLink />
           {admin.map((entry) => (
-            <NavLink key={entry.to} to={entry.to}>
+            <NavLink className={navLink} key={entry.to} to={entry.to}>
               {entry.label}
             </NavLink>
           ))}
         </nav>
-        <span className="who">
+        <span className="text-muted-foreground">
           {viewer.user?.email ?? "API key"} · {viewer.tenant.name} · {viewer.role.toLowerCase()}
         </span>
-        <button type="button" onClick={logout}>
-          Log out
-        </button>
+        <Button onClick={logout}>Log out</Button>
       </header>
-      <div id="main" className="main">
-        <Suspense fallback={<p className="page-status" role="status">Loading…</p>}>
+      <div id="main">
+        <Suspense fallback={<p className="px-6 py-4" role="status">Loading…</p>}>
           <Routes>
             <Route path="/" element={<WorkflowsPage />} />
             <Route path="/workflows/:id" element={<BuilderPage />} />
@@ -66,7 +76,7 @@ function Shell() {
               return <Route key={to} path={to} element={<Page />} />;
             })}
             <Route path="/login" element={<Navigate to="/" replace />} />
-            <Route path="*" element={<p className="page">Nothing here. <NavLink to="/">Back to the workflows</NavLink></p>} />
+            <Route path="*" element={<p className="px-6 py-4">Nothing here. <NavLink to="/">Back to the workflows</NavLink></p>} />
           </Routes>
         </Suspense>
       </div>

@@ -45,8 +45,12 @@ const ViewerContext = createContext<Viewer | null>(null);
 /** Loads `me` once per session; children see the viewer through useViewer/useCan. */
 export function ViewerProvider({ children }: { children: ReactNode }) {
   const [{ data, error, fetching }] = useQuery({ query: ME, requestPolicy: "network-only" });
-  if (fetching && !data) return <p className="page-status" role="status">Loading your account…</p>;
-  if (error || !data) return <p className="error" role="alert">Could not load your account: {error?.message}</p>;
+  if (fetching && !data) return <p className="px-6 py-4" role="status">Loading your account…</p>;
+  if (error || !data) return (
+      <p className="px-6 py-4 text-destructive" role="alert">
+        Could not load your account: {error?.message}
+      </p>
+    );
   return <ViewerContext.Provider value={data.me}>{children}</ViewerContext.Provider>;
 }
 

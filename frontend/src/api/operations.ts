@@ -105,6 +105,13 @@ export const RUN_WITH_DEFINITION = graphql(`
   }
 `);
 
+/** The seqs of a run's stored events (a page of at most 5000 after `afterSeq`): where its history ends. */
+export const RUN_EVENT_SEQS = graphql(`
+  query RunEventSeqs($id: ID!, $afterSeq: Int) {
+    run(id: $id) { id events(afterSeq: $afterSeq) { seq } }
+  }
+`);
+
 export const RUN_HEAD = graphql(`
   query RunHead($id: ID!) {
     run(id: $id) { id version }

@@ -4,6 +4,11 @@ import { useQuery } from "urql";
 import { WORKFLOW_VERSIONS, WORKFLOW_VERSION_DEFINITION } from "../api/operations";
 import type { DefNode, Definition } from "../lib/definition";
 import { describeEdge, diffDefinitions, isEmptyDiff, type NodeChange } from "../lib/versionDiff";
+import { Alert } from "./ui/alert";
+import { Button } from "./ui/button";
+import { Dialog, DialogContent, DialogFooter, DialogTitle } from "./ui/dialog";
+import { Label } from "./ui/label";
+import { NativeSelect } from "./ui/native-select";
 
 const DRAFT = "draft";
 
@@ -26,7 +31,7 @@ function useChosenDefinition(workflowId: string, choice: string, draft: Definiti
 function nodeLine(n: DefNode) {
   return (
     <>
-      <code>{n.id}</code> <span className="hint">{n.type}</span>
+      <code>{n.id}</code> <span className="text-muted-foreground">{n.type}</span>
     </>
   );
 }
@@ -52,7 +57,6 @@ export function CompareVersions({
   draft: Definition;
   onClose: () => void;
 }) {
-  const titleId = useId();
   const baseId = useId();
   const targetId = useId();
   const firstRef = useRef<HTMLSelectElement>(null);
@@ -64,11 +68,6 @@ export function CompareVersions({
   useEffect(() => {
     if (!base && versions[0]) setBase(String(versions[0].version));
   }, [base, versions]);
-  useEffect(() => {
-    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
-    firstRef.current?.focus();
-    return () => opener?.focus();
-  }, []);
 
   const from = useChosenDefinition(workflowId, base, draft);
   const to = useChosenDefinition(workflowId, target, draft);
@@ -92,7 +91,7 @@ export function CompareVersions({
         <h3>
           {label} ({items.length})
         </h3>
-        <ul className="diff-list">
+        <ul className="list-disc pl-5">
           {items.map((item) => (
             <li key={key(item)}>{line(item)}</li>
           ))}
@@ -101,49 +100,39 @@ export function CompareVersions({
     ) : null;
 
   return (
-    <div className="dialog-backdrop">
-      <div
-        className="dialog wide"
-        role="dialog"
-        aria-modal="true"
-        aria-labelledby={titleId}
-        onKeyDown={(e) => {
-          if (e.key === "Escape") {
-            e.stopPropagation();
-            onClose();
-          }
+    <Dialog open onOpenChange={(open) => !open && onClose()}>
+      <DialogContent
+        className="sm:max-w-2xl"
+        aria-describedby={undefined}
+        onOpenAutoFocus={(e) => {
+          e.preventDefault();
+          firstRef.current?.focus();
         }}
       >
-        <h2 id={titleId}>Compare versions</h2>
-        {list.error ? (
-          <p className="error" role="alert">
-            {list.error.message}
-          </p>
+        <DialogTitle>Compare versions</DialogTitle>
+        {list.error ? <Alert variant="destructive">{list.error.message}</Alert> : null}
+        {list.data && !versions.length ? (
+          <p className="text-muted-foreground">Nothing is published yet: there is no version to compare.</p>
         ) : null}
-        {list.data && !versions.length ? <p className="hint">Nothing is published yet: there is no version to compare.</p> : null}
-        <div className="row">
-          <label htmlFor={baseId}>From</label>
-          <select id={baseId} ref={firstRef} value={base} onChange={(e) => setBase(e.target.value)}>
+        <div className="flex flex-wrap items-center gap-2">
+          <Label htmlFor={baseId}>From</Label>
+          <NativeSelect id={baseId} ref={firstRef} value={base} onChange={(e) => setBase(e.target.value)}>
             {!base ? <option value="">…</option> : null}
             {options}
-          </select>
-          <label htmlFor={targetId}>To</label>
-          <select id={targetId} value={target} onChange={(e) => setTarget(e.target.value)}>
+          </NativeSelect>
+          <Label htmlFor={targetId}>To</Label>
+          <NativeSelect id={targetId} value={target} onChange={(e) => setTarget(e.target.value)}>
             {options}
-          </select>
+          </NativeSelect>
         </div>
-        {from.error || to.error ? (
-          <p className="error" role="alert">
-            {from.error ?? to.error}
-          </p>
-        ) : null}
-        <div role="status" aria-live="polite" data-testid="version-diff">
+        {from.error || to.error ? <Alert variant="destructive">{from.error ?? to.error}</Alert> : null}
+        <div role="status" aria-live="polite" data-testid="version-diff" className="grid gap-3">
           {!diff ? (
             from.fetching || to.fetching || list.fetching ? (
-              <p className="hint">Loading…</p>
+              <p className="text-muted-foreground">Loading…</p>
             ) : null
           ) : base === target ? (
-            <p className="hint">Choose two different versions.</p>
+            <p className="text-muted-foreground">Choose two different versions.</p>
           ) : isEmptyDiff(diff) ? (
             <p>No differences (node positions aside).</p>
           ) : (
@@ -156,12 +145,10 @@ export function CompareVersions({
             </>
           )}
         </div>
-        <div className="dialog-actions">
-          <button type="button" onClick={onClose}>
-            Close
-          </button>
-        </div>
-      </div>
-    </div>
+        <DialogFooter>
+          <Button onClick={onClose}>Close</Button>
+        </DialogFooter>
+      </DialogContent>
+    </Dialog>
   );
 }

@@ -1,6 +1,10 @@
 // The selected node's outgoing connections in the inspector: connect it to another node (and branch) without a
 // mouse, and remove a connection. The canvas's drag-to-connect does the same with a pointer.
 import { useEffect, useId, useRef, useState, type FormEvent } from "react";
+import { Field } from "./FieldMessages";
+import { Button } from "./ui/button";
+import { Label } from "./ui/label";
+import { NativeSelect } from "./ui/native-select";
 
 export interface OutgoingEdge {
   id: string;
@@ -70,20 +74,19 @@ export function EdgeEditor({ nodeId, branches, targets, outgoing, editable, onCo
   };
 
   return (
-    <section className="edge-editor" aria-labelledby={`${id}-title`}>
+    <section className="grid gap-2" aria-labelledby={`${id}-title`}>
       <h3 id={`${id}-title`}>Connections</h3>
       {outgoing.length ? (
-        <ul ref={listRef} className="edge-list" aria-label={`Outgoing connections of ${nodeId}`}>
+        <ul ref={listRef} className="grid gap-1" aria-label={`Outgoing connections of ${nodeId}`}>
           {outgoing.map((edge, i) => (
-            <li key={edge.id}>
+            <li key={edge.id} className="flex items-center justify-between gap-2">
               <span>
                 <span aria-hidden="true">→ </span>
                 {edgeText(edge.target, edge.branch)}
               </span>
               {editable ? (
-                <button
-                  type="button"
-                 
+                <Button
+                  size="xs"
                   aria-label={`Remove the connection to ${edgeText(edge.target, edge.branch)}`}
                   onClick={() => {
                     onRemove(edge.id);
@@ -92,19 +95,20 @@ export function EdgeEditor({ nodeId, branches, targets, outgoing, editable, onCo
                   }}
                 >
                   Remove
-                </button>
+                </Button>
               ) : null}
             </li>
           ))}
         </ul>
       ) : (
-        <p className="hint">No outgoing connections.</p>
+        <p className="text-xs text-muted-foreground">No outgoing connections.</p>
       )}
       {editable ? (
-        <form onSubmit={submit} aria-label={`Connect ${nodeId} to another node`}>
-          <div className="field">
-            <label htmlFor={`${id}-target`}>Connect to…</label>
-            <select
+        <form className="flex flex-wrap items-end gap-2" onSubmit={submit} aria-label={`Connect ${nodeId} to another node`}>
+          <Field className="min-w-0 flex-1">
+            <Label htmlFor={`${id}-target`}>Connect to…</Label>
+            <NativeSelect
+              className="w-full"
               id={`${id}-target`}
               ref={targetRef}
               value={target}
@@ -117,31 +121,31 @@ export function EdgeEditor({ nodeId, branches, targets, outgoing, editable, onCo
                   {t.label && t.label !== t.id ? `${t.id} · ${t.label}` : t.id}
                 </option>
               ))}
-            </select>
-          </div>
+            </NativeSelect>
+          </Field>
           {branches.length ? (
-            <div className="field">
-              <label htmlFor={`${id}-branch`}>Branch</label>
-              <select id={`${id}-branch`} value={branch} onChange={(e) => setBranch(e.target.value)}>
+            <Field>
+              <Label htmlFor={`${id}-branch`}>Branch</Label>
+              <NativeSelect id={`${id}-branch`} value={branch} onChange={(e) => setBranch(e.target.value)}>
                 {branches.map((b) => (
                   <option key={b} value={b}>
                     {b}
                   </option>
                 ))}
-              </select>
-            </div>
+              </NativeSelect>
+            </Field>
           ) : null}
+          <Button type="submit" disabled={!target || exists}>
+            Connect
+          </Button>
           {exists ? (
-            <p id={`${id}-exists`} className="hint">
+            <p id={`${id}-exists`} className="w-full text-xs text-muted-foreground">
               {nodeId} is already connected to {edgeText(target, chosenBranch)}.
             </p>
           ) : null}
-          <button type="submit" disabled={!target || exists}>
-            Connect
-          </button>
         </form>
       ) : null}
-      <p className="visually-hidden" role="status">
+      <p className="sr-only" role="status">
         {notice}
       </p>
     </section>

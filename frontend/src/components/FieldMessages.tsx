@@ -1,15 +1,30 @@
-// Problems under a form field, tied to the input by aria-describedby.
+// Form plumbing: a field's box, problems under a field (tied to the input by aria-describedby), a form's general
+// problems and a page's live notice.
+import type { ComponentProps, ReactNode } from "react";
+import { cn } from "../lib/utils";
+import { Alert } from "./ui/alert";
+
+/** A label, its control and the control's messages, stacked. */
+export function Field({ className, ...props }: ComponentProps<"div">) {
+  return <div className={cn("grid content-start gap-1.5", className)} {...props} />;
+}
+
 export function FieldMessages({ id, messages }: { id: string; messages: readonly string[] | undefined }) {
   if (!messages?.length) return null;
   return (
-    <div id={id} className="field-errors">
+    <div id={id}>
       {messages.map((m, i) => (
-        <p key={i} className="field-error">
+        <p key={i} className="text-xs text-destructive">
           {m}
         </p>
       ))}
     </div>
   );
+}
+
+/** A field's hint, under it. */
+export function FieldDescription({ className, ...props }: ComponentProps<"p">) {
+  return <p className={cn("text-xs text-muted-foreground", className)} {...props} />;
 }
 
 /** aria-invalid and aria-describedby for an input with problems (and an optional hint). */
@@ -22,10 +37,19 @@ export function invalidProps(errorId: string, messages: readonly string[] | unde
 export function GeneralErrors({ messages }: { messages: readonly string[] }) {
   if (!messages.length) return null;
   return (
-    <div className="error" role="alert">
+    <Alert variant="destructive">
       {messages.map((m, i) => (
         <p key={i}>{m}</p>
       ))}
-    </div>
+    </Alert>
+  );
+}
+
+/** A live region for what just happened ("Credential x deleted."); present while empty, so it is announced. */
+export function Notice({ children }: { children: ReactNode }) {
+  return (
+    <p className="min-h-5 text-sm text-success" role="status">
+      {children}
+    </p>
   );
 }

@@ -6,8 +6,27 @@ import { NODE_ID_PATTERN, type StepNode } from "../lib/definition";
 import { toErrorSchema } from "../lib/errors";
 import { asObject } from "../lib/json";
 import type { TemplateSuggestion } from "../lib/templatePaths";
+import { FieldMessages, Field } from "./FieldMessages";
 import { SchemaForm } from "./SchemaForm";
 import { TemplateSuggestionsContext } from "./TemplateInput";
+import { Button } from "./ui/button";
+import { Input } from "./ui/input";
+import { Label } from "./ui/label";
+import { SIDE_PANEL } from "./Workspace";
+
+/** Problems listed with a warning sign each. */
+export function ProblemList({ items, label, className }: { items: readonly { message: string }[]; label: string; className?: string }) {
+  if (!items.length) return null;
+  return (
+    <ul className={`list-none space-y-0.5 text-sm text-destructive ${className ?? ""}`} aria-label={label}>
+      {items.map((p, i) => (
+        <li key={i}>
+          <span aria-hidden="true">⚠</span> {p.message}
+        </li>
+      ))}
+    </ul>
+  );
+}
 
 export interface InspectorProps {
   node: StepNode;
@@ -57,12 +76,18 @@ export function Inspector({
   const fieldProblems = node.data.problems.filter((p) => p.field.length > 0 && !p.field[0]?.startsWith("@"));
 
   return (
-    <aside className="inspector" aria-label="Inspector">
-      <h2>{nodeType?.title ?? node.data.nodeType}</h2>
-      {nodeType ? <p className="hint">{nodeType.description}</p> : <p className="error">Unknown node type.</p>}
-      <div className="field">
-        <label htmlFor="node-id">Node id</label>
-        <input
+    <aside className={SIDE_PANEL} aria-label="Inspector">
+      <div>
+        <h2>{nodeType?.title ?? node.data.nodeType}</h2>
+        {nodeType ? (
+          <p className="text-xs text-muted-foreground">{nodeType.description}</p>
+        ) : (
+          <p className="text-destructive">Unknown node type.</p>
+        )}
+      </div>
+      <Field>
+        <Label htmlFor="node-id">Node id</Label>
+        <Input
           id="node-id"
           value={idText}
           readOnly={!editable}
@@ -72,33 +97,21 @@ export function Inspector({
           onBlur={commitId}
           onKeyDown={(e) => e.key === "Enter" && commitId()}
         />
-        {idError ? (
-          <p id="node-id-error" className="field-error">
-            {idError}
-          </p>
-        ) : null}
-      </div>
-      <div className="field">
-        <label htmlFor="node-label">Label</label>
-        <input
+        <FieldMessages id="node-id-error" messages={idError ? [idError] : undefined} />
+      </Field>
+      <Field>
+        <Label htmlFor="node-label">Label</Label>
+        <Input
           id="node-label"
           value={node.data.extras.label ?? ""}
           readOnly={!editable}
           placeholder={nodeType?.title}
           onChange={(e) => onLabel(e.target.value)}
         />
-      </div>
-      {nodeLevel.length ? (
-        <ul className="problems" aria-label="Problems of this node">
-          {nodeLevel.map((p, i) => (
-            <li key={i}>
-              <span aria-hidden="true">⚠</span> {p.message}
-            </li>
-          ))}
-        </ul>
-      ) : null}
+      </Field>
+      <ProblemList items={nodeLevel} label="Problems of this node" />
       {nodeType ? (
-        <section aria-label="Settings">
+        <section aria-label="Settings" className="grid gap-2">
           <h3>Settings</h3>
           <TemplateSuggestionsContext.Provider value={suggestions}>
             <SchemaForm
@@ -114,9 +127,9 @@ export function Inspector({
       ) : null}
       {children}
       {editable ? (
-        <button type="button" className="danger" onClick={onDelete}>
+        <Button variant="destructive-outline" className="self-start" onClick={onDelete}>
           Delete node
-        </button>
+        </Button>
       ) : null}
     </aside>
   );

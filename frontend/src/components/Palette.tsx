@@ -2,6 +2,7 @@
 import type { DragEvent } from "react";
 import type { NodeTypeInfo } from "../api/types";
 import { groupByCategory } from "../lib/nodeTypes";
+import { Button } from "./ui/button";
 
 export const DRAG_MIME = "application/x-studio-node-type";
 
@@ -11,18 +12,17 @@ export function Palette({ types, onAdd }: { types: readonly NodeTypeInfo[]; onAd
     event.dataTransfer.effectAllowed = "move";
   };
   return (
-    <nav className="palette" aria-label="Node palette">
-      <h2>Nodes</h2>
-      <p className="hint">Drag a node onto the canvas, or press it to add it.</p>
+    <nav className="w-48 shrink-0 overflow-auto border-r bg-card p-2" aria-label="Node palette">
+      <h2 className="text-sm">Nodes</h2>
+      <p className="mb-1 text-xs text-muted-foreground">Drag a node onto the canvas, or press it to add it.</p>
       {groupByCategory(types).map(([category, list]) => (
         <section key={category} aria-label={category}>
-          <h3>{category}</h3>
-          <ul>
+          <h3 className="mt-3 mb-1 text-xs text-muted-foreground uppercase">{category}</h3>
+          <ul className="grid gap-1">
             {list.map((t) => (
               <li key={t.type}>
-                <button
-                  type="button"
-                  className="palette-item"
+                <Button
+                  className="w-full cursor-grab justify-start"
                   draggable
                   onDragStart={(e) => onDragStart(e, t.type)}
                   onClick={() => onAdd(t.type)}
@@ -30,7 +30,7 @@ export function Palette({ types, onAdd }: { types: readonly NodeTypeInfo[]; onAd
                   data-testid={`palette-${t.type}`}
                 >
                   {t.title}
-                </button>
+                </Button>
               </li>
             ))}
           </ul>

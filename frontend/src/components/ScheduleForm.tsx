@@ -17,7 +17,13 @@ import {
   type ScheduleFormValues,
 } from "../lib/schedule";
 import { useDebounced } from "../lib/useDebounced";
-import { FieldMessages, GeneralErrors, invalidProps } from "./FieldMessages";
+import { Field, FieldDescription, FieldMessages, GeneralErrors, invalidProps } from "./FieldMessages";
+import { Button } from "./ui/button";
+import { Card, CardTitle } from "./ui/card";
+import { Input } from "./ui/input";
+import { Label } from "./ui/label";
+import { NativeSelect } from "./ui/native-select";
+import { Textarea } from "./ui/textarea";
 
 export const PREVIEW_COUNT = 5;
 
@@ -85,108 +91,109 @@ export function ScheduleForm({
   const err = (f: string) => errors.byField[f];
   const fid = (f: string) => `${id}-${f}`;
   return (
-    <form className="card schedule-form" onSubmit={submit} aria-labelledby={fid("title")}>
-      <h3 id={fid("title")}>{title}</h3>
-      <SchedulePreviewFields
-        idPrefix={id}
-        cron={values.cron}
-        timezone={values.timezone}
-        onCron={(v) => set("cron", v)}
-        onTimezone={(v) => set("timezone", v)}
-        saveErrors={errors}
-        zonesListId={fid("zones")}
-        debounceMs={debounceMs}
-      />
-      <datalist id={fid("zones")}>
-        {zones.map((z) => (
-          <option key={z} value={z} />
-        ))}
-      </datalist>
-      <div className="field">
-        <label htmlFor={fid("input")}>Run input (JSON, optional)</label>
-        <textarea
-          id={fid("input")}
-          rows={3}
-          value={values.input}
-          onChange={(e) => set("input", e.target.value)}
-          placeholder='{"amount": 10}'
-          {...invalidProps(`${fid("input")}-errors`, err("input"))}
+    <Card asChild className="max-w-3xl">
+      <form onSubmit={submit} aria-labelledby={fid("title")}>
+        <CardTitle asChild>
+          <h3 id={fid("title")}>{title}</h3>
+        </CardTitle>
+        <SchedulePreviewFields
+          idPrefix={id}
+          cron={values.cron}
+          timezone={values.timezone}
+          onCron={(v) => set("cron", v)}
+          onTimezone={(v) => set("timezone", v)}
+          saveErrors={errors}
+          zonesListId={fid("zones")}
+          debounceMs={debounceMs}
         />
-        <FieldMessages id={`${fid("input")}-errors`} messages={err("input")} />
-      </div>
-      <details>
-        <summary>Overlap, catch-up and jitter</summary>
-        <div className="row wrap">
-          <div className="field">
-            <label htmlFor={fid("overlap")}>While the previous run is active</label>
-            <select id={fid("overlap")} value={values.overlap} onChange={(e) => set("overlap", e.target.value)}>
-              {OVERLAP_POLICIES.map((p) => (
-                <option key={p.value} value={p.value}>
-                  {p.label}
-                </option>
-              ))}
-            </select>
-            <FieldMessages id={`${fid("overlap")}-errors`} messages={err("overlap")} />
+        <datalist id={fid("zones")}>
+          {zones.map((z) => (
+            <option key={z} value={z} />
+          ))}
+        </datalist>
+        <Field>
+          <Label htmlFor={fid("input")}>Run input (JSON, optional)</Label>
+          <Textarea
+            id={fid("input")}
+            rows={3}
+            value={values.input}
+            onChange={(e) => set("input", e.target.value)}
+            placeholder='{"amount": 10}'
+            {...invalidProps(`${fid("input")}-errors`, err("input"))}
+          />
+          <FieldMessages id={`${fid("input")}-errors`} messages={err("input")} />
+        </Field>
+        <details className="group">
+          <summary className="cursor-pointer text-sm font-medium">Overlap, catch-up and jitter</summary>
+          <div className="mt-2 flex flex-wrap items-start gap-3">
+            <Field>
+              <Label htmlFor={fid("overlap")}>While the previous run is active</Label>
+              <NativeSelect id={fid("overlap")} value={values.overlap} onChange={(e) => set("overlap", e.target.value)}>
+                {OVERLAP_POLICIES.map((p) => (
+                  <option key={p.value} value={p.value}>
+                    {p.label}
+                  </option>
+                ))}
+              </NativeSelect>
+              <FieldMessages id={`${fid("overlap")}-errors`} messages={err("overlap")} />
+            </Field>
+            <Field>
+              <Label htmlFor={fid("catchUp")}>After downtime</Label>
+              <NativeSelect id={fid("catchUp")} value={values.catchUp} onChange={(e) => set("catchUp", e.target.value)}>
+                {CATCH_UP_POLICIES.map((p) => (
+                  <option key={p.value} value={p.value}>
+                    {p.label}
+                  </option>
+                ))}
+              </NativeSelect>
+              <FieldMessages id={`${fid("catchUp")}-errors`} messages={err("catchUp")} />
+            </Field>
+            <Field>
+              <Label htmlFor={fid("window")}>Catch-up window (seconds, empty: no limit)</Label>
+              <Input
+                id={fid("window")}
+                type="number"
+                min={1}
+                value={values.catchUpWindowS}
+                onChange={(e) => set("catchUpWindowS", e.target.value)}
+                {...invalidProps(`${fid("window")}-errors`, err("catchUpWindowS"))}
+              />
+              <FieldMessages id={`${fid("window")}-errors`} messages={err("catchUpWindowS")} />
+            </Field>
+            <Field>
+              <Label htmlFor={fid("jitter")}>Jitter (seconds, 0 to 3600)</Label>
+              <Input
+                id={fid("jitter")}
+                type="number"
+                min={0}
+                max={3600}
+                value={values.jitterS}
+                onChange={(e) => set("jitterS", e.target.value)}
+                {...invalidProps(`${fid("jitter")}-errors`, err("jitterS"))}
+              />
+              <FieldMessages id={`${fid("jitter")}-errors`} messages={err("jitterS")} />
+            </Field>
           </div>
-          <div className="field">
-            <label htmlFor={fid("catchUp")}>After downtime</label>
-            <select id={fid("catchUp")} value={values.catchUp} onChange={(e) => set("catchUp", e.target.value)}>
-              {CATCH_UP_POLICIES.map((p) => (
-                <option key={p.value} value={p.value}>
-                  {p.label}
-                </option>
-              ))}
-            </select>
-            <FieldMessages id={`${fid("catchUp")}-errors`} messages={err("catchUp")} />
-          </div>
-          <div className="field">
-            <label htmlFor={fid("window")}>Catch-up window (seconds, empty: no limit)</label>
-            <input
-              id={fid("window")}
-              type="number"
-              min={1}
-              value={values.catchUpWindowS}
-              onChange={(e) => set("catchUpWindowS", e.target.value)}
-              {...invalidProps(`${fid("window")}-errors`, err("catchUpWindowS"))}
-            />
-            <FieldMessages id={`${fid("window")}-errors`} messages={err("catchUpWindowS")} />
-          </div>
-          <div className="field">
-            <label htmlFor={fid("jitter")}>Jitter (seconds, 0 to 3600)</label>
-            <input
-              id={fid("jitter")}
-              type="number"
-              min={0}
-              max={3600}
-              value={values.jitterS}
-              onChange={(e) => set("jitterS", e.target.value)}
-              {...invalidProps(`${fid("jitter")}-errors`, err("jitterS"))}
-            />
-            <FieldMessages id={`${fid("jitter")}-errors`} messages={err("jitterS")} />
-          </div>
+        </details>
+        <div className="flex items-center gap-2">
+          <input
+            id={fid("enabled")}
+            type="checkbox"
+            className="size-4 accent-primary"
+            checked={values.enabled}
+            onChange={(e) => set("enabled", e.target.checked)}
+          />
+          <Label htmlFor={fid("enabled")}>Active (unchecked: paused)</Label>
         </div>
-      </details>
-      <div className="row">
-        <input
-          id={fid("enabled")}
-          type="checkbox"
-          checked={values.enabled}
-          onChange={(e) => set("enabled", e.target.checked)}
-        />
-        <label htmlFor={fid("enabled")}>Active (unchecked: paused)</label>
-      </div>
-      <GeneralErrors messages={errors.general} />
-      <div className="dialog-actions">
-        <button type="submit" className="primary" disabled={saving}>
-          {submitLabel}
-        </button>
-        {onCancel ? (
-          <button type="button" onClick={onCancel}>
-            Cancel
-          </button>
-        ) : null}
-      </div>
-    </form>
+        <GeneralErrors messages={errors.general} />
+        <div className="flex gap-2">
+          <Button type="submit" variant="default" disabled={saving}>
+            {submitLabel}
+          </Button>
+          {onCancel ? <Button onClick={onCancel}>Cancel</Button> : null}
+        </div>
+      </form>
+    </Card>
   );
 }
 
@@ -233,31 +240,31 @@ export function SchedulePreviewFields({
   const fid = (f: string) => `${idPrefix}-${f}`;
   return (
     <>
-      <div className="field">
-        <label htmlFor={fid("cron")}>Cron expression</label>
-        <input
+      <Field>
+        <Label htmlFor={fid("cron")}>Cron expression</Label>
+        <Input
           id={fid("cron")}
           required
           spellCheck={false}
-          className="mono"
+          className="font-mono"
           value={cron}
           onChange={(e) => onCron(e.target.value)}
           placeholder="0 9 * * 1-5"
           {...invalidProps(`${fid("cron")}-errors`, cronErrors, `${fid("cron")}-hint`)}
         />
-        <p id={`${fid("cron")}-hint`} className="field-description">
+        <FieldDescription id={`${fid("cron")}-hint`}>
           minute hour day-of-month month day-of-week (a 6th field is seconds); @hourly, @daily, @weekly…
-        </p>
+        </FieldDescription>
         {description?.ok ? (
-          <p className="cron-description" data-testid="cron-description">
+          <p className="font-semibold" data-testid="cron-description">
             {description.text}
           </p>
         ) : null}
         <FieldMessages id={`${fid("cron")}-errors`} messages={cronErrors} />
-      </div>
-      <div className="field">
-        <label htmlFor={fid("timezone")}>Timezone</label>
-        <input
+      </Field>
+      <Field>
+        <Label htmlFor={fid("timezone")}>Timezone</Label>
+        <Input
           id={fid("timezone")}
           required
           spellCheck={false}
@@ -267,14 +274,21 @@ export function SchedulePreviewFields({
           {...invalidProps(`${fid("timezone")}-errors`, zoneErrors)}
         />
         <FieldMessages id={`${fid("timezone")}-errors`} messages={zoneErrors} />
-      </div>
-      <section className="preview" aria-labelledby={fid("preview-title")} aria-live="polite" aria-busy={!current || fetching}>
-        <h4 id={fid("preview-title")}>Next {PREVIEW_COUNT} fires ({zone})</h4>
-        {error ? <p className="error">Could not preview: {error.message}</p> : null}
-        {!settled.cron ? <p className="hint">Type a cron expression to see when it fires.</p> : null}
-        {preview && !preview.errors.length && !fires.length ? <p className="hint">It never fires.</p> : null}
+      </Field>
+      <section
+        className="rounded-md bg-muted/60 px-3 py-2"
+        aria-labelledby={fid("preview-title")}
+        aria-live="polite"
+        aria-busy={!current || fetching}
+      >
+        <h4 id={fid("preview-title")} className="mb-1 text-sm font-semibold">
+          Next {PREVIEW_COUNT} fires ({zone})
+        </h4>
+        {error ? <p className="text-destructive">Could not preview: {error.message}</p> : null}
+        {!settled.cron ? <p className="text-muted-foreground">Type a cron expression to see when it fires.</p> : null}
+        {preview && !preview.errors.length && !fires.length ? <p className="text-muted-foreground">It never fires.</p> : null}
         {fires.length ? (
-          <ol aria-label="Next fires">
+          <ol aria-label="Next fires" className="list-decimal pl-5">
             {fires.map((iso) => (
               <li key={iso}>
                 <time dateTime={iso}>{formatFire(iso, zone)}</time>

@@ -66,7 +66,7 @@ export function JsonField(props: FieldProps) {
   }, [formData]);
   const id = fieldPathId.$id;
   return (
-    <div className="json-field">
+    <div className="json-field grid gap-1.5">
       <label htmlFor={id}>{(schema.title as string | undefined) ?? name} (JSON)</label>
       {schema.description ? <p className="field-description">{String(schema.description)}</p> : null}
       <TemplateInput
@@ -93,7 +93,7 @@ export function JsonField(props: FieldProps) {
           }
         }}
       />
-      {problem ? <p className="field-error">{problem}</p> : null}
+      {problem ? <p className="text-xs text-destructive">{problem}</p> : null}
     </div>
   );
 }

@@ -1,6 +1,10 @@
 // Secrets shown once (an API key, a webhook's signing secret) and copy buttons.
 import { useId, useRef, useState } from "react";
-import { Dialog } from "./Dialog";
+import { Field } from "./FieldMessages";
+import { Button } from "./ui/button";
+import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from "./ui/dialog";
+import { Input } from "./ui/input";
+import { Label } from "./ui/label";
 
 /** `label` is the visible text; `name` (which should contain it) what assistive technology reads. */
 export function CopyButton({ value, label, name }: { value: string; label: string; name?: string }) {
@@ -16,10 +20,10 @@ export function CopyButton({ value, label, name }: { value: string; label: strin
   };
   return (
     <>
-      <button ref={ref} type="button" aria-label={name} onClick={() => void copy()}>
+      <Button ref={ref} size="xs" aria-label={name} onClick={() => void copy()}>
         {label}
-      </button>
-      <span className="hint" role="status">
+      </Button>
+      <span className="text-xs text-muted-foreground" role="status">
         {state === "copied" ? "Copied." : state === "failed" ? "Could not copy: select the text and copy it." : ""}
       </span>
     </>
@@ -28,7 +32,8 @@ export function CopyButton({ value, label, name }: { value: string; label: strin
 
 /** Without the Clipboard API (no permission, not a secure context): a selected textarea and execCommand. */
 function fallbackCopy(value: string, near: HTMLElement | null): boolean {
-  const host = near?.closest("dialog") ?? document.body; // the page behind a modal dialog is inert
+  // The page behind a modal dialog is inert (and the dialog keeps the focus): copy from inside the dialog.
+  const host = near?.closest('[role="dialog"], [role="alertdialog"]') ?? document.body;
   const area = document.createElement("textarea");
   area.value = value;
   area.setAttribute("readonly", "");
@@ -68,31 +73,35 @@ export function SecretDialog({
 }) {
   const base = useId();
   return (
-    <Dialog title={title} onClose={onClose}>
-      <p className="notice" role="status">
-        {intro}
-      </p>
-      {items.map((item, i) => (
-        <div className="field" key={item.label}>
-          <label htmlFor={`${base}-${i}`}>{item.label}</label>
-          <div className="row secret-row">
-            <input
-              id={`${base}-${i}`}
-              className="secret-value"
-              readOnly
-              value={item.value}
-              onFocus={(e) => e.currentTarget.select()}
-              data-autofocus={i === 0 ? "" : undefined}
-            />
-            <CopyButton value={item.value} label={item.copyLabel} />
-          </div>
-        </div>
-      ))}
-      <div className="dialog-actions">
-        <button type="button" className="primary" onClick={onClose}>
-          Done, I stored it
-        </button>
-      </div>
+    <Dialog open onOpenChange={(open) => !open && onClose()}>
+      <DialogContent className="sm:max-w-xl">
+        <DialogHeader>
+          <DialogTitle>{title}</DialogTitle>
+          <DialogDescription className="text-success" role="status">
+            {intro}
+          </DialogDescription>
+        </DialogHeader>
+        {items.map((item, i) => (
+          <Field key={item.label}>
+            <Label htmlFor={`${base}-${i}`}>{item.label}</Label>
+            <div className="flex flex-wrap items-center gap-2">
+              <Input
+                id={`${base}-${i}`}
+                className="flex-1 font-mono"
+                readOnly
+                value={item.value}
+                onFocus={(e) => e.currentTarget.select()}
+              />
+              <CopyButton value={item.value} label={item.copyLabel} />
+            </div>
+          </Field>
+        ))}
+        <DialogFooter>
+          <Button variant="default" onClick={onClose}>
+            Done, I stored it
+          </Button>
+        </DialogFooter>
+      </DialogContent>
     </Dialog>
   );
 }

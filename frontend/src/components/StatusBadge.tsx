@@ -1,11 +1,20 @@
 import { statusLabel } from "../lib/runState";
+import { Badge } from "./ui/badge";
+
+const VARIANT: Record<string, "success" | "destructive" | "info" | "warning"> = {
+  SUCCEEDED: "success",
+  FAILED: "destructive",
+  RUNNING: "info",
+  QUEUED: "info",
+  WAITING: "warning",
+};
 
 /** A status as symbol + word (colour is a bonus, never the only signal). */
 export function StatusBadge({ status }: { status: string | null | undefined }) {
   const { symbol, text } = statusLabel(status);
   return (
-    <span className={`badge status-${(status ?? "none").toLowerCase()}`} data-status={status ?? undefined}>
+    <Badge variant={(status && VARIANT[status]) || "outline"} data-status={status ?? undefined}>
       <span aria-hidden="true">{symbol}</span> {text}
-    </span>
+    </Badge>
   );
 }

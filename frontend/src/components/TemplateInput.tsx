@@ -20,6 +20,9 @@ import {
   type TemplateContext,
   type TemplateSuggestion,
 } from "../lib/templatePaths";
+import { cn } from "../lib/utils";
+import { Input } from "./ui/input";
+import { Textarea } from "./ui/textarea";
 
 /** The paths the edited node's templates can read; the inspector provides them, other forms provide none. */
 export const TemplateSuggestionsContext = createContext<readonly TemplateSuggestion[]>([]);
@@ -142,16 +145,26 @@ export function TemplateInput(props: TemplateInputProps) {
   };
 
   return (
-    <div className="template-input">
-      {multiline ? <textarea rows={rows ?? 4} {...common} /> : <input type="text" {...common} />}
+    <div className="relative">
+      {multiline ? <Textarea rows={rows ?? 4} {...common} /> : <Input type="text" {...common} />}
       {combo ? (
-        <ul id={listId} role="listbox" aria-label="Template paths" className="template-suggestions" hidden={!open}>
+        <ul
+          id={listId}
+          role="listbox"
+          aria-label="Template paths"
+          className="absolute inset-x-0 top-full z-10 mt-0.5 max-h-56 overflow-auto rounded-md border bg-popover py-0.5 text-popover-foreground shadow-md"
+          hidden={!open}
+        >
           {open?.items.map((item, i) => (
             <li
               key={item.path}
               id={`${listId}-${i}`}
               role="option"
               aria-selected={i === open.active}
+              className={cn(
+                "cursor-pointer truncate px-2 py-1 text-xs",
+                i === open.active && "bg-primary text-primary-foreground",
+              )}
               // Keep the focus in the field: a mousedown would blur it (and close the list) before the click.
               onMouseDown={(e) => {
                 e.preventDefault();
@@ -160,7 +173,7 @@ export function TemplateInput(props: TemplateInputProps) {
               onMouseEnter={() => setOpen({ ...open, active: i })}
             >
               <code>{item.path}</code>
-              {item.detail ? <span className="hint"> {item.detail}</span> : null}
+              {item.detail ? <span className={i === open.active ? "opacity-80" : "text-muted-foreground"}> {item.detail}</span> : null}
             </li>
           ))}
         </ul>

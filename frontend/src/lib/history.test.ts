@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Definition } from "./definition";
-import { canRedo, canUndo, classifyEdit, createHistory, editedFields, hashString, record, redo, seal, undo } from "./history";
+import { canRedo, canUndo, classifyEdit, createHistory, editedFields, hashString, nudgeGroup, record, redo, seal, undo } from "./history";
 
 describe("undo/redo history", () => {
   it("undoes and redoes in order, and a new record clears the redo list", () => {
@@ -125,5 +125,40 @@ describe("undo/redo history", () => {
     expect(hashString('{"nodes":[]}')).toBe(hashString('{"nodes":[]}'));
     expect(hashString('{"nodes":[1]}')).not.toBe(hashString('{"nodes":[2]}'));
     expect(hashString("")).not.toBe(hashString(" "));
+  });
+});
+
+describe("keyboard nudges", () => {
+  const at = (x: number, y: number, label?: string): Definition => ({
+    nodes: [
+      { id: "a", type: "transform", config: {}, position: { x, y }, ...(label ? { label } : {}) },
+      { id: "b", type: "transform", config: {}, position: { x: 300, y: 0 } },
+    ],
+    edges: [{ source: "a", target: "b" }],
+  });
+
+  it("groups a move of the same nodes, and nothing else", () => {
+    expect(nudgeGroup(at(0, 0), at(5, 0))).toBe("nudge:a");
+    expect(nudgeGroup(at(5, 0), at(5, 5))).toBe("nudge:a");
+    expect(nudgeGroup(at(0, 0), at(0, 0))).toBeNull(); // no move
+    expect(nudgeGroup(at(0, 0), at(5, 0, "renamed"))).toBeNull(); // more than a move
+    expect(nudgeGroup(at(0, 0), { ...at(5, 0), edges: [] })).toBeNull();
+  });
+
+  it("makes consecutive nudges of one selection a single undo step", () => {
+    let h = createHistory(at(0, 0));
+    let now = 0;
+    for (const x of [5, 10, 15]) {
+      const next = at(x, 0);
+      h = record(h, next, { group: nudgeGroup(h.present, next), now: (now += 100) });
+    }
+    expect(h.past).toHaveLength(1);
+    h = undo(h);
+    expect(h.present.nodes[0]!.position).toEqual({ x: 0, y: 0 });
+    // After a pause longer than the burst window, the next nudge is a step of its own.
+    const later = at(20, 0);
+    h = redo(h);
+    h = record(h, later, { group: nudgeGroup(h.present, later), now: now + 10_000 });
+    expect(h.past).toHaveLength(2);
   });
 });

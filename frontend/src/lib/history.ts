@@ -159,3 +159,23 @@ export function classifyEdit(
   }
   return other;
 }
+
+/**
+ * The group of a keyboard nudge (the arrow keys move the selected nodes): `nudge:<ids>` when only the positions of
+ * those nodes changed, else null. Consecutive nudges of the same selection share it and coalesce into one undo step.
+ */
+export function nudgeGroup(prev: Definition, next: Definition): string | null {
+  if (prev.nodes.length !== next.nodes.length) return null;
+  if (JSON.stringify(prev.edges ?? []) !== JSON.stringify(next.edges ?? [])) return null;
+  const moved: string[] = [];
+  for (let i = 0; i < next.nodes.length; i++) {
+    const before = prev.nodes[i]!;
+    const after = next.nodes[i]!;
+    if (before.id !== after.id) return null;
+    const { position: _a, ...restBefore } = before;
+    const { position: _b, ...restAfter } = after;
+    if (JSON.stringify(restBefore) !== JSON.stringify(restAfter)) return null;
+    if (positionOf(before) !== positionOf(after)) moved.push(after.id);
+  }
+  return moved.length ? `nudge:${moved.sort().join(",")}` : null;
+}

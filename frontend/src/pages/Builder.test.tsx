@@ -140,6 +140,25 @@ describe("builder history and clipboard", () => {
     await waitFor(() => expect(nodeIds()).toEqual(["check", "start"]));
   });
 
+  it("coalesces consecutive arrow-key nudges of the selection into one undo step", async () => {
+    renderBuilder();
+    await waitFor(() => expect(nodeIds()).toEqual(["check", "start"]));
+    fireEvent.click(screen.getByTestId("node-check")); // selected
+    await waitFor(() => expect(screen.getByRole("complementary", { name: "Inspector" }).textContent).toContain("Condition"));
+    const wrapper = () => document.querySelector<HTMLElement>('.react-flow__node[data-id="check"]')!;
+    const at = wrapper().style.transform;
+    expect(button("Undo").disabled).toBe(true);
+    for (const key of ["ArrowRight", "ArrowRight", "ArrowRight", "ArrowDown"]) fireEvent.keyDown(wrapper(), { key });
+    await waitFor(() => expect(wrapper().style.transform).not.toBe(at));
+    await waitFor(() => expect(button("Undo").disabled).toBe(false));
+    fireEvent.click(button("Undo")); // one step takes back all four
+    await waitFor(() => expect(wrapper().style.transform).toBe(at));
+    expect(button("Undo").disabled).toBe(true);
+    fireEvent.click(button("Redo"));
+    await waitFor(() => expect(wrapper().style.transform).not.toBe(at));
+    expect(button("Redo").disabled).toBe(true);
+  });
+
   it("connects the selected node from the inspector (no mouse) and removes the connection again", async () => {
     renderBuilder();
     await waitFor(() => expect(nodeIds()).toEqual(["check", "start"]));

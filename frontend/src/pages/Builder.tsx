@@ -20,11 +20,16 @@ import type { NodeTypeInfo, UserError, WorkflowDetail } from "../api/types";
 import { useCan } from "../auth";
 import { CompareVersions } from "../components/CompareVersions";
 import { EdgeEditor } from "../components/EdgeEditor";
-import { Inspector } from "../components/Inspector";
+import { Inspector, ProblemList } from "../components/Inspector";
 import { DRAG_MIME, Palette } from "../components/Palette";
 import { SchemaForm } from "../components/SchemaForm";
 import { StatusBadge } from "../components/StatusBadge";
 import { nodeTypes } from "../components/StepNodeView";
+import { Button } from "../components/ui/button";
+import { Dialog, DialogContent, DialogFooter, DialogTitle } from "../components/ui/dialog";
+import { Input } from "../components/ui/input";
+import { Label } from "../components/ui/label";
+import { PageProblem, SIDE_PANEL, Toolbar, ToolbarTitle, Workspace } from "../components/Workspace";
 import { copyNodes, pasteClip, PASTE_OFFSET, type Clip } from "../lib/clipboard";
 import {
   definitionToGraph,
@@ -44,6 +49,7 @@ import {
   createHistory,
   hashString,
   HISTORY_CAP,
+  nudgeGroup,
   record,
   redo,
   undo,
@@ -86,9 +92,9 @@ export function BuilderPage() {
   const { id = "" } = useParams();
   const [wf] = useQuery({ query: WORKFLOW, variables: { id }, requestPolicy: "network-only" });
   const [nt] = useQuery({ query: NODE_TYPES, requestPolicy: "cache-first" });
-  if (wf.error || nt.error) return <p className="error" role="alert">{(wf.error ?? nt.error)?.message}</p>;
-  if (!wf.data || !nt.data) return <p className="page-status" role="status">Loading the workflow…</p>;
-  if (!wf.data.workflow) return <p className="error" role="alert">This workflow does not exist.</p>;
+  if (wf.error || nt.error) return <PageProblem>{(wf.error ?? nt.error)?.message}</PageProblem>;
+  if (!wf.data || !nt.data) return <p className="px-6 py-4" role="status">Loading the workflow…</p>;
+  if (!wf.data.workflow) return <PageProblem>This workflow does not exist.</PageProblem>;
   return (
     <ReactFlowProvider>
       <Builder key={wf.data.workflow.id} workflow={wf.data.workflow} types={nt.data.nodeTypes} />
@@ -143,6 +149,8 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   historyRef.current = history;
   const dragging = useRef(false);
   const [dragsEnded, setDragsEnded] = useState(0);
+  // The last change moved the selection with the arrow keys (React Flow's keyboard move, not a drag).
+  const nudged = useRef(false);
 
   const showProblems = useCallback(
     (errors: readonly UserError[], def: Definition) => {
@@ -167,9 +175,12 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   useEffect(() => {
     if (dragging.current) return;
     const snapshot = { def: definitionRef.current, key: historyKey };
+    const nudge = nudged.current;
+    nudged.current = false;
     setHistory((h) => {
       if (h.present.key === snapshot.key) return h;
-      const kind = classifyEdit(h.present.def, snapshot.def, defaultsOf);
+      const group = nudge ? nudgeGroup(h.present.def, snapshot.def) : null;
+      const kind = group ? { group, replace: false } : classifyEdit(h.present.def, snapshot.def, defaultsOf);
       return record(h, snapshot, { ...kind, equals: sameSnapshot });
     });
   }, [historyKey, dragsEnded, defaultsOf]);
@@ -356,7 +367,11 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
 
   const onNodesChangeTracked = useCallback(
     (changes: NodeChange<StepNode>[]) => {
-      for (const c of changes) if (c.type === "position" && c.dragging) dragging.current = true;
+      for (const c of changes) {
+        if (c.type !== "position") continue;
+        if (c.dragging) dragging.current = true;
+        else if (!dragging.current && c.position) nudged.current = true; // the arrow keys, not a drag's end
+      }
       onNodesChange(changes);
     },
     [onNodesChange],
@@ -403,92 +418,79 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const problemCount = Object.values(mapped.byNode).reduce((a, l) => a + l.length, 0) + mapped.general.length;
 
   return (
-    <div className="builder">
-      <header className="toolbar">
-        <h1>
+    <Workspace>
+      <Toolbar>
+        <ToolbarTitle>
           <Link to="/">Workflows</Link> / {workflow.name}
-        </h1>
-        <span className="save-state" role="status">
+        </ToolbarTitle>
+        <span className="text-muted-foreground" role="status">
           {dirty ? "Unsaved changes" : "Saved"} · revision {revision} ·{" "}
           {latestVersion ? `published v${latestVersion}` : "not published"} ·{" "}
           {!validated ? "checking…" : problemCount ? `⚠ ${problemCount} problem(s)` : "✓ valid"}
         </span>
         {canEdit ? (
-          <span className="history-buttons" role="group" aria-label="History">
-            <button
-              type="button"
+          <span className="inline-flex gap-1" role="group" aria-label="History">
+            <Button
               onClick={() => travel(undo)}
               disabled={!canUndo(history)}
               title={`Undo (${MOD}Z)`}
               aria-keyshortcuts="Control+Z Meta+Z"
             >
               Undo
-            </button>
-            <button
-              type="button"
+            </Button>
+            <Button
               onClick={() => travel(redo)}
               disabled={!canRedo(history)}
               title={`Redo (${MOD}Shift+Z)`}
               aria-keyshortcuts="Control+Shift+Z Meta+Shift+Z Control+Y"
             >
               Redo
-            </button>
+            </Button>
           </span>
         ) : null}
-        <button
-          type="button"
+        <Button
           onClick={() => {
             setNodes((ns) => layoutGraph(ns, edges));
             requestAnimationFrame(() => void flow.fitView(FIT_VIEW));
           }}
         >
           Auto-layout
-        </button>
-        <button type="button" onClick={() => setComparing(true)}>
-          Compare versions
-        </button>
+        </Button>
+        <Button onClick={() => setComparing(true)}>Compare versions</Button>
         {canEdit ? (
-          <button type="button" className="primary" onClick={() => void save()} disabled={!dirty}>
+          <Button variant="default" onClick={() => void save()} disabled={!dirty}>
             Save draft
-          </button>
+          </Button>
         ) : null}
         {canPublish ? (
-          <span className="publish">
-            <label htmlFor="publish-note">Note</label>
-            <input id="publish-note" value={note} onChange={(e) => setNote(e.target.value)} placeholder="what changed" />
-            <button type="button" onClick={() => void doPublish()}>
-              Publish
-            </button>
+          <span className="flex items-center gap-1.5">
+            <Label htmlFor="publish-note">Note</Label>
+            <Input id="publish-note" className="w-40" value={note} onChange={(e) => setNote(e.target.value)} placeholder="what changed" />
+            <Button onClick={() => void doPublish()}>Publish</Button>
           </span>
         ) : null}
         {canStart ? (
-          <button
-            type="button"
+          <Button
             disabled={!latestVersion}
             title={latestVersion ? `Start a run of version ${latestVersion}` : "Publish first"}
             onClick={() => (inputSchema ? setRunForm({}) : void doStart({}))}
           >
             Start run
-          </button>
+          </Button>
         ) : null}
-      </header>
+      </Toolbar>
       {message ? (
-        <p className={message.kind === "ok" ? "notice" : "error"} role={message.kind === "ok" ? "status" : "alert"}>
+        <p
+          className={`px-3 py-1 text-sm ${message.kind === "ok" ? "text-success" : "text-destructive"}`}
+          role={message.kind === "ok" ? "status" : "alert"}
+        >
           {message.text}
         </p>
       ) : null}
-      {mapped.general.length ? (
-        <ul className="problems general" aria-label="Problems of the workflow">
-          {mapped.general.map((p, i) => (
-            <li key={i}>
-              <span aria-hidden="true">⚠</span> {p.message}
-            </li>
-          ))}
-        </ul>
-      ) : null}
-      <div className="builder-body">
+      <ProblemList items={mapped.general} label="Problems of the workflow" className="px-3 py-1" />
+      <div className="flex min-h-0 flex-1">
         {canEdit ? <Palette types={types} onAdd={(t) => addNode(t)} /> : null}
-        <div className="canvas" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} data-testid="canvas">
+        <div className="relative min-w-0 flex-1" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} data-testid="canvas">
           <ReactFlow<StepNode, StepEdge>
             nodes={nodes}
             edges={edges}
@@ -559,8 +561,8 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
             />
           </Inspector>
         ) : (
-          <aside className="inspector" aria-label="Inspector">
-            <p className="hint">Select a node to see its settings.</p>
+          <aside className={SIDE_PANEL} aria-label="Inspector">
+            <p className="text-muted-foreground">Select a node to see its settings.</p>
             <RecentRuns workflowId={workflow.id} />
           </aside>
         )}
@@ -568,24 +570,22 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
       {comparing ? (
         <CompareVersions workflowId={workflow.id} draft={definition} onClose={() => setComparing(false)} />
       ) : null}
-      {runForm && inputSchema ? (
-        <div className="dialog-backdrop">
-          <div className="dialog" role="dialog" aria-modal="true" aria-labelledby="run-dialog-title">
-            <h2 id="run-dialog-title">Start a run</h2>
+      <Dialog open={!!(runForm && inputSchema)} onOpenChange={(open) => !open && setRunForm(null)}>
+        <DialogContent aria-describedby={undefined}>
+          <DialogTitle>Start a run</DialogTitle>
+          {runForm && inputSchema ? (
             <SchemaForm schema={inputSchema} formData={runForm} idPrefix="run-input" liveValidate onSubmit={(data) => void doStart(data)}>
-              <div className="dialog-actions">
-                <button type="submit" className="primary">
+              <DialogFooter className="mt-4">
+                <Button type="submit" variant="default">
                   Start
-                </button>
-                <button type="button" onClick={() => setRunForm(null)}>
-                  Cancel
-                </button>
-              </div>
+                </Button>
+                <Button onClick={() => setRunForm(null)}>Cancel</Button>
+              </DialogFooter>
             </SchemaForm>
-          </div>
-        </div>
-      ) : null}
-    </div>
+          ) : null}
+        </DialogContent>
+      </Dialog>
+    </Workspace>
   );
 }
 
@@ -599,10 +599,10 @@ function RecentRuns({ workflowId }: { workflowId: string }) {
   if (!runs.length) return null;
   return (
     <section aria-label="Recent runs">
-      <h3>Recent runs</h3>
-      <ul className="run-list">
+      <h3 className="mb-1">Recent runs</h3>
+      <ul className="grid gap-1">
         {runs.map((r) => (
-          <li key={r.id}>
+          <li key={r.id} className="flex flex-wrap items-center gap-1.5">
             <Link to={`/runs/${r.id}`}>
               v{r.version} · {new Date(r.createdAt).toLocaleString()}
             </Link>{" "}

@@ -3,8 +3,15 @@ import { useId, useState, type FormEvent } from "react";
 import { useMutation, useQuery } from "urql";
 import { CREATE_CREDENTIAL, CREDENTIALS, DELETE_CREDENTIAL } from "../api/admin";
 import { useCan } from "../auth";
-import { ConfirmDialog } from "../components/Dialog";
-import { FieldMessages, GeneralErrors, invalidProps } from "../components/FieldMessages";
+import { ConfirmDelete } from "../components/ConfirmDelete";
+import { Field, FieldDescription, FieldMessages, GeneralErrors, Notice, invalidProps } from "../components/FieldMessages";
+import { Alert } from "../components/ui/alert";
+import { Button } from "../components/ui/button";
+import { Card, CardTitle } from "../components/ui/card";
+import { Input } from "../components/ui/input";
+import { Label } from "../components/ui/label";
+import { NativeSelect } from "../components/ui/native-select";
+import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "../components/ui/table";
 import {
   CREDENTIAL_KINDS,
   KIND_NAMES,
@@ -21,32 +28,26 @@ export function CredentialsPage() {
     requestPolicy: "cache-and-network",
     pause: !allowed,
   });
-  const [deleting, setDeleting] = useState<{ id: string; name: string } | null>(null);
-  const [deleteError, setDeleteError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [{ fetching: busy }, remove] = useMutation(DELETE_CREDENTIAL);
+  const [, remove] = useMutation(DELETE_CREDENTIAL);
   const reload = () => refetch({ requestPolicy: "network-only" });
 
-  if (!allowed) return <p className="page">Your role may not manage credentials.</p>;
+  if (!allowed) return <p className="px-6 py-4">Your role may not manage credentials.</p>;
   const list = data?.credentials ?? [];
 
-  const confirmDelete = async () => {
-    if (!deleting) return;
-    const res = await remove({ id: deleting.id });
+  const deleteOne = async (c: { id: string; name: string }) => {
+    const res = await remove({ id: c.id });
     const problem = problemText(res.data?.deleteCredential, res.error);
-    if (problem) {
-      setDeleteError(problem);
-      return;
-    }
-    setNotice(`Credential ${deleting.name} deleted.`);
-    setDeleting(null);
+    if (problem) return problem;
+    setNotice(`Credential ${c.name} deleted.`);
     reload();
+    return null;
   };
 
   return (
-    <main className="page admin">
+    <main className="flex max-w-5xl flex-col gap-4 px-6 py-5">
       <h1>Credentials</h1>
-      <p className="hint">
+      <p className="text-muted-foreground">
         Nodes use a credential by name. Its value is encrypted, never shown again and never sent to the browser.
       </p>
       <CredentialForm
@@ -55,64 +56,45 @@ export function CredentialsPage() {
           reload();
         }}
       />
-      <p className="notice" role="status">
-        {notice}
-      </p>
-      {error ? (
-        <p className="error" role="alert">
-          {error.message}
-        </p>
-      ) : null}
+      <Notice>{notice}</Notice>
+      {error ? <Alert variant="destructive">{error.message}</Alert> : null}
       {fetching && !data ? <p role="status">Loading…</p> : null}
       {data && !list.length ? <p>No credentials yet.</p> : null}
       {list.length ? (
-        <table className="list" aria-label="Credentials">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Allowed hosts</th>
-              <th scope="col">Created</th>
-              <th scope="col">
-                <span className="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
+        <Table aria-label="Credentials">
+          <TableHeader>
+            <TableRow>
+              <TableHead>Name</TableHead>
+              <TableHead>Kind</TableHead>
+              <TableHead>Allowed hosts</TableHead>
+              <TableHead>Created</TableHead>
+              <TableHead>
+                <span className="sr-only">Actions</span>
+              </TableHead>
+            </TableRow>
+          </TableHeader>
+          <TableBody>
             {list.map((c) => (
-              <tr key={c.id}>
-                <th scope="row">{c.name}</th>
-                <td>{c.kind}</td>
-                <td>{c.allowedHosts?.length ? c.allowedHosts.join(", ") : <span className="hint">any host</span>}</td>
-                <td>{new Date(c.createdAt).toLocaleString()}</td>
-                <td>
-                  <button
-                    type="button"
-                    className="danger"
-                    aria-label={`Delete credential ${c.name}`}
-                    onClick={() => {
-                      setDeleteError(null);
-                      setDeleting({ id: c.id, name: c.name });
-                    }}
-                  >
-                    Delete
-                  </button>
-                </td>
-              </tr>
+              <TableRow key={c.id}>
+                <TableHead scope="row">{c.name}</TableHead>
+                <TableCell>{c.kind}</TableCell>
+                <TableCell>
+                  {c.allowedHosts?.length ? c.allowedHosts.join(", ") : <span className="text-muted-foreground">any host</span>}
+                </TableCell>
+                <TableCell>{new Date(c.createdAt).toLocaleString()}</TableCell>
+                <TableCell>
+                  <ConfirmDelete
+                    name={`Delete credential ${c.name}`}
+                    title={`Delete credential ${c.name}?`}
+                    message="Steps that use it fail with CredentialNotFound from now on. This cannot be undone."
+                    confirmLabel="Delete credential"
+                    onConfirm={() => deleteOne(c)}
+                  />
+                </TableCell>
+              </TableRow>
             ))}
-          </tbody>
-        </table>
-      ) : null}
-      {deleting ? (
-        <ConfirmDialog
-          title={`Delete credential ${deleting.name}?`}
-          message={<p>Steps that use it fail with CredentialNotFound from now on. This cannot be undone.</p>}
-          confirmLabel="Delete credential"
-          busy={busy}
-          error={deleteError}
-          onConfirm={() => void confirmDelete()}
-          onCancel={() => setDeleting(null)}
-        />
+          </TableBody>
+        </Table>
       ) : null}
     </main>
   );
@@ -149,87 +131,91 @@ export function CredentialForm({ onCreated }: { onCreated: (name: string) => voi
   const err = (field: string) => errors.byField[field];
   const fid = (field: string) => `${id}-${field}`;
   return (
-    <form className="card" onSubmit={submit} aria-labelledby={`${id}-title`} autoComplete="off">
-      <h2 id={`${id}-title`}>New credential</h2>
-      <div className="field">
-        <label htmlFor={fid("name")}>Name</label>
-        <input
-          id={fid("name")}
-          required
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-          placeholder="github-token"
-          {...invalidProps(`${fid("name")}-errors`, err("name"))}
-        />
-        <FieldMessages id={`${fid("name")}-errors`} messages={err("name")} />
-      </div>
-      <div className="field">
-        <label htmlFor={fid("kind")}>Kind</label>
-        <select
-          id={fid("kind")}
-          value={kind}
-          onChange={(e) => {
-            setKind(e.target.value as CredentialKind);
-            setValues({}); // another kind's fields never go along
-            setErrors(NO_ERRORS);
-          }}
-          {...invalidProps(`${fid("kind")}-errors`, err("kind"))}
-        >
-          {KIND_NAMES.map((k) => (
-            <option key={k} value={k}>
-              {CREDENTIAL_KINDS[k].label}
-            </option>
-          ))}
-        </select>
-        <FieldMessages id={`${fid("kind")}-errors`} messages={err("kind")} />
-      </div>
-      <fieldset className="value-fields">
-        <legend>Value (write-only)</legend>
-        {CREDENTIAL_KINDS[kind].fields.map((f) => {
-          const key = `value.${f.key}`;
-          const inputId = fid(`value-${f.key}`);
-          return (
-            <div className="field" key={`${kind}-${f.key}`}>
-              <label htmlFor={inputId}>
-                {f.label}
-                {f.required ? "" : " (optional)"}
-              </label>
-              <input
-                id={inputId}
-                type={f.secret ? "password" : "text"}
-                autoComplete={f.secret ? "new-password" : "off"}
-                spellCheck={false}
-                required={f.required}
-                placeholder={f.placeholder}
-                value={values[f.key] ?? ""}
-                onChange={(e) => setValues((v) => ({ ...v, [f.key]: e.target.value }))}
-                {...invalidProps(`${inputId}-errors`, err(key))}
-              />
-              <FieldMessages id={`${inputId}-errors`} messages={err(key)} />
-            </div>
-          );
-        })}
-        <FieldMessages id={`${fid("value")}-errors`} messages={err("value")} />
-      </fieldset>
-      <div className="field">
-        <label htmlFor={fid("hosts")}>Allowed hosts (optional)</label>
-        <input
-          id={fid("hosts")}
-          value={hosts}
-          onChange={(e) => setHosts(e.target.value)}
-          placeholder="api.example.org, *.example.org"
-          {...invalidProps(`${fid("hosts")}-errors`, err("allowedHosts"), `${fid("hosts")}-hint`)}
-        />
-        <p id={`${fid("hosts")}-hint`} className="field-description">
-          Separate hosts with commas. Empty: any host outbound HTTP may reach
-          {kind === "openai" ? " (an OpenAI credential always goes to its base URL's host)" : ""}.
-        </p>
-        <FieldMessages id={`${fid("hosts")}-errors`} messages={err("allowedHosts")} />
-      </div>
-      <GeneralErrors messages={errors.general} />
-      <button type="submit" className="primary" disabled={fetching}>
-        Save credential
-      </button>
-    </form>
+    <Card asChild className="max-w-xl">
+      <form onSubmit={submit} aria-labelledby={`${id}-title`} autoComplete="off">
+        <CardTitle asChild>
+          <h2 id={`${id}-title`}>New credential</h2>
+        </CardTitle>
+        <Field>
+          <Label htmlFor={fid("name")}>Name</Label>
+          <Input
+            id={fid("name")}
+            required
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            placeholder="github-token"
+            {...invalidProps(`${fid("name")}-errors`, err("name"))}
+          />
+          <FieldMessages id={`${fid("name")}-errors`} messages={err("name")} />
+        </Field>
+        <Field>
+          <Label htmlFor={fid("kind")}>Kind</Label>
+          <NativeSelect
+            id={fid("kind")}
+            value={kind}
+            onChange={(e) => {
+              setKind(e.target.value as CredentialKind);
+              setValues({}); // another kind's fields never go along
+              setErrors(NO_ERRORS);
+            }}
+            {...invalidProps(`${fid("kind")}-errors`, err("kind"))}
+          >
+            {KIND_NAMES.map((k) => (
+              <option key={k} value={k}>
+                {CREDENTIAL_KINDS[k].label}
+              </option>
+            ))}
+          </NativeSelect>
+          <FieldMessages id={`${fid("kind")}-errors`} messages={err("kind")} />
+        </Field>
+        <fieldset className="grid gap-3 rounded-md border p-3 pt-1">
+          <legend className="px-1 text-sm font-semibold">Value (write-only)</legend>
+          {CREDENTIAL_KINDS[kind].fields.map((f) => {
+            const key = `value.${f.key}`;
+            const inputId = fid(`value-${f.key}`);
+            return (
+              <Field key={`${kind}-${f.key}`}>
+                <Label htmlFor={inputId}>
+                  {f.label}
+                  {f.required ? "" : " (optional)"}
+                </Label>
+                <Input
+                  id={inputId}
+                  type={f.secret ? "password" : "text"}
+                  autoComplete={f.secret ? "new-password" : "off"}
+                  spellCheck={false}
+                  required={f.required}
+                  placeholder={f.placeholder}
+                  value={values[f.key] ?? ""}
+                  onChange={(e) => setValues((v) => ({ ...v, [f.key]: e.target.value }))}
+                  {...invalidProps(`${inputId}-errors`, err(key))}
+                />
+                <FieldMessages id={`${inputId}-errors`} messages={err(key)} />
+              </Field>
+            );
+          })}
+          <FieldMessages id={`${fid("value")}-errors`} messages={err("value")} />
+        </fieldset>
+        <Field>
+          <Label htmlFor={fid("hosts")}>Allowed hosts (optional)</Label>
+          <Input
+            id={fid("hosts")}
+            value={hosts}
+            onChange={(e) => setHosts(e.target.value)}
+            placeholder="api.example.org, *.example.org"
+            {...invalidProps(`${fid("hosts")}-errors`, err("allowedHosts"), `${fid("hosts")}-hint`)}
+          />
+          <FieldDescription id={`${fid("hosts")}-hint`}>
+            Separate hosts with commas. Empty: any host outbound HTTP may reach
+            {kind === "openai" ? " (an OpenAI credential always goes to its base URL's host)" : ""}.
+          </FieldDescription>
+          <FieldMessages id={`${fid("hosts")}-errors`} messages={err("allowedHosts")} />
+        </Field>
+        <GeneralErrors messages={errors.general} />
+        <Button type="submit" variant="default" className="self-start" disabled={fetching}>
+          Save credential
+        </Button>
+      </form>
+    </Card>
   );
 }

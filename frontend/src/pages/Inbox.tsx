@@ -5,7 +5,14 @@ import { useMutation, useQuery } from "urql";
 import { DECIDE, HUMAN_TASKS } from "../api/operations";
 import type { HumanTask } from "../api/types";
 import { useCan } from "../auth";
+import { Field } from "../components/FieldMessages";
 import { SchemaForm } from "../components/SchemaForm";
+import { Alert } from "../components/ui/alert";
+import { Button } from "../components/ui/button";
+import { Card, CardTitle } from "../components/ui/card";
+import { Label } from "../components/ui/label";
+import { Textarea } from "../components/ui/textarea";
+import { cn } from "../lib/utils";
 import { asObject } from "../lib/json";
 
 export function InboxPage() {
@@ -18,20 +25,27 @@ export function InboxPage() {
   const tasks = data?.humanTasks.nodes ?? [];
   const task = tasks.find((t) => t.id === openId);
   return (
-    <main className="page inbox">
+    <main className="flex flex-col gap-4 px-6 py-5">
       <h1>Approvals</h1>
-      {error ? <p className="error" role="alert">{error.message}</p> : null}
+      {error ? <Alert variant="destructive">{error.message}</Alert> : null}
       {data && !tasks.length ? <p>Nothing waits for a decision.</p> : null}
-      <div className="inbox-body">
-        <ul className="task-list" aria-label="Open tasks">
+      <div className="flex items-start gap-4">
+        <ul className="grid w-[340px] shrink-0 gap-1.5" aria-label="Open tasks">
           {tasks.map((t) => (
             <li key={t.id}>
-              <button type="button" aria-pressed={t.id === openId} onClick={() => setOpenId(t.id)}>
+              <Button
+                aria-pressed={t.id === openId}
+                onClick={() => setOpenId(t.id)}
+                className={cn(
+                  "grid h-auto w-full justify-start gap-0.5 py-2 text-left whitespace-normal",
+                  t.id === openId && "border-primary ring-2 ring-primary",
+                )}
+              >
                 <strong>{t.title}</strong>
-                <span className="hint">
+                <span className="text-xs font-normal text-muted-foreground">
                   {t.run.workflow.name} · step {t.stepId} · {new Date(t.createdAt).toLocaleString()}
                 </span>
-              </button>
+              </Button>
             </li>
           ))}
         </ul>
@@ -65,38 +79,38 @@ function TaskPanel({ task, onDecided }: { task: HumanTask; onDecided: () => void
     else onDecided();
   };
   return (
-    <section className="task" aria-label={`Task ${task.title}`}>
-      <h2>{task.title}</h2>
-      {task.message ? <p className="task-message">{task.message}</p> : null}
-      <p className="hint">
-        For {task.assigneeRole.toLowerCase()}s · <Link to={`/runs/${task.run.id}`}>open the run</Link>
-      </p>
-      {schema ? (
-        <SchemaForm schema={schema} formData={data} onChange={setData} idPrefix="task" readonly={!canDecide} />
-      ) : null}
-      {canDecide ? (
-        <>
-          <div className="field">
-            <label htmlFor="task-comment">Comment</label>
-            <textarea id="task-comment" value={comment} onChange={(e) => setComment(e.target.value)} />
-          </div>
-          {error ? (
-            <p className="error" role="alert">
-              {error}
-            </p>
-          ) : null}
-          <div className="dialog-actions">
-            <button type="button" className="primary" disabled={fetching} onClick={() => void send("APPROVE")}>
-              Approve
-            </button>
-            <button type="button" className="danger" disabled={fetching} onClick={() => void send("REJECT")}>
-              Reject
-            </button>
-          </div>
-        </>
-      ) : (
-        <p className="hint">Your role may read this task but not decide it.</p>
-      )}
-    </section>
+    <Card asChild className="max-w-xl flex-1">
+      <section aria-label={`Task ${task.title}`}>
+        <CardTitle asChild>
+          <h2>{task.title}</h2>
+        </CardTitle>
+        {task.message ? <p>{task.message}</p> : null}
+        <p className="text-xs text-muted-foreground">
+          For {task.assigneeRole.toLowerCase()}s · <Link to={`/runs/${task.run.id}`}>open the run</Link>
+        </p>
+        {schema ? (
+          <SchemaForm schema={schema} formData={data} onChange={setData} idPrefix="task" readonly={!canDecide} />
+        ) : null}
+        {canDecide ? (
+          <>
+            <Field>
+              <Label htmlFor="task-comment">Comment</Label>
+              <Textarea id="task-comment" className="font-sans text-sm" value={comment} onChange={(e) => setComment(e.target.value)} />
+            </Field>
+            {error ? <Alert variant="destructive">{error}</Alert> : null}
+            <div className="flex gap-2">
+              <Button variant="default" disabled={fetching} onClick={() => void send("APPROVE")}>
+                Approve
+              </Button>
+              <Button variant="destructive-outline" disabled={fetching} onClick={() => void send("REJECT")}>
+                Reject
+              </Button>
+            </div>
+          </>
+        ) : (
+          <p className="text-muted-foreground">Your role may read this task but not decide it.</p>
+        )}
+      </section>
+    </Card>
   );
 }

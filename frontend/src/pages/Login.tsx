@@ -2,6 +2,12 @@ import { useState, type FormEvent } from "react";
 import { useMutation } from "urql";
 import { LOGIN } from "../api/operations";
 import { useSession } from "../auth";
+import { Field } from "../components/FieldMessages";
+import { Alert } from "../components/ui/alert";
+import { Button } from "../components/ui/button";
+import { Card, CardTitle } from "../components/ui/card";
+import { Input } from "../components/ui/input";
+import { Label } from "../components/ui/label";
 
 export function LoginPage() {
   const { login } = useSession();
@@ -20,33 +26,35 @@ export function LoginPage() {
   };
 
   return (
-    <main className="login">
-      <form onSubmit={submit} aria-labelledby="login-title">
-        <h1 id="login-title">Workflow Agent Studio</h1>
-        <div className="field">
-          <label htmlFor="email">Email</label>
-          <input id="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
-        </div>
-        <div className="field">
-          <label htmlFor="password">Password</label>
-          <input
-            id="password"
-            type="password"
-            autoComplete="current-password"
-            required
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-        </div>
-        {error ? (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        ) : null}
-        <button type="submit" className="primary" disabled={fetching}>
-          {fetching ? "Signing in…" : "Sign in"}
-        </button>
-      </form>
+    <main className="grid min-h-screen place-items-center p-4">
+      <Card asChild className="w-80 gap-4 p-6">
+        <form onSubmit={submit} aria-labelledby="login-title">
+          <CardTitle asChild>
+            <h1 id="login-title" className="text-lg">
+              Workflow Agent Studio
+            </h1>
+          </CardTitle>
+          <Field>
+            <Label htmlFor="email">Email</Label>
+            <Input id="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
+          </Field>
+          <Field>
+            <Label htmlFor="password">Password</Label>
+            <Input
+              id="password"
+              type="password"
+              autoComplete="current-password"
+              required
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+          </Field>
+          {error ? <Alert variant="destructive">{error}</Alert> : null}
+          <Button type="submit" variant="default" size="default" disabled={fetching}>
+            {fetching ? "Signing in…" : "Sign in"}
+          </Button>
+        </form>
+      </Card>
     </main>
   );
 }

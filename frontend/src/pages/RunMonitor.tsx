@@ -2,23 +2,28 @@
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useNodesState } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { useMutation, useQuery } from "urql";
+import { useClient, useMutation, useQuery } from "urql";
 import { CANCEL_RUN, NODE_TYPES, RETRY_RUN, RUN_ARTIFACTS, RUN_HEAD, RUN_WITH_DEFINITION, STEP } from "../api/operations";
+import type { RunEvent } from "../api/types";
 import { useCan } from "../auth";
 import { StatusBadge } from "../components/StatusBadge";
 import { nodeTypes } from "../components/StepNodeView";
+import { Alert } from "../components/ui/alert";
+import { Button } from "../components/ui/button";
+import { PageProblem, SIDE_PANEL, Toolbar, ToolbarTitle, Workspace } from "../components/Workspace";
 import { definitionToGraph, type Definition, type StepEdge, type StepNode } from "../lib/definition";
 import { FIT_VIEW, LARGE_GRAPH, layoutGraph } from "../lib/layout";
 import { typeInfo } from "../lib/nodeTypes";
 import { FINAL_RUN_STATUSES, applyEvent, initialRunState, settle, type RunState } from "../lib/runState";
+import { lastStoredSeq, replayGate } from "../lib/runReplay";
 import { useRunEvents } from "../lib/useRunEvents";
 
 export function RunMonitorPage() {
   const { id = "" } = useParams();
   const [head] = useQuery({ query: RUN_HEAD, variables: { id } });
-  if (head.error) return <p className="error" role="alert">{head.error.message}</p>;
-  if (!head.data) return <p className="page-status" role="status">Loading the run…</p>;
-  if (!head.data.run) return <p className="error" role="alert">This run does not exist.</p>;
+  if (head.error) return <PageProblem>{head.error.message}</PageProblem>;
+  if (!head.data) return <p className="px-6 py-4" role="status">Loading the run…</p>;
+  if (!head.data.run) return <PageProblem>This run does not exist.</PageProblem>;
   return (
     <ReactFlowProvider>
       <RunMonitor key={id} runId={id} version={head.data.run.version} />
@@ -55,9 +60,25 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
     setState((s) => (s ? settle(s, run.status, run.steps, reopen) : initialRunState(run.status, run.steps)));
   }, [run]);
 
+  // Opened mid-run: where the run's stored history ends, so that its replay lands on the screen at once.
+  const client = useClient();
+  const [replayUntil, setReplayUntil] = useState<number | null>(null);
+  const asked = useRef(false);
+  useEffect(() => {
+    if (!run || asked.current) return;
+    asked.current = true;
+    if (FINAL_RUN_STATUSES.includes(run.status)) setReplayUntil(0); // nothing to follow
+    else void lastStoredSeq(client, runId).then(setReplayUntil);
+  }, [run, client, runId]);
+  const gate = useRef<((event: RunEvent) => RunEvent[]) | null>(null);
+
   const settleFromServer = useCallback(() => refetchRun({ requestPolicy: "network-only" }), [refetchRun]);
-  useRunEvents(runId, !!run && !(state?.finished ?? false), {
-    onEvent: (event) => setState((s) => (s ? applyEvent(s, event) : s)),
+  useRunEvents(runId, !!state && replayUntil !== null && !state.finished, {
+    onEvent: (event) => {
+      gate.current ??= replayGate(replayUntil ?? 0);
+      const batch = gate.current(event);
+      if (batch.length) setState((s) => (s ? batch.reduce(applyEvent, s) : s));
+    },
     onSettle: settleFromServer,
     onConnection: setConnection,
     resumeAfter: () => state?.lastSeq ?? 0,
@@ -115,24 +136,23 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
     return null;
   };
 
-  if (runResult.error && !run) return <p className="error" role="alert">{runResult.error.message}</p>;
-  if (!run || !state) return <p className="page-status" role="status">Loading the run…</p>;
+  if (runResult.error && !run) return <PageProblem>{runResult.error.message}</PageProblem>;
+  if (!run || !state) return <p className="px-6 py-4" role="status">Loading the run…</p>;
   const status = state.status ?? run.status;
 
   return (
-    <div className="builder">
-      <header className="toolbar">
-        <h1>
+    <Workspace>
+      <Toolbar>
+        <ToolbarTitle>
           <Link to="/">Workflows</Link> / <Link to={`/workflows/${run.workflow.id}`}>{run.workflow.name}</Link> / run
-        </h1>
-        <span className="run-status" role="status" aria-live="polite" data-testid="run-status" data-status={status}>
+        </ToolbarTitle>
+        <span className="inline-flex items-center gap-1.5 text-muted-foreground" role="status" aria-live="polite" data-testid="run-status" data-status={status}>
           Run v{run.version}: <StatusBadge status={status} />
           {connection === "reconnecting" ? " · reconnecting…" : ""}
         </span>
         {canCancel && !state.finished ? (
-          <button
-            type="button"
-            className="danger"
+          <Button
+            variant="destructive-outline"
             onClick={async () => {
               const res = await cancel({ id: run.id });
               const errors = res.data?.cancelRun.errors;
@@ -140,17 +160,21 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
             }}
           >
             Cancel run
-          </button>
+          </Button>
         ) : null}
-      </header>
-      {cancelError ? <p className="error" role="alert">{cancelError}</p> : null}
+      </Toolbar>
+      {cancelError ? (
+        <p className="px-3 py-1 text-sm text-destructive" role="alert">
+          {cancelError}
+        </p>
+      ) : null}
       {runResult.error ? (
-        <p className="error" role="alert">
+        <p className="px-3 py-1 text-sm text-destructive" role="alert">
           Could not reach the server ({runResult.error.message}); showing the last known state.
         </p>
       ) : null}
-      <div className="builder-body">
-        <div className="canvas" data-testid="run-canvas">
+      <div className="flex min-h-0 flex-1">
+        <div className="relative min-w-0 flex-1" data-testid="run-canvas">
           <ReactFlow<StepNode, StepEdge>
             nodes={shownNodes}
             edges={edges}
@@ -170,7 +194,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
             <MiniMap pannable zoomable ariaLabel="Mini map" />
           </ReactFlow>
         </div>
-        <aside className="inspector" aria-label="Step details">
+        <aside className={SIDE_PANEL} aria-label="Step details">
           {selectedId ? (
             <StepPanel
               runId={run.id}
@@ -180,7 +204,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
             />
           ) : (
             <>
-              <p className="hint">Select a step to see its input, output, error and logs.</p>
+              <p className="text-muted-foreground">Select a step to see its input, output, error and logs.</p>
               <h3>Run input</h3>
               <pre>{JSON.stringify(run.input, null, 2)}</pre>
               {run.output !== null ? (
@@ -199,7 +223,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
           )}
         </aside>
       </div>
-    </div>
+    </Workspace>
   );
 }
 
@@ -236,17 +260,16 @@ function StepPanel({
   useEffect(() => setRetryError(null), [stepId]);
   const artifacts = (artifactsResult.data?.run?.artifacts ?? []).filter((a) => a.stepId === stepId);
   const step = data?.run?.step;
-  if (!step) return <p className="hint">{fetching ? "Loading…" : `Step ${stepId} has not been planned yet.`}</p>;
+  if (!step) return <p className="text-muted-foreground">{fetching ? "Loading…" : `Step ${stepId} has not been planned yet.`}</p>;
   const envelope = (step.envelope ?? {}) as { logs?: unknown[] };
   return (
-    <section data-testid="step-panel">
-      <h2>
+    <section data-testid="step-panel" className="grid gap-2">
+      <h2 className="flex items-center gap-2">
         {step.stepId} <StatusBadge status={step.status} />
       </h2>
       {onRetry ? (
         <p>
-          <button
-            type="button"
+          <Button
             disabled={retrying}
             title="Run this step and everything downstream of it again"
             onClick={async () => {
@@ -256,15 +279,11 @@ function StepPanel({
             }}
           >
             Retry from this step
-          </button>
+          </Button>
         </p>
       ) : null}
-      {retryError ? (
-        <p className="error" role="alert">
-          {retryError}
-        </p>
-      ) : null}
-      <dl className="facts">
+      {retryError ? <Alert variant="destructive">{retryError}</Alert> : null}
+      <dl className="grid grid-cols-[auto_1fr] gap-x-3 gap-y-0.5 [&_dt]:text-muted-foreground">
         <dt>Type</dt>
         <dd>{step.nodeType}</dd>
         <dt>Attempt</dt>
@@ -281,19 +300,19 @@ function StepPanel({
       {step.error ? (
         <>
           <h3>Error</h3>
-          <pre className="error">{JSON.stringify(step.error, null, 2)}</pre>
+          <pre className="text-destructive">{JSON.stringify(step.error, null, 2)}</pre>
         </>
       ) : null}
       {artifacts.length ? (
         <>
           <h3>Artifacts</h3>
-          <ul className="artifact-list" aria-label="Artifacts of this step">
+          <ul className="grid gap-1" aria-label="Artifacts of this step">
             {artifacts.map((a) => (
               <li key={a.id}>
                 <a href={a.downloadUrl} download={a.name}>
                   {a.name}
                 </a>{" "}
-                <span className="hint">
+                <span className="text-xs text-muted-foreground">
                   {a.contentType} · {formatBytes(a.size)}
                 </span>
               </li>
@@ -302,7 +321,7 @@ function StepPanel({
         </>
       ) : null}
       <h3>Logs</h3>
-      {envelope.logs?.length ? <pre>{envelope.logs.map(String).join("\n")}</pre> : <p className="hint">No log lines.</p>}
+      {envelope.logs?.length ? <pre>{envelope.logs.map(String).join("\n")}</pre> : <p className="text-xs text-muted-foreground">No log lines.</p>}
     </section>
   );
 }

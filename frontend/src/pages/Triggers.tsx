@@ -17,10 +17,18 @@ import {
 } from "../api/admin";
 import type { UserError } from "../api/types";
 import { useCan } from "../auth";
-import { ConfirmDialog } from "../components/Dialog";
-import { FieldMessages, GeneralErrors, invalidProps } from "../components/FieldMessages";
+import { ConfirmDelete, RowActions } from "../components/ConfirmDelete";
+import { Field, FieldMessages, GeneralErrors, Notice, invalidProps } from "../components/FieldMessages";
 import { ScheduleForm } from "../components/ScheduleForm";
 import { CopyButton, SecretDialog, type SecretItem } from "../components/Secret";
+import { Alert } from "../components/ui/alert";
+import { Button } from "../components/ui/button";
+import { Card, CardTitle } from "../components/ui/card";
+import { Input } from "../components/ui/input";
+import { Label } from "../components/ui/label";
+import { NativeSelect } from "../components/ui/native-select";
+import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "../components/ui/table";
+import { PageProblem } from "../components/Workspace";
 import type { ScheduleInput, WebhookAuth, WorkflowTriggersQuery } from "../gql/graphql";
 import { NO_ERRORS, fieldErrors, problemText, type FieldErrors } from "../lib/fieldErrors";
 import { describeCron, emptySchedule, formatFire, scheduleValues } from "../lib/schedule";
@@ -52,24 +60,29 @@ export function TriggersPage() {
   });
   const canManage = useCan("manageTriggers");
   const reload = () => refetch({ requestPolicy: "network-only" });
-  if (error) return <p className="page error" role="alert">{error.message}</p>;
-  if (fetching && !data) return <p className="page-status" role="status">Loading…</p>;
+  if (error) return <PageProblem>{error.message}</PageProblem>;
+  if (fetching && !data) return <p className="px-6 py-4" role="status">Loading…</p>;
   const workflow = data?.workflow;
-  if (!workflow) return <p className="page">No such workflow. <Link to="/">Back to the workflows</Link></p>;
+  if (!workflow)
+    return (
+      <p className="px-6 py-4">
+        No such workflow. <Link to="/">Back to the workflows</Link>
+      </p>
+    );
   return (
-    <main className="page admin triggers">
+    <main className="flex max-w-6xl flex-col gap-4 px-6 py-5">
       <h1>Triggers of {workflow.name}</h1>
-      <p className="hint">
+      <p className="text-muted-foreground">
         <Link to={`/workflows/${workflow.id}`}>Open the builder</Link> · Webhooks and schedules start the latest
         published version
         {workflow.latestVersion ? ` (now v${workflow.latestVersion.version})` : ""}.
       </p>
       {!workflow.latestVersion ? (
-        <p className="warning" role="note">
+        <Alert variant="warning" role="note">
           This workflow is not published yet: deliveries and ticks fail until it is.
-        </p>
+        </Alert>
       ) : null}
-      {!canManage ? <p className="hint">Your role may see the triggers but not change them.</p> : null}
+      {!canManage ? <p className="text-muted-foreground">Your role may see the triggers but not change them.</p> : null}
       <WebhooksSection workflowId={workflow.id} webhooks={workflow.webhooks} canManage={canManage} reload={reload} />
       <SchedulesSection workflowId={workflow.id} schedules={workflow.schedules} canManage={canManage} reload={reload} />
     </main>
@@ -92,14 +105,12 @@ function WebhooksSection({
   const [rate, setRate] = useState("");
   const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
   const [shown, setShown] = useState<Shown | null>(null);
-  const [deleting, setDeleting] = useState<{ id: string; label: string } | null>(null);
-  const [deleteError, setDeleteError] = useState<string | null>(null);
   const [rowErrors, setRowErrors] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState<string | null>(null);
   const [{ fetching: creating }, create] = useMutation(CREATE_WEBHOOK);
   const [, rotate] = useMutation(ROTATE_WEBHOOK_SECRET);
   const [{ fetching: updating }, update] = useMutation(UPDATE_WEBHOOK);
-  const [{ fetching: removing }, remove] = useMutation(DELETE_WEBHOOK);
+  const [, remove] = useMutation(DELETE_WEBHOOK);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -155,54 +166,51 @@ function WebhooksSection({
     return !problem;
   };
 
-  const confirmDelete = async () => {
-    if (!deleting) return;
-    const res = await remove({ id: deleting.id });
+  const deleteOne = async (hook: WebhookRow, label: string) => {
+    const res = await remove({ id: hook.id });
     const problem = problemText(res.data?.deleteWebhook, res.error);
-    if (problem) {
-      setDeleteError(problem);
-      return;
-    }
-    setNotice(`${deleting.label} deleted: its URL answers 404 from now on.`);
-    setDeleting(null);
+    if (problem) return problem;
+    setNotice(`${label} deleted: its URL answers 404 from now on.`);
     reload();
+    return null;
   };
 
   const err = (f: string) => errors.byField[f];
   return (
-    <section aria-labelledby={`${id}-title`}>
-      <h2 id={`${id}-title`}>Webhooks</h2>
+    <section aria-labelledby={`${id}-title`} className="flex flex-col gap-3">
+      <h2 id={`${id}-title`} className="text-lg">
+        Webhooks
+      </h2>
       {webhooks.length ? (
-        <table className="list" aria-label="Webhooks">
-          <thead>
-            <tr>
-              <th scope="col">Webhook</th>
-              <th scope="col">URL</th>
-              <th scope="col">Signature</th>
-              <th scope="col">Status</th>
-              <th scope="col">Rate limit</th>
-              {canManage ? <th scope="col">Actions</th> : null}
-            </tr>
-          </thead>
-          <tbody>
+        <Table aria-label="Webhooks">
+          <TableHeader>
+            <TableRow>
+              <TableHead>Webhook</TableHead>
+              <TableHead>URL</TableHead>
+              <TableHead>Signature</TableHead>
+              <TableHead>Status</TableHead>
+              <TableHead>Rate limit</TableHead>
+              {canManage ? <TableHead>Actions</TableHead> : null}
+            </TableRow>
+          </TableHeader>
+          <TableBody>
             {webhooks.map((hook, i) => {
               const label = `Webhook ${i + 1}`;
-              const problem = rowErrors[hook.id];
               return (
-                <tr key={hook.id}>
-                  <th scope="row">
+                <TableRow key={hook.id}>
+                  <TableHead scope="row">
                     {label}
-                    <div className="hint">created {new Date(hook.createdAt).toLocaleString()}</div>
-                  </th>
-                  <td>
-                    <code className="url">{hook.url}</code>
-                    <div className="row tight">
+                    <div className="text-xs font-normal text-muted-foreground">created {new Date(hook.createdAt).toLocaleString()}</div>
+                  </TableHead>
+                  <TableCell>
+                    <code className="font-mono text-xs break-all">{hook.url}</code>
+                    <div className="mt-1 flex items-center gap-1.5">
                       <CopyButton value={hook.url} label="Copy URL" name={`Copy URL of ${label.toLowerCase()}`} />
                     </div>
-                  </td>
-                  <td>{authLabel(hook.auth)}</td>
-                  <td>{hook.enabled ? "enabled" : "disabled (answers 404)"}</td>
-                  <td>
+                  </TableCell>
+                  <TableCell>{authLabel(hook.auth)}</TableCell>
+                  <TableCell>{hook.enabled ? "enabled" : "disabled (answers 404)"}</TableCell>
+                  <TableCell>
                     {canManage ? (
                       <RateLimitForm hook={hook} label={label} busy={updating} onSave={(input) => doUpdate(hook, input)} />
                     ) : hook.rateLimitPerMinute ? (
@@ -210,99 +218,81 @@ function WebhooksSection({
                     ) : (
                       "no limit"
                     )}
-                  </td>
+                  </TableCell>
                   {canManage ? (
-                    <td>
-                      <div className="row tight wrap">
-                        <button
-                          type="button"
+                    <TableCell>
+                      <RowActions problem={rowErrors[hook.id]}>
+                        <Button
+                          size="xs"
                           disabled={updating}
                           onClick={() => void doUpdate(hook, { enabled: !hook.enabled })}
                           aria-label={`${hook.enabled ? "Disable" : "Enable"} ${label.toLowerCase()}`}
                         >
                           {hook.enabled ? "Disable" : "Enable"}
-                        </button>
+                        </Button>
                         {hook.auth !== "NONE" ? (
-                          <button type="button" onClick={() => void doRotate(hook, label)} aria-label={`Rotate the secret of ${label.toLowerCase()}`}>
+                          <Button size="xs" onClick={() => void doRotate(hook, label)} aria-label={`Rotate the secret of ${label.toLowerCase()}`}>
                             Rotate secret
-                          </button>
+                          </Button>
                         ) : null}
-                        <button
-                          type="button"
-                          className="danger"
-                          aria-label={`Delete ${label.toLowerCase()}`}
-                          onClick={() => {
-                            setDeleteError(null);
-                            setDeleting({ id: hook.id, label });
-                          }}
-                        >
-                          Delete
-                        </button>
-                      </div>
-                      {problem ? (
-                        <p className="field-error" role="alert">
-                          {problem}
-                        </p>
-                      ) : null}
-                    </td>
+                        <ConfirmDelete
+                          name={`Delete ${label.toLowerCase()}`}
+                          title={`Delete ${label.toLowerCase()}?`}
+                          message="Its URL answers 404 from now on; senders that still use it fail. This cannot be undone."
+                          confirmLabel="Delete webhook"
+                          onConfirm={() => deleteOne(hook, label)}
+                        />
+                      </RowActions>
+                    </TableCell>
                   ) : null}
-                </tr>
+                </TableRow>
               );
             })}
-          </tbody>
-        </table>
+          </TableBody>
+        </Table>
       ) : (
         <p>No webhooks.</p>
       )}
-      <p className="notice" role="status">
-        {notice}
-      </p>
+      <Notice>{notice}</Notice>
       {canManage ? (
-        <form className="card" onSubmit={submit} aria-labelledby={`${id}-new`}>
-          <h3 id={`${id}-new`}>New webhook</h3>
-          <div className="row wrap">
-            <div className="field">
-              <label htmlFor={`${id}-auth`}>Signature scheme</label>
-              <select id={`${id}-auth`} value={auth} onChange={(e) => setAuth(e.target.value as WebhookAuth)}>
-                {AUTHS.map((a) => (
-                  <option key={a.value} value={a.value}>
-                    {a.label}
-                  </option>
-                ))}
-              </select>
-              <FieldMessages id={`${id}-auth-errors`} messages={err("auth")} />
+        <Card asChild className="max-w-3xl">
+          <form onSubmit={submit} aria-labelledby={`${id}-new`}>
+            <CardTitle asChild>
+              <h3 id={`${id}-new`}>New webhook</h3>
+            </CardTitle>
+            <div className="flex flex-wrap items-start gap-3">
+              <Field>
+                <Label htmlFor={`${id}-auth`}>Signature scheme</Label>
+                <NativeSelect id={`${id}-auth`} value={auth} onChange={(e) => setAuth(e.target.value as WebhookAuth)}>
+                  {AUTHS.map((a) => (
+                    <option key={a.value} value={a.value}>
+                      {a.label}
+                    </option>
+                  ))}
+                </NativeSelect>
+                <FieldMessages id={`${id}-auth-errors`} messages={err("auth")} />
+              </Field>
+              <Field>
+                <Label htmlFor={`${id}-rate`}>Rate limit per minute (optional)</Label>
+                <Input
+                  id={`${id}-rate`}
+                  type="number"
+                  min={1}
+                  value={rate}
+                  onChange={(e) => setRate(e.target.value)}
+                  {...invalidProps(`${id}-rate-errors`, err("rateLimitPerMinute"))}
+                />
+                <FieldMessages id={`${id}-rate-errors`} messages={err("rateLimitPerMinute")} />
+              </Field>
             </div>
-            <div className="field">
-              <label htmlFor={`${id}-rate`}>Rate limit per minute (optional)</label>
-              <input
-                id={`${id}-rate`}
-                type="number"
-                min={1}
-                value={rate}
-                onChange={(e) => setRate(e.target.value)}
-                {...invalidProps(`${id}-rate-errors`, err("rateLimitPerMinute"))}
-              />
-              <FieldMessages id={`${id}-rate-errors`} messages={err("rateLimitPerMinute")} />
-            </div>
-          </div>
-          <GeneralErrors messages={errors.general} />
-          <button type="submit" className="primary" disabled={creating}>
-            Create webhook
-          </button>
-        </form>
+            <GeneralErrors messages={errors.general} />
+            <Button type="submit" variant="default" className="self-start" disabled={creating}>
+              Create webhook
+            </Button>
+          </form>
+        </Card>
       ) : null}
       {shown ? <SecretDialog title={shown.title} intro={shown.intro} items={shown.items} onClose={() => setShown(null)} /> : null}
-      {deleting ? (
-        <ConfirmDialog
-          title={`Delete ${deleting.label.toLowerCase()}?`}
-          message={<p>Its URL answers 404 from now on; senders that still use it fail. This cannot be undone.</p>}
-          confirmLabel="Delete webhook"
-          busy={removing}
-          error={deleteError}
-          onConfirm={() => void confirmDelete()}
-          onCancel={() => setDeleting(null)}
-        />
-      ) : null}
     </section>
   );
 }
@@ -326,14 +316,14 @@ function RateLimitForm({
     void onSave(value.trim() ? { rateLimitPerMinute: Number(value) } : { clearRateLimit: true });
   };
   return (
-    <form className="row tight" onSubmit={submit} aria-label={`Rate limit of ${label.toLowerCase()}`}>
-      <label htmlFor={id} className="visually-hidden">
+    <form className="flex items-center gap-1" onSubmit={submit} aria-label={`Rate limit of ${label.toLowerCase()}`}>
+      <Label htmlFor={id} className="sr-only">
         Deliveries per minute for {label.toLowerCase()} (empty: no limit)
-      </label>
-      <input id={id} type="number" min={1} className="narrow" value={value} placeholder="no limit" onChange={(e) => setValue(e.target.value)} />
-      <button type="submit" disabled={busy || value.trim() === saved}>
+      </Label>
+      <Input id={id} type="number" min={1} className="w-24" value={value} placeholder="no limit" onChange={(e) => setValue(e.target.value)} />
+      <Button type="submit" size="xs" disabled={busy || value.trim() === saved}>
         Save
-      </button>
+      </Button>
     </form>
   );
 }
@@ -357,15 +347,13 @@ function SchedulesSection({
 }) {
   const id = useId();
   const [editing, setEditing] = useState<string | null>(null);
-  const [deleting, setDeleting] = useState<{ id: string; label: string } | null>(null);
-  const [deleteError, setDeleteError] = useState<string | null>(null);
   const [rowErrors, setRowErrors] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState<string | null>(null);
   const [, create] = useMutation(CREATE_SCHEDULE);
   const [, updateSchedule] = useMutation(UPDATE_SCHEDULE);
   const [{ fetching: pausing }, pause] = useMutation(PAUSE_SCHEDULE);
   const [{ fetching: resuming }, resume] = useMutation(RESUME_SCHEDULE);
-  const [{ fetching: removing }, remove] = useMutation(DELETE_SCHEDULE);
+  const [, remove] = useMutation(DELETE_SCHEDULE);
   const edited = schedules.find((s) => s.id === editing);
 
   const createOne = async (input: ScheduleInput) => {
@@ -383,97 +371,87 @@ function SchedulesSection({
     setRowErrors((e) => ({ ...e, [s.id]: problem ?? "" }));
     if (!problem) reload();
   };
-  const confirmDelete = async () => {
-    if (!deleting) return;
-    const res = await remove({ id: deleting.id });
+  const deleteOne = async (s: ScheduleRow, label: string) => {
+    const res = await remove({ id: s.id });
     const problem = problemText(res.data?.deleteSchedule, res.error);
-    if (problem) {
-      setDeleteError(problem);
-      return;
-    }
-    if (editing === deleting.id) setEditing(null);
-    setNotice(`${deleting.label} deleted.`);
-    setDeleting(null);
+    if (problem) return problem;
+    if (editing === s.id) setEditing(null);
+    setNotice(`${label} deleted.`);
     reload();
+    return null;
   };
 
   return (
-    <section aria-labelledby={`${id}-title`}>
-      <h2 id={`${id}-title`}>Schedules</h2>
+    <section aria-labelledby={`${id}-title`} className="flex flex-col gap-3">
+      <h2 id={`${id}-title`} className="text-lg">
+        Schedules
+      </h2>
       {schedules.length ? (
-        <table className="list" aria-label="Schedules">
-          <thead>
-            <tr>
-              <th scope="col">Schedule</th>
-              <th scope="col">Status</th>
-              <th scope="col">Next fire</th>
-              <th scope="col">Last fire</th>
-              {canManage ? <th scope="col">Actions</th> : null}
-            </tr>
-          </thead>
-          <tbody>
+        <Table aria-label="Schedules">
+          <TableHeader>
+            <TableRow>
+              <TableHead>Schedule</TableHead>
+              <TableHead>Status</TableHead>
+              <TableHead>Next fire</TableHead>
+              <TableHead>Last fire</TableHead>
+              {canManage ? <TableHead>Actions</TableHead> : null}
+            </TableRow>
+          </TableHeader>
+          <TableBody>
             {schedules.map((s, i) => {
               const label = `Schedule ${i + 1}`;
               const words = describeCron(s.cron);
-              const problem = rowErrors[s.id];
               return (
-                <tr key={s.id}>
-                  <th scope="row">
-                    {label}: <code>{s.cron}</code> in {s.timezone}
-                    {words.ok ? <div className="hint">{words.text}</div> : null}
-                  </th>
-                  <td>{s.enabled ? "active" : "paused"}</td>
-                  <td>{s.nextFireAt ? <time dateTime={s.nextFireAt}>{formatFire(s.nextFireAt, s.timezone)}</time> : "—"}</td>
-                  <td>{s.lastFireAt ? <time dateTime={s.lastFireAt}>{formatFire(s.lastFireAt, s.timezone)}</time> : "never"}</td>
+                <TableRow key={s.id}>
+                  <TableHead scope="row">
+                    {label}: <code className="font-mono">{s.cron}</code> in {s.timezone}
+                    {words.ok ? <div className="text-xs font-normal text-muted-foreground">{words.text}</div> : null}
+                  </TableHead>
+                  <TableCell>{s.enabled ? "active" : "paused"}</TableCell>
+                  <TableCell>
+                    {s.nextFireAt ? <time dateTime={s.nextFireAt}>{formatFire(s.nextFireAt, s.timezone)}</time> : "—"}
+                  </TableCell>
+                  <TableCell>
+                    {s.lastFireAt ? <time dateTime={s.lastFireAt}>{formatFire(s.lastFireAt, s.timezone)}</time> : "never"}
+                  </TableCell>
                   {canManage ? (
-                    <td>
-                      <div className="row tight wrap">
-                        <button
-                          type="button"
+                    <TableCell>
+                      <RowActions problem={rowErrors[s.id]}>
+                        <Button
+                          size="xs"
                           disabled={pausing || resuming}
                           aria-label={`${s.enabled ? "Pause" : "Resume"} ${label.toLowerCase()}`}
                           onClick={() => void toggle(s)}
                         >
                           {s.enabled ? "Pause" : "Resume"}
-                        </button>
-                        <button
-                          type="button"
+                        </Button>
+                        <Button
+                          size="xs"
                           aria-label={`Edit ${label.toLowerCase()}`}
                           aria-expanded={editing === s.id}
                           onClick={() => setEditing(editing === s.id ? null : s.id)}
                         >
                           Edit
-                        </button>
-                        <button
-                          type="button"
-                          className="danger"
-                          aria-label={`Delete ${label.toLowerCase()}`}
-                          onClick={() => {
-                            setDeleteError(null);
-                            setDeleting({ id: s.id, label });
-                          }}
-                        >
-                          Delete
-                        </button>
-                      </div>
-                      {problem ? (
-                        <p className="field-error" role="alert">
-                          {problem}
-                        </p>
-                      ) : null}
-                    </td>
+                        </Button>
+                        <ConfirmDelete
+                          name={`Delete ${label.toLowerCase()}`}
+                          title={`Delete ${label.toLowerCase()}?`}
+                          message="It stops firing and its fire history goes; the runs it started stay."
+                          confirmLabel="Delete schedule"
+                          onConfirm={() => deleteOne(s, label)}
+                        />
+                      </RowActions>
+                    </TableCell>
                   ) : null}
-                </tr>
+                </TableRow>
               );
             })}
-          </tbody>
-        </table>
+          </TableBody>
+        </Table>
       ) : (
         <p>No schedules.</p>
       )}
-      <p className="notice" role="status">
-        {notice}
-      </p>
+      <Notice>{notice}</Notice>
       {canManage && edited ? (
         <ScheduleForm
           key={edited.id}
@@ -500,17 +478,6 @@ function SchedulesSection({
             setNotice("Schedule created: the next tick after now fires first.");
             reload();
           }}
-        />
-      ) : null}
-      {deleting ? (
-        <ConfirmDialog
-          title={`Delete ${deleting.label.toLowerCase()}?`}
-          message={<p>It stops firing and its fire history goes; the runs it started stay.</p>}
-          confirmLabel="Delete schedule"
-          busy={removing}
-          error={deleteError}
-          onConfirm={() => void confirmDelete()}
-          onCancel={() => setDeleting(null)}
         />
       ) : null}
     </section>

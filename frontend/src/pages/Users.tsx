@@ -4,9 +4,16 @@ import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type R
 import { useMutation, useQuery } from "urql";
 import { API_KEYS, CREATE_API_KEY, CREATE_USER, REVOKE_API_KEY, SET_USER_ACTIVE, SET_USER_ROLE, USERS } from "../api/admin";
 import { useCan, useViewer } from "../auth";
-import { ConfirmDialog } from "../components/Dialog";
-import { FieldMessages, GeneralErrors, invalidProps } from "../components/FieldMessages";
+import { ConfirmDelete, RowActions } from "../components/ConfirmDelete";
+import { Field, FieldMessages, GeneralErrors, Notice, invalidProps } from "../components/FieldMessages";
 import { SecretDialog } from "../components/Secret";
+import { Alert } from "../components/ui/alert";
+import { Button } from "../components/ui/button";
+import { Card, CardTitle } from "../components/ui/card";
+import { Input } from "../components/ui/input";
+import { Label } from "../components/ui/label";
+import { NativeSelect } from "../components/ui/native-select";
+import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "../components/ui/table";
 import type { Role, UsersQuery } from "../gql/graphql";
 import { NO_ERRORS, fieldErrors, problemText, type FieldErrors } from "../lib/fieldErrors";
 
@@ -18,9 +25,9 @@ const roleLabel = (r: Role) => r.charAt(0) + r.slice(1).toLowerCase();
 export function UsersPage() {
   const users = useCan("users");
   const keys = useCan("apiKeys");
-  if (!users && !keys) return <p className="page">Your role may not manage users or API keys.</p>;
+  if (!users && !keys) return <p className="px-6 py-4">Your role may not manage users or API keys.</p>;
   return (
-    <main className="page admin">
+    <main className="flex max-w-6xl flex-col gap-8 px-6 py-5">
       <h1>Users and API keys</h1>
       {users ? <UsersSection /> : null}
       {keys ? <ApiKeysSection /> : null}
@@ -46,13 +53,13 @@ function RoleSelect({
 }) {
   const top = max ? ROLES.indexOf(max) : ROLES.length - 1;
   return (
-    <select id={id} aria-label={label} value={value} onChange={(e) => onChange(e.target.value as Role)} {...rest}>
+    <NativeSelect id={id} aria-label={label} value={value} onChange={(e) => onChange(e.target.value as Role)} {...rest}>
       {ROLES.filter((_, i) => i <= top).map((r) => (
         <option key={r} value={r}>
           {roleLabel(r)}
         </option>
       ))}
-    </select>
+    </NativeSelect>
   );
 }
 
@@ -74,11 +81,11 @@ function UserRows({
   useEffect(() => onNext(next), [next, onNext]);
   if (error)
     return (
-      <tr>
-        <td colSpan={5} className="error" role="alert">
+      <TableRow>
+        <TableCell colSpan={5} className="text-destructive" role="alert">
           {error.message}
-        </td>
-      </tr>
+        </TableCell>
+      </TableRow>
     );
   return <>{data?.users.nodes.map(row)}</>;
 }
@@ -94,8 +101,6 @@ function UsersSection() {
   const [{ fetching }, setRole] = useMutation(SET_USER_ROLE);
   const [{ fetching: switching }, setActive] = useMutation(SET_USER_ACTIVE);
   const canManage = useCan("users");
-  const [disabling, setDisabling] = useState<{ id: string; email: string } | null>(null);
-  const [disableError, setDisableError] = useState<string | null>(null);
   const [activeErrors, setActiveErrors] = useState<Record<string, string>>({});
   // The pressed button goes when the list reloads: the focus moves to the row's opposite button once it shows.
   const focusNext = useRef<string | null>(null);
@@ -119,36 +124,30 @@ function UsersSection() {
     }
   };
 
-  /** Disabling goes through the confirmation (its problems show there); enabling applies at once. */
-  const applyActive = async (userId: string, email: string, active: boolean): Promise<boolean> => {
+  /** Disabling goes through the confirmation (its problem shows there); enabling applies at once. */
+  const applyActive = async (userId: string, email: string, active: boolean): Promise<string | null> => {
     const res = await setActive({ userId, active });
     const problem = problemText(res.data?.setUserActive, res.error);
     if (active) setActiveErrors((e) => ({ ...e, [userId]: problem ?? "" }));
-    else setDisableError(problem);
-    if (problem) return false;
+    if (problem) return problem;
     setActiveErrors(({ [userId]: _, ...rest }) => rest);
     focusNext.current = `${active ? "disable" : "enable"}-${userId}`;
     setNotice(active ? `${email} is enabled again and may log in.` : `${email} is disabled: they can no longer log in.`);
     reload();
-    return true;
-  };
-
-  const confirmDisable = async () => {
-    if (!disabling) return;
-    if (await applyActive(disabling.id, disabling.email, false)) setDisabling(null);
+    return null;
   };
 
   const renderRow = (u: UserRow) => {
     const chosen = pending[u.id] ?? u.role;
     const problem = rowErrors[u.id];
     return (
-      <tr key={u.id}>
-        <th scope="row">
+      <TableRow key={u.id}>
+        <TableHead scope="row">
           {u.email}
-          {u.id === viewer.user?.id ? <span className="hint"> (you)</span> : null}
-        </th>
-        <td>
-          <div className="row tight">
+          {u.id === viewer.user?.id ? <span className="font-normal text-muted-foreground"> (you)</span> : null}
+        </TableHead>
+        <TableCell>
+          <div className="flex items-center gap-1.5">
             <RoleSelect
               id={`role-${u.id}`}
               label={`Role of ${u.email}`}
@@ -156,38 +155,35 @@ function UsersSection() {
               onChange={(r) => setPending((p) => ({ ...p, [u.id]: r }))}
               {...invalidProps(`role-${u.id}-errors`, problem ? [problem] : undefined)}
             />
-            <button
-              type="button"
+            <Button
+              size="xs"
               disabled={fetching || chosen === u.role}
               aria-label={`Change the role of ${u.email}`}
               onClick={() => void applyRole(u.id, u.email, chosen)}
             >
               Change role
-            </button>
+            </Button>
           </div>
           <FieldMessages id={`role-${u.id}-errors`} messages={problem ? [problem] : undefined} />
-        </td>
-        <td>
-          <div className="row tight">
+        </TableCell>
+        <TableCell>
+          <RowActions problem={activeErrors[u.id]} problemId={`active-${u.id}-errors`}>
             <span>{u.active ? "active" : "disabled"}</span>
             {canManage && u.active && u.id !== viewer.user?.id ? (
-              <button
-                type="button"
-                className="danger"
-                ref={focusWhenShown(`disable-${u.id}`)}
+              <ConfirmDelete
+                label="Disable"
+                name={`Disable user ${u.email}`}
+                title={`Disable user ${u.email}?`}
+                message="They can no longer log in, and their sessions and open connections stop at once. You can enable them again later."
+                confirmLabel="Disable user"
+                triggerRef={focusWhenShown(`disable-${u.id}`)}
                 disabled={switching}
-                aria-label={`Disable user ${u.email}`}
-                onClick={() => {
-                  setDisableError(null);
-                  setDisabling({ id: u.id, email: u.email });
-                }}
-              >
-                Disable
-              </button>
+                onConfirm={() => applyActive(u.id, u.email, false)}
+              />
             ) : null}
             {canManage && !u.active ? (
-              <button
-                type="button"
+              <Button
+                size="xs"
                 ref={focusWhenShown(`enable-${u.id}`)}
                 disabled={switching}
                 aria-label={`Enable user ${u.email}`}
@@ -195,44 +191,37 @@ function UsersSection() {
                 onClick={() => void applyActive(u.id, u.email, true)}
               >
                 Enable
-              </button>
+              </Button>
             ) : null}
-          </div>
-          {activeErrors[u.id] ? (
-            <p id={`active-${u.id}-errors`} className="field-error" role="alert">
-              {activeErrors[u.id]}
-            </p>
-          ) : null}
-        </td>
-        <td>{new Date(u.createdAt).toLocaleString()}</td>
-        <td>{u.lastLoginAt ? new Date(u.lastLoginAt).toLocaleString() : "never"}</td>
-      </tr>
+          </RowActions>
+        </TableCell>
+        <TableCell>{new Date(u.createdAt).toLocaleString()}</TableCell>
+        <TableCell>{u.lastLoginAt ? new Date(u.lastLoginAt).toLocaleString() : "never"}</TableCell>
+      </TableRow>
     );
   };
 
   return (
-    <section aria-labelledby="users-title">
-      <h2 id="users-title">Users</h2>
+    <section aria-labelledby="users-title" className="flex flex-col gap-3">
+      <h2 id="users-title" className="text-lg">Users</h2>
       <CreateUserForm
         onCreated={(email) => {
           setNotice(`User ${email} added.`);
           reload();
         }}
       />
-      <p className="notice" role="status">
-        {notice}
-      </p>
-      <table className="list" aria-label="Users">
-        <thead>
-          <tr>
-            <th scope="col">Email</th>
-            <th scope="col">Role</th>
-            <th scope="col">Status</th>
-            <th scope="col">Created</th>
-            <th scope="col">Last login</th>
-          </tr>
-        </thead>
-        <tbody>
+      <Notice>{notice}</Notice>
+      <Table aria-label="Users">
+        <TableHeader>
+          <TableRow>
+            <TableHead>Email</TableHead>
+            <TableHead>Role</TableHead>
+            <TableHead>Status</TableHead>
+            <TableHead>Created</TableHead>
+            <TableHead>Last login</TableHead>
+          </TableRow>
+        </TableHeader>
+        <TableBody>
           {pages.map((after, i) => (
             <UserRows
               key={`${reloads}-${after ?? ""}`}
@@ -241,28 +230,12 @@ function UsersSection() {
               row={renderRow}
             />
           ))}
-        </tbody>
-      </table>
+        </TableBody>
+      </Table>
       {nextCursor ? (
-        <button type="button" onClick={() => setPages((p) => [...p, nextCursor])}>
+        <Button className="self-start" onClick={() => setPages((p) => [...p, nextCursor])}>
           Show more users
-        </button>
-      ) : null}
-      {disabling ? (
-        <ConfirmDialog
-          title={`Disable user ${disabling.email}?`}
-          message={
-            <p>
-              They can no longer log in, and their sessions and open connections stop at once. You can enable them
-              again later.
-            </p>
-          }
-          confirmLabel="Disable user"
-          busy={switching}
-          error={disableError}
-          onConfirm={() => void confirmDisable()}
-          onCancel={() => setDisabling(null)}
-        />
+        </Button>
       ) : null}
     </section>
   );
@@ -293,46 +266,50 @@ function CreateUserForm({ onCreated }: { onCreated: (email: string) => void }) {
   };
   const err = (f: string) => errors.byField[f];
   return (
-    <form className="card" onSubmit={submit} aria-labelledby={`${id}-title`}>
-      <h3 id={`${id}-title`}>Add a user</h3>
-      <div className="row wrap">
-        <div className="field">
-          <label htmlFor={`${id}-email`}>Email</label>
-          <input
-            id={`${id}-email`}
-            type="email"
-            required
-            autoComplete="off"
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-            {...invalidProps(`${id}-email-errors`, err("email"))}
-          />
-          <FieldMessages id={`${id}-email-errors`} messages={err("email")} />
+    <Card asChild className="max-w-3xl">
+      <form onSubmit={submit} aria-labelledby={`${id}-title`}>
+        <CardTitle asChild>
+          <h3 id={`${id}-title`}>Add a user</h3>
+        </CardTitle>
+        <div className="flex flex-wrap items-start gap-3">
+          <Field>
+            <Label htmlFor={`${id}-email`}>Email</Label>
+            <Input
+              id={`${id}-email`}
+              type="email"
+              required
+              autoComplete="off"
+              value={email}
+              onChange={(e) => setEmail(e.target.value)}
+              {...invalidProps(`${id}-email-errors`, err("email"))}
+            />
+            <FieldMessages id={`${id}-email-errors`} messages={err("email")} />
+          </Field>
+          <Field>
+            <Label htmlFor={`${id}-password`}>Initial password</Label>
+            <Input
+              id={`${id}-password`}
+              type="password"
+              required
+              autoComplete="new-password"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              {...invalidProps(`${id}-password-errors`, err("password"))}
+            />
+            <FieldMessages id={`${id}-password-errors`} messages={err("password")} />
+          </Field>
+          <Field>
+            <Label htmlFor={`${id}-role`}>Role</Label>
+            <RoleSelect id={`${id}-role`} value={role} onChange={setRole} {...invalidProps(`${id}-role-errors`, err("role"))} />
+            <FieldMessages id={`${id}-role-errors`} messages={err("role")} />
+          </Field>
         </div>
-        <div className="field">
-          <label htmlFor={`${id}-password`}>Initial password</label>
-          <input
-            id={`${id}-password`}
-            type="password"
-            required
-            autoComplete="new-password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            {...invalidProps(`${id}-password-errors`, err("password"))}
-          />
-          <FieldMessages id={`${id}-password-errors`} messages={err("password")} />
-        </div>
-        <div className="field">
-          <label htmlFor={`${id}-role`}>Role</label>
-          <RoleSelect id={`${id}-role`} value={role} onChange={setRole} {...invalidProps(`${id}-role-errors`, err("role"))} />
-          <FieldMessages id={`${id}-role-errors`} messages={err("role")} />
-        </div>
-      </div>
-      <GeneralErrors messages={errors.general} />
-      <button type="submit" className="primary" disabled={fetching}>
-        Add user
-      </button>
-    </form>
+        <GeneralErrors messages={errors.general} />
+        <Button type="submit" variant="default" className="self-start" disabled={fetching}>
+          Add user
+        </Button>
+      </form>
+    </Card>
   );
 }
 
@@ -344,11 +321,9 @@ function ApiKeysSection() {
   const [role, setRole] = useState<Role>("VIEWER");
   const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
   const [shown, setShown] = useState<{ name: string; key: string } | null>(null);
-  const [revoking, setRevoking] = useState<{ id: string; name: string } | null>(null);
-  const [revokeError, setRevokeError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [{ fetching: creating }, create] = useMutation(CREATE_API_KEY);
-  const [{ fetching: revokingBusy }, revoke] = useMutation(REVOKE_API_KEY);
+  const [, revoke] = useMutation(REVOKE_API_KEY);
   const reload = () => refetch({ requestPolicy: "network-only" });
   const keys = data?.apiKeys ?? [];
 
@@ -368,102 +343,91 @@ function ApiKeysSection() {
     setErrors(mapped);
   };
 
-  const confirmRevoke = async () => {
-    if (!revoking) return;
-    const res = await revoke({ id: revoking.id });
+  const revokeOne = async (key: { id: string; name: string }) => {
+    const res = await revoke({ id: key.id });
     const problem = problemText(res.data?.revokeApiKey, res.error);
-    if (problem) {
-      setRevokeError(problem);
-      return;
-    }
-    setNotice(`API key ${revoking.name} revoked.`);
-    setRevoking(null);
+    if (problem) return problem;
+    setNotice(`API key ${key.name} revoked.`);
     reload();
+    return null;
   };
 
   const err = (f: string) => errors.byField[f];
   return (
-    <section aria-labelledby="keys-title">
-      <h2 id="keys-title">API keys</h2>
-      <form className="card" onSubmit={submit} aria-label="Create an API key">
-        <div className="row wrap">
-          <div className="field">
-            <label htmlFor={`${id}-name`}>Key name</label>
-            <input
-              id={`${id}-name`}
-              required
-              value={name}
-              onChange={(e) => setName(e.target.value)}
-              placeholder="ci-deploy"
-              {...invalidProps(`${id}-name-errors`, err("name"))}
-            />
-            <FieldMessages id={`${id}-name-errors`} messages={err("name")} />
+    <section aria-labelledby="keys-title" className="flex flex-col gap-3">
+      <h2 id="keys-title" className="text-lg">API keys</h2>
+      <Card asChild className="max-w-3xl">
+        <form onSubmit={submit} aria-label="Create an API key">
+          <div className="flex flex-wrap items-start gap-3">
+            <Field>
+              <Label htmlFor={`${id}-name`}>Key name</Label>
+              <Input
+                id={`${id}-name`}
+                required
+                value={name}
+                onChange={(e) => setName(e.target.value)}
+                placeholder="ci-deploy"
+                {...invalidProps(`${id}-name-errors`, err("name"))}
+              />
+              <FieldMessages id={`${id}-name-errors`} messages={err("name")} />
+            </Field>
+            <Field>
+              <Label htmlFor={`${id}-role`}>Key role</Label>
+              <RoleSelect
+                id={`${id}-role`}
+                value={role}
+                onChange={setRole}
+                max={viewer.role}
+                {...invalidProps(`${id}-role-errors`, err("role"))}
+              />
+              <FieldMessages id={`${id}-role-errors`} messages={err("role")} />
+            </Field>
           </div>
-          <div className="field">
-            <label htmlFor={`${id}-role`}>Key role</label>
-            <RoleSelect
-              id={`${id}-role`}
-              value={role}
-              onChange={setRole}
-              max={viewer.role}
-              {...invalidProps(`${id}-role-errors`, err("role"))}
-            />
-            <FieldMessages id={`${id}-role-errors`} messages={err("role")} />
-          </div>
-        </div>
-        <GeneralErrors messages={errors.general} />
-        <button type="submit" className="primary" disabled={creating}>
-          Create API key
-        </button>
-      </form>
-      <p className="notice" role="status">
-        {notice}
-      </p>
-      {error ? (
-        <p className="error" role="alert">
-          {error.message}
-        </p>
-      ) : null}
+          <GeneralErrors messages={errors.general} />
+          <Button type="submit" variant="default" className="self-start" disabled={creating}>
+            Create API key
+          </Button>
+        </form>
+      </Card>
+      <Notice>{notice}</Notice>
+      {error ? <Alert variant="destructive">{error.message}</Alert> : null}
       {data && !keys.length ? <p>No API keys yet.</p> : null}
       {keys.length ? (
-        <table className="list" aria-label="API keys">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">Status</th>
-            </tr>
-          </thead>
-          <tbody>
+        <Table aria-label="API keys">
+          <TableHeader>
+            <TableRow>
+              <TableHead>Name</TableHead>
+              <TableHead>Role</TableHead>
+              <TableHead>Created</TableHead>
+              <TableHead>Last used</TableHead>
+              <TableHead>Status</TableHead>
+            </TableRow>
+          </TableHeader>
+          <TableBody>
             {keys.map((k) => (
-              <tr key={k.id}>
-                <th scope="row">{k.name}</th>
-                <td>{roleLabel(k.role)}</td>
-                <td>{new Date(k.createdAt).toLocaleString()}</td>
-                <td>{k.lastUsedAt ? new Date(k.lastUsedAt).toLocaleString() : "never"}</td>
-                <td>
+              <TableRow key={k.id}>
+                <TableHead scope="row">{k.name}</TableHead>
+                <TableCell>{roleLabel(k.role)}</TableCell>
+                <TableCell>{new Date(k.createdAt).toLocaleString()}</TableCell>
+                <TableCell>{k.lastUsedAt ? new Date(k.lastUsedAt).toLocaleString() : "never"}</TableCell>
+                <TableCell>
                   {k.revoked ? (
                     "revoked"
                   ) : (
-                    <button
-                      type="button"
-                      className="danger"
-                      aria-label={`Revoke API key ${k.name}`}
-                      onClick={() => {
-                        setRevokeError(null);
-                        setRevoking({ id: k.id, name: k.name });
-                      }}
-                    >
-                      Revoke
-                    </button>
+                    <ConfirmDelete
+                      label="Revoke"
+                      name={`Revoke API key ${k.name}`}
+                      title={`Revoke API key ${k.name}?`}
+                      message="Requests with this key fail at once. This cannot be undone."
+                      confirmLabel="Revoke key"
+                      onConfirm={() => revokeOne(k)}
+                    />
                   )}
-                </td>
-              </tr>
+                </TableCell>
+              </TableRow>
             ))}
-          </tbody>
-        </table>
+          </TableBody>
+        </Table>
       ) : null}
       {shown ? (
         <SecretDialog
@@ -471,17 +435,6 @@ function ApiKeysSection() {
           intro="This key is shown once: copy it now and store it somewhere safe. Send it as 'Authorization: Bearer <key>'."
           items={[{ label: "API key", value: shown.key, copyLabel: "Copy the key" }]}
           onClose={() => setShown(null)}
-        />
-      ) : null}
-      {revoking ? (
-        <ConfirmDialog
-          title={`Revoke API key ${revoking.name}?`}
-          message={<p>Requests with this key fail at once. This cannot be undone.</p>}
-          confirmLabel="Revoke key"
-          busy={revokingBusy}
-          error={revokeError}
-          onConfirm={() => void confirmRevoke()}
-          onCancel={() => setRevoking(null)}
         />
       ) : null}
     </section>

@@ -3,6 +3,11 @@ import { Link, useNavigate } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
 import { CREATE_WORKFLOW, WORKFLOWS } from "../api/operations";
 import { useCan } from "../auth";
+import { Alert } from "../components/ui/alert";
+import { Button } from "../components/ui/button";
+import { Input } from "../components/ui/input";
+import { Label } from "../components/ui/label";
+import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "../components/ui/table";
 
 /** A new workflow starts as a manual trigger alone: the smallest valid definition. */
 export const STARTER_DEFINITION = {
@@ -20,43 +25,47 @@ export function WorkflowsPage() {
   const canCreate = useCan("createWorkflow");
   const list = data?.workflows.nodes ?? [];
   return (
-    <main className="page">
+    <main className="flex flex-col gap-4 px-6 py-5">
       <h1>Workflows</h1>
-      <div className="row">
-        <label htmlFor="wf-search">Search</label>
-        <input id="wf-search" type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
+      <div className="flex flex-wrap items-center gap-x-8 gap-y-3">
+        <div className="flex items-center gap-2">
+          <Label htmlFor="wf-search">Search</Label>
+          <Input id="wf-search" type="search" className="w-56" value={search} onChange={(e) => setSearch(e.target.value)} />
+        </div>
+        {canCreate ? <CreateWorkflow /> : null}
       </div>
-      {canCreate ? <CreateWorkflow /> : null}
-      {error ? <p className="error" role="alert">{error.message}</p> : null}
+      {error ? <Alert variant="destructive">{error.message}</Alert> : null}
       {fetching && !data ? <p role="status">Loading…</p> : null}
       {data && !list.length ? <p>No workflows yet.</p> : null}
-      <table className="list">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Published</th>
-            <th scope="col">Updated</th>
-            <th scope="col">Triggers</th>
-          </tr>
-        </thead>
-        <tbody>
+      <Table>
+        <TableHeader>
+          <TableRow>
+            <TableHead>Name</TableHead>
+            <TableHead>Published</TableHead>
+            <TableHead>Updated</TableHead>
+            <TableHead>Triggers</TableHead>
+          </TableRow>
+        </TableHeader>
+        <TableBody>
           {list.map((w) => (
-            <tr key={w.id}>
-              <td>
-                <Link to={`/workflows/${w.id}`}>{w.name}</Link>
-                {w.description ? <div className="hint">{w.description}</div> : null}
-              </td>
-              <td>{w.latestVersion ? `v${w.latestVersion.version}` : "not published"}</td>
-              <td>{new Date(w.updatedAt).toLocaleString()}</td>
-              <td>
+            <TableRow key={w.id}>
+              <TableCell>
+                <Link to={`/workflows/${w.id}`} className="font-medium">
+                  {w.name}
+                </Link>
+                {w.description ? <div className="text-xs text-muted-foreground">{w.description}</div> : null}
+              </TableCell>
+              <TableCell>{w.latestVersion ? `v${w.latestVersion.version}` : "not published"}</TableCell>
+              <TableCell>{new Date(w.updatedAt).toLocaleString()}</TableCell>
+              <TableCell>
                 <Link to={`/workflows/${w.id}/triggers`} aria-label={`Triggers of ${w.name}`}>
                   Triggers
                 </Link>
-              </td>
-            </tr>
+              </TableCell>
+            </TableRow>
           ))}
-        </tbody>
-      </table>
+        </TableBody>
+      </Table>
     </main>
   );
 }
@@ -74,14 +83,14 @@ function CreateWorkflow() {
     else setError(payload?.errors[0]?.message ?? res.error?.message ?? "Could not create the workflow.");
   };
   return (
-    <form className="row" onSubmit={submit} aria-label="Create a workflow">
-      <label htmlFor="new-wf-name">New workflow</label>
-      <input id="new-wf-name" required value={name} onChange={(e) => setName(e.target.value)} placeholder="Name" />
-      <button type="submit" className="primary" disabled={fetching}>
+    <form className="flex flex-wrap items-center gap-2" onSubmit={submit} aria-label="Create a workflow">
+      <Label htmlFor="new-wf-name">New workflow</Label>
+      <Input id="new-wf-name" className="w-56" required value={name} onChange={(e) => setName(e.target.value)} placeholder="Name" />
+      <Button type="submit" variant="default" disabled={fetching}>
         Create
-      </button>
+      </Button>
       {error ? (
-        <span className="error" role="alert">
+        <span className="text-sm text-destructive" role="alert">
           {error}
         </span>
       ) : null}
