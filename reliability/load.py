@@ -316,7 +316,15 @@ async def noisy_tenant(runs: int) -> Outcome:
     def latencies(rows: list[Any]) -> list[float]:
         return [(r.finished_at - r.created_at).total_seconds() * 1000 for r in rows if r.finished_at is not None]
 
+    def waits(rows: list[Any]) -> list[float]:  # created to started: the part of the latency spent queued
+        return [(r.started_at - r.created_at).total_seconds() * 1000 for r in rows if r.started_at is not None]
+
     alone, beside = latencies(quiet_rows), latencies(noisy_rows)
+    print(
+        f"  quiet runs' wait to start p50/p95 ms: alone {percentile(waits(quiet_rows), 50):.0f}/"
+        f"{percentile(waits(quiet_rows), 95):.0f}, beside {percentile(waits(noisy_rows), 50):.0f}/"
+        f"{percentile(waits(noisy_rows), 95):.0f}"
+    )
     ratio = percentile(beside, 95) / percentile(alone, 95)
     unfinished = len(noisy_phase_ids) - len(beside)
     print("| quiet tenants | quiet runs alone / beside | p50 alone / beside ms | p95 alone / beside ms | ratio "
