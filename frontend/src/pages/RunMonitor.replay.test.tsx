@@ -2,12 +2,12 @@
 // it caught up, not one earlier status at a time (the badge and the nodes never step back while it replays).
 import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router-dom";
-import { Client, Provider, getOperationName, makeResult, type Exchange, type Operation } from "urql";
-import { filter, map, pipe } from "wonka";
+import { Provider, getOperationName, type Client, type Operation } from "urql";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RunEvent } from "../api/types";
 import { SessionProvider, ViewerProvider } from "../auth";
 import type { RunEventsHandlers } from "../lib/useRunEvents";
+import { answeringClient } from "../test/mockGraphQL";
 import { registry } from "../test/registry";
 import { RunMonitorPage } from "./RunMonitor";
 
@@ -59,16 +59,7 @@ function server(calls: Operation[]): Client {
     }),
     RunEventSeqs: (v) => ({ run: { id: "r1", events: v.afterSeq ? [] : [1, 2, 3, 4, 5].map((seq) => ({ seq })) } }),
   };
-  const exchange: Exchange = () => (ops$) =>
-    pipe(
-      ops$,
-      filter((op) => op.kind !== "teardown"),
-      map((op) => {
-        calls.push(op);
-        return makeResult(op, { data: answers[getOperationName(op.query) ?? ""]?.(op.variables as never) ?? null });
-      }),
-    );
-  return new Client({ url: "http://studio.test/graphql", exchanges: [exchange] });
+  return answeringClient(answers, calls);
 }
 
 const event = (seq: number, kind: string, status: string, stepId: string | null = null): RunEvent => ({

@@ -1,10 +1,10 @@
 // The run monitor's step panel: the step's artifacts as download links, and "Retry from this step".
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router-dom";
-import { Client, Provider, getOperationName, makeResult, type Exchange, type Operation } from "urql";
-import { filter, map, pipe } from "wonka";
+import { Provider, getOperationName, type Operation } from "urql";
 import { afterEach, describe, expect, it } from "vitest";
 import { SessionProvider, ViewerProvider } from "../auth";
+import { answeringClient } from "../test/mockGraphQL";
 import { registry } from "../test/registry";
 import { RunMonitorPage } from "./RunMonitor";
 
@@ -70,16 +70,7 @@ function fakeServer(permissions: string[], calls: Operation[], retryAnswer: unkn
     }),
     RetryRun: () => retryAnswer,
   };
-  const exchange: Exchange = () => (ops$) =>
-    pipe(
-      ops$,
-      filter((op) => op.kind !== "teardown"),
-      map((op) => {
-        calls.push(op);
-        return makeResult(op, { data: answers[getOperationName(op.query) ?? ""]?.(op.variables as never) ?? null });
-      }),
-    );
-  return new Client({ url: "http://studio.test/graphql", exchanges: [exchange] });
+  return answeringClient(answers, calls);
 }
 
 function renderMonitor(permissions: string[], retryAnswer: unknown = null) {

@@ -1,7 +1,8 @@
 // A fake GraphQL server for component tests: a `fetch` that answers each operation by name from handlers,
 // and a urql Client on it. Every request is recorded with its variables.
-import { Client, fetchExchange } from "urql";
+import { Client, fetchExchange, getOperationName, makeResult, type Exchange, type Operation } from "urql";
 import { vi } from "vitest";
+import { filter, map, pipe } from "wonka";
 
 export type Handler = (variables: Record<string, any>) => unknown;
 
@@ -28,6 +29,20 @@ export function mockClient(handlers: Record<string, Handler>) {
   const mock = mockFetch(handlers);
   const client = new Client({ url: "http://studio.test/graphql", exchanges: [fetchExchange], fetch: mock.fetch, preferGetMethod: false });
   return { ...mock, client };
+}
+
+/** A urql Client answering each operation by name, synchronously (subscriptions too); records every operation. */
+export function answeringClient(answers: Record<string, (variables: never) => unknown>, calls: Operation[] = []): Client {
+  const exchange: Exchange = () => (ops$) =>
+    pipe(
+      ops$,
+      filter((op) => op.kind !== "teardown"),
+      map((op) => {
+        calls.push(op);
+        return makeResult(op, { data: answers[getOperationName(op.query) ?? ""]?.(op.variables as never) ?? null });
+      }),
+    );
+  return new Client({ url: "http://studio.test/graphql", exchanges: [exchange] });
 }
 
 // The contract's matrix (studio_shared/rbac.py): each role has its own permissions and every lower role's.
