@@ -501,9 +501,14 @@ class RunSubscription:
                     for row in changed:
                         yield Run.from_model(row)
                     continue
-                if "run_id" not in message:
+                run_id = parse_id(str(message.get("run_id")))
+                if run_id is None:
                     continue
-                row = await _load_run(ctx, tenant_id, uuid.UUID(str(message["run_id"])))
+                if isinstance(message.get("seq"), int):  # every follower in this process reads it back: once, shared
+                    key = ("run", tenant_id, run_id, message["seq"])
+                    row = await ctx.state.shared_reads.get(key, lambda r=run_id: _load_run(ctx, tenant_id, r))
+                else:
+                    row = await _load_run(ctx, tenant_id, run_id)
                 if row is not None and (wanted is None or row.workflow_id == wanted):
                     yield Run.from_model(row)
 

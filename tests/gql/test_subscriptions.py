@@ -354,3 +354,37 @@ async def test_run_updates_converge_after_the_bus_lost_messages(
 
         assert await ids(all_runs, 2) == {str(mine), str(elsewhere)}
         assert await ids(one_workflow, 1) == {str(mine)}
+
+
+async def test_followers_of_one_tenant_share_each_read_back(
+    state: AppState, tenant: TenantFixture, live_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five runUpdates followers get every update, and the run is read back once per message, not once each."""
+    import studio_shared.store.runs as runs_store
+
+    reads: list[uuid.UUID] = []
+    get = runs_store.get
+
+    async def counted(s: Any, tenant_id: uuid.UUID, run_id: uuid.UUID) -> Any:
+        reads.append(run_id)
+        return await get(s, tenant_id, run_id)
+
+    workflow_id = await publish(state, tenant, chain({"id": "a", "type": "transform", "config": {"value": 1}}))
+    async with WsClient(live_url, tenant.token()) as ws:
+        followers = [await ws.subscribe(RUN_UPDATES) for _ in range(5)]
+        await until_subscribed(state, channels.tenant_runs(tenant.id), count=5)
+        monkeypatch.setattr(runs_store, "get", counted)
+        run_id = (await state.control.start_run(tenant.id, "test", workflow_id))[0].id
+        seen: dict[str, list[str]] = {}
+        for sub in followers:
+            statuses = seen.setdefault(sub, [])
+            while "SUCCEEDED" not in statuses:
+                update = (await ws.receive(sub))["payload"]["data"]["runUpdates"]
+                assert update["id"] == str(run_id)
+                statuses.append(update["status"])
+        await asyncio.sleep(0.3)  # the followers have read back every message
+        shared = reads.count(run_id)
+    assert len({tuple(s) for s in seen.values()}) == 1, seen  # every follower saw the same updates
+    found = await load(state, tenant.id, run_id)
+    messages = sum(1 for e in found.events if e.kind.startswith("run."))  # what the tenant's channel carried
+    assert 0 < shared <= messages, f"{shared} reads for {messages} messages and 5 followers"
