@@ -4,6 +4,9 @@ import type { StepNode } from "../lib/definition";
 import { nodeType } from "../test/registry";
 import { Inspector } from "./Inspector";
 
+// The form itself, not its lazy loading (tested in LazySchemaForm.test.tsx): rendered synchronously here.
+vi.mock("./LazySchemaForm", async () => ({ SchemaForm: (await import("./SchemaForm")).SchemaForm, preloadSchemaForm: () => {} }));
+
 afterEach(cleanup);
 
 function node(type: string, config: Record<string, unknown>, problems: StepNode["data"]["problems"] = []): StepNode {

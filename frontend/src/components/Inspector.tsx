@@ -7,7 +7,7 @@ import { toErrorSchema } from "../lib/errors";
 import { asObject } from "../lib/json";
 import type { TemplateSuggestion } from "../lib/templatePaths";
 import { FieldMessages, Field } from "./FieldMessages";
-import { SchemaForm } from "./SchemaForm";
+import { SchemaForm } from "./LazySchemaForm";
 import { TemplateSuggestionsContext } from "./TemplateInput";
 import { Button } from "./ui/button";
 import { Input } from "./ui/input";

@@ -7,6 +7,9 @@ import { nodeType } from "../test/registry";
 import { Inspector } from "./Inspector";
 import { TemplateInput } from "./TemplateInput";
 
+// The form itself, not its lazy loading (tested in LazySchemaForm.test.tsx): rendered synchronously here.
+vi.mock("./LazySchemaForm", async () => ({ SchemaForm: (await import("./SchemaForm")).SchemaForm, preloadSchemaForm: () => {} }));
+
 afterEach(cleanup);
 
 const SUGGESTIONS: TemplateSuggestion[] = [

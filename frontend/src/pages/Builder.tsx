@@ -22,7 +22,7 @@ import { CompareVersions } from "../components/CompareVersions";
 import { EdgeEditor } from "../components/EdgeEditor";
 import { Inspector, ProblemList } from "../components/Inspector";
 import { DRAG_MIME, Palette } from "../components/Palette";
-import { SchemaForm } from "../components/SchemaForm";
+import { SchemaForm, preloadSchemaForm } from "../components/LazySchemaForm";
 import { StatusBadge } from "../components/StatusBadge";
 import { nodeTypes } from "../components/StepNodeView";
 import { Button } from "../components/ui/button";
@@ -185,18 +185,29 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
     });
   }, [historyKey, dragsEnded, defaultsOf]);
 
-  // Validate as the user edits (not on every drag frame: positions are not part of the key).
+  // Validate as the user edits (not on every drag frame: positions are not part of the key), debounced while typing;
+  // the workflow as opened is validated at once.
+  const validatedOnce = useRef(false);
   useEffect(() => {
     const def = definitionRef.current;
-    const timer = setTimeout(async () => {
-      const result = await client.query(VALIDATE, { definition: def }, { requestPolicy: "network-only" }).toPromise();
-      if (result.data) {
-        showProblems(result.data.validateDefinition, def);
-        setValidated(true);
-      }
-    }, 350);
+    const timer = setTimeout(
+      async () => {
+        validatedOnce.current = true;
+        const result = await client.query(VALIDATE, { definition: def }, { requestPolicy: "network-only" }).toPromise();
+        if (result.data) {
+          showProblems(result.data.validateDefinition, def);
+          setValidated(true);
+        }
+      },
+      validatedOnce.current ? 350 : 0,
+    );
     return () => clearTimeout(timer);
   }, [validationKey, client, showProblems]);
+
+  // Drawn and validated: fetch the inspector's form code now, before anyone opens a node.
+  useEffect(() => {
+    if (validated) preloadSchemaForm();
+  }, [validated]);
 
   const [, update] = useMutation(UPDATE_WORKFLOW);
   const [, publish] = useMutation(PUBLISH);
