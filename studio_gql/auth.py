@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from studio_gql.state import AppState
+from studio_gql.state import AppState, SharedReads
 from studio_shared.auth import API_KEY_PREFIX, Principal, decode_access_token
 from studio_shared.db import tenancy
 from studio_shared.errors import Unauthenticated
@@ -46,18 +44,12 @@ async def authenticate(state: AppState, authorization: object) -> Principal | No
 
 
 class Rechecks:
-    """The periodic credential re-check of open websockets, one database read per credential and ``ttl_s``.
-
-    Every socket re-checks its credential each ``ws_reauth_interval_s``; five hundred sockets of a few users
-    would otherwise read the same few user rows a hundred times a second. A JWT's signature and expiry are
-    checked on every call (no database); the user (or API key) behind it is read at most once per ``ttl_s``,
-    with concurrent checks of one credential sharing that read. A refusal is remembered like an answer; a
-    database error is not, so the next check tries again.
-    """
+    """The periodic credential re-check of open websockets: a JWT's signature and expiry are checked on every call
+    (no database); the user (or API key) behind a credential is read once per ``ttl_s`` for all its sockets, and a
+    refusal is remembered like an answer."""
 
     def __init__(self, ttl_s: float) -> None:
-        self.ttl_s = ttl_s
-        self._checks: dict[str, tuple[float, asyncio.Task[Principal | None]]] = {}
+        self._reads = SharedReads(ttl_s, remember=(Unauthenticated,))
 
     async def check(self, state: AppState, authorization: object) -> Principal | None:
         token = bearer(authorization)
@@ -65,22 +57,5 @@ class Rechecks:
             return None
         if not token.startswith(API_KEY_PREFIX):
             decode_access_token(state.settings, token)  # expired or forged: refused now, whatever is cached
-        now = asyncio.get_running_loop().time()
-        for stale in [t for t, (expires, read) in self._checks.items() if expires <= now and read.done()]:
-            del self._checks[stale]
-        found = self._checks.get(token)
-        if found is None:
-            read = asyncio.create_task(self._read(state, authorization, token), name="ws-recheck")
-            read.add_done_callback(lambda task: task.cancelled() or task.exception())  # retrieved, even if unawaited
-            found = self._checks[token] = (now + self.ttl_s, read)
-        # Shielded: a socket that closes while waiting must not cancel the read the others wait for.
-        return await asyncio.shield(found[1])
-
-    async def _read(self, state: AppState, authorization: object, token: str) -> Principal | None:
-        try:
-            return await authenticate(state, authorization)
-        except Unauthenticated:
-            raise
-        except BaseException:
-            self._checks.pop(token, None)  # a database error is not an answer
-            raise
+        principal: Principal | None = await self._reads.get(token, lambda: authenticate(state, authorization))
+        return principal

@@ -26,16 +26,17 @@ if TYPE_CHECKING:
 
 
 class SharedReads:
-    """Readers that need the same row for the same reason share one read: each ``runUpdates`` follower of a tenant
-    reads back the run a bus message names, and ten followers of one tenant would otherwise read it ten times.
+    """Readers that need the same row for the same reason share one read, for ``ttl_s`` after it started.
 
-    A read is keyed by what makes it the same (the tenant, the run and the message's seq) and kept ``ttl_s`` after
-    it started, so followers that reach the message a little later still share it; a read that failed fails for
-    each of them, as their own would have.
+    Each ``runUpdates`` follower of a tenant reads back the run a bus message names (ten followers would read it
+    ten times), and each open websocket re-checks its credential (five hundred sockets of a few users would read
+    the same few user rows a hundred times a second). A read that raised one of ``remember`` is an answer and is
+    shared like one; any other failure (the database away) is not: the next reader reads again.
     """
 
-    def __init__(self, ttl_s: float = 2.0) -> None:
+    def __init__(self, ttl_s: float = 2.0, remember: tuple[type[BaseException], ...] = ()) -> None:
         self.ttl_s = ttl_s
+        self.remember = remember
         self._reads: dict[Hashable, tuple[float, asyncio.Task[Any]]] = {}
 
     async def get(self, key: Hashable, read: Callable[[], Awaitable[Any]]) -> Any:
@@ -44,15 +45,20 @@ class SharedReads:
             del self._reads[stale]
         found = self._reads.get(key)
         if found is None:
-
-            async def run() -> Any:
-                return await read()
-
-            task = asyncio.create_task(run(), name="shared-read")
+            task = asyncio.create_task(self._read(key, read), name="shared-read")
             task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved, even if unawaited
             found = self._reads[key] = (now + self.ttl_s, task)
-        # Shielded: a follower that leaves while waiting must not cancel the read the others wait for.
+        # Shielded: a reader that leaves while waiting must not cancel the read the others wait for.
         return await asyncio.shield(found[1])
+
+    async def _read(self, key: Hashable, read: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            return await read()
+        except self.remember:
+            raise
+        except BaseException:
+            self._reads.pop(key, None)
+            raise
 
 
 @dataclass(frozen=True, slots=True)

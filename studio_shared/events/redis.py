@@ -302,6 +302,7 @@ class RedisEventBus:
             self._enqueue("SUBSCRIBE", names)
         else:
             self._tell_reconnected.clear()
+            self._lost_since = None  # nobody listened through the outage: nothing to re-read
         self._resubscribing = len(names)
         self._writer = asyncio.create_task(self._write(conn, self._outbox), name="studio-event-bus-writer")
         reconnect = f" (re-subscribing {len(names)} channels)" if names else ""

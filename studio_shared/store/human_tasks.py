@@ -139,12 +139,13 @@ async def list_tasks(
 
 
 async def changed_since(
-    s: AsyncSession, tenant_id: uuid.UUID, since: datetime, limit: int = 500
+    s: AsyncSession, tenant_id: uuid.UUID, since: datetime, limit: int = 1000
 ) -> Sequence[models.HumanTask]:
-    """Tasks of the tenant changed at or after ``since``, oldest change first, at most ``limit``."""
+    """Tasks of the tenant changed at or after ``since``, oldest change first; beyond ``limit``, the most recent."""
     task = models.HumanTask
     stmt = sa.select(task).where(task.tenant_id == tenant_id, task.updated_at >= since)
-    return (await s.scalars(stmt.order_by(task.updated_at, task.id).limit(limit))).all()
+    newest = (await s.scalars(stmt.order_by(task.updated_at.desc(), task.id.desc()).limit(limit))).all()
+    return newest[::-1]
 
 
 async def by_ids(s: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, models.HumanTask]:

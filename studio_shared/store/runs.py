@@ -61,15 +61,16 @@ async def list_runs(
 
 
 async def changed_since(
-    s: AsyncSession, tenant_id: uuid.UUID, since: datetime, workflow_id: uuid.UUID | None = None, limit: int = 500
+    s: AsyncSession, tenant_id: uuid.UUID, since: datetime, workflow_id: uuid.UUID | None = None, limit: int = 1000
 ) -> Sequence[models.Run]:
-    """Runs of the tenant (optionally of one workflow) changed at or after ``since``, oldest change first, at most
-    ``limit``: what a change feed re-reads after its transport lost messages."""
+    """Runs of the tenant (optionally of one workflow) changed at or after ``since``, oldest change first: what a
+    change feed re-reads after its transport lost messages. Beyond ``limit``, the most recent changes are kept."""
     run = models.Run
     stmt = sa.select(run).where(run.tenant_id == tenant_id, run.updated_at >= since)
     if workflow_id is not None:
         stmt = stmt.where(run.workflow_id == workflow_id)
-    return (await s.scalars(stmt.order_by(run.updated_at, run.id).limit(limit))).all()
+    newest = (await s.scalars(stmt.order_by(run.updated_at.desc(), run.id.desc()).limit(limit))).all()
+    return newest[::-1]
 
 
 async def steps_of(
