@@ -11,7 +11,6 @@ that did not reach a final status (0). Examples are derandomized: a failure repe
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -20,17 +19,15 @@ from collections import Counter
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
 from bench.engine import REPO
+from reliability.faults import _wait_final
 from reliability.hostile import fresh_client, services, tracebacks
 from reliability.outcome import Measured, Outcome
-from studio_shared.db import models
 from studio_shared.rbac import Role
-from studio_shared.types import RunStatus
 
 VALIDATE = "query($d: JSON!) { validateDefinition(definition: $d) { path message code } }"
 CREATE = """mutation($n: String!, $d: JSON!) {
@@ -39,7 +36,6 @@ PUBLISH = "mutation($id: ID!) { publishWorkflow(id: $id) { version { version } e
 START = """mutation($w: ID!, $i: JSON) {
   startRun(workflowId: $w, input: $i) { run { id } errors { path message code } } }"""
 INTERNAL = "Internal error"
-FINAL = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 
 
 def examples(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
@@ -206,7 +202,8 @@ async def hostile_fuzz(runs: int) -> Outcome:
                 response = await client.post("/graphql", json={"query": document}, headers=token)
                 tally.answer(f"document {index}", response)
         elapsed = time.monotonic() - began
-        stuck = await _unfinished(sv.observer, started_runs, 60)
+        statuses = await _wait_final(sv.observer, started_runs, 60)
+        stuck = len(started_runs) - sum(1 for status in statuses.values() if status.final)
         logged = tracebacks(sv)
         alive = sv.alive()
     requests = sum(tally.statuses.values())
@@ -236,20 +233,6 @@ async def hostile_fuzz(runs: int) -> Outcome:
     outcome.check("every fuzzed run reached a final status", stuck == 0)
     outcome.check("no traceback in the server's log; the services stayed up", logged == 0 and alive)
     return outcome
-
-
-async def _unfinished(observer: Any, run_ids: list[uuid.UUID], bound_s: float) -> int:
-    runs = models.Run.__table__
-    deadline = time.monotonic() + bound_s
-    while True:
-        async with observer.connect() as conn:
-            statuses = [
-                RunStatus(s) for s in await conn.scalars(sa.select(runs.c.status).where(runs.c.id.in_(run_ids)))
-            ]
-        open_ = sum(1 for s in statuses if s not in FINAL) + len(run_ids) - len(statuses)
-        if not open_ or time.monotonic() > deadline:
-            return open_
-        await asyncio.sleep(0.5)
 
 
 SCENARIOS = [

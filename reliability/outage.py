@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from bench.engine import seed
 from reliability.faults import _wait_final, redis_restart
+from reliability.hostile import gql
 from reliability.live import EVENTS, UPDATES, Connection, _stored, _viewer
 from reliability.outcome import Measured, Outcome
 from reliability.services import Studio, environment
@@ -49,18 +50,6 @@ RESEND_AFTER_S = 2.0
 FOLLOWED_RUNS = 20
 UPDATE_FOLLOWERS = 10
 OUTAGE_AT_S = 2.0
-FINAL = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
-
-
-async def _gql(client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = (
-        await client.post(
-            "/graphql", json={"query": query, "variables": variables}, headers={"Authorization": f"Bearer {token}"}
-        )
-    ).json()
-    if body.get("errors"):
-        raise RuntimeError(f"{query[:40]}…: {body['errors']}")
-    return body["data"]  # type: ignore[no-any-return]
 
 
 class Sender:
@@ -118,11 +107,11 @@ async def redis_outage(runs: int) -> Outcome:
         base = await world.serve()
         url = base.replace("http://", "ws://") + "/graphql"
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            made = (await _gql(client, admin, CREATE_HOOK, {"w": str(workflow_id)}))["createWebhook"]
+            made = (await gql(client, admin, CREATE_HOOK, {"w": str(workflow_id)}))["createWebhook"]
             sender = Sender(client, made["webhook"]["id"], made["secret"])
             # Runs started by hand before the outage, each followed live; followers of every run's status.
             followed_runs = [
-                uuid.UUID((await _gql(client, admin, START, {"w": str(workflow_id)}))["startRun"]["run"]["id"])
+                uuid.UUID((await gql(client, admin, START, {"w": str(workflow_id)}))["startRun"]["run"]["id"])
                 for _ in range(FOLLOWED_RUNS)
             ]
             followers = [Connection(tenant_id, viewer) for _ in range(FOLLOWED_RUNS)]
@@ -195,7 +184,7 @@ def _report(
     recovered_s: float,
 ) -> Outcome:
     twice = sum(1 for ids in hook_runs.values() if len(ids) > 1)
-    stuck = sum(1 for status in statuses.values() if status not in FINAL)
+    stuck = sum(1 for status in statuses.values() if not status.final)
     failed = sum(1 for status in statuses.values() if status is not RunStatus.SUCCEEDED)
     lost = repeated = unfinished = 0
     for conn, id, run_id in streams:

@@ -1,14 +1,13 @@
 // Opening the run monitor mid-run: the subscription's replay of stored events reaches the screen at once, after
 // it caught up, not one earlier status at a time (the badge and the nodes never step back while it replays).
-import { act, cleanup, render, screen, waitFor } from "@testing-library/react";
-import { MemoryRouter, Route, Routes } from "react-router-dom";
-import { Provider, getOperationName, type Client, type Operation } from "urql";
+import { act, cleanup, screen, waitFor } from "@testing-library/react";
+import { getOperationName, type Client, type Operation } from "urql";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RunEvent } from "../api/types";
-import { SessionProvider, ViewerProvider } from "../auth";
 import type { RunEventsHandlers } from "../lib/useRunEvents";
 import { answeringClient } from "../test/mockGraphQL";
 import { registry } from "../test/registry";
+import { renderPage } from "../test/renderPage";
 import { RunMonitorPage } from "./RunMonitor";
 
 // The live stream, driven by the test: what the monitor subscribed with, and its handlers.
@@ -74,19 +73,7 @@ const event = (seq: number, kind: string, status: string, stepId: string | null 
 describe("run monitor opened mid-run", () => {
   it("shows the loaded state while the replay catches up, then the caught-up state at once", async () => {
     const calls: Operation[] = [];
-    render(
-      <SessionProvider>
-        <Provider value={server(calls)}>
-          <ViewerProvider>
-            <MemoryRouter initialEntries={["/runs/r1"]}>
-              <Routes>
-                <Route path="/runs/:id" element={<RunMonitorPage />} />
-              </Routes>
-            </MemoryRouter>
-          </ViewerProvider>
-        </Provider>
-      </SessionProvider>,
-    );
+    renderPage(server(calls), "/runs/:id", "/runs/r1", <RunMonitorPage />);
     await waitFor(() => expect(stream.handlers).not.toBeNull());
     expect(stream.afterSeq).toBe(0); // the stream itself still replays from the start (and resumes from its own seq)
     expect(calls.some((c) => getOperationName(c.query) === "RunEventSeqs")).toBe(true);

@@ -1,11 +1,10 @@
 // The run monitor's step panel: the step's artifacts as download links, and "Retry from this step".
-import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
-import { MemoryRouter, Route, Routes } from "react-router-dom";
-import { Provider, getOperationName, type Operation } from "urql";
+import { cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { getOperationName, type Operation } from "urql";
 import { afterEach, describe, expect, it } from "vitest";
-import { SessionProvider, ViewerProvider } from "../auth";
 import { answeringClient } from "../test/mockGraphQL";
 import { registry } from "../test/registry";
+import { renderPage } from "../test/renderPage";
 import { RunMonitorPage } from "./RunMonitor";
 
 afterEach(cleanup);
@@ -75,19 +74,7 @@ function fakeServer(permissions: string[], calls: Operation[], retryAnswer: unkn
 
 function renderMonitor(permissions: string[], retryAnswer: unknown = null) {
   const calls: Operation[] = [];
-  render(
-    <SessionProvider>
-      <Provider value={fakeServer(permissions, calls, retryAnswer)}>
-        <ViewerProvider>
-          <MemoryRouter initialEntries={["/runs/r1"]}>
-            <Routes>
-              <Route path="/runs/:id" element={<RunMonitorPage />} />
-            </Routes>
-          </MemoryRouter>
-        </ViewerProvider>
-      </Provider>
-    </SessionProvider>,
-  );
+  renderPage(fakeServer(permissions, calls, retryAnswer), "/runs/:id", "/runs/r1", <RunMonitorPage />);
   return calls;
 }
 
