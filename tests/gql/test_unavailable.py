@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from studio_gql import auth
 from studio_gql.routes import hooks
 from studio_gql.schema import workflows as workflow_schema
+from studio_shared.db import create_engine
 from studio_shared.db.errors import is_transient
-from tests.conftest import GraphQLClient, TenantFixture
+from studio_shared.settings import Settings
+from tests.conftest import SERVICES, GraphQLClient, TenantFixture
 
 INTERNALS = ("canary-internal", "postgresql://", "Traceback", "asyncpg", "sqlalchemy")
 
@@ -100,3 +105,24 @@ async def test_a_webhook_delivery_during_an_outage_is_a_503_the_sender_retries(
     response = await http.post(f"/hooks/{uuid.uuid4()}", content=b"{}", headers={"content-type": "application/json"})
     assert response.status_code == 503
     assert not any(marker in response.text for marker in INTERNALS)
+
+
+@pytest.mark.skipif(not SERVICES, reason="a server closing pooled connections: the postgres pass runs it")
+async def test_a_pooled_connection_the_server_closed_is_replaced_before_anyone_uses_it(settings: Settings) -> None:
+    """After a database restart (here: the backend terminated) the next checkout gets a fresh connection, so
+    no request fails for a connection that died while it sat in the pool."""
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            old = await conn.scalar(sa.text("SELECT pg_backend_pid()"))
+        admin = await asyncpg.connect(settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", old)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.05)  # the server's close reaches the pooled connection's socket
+        async with engine.connect() as conn:
+            fresh = await conn.scalar(sa.text("SELECT pg_backend_pid()"))
+        assert fresh != old
+    finally:
+        await engine.dispose()

@@ -6,12 +6,18 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from arq import create_pool, func
+from arq.connections import ArqRedis, RedisSettings
+from redis.asyncio.connection import Connection as RedisConnection
 from redis.exceptions import RedisError
 
 from studio_shared.db.types import utcnow
+from studio_worker import jobs
+from studio_worker.queue import ADVANCE_JOB
 from studio_worker.queue.arq import ArqQueue
 from studio_worker.queue.inprocess import InProcessQueue
 from tests.conftest import missing_service
@@ -144,3 +150,68 @@ async def test_arq_opens_one_pool_when_the_first_enqueues_arrive_together(
         assert await redis_admin.zcard("arq:queue") == 16
     finally:
         await queue.close()
+
+
+async def _arq_worker(ran: list[str]) -> tuple[jobs.WakingWorker, ArqRedis]:
+    async def record(ctx: dict[str, Any], tenant_id: str, run_id: str) -> None:
+        ran.append(run_id)
+
+    pool = await create_pool(RedisSettings.from_dsn(REDIS_URL))
+    worker = jobs.WakingWorker(
+        functions=[func(record, name=ADVANCE_JOB)],  # type: ignore[arg-type]
+        redis_pool=pool,
+        keep_result=0,
+        idle_poll_s=0.01,
+        handle_signals=False,
+    )
+    return worker, pool
+
+
+async def _due(pool: ArqRedis) -> list[bytes]:
+    return list(await pool.zrangebyscore("arq:queue", min=float("-inf"), max=float("inf")))
+
+
+async def test_a_new_job_does_not_wait_behind_a_check_of_every_job_in_progress(
+    redis_admin: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Running jobs stay in arq's queue, oldest first; arq checks each with three round trips, one after another,
+    so a tenant's many runs in progress delayed every other run's start. One pipelined check now covers them."""
+    ran: list[str] = []
+    worker, pool = await _arq_worker(ran)
+    try:
+        for n in range(40):  # runs in progress in other workers
+            await pool.enqueue_job(ADVANCE_JOB, "t", f"busy-{n}", _job_id=f"busy-{n}")
+            await redis_admin.set(f"arq:in-progress:busy-{n}", b"1")
+        await pool.enqueue_job(ADVANCE_JOB, "t", "fresh", _job_id="fresh")
+        writes = 0
+        real = RedisConnection.send_packed_command
+
+        async def counting(self: RedisConnection, *args: Any, **kwargs: Any) -> None:
+            nonlocal writes
+            writes += 1
+            await real(self, *args, **kwargs)
+
+        monkeypatch.setattr(RedisConnection, "send_packed_command", counting)
+        await worker.start_jobs(await _due(pool))
+        started = writes
+        await asyncio.gather(*worker.tasks.values())
+        assert ran == ["fresh"], "the new job ran; the ones running elsewhere did not"
+        assert started <= 8, f"{started} writes to Redis to find and claim one free job among 41 (arq alone: 165)"
+    finally:
+        await pool.aclose()
+
+
+async def test_two_workers_offered_the_same_jobs_run_each_once(redis_admin: aioredis.Redis) -> None:
+    ran: list[str] = []
+    (one, pool), (two, other_pool) = await _arq_worker(ran), await _arq_worker(ran)
+    try:
+        for n in range(30):
+            await pool.enqueue_job(ADVANCE_JOB, "t", f"run-{n}", _job_id=f"run-{n}")
+        due = await _due(pool)
+        await asyncio.gather(one.start_jobs(due), two.start_jobs(list(reversed(due))))
+        await asyncio.gather(*one.tasks.values(), *two.tasks.values())
+        assert sorted(ran) == sorted(f"run-{n}" for n in range(30)), "every job ran, none twice"
+        assert one.tasks and two.tasks, "both workers took a share"
+    finally:
+        await pool.aclose()
+        await other_pool.aclose()
