@@ -21,7 +21,7 @@ from studio_gql.ratelimit import RateLimiter
 from studio_gql.routes import artifacts, frontend, health, hooks, inbound, schemas
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
-from studio_shared.db import create_engine, read_only, session_factory
+from studio_shared.db import create_engine, lone_reads, read_only, session_factory
 from studio_shared.db.errors import RETRY_AFTER_S, is_transient
 from studio_shared.events import event_bus_from
 from studio_shared.settings import Settings
@@ -66,6 +66,7 @@ def create_app(settings: Settings) -> Starlette:
             engine=engine,
             sessions=sessions,
             reads=reads,
+            lookups=lone_reads(engine),
             registry=registry,
             bus=bus,
             queue=queue,

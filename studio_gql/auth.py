@@ -34,8 +34,8 @@ async def authenticate(state: AppState, authorization: object) -> Principal | No
         tenancy.act_for(principal.tenant_id)
         return principal
     claimed = decode_access_token(state.settings, token)
-    async with state.reads() as s:
-        user = await tenants.get_user(s, claimed.tenant_id, claimed.user_id) if claimed.user_id else None
+    async with state.lookups.connect() as conn:
+        user = await tenants.user_access(conn, claimed.tenant_id, claimed.user_id) if claimed.user_id else None
     if user is None or not user.active:
         raise Unauthenticated("this account no longer exists or was disabled")
     tenancy.act_for(user.tenant_id)  # from here on, the database admits only this tenant's rows (PostgreSQL)

@@ -67,6 +67,7 @@ class AppState:
     engine: AsyncEngine
     sessions: Sessions  # reads and writes (on SQLite every transaction takes the write lock: see db.engine)
     reads: Sessions  # queries only: never the write lock, so a cancelled request cannot leave it held
+    lookups: AsyncEngine  # single queries outside a transaction (db.lone_reads): authentication's user lookup
     registry: NodeRegistry
     bus: EventBus
     queue: JobQueue

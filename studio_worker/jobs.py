@@ -55,30 +55,49 @@ class WakingWorker(Worker):
         super().handle_sig_wait_for_completion(signum)
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """Start the jobs among ``job_ids`` that nobody runs yet.
+        """Claim and start the jobs among ``job_ids`` that nobody runs yet, as many as there are free slots.
 
         A job stays in arq's queue until it finishes, so every poll reads the running jobs again, oldest first.
-        arq checks each id with three round trips, one id after another: a new job waited behind a check of
-        every job in progress (a tenant's hundred runs made every other tenant's runs start later). Here the
-        ids this worker runs are dropped without asking, and the rest are checked in one pipelined round trip;
-        arq's own WATCH/MULTI claim still decides each id that looks free.
+        arq checks and claims each id with four round trips (WATCH, EXISTS, ZSCORE, MULTI/EXEC), one id after
+        another: a new job waited behind a check of every job in progress, and a busy tenant's runs made every
+        other tenant's runs start later. Here the ids this worker runs are dropped without asking, one pipelined
+        round trip drops those running elsewhere, and one more claims the rest: ``SET NX`` of arq's in-progress
+        key (what arq's MULTI sets) decides who runs a job, and ``ZSCORE`` after it says whether the job is still
+        queued and due. A claim of a job that finished meanwhile, or was deferred, is given back.
         """
-        candidates = [job_id for job_id in job_ids if _not_running(self.tasks.get(job_id.decode()))]
-        if not candidates:
+        candidates = [job_id.decode() for job_id in job_ids]
+        candidates = [job_id for job_id in candidates if _not_running(self.tasks.get(job_id))]
+        if not candidates or self.job_counter >= self.max_jobs:
             return
         async with self.pool.pipeline(transaction=False) as pipe:
             for job_id in candidates:
-                pipe.exists(in_progress_key_prefix + job_id.decode())
-                pipe.zscore(self.queue_name, job_id)
-            answers = await pipe.execute()
-        now = timestamp_ms()
-        free = [
-            job_id
-            for job_id, ongoing, score in zip(candidates, answers[::2], answers[1::2], strict=True)
-            if not ongoing and score is not None and score <= now
-        ]
-        if free:
-            await super().start_jobs(free)
+                pipe.exists(in_progress_key_prefix + job_id)
+            running = await pipe.execute()
+        candidates = [job_id for job_id, elsewhere in zip(candidates, running, strict=True) if not elsewhere]
+        timeout_ms = int(self.in_progress_timeout_s * 1000)
+        while candidates and self.job_counter < self.max_jobs:
+            room = self.max_jobs - self.job_counter
+            batch, candidates = candidates[:room], candidates[room:]
+            async with self.pool.pipeline(transaction=False) as pipe:
+                for job_id in batch:
+                    pipe.set(in_progress_key_prefix + job_id, b"1", px=timeout_ms, nx=True)
+                    pipe.zscore(self.queue_name, job_id)
+                answers = await pipe.execute()
+            now = timestamp_ms()
+            given_back = []
+            for job_id, claimed, score in zip(batch, answers[::2], answers[1::2], strict=True):
+                if not claimed:
+                    continue  # another worker was quicker
+                if score is None or score > now:
+                    given_back.append(in_progress_key_prefix + job_id)  # finished meanwhile, or deferred again
+                    continue
+                await self.sem.acquire()
+                self.job_counter += 1
+                task = self.loop.create_task(self.run_job(job_id, int(score)))
+                task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+                self.tasks[job_id] = task
+            if given_back:
+                await self.pool.delete(*given_back)
 
     async def _poll_iteration(self) -> None:
         try:

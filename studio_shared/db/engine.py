@@ -151,5 +151,15 @@ def read_only(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+def lone_reads(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for a single query on its own, such as the user lookup behind every request: on PostgreSQL
+    it runs in autocommit, one round trip where a transaction takes three (BEGIN, the query, ROLLBACK). No
+    tenant is declared for it (row-level security declares one per session transaction), so the query itself
+    must filter by tenant, as every query of the data-access layer does."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return read_only(engine)
+
+
 def session_factory(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -7,7 +7,7 @@ import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from studio_shared.auth import Principal, hash_password
 from studio_shared.db import models
@@ -34,6 +34,18 @@ async def get_or_create_tenant(s: AsyncSession, slug: str, name: str | None = No
 
 async def get_tenant(s: AsyncSession, tenant_id: uuid.UUID) -> models.Tenant | None:
     return await s.get(models.Tenant, tenant_id)
+
+
+_ACCESS = sa.select(models.User.id, models.User.tenant_id, models.User.role, models.User.active).where(
+    models.User.tenant_id == sa.bindparam("b_tenant"), models.User.id == sa.bindparam("b_user")
+)
+
+
+async def user_access(
+    conn: AsyncConnection, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> sa.Row[uuid.UUID, uuid.UUID, Role, bool] | None:
+    """What authentication needs of a user (id, tenant_id, role, active), on the hot path of every request."""
+    return (await conn.execute(_ACCESS, {"b_tenant": tenant_id, "b_user": user_id})).first()
 
 
 async def user_by_email(s: AsyncSession, email: str) -> models.User | None:

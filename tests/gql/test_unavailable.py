@@ -77,7 +77,7 @@ async def test_a_resolver_losing_its_connection_answers_unavailable_and_retryabl
 async def test_authentication_losing_its_connection_is_a_503_with_retry_after(
     http: httpx.AsyncClient, tenant: TenantFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(auth.tenants, "get_user", _failing(_dbapi(None, invalidated=True)))
+    monkeypatch.setattr(auth.tenants, "user_access", _failing(_dbapi(None, invalidated=True)))
     response = await http.post(
         "/graphql", json={"query": "{ me { role } }"}, headers={"authorization": f"Bearer {tenant.token()}"}
     )
@@ -90,7 +90,7 @@ async def test_authentication_losing_its_connection_is_a_503_with_retry_after(
 async def test_a_database_bug_outside_a_resolver_is_a_masked_500(
     http: httpx.AsyncClient, tenant: TenantFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(auth.tenants, "get_user", _failing(_dbapi("42P01")))
+    monkeypatch.setattr(auth.tenants, "user_access", _failing(_dbapi("42P01")))
     response = await http.post(
         "/graphql", json={"query": "{ me { role } }"}, headers={"authorization": f"Bearer {tenant.token()}"}
     )
