@@ -11,9 +11,17 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bench import engine, fanout, graphql_reads, schedule_latency, subscriptions, webhooks
+from bench import engine, fanout, graphql_reads, schedule_latency, starts, subscriptions, webhooks
 
-BENCHMARKS: tuple[ModuleType, ...] = (engine, fanout, graphql_reads, subscriptions, webhooks, schedule_latency)
+BENCHMARKS: tuple[ModuleType, ...] = (
+    engine,
+    fanout,
+    graphql_reads,
+    subscriptions,
+    webhooks,
+    schedule_latency,
+    starts,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import engine
+from bench import engine, starts
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES
 
 pytestmark = pytest.mark.slow
@@ -22,3 +22,16 @@ async def test_engine_benchmark_measures_finished_runs(workload: str) -> None:
     assert len(figures.single_ms) == 2 and len(figures.dispatch_ms) == 2
     row = figures.row()
     assert row.startswith(f"| {mode} | {workload} | 6 |") and "nan" not in row
+
+
+async def test_the_start_benchmark_counts_what_each_start_cost() -> None:
+    backend = "postgres" if SERVICES else "sqlite"
+    redis_url = "redis://127.0.0.1:6379/11" if SERVICES else None
+    result = await starts.run(backend, 5, redis_url, POSTGRES_ADMIN_URL)
+    assert len(result.latencies_ms) == 5 and all(ms > 0 for ms in result.latencies_ms)
+    assert result.cpu_ms > 0
+    # PostgreSQL: the user lookup in autocommit, then one transaction reads, checks and writes. SQLite reads (the
+    # user, then the workflow) outside its single write lock.
+    assert result.transactions == [1 if SERVICES else 3] * 5
+    assert min(result.statements) >= 5, "the lookups and the four inserts at least"
+    assert result.table().splitlines()[-1].startswith(f"| {backend} | 5 |") and "nan" not in result.table()
