@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.types import RunStatus
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.nodes.plugins import load_catalog
-from tests.conftest import TenantFixture, Workers
+from tests.conftest import SERVICES, TenantFixture, Workers
 from tests.nodes_plugin import sink_lines
 from tests.worker.engine_harness import actor, assert_events_contiguous, chain, publish, run_once, wait_for
 
@@ -403,3 +404,35 @@ async def test_a_step_value_holding_nul_is_stored_and_the_run_finishes(state: Ap
     assert finished.run.status is RunStatus.FAILED  # the artifact name, not the NUL in the transform's output
     assert finished.steps["nul"].output == "a\ufffdb"
     assert finished.steps["file"].error is not None and finished.steps["file"].error["type"] == "InvalidConfig"
+
+
+@pytest.mark.skipif(not SERVICES, reason="row locks between connections: the postgres pass runs it")
+async def test_the_lease_heartbeat_passes_over_a_run_whose_row_a_commit_holds(
+    state: AppState, tenant: TenantFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting for such a row made the heartbeat and the drivers' commits lock rows in different orders: each
+    deadlock cost a second before PostgreSQL broke it."""
+
+    async def not_yet(*args: Any, **kwargs: Any) -> None:
+        return None
+
+    workflow_id = await publish(state, tenant, chain(transform("a", 1)))
+    monkeypatch.setattr(state.control.queue, "enqueue_advance", not_yet)
+    busy, idle = [(await state.control.start_run(tenant.id, "test", workflow_id))[0].id for _ in range(2)]
+    heart = RunEngine(state.settings, state.engine, state.bus, state.control.queue, load_catalog(state.settings))
+    soon = utcnow() + timedelta(seconds=0.5)  # sooner than a renewal (run_lease_s > 0.5)
+    async with state.sessions.begin() as s:
+        await s.execute(
+            sa.update(models.Run)
+            .where(models.Run.id.in_([busy, idle]))
+            .values(lease_owner=heart.owner, lease_expires_at=soon)
+        )
+    heart.active = {run_id: SimpleNamespace(cancel=asyncio.Event()) for run_id in (busy, idle)}  # type: ignore[misc]
+    async with state.engine.begin() as commit:  # a driver's commit holds the busy run's row
+        await commit.execute(sa.select(models.Run.id).where(models.Run.id == busy).with_for_update())
+        await asyncio.wait_for(heart.renew_leases(), timeout=3)
+    async with state.sessions() as s:
+        leases = dict((await s.execute(sa.select(models.Run.id, models.Run.lease_expires_at).where(
+            models.Run.id.in_([busy, idle])))).all())  # fmt: skip
+    assert leases[busy] == soon, "the held row waits for the next beat"
+    assert leases[idle] > soon, "the others are renewed"
