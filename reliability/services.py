@@ -489,10 +489,11 @@ FIRST_WAIT_S = 0.5
 class Targets:
     """``/hang`` answers only once the caller has gone; ``/limited`` always answers 429; ``/ok`` at once.
 
-    Arrivals are recorded per idempotency key.
+    Arrivals are recorded per idempotency key, and when a hung call's caller went (noticed within 0.05 s).
     """
 
     arrivals: dict[str, dict[str, list[float]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    departures: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     open_hangs: int = 0
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -505,6 +506,7 @@ class Targets:
                     await asyncio.sleep(0.05)
             finally:
                 self.open_hangs -= 1
+                self.departures[request.headers.get("idempotency-key", "")].append(time.monotonic())
             return Response(status_code=204)
 
         async def limited(request: Request) -> Response:
@@ -571,11 +573,11 @@ async def hung_target(runs: int) -> Outcome:
         targets.release.set()
     hang_attempts = [len(times) for times in targets.arrivals["hang"].values()]
     limited_attempts = [len(times) for times in targets.arrivals["limited"].values()]
-    # The wait before retry n is FIRST_WAIT_S * 2**(n-1) (no jitter); a hung attempt first spends its timeout.
-    waits = [
-        [gap - (STEP_TIMEOUT_S if kind == "hang" else 0.0) for gap in _gaps(times)]
-        for kind in ("hang", "limited")
-        for times in targets.arrivals[kind].values()
+    # The wait before retry n is FIRST_WAIT_S * 2**(n-1) (no jitter): from a 429's arrival, or from the moment a
+    # hung call's caller gave up (its timeout counts from the step's start, which precedes the arrival).
+    waits = [_gaps(times) for times in targets.arrivals["limited"].values()] + [
+        [arrival - gone for gone, arrival in zip(targets.departures[key], times[1:], strict=False)]
+        for key, times in targets.arrivals["hang"].items()
     ]
     backoff_ok = all(
         len(w) == ATTEMPTS - 1
