@@ -166,9 +166,13 @@ async def seed(state: AppState, workflows: int) -> tuple[str, int]:
 _sink: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("bench_statements", default=None)
 
 
+TRANSACTION = "-- a transaction began"  # what ``counting(..., transactions=True)`` appends for each transaction
+
+
 @contextmanager
-def counting(state: AppState) -> Iterator[None]:
-    """While active, SQL sent on behalf of a task whose context holds a sink is appended to that sink.
+def counting(state: AppState, *, transactions: bool = False) -> Iterator[None]:
+    """While active, SQL sent on behalf of a task whose context holds a sink is appended to that sink, and with
+    ``transactions`` a ``TRANSACTION`` marker for each transaction begun (a statement in autocommit is none).
 
     Context variables follow the request into Strawberry's resolver tasks and SQLAlchemy's greenlets, so
     background work in the same process (an embedded scheduler, say) is not counted.
@@ -179,11 +183,19 @@ def counting(state: AppState) -> Iterator[None]:
         if sink is not None:
             sink.append(statement)
 
-    event.listen(state.engine.sync_engine, "before_cursor_execute", before)
+    def begin(conn: Any) -> None:
+        sink = _sink.get()
+        if sink is not None and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            sink.append(TRANSACTION)
+
+    listeners = [("before_cursor_execute", before)] + ([("begin", begin)] if transactions else [])
+    for name, listener in listeners:
+        event.listen(state.engine.sync_engine, name, listener)
     try:
         yield
     finally:
-        event.remove(state.engine.sync_engine, "before_cursor_execute", before)
+        for name, listener in listeners:
+            event.remove(state.engine.sync_engine, name, listener)
 
 
 RUNS_QUERY = (
@@ -204,21 +216,27 @@ def check_runs(data: Any, expected: int) -> None:
         raise RuntimeError(f"unexpected page: {len(edges)} runs, wanted {expected} with 3 steps each")
 
 
-async def one_request(
-    client: httpx.AsyncClient, token: str, query: str, check: Any, expected: int
-) -> tuple[float, int]:
+async def timed_post(
+    client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any]
+) -> tuple[float, httpx.Response, list[str]]:
+    """One GraphQL POST: its latency in ms, the response, and the SQL sent on its behalf (see ``counting``)."""
     seen: list[str] = []
     reset = _sink.set(seen)
     try:
         started = time.perf_counter()
         response = await client.post(
-            "/graphql",
-            json={"query": query, "variables": {"first": PAGE}},
-            headers={"Authorization": f"Bearer {token}"},
+            "/graphql", json={"query": query, "variables": variables}, headers={"Authorization": f"Bearer {token}"}
         )
         elapsed_ms = (time.perf_counter() - started) * 1000
     finally:
         _sink.reset(reset)
+    return elapsed_ms, response, seen
+
+
+async def one_request(
+    client: httpx.AsyncClient, token: str, query: str, check: Any, expected: int
+) -> tuple[float, int]:
+    elapsed_ms, response, seen = await timed_post(client, token, query, {"first": PAGE})
     body = response.json()
     if response.status_code != 200 or body.get("errors"):
         raise RuntimeError(f"benchmark query failed: {response.status_code} {body}")

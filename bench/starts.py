@@ -18,8 +18,6 @@ import secrets
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +25,10 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy import event
 
 from bench.common import POSTGRES_URL, fresh_database, percentile
 from bench.engine import seed
-from bench.graphql_reads import _sink, counting
+from bench.graphql_reads import TRANSACTION, counting, timed_post
 from studio_gql.app import create_app
 from studio_gql.state import AppState
 from studio_shared.auth import encode_access_token
@@ -43,7 +40,6 @@ NAME = "starts"
 HELP = "latency, CPU, SQL statements and transactions of one startRun"
 
 WARMUP = 20
-TRANSACTION = "-- a transaction began"  # counted apart from statements (SQLite's own BEGIN is not one either)
 START = (
     "mutation Start($w: ID!, $k: String!) { startRun(workflowId: $w, idempotencyKey: $k) {"
     " run { id status } created errors { code message } } }"
@@ -99,36 +95,9 @@ class Result:
         )
 
 
-@contextmanager
-def counting_transactions(state: AppState) -> Iterator[None]:
-    """Each transaction begun on behalf of a measured call appends ``TRANSACTION`` to its sink (see ``counting``); a
-    statement in autocommit (the user lookup on PostgreSQL) is not one."""
-
-    def begin(conn: Any) -> None:
-        sink = _sink.get()
-        if sink is not None and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            sink.append(TRANSACTION)
-
-    event.listen(state.engine.sync_engine, "begin", begin)
-    try:
-        yield
-    finally:
-        event.remove(state.engine.sync_engine, "begin", begin)
-
-
 async def one_start(client: httpx.AsyncClient, token: str, workflow_id: uuid.UUID) -> tuple[float, list[str]]:
-    seen: list[str] = []
-    reset = _sink.set(seen)
-    try:
-        started = time.perf_counter()
-        response = await client.post(
-            "/graphql",
-            json={"query": START, "variables": {"w": str(workflow_id), "k": uuid.uuid4().hex}},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        elapsed_ms = (time.perf_counter() - started) * 1000
-    finally:
-        _sink.reset(reset)
+    variables = {"w": str(workflow_id), "k": uuid.uuid4().hex}
+    elapsed_ms, response, seen = await timed_post(client, token, START, variables)
     payload = (response.json().get("data") or {}).get("startRun") or {}
     if response.status_code != 200 or not payload.get("created") or payload["run"]["status"] != "QUEUED":
         raise RuntimeError(f"startRun failed: {response.status_code} {response.text[:300]}")
@@ -169,7 +138,7 @@ async def run(backend: str, requests: int, redis_url: str | None, admin_url: str
                     token = encode_access_token(settings, subject=admin, tenant_id=tenant_id, role=Role.ADMIN)
                     transport = httpx.ASGITransport(app=app)
                     async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
-                        with counting(state), counting_transactions(state):
+                        with counting(state, transactions=True):
                             for _ in range(WARMUP):  # statement caches, first connections, the parsed definition
                                 await one_start(client, token, workflow_id)
                             gc.collect()
