@@ -7,6 +7,7 @@ bumps the run's signal and nudges the driver.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -160,16 +161,19 @@ class Control:
                     return existing, False
             raise
         values, event, behind_held = found.run, found.event, found.behind_held
-        await self._published([event])
         if behind_held:  # a finishing run of the tenant (or the sweep) dispatches it when its turn comes
-            return models.Run(**values), True
-        try:
-            await self.queue.enqueue_advance(tenant_id, values["id"])
-        except Exception:  # the run is committed: the sweep dispatches QUEUED runs nobody picked up
-            log.warning(
-                "run %s is stored but its dispatch failed; the sweep will dispatch it", values["id"], exc_info=True
-            )
+            await self._published([event])
+        else:
+            # Both at once: the run's start waits for one round trip to Redis, not two. A subscriber that gets the
+            # worker's first event before this one reads the gap from the database, as after any lost message.
+            await asyncio.gather(self._published([event]), self._dispatch(tenant_id, values["id"]))
         return models.Run(**values), True
+
+    async def _dispatch(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
+        try:
+            await self.queue.enqueue_advance(tenant_id, run_id)
+        except Exception:  # the run is committed: the sweep dispatches QUEUED runs nobody picked up
+            log.warning("run %s is stored but its dispatch failed; the sweep will dispatch it", run_id, exc_info=True)
 
     async def _start_rows(
         self,

@@ -9,6 +9,9 @@ from datetime import datetime
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import job_key_prefix
+from arq.jobs import serialize_job
+from arq.utils import timestamp_ms, to_unix_ms
 
 from studio_shared.events import channels
 from studio_shared.events.base import encode
@@ -46,13 +49,36 @@ class ArqQueue:
         self, tenant_id: uuid.UUID, run_id: uuid.UUID, *, defer_until: datetime | None = None, dedupe: bool = False
     ) -> None:
         pool = self._pool or await self._connect()
-        # A fresh job id normally: arq refuses a job id that is still queued or running, and a refused nudge
-        # could be a lost one. Duplicate deliveries are harmless (the run lease admits one driver). The sweep
-        # dedupes on purpose: its job for the run is still waiting, and the next sweep tries again anyway. The id
-        # changes every SWEEP_DEDUPE_WINDOW_S: a sweep job that a killed worker was running stays "in progress"
-        # in arq until its (long) timeout, and must not block the run's re-dispatch for that long.
+        if not dedupe:
+            await self._enqueue_fresh(pool, tenant_id, run_id, defer_until)
+            return
+        # The sweep dedupes on purpose: its job for the run is still waiting, and the next sweep tries again
+        # anyway. The id changes every SWEEP_DEDUPE_WINDOW_S: a sweep job that a killed worker was running stays
+        # "in progress" in arq until its (long) timeout, and must not block the run's re-dispatch for that long.
         window = int(_clock() // SWEEP_DEDUPE_WINDOW_S)
-        job_id = f"sweep:{run_id}:{window}" if dedupe else uuid.uuid4().hex
+        job_id = f"sweep:{run_id}:{window}"
         job = await pool.enqueue_job(ADVANCE_JOB, str(tenant_id), str(run_id), _job_id=job_id, _defer_until=defer_until)
         if job is not None and defer_until is None:
             await pool.publish(channels.wake(), WAKE)
+
+    @staticmethod
+    async def _enqueue_fresh(
+        pool: ArqRedis, tenant_id: uuid.UUID, run_id: uuid.UUID, defer_until: datetime | None
+    ) -> None:
+        """A job with a fresh id, and the nudge, in one round trip (one MULTI/EXEC).
+
+        A fresh id normally: arq refuses a job id that is still queued or running, and a refused nudge could be a
+        lost one; duplicate deliveries are harmless (the run lease admits one driver). arq's ``enqueue_job`` guards
+        against an id in use with WATCH and EXISTS first, two round trips more per enqueue; a new random id is in
+        use nowhere. The job is stored exactly as ``enqueue_job`` stores it (same key, expiry, score and body).
+        """
+        job_id = uuid.uuid4().hex
+        now = timestamp_ms()
+        score = to_unix_ms(defer_until) if defer_until is not None else now
+        job = serialize_job(ADVANCE_JOB, (str(tenant_id), str(run_id)), {}, None, now, serializer=pool.job_serializer)
+        async with pool.pipeline(transaction=True) as pipe:
+            pipe.psetex(job_key_prefix + job_id, score - now + pool.expires_extra_ms, job)
+            pipe.zadd(pool.default_queue_name, {job_id: score})
+            if defer_until is None:
+                pipe.publish(channels.wake(), WAKE)
+            await pipe.execute()

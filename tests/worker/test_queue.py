@@ -201,6 +201,50 @@ async def test_a_new_job_does_not_wait_behind_a_check_of_every_job_in_progress(
         await pool.aclose()
 
 
+async def test_an_enqueue_is_one_round_trip_that_a_worker_runs_and_a_deferred_one_waits(
+    redis_admin: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's job and the nudge that wakes idle workers go in one round trip (arq's enqueue_job takes three,
+    and the nudge a fourth); the job is arq's own, run by an arq worker with its arguments."""
+    queue = ArqQueue(REDIS_URL)
+    await queue.start()
+    ran: list[str] = []
+    worker, pool = await _arq_worker(ran)
+    nudges = redis_admin.pubsub()
+    await nudges.subscribe("studio:wake")
+    try:
+        tenant, now_run, later_run = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await queue.enqueue_advance(tenant, uuid.uuid4())  # the pool is open: count the next ones alone
+        await redis_admin.delete("arq:queue")
+        writes = 0
+        real = RedisConnection.send_packed_command
+
+        async def counting(self: RedisConnection, *args: Any, **kwargs: Any) -> None:
+            nonlocal writes
+            writes += 1
+            await real(self, *args, **kwargs)
+
+        monkeypatch.setattr(RedisConnection, "send_packed_command", counting)
+        await queue.enqueue_advance(tenant, now_run)
+        assert writes == 1, f"{writes} writes to enqueue one job and nudge the workers"
+        await queue.enqueue_advance(tenant, later_run, defer_until=utcnow() + timedelta(minutes=5))
+        monkeypatch.undo()
+        await nudges.get_message(timeout=1)  # the subscription's confirmation
+        got = [await nudges.get_message(timeout=1) for _ in range(3)]
+        assert [m["data"] for m in got if m is not None] == [b'{"wake":true}'] * 2, "a nudge per due job only"
+        await worker.start_jobs(await _due(pool))
+        await asyncio.gather(*worker.tasks.values())
+        assert ran == [str(now_run)], "the due job ran with its arguments; the deferred one waits"
+        [(_, score)] = await redis_admin.zrange("arq:queue", 0, -1, withscores=True)
+        assert score > utcnow().timestamp() * 1000 + 4 * 60_000, "due in five minutes"
+        ttl = await redis_admin.pttl(f"arq:job:{(await redis_admin.zrange('arq:queue', 0, -1))[0].decode()}")
+        assert ttl > 24 * 3600 * 1000, "kept a day past its due time, as arq keeps a job"
+    finally:
+        await nudges.aclose()
+        await pool.aclose()
+        await queue.close()
+
+
 async def test_two_workers_offered_the_same_jobs_run_each_once_within_their_slots(redis_admin: aioredis.Redis) -> None:
     ran: list[str] = []
     (one, pool), (two, other_pool) = await _arq_worker(ran), await _arq_worker(ran)
