@@ -2,6 +2,16 @@
 
 from studio_shared.db import models, tenancy
 from studio_shared.db.base import Base
-from studio_shared.db.engine import Sessions, create_engine, lone_reads, read_only, session_factory
+from studio_shared.db.engine import Sessions, create_engine, lone_reads, lone_statements, read_only, session_factory
 
-__all__ = ["Base", "Sessions", "create_engine", "lone_reads", "models", "read_only", "session_factory", "tenancy"]
+__all__ = [
+    "Base",
+    "Sessions",
+    "create_engine",
+    "lone_reads",
+    "lone_statements",
+    "models",
+    "read_only",
+    "session_factory",
+    "tenancy",
+]

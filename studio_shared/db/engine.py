@@ -161,5 +161,14 @@ def lone_reads(engine: AsyncEngine) -> AsyncEngine:
     return read_only(engine)
 
 
+def lone_statements(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool, for a statement that writes and needs no transaction around it (a conditional UPDATE is
+    atomic on its own): on PostgreSQL it runs in autocommit, one round trip where a transaction takes three. On
+    SQLite it is an ordinary write transaction: that is how a write takes the database's one write lock."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 def session_factory(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -32,5 +32,6 @@ class SqlStats:
     def _statement(self, *_args: Any) -> None:
         self.statements += 1
 
-    def _begin(self, *_args: Any) -> None:
-        self.transactions += 1
+    def _begin(self, conn: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":  # a statement in autocommit is none
+            self.transactions += 1

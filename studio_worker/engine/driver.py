@@ -99,20 +99,17 @@ class RunDriver:
 
     async def _load(self) -> bool:
         eng = self.engine
-        async with eng.db.begin() as conn:
-            run = await records.claim_run(
-                conn, self.tenant_id, self.run_id, eng.owner, eng.lease_s, eng.settings.max_concurrent_runs_per_tenant
-            )
-            if run is None:
-                return False
-            if eng.single_writer:
-                rows = None  # SQLite: read after the commit, not while holding the database's only write lock
-            else:
-                definition, rows = await self._read_run(conn, run)
-        if rows is None:
-            # Holding the lease, nobody else writes this run's steps: a separate read sees what the claim saw.
-            async with eng.reader.connect() as conn:
-                definition, rows = await self._read_run(conn, run)
+        limit = eng.settings.max_concurrent_runs_per_tenant
+        # The claim is one conditional UPDATE, atomic on its own: on PostgreSQL it runs in autocommit, and so does
+        # the read after it (two round trips; a transaction around them took four). SQLite takes its one write
+        # lock for the claim alone. Holding the lease, nobody else writes this run's steps, so a read after the
+        # claim sees what the claim saw.
+        async with eng.lone_statements.begin() as conn:
+            run = await records.claim_run(conn, self.tenant_id, self.run_id, eng.owner, eng.lease_s, limit)
+        if run is None:
+            return False
+        async with eng.lone_reads.connect() as conn:
+            definition, rows = await self._read_run(conn, run)
         self.run, self.definition = run, definition
         self.rows = {r["step_id"]: _row(r) for r in rows}
         self.scope_steps = {

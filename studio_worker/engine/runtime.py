@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from studio_shared.db import read_only
+from studio_shared.db import lone_reads, lone_statements, read_only
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, parse_definition
 from studio_shared.events import EventBus, Message, channels, listen_forever
@@ -89,6 +89,8 @@ class RunEngine:
         self.lease_s = settings.run_lease_s
         self.max_parallel_steps = settings.max_parallel_steps_per_run
         self.reader = read_only(db)  # for queries that only read (sweeps, admissions): no write lock on SQLite
+        self.lone_statements = lone_statements(db)  # a write that needs no transaction around it (autocommit on PG)
+        self.lone_reads = lone_reads(db)  # reads that need no snapshot of their own (autocommit on PG)
         self.single_writer = db.dialect.name == "sqlite"  # one writer for the whole database: keep writes short
         self.committer = GroupCommitter(db, bus, self.owner)
         self.services = services or NodeServices(settings, db, bus=bus)
