@@ -9,7 +9,9 @@ latency p95, and 5xx answers (bound: 0).
 ``noisy-tenant``: four quiet tenants start a run every 0.5 s each; their start-to-finish latency is measured
 alone (quiet; after a few seconds of warm-up), then while a fifth tenant enqueues 5,000 runs at once (noisy).
 The noisy tenant has a concurrency limit (``max_concurrent_runs``) like any tenant on a shared studio; its runs
-wait QUEUED beyond it. Bound: the quiet tenants' p95 during the noise stays within 1.5x of their quiet figure.
+wait QUEUED beyond it, and its ``startRun`` calls are paced at its start rate (each waits for its turn; one whose
+turn is over a second away would be told when to retry). Target: the quiet tenants' p95 during the noise stays
+within 1.5x of their quiet figure.
 """
 
 from __future__ import annotations
@@ -348,7 +350,7 @@ async def noisy_tenant(runs: int) -> Outcome:
     )
     admitted = sum(1 for r in noisy_ids if r)
     outcome.check(
-        "the noisy tenant was admitted at its start rate, every other call told when to retry, none failed",
+        "the noisy tenant was admitted at its start rate (paced; any call refused was told when to retry), none failed",
         admitted >= 0.7 * min(NOISY_RUNS, START_RATE * flood_s) and None not in noisy_ids,
     )
     outcome.check("every quiet run finished", unfinished == 0 and len(alone) == len(quiet_ids))
