@@ -44,7 +44,7 @@ async def test_a_worker_keeps_polling_while_redis_is_away(
         if len(calls) <= 2:
             raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379")
 
-    monkeypatch.setattr(jobs.Worker, "_poll_iteration", poll)
+    monkeypatch.setattr(jobs.WakingWorker, "_poll_once", poll)
     monkeypatch.setattr(jobs, "REDIS_RETRY_MAX_S", 0.01)
     worker = jobs.WakingWorker(
         functions=[jobs.func(jobs.advance_run, name="advance")],

@@ -167,18 +167,15 @@ async def _arq_worker(ran: list[str]) -> tuple[jobs.WakingWorker, ArqRedis]:
     return worker, pool
 
 
-async def _due(pool: ArqRedis) -> list[bytes]:
-    return list(await pool.zrangebyscore("arq:queue", min=float("-inf"), max=float("inf")))
-
-
 async def test_a_new_job_does_not_wait_behind_a_check_of_every_job_in_progress(
     redis_admin: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Running jobs stay in arq's queue, oldest first; arq checks each with three round trips, one after another,
-    so a tenant's many runs in progress delayed every other run's start. One pipelined check now covers them."""
+    so a tenant's many runs in progress delayed every other run's start. One script now reads and claims."""
     ran: list[str] = []
     worker, pool = await _arq_worker(ran)
     try:
+        await worker.claim_due()  # the first poll loads the script into Redis: count the ones after it
         for n in range(40):  # runs in progress in other workers
             await pool.enqueue_job(ADVANCE_JOB, "t", f"busy-{n}", _job_id=f"busy-{n}")
             await redis_admin.set(f"arq:in-progress:busy-{n}", b"1")
@@ -192,11 +189,11 @@ async def test_a_new_job_does_not_wait_behind_a_check_of_every_job_in_progress(
             await real(self, *args, **kwargs)
 
         monkeypatch.setattr(RedisConnection, "send_packed_command", counting)
-        await worker.start_jobs(await _due(pool))
+        await worker.claim_due()
         started = writes
         await asyncio.gather(*worker.tasks.values())
         assert ran == ["fresh"], "the new job ran; the ones running elsewhere did not"
-        assert started <= 3, f"{started} writes to Redis to find and claim the one free job of 41 (arq alone: 165)"
+        assert started == 1, f"{started} writes to Redis to find and claim the one free job of 41 (arq alone: 165)"
     finally:
         await pool.aclose()
 
@@ -232,7 +229,7 @@ async def test_an_enqueue_is_one_round_trip_that_a_worker_runs_and_a_deferred_on
         await nudges.get_message(timeout=1)  # the subscription's confirmation
         got = [await nudges.get_message(timeout=1) for _ in range(3)]
         assert [m["data"] for m in got if m is not None] == [b'{"wake":true}'] * 2, "a nudge per due job only"
-        await worker.start_jobs(await _due(pool))
+        await worker.claim_due()
         await asyncio.gather(*worker.tasks.values())
         assert ran == [str(now_run)], "the due job ran with its arguments; the deferred one waits"
         [(_, score)] = await redis_admin.zrange("arq:queue", 0, -1, withscores=True)
@@ -245,20 +242,18 @@ async def test_an_enqueue_is_one_round_trip_that_a_worker_runs_and_a_deferred_on
         await queue.close()
 
 
-async def test_two_workers_offered_the_same_jobs_run_each_once_within_their_slots(redis_admin: aioredis.Redis) -> None:
+async def test_two_workers_polling_the_same_jobs_run_each_once_within_their_slots(redis_admin: aioredis.Redis) -> None:
     ran: list[str] = []
     (one, pool), (two, other_pool) = await _arq_worker(ran), await _arq_worker(ran)
     try:
         for n in range(30):
             await pool.enqueue_job(ADVANCE_JOB, "t", f"run-{n}", _job_id=f"run-{n}")
-        due = await _due(pool)
-        await asyncio.gather(one.start_jobs(due), two.start_jobs(list(reversed(due))))
+        await asyncio.gather(one.claim_due(), two.claim_due())
         assert len(one.tasks) == len(two.tasks) == one.max_jobs == 10, "each took as many as it has slots"
         await asyncio.gather(*one.tasks.values(), *two.tasks.values())
         assert len(ran) == len(set(ran)) == 20
         assert await redis_admin.zcard("arq:queue") == 10, "the rest wait in the queue for the next poll"
-        due = await _due(pool)
-        await asyncio.gather(one.start_jobs(due), two.start_jobs(due))
+        await asyncio.gather(one.claim_due(), two.claim_due())
         await asyncio.gather(*one.tasks.values(), *two.tasks.values())
         assert sorted(ran) == sorted(f"run-{n}" for n in range(30)), "every job ran, none twice"
     finally:
@@ -266,16 +261,25 @@ async def test_two_workers_offered_the_same_jobs_run_each_once_within_their_slot
         await other_pool.aclose()
 
 
-async def test_a_claim_of_a_job_that_finished_or_was_deferred_meanwhile_is_given_back(
+async def test_a_poll_passes_over_jobs_not_due_or_running_and_claims_nothing_it_does_not_start(
     redis_admin: aioredis.Redis,
 ) -> None:
     ran: list[str] = []
     worker, pool = await _arq_worker(ran)
     try:
         await pool.enqueue_job(ADVANCE_JOB, "t", "later", _job_id="later", _defer_by=timedelta(minutes=5))
-        # ids read a moment ago: "gone" has finished since, "later" is not due
-        await worker.start_jobs([b"gone", b"later"])
+        await pool.enqueue_job(ADVANCE_JOB, "t", "elsewhere", _job_id="elsewhere")
+        await redis_admin.set("arq:in-progress:elsewhere", b"1")  # another worker runs it
+        await worker.claim_due()
         assert not worker.tasks and not ran
-        assert await redis_admin.keys("arq:in-progress:*") == [], "no job is left marked as running"
+        assert await redis_admin.keys("arq:in-progress:*") == [b"arq:in-progress:elsewhere"], "nothing claimed"
+        worker.job_counter = worker.max_jobs  # every slot taken
+        await pool.enqueue_job(ADVANCE_JOB, "t", "now", _job_id="now")
+        await worker.claim_due()
+        assert not worker.tasks and await redis_admin.exists("arq:in-progress:now") == 0, "no room: left queued"
+        worker.job_counter = 0
+        await worker.claim_due()
+        await asyncio.gather(*worker.tasks.values())
+        assert ran == ["now"]
     finally:
         await pool.aclose()
