@@ -6,12 +6,14 @@
 the finishing rate keeps up with the starting rate), step queue latency (ready to started) p95/p99, GraphQL
 latency p95, and 5xx answers (bound: 0).
 
-``noisy-tenant``: four quiet tenants start a run every 0.5 s each; their start-to-finish latency is measured
-alone (quiet; after a few seconds of warm-up), then while a fifth tenant enqueues 5,000 runs at once (noisy).
-The noisy tenant has a concurrency limit (``max_concurrent_runs``) like any tenant on a shared studio; its runs
-wait QUEUED beyond it, and its ``startRun`` calls are paced at its start rate (each waits for its turn; one whose
-turn is over a second away would be told when to retry). Target: the quiet tenants' p95 during the noise stays
-within 1.5x of their quiet figure.
+``noisy-tenant``: four quiet tenants start a run every 0.25 s each; their start-to-finish latency is measured
+alone (after a few seconds of warm-up), then while a fifth tenant enqueues 5,000 runs at once (beside), then
+alone again once the noisy tenant's runs are done. The noisy tenant has a concurrency limit
+(``max_concurrent_runs``) like any tenant on a shared studio; its runs wait QUEUED beyond it, and its ``startRun``
+calls are paced at its start rate (each waits for its turn; one whose turn is over a second away would be told
+when to retry). Bound: the quiet tenants' p95 beside the noise stays within 1.5x of their quiet figure, the mean
+of the p95s alone before and after: the two windows around it cancel the drift of a shared machine's speed,
+which moved a single quiet figure by a fifth from one run to the next.
 """
 
 from __future__ import annotations
@@ -221,9 +223,11 @@ async def mixed_load(runs: int) -> Outcome:
 # ------------------------------------------------------------------------------------------ noisy-tenant
 
 QUIET_TENANTS = 4
-QUIET_EVERY_S = 0.5
+QUIET_EVERY_S = 0.25
 WARMUP_S = 3.0  # quiet runs before the measured window, not counted: fresh pooled connections prepare statements
-PHASE_S = 25.0
+PHASE_S = 20.0
+DRAIN_S = 60.0  # after the flood, the noisy tenant's admitted runs finish before the second quiet window
+TARGET_RATIO = 1.5
 NOISY_RUNS = 5000
 NOISY_LIMIT = 10
 START_RATE = 20  # startRun calls per tenant and second the API admits in this scenario
@@ -302,19 +306,29 @@ async def noisy_tenant(runs: int) -> Outcome:
             await flooding
         flood_s = time.monotonic() - flood_began
         rate_limited = client.rate_limited
+        runs_t = models.Run.__table__
+
+        async def noisy_by_status() -> dict[str, int]:
+            async with world.observer.connect() as conn:
+                rows = await conn.execute(
+                    sa.select(runs_t.c.status, sa.func.count())
+                    .where(runs_t.c.tenant_id == noisy_id)
+                    .group_by(runs_t.c.status)
+                )
+                return {RunStatus(status).value: count for status, count in rows}
+
+        noisy_counts = await noisy_by_status()
+        drain_deadline = time.monotonic() + DRAIN_S
+        while any(RunStatus(status) not in FINAL for status in await noisy_by_status()):
+            if time.monotonic() > drain_deadline:
+                break
+            await asyncio.sleep(0.2)
+        drained = not any(RunStatus(status) not in FINAL for status in await noisy_by_status())
+        after_ids = await phase(PHASE_S)
+        await _wait_final(world.observer, after_ids, 60)
         quiet_rows = await _runs(world, quiet_ids)
         noisy_rows = await _runs(world, noisy_phase_ids)
-        runs_t = models.Run.__table__
-        async with world.observer.connect() as conn:
-            noisy_counts = dict(
-                (
-                    await conn.execute(
-                        sa.select(runs_t.c.status, sa.func.count())
-                        .where(runs_t.c.tenant_id == noisy_id)
-                        .group_by(runs_t.c.status)
-                    )
-                ).all()
-            )
+        after_rows = await _runs(world, after_ids)
         await client.close()
 
     def latencies(rows: list[Any]) -> list[float]:
@@ -323,46 +337,57 @@ async def noisy_tenant(runs: int) -> Outcome:
     def waits(rows: list[Any]) -> list[float]:  # created to started: the part of the latency spent queued
         return [(r.started_at - r.created_at).total_seconds() * 1000 for r in rows if r.started_at is not None]
 
-    alone, beside = latencies(quiet_rows), latencies(noisy_rows)
+    alone, beside, after = latencies(quiet_rows), latencies(noisy_rows), latencies(after_rows)
     print(
         f"  quiet runs' wait to start p50/p95 ms: alone {percentile(waits(quiet_rows), 50):.0f}/"
         f"{percentile(waits(quiet_rows), 95):.0f}, beside {percentile(waits(noisy_rows), 50):.0f}/"
-        f"{percentile(waits(noisy_rows), 95):.0f}"
+        f"{percentile(waits(noisy_rows), 95):.0f}, after {percentile(waits(after_rows), 50):.0f}/"
+        f"{percentile(waits(after_rows), 95):.0f}"
     )
-    ratio = percentile(beside, 95) / percentile(alone, 95)
+    quiet_p95 = (percentile(alone, 95) + percentile(after, 95)) / 2
+    ratio = percentile(beside, 95) / quiet_p95
     unfinished = len(noisy_phase_ids) - len(beside)
-    print("| quiet tenants | quiet runs alone / beside | p50 alone / beside ms | p95 alone / beside ms | ratio "
-          "| noisy runs admitted | noisy by status at the end |")  # fmt: skip
+    admitted = sum(1 for r in noisy_ids if r)
+    print("| quiet tenants | quiet runs alone / beside / after | p50 alone / beside / after ms "
+          "| p95 alone / beside / after ms | ratio | noisy runs admitted "
+          "| noisy by status at the flood's end |")  # fmt: skip
     print("| ---: | --- | --- | --- | ---: | ---: | --- |")
     print(
-        f"| {QUIET_TENANTS} | {len(alone)} / {len(beside)} | {percentile(alone, 50):.0f} / {percentile(beside, 50):.0f}"
-        f" | {percentile(alone, 95):.0f} / {percentile(beside, 95):.0f} | {ratio:.2f}"
-        f" | {sum(1 for r in noisy_ids if r):,} in {flood_s:.0f} s ({'all' if flood_done else 'of 5,000; stopped'};"
+        f"| {QUIET_TENANTS} | {len(alone)} / {len(beside)} / {len(after)}"
+        f" | {percentile(alone, 50):.0f} / {percentile(beside, 50):.0f} / {percentile(after, 50):.0f}"
+        f" | {percentile(alone, 95):.0f} / {percentile(beside, 95):.0f} / {percentile(after, 95):.0f} | {ratio:.2f}"
+        f" | {admitted:,} in {flood_s:.0f} s ({'all' if flood_done else 'of 5,000; stopped'};"
         f" {rate_limited:,} answers RATE_LIMITED)"
-        f" | {dict(noisy_counts)} |"
+        f" | {noisy_counts} |"
     )
     outcome = Outcome(
         figures={
-            "quiet p95 alone/beside ms": f"{percentile(alone, 95):.0f}/{percentile(beside, 95):.0f}",
+            "quiet p95 alone/beside/after ms": (
+                f"{percentile(alone, 95):.0f}/{percentile(beside, 95):.0f}/{percentile(after, 95):.0f}"
+            ),
             "ratio": f"{ratio:.2f}",
-            "noisy runs admitted": f"{sum(1 for r in noisy_ids if r):,} in {flood_s:.0f} s",
+            "noisy runs admitted": f"{admitted:,} in {flood_s:.0f} s",
         }
     )
-    admitted = sum(1 for r in noisy_ids if r)
     outcome.check(
         "the noisy tenant was admitted at its start rate (paced; any call refused was told when to retry), none failed",
         admitted >= 0.7 * min(NOISY_RUNS, START_RATE * flood_s) and None not in noisy_ids,
     )
-    outcome.check("every quiet run finished", unfinished == 0 and len(alone) == len(quiet_ids))
+    outcome.check(
+        "every quiet run finished",
+        unfinished == 0 and len(alone) == len(quiet_ids) and len(after) == len(after_ids),
+    )
+    outcome.check(f"the noisy tenant's runs were done within {DRAIN_S:.0f} s of the flood's end", drained)
     # The quiet runs never queue behind the backlog: their p95 stays far below what waiting for even a small part
     # of 5,000 runs would take (before held runs stopped being swept back into the queue it was 2.3 s here).
     outcome.check(
         f"quiet tenants' p95 beside the flood under {QUIET_P95_BOUND_MS} ms",
         percentile(beside, 95) < QUIET_P95_BOUND_MS,
     )
-    # The issue's target compares with the quiet figure; on 2 shared cores the flood's own CPU (API, database,
-    # its admitted runs) slows everyone, so this is reported, not bounded.
-    print(f"target: quiet p95 within 1.5x of its quiet figure: {'PASS' if ratio <= 1.5 else 'MISS'} ({ratio:.2f}x)")
+    outcome.check(
+        f"quiet tenants' p95 beside the flood within {TARGET_RATIO}x of their quiet figure (alone, before and after)",
+        ratio <= TARGET_RATIO,
+    )
     return outcome
 
 
