@@ -59,7 +59,9 @@ from studio_shared.rbac import Role
 from studio_shared.settings import Settings
 from studio_shared.store import schedules
 from studio_shared.types import RunStatus, StepStatus
+from studio_worker.fire_plan import PENDING
 from studio_worker.queue.arq import ArqQueue
+from studio_worker.scheduler import PENDING_STALE_S
 
 INTERNALS = ("Traceback", "sqlalchemy", "asyncpg", "postgresql://", 'File "', "Internal error")
 
@@ -428,10 +430,26 @@ async def two_schedulers(runs: int) -> Outcome:
             await asyncio.to_thread(victim.wait, 30)
             schedulers[turn % 2] = await asyncio.to_thread(world.start, "scheduler")
             turn += 1
+        fires, runs_t = models.ScheduleFire.__table__, models.Run.__table__
+        # A scheduler killed between writing a tick's fire and starting its run leaves the fire pending; another
+        # scheduler starts it once it is PENDING_STALE_S old. A kill in the last 15 s needs that long to settle.
+        restarts_over, settled_after = datetime.now(UTC), time.monotonic()
+        while time.monotonic() < settled_after + PENDING_STALE_S + 5:
+            async with world.observer.connect() as conn:
+                left = await conn.scalar(
+                    sa.select(sa.func.count()).where(
+                        fires.c.schedule_id.in_(schedule_ids),
+                        fires.c.outcome == PENDING,
+                        fires.c.scheduled_for < restarts_over - timedelta(seconds=2),
+                    )
+                )
+            if not left:
+                break
+            await asyncio.sleep(0.5)
+        settle_s = time.monotonic() - settled_after
         await asyncio.sleep(2)  # the last ticks (and any late catch-up) fire
         ended = datetime.now(UTC) - timedelta(seconds=2)
         stop_studio(schedulers)
-        fires, runs_t = models.ScheduleFire.__table__, models.Run.__table__
         async with world.observer.connect() as conn:
             rows = (
                 await conn.execute(
@@ -463,6 +481,7 @@ async def two_schedulers(runs: int) -> Outcome:
         f"| {SCHEDULES} | {len(restarts)} | {len(window)} | {len(rows)} | {len(missing)} | {duplicate_runs}"
         f" | {dict(outcomes)} | {percentile(lateness, 95):.2f} |"
     )
+    print(f"  fires a killed scheduler left pending were all started {settle_s:.1f} s after the last restart")
     outcome = Outcome(
         figures={
             "restarts": str(len(restarts)),

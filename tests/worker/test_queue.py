@@ -152,6 +152,20 @@ async def test_arq_opens_one_pool_when_the_first_enqueues_arrive_together(
         await queue.close()
 
 
+class _Writes:
+    """From now on, counts the writes to Redis: one per round trip (a pipeline or a script is one write)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = RedisConnection.send_packed_command
+
+        async def counting(conn: RedisConnection, *args: Any, **kwargs: Any) -> None:
+            self.count += 1
+            await real(conn, *args, **kwargs)
+
+        monkeypatch.setattr(RedisConnection, "send_packed_command", counting)
+
+
 async def _arq_worker(ran: list[str]) -> tuple[jobs.WakingWorker, ArqRedis]:
     async def record(ctx: dict[str, Any], tenant_id: str, run_id: str) -> None:
         ran.append(run_id)
@@ -180,17 +194,9 @@ async def test_a_new_job_does_not_wait_behind_a_check_of_every_job_in_progress(
             await pool.enqueue_job(ADVANCE_JOB, "t", f"busy-{n}", _job_id=f"busy-{n}")
             await redis_admin.set(f"arq:in-progress:busy-{n}", b"1")
         await pool.enqueue_job(ADVANCE_JOB, "t", "fresh", _job_id="fresh")
-        writes = 0
-        real = RedisConnection.send_packed_command
-
-        async def counting(self: RedisConnection, *args: Any, **kwargs: Any) -> None:
-            nonlocal writes
-            writes += 1
-            await real(self, *args, **kwargs)
-
-        monkeypatch.setattr(RedisConnection, "send_packed_command", counting)
+        writes = _Writes(monkeypatch)
         await worker.claim_due()
-        started = writes
+        started = writes.count
         await asyncio.gather(*worker.tasks.values())
         assert ran == ["fresh"], "the new job ran; the ones running elsewhere did not"
         assert started == 1, f"{started} writes to Redis to find and claim the one free job of 41 (arq alone: 165)"
@@ -213,17 +219,9 @@ async def test_an_enqueue_is_one_round_trip_that_a_worker_runs_and_a_deferred_on
         tenant, now_run, later_run = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         await queue.enqueue_advance(tenant, uuid.uuid4())  # the pool is open: count the next ones alone
         await redis_admin.delete("arq:queue")
-        writes = 0
-        real = RedisConnection.send_packed_command
-
-        async def counting(self: RedisConnection, *args: Any, **kwargs: Any) -> None:
-            nonlocal writes
-            writes += 1
-            await real(self, *args, **kwargs)
-
-        monkeypatch.setattr(RedisConnection, "send_packed_command", counting)
+        writes = _Writes(monkeypatch)
         await queue.enqueue_advance(tenant, now_run)
-        assert writes == 1, f"{writes} writes to enqueue one job and nudge the workers"
+        assert writes.count == 1, f"{writes.count} writes to enqueue one job and nudge the workers"
         await queue.enqueue_advance(tenant, later_run, defer_until=utcnow() + timedelta(minutes=5))
         monkeypatch.undo()
         await nudges.get_message(timeout=1)  # the subscription's confirmation
