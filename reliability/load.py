@@ -319,11 +319,10 @@ async def noisy_tenant(runs: int) -> Outcome:
 
         noisy_counts = await noisy_by_status()
         drain_deadline = time.monotonic() + DRAIN_S
-        while any(RunStatus(status) not in FINAL for status in await noisy_by_status()):
+        while not (drained := all(RunStatus(status) in FINAL for status in await noisy_by_status())):
             if time.monotonic() > drain_deadline:
                 break
             await asyncio.sleep(0.2)
-        drained = not any(RunStatus(status) not in FINAL for status in await noisy_by_status())
         after_ids = await phase(PHASE_S)
         await _wait_final(world.observer, after_ids, 60)
         quiet_rows = await _runs(world, quiet_ids)
