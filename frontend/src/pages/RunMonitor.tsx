@@ -251,12 +251,14 @@ function StepPanel({
     requestPolicy: "network-only",
   });
   // A status change means new output, error, logs or files.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: status is what triggers the refetch: it is not read inside
   useEffect(() => {
     refetch({ requestPolicy: "network-only" });
     refetchArtifacts({ requestPolicy: "network-only" });
   }, [status, refetch, refetchArtifacts]);
   const [retrying, setRetrying] = useState(false);
   const [retryError, setRetryError] = useState<string | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: another step clears the error of the last one's retry
   useEffect(() => setRetryError(null), [stepId]);
   const artifacts = (artifactsResult.data?.run?.artifacts ?? []).filter((a) => a.stepId === stepId);
   const step = data?.run?.step;
