@@ -1,9 +1,5 @@
 // The builder's canvas: React Flow over the graph, a drop target for palette entries; editable or read-only.
 import {
-  Background,
-  Controls,
-  MiniMap,
-  ReactFlow,
   useReactFlow,
   type Connection,
   type OnEdgesChange,
@@ -12,9 +8,8 @@ import {
 } from "@xyflow/react";
 import type { DragEvent } from "react";
 import { DRAG_MIME } from "../components/Palette";
-import { nodeTypes } from "../components/StepNodeView";
+import { StepGraph } from "../components/StepGraph";
 import type { StepEdge, StepNode } from "../lib/definition";
-import { FIT_VIEW, LARGE_GRAPH } from "../lib/layout";
 
 export interface BuilderCanvasProps {
   nodes: StepNode[];
@@ -40,10 +35,9 @@ export function BuilderCanvas({ nodes, edges, editable, onDragStart, onDragStop,
   return (
     // biome-ignore lint/a11y/noStaticElementInteractions: the drop target of the palette's drag; from the keyboard, pressing a palette entry adds the node
     <div className="relative min-w-0 flex-1" onDragOver={(e) => e.preventDefault()} onDrop={onDrop} data-testid="canvas">
-      <ReactFlow<StepNode, StepEdge>
+      <StepGraph
         nodes={nodes}
         edges={edges}
-        nodeTypes={nodeTypes}
         {...handlers}
         onNodeDragStart={onDragStart}
         onNodeDragStop={onDragStop}
@@ -52,15 +46,7 @@ export function BuilderCanvas({ nodes, edges, editable, onDragStart, onDragStop,
         nodesDraggable={editable}
         nodesConnectable={editable}
         deleteKeyCode={editable ? ["Backspace", "Delete"] : null}
-        onlyRenderVisibleElements={nodes.length > LARGE_GRAPH}
-        fitView
-        fitViewOptions={FIT_VIEW}
-        minZoom={0.05}
-      >
-        <Background />
-        <Controls />
-        <MiniMap pannable zoomable ariaLabel="Mini map" />
-      </ReactFlow>
+      />
     </div>
   );
 }
