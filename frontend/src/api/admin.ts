@@ -168,7 +168,7 @@ export const UPDATE_SCHEDULE = graphql(`
 export const PAUSE_SCHEDULE = graphql(`
   mutation PauseSchedule($id: ID!) {
     pauseSchedule(id: $id) {
-      schedule { id enabled nextFireAt }
+      schedule { ...ScheduleFields }
       errors { ...UserErrorFields }
     }
   }
@@ -177,7 +177,7 @@ export const PAUSE_SCHEDULE = graphql(`
 export const RESUME_SCHEDULE = graphql(`
   mutation ResumeSchedule($id: ID!) {
     resumeSchedule(id: $id) {
-      schedule { id enabled nextFireAt }
+      schedule { ...ScheduleFields }
       errors { ...UserErrorFields }
     }
   }

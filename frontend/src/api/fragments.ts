@@ -32,7 +32,7 @@ export const API_KEY_FIELDS = graphql(`
   fragment ApiKeyFields on ApiKey { id name role createdAt lastUsedAt revoked }
 `);
 
-/** A schedule as a change to it returns it. */
+/** A schedule as every change to it (create, update, pause, resume) returns it. */
 export const SCHEDULE_FIELDS = graphql(`
   fragment ScheduleFields on Schedule { id cron timezone enabled nextFireAt }
 `);
