@@ -60,7 +60,7 @@ test-postgres: install
 	STUDIO_TEST_BACKEND=postgres $(BIN)/pytest
 
 test-frontend: $(NPM_STAMP)
-	cd frontend && npm run typecheck && npm test
+	cd frontend && npm run typecheck && npm run lint && npm test
 
 # A real `studio serve` on fresh state driven in Debian's Chromium (skips without it unless STUDIO_REQUIRE_SERVICES=1).
 test-e2e: install frontend

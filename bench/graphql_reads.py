@@ -36,6 +36,7 @@ from studio_gql.app import create_app
 from studio_gql.state import AppState
 from studio_shared.auth import Principal, decode_access_token, encode_access_token
 from studio_shared.db import models
+from studio_shared.examples import APPROVE_LARGE_ORDERS, example
 from studio_shared.rbac import Role
 from studio_shared.settings import Env, Settings
 from studio_shared.store import tenants
@@ -50,28 +51,7 @@ QUERY = (
     "query Bench($first: Int!) { workflows(first: $first) { edges { node {"
     " id name latestVersion { version definition } } } pageInfo { hasNextPage } } }"
 )
-DEFINITION: dict[str, Any] = {
-    "nodes": [
-        {"id": "start", "type": "trigger.manual", "config": {"input_schema": {"type": "object"}}},
-        {"id": "check", "type": "condition", "config": {"expression": "{{ input.amount > 100 }}"}},
-        {"id": "ok", "type": "human.approval", "config": {"title": "Approve {{ input.amount }}"}},
-        {
-            "id": "notify",
-            "type": "http.request",
-            "config": {"method": "POST", "url": "https://example.org/hook", "body": {"id": "{{ run.id }}"}},
-            "retry": {"max_attempts": 3, "initial_interval_s": 1, "backoff": 2.0},
-            "timeout_s": 30,
-            "on_error": "fail",
-            "position": {"x": 400, "y": 0},
-        },
-    ],
-    "edges": [
-        {"source": "start", "target": "check"},
-        {"source": "check", "target": "ok", "branch": "true"},
-        {"source": "check", "target": "notify", "branch": "false"},
-        {"source": "ok", "target": "notify", "branch": "approved"},
-    ],
-}
+DEFINITION: dict[str, Any] = example(APPROVE_LARGE_ORDERS)["definition"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

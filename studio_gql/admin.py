@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from studio_shared.auth import Principal, encode_access_token
 from studio_shared.db import create_engine, models, session_factory
 from studio_shared.errors import StudioError
+from studio_shared.examples import examples
 from studio_shared.rbac import Role
 from studio_shared.schemas import load_registry
 from studio_shared.settings import Settings
@@ -17,66 +18,6 @@ from studio_shared.store import tenants, workflows
 
 DEMO_TENANT = "demo"
 DEMO_EMAIL = "admin@demo.local"
-
-EXAMPLES: list[dict[str, Any]] = [
-    {
-        "name": "Approve large orders",
-        "description": "Orders over 100 need a human approval before the partner is notified.",
-        "definition": {
-            "nodes": [
-                {
-                    "id": "start",
-                    "type": "trigger.manual",
-                    "config": {"input_schema": {"type": "object"}},
-                    "position": {"x": 0, "y": 0},
-                },
-                {
-                    "id": "check",
-                    "type": "condition",
-                    "config": {"expression": "{{ input.amount > 100 }}"},
-                    "position": {"x": 200, "y": 0},
-                },
-                {
-                    "id": "ok",
-                    "type": "human.approval",
-                    "config": {"title": "Approve {{ input.amount }}"},
-                    "position": {"x": 400, "y": -80},
-                },
-                {
-                    "id": "notify",
-                    "type": "http.request",
-                    "config": {"method": "POST", "url": "https://example.org/hook", "body": {"id": "{{ run.id }}"}},
-                    "retry": {"max_attempts": 3, "initial_interval_s": 1, "backoff": 2.0},
-                    "timeout_s": 30,
-                    "on_error": "fail",
-                    "position": {"x": 600, "y": 0},
-                },
-            ],
-            "edges": [
-                {"source": "start", "target": "check"},
-                {"source": "check", "target": "ok", "branch": "true"},
-                {"source": "check", "target": "notify", "branch": "false"},
-                {"source": "ok", "target": "notify", "branch": "approved"},
-            ],
-        },
-    },
-    {
-        "name": "Hello, transform",
-        "description": "Greets whoever is named in the input.",
-        "definition": {
-            "nodes": [
-                {"id": "start", "type": "trigger.manual", "config": {}, "position": {"x": 0, "y": 0}},
-                {
-                    "id": "greet",
-                    "type": "transform",
-                    "config": {"value": {"greeting": "Hello, {{ input.name }}!"}},
-                    "position": {"x": 250, "y": 0},
-                },
-            ],
-            "edges": [{"source": "start", "target": "greet"}],
-        },
-    },
-]
 
 
 async def _with_sessions(settings: Settings, work: Any) -> Any:
@@ -140,7 +81,7 @@ async def create_demo(settings: Settings) -> str:
             password_file.chmod(0o600)
         actor = Principal(tenant_id=tenant.id, role=Role.ADMIN, user_id=user.id)
         existing = set(await s.scalars(sa.select(models.Workflow.name).where(models.Workflow.tenant_id == tenant.id)))
-        for example in EXAMPLES:
+        for example in examples():
             if example["name"] in existing:
                 continue
             row = await workflows.create(s, tenant.id, actor, registry, **example)

@@ -14,32 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from studio_shared.db import models
+from studio_shared.examples import APPROVE_LARGE_ORDERS, example
 from studio_shared.rbac import Role
 from studio_shared.store.pagination import MAX_PAGE
 
-# The example of contract §3, verbatim.
-EXAMPLE: dict[str, Any] = {
-    "nodes": [
-        {"id": "start", "type": "trigger.manual", "config": {"input_schema": {"type": "object"}}},
-        {"id": "check", "type": "condition", "config": {"expression": "{{ input.amount > 100 }}"}},
-        {"id": "ok", "type": "human.approval", "config": {"title": "Approve {{ input.amount }}"}},
-        {
-            "id": "notify",
-            "type": "http.request",
-            "config": {"method": "POST", "url": "https://example.org/hook", "body": {"id": "{{ run.id }}"}},
-            "retry": {"max_attempts": 3, "initial_interval_s": 1, "backoff": 2.0},
-            "timeout_s": 30,
-            "on_error": "fail",
-            "position": {"x": 400, "y": 0},
-        },
-    ],
-    "edges": [
-        {"source": "start", "target": "check"},
-        {"source": "check", "target": "ok", "branch": "true"},
-        {"source": "check", "target": "notify", "branch": "false"},
-        {"source": "ok", "target": "notify", "branch": "approved"},
-    ],
-}
+# The demo's example workflow: contract §3's definition with a position on every node.
+EXAMPLE: dict[str, Any] = example(APPROVE_LARGE_ORDERS)["definition"]
 MINIMAL: dict[str, Any] = {"nodes": [{"id": "start", "type": "trigger.manual", "config": {}}], "edges": []}
 
 WORKFLOW_FIELDS = "id name description draft revision archived createdAt updatedAt latestVersion { version }"

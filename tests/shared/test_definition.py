@@ -19,30 +19,11 @@ from studio_shared.definition import (
     validate_definition,
 )
 from studio_shared.errors import Problem, ValidationFailed
+from studio_shared.examples import APPROVE_LARGE_ORDERS, example
 from studio_shared.schemas import workflow_schema
 
-CONTRACT_EXAMPLE: dict[str, Any] = {
-    "nodes": [
-        {"id": "start", "type": "trigger.manual", "config": {"input_schema": {"type": "object"}}},
-        {"id": "check", "type": "condition", "config": {"expression": "{{ input.amount > 100 }}"}},
-        {"id": "ok", "type": "human.approval", "config": {"title": "Approve {{ input.amount }}"}},
-        {
-            "id": "notify",
-            "type": "http.request",
-            "config": {"method": "POST", "url": "https://example.org/hook", "body": {"id": "{{ run.id }}"}},
-            "retry": {"max_attempts": 3, "initial_interval_s": 1, "backoff": 2.0},
-            "timeout_s": 30,
-            "on_error": "fail",
-            "position": {"x": 400, "y": 0},
-        },
-    ],
-    "edges": [
-        {"source": "start", "target": "check"},
-        {"source": "check", "target": "ok", "branch": "true"},
-        {"source": "check", "target": "notify", "branch": "false"},
-        {"source": "ok", "target": "notify", "branch": "approved"},
-    ],
-}
+# The demo's example workflow: contract §3's definition with a position on every node.
+CONTRACT_EXAMPLE: dict[str, Any] = example(APPROVE_LARGE_ORDERS)["definition"]
 
 
 def base() -> dict[str, Any]:
@@ -272,7 +253,7 @@ def test_contract_example_is_valid() -> None:
     notify = definition.node("notify")
     assert notify.retry == RetryPolicy(max_attempts=3, initial_interval_s=1.0, backoff=2.0)
     assert notify.timeout_s == 30.0
-    assert notify.position == Position(400.0, 0.0)
+    assert notify.position == Position(600.0, 0.0)
     assert notify.config["body"] == {"id": "{{ run.id }}"}
     assert [e.branch for e in definition.outgoing("check")] == ["true", "false"]
 

@@ -4,15 +4,15 @@ import { graphql } from "../gql";
 
 export const CREDENTIALS = graphql(`
   query Credentials {
-    credentials { id name kind allowedHosts createdAt }
+    credentials { ...CredentialFields }
   }
 `);
 
 export const CREATE_CREDENTIAL = graphql(`
   mutation CreateCredential($input: CredentialInput!) {
     createCredential(input: $input) {
-      credential { id name kind allowedHosts createdAt }
-      errors { path message code }
+      credential { ...CredentialFields }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -21,7 +21,7 @@ export const DELETE_CREDENTIAL = graphql(`
   mutation DeleteCredential($id: ID!) {
     deleteCredential(id: $id) {
       deletedId
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -29,7 +29,7 @@ export const DELETE_CREDENTIAL = graphql(`
 export const USERS = graphql(`
   query Users($after: String) {
     users(first: 100, after: $after) {
-      nodes { id email role active createdAt lastLoginAt }
+      nodes { ...UserFields }
       pageInfo { hasNextPage endCursor }
     }
   }
@@ -38,8 +38,8 @@ export const USERS = graphql(`
 export const CREATE_USER = graphql(`
   mutation CreateUser($email: String!, $password: String!, $role: Role!) {
     createUser(email: $email, password: $password, role: $role) {
-      user { id email role active createdAt lastLoginAt }
-      errors { path message code }
+      user { ...UserFields }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -48,7 +48,7 @@ export const SET_USER_ROLE = graphql(`
   mutation SetUserRole($userId: ID!, $role: Role!) {
     setUserRole(userId: $userId, role: $role) {
       user { id role }
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -57,23 +57,23 @@ export const SET_USER_ACTIVE = graphql(`
   mutation SetUserActive($userId: ID!, $active: Boolean!) {
     setUserActive(userId: $userId, active: $active) {
       user { id active }
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
 
 export const API_KEYS = graphql(`
   query ApiKeys {
-    apiKeys { id name role createdAt lastUsedAt revoked }
+    apiKeys { ...ApiKeyFields }
   }
 `);
 
 export const CREATE_API_KEY = graphql(`
   mutation CreateApiKey($name: String!, $role: Role!) {
     createApiKey(name: $name, role: $role) {
-      apiKey { id name role createdAt lastUsedAt revoked }
+      apiKey { ...ApiKeyFields }
       key
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -82,7 +82,7 @@ export const REVOKE_API_KEY = graphql(`
   mutation RevokeApiKey($id: ID!) {
     revokeApiKey(id: $id) {
       apiKey { id revoked }
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -105,7 +105,7 @@ export const CREATE_WEBHOOK = graphql(`
     createWebhook(workflowId: $workflowId, input: $input) {
       webhook { id url auth enabled rateLimitPerMinute }
       secret
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -115,7 +115,7 @@ export const ROTATE_WEBHOOK_SECRET = graphql(`
     rotateWebhookSecret(id: $id) {
       webhook { id url previousSecretExpiresAt }
       secret
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -124,7 +124,7 @@ export const UPDATE_WEBHOOK = graphql(`
   mutation UpdateWebhook($id: ID!, $input: WebhookUpdateInput!) {
     updateWebhook(id: $id, input: $input) {
       webhook { id enabled rateLimitPerMinute }
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -133,7 +133,7 @@ export const DELETE_WEBHOOK = graphql(`
   mutation DeleteWebhook($id: ID!) {
     deleteWebhook(id: $id) {
       deletedId
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -142,7 +142,7 @@ export const SCHEDULE_PREVIEW = graphql(`
   query SchedulePreview($cron: String!, $timezone: String!, $count: Int!) {
     schedulePreview(cron: $cron, timezone: $timezone, count: $count) {
       fires
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -150,8 +150,8 @@ export const SCHEDULE_PREVIEW = graphql(`
 export const CREATE_SCHEDULE = graphql(`
   mutation CreateSchedule($workflowId: ID!, $input: ScheduleInput!) {
     createSchedule(workflowId: $workflowId, input: $input) {
-      schedule { id cron timezone enabled nextFireAt }
-      errors { path message code }
+      schedule { ...ScheduleFields }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -159,8 +159,8 @@ export const CREATE_SCHEDULE = graphql(`
 export const UPDATE_SCHEDULE = graphql(`
   mutation UpdateSchedule($id: ID!, $input: ScheduleInput!) {
     updateSchedule(id: $id, input: $input) {
-      schedule { id cron timezone enabled nextFireAt }
-      errors { path message code }
+      schedule { ...ScheduleFields }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -168,8 +168,8 @@ export const UPDATE_SCHEDULE = graphql(`
 export const PAUSE_SCHEDULE = graphql(`
   mutation PauseSchedule($id: ID!) {
     pauseSchedule(id: $id) {
-      schedule { id enabled nextFireAt }
-      errors { path message code }
+      schedule { ...ScheduleFields }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -177,8 +177,8 @@ export const PAUSE_SCHEDULE = graphql(`
 export const RESUME_SCHEDULE = graphql(`
   mutation ResumeSchedule($id: ID!) {
     resumeSchedule(id: $id) {
-      schedule { id enabled nextFireAt }
-      errors { path message code }
+      schedule { ...ScheduleFields }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -187,7 +187,7 @@ export const DELETE_SCHEDULE = graphql(`
   mutation DeleteSchedule($id: ID!) {
     deleteSchedule(id: $id) {
       deletedId
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);

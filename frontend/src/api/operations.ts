@@ -17,7 +17,7 @@ export const LOGIN = graphql(`
   mutation Login($email: String!, $password: String!) {
     login(email: $email, password: $password) {
       token
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -40,7 +40,7 @@ export const CREATE_WORKFLOW = graphql(`
   mutation CreateWorkflow($input: CreateWorkflowInput!) {
     createWorkflow(input: $input) {
       workflow { id name }
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -64,7 +64,7 @@ export const WORKFLOW_RUNS = graphql(`
 
 export const VALIDATE = graphql(`
   query Validate($definition: JSON!) {
-    validateDefinition(definition: $definition) { path message code }
+    validateDefinition(definition: $definition) { ...UserErrorFields }
   }
 `);
 
@@ -72,7 +72,7 @@ export const UPDATE_WORKFLOW = graphql(`
   mutation UpdateWorkflow($id: ID!, $input: UpdateWorkflowInput!) {
     updateWorkflow(id: $id, input: $input) {
       workflow { id draft revision }
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -80,8 +80,8 @@ export const UPDATE_WORKFLOW = graphql(`
 export const PUBLISH = graphql(`
   mutation Publish($id: ID!, $note: String) {
     publishWorkflow(id: $id, note: $note) {
-      version { id version note publishedAt }
-      errors { path message code }
+      version { ...VersionFields }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -89,8 +89,8 @@ export const PUBLISH = graphql(`
 export const START_RUN = graphql(`
   mutation StartRun($workflowId: ID!, $input: JSON) {
     startRun(workflowId: $workflowId, input: $input) {
-      run { id status }
-      errors { path message code }
+      run { ...RunStatusFields }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -138,8 +138,8 @@ export const RUN_EVENTS = graphql(`
 export const CANCEL_RUN = graphql(`
   mutation CancelRun($id: ID!) {
     cancelRun(id: $id) {
-      run { id status }
-      errors { path message code }
+      run { ...RunStatusFields }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -159,7 +159,7 @@ export const DECIDE = graphql(`
   mutation Decide($id: ID!, $decision: Decision!, $comment: String, $data: JSON) {
     decideHumanTask(id: $id, decision: $decision, comment: $comment, data: $data) {
       task { id status }
-      errors { path message code }
+      errors { ...UserErrorFields }
     }
   }
 `);
@@ -168,7 +168,7 @@ export const WORKFLOW_VERSIONS = graphql(`
   query WorkflowVersions($id: ID!) {
     workflow(id: $id) {
       id
-      versions(first: 100) { nodes { id version note publishedAt } }
+      versions(first: 100) { nodes { ...VersionFields } }
     }
   }
 `);
@@ -194,8 +194,8 @@ export const RUN_ARTIFACTS = graphql(`
 export const RETRY_RUN = graphql(`
   mutation RetryRun($id: ID!, $fromStep: String) {
     retryRun(id: $id, fromStep: $fromStep) {
-      run { id status }
-      errors { path message code }
+      run { ...RunStatusFields }
+      errors { ...UserErrorFields }
     }
   }
 `);

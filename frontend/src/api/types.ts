@@ -6,14 +6,14 @@ import type {
   NodeTypesQuery,
   RunEventsSubscription,
   RunWithDefinitionQuery,
-  ValidateQuery,
+  UserErrorFieldsFragment,
   WorkflowQuery,
 } from "../gql/graphql";
 
 export type { RunStatus } from "../gql/graphql";
 
-/** Every payload's `errors { path message code }`, and what `validateDefinition` returns. */
-export type UserError = ValidateQuery["validateDefinition"][number];
+/** Every payload's `errors`, and what `validateDefinition` returns (the UserErrorFields fragment). */
+export type UserError = UserErrorFieldsFragment;
 
 export type Viewer = MeQuery["me"];
 export type NodeTypeInfo = NodeTypesQuery["nodeTypes"][number];

@@ -42,6 +42,7 @@ export function EdgeEditor({ nodeId, branches, targets, outgoing, editable, onCo
   const refocus = useRef<{ index: number; before: readonly OutgoingEdge[] } | null>(null);
 
   // Another node selected, or its branches changed (a switch's cases): start over with a valid choice.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: nodeId is what triggers the reset: it is not read inside
   useEffect(() => {
     setTarget("");
     setNotice("");

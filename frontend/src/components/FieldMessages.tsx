@@ -14,6 +14,7 @@ export function FieldMessages({ id, messages }: { id: string; messages: readonly
   return (
     <div id={id}>
       {messages.map((m, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: a list of messages, rebuilt whole and without state; the same text may repeat
         <p key={i} className="text-xs text-destructive">
           {m}
         </p>
@@ -39,6 +40,7 @@ export function GeneralErrors({ messages }: { messages: readonly string[] }) {
   return (
     <Alert variant="destructive">
       {messages.map((m, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: a list of messages, rebuilt whole and without state; the same text may repeat
         <p key={i}>{m}</p>
       ))}
     </Alert>

@@ -20,6 +20,7 @@ export function ProblemList({ items, label, className }: { items: readonly { mes
   return (
     <ul className={`list-none space-y-0.5 text-sm text-destructive ${className ?? ""}`} aria-label={label}>
       {items.map((p, i) => (
+        // biome-ignore lint/suspicious/noArrayIndexKey: a list of messages, rebuilt whole and without state; the same text may repeat
         <li key={i}>
           <span aria-hidden="true">⚠</span> {p.message}
         </li>

@@ -141,6 +141,7 @@ export function SchemaForm({
       onChange={(e) => onChange?.(e.formData)}
       onSubmit={(e) => onSubmit?.(e.formData)}
     >
+      {/* biome-ignore lint/complexity/noUselessFragments: rjsf draws its own submit button unless given children */}
       {children ?? <></>}
     </Form>
   );

@@ -23,7 +23,8 @@ function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
       <div className="step-title">{data.extras.label || data.title}</div>
       <div className="step-id">{id}</div>
       {status ? (
-        <div className="step-status" aria-label={`status ${status.text}`}>
+        <div className="step-status">
+          <span className="sr-only">status </span>
           <span aria-hidden="true">{status.symbol}</span> {status.text}
         </div>
       ) : null}

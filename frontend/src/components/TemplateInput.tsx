@@ -150,15 +150,18 @@ export function TemplateInput(props: TemplateInputProps) {
       {combo ? (
         <ul
           id={listId}
+          // biome-ignore lint/a11y/noNoninteractiveElementToInteractiveRole: the ARIA combobox pattern: a listbox of options, the field keeps the focus
           role="listbox"
           aria-label="Template paths"
           className="absolute inset-x-0 top-full z-10 mt-0.5 max-h-56 overflow-auto rounded-md border bg-popover py-0.5 text-popover-foreground shadow-md"
           hidden={!open}
         >
           {open?.items.map((item, i) => (
+            // biome-ignore lint/a11y/useFocusableInteractive: options are not focusable here: the field keeps the focus and names the active one with aria-activedescendant
             <li
               key={item.path}
               id={`${listId}-${i}`}
+              // biome-ignore lint/a11y/noNoninteractiveElementToInteractiveRole: the ARIA combobox pattern: an option of the listbox
               role="option"
               aria-selected={i === open.active}
               className={cn(

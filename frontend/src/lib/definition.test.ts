@@ -1,33 +1,16 @@
 import { describe, expect, it } from "vitest";
+import approveLargeOrders from "../../../studio_shared/examples/approve_large_orders.json";
 import { registry } from "../test/registry";
 import { definitionToGraph, graphToDefinition, newNodeId, renameNode, type Definition } from "./definition";
 import { typeInfo } from "./nodeTypes";
 
 const types = typeInfo(registry);
 
-// The contract's example definition (contract §3), with positions on every node.
+// The demo's example workflow (contract §3's definition, a position on every node), with a label on one node.
+const demo = approveLargeOrders.definition as Definition;
 const example: Definition = {
-  nodes: [
-    { id: "start", type: "trigger.manual", config: { input_schema: { type: "object" } }, position: { x: 0, y: 0 } },
-    { id: "check", type: "condition", config: { expression: "{{ input.amount > 100 }}" }, position: { x: 200, y: 0 } },
-    { id: "ok", type: "human.approval", config: { title: "Approve {{ input.amount }}" }, position: { x: 400, y: -80 } },
-    {
-      id: "notify",
-      type: "http.request",
-      config: { method: "POST", url: "https://example.org/hook", body: { id: "{{ run.id }}" } },
-      retry: { max_attempts: 3, initial_interval_s: 1, backoff: 2.0 },
-      timeout_s: 30,
-      on_error: "fail",
-      label: "Notify",
-      position: { x: 400, y: 0 },
-    },
-  ],
-  edges: [
-    { source: "start", target: "check" },
-    { source: "check", target: "ok", branch: "true" },
-    { source: "check", target: "notify", branch: "false" },
-    { source: "ok", target: "notify", branch: "approved" },
-  ],
+  ...demo,
+  nodes: demo.nodes.map((n) => (n.id === "notify" ? { ...n, label: "Notify" } : n)),
 };
 
 describe("definition ⇄ graph", () => {

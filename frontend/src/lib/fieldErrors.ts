@@ -1,4 +1,4 @@
-// Puts the `errors { path message code }` of a payload next to the form field each belongs to.
+// Puts the `errors` (UserErrorFields) of a payload next to the form field each belongs to.
 import type { UserError } from "../api/types";
 
 export interface FieldErrors {

@@ -64,7 +64,7 @@ export function layeredLayout(nodes: readonly StepNode[], edges: readonly StepEd
     if (!column) continue;
     const key = new Map(column.map((i) => [i, mean(i)]));
     column.sort((a, b) => key.get(a)! - key.get(b)! || a - b);
-    column.forEach((i, r) => (row[i] = r));
+    for (const [r, i] of column.entries()) row[i] = r;
   }
   const tallest = Math.max(1, ...columns.map((c) => c?.length ?? 0));
   return nodes.map((n, i) => {

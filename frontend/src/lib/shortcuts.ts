@@ -1,4 +1,4 @@
-// The builder's keyboard shortcuts. Pure: which command a key press means, and when to leave a key alone.
+// The builder's keyboard shortcuts: which command a key press means, and when to leave a key alone (pure but for MOD).
 
 export type BuilderCommand = "undo" | "redo" | "copy" | "paste";
 
@@ -34,3 +34,7 @@ export function isTextTarget(target: EventTarget | null): boolean {
   if (el.isContentEditable) return true;
   return !!el.closest("input, textarea, select, [contenteditable=''], [contenteditable='true']");
 }
+
+const IS_MAC = typeof navigator !== "undefined" && /Mac|iP(hone|ad|od)/.test(navigator.platform);
+/** The modifier as shortcut hints write it: "⌘" on Apple devices, else "Ctrl+". */
+export const MOD = IS_MAC ? "⌘" : "Ctrl+";

@@ -1,5 +1,5 @@
 // The run monitor: the run's workflow graph with each step's live status, and the selected step's envelope.
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useNodesState } from "@xyflow/react";
+import { ReactFlowProvider, useNodesState } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { useClient, useMutation, useQuery } from "urql";
@@ -7,12 +7,12 @@ import { CANCEL_RUN, NODE_TYPES, RETRY_RUN, RUN_ARTIFACTS, RUN_HEAD, RUN_WITH_DE
 import type { RunEvent } from "../api/types";
 import { useCan } from "../auth";
 import { StatusBadge } from "../components/StatusBadge";
-import { nodeTypes } from "../components/StepNodeView";
+import { StepGraph } from "../components/StepGraph";
 import { Alert } from "../components/ui/alert";
 import { Button } from "../components/ui/button";
 import { PageProblem, SIDE_PANEL, Toolbar, ToolbarTitle, Workspace } from "../components/Workspace";
 import { definitionToGraph, type Definition, type StepEdge, type StepNode } from "../lib/definition";
-import { FIT_VIEW, LARGE_GRAPH, layoutGraph } from "../lib/layout";
+import { layoutGraph } from "../lib/layout";
 import { typeInfo } from "../lib/nodeTypes";
 import { FINAL_RUN_STATUSES, applyEvent, initialRunState, settle, type RunState } from "../lib/runState";
 import { lastStoredSeq, replayGate } from "../lib/runReplay";
@@ -175,24 +175,15 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
       ) : null}
       <div className="flex min-h-0 flex-1">
         <div className="relative min-w-0 flex-1" data-testid="run-canvas">
-          <ReactFlow<StepNode, StepEdge>
+          <StepGraph
             nodes={shownNodes}
             edges={edges}
-            nodeTypes={nodeTypes}
             onNodesChange={onNodesChange}
             nodesDraggable={false}
             nodesConnectable={false}
             deleteKeyCode={null}
             onNodeClick={(_, n) => setSelectedId(n.id)}
-            onlyRenderVisibleElements={nodes.length > LARGE_GRAPH}
-            fitView
-            fitViewOptions={FIT_VIEW}
-            minZoom={0.05}
-          >
-            <Background />
-            <Controls />
-            <MiniMap pannable zoomable ariaLabel="Mini map" />
-          </ReactFlow>
+          />
         </div>
         <aside className={SIDE_PANEL} aria-label="Step details">
           {selectedId ? (
@@ -251,12 +242,14 @@ function StepPanel({
     requestPolicy: "network-only",
   });
   // A status change means new output, error, logs or files.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: status is what triggers the refetch: it is not read inside
   useEffect(() => {
     refetch({ requestPolicy: "network-only" });
     refetchArtifacts({ requestPolicy: "network-only" });
   }, [status, refetch, refetchArtifacts]);
   const [retrying, setRetrying] = useState(false);
   const [retryError, setRetryError] = useState<string | null>(null);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: another step clears the error of the last one's retry
   useEffect(() => setRetryError(null), [stepId]);
   const artifacts = (artifactsResult.data?.run?.artifacts ?? []).filter((a) => a.stepId === stepId);
   const step = data?.run?.step;

@@ -1,0 +1,38 @@
+// Selections several documents share, defined once as fragments. Codegen adds a fragment's definition to every
+// document that spreads it, and masking is off (codegen.ts), so results carry the fields themselves.
+import { graphql } from "../gql";
+
+/** Every payload's `errors`, and what `validateDefinition` returns. */
+export const USER_ERROR_FIELDS = graphql(`
+  fragment UserErrorFields on UserError { path message code }
+`);
+
+/** A run's id and status: what starting, cancelling and retrying a run return. */
+export const RUN_STATUS_FIELDS = graphql(`
+  fragment RunStatusFields on Run { id status }
+`);
+
+/** A published version as the version list shows it; publishing returns the same. */
+export const VERSION_FIELDS = graphql(`
+  fragment VersionFields on WorkflowVersion { id version note publishedAt }
+`);
+
+/** A credential's row (its value never comes back). */
+export const CREDENTIAL_FIELDS = graphql(`
+  fragment CredentialFields on Credential { id name kind allowedHosts createdAt }
+`);
+
+/** A user's row. */
+export const USER_FIELDS = graphql(`
+  fragment UserFields on User { id email role active createdAt lastLoginAt }
+`);
+
+/** An API key's row (the key itself comes back once, beside it). */
+export const API_KEY_FIELDS = graphql(`
+  fragment ApiKeyFields on ApiKey { id name role createdAt lastUsedAt revoked }
+`);
+
+/** A schedule as every change to it (create, update, pause, resume) returns it. */
+export const SCHEDULE_FIELDS = graphql(`
+  fragment ScheduleFields on Schedule { id cron timezone enabled nextFireAt }
+`);
