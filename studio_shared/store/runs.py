@@ -142,3 +142,13 @@ async def delete_tree(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, 
         await s.execute(sa.delete(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id.in_(chunk)))
     audit.record(s, tenant_id, actor, "run.delete", ("run", run_id), {"runs": len(tree)})
     return tree
+
+
+async def by_idempotency_key(
+    s: AsyncSession, tenant_id: uuid.UUID, workflow_id: uuid.UUID, key: str
+) -> models.Run | None:
+    """The run a start with this idempotency key created, if it still exists."""
+    run = models.Run
+    return await s.scalar(
+        sa.select(run).where(run.tenant_id == tenant_id, run.workflow_id == workflow_id, run.idempotency_key == key)
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import httpx
@@ -244,3 +245,20 @@ async def test_a_malformed_websocket_message_closes_with_4400(
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+def test_http_routes_read_bodies_only_through_the_streaming_limit() -> None:
+    """The class guard for unbounded reads (issue 17, /messages read 300 MB before checking): no route reads a
+    request body but through ``limits.read_body``, which stops at the limit."""
+    from pathlib import Path
+
+    import studio_gql.routes
+
+    unbounded = re.compile(r"\brequest\.(body|json|form|stream)\(")
+    offenders = [
+        f"{path.name}:{n}"
+        for path in Path(studio_gql.routes.__file__).parent.glob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if unbounded.search(line)
+    ]
+    assert offenders == [], f"read bodies with studio_gql.limits.read_body: {offenders}"
