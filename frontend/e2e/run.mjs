@@ -163,7 +163,7 @@ try {
   if (!policy.includes("script-src 'self'") || !policy.includes("frame-ancestors 'none'")) {
     throw new Error(`the app is served without its Content-Security-Policy: '${policy}'`);
   }
-  const refused = await probePage.evaluate(
+  const inlineRefusal = await probePage.evaluate(
     () =>
       new Promise((resolve) => {
         document.addEventListener("securitypolicyviolation", (e) => resolve(e.effectiveDirective), { once: true });
@@ -173,7 +173,7 @@ try {
         setTimeout(() => resolve(window.__inlineRan ? "the inline script ran" : "no violation reported"), 3000);
       }),
   );
-  if (!String(refused).startsWith("script-src")) throw new Error(`an injected inline script was not refused: ${refused}`);
+  if (!String(inlineRefusal).startsWith("script-src")) throw new Error(`an injected inline script was not refused: ${inlineRefusal}`);
   await probe.close();
   log("the CSP is served and refuses an injected inline script");
   const cspViolations = [];

@@ -30,7 +30,7 @@ describe("InterpretingValidator", () => {
     expect(byProperty[".choice"]).toMatch(/does not match any subschema|does not match/);
     expect(byProperty[".extra"]).toBe("is not allowed here");
     expect(errors.filter((e) => e.property === ".choice")).toHaveLength(1); // not the failures of each alternative
-    expect(errorSchema.who?.__errors).toEqual(["must have required property 'who'"]);
+    expect((errorSchema as Record<string, { __errors?: string[] }>).who?.__errors).toEqual(["must have required property 'who'"]);
   });
 
   it("accepts valid data and answers isValid with references into the root schema", () => {
