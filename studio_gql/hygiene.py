@@ -8,7 +8,8 @@ documents over the depth and alias limits (counted through fragments, each fragm
 - ``DepthLimiter`` and ``AliasLimiter``: Strawberry's limiters walk a fragment again at every spread, so a
   1 KB document whose fragments each spread the next one twice costs 2^n visits (40 levels block the event
   loop for good). These compute each fragment's depth and alias count once.
-- ``CostLimiter``: what a document may ask the database for. Each field costs 1; a list multiplies what is
+- ``CostLimiter``: what a document may ask the database for, counted as it executes (fields with one response
+  name merged, a fragment spread twice in a set counted once). Each field costs 1; a list multiplies what is
   selected under it by its size: a connection's ``edges``/``nodes`` by ``first`` (its default page when absent,
   the largest page when a variable, since validation is cached per document text and does not see variables),
   other lists by their ``first`` or a stated estimate (``LIST_ESTIMATES``). Nesting multiplies: ``run { children
@@ -283,49 +284,60 @@ def _first(node: FieldNode, default: int, largest: int) -> int:
 
 
 class _Cost:
-    """The cost of each operation, each fragment computed once per (fragment, page) and reused at every spread."""
+    """The cost of an operation as graphql-core executes it: in each selection set, fields with the same response
+    name are merged into one (their selections too), and a fragment spread again in the same set adds nothing.
+    So a fragment fan-out that repeats fields costs what it executes, and the walk is linear in the document:
+    each level expands each fragment at most once. Deeper than ``MAX_LEVELS`` is not walked (the depth limit
+    refuses such documents; this keeps the walk off Python's recursion limit)."""
+
+    MAX_LEVELS = 64
 
     def __init__(self, context: ValidationContext) -> None:
         self.schema = context.schema
         self.definitions = {
             d.name.value: d for d in context.document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self._memo: dict[tuple[str, int | None], int] = {}
-        self._open: set[str] = set()
 
     def operation(self, operation: OperationDefinitionNode) -> int:
         root = self.schema.get_root_type(operation.operation)
-        return self.selections(root, operation.selection_set, None) if root is not None else 0
+        return self.selections(root, [operation.selection_set], None, 0) if root is not None else 0
 
-    def selections(self, parent: GraphQLNamedType | None, selection_set: Any, page: int | None) -> int:
-        total = 0
+    def _collect(
+        self,
+        parent: GraphQLNamedType | None,
+        selection_set: Any,
+        fields: dict[tuple[str, str], tuple[GraphQLNamedType | None, list[FieldNode]]],
+        visited: set[str],
+    ) -> None:
         for selection in selection_set.selections if selection_set is not None else ():
             if isinstance(selection, FieldNode):
-                total += self.field(parent, selection, page)
+                key = (selection.alias or selection.name).value
+                found = fields.setdefault((key, parent.name if parent is not None else ""), (parent, []))
+                found[1].append(selection)
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
                 inner = self.schema.get_type(condition.name.value) if condition else parent
-                total += self.selections(inner, selection.selection_set, page)
+                self._collect(inner, selection.selection_set, fields, visited)
             elif isinstance(selection, FragmentSpreadNode):
-                total += self.fragment(selection.name.value, page)
-        return total
+                name = selection.name.value
+                fragment = self.definitions.get(name)
+                if name in visited or fragment is None:  # spread before in this set, or unknown (reported elsewhere)
+                    continue
+                visited.add(name)
+                inner = self.schema.get_type(fragment.type_condition.name.value)
+                self._collect(inner, fragment.selection_set, fields, visited)
 
-    def fragment(self, name: str, page: int | None) -> int:
-        key = (name, page)
-        if key in self._memo:
-            return self._memo[key]
-        fragment = self.definitions.get(name)
-        if fragment is None or name in self._open:  # unknown or cyclic: reported by the standard rules
+    def selections(self, parent: GraphQLNamedType | None, sets: list[Any], page: int | None, level: int) -> int:
+        if level > self.MAX_LEVELS:
             return 0
-        self._open.add(name)
-        try:
-            parent = self.schema.get_type(fragment.type_condition.name.value)
-            self._memo[key] = self.selections(parent, fragment.selection_set, page)
-        finally:
-            self._open.discard(name)
-        return self._memo[key]
+        fields: dict[tuple[str, str], tuple[GraphQLNamedType | None, list[FieldNode]]] = {}
+        visited: set[str] = set()
+        for selection_set in sets:
+            self._collect(parent, selection_set, fields, visited)
+        return sum(self.field(owner, nodes, page, level) for owner, nodes in fields.values())
 
-    def field(self, parent: GraphQLNamedType | None, node: FieldNode, page: int | None) -> int:
+    def field(self, parent: GraphQLNamedType | None, nodes: list[FieldNode], page: int | None, level: int) -> int:
+        node = nodes[0]
         name = node.name.value
         if name.startswith("__"):  # introspection: MaxIntrospectionDepthRule bounds it
             return 0
@@ -340,18 +352,19 @@ class _Cost:
         path = f"{parent.name}.{name}" if parent is not None else name
         child_page = None
         if named.name.endswith("Connection") and "first" in definition.args:
-            child_page = _first(node, DEFAULT_PAGE, MAX_PAGE)
+            child_page = max(_first(n, DEFAULT_PAGE, MAX_PAGE) for n in nodes)
         size = 1
         if isinstance(returned, GraphQLList):
             if name in ("edges", "nodes") and page is not None:
                 size = page
             elif path in PAGED_LISTS:
-                size = _first(node, *PAGED_LISTS[path])
+                size = max(_first(n, *PAGED_LISTS[path]) for n in nodes)
             elif "first" in definition.args:
-                size = _first(node, DEFAULT_PAGE, MAX_PAGE)
+                size = max(_first(n, DEFAULT_PAGE, MAX_PAGE) for n in nodes)
             else:
                 size = LIST_ESTIMATES.get(path, LIST_DEFAULT)
-        return 1 + size * self.selections(named, node.selection_set, child_page)
+        sets = [n.selection_set for n in nodes if n.selection_set is not None]
+        return 1 + size * (self.selections(named, sets, child_page, level + 1) if sets else 0)
 
 
 def query_cost(context: ValidationContext, operation: OperationDefinitionNode) -> int:

@@ -54,6 +54,11 @@ def test_page_sizes_multiply_through_nesting() -> None:
     )
     assert cost(fragment) == 2 * (2 + 5 * 2)
     assert cost("{ __schema { types { fields { name } } } }") == 0  # introspection: bounded by its own rule
+    # Counted as executed: one response name is one field (selections merged), a fragment spread again adds nothing.
+    assert cost("{ runs(first: 10) { nodes { id } } runs(first: 10) { nodes { status } } }") == 2 + 10 * 2
+    fan_out = "".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }} " for i in range(40))
+    assert cost("query { ...F0 } " + fan_out + "fragment F40 on Query { me { role } }") == 2
+    assert cost("{ run(id: 1) { " + "parent { " * 150 + "id" + " }" * 150 + " } }") > 0  # deep: no RecursionError
     assert cost(ATTACK) > 100_000_000
 
 
