@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket
 
 from studio_gql.errors import UNAVAILABLE_MESSAGE
 from studio_gql.graphql_app import StudioGraphQL
+from studio_gql.headers import SecurityHeaders
 from studio_gql.limits import BodyLimit
 from studio_gql.ratelimit import RateLimiter
 from studio_gql.routes import artifacts, frontend, health, hooks, inbound, schemas
@@ -113,7 +114,8 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes)],
+        # Outermost first: every answer gets the security headers, a 413 of the body limit too.
+        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes)],
         exception_handlers={SQLAlchemyError: database_error},
     )
 

@@ -8,9 +8,19 @@ documents over the depth and alias limits (counted through fragments, each fragm
 - ``DepthLimiter`` and ``AliasLimiter``: Strawberry's limiters walk a fragment again at every spread, so a
   1 KB document whose fragments each spread the next one twice costs 2^n visits (40 levels block the event
   loop for good). These compute each fragment's depth and alias count once.
+- ``CostLimiter``: what a document may ask the database for, counted as it executes (fields with one response
+  name merged, a fragment spread twice in a set counted once). Each field costs 1; a list multiplies what is
+  selected under it by its size: a connection's ``edges``/``nodes`` by ``first`` (its default page when absent,
+  the largest page when a variable, since validation is cached per document text and does not see variables),
+  other lists by their ``first`` or a stated estimate (``LIST_ESTIMATES``). Nesting multiplies: ``run { children
+  (first: 100) { nodes { children(first: 100) { nodes { steps { output } } } } } }`` is ~500,000, refused before
+  any resolver runs with ``extensions.code = "QUERY_TOO_COSTLY"``, the cost and the limit.
 - ``StorableLiterals``: the same text rules for string literals in the document (``"\\u0000"``) and no float
   literal that overflows to infinity.
-- ``ValidationCache``: the verdict of those rules (and the standard ones) per document text, computed once.
+- ``ValidationCache``: the verdict of those rules (and the standard ones) per document text, computed once; with
+  ``hide_suggestions`` (production) without graphql-core's "Did you mean …?" hints, which spell out the schema
+  that disabled introspection keeps to itself. ``QuietExecution`` does the same for execution-time errors
+  (a variable's value: "Did you mean the enum value …?").
 - ``OperationChecks``: several operations need ``operationName``; a subscription sent over HTTP is refused with
   a message instead of failing inside.
 """
@@ -30,16 +40,29 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
     InlineFragmentNode,
+    IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     StringValueNode,
     ValidationContext,
     ValidationRule,
+    VariableNode,
+    validate,
 )
 from starlette.requests import Request
 from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types.graphql import OperationType
+
+from studio_shared.store.pagination import DEFAULT_PAGE, MAX_PAGE  # every connection's `first`
 
 MAX_JSON_DEPTH = 128  # node configs may nest 100 levels (the template engine's limit), plus the request around them
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -222,6 +245,155 @@ class AliasLimiter(AddValidationRules):
         super().__init__([AliasRule])
 
 
+# -------------------------------------------------------------------------------------------------- query cost
+
+
+# Lists without a page of their own: what one parent holds, as an estimate (a definition's steps, a run's tasks,
+# artifacts, a task's decisions, a workflow's triggers) or the list's cap. Other lists count LIST_DEFAULT each.
+LIST_ESTIMATES: dict[str, int] = {
+    "Run.steps": 50,
+    "Run.humanTasks": 10,
+    "Run.artifacts": 20,
+    "HumanTask.decisions": 5,
+    "Workflow.webhooks": 10,
+    "Workflow.schedules": 10,
+    "Query.nodeTypes": 50,
+    "Query.credentials": 100,
+    "Query.apiKeys": 100,
+    "MessagePayload.runs": 10,
+}
+LIST_DEFAULT = 10
+# Lists with their own `first` (default, largest).
+PAGED_LISTS: dict[str, tuple[int, int]] = {"Run.events": (5000, 5000)}
+
+
+def _unwrap(type_: Any) -> Any:
+    return type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+
+
+def _first(node: FieldNode, default: int, largest: int) -> int:
+    """The page a field asks for: its literal ``first``, the largest page for a variable, else the default."""
+    for argument in node.arguments or ():
+        if argument.name.value != "first":
+            continue
+        if isinstance(argument.value, IntValueNode):
+            return max(0, min(int(argument.value.value), largest))
+        if isinstance(argument.value, VariableNode):
+            return largest
+    return default
+
+
+class _Cost:
+    """The cost of an operation as graphql-core executes it: in each selection set, fields with the same response
+    name are merged into one (their selections too), and a fragment spread again in the same set adds nothing.
+    So a fragment fan-out that repeats fields costs what it executes, and the walk is linear in the document:
+    each level expands each fragment at most once. Deeper than ``MAX_LEVELS`` is not walked (the depth limit
+    refuses such documents; this keeps the walk off Python's recursion limit)."""
+
+    MAX_LEVELS = 64
+
+    def __init__(self, context: ValidationContext) -> None:
+        self.schema = context.schema
+        self.definitions = {
+            d.name.value: d for d in context.document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+
+    def operation(self, operation: OperationDefinitionNode) -> int:
+        root = self.schema.get_root_type(operation.operation)
+        return self.selections(root, [operation.selection_set], None, 0) if root is not None else 0
+
+    def _collect(
+        self,
+        parent: GraphQLNamedType | None,
+        selection_set: Any,
+        fields: dict[tuple[str, str], tuple[GraphQLNamedType | None, list[FieldNode]]],
+        visited: set[str],
+    ) -> None:
+        for selection in selection_set.selections if selection_set is not None else ():
+            if isinstance(selection, FieldNode):
+                key = (selection.alias or selection.name).value
+                found = fields.setdefault((key, parent.name if parent is not None else ""), (parent, []))
+                found[1].append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = self.schema.get_type(condition.name.value) if condition else parent
+                self._collect(inner, selection.selection_set, fields, visited)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.definitions.get(name)
+                if name in visited or fragment is None:  # spread before in this set, or unknown (reported elsewhere)
+                    continue
+                visited.add(name)
+                inner = self.schema.get_type(fragment.type_condition.name.value)
+                self._collect(inner, fragment.selection_set, fields, visited)
+
+    def selections(self, parent: GraphQLNamedType | None, sets: list[Any], page: int | None, level: int) -> int:
+        if level > self.MAX_LEVELS:
+            return 0
+        fields: dict[tuple[str, str], tuple[GraphQLNamedType | None, list[FieldNode]]] = {}
+        visited: set[str] = set()
+        for selection_set in sets:
+            self._collect(parent, selection_set, fields, visited)
+        return sum(self.field(owner, nodes, page, level) for owner, nodes in fields.values())
+
+    def field(self, parent: GraphQLNamedType | None, nodes: list[FieldNode], page: int | None, level: int) -> int:
+        node = nodes[0]
+        name = node.name.value
+        if name.startswith("__"):  # introspection: MaxIntrospectionDepthRule bounds it
+            return 0
+        fields = parent.fields if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType) else {}
+        definition = fields.get(name)
+        if definition is None:  # an unknown field: FieldsOnCorrectTypeRule reports it
+            return 1
+        returned = _unwrap(definition.type)
+        named: Any = returned
+        while isinstance(named, GraphQLList | GraphQLNonNull):
+            named = named.of_type
+        path = f"{parent.name}.{name}" if parent is not None else name
+        child_page = None
+        if named.name.endswith("Connection") and "first" in definition.args:
+            child_page = max(_first(n, DEFAULT_PAGE, MAX_PAGE) for n in nodes)
+        size = 1
+        if isinstance(returned, GraphQLList):
+            if name in ("edges", "nodes") and page is not None:
+                size = page
+            elif path in PAGED_LISTS:
+                size = max(_first(n, *PAGED_LISTS[path]) for n in nodes)
+            elif "first" in definition.args:
+                size = max(_first(n, DEFAULT_PAGE, MAX_PAGE) for n in nodes)
+            else:
+                size = LIST_ESTIMATES.get(path, LIST_DEFAULT)
+        sets = [n.selection_set for n in nodes if n.selection_set is not None]
+        return 1 + size * (self.selections(named, sets, child_page, level + 1) if sets else 0)
+
+
+def query_cost(context: ValidationContext, operation: OperationDefinitionNode) -> int:
+    return _Cost(context).operation(operation)
+
+
+class CostLimiter(AddValidationRules):
+    """Refuse an operation whose cost (see the module's doc) is over ``max_cost``: code ``QUERY_TOO_COSTLY``."""
+
+    def __init__(self, max_cost: int) -> None:
+        class CostRule(ValidationRule):
+            def __init__(self, context: ValidationContext) -> None:
+                super().__init__(context)
+                cost = _Cost(context)
+                for operation in _operations(context):
+                    total = cost.operation(operation)
+                    if total > max_cost:
+                        context.report_error(
+                            GraphQLError(
+                                f"query cost {total:,} exceeds the limit of {max_cost:,}: ask for fewer items "
+                                "(first:) or less nesting",
+                                [operation],
+                                extensions={"code": "QUERY_TOO_COSTLY", "cost": total, "limit": max_cost},
+                            )
+                        )
+
+        super().__init__([CostRule])
+
+
 class _LiteralRule(ValidationRule):
     def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
         if problem := text_problem(node.value):
@@ -246,8 +418,8 @@ class ValidationCache:
     ``ValidationCache`` keys on the rule classes, which our limiters build per operation, so it never hits.
     """
 
-    def __init__(self, maxsize: int = 256) -> None:
-        self.maxsize = maxsize
+    def __init__(self, maxsize: int = 256, hide_suggestions: bool = False) -> None:
+        self.maxsize, self.hide_suggestions = maxsize, hide_suggestions
         self._results: OrderedDict[str, tuple[GraphQLError, ...]] = OrderedDict()
 
     def get(self, text: str) -> list[GraphQLError] | None:
@@ -277,9 +449,23 @@ class _CachedValidation(SchemaExtension):
         text = context.query
         if text is not None and context.pre_execution_errors is None:
             context.pre_execution_errors = self.cache.get(text)  # None: Strawberry validates, as without us
+        document = context.graphql_document
+        if context.pre_execution_errors is None and self.cache.hide_suggestions and document is not None:
+            # Strawberry's own validation cannot hide suggestions: run the same rules here, quietly.
+            rules = (*context.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule)
+            context.pre_execution_errors = validate(context.schema._schema, document, rules, hide_suggestions=True)
         yield
         if text is not None and context.pre_execution_errors is not None:
             self.cache.put(text, context.pre_execution_errors)
+
+
+class QuietExecution(StrawberryGraphQLCoreExecutionContext):
+    """Execution without "Did you mean …?" in its errors (a variable's value naming the enum values it missed)."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        kwargs["hide_suggestions"] = True
+        return super().build(*args, **kwargs)
 
 
 class OperationChecks(SchemaExtension):

@@ -1,10 +1,29 @@
-"""Reject oversized request bodies before any parsing: a pure ASGI middleware."""
+"""Reject oversized request bodies before any parsing: ``read_body`` for the HTTP routes that read a body
+(webhooks, messages), the ``BodyLimit`` middleware for GraphQL. Neither holds more than the limit in memory."""
 
 from __future__ import annotations
 
 import json
 
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None when it is over ``limit`` bytes: by its Content-Length, or as soon as the stream passes
+    the limit (the rest is never read). A client that went away reads as an empty body."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return None
+    except ClientDisconnect:
+        return b""
+    return bytes(body)
 
 
 class BodyTooLarge(Exception):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from studio_shared.db import models
-from studio_shared.store import artifacts, human_tasks, runs, schedules, tenants, usage, webhooks, workflows
+from studio_shared.store import Page, artifacts, human_tasks, runs, schedules, tenants, usage, webhooks, workflows
 
 if TYPE_CHECKING:
     from studio_gql.context import Context
@@ -46,6 +46,14 @@ class Loaders:
         self.schedules: DataLoader[uuid.UUID, list[models.Schedule]] = workflow_schedules  # type: ignore[assignment]
         run_usage = self._by_id(usage.of_runs)
         self.usage: DataLoader[uuid.UUID, usage.Usage] = run_usage  # type: ignore[assignment]
+        # Keyed by (run, arguments): the runs of one page asking the same page of events or children share a
+        # statement, so a page of N runs costs one query per field, never N.
+        self.events: DataLoader[tuple[uuid.UUID, int, int], list[models.RunEvent]] = self._grouped(
+            lambda s, tenant, ids, args: runs.events_of(s, tenant, ids, *args)
+        )
+        self.children: DataLoader[tuple[uuid.UUID, str | None, int | None, str | None], Page[models.Run]] = (
+            self._grouped(lambda s, tenant, ids, args: runs.children_of(s, tenant, ids, *args))
+        )
 
     def _by_id(
         self, fetch: Callable[[AsyncSession, uuid.UUID, list[uuid.UUID]], Awaitable[dict[uuid.UUID, V]]]
@@ -55,6 +63,25 @@ class Loaders:
             async with self._ctx.state.reads() as s:
                 found = await fetch(s, tenant_id, list(keys))
             return [found.get(key) for key in keys]
+
+        return DataLoader(load_fn=load)
+
+    def _grouped(
+        self,
+        fetch: Callable[[AsyncSession, uuid.UUID, list[uuid.UUID], Any], Awaitable[dict[uuid.UUID, V]]],
+    ) -> DataLoader[Any, V]:
+        """A loader keyed by ``(id, *arguments)``: one statement per distinct arguments in a batch."""
+
+        async def load(keys: Sequence[tuple[Any, ...]]) -> list[V]:
+            groups: dict[tuple[Any, ...], list[uuid.UUID]] = {}
+            for key in keys:
+                groups.setdefault(key[1:], []).append(key[0])
+            found: dict[tuple[Any, ...], V] = {}
+            async with self._ctx.state.reads() as s:
+                for args, ids in groups.items():
+                    batch = await fetch(s, self._ctx.tenant_id, list(dict.fromkeys(ids)), args)
+                    found.update({(id, *args): value for id, value in batch.items()})
+            return [found[key] for key in keys]
 
         return DataLoader(load_fn=load)
 

@@ -51,8 +51,13 @@ class Settings(BaseSettings):
     graphql_max_depth: int = Field(default=12, ge=2)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=4000, ge=100)
+    # What one operation may ask the database for: fields, each list multiplying what it holds by its page size
+    # (studio_gql.hygiene.CostLimiter). The web app's heaviest document costs about 6,400.
+    graphql_max_cost: int = Field(default=50_000, ge=100)
     graphql_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     graphiql: bool | None = None  # None: on outside production
+    # Introspection (__schema, __type) and "Did you mean …?" in errors; None: on outside production.
+    graphql_introspection: bool | None = None
     max_subscriptions_per_connection: int = Field(default=50, ge=1)
     # A websocket re-checks its credentials this often: an expired token, a disabled user or a revoked key
     # closes it (4401) within this bound; a changed role applies to its next subscriptions.
@@ -85,6 +90,7 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     webhook_rotation_overlap_s: int = Field(default=24 * 3600, ge=0)  # the old secret verifies this long
     webhook_max_wait_s: float = Field(default=30.0, gt=0, le=300)  # ?wait= is capped here
+    message_max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # POST /messages/{channel}
 
     # Outbound HTTP from nodes: public addresses only, unless opted in for on-premise targets.
     http_allow_private: bool = False
@@ -116,6 +122,10 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return self.env is not Env.PRODUCTION if self.graphiql is None else self.graphiql
+
+    @property
+    def graphql_introspection_enabled(self) -> bool:
+        return self.env is not Env.PRODUCTION if self.graphql_introspection is None else self.graphql_introspection
 
     @property
     def embedded(self) -> bool:

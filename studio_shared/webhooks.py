@@ -2,7 +2,9 @@
 
 Every scheme signs the raw body with HMAC-SHA256 and is compared in constant time; the schemes that carry
 a timestamp (Standard, Stripe) reject deliveries outside the tolerance both ways, so a captured delivery
-cannot be replayed later (and the idempotency key stops replays inside the window).
+cannot be replayed later, and the delivery key stops replays inside the window. The key is always something
+the signature covers (``delivery_key``): an unsigned header a replayer can change never names a delivery.
+GitHub signs the body alone, with no timestamp: its deliveries are keyed by the body's SHA-256.
 """
 
 from __future__ import annotations
@@ -127,15 +129,24 @@ def _stripe(candidates: Sequence[str], headers: Mapping[str, str], body: bytes, 
         raise SignatureInvalid("the Stripe-Signature does not match the body and a current secret of this webhook")
 
 
-def delivery_key(auth: WebhookAuth, headers: Mapping[str, str], body: object) -> str | None:
-    """The sender's id for a delivery: ``Idempotency-Key``, else the scheme's own delivery id."""
-    explicit = headers.get("idempotency-key")
-    if explicit:
-        return explicit
+def body_key(body: bytes) -> str:
+    """A delivery key for a signed body that carries no id of its own."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def delivery_key(auth: WebhookAuth, headers: Mapping[str, str], body: bytes, payload: object) -> str | None:
+    """The key a delivery is deduplicated by: for a signed scheme, something its signature covers.
+
+    STANDARD: the signed ``webhook-id``. STRIPE: the event id inside the signed body (``evt_…``; Stripe retries an
+    event with the same id), else the body's SHA-256. GITHUB: the body's SHA-256, since GitHub signs the body
+    and nothing else: ``X-GitHub-Delivery`` is unsigned, so a replay could carry a fresh one. For these an
+    ``Idempotency-Key`` header is ignored: it is not signed either. NONE: ``Idempotency-Key``, if sent (nothing
+    is signed, so anybody may post anything anyway).
+    """
+    if auth is WebhookAuth.NONE:
+        return headers.get("idempotency-key") or None
     if auth is WebhookAuth.STANDARD:
         return headers.get("webhook-id")
-    if auth is WebhookAuth.GITHUB:
-        return headers.get("x-github-delivery")
-    if auth is WebhookAuth.STRIPE and isinstance(body, dict) and isinstance(body.get("id"), str):
-        return str(body["id"])  # Stripe retries an event with the same evt_… id
-    return None
+    if auth is WebhookAuth.STRIPE and isinstance(payload, dict) and isinstance(payload.get("id"), str):
+        return str(payload["id"])
+    return body_key(body)

@@ -154,7 +154,36 @@ try {
     headless: true,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
+  // The app runs under its Content-Security-Policy: first a probe that the policy is there and enforced (an
+  // injected inline script is refused), then every page of every context is watched for violations to the end.
+  const probe = await browser.newContext();
+  const probePage = await probe.newPage();
+  const served = await probePage.goto(`${base}/`);
+  const policy = served?.headers()["content-security-policy"] ?? "";
+  if (!policy.includes("script-src 'self'") || !policy.includes("frame-ancestors 'none'")) {
+    throw new Error(`the app is served without its Content-Security-Policy: '${policy}'`);
+  }
+  const inlineRefusal = await probePage.evaluate(
+    () =>
+      new Promise((resolve) => {
+        document.addEventListener("securitypolicyviolation", (e) => resolve(e.effectiveDirective), { once: true });
+        const script = document.createElement("script");
+        script.textContent = "window.__inlineRan = true";
+        document.body.append(script);
+        setTimeout(() => resolve(window.__inlineRan ? "the inline script ran" : "no violation reported"), 3000);
+      }),
+  );
+  if (!String(inlineRefusal).startsWith("script-src")) throw new Error(`an injected inline script was not refused: ${inlineRefusal}`);
+  await probe.close();
+  log("the CSP is served and refuses an injected inline script");
+  const cspViolations = [];
+  const watchCsp = (ctx, name) =>
+    ctx.on("console", (message) => {
+      if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspViolations.push(`${name}: ${message.text()}`);
+    });
+
   const context = await browser.newContext({ viewport: { width: 1500, height: 900 } });
+  watchCsp(context, "admin");
   context.setDefaultTimeout(20_000);
   const page = await context.newPage();
   page.on("pageerror", (err) => console.error("page error:", err.message));
@@ -351,6 +380,7 @@ try {
 
   // A viewer sees the graph but no edit, publish or run controls.
   const viewer = await browser.newContext({ viewport: { width: 1500, height: 900 } });
+  watchCsp(viewer, "viewer");
   await viewer.addInitScript((token) => localStorage.setItem("studio.token", token), viewerToken);
   const vp = await viewer.newPage();
   await vp.goto(`${base}/`);
@@ -501,6 +531,7 @@ try {
     window.__received = [];
     window.__subscribes = [];
   }, token);
+  watchCsp(flaky, "flaky network");
   const fp = await flaky.newPage();
   fp.on("pageerror", (err) => console.error("page error (flaky network):", err.message));
   if (process.env.E2E_DEBUG) fp.on("console", (m) => console.log("console:", m.text()));
@@ -649,6 +680,8 @@ try {
   metrics.panThousandNodes = { fps: panFps, longestFrameMs: panLongestFrameMs, durationMs: panMs, mouseMoves: moves };
   writeMetrics();
   log(`panned the 1,000-node workflow for ${panMs} ms (${moves} mouse moves): ${panFps} frames/s, longest frame ${panLongestFrameMs} ms`);
+  if (cspViolations.length) throw new Error(`Content-Security-Policy violations:\n${cspViolations.join("\n")}`);
+  log("no Content-Security-Policy violation on any page");
   log("passed");
 } catch (err) {
   failed = true;

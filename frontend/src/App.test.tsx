@@ -1,5 +1,5 @@
 // Permission gating of the whole shell: `me { permissions }` decides which nav links, pages and controls exist.
-import { cleanup, render, screen, within } from "@testing-library/react";
+import { cleanup, fireEvent, render, screen, within } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { App } from "./App";
 import { ROLE_PERMISSIONS, mockFetch } from "./test/mockGraphQL";
@@ -18,7 +18,7 @@ const WORKFLOW = {
   archived: false,
   latestVersion: { version: 1 },
   webhooks: [
-    { id: "h1", auth: "STANDARD", enabled: true, rateLimitPerMinute: null, previousSecretExpiresAt: null, createdAt: "2025-01-01T00:00:00Z", url: "http://studio.test/hooks/h1" },
+    { id: "h1", auth: "GITHUB", enabled: true, rateLimitPerMinute: null, replayWindowS: 7200, previousSecretExpiresAt: null, createdAt: "2025-01-01T00:00:00Z", url: "http://studio.test/hooks/h1" },
   ],
   schedules: [
     {
@@ -38,6 +38,7 @@ function renderApp(role: RoleName, path: string) {
     Credentials: () => ({ credentials: [] }),
     Users: () => ({ users: { nodes: [], pageInfo: { hasNextPage: false, endCursor: null } } }),
     ApiKeys: () => ({ apiKeys: [] }),
+    UpdateWebhook: () => ({ updateWebhook: { webhook: { id: "h1", enabled: true, rateLimitPerMinute: null, replayWindowS: 0 }, errors: [] } }),
   });
   vi.stubGlobal("fetch", api.fetch);
   localStorage.setItem("studio.token", "t");
@@ -97,5 +98,17 @@ describe("triggers page", () => {
     for (const name of ["Create webhook", "Create schedule", "Delete webhook 1", "Rotate the secret of webhook 1", "Disable webhook 1", "Pause schedule 1", "Edit schedule 1", "Delete schedule 1"]) {
       expect(screen.getByRole("button", { name })).toBeTruthy();
     }
+  });
+
+  it("shows a webhook's replay window in hours and turns it off when emptied", async () => {
+    const api = renderApp("EDITOR", "/workflows/w1/triggers");
+    await screen.findByRole("heading", { name: "Triggers of Nightly report" });
+    const form = screen.getByRole("form", { name: "Replay window of webhook 1" });
+    const hours = within(form).getByLabelText(/Hours webhook 1 refuses a repeated delivery/) as HTMLInputElement;
+    expect(hours.value).toBe("2");
+    fireEvent.change(hours, { target: { value: "" } });
+    fireEvent.click(within(form).getByRole("button", { name: "Save" }));
+    await vi.waitFor(() => expect(api.named("UpdateWebhook")).toHaveLength(1));
+    expect(api.named("UpdateWebhook")[0]?.variables).toEqual({ id: "h1", input: { replayWindowS: 0 } });
   });
 });

@@ -2,7 +2,8 @@
 
 Mounted last: every API path (``API_PREFIXES``) is left to the API's own routes, so a wrong method or an
 unknown id there still gets the API's answer (405, 404), never the app's HTML. Hashed files under
-``assets/`` are cached for a year; ``index.html`` and other files are revalidated on every load.
+``assets/`` are cached for a year; ``index.html`` and other files are revalidated on every load. The security
+headers (CSP, framing, nosniff, referrer) come from ``studio_gql.headers.SecurityHeaders`` on every answer.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def frontend_routes(dist: Path) -> list[BaseRoute]:
             candidate = (root / relative).resolve()
             if candidate.is_relative_to(root) and candidate.is_file():
                 cache = IMMUTABLE if candidate.parent == root / "assets" else REVALIDATE
-                return FileResponse(candidate, headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"})
+                return FileResponse(candidate, headers={"Cache-Control": cache})
             # A missing file (a stale hashed asset, a typo'd favicon) is a 404, not the app's HTML.
             if relative.startswith("assets/") or "." in relative.rsplit("/", 1)[-1]:
                 return PlainTextResponse("not found", status_code=404)
-        return FileResponse(index, headers={"Cache-Control": REVALIDATE, "X-Content-Type-Options": "nosniff"})
+        return FileResponse(index, headers={"Cache-Control": REVALIDATE})
 
     return [_FrontendRoute("/{path:path}", serve, methods=["GET"])]

@@ -1,13 +1,18 @@
 """``POST /hooks/{webhook_id}``: verified, idempotent webhook deliveries that start runs (contract §7).
 
-Order of checks: the hook exists and is enabled (404), the body fits (413), the rate limit (429), the
-signature over the raw body (401), the body is JSON (400), then the delivery key (``Idempotency-Key``, else
-the scheme's delivery id). The run *is* the idempotency record: it is created with the key under the runs
-table's unique (tenant, workflow, idempotency key) and keeps the body's SHA-256, in the same transaction as
-its first event. A repeat finds it and gets the first answer again (``Idempotent-Replayed: true``); the same
-key with another body is 422; concurrent repeats race on the unique key, and the losers answer with the
-winner's run. A delivery that started no run (its input was invalid, say) leaves nothing to replay: a repeat
-is judged afresh, and succeeds once the workflow accepts it.
+Order of checks: the hook exists and is enabled (404), the body fits (413), the signature over the raw body
+(401), the body is JSON (400), the rate limit (429: only deliveries that passed the checks before it count, so
+unsigned junk cannot spend a sender's budget), then the delivery key: what the signature covers (the signed
+``webhook-id``, Stripe's event id, else the signed body's SHA-256; ``Idempotency-Key`` only for unsigned hooks,
+see ``studio_shared.webhooks.delivery_key``).
+
+The run *is* the idempotency record: it is created with the key under the runs table's unique (tenant,
+workflow, idempotency key) and keeps the body's SHA-256, in the same transaction as its first event. A repeat
+finds it and gets the first answer again (``Idempotent-Replayed: true``); the same key with another body is
+422; concurrent repeats race on the unique key, and the losers answer with the winner's run. A delivery that
+started no run (its input was invalid, say) leaves nothing to replay: a repeat is judged afresh, and succeeds
+once the workflow accepts it. Unless the webhook has a replay window: then the key is remembered that long,
+and a repeat inside it that finds no run (none started, or it was deleted) is refused as a replay (409).
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ import time
 import uuid
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from studio_gql import hygiene
+from studio_gql.limits import read_body
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
 from studio_shared.db import models, tenancy
 from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
+from studio_shared.store import runs as runs_store
 from studio_shared.store import webhooks as store
 from studio_shared.types import RunStatus
 from studio_shared.webhooks import SignatureInvalid, delivery_key, verify
@@ -55,18 +62,9 @@ async def deliver(request: Request) -> Response:
     if hook is None or not hook.enabled:
         return problem(404, "not_found", "no enabled webhook has this URL: check the id, or enable the webhook")
     tenancy.act_for(hook.tenant_id)  # the rest of the delivery acts for the webhook's tenant only
-    body = await _read_body(request, settings.webhook_max_body_bytes)
+    body = await read_body(request, settings.webhook_max_body_bytes)
     if body is None:
         return problem(413, "too_large", f"the body is larger than {settings.webhook_max_body_bytes} bytes")
-    if hook.rate_limit_per_minute is not None:
-        retry_after = await state.limiter.hit(f"webhook:{hook.id}", hook.rate_limit_per_minute)
-        if retry_after is not None:
-            return problem(
-                429,
-                "rate_limited",
-                f"this webhook takes {hook.rate_limit_per_minute} deliveries a minute; retry after {retry_after} s",
-                {"Retry-After": str(retry_after)},
-            )
     headers = {name.lower(): value for name, value in request.headers.items()}
     try:
         verify(hook.auth, hook.secrets, headers, body, time.time())
@@ -78,10 +76,21 @@ async def deliver(request: Request) -> Response:
         return problem(400, "not_json", f"the body must be JSON (Content-Type: application/json): {exc}")
     except ValueError:
         return problem(400, "not_json", "the body must be JSON (Content-Type: application/json)")
+    # Counted only now: a delivery its sender signed (for an unsigned hook, any JSON body: nothing tells the
+    # sender's from anybody's). Junk refused above never spends the webhook's budget.
+    if hook.rate_limit_per_minute is not None:
+        retry_after = await state.limiter.hit(f"webhook:{hook.id}", hook.rate_limit_per_minute)
+        if retry_after is not None:
+            return problem(
+                429,
+                "rate_limited",
+                f"this webhook takes {hook.rate_limit_per_minute} deliveries a minute; retry after {retry_after} s",
+                {"Retry-After": str(retry_after)},
+            )
     wait_s = _wait(request.query_params.get("wait"), settings.webhook_max_wait_s)
     if isinstance(wait_s, Response):
         return wait_s
-    key = delivery_key(hook.auth, headers, payload)
+    key = delivery_key(hook.auth, headers, body, payload)
     if key is not None and not 1 <= len(key) <= MAX_KEY:
         return problem(400, "bad_key", f"the idempotency key must have 1 to {MAX_KEY} characters")
     delivery = {
@@ -91,6 +100,10 @@ async def deliver(request: Request) -> Response:
         "body": payload,
     }
     delivery["sha256"] = hashlib.sha256(body).hexdigest()
+    if hook.replay_window_s and key is not None:
+        refused = await _replay_refusal(state, hook, hook.replay_window_s, key, delivery["sha256"])
+        if refused is not None:
+            return refused
     status, answer, run, created = await _start(state, hook, payload, key, delivery)
     headers = {}
     if run is not None and not created:  # the run an earlier delivery with this key started: a repeat
@@ -104,19 +117,29 @@ async def deliver(request: Request) -> Response:
     return JSONResponse(answer, status_code=status, headers=headers)
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+async def _replay_refusal(
+    state: AppState, hook: store.Endpoint, window_s: int, key: str, sha256: str
+) -> Response | None:
+    """Inside the webhook's replay window: a key seen before is answered by its run (the normal repeat, below),
+    and refused (409) when it has none: the first started no run, or its run was deleted since."""
+    async with state.sessions.begin() as s:
+        first_seen = await store.remember_delivery(s, hook.tenant_id, hook.id, key, sha256, window_s)
+    if first_seen is None:
         return None
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return None
-    except ClientDisconnect:
-        return b""
-    return bytes(body)
+    async with state.reads() as s:
+        run = await runs_store.by_idempotency_key(s, hook.tenant_id, hook.workflow_id, _run_key(hook, key))
+    if run is not None:
+        return None
+    return problem(
+        409,
+        "replayed",
+        f"this delivery was received at {first_seen.isoformat(timespec='seconds')}; this webhook refuses a repeat "
+        f"for {window_s} s (its replay window): send a new delivery",
+    )
+
+
+def _run_key(hook: store.Endpoint, key: str) -> str:
+    return f"webhook:{hook.id}:{key}"
 
 
 def _wait(raw: str | None, cap: float) -> float | Response:
@@ -141,7 +164,7 @@ async def _start(
             f"webhook:{hook.id}",
             hook.workflow_id,
             input=payload,
-            idempotency_key=f"webhook:{hook.id}:{key}" if key else None,
+            idempotency_key=_run_key(hook, key) if key else None,
             trigger="webhook",
             trigger_data=delivery,
         )

@@ -12,12 +12,11 @@ from starlette.responses import JSONResponse, Response
 
 from studio_gql import hygiene
 from studio_gql.auth import authenticate
+from studio_gql.limits import read_body
 from studio_gql.routes.hooks import problem
 from studio_gql.state import AppState
 from studio_shared.errors import Unauthenticated, ValidationFailed
 from studio_shared.rbac import Permission, permissions_for
-
-MAX_BODY = 256 * 1024
 
 
 async def receive(request: Request) -> Response:
@@ -30,9 +29,10 @@ async def receive(request: Request) -> Response:
         return problem(401, "unauthenticated", "send 'Authorization: Bearer <API key>' of a key with message:send")
     if Permission.MESSAGE_SEND not in permissions_for(principal.role):
         return problem(403, "forbidden", "this key's role lacks the permission 'message:send' (OPERATOR or above)")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return problem(413, "too_large", f"the body is larger than {MAX_BODY} bytes")
+    limit = state.settings.message_max_body_bytes
+    body = await read_body(request, limit)  # streamed: a body over the limit is refused without being held
+    if body is None:
+        return problem(413, "too_large", f"the body is larger than {limit} bytes")
     try:
         payload = hygiene.loads(body)
     except hygiene.BadJSON as exc:

@@ -6,12 +6,20 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxTokensLimiter, ParserCache
+from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from studio_gql.errors import StudioMaskErrors, should_mask_error
-from studio_gql.hygiene import AliasLimiter, DepthLimiter, OperationChecks, StorableLiterals, ValidationCache
+from studio_gql.hygiene import (
+    AliasLimiter,
+    CostLimiter,
+    DepthLimiter,
+    OperationChecks,
+    QuietExecution,
+    StorableLiterals,
+    ValidationCache,
+)
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
 from studio_gql.schema.messages import MessageMutation, MessageQuery
@@ -74,11 +82,13 @@ class StudioSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The schema with its guards: depth, alias (through fragments, each once) and token limits, storable
-    literals, operation choice, subscriptions over websocket only, error masking; parsing and validation
-    are cached per document text."""
+    """The schema with its guards: depth, alias, cost (through fragments, each once) and token limits, storable
+    literals, no introspection or suggestions in production, operation choice, subscriptions over websocket only,
+    error masking; parsing and validation are cached per document text."""
     settings = settings or Settings()
-    validated = ValidationCache(maxsize=256)
+    # Production keeps the schema to itself (no introspection, no "Did you mean …?") unless a setting opens it.
+    quiet = not settings.graphql_introspection_enabled
+    validated = ValidationCache(maxsize=256, hide_suggestions=quiet)
     return StudioSchema(
         query=Query,
         mutation=Mutation,
@@ -90,6 +100,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=256),  # after the token limit: it parses with the limiter's options
             lambda: DepthLimiter(max_depth=settings.graphql_max_depth),
             lambda: AliasLimiter(max_aliases=settings.graphql_max_aliases),
+            lambda: CostLimiter(max_cost=settings.graphql_max_cost),
+            *([DisableIntrospection] if quiet else []),
             StorableLiterals,
             validated.extension,
             OperationChecks,
@@ -97,6 +109,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
                 should_mask_error=should_mask_error, error_message="Internal error; it has been logged."
             ),
         ],
+        execution_context_class=QuietExecution if quiet else None,
     )
 
 

@@ -20,7 +20,7 @@ from studio_gql.schema.artifacts import Artifact
 from studio_gql.schema.common import JSON, Connection, DeletePayload, connection, parse_id, require_id
 from studio_gql.schema.workflows import Workflow
 from studio_shared.db import models
-from studio_shared.errors import NotFound
+from studio_shared.errors import NotFound, ValidationFailed
 from studio_shared.events import channels, reconnected_since
 from studio_shared.rbac import Permission
 from studio_shared.storage import StorageError
@@ -28,6 +28,7 @@ from studio_shared.store import Page
 from studio_shared.store import runs as store
 from studio_shared.store import usage as usage_store
 from studio_shared.store import workflows as workflows_store
+from studio_shared.store.pagination import decode_cursor, page_size
 from studio_shared.types import RunStatus as RunStatusEnum
 from studio_shared.types import StepStatus as StepStatusEnum
 
@@ -205,10 +206,15 @@ class Run:
         rows = await info.context.loaders.steps.load(uuid.UUID(str(self.id)))
         return next((Step.from_model(r) for r in rows if r.step_id == step_id), None)
 
-    @strawberry.field(description="Stored events after `afterSeq` (at most 5000; page with the last seq).")
-    async def events(self, info: Info, after_seq: int | None = None) -> list[RunEvent]:
-        async with info.context.state.reads() as s:
-            rows = await store.events_after(s, self._tenant_id, uuid.UUID(str(self.id)), after_seq or 0)
+    @strawberry.field(
+        description=f"Stored events after `afterSeq`, oldest first: `first` of them (at most and by default "
+        f"{store.MAX_EVENTS}); page on with the last seq."
+    )
+    async def events(self, info: Info, after_seq: int | None = None, first: int | None = None) -> list[RunEvent]:
+        size = store.MAX_EVENTS if first is None else first
+        if not 0 <= size <= store.MAX_EVENTS:
+            raise ValidationFailed.one(["first"], f"first must be between 0 and {store.MAX_EVENTS}", "OUT_OF_RANGE")
+        rows = await info.context.loaders.events.load((uuid.UUID(str(self.id)), after_seq or 0, size))
         return [RunEvent.from_model(r) for r in rows]
 
     @strawberry.field(
@@ -217,9 +223,10 @@ class Run:
     async def children(
         self, info: Info, first: int | None = None, after: str | None = None, step_id: str | None = None
     ) -> Connection[Run]:
-        where = store.RunFilter(parent_run_id=uuid.UUID(str(self.id)), parent_step_id=step_id)
-        async with info.context.state.reads() as s:
-            page = await store.list_runs(s, self._tenant_id, where, first, after)
+        page_size(first)  # a bad page size or cursor is refused here, not in the middle of other runs' batch
+        if after:
+            decode_cursor(after)
+        page = await info.context.loaders.children.load((uuid.UUID(str(self.id)), step_id, first, after))
         return connection(page, Run.from_model)
 
     @strawberry.field(description="Approval tasks this run's human.approval steps opened, oldest first.")

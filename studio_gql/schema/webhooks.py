@@ -24,6 +24,12 @@ WebhookAuth = strawberry.enum(
     description="How deliveries are signed: Standard Webhooks, GitHub's or Stripe's scheme, or NONE (unsigned).",
 )
 
+REPLAY_WINDOW = (
+    "Seconds a verified delivery's key (the signed id; for GitHub, which signs no timestamp, the body's SHA-256) "
+    "is remembered: a repeat inside the window is answered by the run it started, or refused (409) when it "
+    "started none or that run was deleted."
+)
+
 
 @strawberry.type(description="An endpoint that starts runs of a workflow; POST JSON to `url`.")
 class Webhook:
@@ -31,6 +37,7 @@ class Webhook:
     auth: WebhookAuth
     enabled: bool
     rate_limit_per_minute: int | None
+    replay_window_s: int | None = strawberry.field(description=REPLAY_WINDOW)
     previous_secret_expires_at: datetime | None = strawberry.field(
         description="Until then the secret before the last rotation still verifies."
     )
@@ -44,6 +51,7 @@ class Webhook:
             auth=row.auth,
             enabled=row.enabled,
             rate_limit_per_minute=row.rate_limit_per_minute,
+            replay_window_s=row.replay_window_s,
             previous_secret_expires_at=row.previous_secret_expires_at,
             created_at=row.created_at,
             _workflow_id=row.workflow_id,
@@ -69,6 +77,7 @@ class WebhookInput:
     rate_limit_per_minute: int | None = strawberry.field(
         default=None, description="Deliveries per minute before 429 Too Many Requests; null: no limit."
     )
+    replay_window_s: int | None = strawberry.field(default=None, description=REPLAY_WINDOW + " 0 or null: off.")
 
 
 @strawberry.input(description="Change a webhook; omitted fields stay as they are.")
@@ -76,6 +85,7 @@ class WebhookUpdateInput:
     enabled: bool | None = None
     rate_limit_per_minute: int | None = None
     clear_rate_limit: bool = False
+    replay_window_s: int | None = strawberry.field(default=None, description=REPLAY_WINDOW + " 0: off.")
 
 
 @strawberry.type
@@ -107,6 +117,7 @@ class WebhookMutation:
                 WebhookAuthEnum(given.auth),
                 given.enabled,
                 given.rate_limit_per_minute,
+                given.replay_window_s,
             )
         return WebhookPayload(webhook=Webhook.from_model(row), secret=secret)
 
@@ -145,6 +156,7 @@ class WebhookMutation:
                 input.enabled,
                 input.rate_limit_per_minute,
                 input.clear_rate_limit,
+                input.replay_window_s,
             )
         ctx.state.webhook_endpoints.forget(row.id)
         return WebhookPayload(webhook=Webhook.from_model(row))

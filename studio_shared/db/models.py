@@ -235,10 +235,14 @@ class Webhook(Tenanted, Timestamps, Base):
     previous_secret_expires_at: Mapped[datetime | None]
     enabled: Mapped[bool] = mapped_column(default=True)
     rate_limit_per_minute: Mapped[int | None]
+    # Verified delivery keys are remembered this long (in idempotency_records) and a repeat is refused as a
+    # replay even when it started no run or its run was deleted; null: no window beyond the run's own key.
+    replay_window_s: Mapped[int | None]
 
 
 class IdempotencyRecord(Tenanted, Base):
-    """The first answer to a keyed request, replayed to repeats; the unique key stops concurrent twins."""
+    """A keyed request seen before: webhook delivery keys kept for the webhook's replay window (scope
+    ``webhook:<id>``); the unique key stops concurrent twins."""
 
     __tablename__ = "idempotency_records"
     __table_args__ = (

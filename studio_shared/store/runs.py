@@ -9,6 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from studio_shared.db import models
 from studio_shared.errors import Conflict, NotFound
@@ -39,11 +40,8 @@ async def by_ids(s: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) ->
     return {row.id: row for row in rows}
 
 
-async def list_runs(
-    s: AsyncSession, tenant_id: uuid.UUID, where: RunFilter, first: int | None, after: str | None
-) -> Page[models.Run]:
+def _filtered(stmt: sa.Select[models.Run], where: RunFilter) -> sa.Select[models.Run]:
     run = models.Run
-    stmt = sa.select(run).where(run.tenant_id == tenant_id)
     if where.workflow_id is not None:
         stmt = stmt.where(run.workflow_id == where.workflow_id)
     if where.statuses:
@@ -56,8 +54,47 @@ async def list_runs(
         stmt = stmt.where(run.parent_run_id == where.parent_run_id)
     if where.parent_step_id is not None:
         stmt = stmt.where(run.parent_step_id == where.parent_step_id)
-    stmt, size = keyset(stmt, run.created_at, run.id, first, after)
+    return stmt
+
+
+async def list_runs(
+    s: AsyncSession, tenant_id: uuid.UUID, where: RunFilter, first: int | None, after: str | None
+) -> Page[models.Run]:
+    run = models.Run
+    stmt, size = keyset(
+        _filtered(sa.select(run).where(run.tenant_id == tenant_id), where), run.created_at, run.id, first, after
+    )
     return paged((await s.scalars(stmt)).all(), size)
+
+
+async def children_of(
+    s: AsyncSession,
+    tenant_id: uuid.UUID,
+    parent_ids: list[uuid.UUID],
+    step_id: str | None,
+    first: int | None,
+    after: str | None,
+) -> dict[uuid.UUID, Page[models.Run]]:
+    """A page of child runs of each parent (newest first), in one statement whatever the number of parents."""
+    if len(parent_ids) == 1:
+        where = RunFilter(parent_run_id=parent_ids[0], parent_step_id=step_id)
+        return {parent_ids[0]: await list_runs(s, tenant_id, where, first, after)}
+    run = models.Run
+    stmt = _filtered(
+        sa.select(run).where(run.tenant_id == tenant_id, run.parent_run_id.in_(parent_ids)),
+        RunFilter(parent_step_id=step_id),
+    )
+    stmt, size = keyset(stmt, run.created_at, run.id, first, after)  # ordered and limited below, per parent
+    rank = sa.func.row_number().over(partition_by=run.parent_run_id, order_by=(run.created_at.desc(), run.id.desc()))
+    ranked = stmt.order_by(None).limit(None).add_columns(rank.label("rank")).subquery()
+    child = aliased(run, ranked)
+    rows = await s.scalars(
+        sa.select(child).where(ranked.c.rank <= size + 1).order_by(ranked.c.parent_run_id, ranked.c.rank)
+    )
+    found: dict[uuid.UUID, list[models.Run]] = {parent: [] for parent in parent_ids}
+    for row in rows:
+        found[row.parent_run_id].append(row)  # type: ignore[index]
+    return {parent: paged(children, size) for parent, children in found.items()}
 
 
 async def changed_since(
@@ -110,6 +147,27 @@ async def events_after(
     return list(rows)
 
 
+async def events_of(
+    s: AsyncSession, tenant_id: uuid.UUID, run_ids: list[uuid.UUID], after_seq: int, limit: int = MAX_EVENTS
+) -> dict[uuid.UUID, list[models.RunEvent]]:
+    """Each run's events after ``after_seq`` (at most ``limit`` each), in one statement whatever the number of runs."""
+    if len(run_ids) == 1:
+        return {run_ids[0]: await events_after(s, tenant_id, run_ids[0], after_seq, limit)}
+    event = models.RunEvent
+    rank = sa.func.row_number().over(partition_by=event.run_id, order_by=event.seq).label("rank")
+    ranked = (
+        sa.select(event, rank)
+        .where(event.tenant_id == tenant_id, event.run_id.in_(run_ids), event.seq > after_seq)
+        .subquery()
+    )
+    row = aliased(event, ranked)
+    rows = await s.scalars(sa.select(row).where(ranked.c.rank <= limit).order_by(ranked.c.run_id, ranked.c.seq))
+    found: dict[uuid.UUID, list[models.RunEvent]] = {run_id: [] for run_id in run_ids}
+    for found_row in rows:
+        found[found_row.run_id].append(found_row)
+    return found
+
+
 async def delete_tree(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, actor: str) -> list[uuid.UUID]:
     """Delete a finished top-level run with its child runs, steps, events, artifact rows and model calls.
 
@@ -142,3 +200,13 @@ async def delete_tree(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, 
         await s.execute(sa.delete(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id.in_(chunk)))
     audit.record(s, tenant_id, actor, "run.delete", ("run", run_id), {"runs": len(tree)})
     return tree
+
+
+async def by_idempotency_key(
+    s: AsyncSession, tenant_id: uuid.UUID, workflow_id: uuid.UUID, key: str
+) -> models.Run | None:
+    """The run a start with this idempotency key created, if it still exists."""
+    run = models.Run
+    return await s.scalar(
+        sa.select(run).where(run.tenant_id == tenant_id, run.workflow_id == workflow_id, run.idempotency_key == key)
+    )

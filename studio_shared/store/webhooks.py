@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.auth import Principal
@@ -15,10 +16,12 @@ from studio_shared.db import models
 from studio_shared.db.types import utcnow
 from studio_shared.errors import NotFound, ValidationFailed
 from studio_shared.store import audit, workflows
-from studio_shared.types import WebhookAuth
+from studio_shared.types import IdempotencyState, WebhookAuth
 from studio_shared.webhooks import new_secret
 
 MAX_RATE_LIMIT = 1_000_000
+MAX_REPLAY_WINDOW_S = 30 * 24 * 3600
+EXPIRED_BATCH = 100  # expired delivery keys a remembered delivery removes on its way (bounded work per delivery)
 
 
 def _check_rate(rate_limit_per_minute: int | None) -> None:
@@ -26,6 +29,15 @@ def _check_rate(rate_limit_per_minute: int | None) -> None:
         raise ValidationFailed.one(
             ["input", "rateLimitPerMinute"], f"give 1 to {MAX_RATE_LIMIT} deliveries per minute, or null for no limit"
         )
+
+
+def _replay_window(replay_window_s: int | None) -> int | None:
+    """The window to store: 0 turns it off (null)."""
+    if replay_window_s is not None and not 0 <= replay_window_s <= MAX_REPLAY_WINDOW_S:
+        raise ValidationFailed.one(
+            ["input", "replayWindowS"], f"give 0 (off) to {MAX_REPLAY_WINDOW_S} seconds (30 days)", "OUT_OF_RANGE"
+        )
+    return replay_window_s or None
 
 
 async def create(
@@ -37,10 +49,12 @@ async def create(
     auth: WebhookAuth,
     enabled: bool,
     rate_limit_per_minute: int | None,
+    replay_window_s: int | None = None,
 ) -> tuple[models.Webhook, str | None]:
     """The webhook and its secret in clear (None for auth NONE): shown this once."""
     await workflows.require(s, tenant_id, workflow_id)
     _check_rate(rate_limit_per_minute)
+    window = _replay_window(replay_window_s)
     secret = None if auth is WebhookAuth.NONE else new_secret()
     hook = models.Webhook(
         tenant_id=tenant_id,
@@ -49,6 +63,7 @@ async def create(
         secret_encrypted=box.seal(secret) if secret else None,
         enabled=enabled,
         rate_limit_per_minute=rate_limit_per_minute,
+        replay_window_s=window,
     )
     s.add(hook)
     await s.flush()
@@ -91,13 +106,17 @@ async def update(
     enabled: bool | None,
     rate_limit_per_minute: int | None,
     clear_rate_limit: bool,
+    replay_window_s: int | None = None,
 ) -> models.Webhook:
     hook = await require(s, tenant_id, webhook_id)
     _check_rate(rate_limit_per_minute)
+    window = _replay_window(replay_window_s)
     if enabled is not None:
         hook.enabled = enabled
     if rate_limit_per_minute is not None or clear_rate_limit:
         hook.rate_limit_per_minute = rate_limit_per_minute
+    if replay_window_s is not None:
+        hook.replay_window_s = window
     audit.record(s, tenant_id, actor.actor, "webhook.update", ("webhook", hook.id), {"enabled": hook.enabled})
     await s.flush()
     return hook
@@ -106,6 +125,11 @@ async def update(
 async def delete(s: AsyncSession, tenant_id: uuid.UUID, actor: Principal, webhook_id: uuid.UUID) -> None:
     hook = await require(s, tenant_id, webhook_id)
     await s.delete(hook)
+    await s.execute(
+        sa.delete(models.IdempotencyRecord).where(
+            models.IdempotencyRecord.tenant_id == tenant_id, models.IdempotencyRecord.scope == _scope(webhook_id)
+        )
+    )
     audit.record(s, tenant_id, actor.actor, "webhook.delete", ("webhook", webhook_id))
 
 
@@ -134,6 +158,7 @@ class Endpoint:
     enabled: bool
     secrets: tuple[str, ...]  # current first, then the previous one while its overlap lasts
     rate_limit_per_minute: int | None
+    replay_window_s: int | None = None
 
 
 async def endpoint(s: AsyncSession, box: SecretBox, webhook_id: uuid.UUID) -> Endpoint | None:
@@ -145,5 +170,61 @@ async def endpoint(s: AsyncSession, box: SecretBox, webhook_id: uuid.UUID) -> En
     if hook.previous_secret_encrypted and expires is not None and expires > utcnow():
         secrets.append(box.open(hook.previous_secret_encrypted))
     return Endpoint(
-        hook.id, hook.tenant_id, hook.workflow_id, hook.auth, hook.enabled, tuple(secrets), hook.rate_limit_per_minute
+        hook.id,
+        hook.tenant_id,
+        hook.workflow_id,
+        hook.auth,
+        hook.enabled,
+        tuple(secrets),
+        hook.rate_limit_per_minute,
+        hook.replay_window_s,
     )
+
+
+def _scope(webhook_id: uuid.UUID) -> str:
+    return f"webhook:{webhook_id}"
+
+
+async def remember_delivery(
+    s: AsyncSession, tenant_id: uuid.UUID, webhook_id: uuid.UUID, key: str, sha256: str, window_s: int
+) -> datetime | None:
+    """Keep a verified delivery's key for ``window_s``: None the first time inside the window, else when it was
+    first seen (a replay). Concurrent twins race on the unique (tenant, scope, key): one of them is first."""
+    now = utcnow()
+    record = models.IdempotencyRecord
+    scope = _scope(webhook_id)
+    # The key's own expired record, and a bounded batch of the tenant's others (ix (tenant_id, expires_at)).
+    expired = (
+        sa.select(record.id)
+        .where(record.tenant_id == tenant_id, record.expires_at <= now)
+        .limit(EXPIRED_BATCH)
+        .scalar_subquery()
+    )
+    await s.execute(
+        sa.delete(record).where(
+            record.tenant_id == tenant_id,
+            sa.or_(sa.and_(record.scope == scope, record.key == key, record.expires_at <= now), record.id.in_(expired)),
+        )
+    )
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    created = await s.scalar(
+        insert(record)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            scope=scope,
+            key=key,
+            request_sha256=sha256,
+            state=IdempotencyState.DONE,
+            created_at=now,
+            expires_at=now + timedelta(seconds=window_s),
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "scope", "key"])
+        .returning(record.id)
+    )
+    if created is not None:
+        return None
+    first: datetime | None = await s.scalar(
+        sa.select(record.created_at).where(record.tenant_id == tenant_id, record.scope == scope, record.key == key)
+    )
+    return first or now

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -94,3 +95,49 @@ async def test_without_a_build_the_root_says_how_to_make_one(
             assert "make run" in response.text
             assert "make frontend" in response.text
         assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+# --------------------------------------------------------------------------------------- security headers (issue 17)
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    return {part.split()[0]: part.split()[1:] for part in (p.strip() for p in policy.split(";")) if part}
+
+
+async def test_the_app_is_served_with_a_strict_content_security_policy(web: httpx.AsyncClient) -> None:
+    """Found: `/` had no security header but nosniff. An injected <script> (inline or from another host) must not
+    run, no other site may frame the studio, and no URL of the studio leaks in a Referer."""
+    for path in ("/", "/workflows/123"):
+        response = await web.get(path)
+        csp = _directives(response.headers["content-security-policy"])
+        assert csp["script-src"] == ["'self'"], csp  # no 'unsafe-inline', no 'unsafe-eval', no other host
+        assert csp["frame-ancestors"] == ["'none'"] and csp["object-src"] == ["'none'"]
+        assert csp["default-src"] == ["'self'"] and csp["base-uri"] == ["'self'"] and csp["form-action"] == ["'self'"]
+        assert csp["connect-src"] == ["'self'"]
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["cross-origin-opener-policy"] == "same-origin"
+        assert "camera=()" in response.headers["permissions-policy"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_every_api_answer_has_nosniff_and_no_referrer(web: httpx.AsyncClient, tenant: Any) -> None:
+    answers = [
+        await web.get("/healthz"),
+        await web.get("/schemas/nodes"),
+        await web.post("/graphql", json={"query": "{ me { role } }"}),
+        await web.post("/hooks/not-an-id", content=b"{}"),
+        await web.get("/assets/index-abc123.js"),
+        await web.post("/graphql", content=b"x" * 2_000_000),  # the body limit's own 413
+    ]
+    for response in answers:
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+        assert response.headers["referrer-policy"] == "no-referrer", response.url
+        assert "content-security-policy" not in response.headers or response.url.path == "/graphql"
+
+
+async def test_graphiql_gets_its_own_policy(web: httpx.AsyncClient) -> None:
+    page = await web.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    csp = _directives(page.headers["content-security-policy"])
+    assert "https://unpkg.com" in csp["script-src"] and csp["frame-ancestors"] == ["'none'"]

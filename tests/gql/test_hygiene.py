@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import httpx
@@ -15,7 +16,8 @@ from websockets.typing import Subprotocol
 from studio_gql.hygiene import ValidationCache
 from studio_gql.schema import build_schema
 from studio_gql.schema import workflows as workflow_schema
-from studio_shared.settings import Settings
+from studio_gql.state import AppState
+from studio_shared.settings import Env, Settings
 from tests.conftest import GraphQLClient, TenantFixture
 
 
@@ -244,3 +246,72 @@ async def test_a_malformed_websocket_message_closes_with_4400(
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+def test_http_routes_read_bodies_only_through_the_streaming_limit() -> None:
+    """The class guard for unbounded reads (issue 17, /messages read 300 MB before checking): no route reads a
+    request body but through ``limits.read_body``, which stops at the limit."""
+    from pathlib import Path
+
+    import studio_gql.routes
+
+    unbounded = re.compile(r"\brequest\.(body|json|form|stream)\(")
+    offenders = [
+        f"{path.name}:{n}"
+        for path in Path(studio_gql.routes.__file__).parent.glob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if unbounded.search(line)
+    ]
+    assert offenders == [], f"read bodies with studio_gql.limits.read_body: {offenders}"
+
+
+# ------------------------------------------------------------------------ what production tells strangers (issue 17)
+
+INTROSPECT = "{ __schema { queryType { name } types { name } } }"
+TYPO = "{ workflowz { edges { node { id } } } }"
+BAD_ENUM = 'mutation($r: Role!) { createApiKey(name: "k", role: $r) { key } }'
+
+
+async def _ask(state: AppState, settings: Settings, query: str, variables: dict | None = None) -> dict:
+    """An unauthenticated request to a GraphQL endpoint built with ``settings`` (on this session's database)."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from studio_gql.graphql_app import StudioGraphQL
+
+    endpoint = StudioGraphQL(settings)
+    app = Starlette(routes=[Route("/graphql", endpoint, methods=["POST"])])
+    app.state.studio = state
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://studio.test") as client:
+        response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert response.status_code == 200, response.text
+    body: dict = response.json()
+    return body
+
+
+@pytest.mark.parametrize(
+    ("env", "introspection", "open_"),
+    [("production", None, False), ("production", True, True), ("test", None, True), ("development", False, False)],
+)
+async def test_introspection_and_suggestions_are_off_in_production_unless_a_setting_opens_them(
+    state: AppState, settings: Settings, env: str, introspection: bool | None, open_: bool
+) -> None:
+    """Found with STUDIO_ENV=production: an unauthenticated client could read the whole schema (``__schema``) and
+    have the rest spelled out by "Did you mean …?" (field names in validation, enum values in variables)."""
+    chosen = settings.model_copy(update={"env": Env(env), "graphql_introspection": introspection})
+    schema = await _ask(state, chosen, INTROSPECT)
+    typo = _messages(await _ask(state, chosen, TYPO))
+    enum = _messages(await _ask(state, chosen, BAD_ENUM, {"r": "ADMINN"}))
+    assert "Cannot query field 'workflowz'" in typo and "ADMINN" in enum  # still told what is wrong
+    if open_:
+        assert schema["data"]["__schema"]["queryType"] == {"name": "Query"}
+        assert "Did you mean 'workflow' or 'workflows'?" in typo and "Did you mean the enum value 'ADMIN'?" in enum
+    else:
+        assert schema.get("data") is None and "introspection" in _messages(schema).lower()
+        assert "Did you mean" not in typo + enum and "'workflows'" not in typo and "'ADMIN'" not in enum
+
+
+def test_export_schema_works_without_introspection(settings: Settings) -> None:
+    """`studio export-schema` prints the SDL from the schema itself, not by asking the API."""
+    quiet = build_schema(settings.model_copy(update={"env": Env.PRODUCTION}))
+    assert "type Query" in quiet.as_str() and "scalar JSON" in quiet.as_str()

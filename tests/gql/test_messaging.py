@@ -124,3 +124,37 @@ async def test_the_inbound_endpoint_takes_an_api_key(
     for response, status in refusals:
         assert response.status_code == status, response.text
         assert response.json()["message"]
+
+
+async def test_an_oversized_message_body_is_refused_without_being_read_whole(
+    gql: GraphQLClient, tenant: TenantFixture, http: httpx.AsyncClient, state: AppState
+) -> None:
+    """The attack: a huge chunked body (no Content-Length). It used to be read whole before its size was checked
+    (300 MB grew the API by 267 MB); now reading stops just past the limit, and the answer is 413."""
+    made = await gql.data('mutation { createApiKey(name: "big", role: OPERATOR) { key } }', None, tenant.token())
+    key = made["createApiKey"]["key"]
+    limit = state.settings.message_max_body_bytes
+    chunk = b"x" * 65536
+    total = 64 * 1024 * 1024
+    sent = 0
+
+    async def body() -> Any:
+        nonlocal sent
+        yield b'{"text": "'
+        while sent < total:
+            sent += len(chunk)
+            yield chunk
+        yield b'"}'
+
+    response = await http.post(
+        f"/messages/big-{uuid.uuid4().hex[:6]}", content=body(), headers={"Authorization": f"Bearer {key}"}
+    )
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "too_large" and str(limit) in response.json()["message"]
+    assert sent <= limit + 2 * len(chunk), f"read {sent} bytes of a body refused at {limit}"
+    declared = await http.post(
+        "/messages/big",
+        content=b"{}",
+        headers={"Authorization": f"Bearer {key}", "Content-Length": str(total)},
+    )
+    assert declared.status_code == 413  # a declared length over the limit: refused before reading anything

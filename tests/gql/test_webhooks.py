@@ -384,3 +384,165 @@ async def test_a_signed_body_nothing_could_store_is_400_and_starts_nothing(
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "not_json" and fragment in response.json()["message"]
     assert await runs_of(state, hook) == []
+
+
+# ------------------------------------------------------------------------------------------- replays (issue 17)
+
+DELETE_RUN = "mutation($id: ID!) { deleteRun(id: $id) { deletedId errors { code message } } }"
+
+
+def _github(hook: Hook, body: bytes, delivery: str) -> dict[str, str]:
+    return {"x-hub-signature-256": sign_github(hook.secret or "", body), "x-github-delivery": delivery}
+
+
+async def test_a_captured_standard_delivery_with_a_new_idempotency_key_is_answered_not_run_again(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient
+) -> None:
+    """The attack: re-send a captured delivery (inside the 5-minute tolerance) with a fresh, unsigned
+    Idempotency-Key each time. The key is the signed webhook-id, so every replay gets the first answer."""
+    hook = await make_hook(gql, state, tenant, http)
+    body = b'{"pay": 100}'
+    captured = hook.standard(body, msg_id="msg_captured")
+    first = await hook.post(body, captured)
+    assert first.status_code == 202, first.text
+    for n in range(3):
+        replay = await hook.post(body, {**captured, "idempotency-key": f"fresh-{n}"})
+        assert replay.status_code == 202 and replay.json() == first.json(), replay.text
+        assert replay.headers["idempotent-replayed"] == "true"
+    assert len(await runs_of(state, hook)) == 1
+
+
+async def test_a_captured_stripe_event_with_a_new_idempotency_key_is_answered_not_run_again(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient
+) -> None:
+    hook = await make_hook(gql, state, tenant, http, auth="STRIPE")
+    body = b'{"id": "evt_captured", "type": "charge.succeeded"}'
+    captured = {"stripe-signature": sign_stripe(hook.secret or "", int(time.time()), body)}
+    first = await hook.post(body, captured)
+    replay = await hook.post(body, {**captured, "idempotency-key": "fresh"})
+    assert first.status_code == replay.status_code == 202
+    assert replay.json() == first.json() and replay.headers["idempotent-replayed"] == "true"
+    pinged = b'{"type": "ping"}'  # no event id: the signed body is the key
+    ping = {"stripe-signature": sign_stripe(hook.secret or "", int(time.time()), pinged)}
+    assert (await hook.post(pinged, ping)).status_code == 202
+    assert (await hook.post(pinged, {**ping, "idempotency-key": "x"})).headers["idempotent-replayed"] == "true"
+    assert len(await runs_of(state, hook)) == 2
+
+
+async def test_a_captured_github_delivery_with_a_new_delivery_id_is_answered_not_run_again(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient
+) -> None:
+    """GitHub signs no timestamp and not X-GitHub-Delivery: a captured delivery re-sent with a new delivery id
+    (or an Idempotency-Key) would have started a run every time, forever. The key is the signed body."""
+    hook = await make_hook(gql, state, tenant, http, auth="GITHUB")
+    body = b'{"action": "opened", "number": 7}'
+    first = await hook.post(body, _github(hook, body, "d-original"))
+    assert first.status_code == 202, first.text
+    for n in range(3):
+        replay = await hook.post(body, {**_github(hook, body, f"d-forged-{n}"), "idempotency-key": f"k-{n}"})
+        assert replay.status_code == 202 and replay.json() == first.json()
+        assert replay.headers["idempotent-replayed"] == "true"
+    other = b'{"action": "closed", "number": 7}'
+    assert (await hook.post(other, _github(hook, other, "d-original"))).headers.get("idempotent-replayed") is None
+    assert len(await runs_of(state, hook)) == 2
+
+
+async def test_unsigned_hooks_keep_honouring_idempotency_key(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient
+) -> None:
+    hook = await make_hook(gql, state, tenant, http, auth="NONE")
+    first = await hook.post(b'{"n": 1}', {"idempotency-key": "order-1"})
+    again = await hook.post(b'{"n": 1}', {"idempotency-key": "order-1"})
+    other = await hook.post(b'{"n": 1}', {"idempotency-key": "order-2"})
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert other.json() != first.json()
+    assert len(await runs_of(state, hook)) == 2
+
+
+async def test_the_replay_window_refuses_a_github_replay_after_its_run_is_deleted(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient
+) -> None:
+    """Without a window, the run is the only record of a delivery: deleting it lets a replay start a new run.
+    With ``replayWindowS``, the signed key is remembered for the window and a repeat without a run is a 409."""
+    plain = await make_hook(gql, state, tenant, http, auth="GITHUB")
+    windowed = await make_hook(gql, state, tenant, http, auth="GITHUB", replayWindowS=3600)
+    body = b'{"action": "deleted-later"}'
+    for hook in (plain, windowed):
+        first = await hook.post(body, _github(hook, body, "d-1"))
+        assert first.status_code == 202, first.text
+        repeat = await hook.post(body, _github(hook, body, "d-2"))  # the run exists: its answer, window or not
+        assert repeat.status_code == 202 and repeat.headers["idempotent-replayed"] == "true"
+        await wait_for(state, tenant.id, uuid.UUID(first.json()["run_id"]))
+        deleted = await gql.data(DELETE_RUN, {"id": first.json()["run_id"]}, tenant.token(Role.EDITOR))
+        assert deleted["deleteRun"]["errors"] == []
+    assert (await plain.post(body, _github(plain, body, "d-3"))).status_code == 202  # why the window exists
+    refused = await windowed.post(body, _github(windowed, body, "d-3"))
+    assert refused.status_code == 409 and refused.json()["error"] == "replayed", refused.text
+    assert "3600 s" in refused.json()["message"]
+    assert await runs_of(state, windowed) == []
+    # Past the window the key is forgotten (as for a delivery the sender sends again days later).
+    async with state.sessions.begin() as s:
+        await s.execute(
+            sa.update(models.IdempotencyRecord)
+            .where(models.IdempotencyRecord.scope == f"webhook:{windowed.id}")
+            .values(expires_at=models.IdempotencyRecord.created_at)
+        )
+    assert (await windowed.post(body, _github(windowed, body, "d-4"))).status_code == 202
+
+
+async def test_the_replay_window_refuses_a_repeat_of_a_delivery_that_started_no_run(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient
+) -> None:
+    definition = chain(node("echo", "transform", value="{{ input }}"))
+    definition["nodes"][0]["config"] = {"input_schema": {"type": "object", "required": ["order"]}}
+    hook = await make_hook(gql, state, tenant, http, definition, replayWindowS=60)
+    body = b'{"nope": 1}'
+    assert (await hook.post(body, hook.standard(body, msg_id="msg_refused"))).status_code == 422
+    again = await hook.post(body, hook.standard(body, msg_id="msg_refused"))
+    assert again.status_code == 409 and again.json()["error"] == "replayed"
+    listed = await gql.data(
+        "query($w: ID!) { workflow(id: $w) { webhooks { replayWindowS } } }",
+        {"w": str(hook.workflow_id)},
+        tenant.token(Role.VIEWER),
+    )
+    assert listed["workflow"]["webhooks"] == [{"replayWindowS": 60}]
+    off = await gql.data(UPDATE_WINDOW, {"id": hook.id, "input": {"replayWindowS": 0}}, tenant.token(Role.EDITOR))
+    assert off["updateWebhook"]["webhook"]["replayWindowS"] is None
+    bad = await gql.data(UPDATE_WINDOW, {"id": hook.id, "input": {"replayWindowS": -1}}, tenant.token(Role.EDITOR))
+    assert [e["path"] for e in bad["updateWebhook"]["errors"]] == [["input", "replayWindowS"]]
+    state.webhook_endpoints.forget(uuid.UUID(hook.id))
+    assert (await hook.post(body, hook.standard(body, msg_id="msg_refused"))).status_code == 422  # afresh again
+
+
+UPDATE_WINDOW = """mutation($id: ID!, $input: WebhookUpdateInput!) { updateWebhook(id: $id, input: $input) {
+  webhook { replayWindowS } errors { path message code } } }"""
+
+
+# ------------------------------------------------------------------------ rate limit counts deliveries (issue 17)
+
+
+async def test_unverified_junk_does_not_spend_a_webhooks_rate_limit(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient
+) -> None:
+    """Three unsigned (or badly signed) posts used to take the whole budget: the real delivery got 429."""
+    hook = await make_hook(gql, state, tenant, http, rateLimitPerMinute=2)
+    body = b'{"real": true}'
+    junk = [
+        await hook.post(body, {}),
+        await hook.post(body, hook.standard(body, secret="whsec_" + "QUJD" * 11)),
+        await hook.post(b"{}", hook.standard(body)),  # a signature of another body
+    ]
+    assert [r.status_code for r in junk] == [401, 401, 401]
+    real = [await hook.post(body, hook.standard(body)) for _ in range(3)]
+    assert [r.status_code for r in real] == [202, 202, 429], [r.text for r in real]
+    assert len(await runs_of(state, hook)) == 2
+
+
+async def test_an_unsigned_hook_counts_every_json_delivery_but_not_junk(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient
+) -> None:
+    """With auth NONE nothing tells the sender's deliveries from anybody's: each JSON body counts. A body that is
+    not JSON starts nothing and is no delivery: it does not count."""
+    hook = await make_hook(gql, state, tenant, http, auth="NONE", rateLimitPerMinute=2)
+    assert [(await hook.post(b"not json", {})).status_code for _ in range(3)] == [400, 400, 400]
+    assert [(await hook.post(b'{"n": 1}', {})).status_code for _ in range(3)] == [202, 202, 429]

@@ -472,6 +472,9 @@ async def test_artifacts_download_by_token_or_signed_link_and_nowhere_else(
     assert by_link.status_code == 200 and by_link.content == b"# 5"
     assert by_link.headers["content-type"].startswith("text/markdown")
     assert by_link.headers["content-disposition"].startswith("attachment")
+    # The route's own sandbox policy, not the app's (the security-headers middleware only fills in what is unset).
+    assert by_link.headers["content-security-policy"] == "sandbox; default-src 'none'"
+    assert by_link.headers["referrer-policy"] == "no-referrer"
     by_token = await http.get(
         f"/artifacts/{artifact['id']}", headers={"Authorization": f"Bearer {tenant.token(Role.VIEWER)}"}
     )

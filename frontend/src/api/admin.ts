@@ -92,7 +92,7 @@ export const WORKFLOW_TRIGGERS = graphql(`
     workflow(id: $id) {
       id name archived
       latestVersion { version }
-      webhooks { id auth enabled rateLimitPerMinute previousSecretExpiresAt createdAt url }
+      webhooks { id auth enabled rateLimitPerMinute replayWindowS previousSecretExpiresAt createdAt url }
       schedules {
         id cron timezone enabled nextFireAt overlap catchUp catchUpWindowS jitterS input lastFireAt createdAt
       }
@@ -103,7 +103,7 @@ export const WORKFLOW_TRIGGERS = graphql(`
 export const CREATE_WEBHOOK = graphql(`
   mutation CreateWebhook($workflowId: ID!, $input: WebhookInput) {
     createWebhook(workflowId: $workflowId, input: $input) {
-      webhook { id url auth enabled rateLimitPerMinute }
+      webhook { id url auth enabled rateLimitPerMinute replayWindowS }
       secret
       errors { ...UserErrorFields }
     }
@@ -123,7 +123,7 @@ export const ROTATE_WEBHOOK_SECRET = graphql(`
 export const UPDATE_WEBHOOK = graphql(`
   mutation UpdateWebhook($id: ID!, $input: WebhookUpdateInput!) {
     updateWebhook(id: $id, input: $input) {
-      webhook { id enabled rateLimitPerMinute }
+      webhook { id enabled rateLimitPerMinute replayWindowS }
       errors { ...UserErrorFields }
     }
   }

@@ -1,4 +1,4 @@
-// The schema form (rjsf + ajv: the largest part of the builder's code) loads when a form is first shown, not with
+// The schema form (rjsf and its validator: the largest part of the builder's code) loads when a form is first shown, not with
 // the page: a workflow opens and draws without waiting for it. `preloadSchemaForm` fetches it ahead, once the page
 // is idle, so the first inspector still opens at once.
 import { lazy, Suspense } from "react";

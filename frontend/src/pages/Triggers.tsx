@@ -103,6 +103,7 @@ function WebhooksSection({
   const id = useId();
   const [auth, setAuth] = useState<WebhookAuth>("STANDARD");
   const [rate, setRate] = useState("");
+  const [replayHours, setReplayHours] = useState("");
   const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
   const [shown, setShown] = useState<Shown | null>(null);
   const [rowErrors, setRowErrors] = useState<Record<string, string>>({});
@@ -116,11 +117,17 @@ function WebhooksSection({
     e.preventDefault();
     const res = await create({
       workflowId,
-      input: { auth, enabled: true, rateLimitPerMinute: rate.trim() ? Number(rate) : null },
+      input: {
+        auth,
+        enabled: true,
+        rateLimitPerMinute: rate.trim() ? Number(rate) : null,
+        replayWindowS: replayHours.trim() ? Math.round(Number(replayHours) * 3600) : null,
+      },
     });
     const payload = res.data?.createWebhook;
     if (payload?.webhook) {
       setRate("");
+      setReplayHours("");
       setErrors(NO_ERRORS);
       const items: SecretItem[] = [{ label: "URL", value: payload.webhook.url, copyLabel: "Copy the URL" }];
       if (payload.secret) items.push({ label: "Signing secret", value: payload.secret, copyLabel: "Copy the secret" });
@@ -134,7 +141,7 @@ function WebhooksSection({
       reload();
       return;
     }
-    const mapped = fieldErrors(payload?.errors, ["auth", "rateLimitPerMinute"], ["input"]);
+    const mapped = fieldErrors(payload?.errors, ["auth", "rateLimitPerMinute", "replayWindowS"], ["input"]);
     if (!payload) mapped.general.push(res.error?.message ?? "Could not create the webhook.");
     setErrors(mapped);
   };
@@ -158,7 +165,7 @@ function WebhooksSection({
     reload();
   };
 
-  const doUpdate = async (hook: WebhookRow, input: { enabled?: boolean; rateLimitPerMinute?: number | null; clearRateLimit?: boolean }) => {
+  const doUpdate = async (hook: WebhookRow, input: WebhookChange) => {
     const res = await update({ id: hook.id, input });
     const problem = problemText(res.data?.updateWebhook, res.error);
     rowProblem(hook.id, problem);
@@ -190,6 +197,7 @@ function WebhooksSection({
               <TableHead>Signature</TableHead>
               <TableHead>Status</TableHead>
               <TableHead>Rate limit</TableHead>
+              <TableHead>Replay window</TableHead>
               {canManage ? <TableHead>Actions</TableHead> : null}
             </TableRow>
           </TableHeader>
@@ -212,11 +220,37 @@ function WebhooksSection({
                   <TableCell>{hook.enabled ? "enabled" : "disabled (answers 404)"}</TableCell>
                   <TableCell>
                     {canManage ? (
-                      <RateLimitForm hook={hook} label={label} busy={updating} onSave={(input) => doUpdate(hook, input)} />
+                      <SettingForm
+                        name={`Rate limit of ${label.toLowerCase()}`}
+                        label={`Deliveries per minute for ${label.toLowerCase()} (empty: no limit)`}
+                        saved={hook.rateLimitPerMinute ? String(hook.rateLimitPerMinute) : ""}
+                        placeholder="no limit"
+                        busy={updating}
+                        onSave={(value) =>
+                          doUpdate(hook, value ? { rateLimitPerMinute: Number(value) } : { clearRateLimit: true })
+                        }
+                      />
                     ) : hook.rateLimitPerMinute ? (
                       `${hook.rateLimitPerMinute} per minute`
                     ) : (
                       "no limit"
+                    )}
+                  </TableCell>
+                  <TableCell>
+                    {canManage ? (
+                      <SettingForm
+                        name={`Replay window of ${label.toLowerCase()}`}
+                        label={`Hours ${label.toLowerCase()} refuses a repeated delivery (empty: off)`}
+                        saved={hook.replayWindowS ? String(hook.replayWindowS / 3600) : ""}
+                        placeholder="off"
+                        step="any"
+                        busy={updating}
+                        onSave={(value) => doUpdate(hook, { replayWindowS: value ? Math.round(Number(value) * 3600) : 0 })}
+                      />
+                    ) : hook.replayWindowS ? (
+                      `${hook.replayWindowS / 3600} h`
+                    ) : (
+                      "off"
                     )}
                   </TableCell>
                   {canManage ? (
@@ -284,6 +318,23 @@ function WebhooksSection({
                 />
                 <FieldMessages id={`${id}-rate-errors`} messages={err("rateLimitPerMinute")} />
               </Field>
+              <Field>
+                <Label htmlFor={`${id}-replay`}>Replay window in hours (optional)</Label>
+                <Input
+                  id={`${id}-replay`}
+                  type="number"
+                  min={0}
+                  step="any"
+                  value={replayHours}
+                  onChange={(e) => setReplayHours(e.target.value)}
+                  {...invalidProps(`${id}-replay-errors`, err("replayWindowS"), `${id}-replay-help`)}
+                />
+                <p id={`${id}-replay-help`} className="text-xs text-muted-foreground">
+                  A repeat of a delivery inside it is refused, even once its run is deleted. GitHub signs no
+                  timestamp: set one for GitHub webhooks.
+                </p>
+                <FieldMessages id={`${id}-replay-errors`} messages={err("replayWindowS")} />
+              </Field>
             </div>
             <GeneralErrors messages={errors.general} />
             <Button type="submit" variant="default" className="self-start" disabled={creating}>
@@ -297,30 +348,43 @@ function WebhooksSection({
   );
 }
 
-function RateLimitForm({
-  hook,
+type WebhookChange = {
+  enabled?: boolean;
+  rateLimitPerMinute?: number | null;
+  clearRateLimit?: boolean;
+  replayWindowS?: number | null;
+};
+
+/** One number setting of a webhook row, edited in place (empty: the setting's "off"). */
+function SettingForm({
+  name,
   label,
+  saved,
+  placeholder,
+  step,
   busy,
   onSave,
 }: {
-  hook: WebhookRow;
+  name: string;
   label: string;
+  saved: string;
+  placeholder: string;
+  step?: string;
   busy: boolean;
-  onSave: (input: { rateLimitPerMinute?: number | null; clearRateLimit?: boolean }) => Promise<boolean>;
+  onSave: (value: string) => Promise<boolean>;
 }) {
   const id = useId();
-  const saved = hook.rateLimitPerMinute ? String(hook.rateLimitPerMinute) : "";
   const [value, setValue] = useState(saved);
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    void onSave(value.trim() ? { rateLimitPerMinute: Number(value) } : { clearRateLimit: true });
+    void onSave(value.trim());
   };
   return (
-    <form className="flex items-center gap-1" onSubmit={submit} aria-label={`Rate limit of ${label.toLowerCase()}`}>
+    <form className="flex items-center gap-1" onSubmit={submit} aria-label={name}>
       <Label htmlFor={id} className="sr-only">
-        Deliveries per minute for {label.toLowerCase()} (empty: no limit)
+        {label}
       </Label>
-      <Input id={id} type="number" min={1} className="w-24" value={value} placeholder="no limit" onChange={(e) => setValue(e.target.value)} />
+      <Input id={id} type="number" min={0} step={step} className="w-24" value={value} placeholder={placeholder} onChange={(e) => setValue(e.target.value)} />
       <Button type="submit" size="xs" disabled={busy || value.trim() === saved}>
         Save
       </Button>
