@@ -28,18 +28,28 @@ _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the user (or API key), the tenant it acts in, and its role."""
+    """Who is calling: the user (or API key), the tenant it acts in, and its role.
+
+    An API key acts for the user who created it (``creator_id``; a key made with a key belongs to that key's
+    creator): its role is the lesser of its own and that user's current one, and it stops with that user.
+    """
 
     tenant_id: uuid.UUID
     role: Role
     user_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    creator_id: uuid.UUID | None = None
 
     @property
     def actor(self) -> str:
         if self.user_id is not None:
             return f"user:{self.user_id}"
         return f"apikey:{self.api_key_id}"
+
+    @property
+    def person_id(self) -> uuid.UUID | None:
+        """The person behind the call: the user, or the user an API key acts for."""
+        return self.user_id if self.user_id is not None else self.creator_id
 
 
 def encode_access_token(

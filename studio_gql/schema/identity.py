@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import strawberry
@@ -57,14 +58,19 @@ class Viewer:
     permissions: list[str] = strawberry.field(description="The same strings the API enforces, for gating the UI.")
 
 
-@strawberry.type(description="An API key; the secret itself is shown only once, in `ApiKeyPayload.key`.")
+@strawberry.type(
+    description="An API key; the secret itself is shown only once, in `ApiKeyPayload.key`. A key acts for the user "
+    "who created it: with the lesser of its own role and that user's current role, and not at all once that user "
+    "is disabled."
+)
 class ApiKey:
     id: strawberry.ID
     name: str
-    role: RoleType
+    role: RoleType = strawberry.field(description="The key's own role; it never acts above its creator's current one.")
     created_at: datetime
-    last_used_at: datetime | None
+    last_used_at: datetime | None = strawberry.field(description="Its latest use, to the minute.")
     revoked: bool
+    _created_by: strawberry.Private[uuid.UUID | None]
 
     @classmethod
     def from_model(cls, row: models.ApiKey) -> ApiKey:
@@ -75,7 +81,13 @@ class ApiKey:
             created_at=row.created_at,
             last_used_at=row.last_used_at,
             revoked=row.revoked_at is not None,
+            _created_by=row.created_by,
         )
+
+    @strawberry.field(description="The user the key acts for: who created it (or whose key created it).")
+    async def created_by(self, info: Info) -> User | None:
+        row = await info.context.loaders.user.load(self._created_by) if self._created_by else None
+        return User.from_model(row) if row else None
 
 
 @strawberry.type(description="One recorded action.")

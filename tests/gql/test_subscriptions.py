@@ -269,6 +269,38 @@ async def test_a_revoked_api_keys_socket_closes(state: AppState, tenant: TenantF
     assert closed.code == 4401
 
 
+async def test_a_keys_socket_follows_the_user_it_acts_for(
+    state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    """An API key acts for its creator: demoting her demotes its open socket, disabling her closes it (4401)."""
+    from studio_shared.auth import Principal
+
+    async with state.sessions.begin() as s:
+        creator = await tenants.create_user(
+            s, tenant.id, f"maker-{uuid.uuid4().hex[:8]}@{tenant.slug}.example", "x" * 16, Role.ADMIN
+        )
+        by_her = Principal(tenant_id=tenant.id, role=Role.ADMIN, user_id=creator.id)
+        _, fresh = await api_keys.create(s, tenant.id, "her key", Role.ADMIN, by_her)
+    users = "query { users { nodes { id } } }"
+
+    async def ask(ws: WsClient) -> dict[str, Any]:
+        return (await ws.receive(await ws.subscribe(users)))["payload"]
+
+    async with WsClient(live_url, fresh.plaintext) as ws:
+        assert "errors" not in await ask(ws), "the key of an admin may list users"
+        async with state.sessions.begin() as s:
+            await s.execute(sa.update(models.User).where(models.User.id == creator.id).values(role=Role.VIEWER))
+        await asyncio.sleep(3 * state.settings.ws_reauth_interval_s)
+        refused = await ask(ws)
+        assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"], refused
+
+        id = await ws.subscribe(RUN_UPDATES)
+        async with state.sessions.begin() as s:
+            await s.execute(sa.update(models.User).where(models.User.id == creator.id).values(active=False))
+        closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
+    assert closed.code == 4401
+
+
 @pytest.mark.slow
 async def test_an_expired_tokens_socket_closes_within_the_bound(
     state: AppState, tenant: TenantFixture, live_url: str
