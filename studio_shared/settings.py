@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = "workflow-agent-studio"
     jwt_audience: str = "workflow-agent-studio"
     access_token_ttl_s: int = Field(default=8 * 3600, gt=0)
+    # Sign-in limits: failed logins per account (email, known or not) and per client address before each further
+    # attempt waits, from 1 s doubling up to login_lockout_max_s; a success forgets the account's failures.
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=30, ge=1)
+    login_lockout_max_s: int = Field(default=900, ge=1)
 
     # GraphQL hygiene: documents over these limits are rejected before any resolver runs.
     graphql_max_depth: int = Field(default=12, ge=2)

@@ -144,6 +144,7 @@ async def _start(
             idempotency_key=f"webhook:{hook.id}:{key}" if key else None,
             trigger="webhook",
             trigger_data=delivery,
+            started_by=hook.created_by,
         )
     except ValidationFailed as exc:
         problems = [{"path": list(p.path), "message": p.message} for p in exc.problems]

@@ -49,6 +49,7 @@ async def create(
         secret_encrypted=box.seal(secret) if secret else None,
         enabled=enabled,
         rate_limit_per_minute=rate_limit_per_minute,
+        created_by=actor.person_id,
     )
     s.add(hook)
     await s.flush()
@@ -134,6 +135,7 @@ class Endpoint:
     enabled: bool
     secrets: tuple[str, ...]  # current first, then the previous one while its overlap lasts
     rate_limit_per_minute: int | None
+    created_by: uuid.UUID | None = None  # the user who made it: the starter of its runs
 
 
 async def endpoint(s: AsyncSession, box: SecretBox, webhook_id: uuid.UUID) -> Endpoint | None:
@@ -145,5 +147,12 @@ async def endpoint(s: AsyncSession, box: SecretBox, webhook_id: uuid.UUID) -> En
     if hook.previous_secret_encrypted and expires is not None and expires > utcnow():
         secrets.append(box.open(hook.previous_secret_encrypted))
     return Endpoint(
-        hook.id, hook.tenant_id, hook.workflow_id, hook.auth, hook.enabled, tuple(secrets), hook.rate_limit_per_minute
+        hook.id,
+        hook.tenant_id,
+        hook.workflow_id,
+        hook.auth,
+        hook.enabled,
+        tuple(secrets),
+        hook.rate_limit_per_minute,
+        hook.created_by,
     )
