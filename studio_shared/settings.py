@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     graphql_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     graphiql: bool | None = None  # None: on outside production
     max_subscriptions_per_connection: int = Field(default=50, ge=1)
+    # Open websockets per user or API key, and per tenant, in each API process: beyond them a connection is closed
+    # (4429) right after connection_init. A browser tab holds one; a tenant's users share the tenant's cap.
+    max_ws_per_principal: int = Field(default=20, ge=1)
+    max_ws_per_tenant: int = Field(default=500, ge=1)
     # A websocket re-checks its credentials this often: an expired token, a disabled user or a revoked key
     # closes it (4401) within this bound; a changed role applies to its next subscriptions.
     ws_reauth_interval_s: float = Field(default=5.0, gt=0, le=300)

@@ -64,14 +64,14 @@ export const SET_USER_ACTIVE = graphql(`
 
 export const API_KEYS = graphql(`
   query ApiKeys {
-    apiKeys { id name role createdAt lastUsedAt revoked }
+    apiKeys { id name role createdAt lastUsedAt revoked createdBy { id email } }
   }
 `);
 
 export const CREATE_API_KEY = graphql(`
   mutation CreateApiKey($name: String!, $role: Role!) {
     createApiKey(name: $name, role: $role) {
-      apiKey { id name role createdAt lastUsedAt revoked }
+      apiKey { id name role createdAt lastUsedAt revoked createdBy { id email } }
       key
       errors { path message code }
     }
@@ -88,11 +88,11 @@ export const REVOKE_API_KEY = graphql(`
 `);
 
 export const WORKFLOW_TRIGGERS = graphql(`
-  query WorkflowTriggers($id: ID!) {
+  query WorkflowTriggers($id: ID!, $withWebhooks: Boolean!) {
     workflow(id: $id) {
       id name archived
       latestVersion { version }
-      webhooks { id auth enabled rateLimitPerMinute previousSecretExpiresAt createdAt url }
+      webhooks @include(if: $withWebhooks) { id auth enabled rateLimitPerMinute previousSecretExpiresAt createdAt url }
       schedules {
         id cron timezone enabled nextFireAt overlap catchUp catchUpWindowS jitterS input lastFireAt createdAt
       }
