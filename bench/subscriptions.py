@@ -142,9 +142,16 @@ async def measure(subscribers: int, admin_url: str, redis_url: str) -> dict[str,
                         )
                 async with studio(settings) as state:
                     tenant_id, workflow_id = await seed(state, DEFINITION)
+                    # Ten connections per viewer: a user (or key) may hold STUDIO_MAX_WS_PER_PRINCIPAL (20) at once.
+                    tokens = []
                     async with state.sessions.begin() as s:
-                        user = await tenants.create_user(s, tenant_id, "viewer@bench.example", "x" * 16, Role.VIEWER)
-                    token = encode_access_token(settings, subject=user.id, tenant_id=tenant_id, role=Role.VIEWER)
+                        for n in range(-(-subscribers // 10)):
+                            user = await tenants.create_user(
+                                s, tenant_id, f"viewer-{n}@bench.example", "x" * 16, Role.VIEWER
+                            )
+                            tokens.append(
+                                encode_access_token(settings, subject=user.id, tenant_id=tenant_id, role=Role.VIEWER)
+                            )
                     with worker_processes(2, settings, Path(tmp)):
                         baseline_rss = _rss_mb(server.pid)
                         runs = [
@@ -152,9 +159,10 @@ async def measure(subscribers: int, admin_url: str, redis_url: str) -> dict[str,
                             for _ in range(subscribers)
                         ]
                         ready = asyncio.Event()
+                        url = f"ws://127.0.0.1:{port}/graphql"
                         tasks = [
-                            asyncio.create_task(_subscriber(f"ws://127.0.0.1:{port}/graphql", token, str(r.id), ready))
-                            for r in runs
+                            asyncio.create_task(_subscriber(url, tokens[i // 10], str(r.id), ready))
+                            for i, r in enumerate(runs)
                         ]
                         await asyncio.sleep(0.5)  # every connection acknowledged
                         connected_rss = _rss_mb(server.pid)

@@ -1,10 +1,11 @@
 """Live subscriptions at scale, across tenants, and when credentials stop being valid.
 
 ``subscribers``: 500 graphql-transport-ws connections to a real ``studio serve`` process, 100 in each of five
-tenants, each following one run of its tenant (``runEvents``); ten per tenant also follow the tenant's
-``runUpdates``. Every connection also asks for another tenant's run (it must read as not found) and one asks
-for more subscriptions than a connection may hold. Counted: events delivered (p95 from commit to receipt),
-events lost or repeated against the database, cross-tenant events, API memory per connection.
+tenants (ten per viewer), each following one run of its tenant (``runEvents``); ten per tenant also follow the
+tenant's ``runUpdates``. Every connection also asks for another tenant's run (it must read as not found), one asks
+for more subscriptions than a connection may hold, and one viewer opens a connection past the per-principal cap.
+Counted: events delivered (p95 from commit to receipt), events lost or repeated against the database,
+cross-tenant events, API memory per connection.
 
 ``revocation``: connections whose user is disabled, or whose token expires, while they follow live runs:
 each socket must close (4401) within the re-check bound, and no event may arrive after the close.
@@ -43,6 +44,8 @@ UPDATES = "subscription { runUpdates { id status } }"
 TENANTS = 5
 UPDATE_FOLLOWERS = 10
 SUBSCRIPTION_LIMIT = 5
+SOCKET_CAP = 20  # STUDIO_MAX_WS_PER_PRINCIPAL, its default
+SOCKETS_PER_VIEWER = 10  # each tenant's connections are its viewers', ten each (under the per-principal cap)
 REAUTH_S = 1.0
 DELIVERY_P95_MS = 3000  # measured 450 to 1,060 ms at 500 sockets here; the bound catches a queue building up
 TOKEN_LEEWAY_S = 5  # decode_access_token's allowance for clock skew
@@ -144,15 +147,26 @@ async def subscribers(runs: int) -> Outcome:
     # measured under the load of 500 runs executing, not behind the burst of a thousand subscriptions being set up
     # (that burst is measured on its own, as setup time).
     per_tenant = max(1, runs)  # 500 connections at the default --runs 100
-    env = {"STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION": str(SUBSCRIPTION_LIMIT)}
+    env = {
+        "STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION": str(SUBSCRIPTION_LIMIT),
+        "STUDIO_MAX_WS_PER_PRINCIPAL": str(SOCKET_CAP),
+    }
     async with environment(**env) as world:
         seeded = [await seed(world.state, DEFINITION) for _ in range(TENANTS)]
-        tokens = {tenant_id: (await _viewer(world, tenant_id, "viewer"))[1] for tenant_id, _ in seeded}
+        viewers = -(-per_tenant // SOCKETS_PER_VIEWER)
+        tokens = {
+            tenant_id: [(await _viewer(world, tenant_id, f"viewer-{n}"))[1] for n in range(viewers)]
+            for tenant_id, _ in seeded
+        }
         base = await world.serve()
         url = base.replace("http://", "ws://") + "/graphql"
         server = world.procs[-1]
         baseline_rss = _rss_mb(server.pid)
-        conns = [Connection(tenant_id, tokens[tenant_id]) for tenant_id, _ in seeded for _ in range(per_tenant)]
+        conns = [
+            Connection(tenant_id, tokens[tenant_id][n // SOCKETS_PER_VIEWER])
+            for tenant_id, _ in seeded
+            for n in range(per_tenant)
+        ]
         for start in range(0, len(conns), 50):
             await asyncio.gather(*(c.open(url) for c in conns[start : start + 50]))
         connected_rss = _rss_mb(server.pid)
@@ -172,9 +186,22 @@ async def subscribers(runs: int) -> Outcome:
             foreign.append((conn, await conn.subscribe(EVENTS, {"id": str(other)})))
             if i % per_tenant < UPDATE_FOLLOWERS:
                 updates.append((conn, await conn.subscribe(UPDATES)))
-        greedy = Connection(seeded[0][0], tokens[seeded[0][0]])
+        greedy = Connection(seeded[0][0], tokens[seeded[0][0]][0])
         await greedy.open(url)
         extra = [await greedy.subscribe(UPDATES) for _ in range(SUBSCRIPTION_LIMIT + 2)]
+        # One viewer opening connections beyond the per-principal cap: the one past it is closed with 4429.
+        hoarder = (await _viewer(world, seeded[-1][0], "hoarder"))[1]
+        hoarded = [Connection(seeded[-1][0], hoarder) for _ in range(SOCKET_CAP)]
+        for start in range(0, len(hoarded), 10):
+            await asyncio.gather(*(c.open(url) for c in hoarded[start : start + 10]))
+        over = Connection(seeded[-1][0], hoarder)
+        socket_cap_ok = False
+        try:
+            await over.open(url)
+        except ConnectionClosed as exc:
+            socket_cap_ok = exc.rcvd is not None and exc.rcvd.code == 4429
+        for conn in hoarded:
+            await conn.close()
         # A stream is live once the server has replayed its run's stored events (run.queued, at least).
         setup_ms: list[float] = []
         for conn, id, _ in followed:
@@ -254,6 +281,7 @@ async def subscribers(runs: int) -> Outcome:
     outcome.check("0 cross-tenant events", cross == 0 and foreign_data == 0 and update_events > 0)
     outcome.check("another tenant's run reads as not found", foreign_refused == len(foreign))
     outcome.check(f"the per-connection limit ({SUBSCRIPTION_LIMIT}) is enforced", limit_ok)
+    outcome.check(f"a viewer's connection past the cap ({SOCKET_CAP}) is closed with 4429", socket_cap_ok)
     return outcome
 
 

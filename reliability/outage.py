@@ -101,7 +101,8 @@ async def redis_outage(runs: int) -> Outcome:
     async with environment() as world:
         tenant_id, workflow_id = await seed(world.state, HOOKED)
         admin = world.token(tenant_id, await world.admin(tenant_id))
-        viewer = (await _viewer(world, tenant_id, "follower"))[1]
+        # Two people follow the runs: twenty sockets would be exactly one viewer's cap (STUDIO_MAX_WS_PER_PRINCIPAL).
+        viewers = [(await _viewer(world, tenant_id, f"follower-{n}"))[1] for n in range(2)]
         for _ in range(2):
             await asyncio.to_thread(world.workers.start)
         base = await world.serve()
@@ -114,7 +115,7 @@ async def redis_outage(runs: int) -> Outcome:
                 uuid.UUID((await gql(client, admin, START, {"w": str(workflow_id)}))["startRun"]["run"]["id"])
                 for _ in range(FOLLOWED_RUNS)
             ]
-            followers = [Connection(tenant_id, viewer) for _ in range(FOLLOWED_RUNS)]
+            followers = [Connection(tenant_id, viewers[n % 2]) for n in range(FOLLOWED_RUNS)]
             for conn in followers:
                 await conn.open(url)
             streams = [

@@ -36,11 +36,9 @@ async def issue_token(settings: Settings, tenant_slug: str, role: Role, email: s
         try:
             tenant = await tenants.get_or_create_tenant(s, tenant_slug)
             address = email or f"{role.value.lower()}@{tenant.slug}.studio.local"
-            user = await tenants.user_by_email(s, address)
+            user = await tenants.user_by_email(s, tenant.id, address)
             if user is None:
                 user = await tenants.create_user(s, tenant.id, address, None, role, actor="cli")
-            elif user.tenant_id != tenant.id:
-                raise ValueError(f"{address} belongs to another tenant")
             elif user.role is not role:
                 user = await tenants.set_role(s, tenant.id, user.id, role, actor="cli")
         except StudioError as exc:
@@ -72,7 +70,7 @@ async def create_demo(settings: Settings) -> str:
 
     async def work(s: Any) -> str:
         tenant = await tenants.get_or_create_tenant(s, DEMO_TENANT, "Demo")
-        user = await tenants.user_by_email(s, DEMO_EMAIL)
+        user = await tenants.user_by_email(s, tenant.id, DEMO_EMAIL)
         if user is None:
             password = secrets.token_urlsafe(12)
             user = await tenants.create_user(s, tenant.id, DEMO_EMAIL, password, Role.ADMIN, actor="demo")

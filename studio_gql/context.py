@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from studio_gql.loaders import Loaders
+from studio_gql.sockets import Slot
 from studio_gql.state import AppState
 from studio_shared.auth import Principal
 from studio_shared.errors import Unauthenticated
@@ -26,6 +27,7 @@ class Context:
     auth_error: Unauthenticated | None = None
     connection_params: dict[str, Any] | None = None
     subscriptions: int = 0  # live subscriptions on this websocket connection
+    socket_slot: Slot | None = None  # this websocket's place under the connection caps, given back when it closes
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

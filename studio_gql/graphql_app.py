@@ -16,13 +16,16 @@ from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types.unset import UnsetType
 
-from studio_gql import hygiene
+from studio_gql import hygiene, sockets
 from studio_gql.auth import Rechecks, authenticate
 from studio_gql.context import Context
 from studio_gql.errors import UNAVAILABLE_MESSAGE
 from studio_gql.schema import build_schema
+from studio_gql.sockets import TooManyConnections
 from studio_gql.state import AppState
 from studio_shared.db.errors import is_transient
 from studio_shared.errors import Unauthenticated
@@ -31,7 +34,29 @@ from studio_shared.settings import Settings
 log = logging.getLogger("studio.gql")
 
 
+class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with the connection caps: a connection over one is closed with 4429 and the cap in the
+    reason (the protocol's own refusal is a bare 4403 "Forbidden"), and every admitted one gives its place back
+    when it ends, however it ends."""
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except TooManyConnections as exc:
+            await self.websocket.close(code=sockets.CLOSE_CODE, reason=str(exc)[:120])
+
+    async def shutdown(self) -> None:
+        try:
+            await super().shutdown()
+        finally:
+            slot, self.context.socket_slot = self.context.socket_slot, None
+            if slot is not None:
+                slot.release()
+
+
 class StudioGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = TransportWS
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(settings),
@@ -43,6 +68,7 @@ class StudioGraphQL(GraphQL[Context, None]):
         # Half the interval: a revoked credential is noticed within 1.5 intervals, and the sockets of one user
         # share a read.
         self._rechecks = Rechecks(ttl_s=settings.ws_reauth_interval_s / 2)
+        self.sockets = sockets.SocketCounts(settings.max_ws_per_principal, settings.max_ws_per_tenant)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A body that is not a JSON object (or undecodable, or unstorable) is the client's mistake: 400, never 500."""
@@ -92,6 +118,7 @@ class StudioGraphQL(GraphQL[Context, None]):
             raise ConnectionRejectionError(
                 {"message": 'send {"authorization": "Bearer <token>"} in connection_init', "code": "UNAUTHENTICATED"}
             )
+        context.socket_slot = self.sockets.admit(principal)  # TooManyConnections: closed with 4429
         context.principal = principal
         authorization = params.get("authorization") or params.get("Authorization")
         watcher = asyncio.create_task(self._reauthenticate(context, authorization), name="ws-reauth")

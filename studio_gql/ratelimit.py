@@ -1,6 +1,7 @@
 """Rate limits per key, in Redis when configured (shared by every API process), else in memory.
 
 ``hit``: fixed windows (webhook deliveries per minute, answered 429 with ``Retry-After``).
+``attempt``: back-off after failures (logins per account and per address): see its docstring.
 ``pace``: a paced rate (``startRun`` per tenant and second). Calls beyond the rate are not refused at once: each
 takes the next free turn, one every 1/rate seconds, and waits for it up to a bound; only a call whose turn is
 further away is refused, told when to retry. A fixed window let a whole second's worth in at the start of every
@@ -42,6 +43,39 @@ return {1, wait}
 """
 
 
+# Back-off over several keys at once, atomically. Per key: KEYS[2i-1] counts attempts not yet forgiven,
+# KEYS[2i] is a lock whose time to live is the wait. ARGV: free attempts per key (one per key), then base and cap of
+# the lock (ms), then how long a count is remembered (ms). Returns the longest wait in ms (0: admitted, counted).
+_ATTEMPT = """
+local n = #KEYS / 2
+local wait = 0
+for i = 1, n do
+  local left = redis.call('PTTL', KEYS[2 * i])
+  if left > wait then wait = left end
+end
+if wait > 0 then return wait end
+local base, cap, forget = tonumber(ARGV[n + 1]), tonumber(ARGV[n + 2]), tonumber(ARGV[n + 3])
+for i = 1, n do
+  local count = redis.call('INCR', KEYS[2 * i - 1])
+  redis.call('PEXPIRE', KEYS[2 * i - 1], forget)
+  local free = tonumber(ARGV[i])
+  if count >= free then
+    local lock = math.min(cap, base * 2 ^ math.min(count - free, 40))
+    redis.call('SET', KEYS[2 * i], '1', 'PX', string.format('%d', lock))
+  end
+end
+return 0
+"""
+# Uncount one attempt of a key (a success from an address); the lock goes once the count is under the free ones.
+# KEYS: count, lock. ARGV: free attempts.
+_REFUND = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then count = redis.call('DECR', KEYS[1]) end
+if count < tonumber(ARGV[1]) then redis.call('DEL', KEYS[2]) end
+return count
+"""
+
+
 class RateLimiter:
     def __init__(self, redis_url: str | None) -> None:
         self._redis: Any = None
@@ -50,8 +84,11 @@ class RateLimiter:
 
             self._redis = Redis.from_url(redis_url)
             self._pace_script = self._redis.register_script(_PACE)
+            self._attempt_script = self._redis.register_script(_ATTEMPT)
+            self._refund_script = self._redis.register_script(_REFUND)
         self._local: dict[str, tuple[int, int]] = {}  # key -> (window, count)
         self._local_tat: dict[str, float] = {}  # key -> theoretical arrival time (monotonic seconds)
+        self._local_strikes: dict[str, tuple[int, float, float]] = {}  # key -> (count, locked until, forget at)
 
     async def hit(self, key: str, limit: int, window_s: int = WINDOW_S) -> int | None:
         """Count one request; None when within ``limit`` per window, else the seconds until the window ends."""
@@ -110,6 +147,58 @@ class RateLimiter:
         if len(self._local_tat) > 100_000:  # forget keys that are idle again
             self._local_tat = {k: v for k, v in self._local_tat.items() if v > now}
         return True, wait
+
+    async def attempt(self, guards: dict[str, int], *, base_s: float, cap_s: float) -> float | None:
+        """Admit one attempt of a guarded action (a login) under every key of ``guards`` (key -> free attempts), or
+        refuse it: None when admitted, else the seconds until every key's lock has passed (nothing is counted).
+
+        An admitted attempt counts against each key until ``forgive`` (the account proved itself) or ``refund``
+        (an address's attempt succeeded). From a key's ``free``-th counted attempt on, each one locks the key for
+        ``base_s`` doubled per attempt beyond (at most ``cap_s``), so the next attempt waits. Counting before the
+        outcome is known keeps a burst of concurrent attempts to the free ones; counts are forgotten ``2 * cap_s``
+        after the last attempt. Every key is checked and counted in one atomic step."""
+        forget_s = 2 * cap_s
+        if self._redis is not None:
+            try:
+                keys = [name for key in guards for name in (f"studio:strikes:{key}", f"studio:lock:{key}")]
+                args = [*guards.values(), round(base_s * 1000), round(cap_s * 1000), round(forget_s * 1000)]
+                wait_ms = int(await self._attempt_script(keys=keys, args=args))
+                return wait_ms / 1000 if wait_ms > 0 else None
+            except (RedisError, OSError):
+                log.warning("login limits counted in memory: Redis is unavailable")
+        now = time.monotonic()
+        if len(self._local_strikes) > 100_000:  # forget keys nobody tried for a while
+            self._local_strikes = {k: v for k, v in self._local_strikes.items() if v[2] > now}
+        held = [self._local_strikes.get(key) for key in guards]
+        wait = max((entry[1] - now for entry in held if entry is not None), default=0.0)
+        if wait > 0:
+            return wait
+        for (key, free), entry in zip(guards.items(), held, strict=True):
+            count = (entry[0] if entry is not None and entry[2] > now else 0) + 1
+            until = now + min(cap_s, base_s * 2 ** min(count - free, 40)) if count >= free else 0.0
+            self._local_strikes[key] = (count, until, now + forget_s)
+        return None
+
+    async def forgive(self, key: str) -> None:
+        """Forget every counted attempt and lock of ``key``."""
+        if self._redis is not None:
+            try:
+                await self._redis.delete(f"studio:strikes:{key}", f"studio:lock:{key}")
+            except (RedisError, OSError):
+                log.warning("login limits counted in memory: Redis is unavailable")
+        self._local_strikes.pop(key, None)
+
+    async def refund(self, key: str, free: int) -> None:
+        """Uncount one attempt of ``key``; its lock goes once fewer than ``free`` attempts are counted."""
+        if self._redis is not None:
+            try:
+                await self._refund_script(keys=[f"studio:strikes:{key}", f"studio:lock:{key}"], args=[free])
+            except (RedisError, OSError):
+                log.warning("login limits counted in memory: Redis is unavailable")
+        entry = self._local_strikes.get(key)
+        if entry is not None:
+            count = max(0, entry[0] - 1)
+            self._local_strikes[key] = (count, entry[1] if count >= free else 0.0, entry[2])
 
     async def close(self) -> None:
         if self._redis is not None:

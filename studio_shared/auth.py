@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -28,18 +31,28 @@ _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the user (or API key), the tenant it acts in, and its role."""
+    """Who is calling: the user (or API key), the tenant it acts in, and its role.
+
+    An API key acts for the user who created it (``creator_id``; a key made with a key belongs to that key's
+    creator): its role is the lesser of its own and that user's current one, and it stops with that user.
+    """
 
     tenant_id: uuid.UUID
     role: Role
     user_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    creator_id: uuid.UUID | None = None
 
     @property
     def actor(self) -> str:
         if self.user_id is not None:
             return f"user:{self.user_id}"
         return f"apikey:{self.api_key_id}"
+
+    @property
+    def person_id(self) -> uuid.UUID | None:
+        """The person behind the call: the user, or the user an API key acts for."""
+        return self.user_id if self.user_id is not None else self.creator_id
 
 
 def encode_access_token(
@@ -105,6 +118,23 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+@cache
+def _hashing() -> ThreadPoolExecutor:
+    # argon2 takes tens of milliseconds of CPU and 64 MiB per hash, and releases the GIL while it works: on the
+    # event loop it stalled every request; in threads of their own, as many as there are cores, it bounds both.
+    return ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="argon2")
+
+
+async def hash_password_off_loop(password: str) -> str:
+    """``hash_password`` in the hashing threads, so that the event loop keeps serving."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing(), hash_password, password)
+
+
+async def verify_password_off_loop(password_hash: str | None, password: str) -> bool:
+    """``verify_password`` in the hashing threads, so that the event loop keeps serving."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing(), verify_password, password_hash, password)
 
 
 @dataclass(frozen=True, slots=True)

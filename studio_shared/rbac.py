@@ -21,6 +21,10 @@ class Role(StrEnum):
     def at_least(self, other: Role) -> bool:
         return self.rank >= other.rank
 
+    def capped_by(self, other: Role) -> Role:
+        """The lesser of the two roles: an API key holds no more than the user it acts for."""
+        return self if other.at_least(self) else other
+
 
 _ORDER = list(Role)
 

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = "workflow-agent-studio"
     jwt_audience: str = "workflow-agent-studio"
     access_token_ttl_s: int = Field(default=8 * 3600, gt=0)
+    # Sign-in limits: failed logins per account (email, known or not) and per client address before each further
+    # attempt waits, from 1 s doubling up to login_lockout_max_s; a success forgets the account's failures.
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=30, ge=1)
+    login_lockout_max_s: int = Field(default=900, ge=1)
 
     # GraphQL hygiene: documents over these limits are rejected before any resolver runs.
     graphql_max_depth: int = Field(default=12, ge=2)
@@ -59,6 +64,10 @@ class Settings(BaseSettings):
     # Introspection (__schema, __type) and "Did you mean …?" in errors; None: on outside production.
     graphql_introspection: bool | None = None
     max_subscriptions_per_connection: int = Field(default=50, ge=1)
+    # Open websockets per user or API key, and per tenant, in each API process: beyond them a connection is closed
+    # (4429) right after connection_init. A browser tab holds one; a tenant's users share the tenant's cap.
+    max_ws_per_principal: int = Field(default=20, ge=1)
+    max_ws_per_tenant: int = Field(default=500, ge=1)
     # A websocket re-checks its credentials this often: an expired token, a disabled user or a revoked key
     # closes it (4401) within this bound; a changed role applies to its next subscriptions.
     ws_reauth_interval_s: float = Field(default=5.0, gt=0, le=300)

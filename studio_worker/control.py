@@ -126,8 +126,13 @@ class Control:
         idempotency_key: str | None = None,
         trigger: str = "manual",
         trigger_data: dict[str, Any] | None = None,
+        started_by: uuid.UUID | None = None,
     ) -> tuple[models.Run, bool]:
-        """Create a QUEUED run with every step PENDING and enqueue it; (run, created). A known key returns its run."""
+        """Create a QUEUED run with every step PENDING and enqueue it; (run, created). A known key returns its run.
+
+        ``started_by``: the person on whose authority it starts (the user, an API key's user, the user who made the
+        webhook or schedule); its child runs inherit it, and it may not approve their tasks when self-approval is
+        off."""
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
             raise ValidationFailed.one(["idempotencyKey"], "an idempotency key has 1 to 200 characters")
 
@@ -135,7 +140,7 @@ class Control:
         # PostgreSQL one transaction does both: three round trips fewer (BEGIN, the tenant's declaration, ROLLBACK).
         async def start(s: AsyncSession) -> models.Run | _NewRun:
             return await self._start_rows(
-                s, tenant_id, actor, workflow_id, version, input, idempotency_key, trigger, trigger_data
+                s, tenant_id, actor, workflow_id, version, input, idempotency_key, trigger, trigger_data, started_by
             )
 
         try:
@@ -186,6 +191,7 @@ class Control:
         idempotency_key: str | None,
         trigger: str,
         trigger_data: dict[str, Any] | None,
+        started_by: uuid.UUID | None = None,
     ) -> models.Run | _NewRun:
         """The run a known idempotency key already started, or the rows of a new run (after every check)."""
         if idempotency_key is not None:
@@ -221,6 +227,7 @@ class Control:
             "input": input,
             "idempotency_key": idempotency_key,
             "created_by": actor,
+            "started_by_user": started_by,
             "depth": 0,
             "last_seq": 1,
             "signal": 0,

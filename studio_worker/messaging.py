@@ -61,8 +61,17 @@ class Messaging:
         self.sessions, self.reads, self.control = sessions, reads, control
         self._versions: OrderedDict[uuid.UUID, _Listener] = OrderedDict()
 
-    async def send(self, tenant_id: uuid.UUID, actor: str, channel: str, text: str, sender: str | None) -> Sent:
-        """Record the inbound message and start the runs of every workflow listening on the channel."""
+    async def send(
+        self,
+        tenant_id: uuid.UUID,
+        actor: str,
+        channel: str,
+        text: str,
+        sender: str | None,
+        started_by: uuid.UUID | None = None,
+    ) -> Sent:
+        """Record the inbound message and start the runs of every workflow listening on the channel (``started_by``:
+        the person who sent it, see ``Control.start_run``)."""
         _check(channel, text, sender)
         message_id = uuid.uuid4()
         # The message is stored before any run starts, so it precedes their replies in the conversation.
@@ -81,6 +90,7 @@ class Messaging:
                     idempotency_key=f"message:{message_id}",
                     trigger="message",
                     trigger_data={"message_id": str(message_id), "channel": channel},
+                    started_by=started_by,
                 )
             except ValidationFailed as exc:  # its input schema refuses messages: the others still start
                 log.info("workflow %s listens on %s but refused the message: %s", workflow_id, channel, exc)

@@ -250,6 +250,7 @@ class Scheduler:
                 idempotency_key=run_key(fire.schedule_id, fire.tick),
                 trigger="schedule",
                 trigger_data={"schedule_id": str(fire.schedule_id), "scheduled_for": fire.tick.isoformat()},
+                started_by=schedule.created_by,
             )
             values = {"outcome": STARTED, "run_id": run.id, "error": None}
             log.debug("schedule %s tick %s started run %s", fire.schedule_id, fire.tick.isoformat(), run.id)

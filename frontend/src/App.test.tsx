@@ -34,7 +34,11 @@ function renderApp(role: RoleName, path: string) {
       me: { user: { id: "u1", email: "me@x.org" }, tenant: { id: "t1", name: "T" }, role, permissions: ROLE_PERMISSIONS[role] },
     }),
     Workflows: () => ({ workflows: { nodes: [{ id: "w1", name: "Nightly report", description: null, updatedAt: "2025-01-01T00:00:00Z", latestVersion: null }] } }),
-    WorkflowTriggers: () => ({ workflow: WORKFLOW }),
+    // Like the server: the webhooks only when asked for them (@include), which only trigger:manage does.
+    WorkflowTriggers: (variables) => {
+      const { webhooks, ...rest } = WORKFLOW;
+      return { workflow: variables.withWebhooks ? { ...rest, webhooks } : rest };
+    },
     Credentials: () => ({ credentials: [] }),
     Users: () => ({ users: { nodes: [], pageInfo: { hasNextPage: false, endCursor: null } } }),
     ApiKeys: () => ({ apiKeys: [] }),
@@ -79,10 +83,12 @@ describe("admin navigation", () => {
 });
 
 describe("triggers page", () => {
-  it("shows a viewer the webhooks and schedules without a control to change them", async () => {
-    renderApp("VIEWER", "/workflows/w1/triggers");
+  it("shows a viewer the schedules, not the webhooks (a URL starts runs), and no control to change them", async () => {
+    const api = renderApp("VIEWER", "/workflows/w1/triggers");
     await screen.findByRole("heading", { name: "Triggers of Nightly report" });
-    expect(screen.getByText("http://studio.test/hooks/h1")).toBeTruthy();
+    expect(api.named("WorkflowTriggers").map((c) => c.variables.withWebhooks)).toEqual([false]);
+    expect(screen.queryByText("http://studio.test/hooks/h1")).toBeNull();
+    expect(screen.getByText(/Webhooks are shown to roles that manage triggers/)).toBeTruthy();
     expect(screen.getByText("At 09:00, Monday through Friday")).toBeTruthy();
     for (const name of [/Create webhook/, /Create schedule/, /Delete/, /Rotate/, /Disable/, /Pause/, /Edit/]) {
       expect(screen.queryByRole("button", { name })).toBeNull();
@@ -92,9 +98,10 @@ describe("triggers page", () => {
     expect(await navLinks()).toEqual(["Workflows", "Approvals", "Triggers"]);
   });
 
-  it("gives an editor every trigger control", async () => {
+  it("gives an editor the webhooks and every trigger control", async () => {
     renderApp("EDITOR", "/workflows/w1/triggers");
     await screen.findByRole("heading", { name: "Triggers of Nightly report" });
+    expect(screen.getByText("http://studio.test/hooks/h1")).toBeTruthy();
     for (const name of ["Create webhook", "Create schedule", "Delete webhook 1", "Rotate the secret of webhook 1", "Disable webhook 1", "Pause schedule 1", "Edit schedule 1", "Delete schedule 1"]) {
       expect(screen.getByRole("button", { name })).toBeTruthy();
     }

@@ -167,6 +167,7 @@ async def _start(
             idempotency_key=_run_key(hook, key) if key else None,
             trigger="webhook",
             trigger_data=delivery,
+            started_by=hook.created_by,
         )
     except ValidationFailed as exc:
         problems = [{"path": list(p.path), "message": p.message} for p in exc.problems]

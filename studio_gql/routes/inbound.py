@@ -46,7 +46,12 @@ async def receive(request: Request) -> Response:
         return problem(400, "bad_body", "sender must be a string")
     try:
         sent = await state.messaging.send(
-            principal.tenant_id, principal.actor, request.path_params["channel"], payload["text"], sender
+            principal.tenant_id,
+            principal.actor,
+            request.path_params["channel"],
+            payload["text"],
+            sender,
+            started_by=principal.person_id,
         )
     except ValidationFailed as exc:
         return problem(422, "invalid", str(exc))

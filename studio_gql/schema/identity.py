@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
+from strawberry.exceptions import StrawberryGraphQLError
 
 from studio_gql.context import Info
 from studio_gql.errors import UserError, payload
 from studio_gql.permissions import authenticated, needs
 from studio_gql.schema.common import JSON, Connection, connection, require_id
 from studio_gql.schema.common import Role as RoleType
-from studio_shared.auth import encode_access_token, verify_password
+from studio_gql.signin import BAD_LOGIN, TooManyAttempts, sign_in
+from studio_shared.auth import encode_access_token, hash_password_off_loop
 from studio_shared.db import models
-from studio_shared.db.types import utcnow
 from studio_shared.errors import Unauthenticated
 from studio_shared.rbac import Permission, Role, permissions_for
 from studio_shared.store import api_keys, audit, tenants
-
-BAD_LOGIN = "unknown email or wrong password"
 
 
 @strawberry.type(description="A tenant: the boundary of every workflow, run and secret.")
@@ -57,14 +58,19 @@ class Viewer:
     permissions: list[str] = strawberry.field(description="The same strings the API enforces, for gating the UI.")
 
 
-@strawberry.type(description="An API key; the secret itself is shown only once, in `ApiKeyPayload.key`.")
+@strawberry.type(
+    description="An API key; the secret itself is shown only once, in `ApiKeyPayload.key`. A key acts for the user "
+    "who created it: with the lesser of its own role and that user's current role, and not at all once that user "
+    "is disabled."
+)
 class ApiKey:
     id: strawberry.ID
     name: str
-    role: RoleType
+    role: RoleType = strawberry.field(description="The key's own role; it never acts above its creator's current one.")
     created_at: datetime
-    last_used_at: datetime | None
+    last_used_at: datetime | None = strawberry.field(description="Its latest use, to the minute.")
     revoked: bool
+    _created_by: strawberry.Private[uuid.UUID | None]
 
     @classmethod
     def from_model(cls, row: models.ApiKey) -> ApiKey:
@@ -75,7 +81,13 @@ class ApiKey:
             created_at=row.created_at,
             last_used_at=row.last_used_at,
             revoked=row.revoked_at is not None,
+            _created_by=row.created_by,
         )
+
+    @strawberry.field(description="The user the key acts for: who created it (or whose key created it).")
+    async def created_by(self, info: Info) -> User | None:
+        row = await info.context.loaders.user.load(self._created_by) if self._created_by else None
+        return User.from_model(row) if row else None
 
 
 @strawberry.type(description="One recorded action.")
@@ -160,17 +172,34 @@ class IdentityQuery:
 
 @strawberry.type
 class IdentityMutation:
-    @strawberry.mutation(description="Exchange email and password for an access token.")
-    async def login(self, info: Info, email: str, password: str) -> AuthPayload:
+    @strawberry.mutation(
+        description="Exchange email and password for an access token. Every failure gets the same answer; after "
+        "repeated failures for an account or from an address, attempts wait (a RATE_LIMITED error with "
+        "`retryAfterS`)."
+    )
+    async def login(
+        self,
+        info: Info,
+        email: str,
+        password: str,
+        tenant: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The workspace (tenant slug): needed only when the email has accounts in several."
+            ),
+        ] = None,
+    ) -> AuthPayload:
         state = info.context.state
-        async with state.sessions.begin() as s:
-            user = await tenants.user_by_email(s, email)
-            # verify_password does the same argon2 work for an unknown user: no timing oracle.
-            ok = verify_password(user.password_hash if user else None, password)
-            if user is None or not ok or not user.active:
-                return AuthPayload(errors=[UserError(path=["password"], message=BAD_LOGIN, code="INVALID_CREDENTIALS")])
-            user.last_login_at = utcnow()
-            audit.record(s, user.tenant_id, f"user:{user.id}", "user.login", ("user", user.id))
+        client = info.context.request.client
+        try:
+            user = await sign_in(state, email, password, tenant, client.host if client else None)
+        except TooManyAttempts as exc:
+            raise StrawberryGraphQLError(
+                str(exc),
+                extensions={"code": "RATE_LIMITED", "retryable": True, "retryAfterS": exc.retry_after_s},
+            ) from None
+        if user is None:
+            return AuthPayload(errors=[UserError(path=["password"], message=BAD_LOGIN, code="INVALID_CREDENTIALS")])
         token = encode_access_token(state.settings, subject=user.id, tenant_id=user.tenant_id, role=user.role)
         return AuthPayload(token=token, user=User.from_model(user))
 
@@ -178,9 +207,11 @@ class IdentityMutation:
     @payload(lambda errors: UserPayload(errors=errors))
     async def create_user(self, info: Info, email: str, password: str, role: RoleType) -> UserPayload:
         ctx = info.context
+        tenants.check_user_input(email, password)
+        hashed = await hash_password_off_loop(password)  # before the transaction, and off the event loop
         async with ctx.state.sessions.begin() as s:
             row = await tenants.create_user(
-                s, ctx.tenant_id, email, password, Role(role), ctx.require_principal().actor
+                s, ctx.tenant_id, email, password, Role(role), ctx.require_principal().actor, password_hash=hashed
             )
         return UserPayload(user=User.from_model(row))
 

@@ -63,7 +63,10 @@ class MessageMutation:
     @payload(lambda errors: MessagePayload(errors=errors))
     async def send_message(self, info: Info, channel: str, text: str, sender: str | None = None) -> MessagePayload:
         ctx = info.context
-        sent = await ctx.state.messaging.send(ctx.tenant_id, ctx.require_principal().actor, channel, text, sender)
+        principal = ctx.require_principal()
+        sent = await ctx.state.messaging.send(
+            ctx.tenant_id, principal.actor, channel, text, sender, started_by=principal.person_id
+        )
         runs = [await ctx.loaders.run.load(run_id) for run_id in sent.run_ids]
         return MessagePayload(
             message=Message.from_model(sent.message), runs=[Run.from_model(run) for run in runs if run is not None]

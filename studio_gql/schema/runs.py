@@ -332,13 +332,15 @@ class RunMutation:
     ) -> RunPayload:
         ctx = info.context
         await _within_start_rate(ctx)
+        principal = ctx.require_principal()
         run, created = await ctx.state.control.start_run(
             ctx.tenant_id,
-            ctx.require_principal().actor,
+            principal.actor,
             require_id(workflow_id, "workflow"),
             version=version,
             input=input,
             idempotency_key=idempotency_key,
+            started_by=principal.person_id,
         )
         return RunPayload(run=Run.from_model(run), created=created)
 
@@ -376,14 +378,16 @@ class RunMutation:
             original = await store.get(s, ctx.tenant_id, require_id(id, "run"))
         if original is None or original.parent_run_id is not None:
             raise NotFound("run", id)
+        principal = ctx.require_principal()
         run, created = await ctx.state.control.start_run(
             ctx.tenant_id,
-            ctx.require_principal().actor,
+            principal.actor,
             original.workflow_id,
             version=version,
             input=original.input,
             trigger=original.trigger,
             trigger_data={**(original.trigger_data or {}), "replay_of": str(original.id)},
+            started_by=principal.person_id,
         )
         return RunPayload(run=Run.from_model(run), created=created)
 

@@ -64,8 +64,15 @@ class Workflow:
             updated_at=row.updated_at,
         )
 
-    @strawberry.field(description="Webhooks that start this workflow (their secrets are never shown again).")
-    async def webhooks(self, info: Info) -> list[Annotated[Webhook, strawberry.lazy("studio_gql.schema.webhooks")]]:
+    @strawberry.field(
+        description="Webhooks that start this workflow (their secrets are never shown again). A webhook's id is in "
+        "its URL, and an unsigned webhook starts runs for anyone with the URL: null, with a FORBIDDEN error, "
+        "without trigger:manage.",
+        extensions=needs(Permission.TRIGGER_MANAGE),
+    )
+    async def webhooks(
+        self, info: Info
+    ) -> list[Annotated[Webhook, strawberry.lazy("studio_gql.schema.webhooks")]] | None:
         from studio_gql.schema.webhooks import Webhook
 
         rows = await info.context.loaders.webhooks.load(uuid.UUID(str(self.id)))

@@ -46,9 +46,15 @@ class Tenant(Base, Timestamps):
 
 class User(Tenanted, Timestamps, Base):
     __tablename__ = "users"
-    __table_args__ = (sa.Index(None, "tenant_id", "created_at", "id"),)
+    __table_args__ = (
+        sa.Index(None, "tenant_id", "created_at", "id"),
+        # Unique per tenant: whether another tenant has an email is nobody's business. Login looks emails up
+        # before it knows the tenant, hence the index on the email alone.
+        sa.UniqueConstraint("tenant_id", "email"),
+        sa.Index(None, "email"),
+    )
 
-    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(320))
     password_hash: Mapped[str | None] = mapped_column(sa.String(200))
     role: Mapped[Role] = mapped_column(str_enum(Role))
     active: Mapped[bool] = mapped_column(default=True)
@@ -128,6 +134,10 @@ class Run(Tenanted, Timestamps, Base):
     item_index: Mapped[int | None]
     depth: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str | None] = mapped_column(sa.String(80))  # "user:<id>", "apikey:<id>", "schedule:<id>"
+    # The person on whose authority the run tree started: the user, an API key's user, or the user who made the
+    # webhook or schedule that started it; children inherit it. Who may not approve its tasks when self-approval
+    # is off. No foreign key: it is a fact about the past, copied into every child run.
+    started_by_user: Mapped[uuid.UUID | None]
     last_seq: Mapped[int] = mapped_column(default=0)  # the seq of the newest run_events row
     # The run lease: one driver at a time advances a run; every write batch checks it (a fencing token).
     lease_owner: Mapped[str | None] = mapped_column(sa.String(80))
@@ -238,6 +248,7 @@ class Webhook(Tenanted, Timestamps, Base):
     # Verified delivery keys are remembered this long (in idempotency_records) and a repeat is refused as a
     # replay even when it started no run or its run was deleted; null: no window beyond the run's own key.
     replay_window_s: Mapped[int | None]
+    created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))  # the starter of its runs
 
 
 class IdempotencyRecord(Tenanted, Base):
@@ -281,6 +292,7 @@ class Schedule(Tenanted, Timestamps, Base):
     next_fire_at: Mapped[datetime | None]  # next_tick_at plus the tick's jitter; None while paused
     next_tick_at: Mapped[datetime | None]  # the scheduler's cursor: the next tick not yet dealt with
     last_fire_at: Mapped[datetime | None]  # the tick of the newest fire
+    created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))  # the starter of its runs
 
 
 class ScheduleFire(Tenanted, Base):

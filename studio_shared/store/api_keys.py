@@ -1,4 +1,4 @@
-"""API keys: created with a role, shown once, stored hashed, revocable."""
+"""API keys: created with a role, shown once, stored hashed, revocable; each acts for the user who made it."""
 
 from __future__ import annotations
 
@@ -17,18 +17,30 @@ from studio_shared.store import audit
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # write last_used_at at most this often per key
 
+_keys = models.ApiKey.__table__
+_users = models.User.__table__
+
 
 async def create(
     s: AsyncSession, tenant_id: uuid.UUID, name: str, role: Role, actor: Principal
 ) -> tuple[models.ApiKey, NewApiKey]:
+    """A new key acting for ``actor``'s person: the user, or the user a key acts for when a key makes a key (so
+    chains resolve to one user, and every key stops with its user)."""
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise ValidationFailed.one(["name"], "give the key a name of 1 to 200 characters")
+    if actor.person_id is None:
+        raise ValidationFailed.one(["role"], "API keys are created by a user, or by a key acting for one")
     if not actor.role.at_least(role):
         raise ValidationFailed.one(["role"], f"you cannot create a key with a role above your own ({actor.role})")
     fresh = new_api_key()
     key = models.ApiKey(
-        id=fresh.id, tenant_id=tenant_id, name=name, role=role, secret_hash=fresh.secret_hash, created_by=actor.user_id
+        id=fresh.id,
+        tenant_id=tenant_id,
+        name=name,
+        role=role,
+        secret_hash=fresh.secret_hash,
+        created_by=actor.person_id,
     )
     s.add(key)
     audit.record(s, tenant_id, actor.actor, "apikey.create", ("api_key", key.id), {"name": name, "role": role.value})
@@ -56,16 +68,39 @@ async def revoke(s: AsyncSession, tenant_id: uuid.UUID, key_id: uuid.UUID, actor
     return key
 
 
+# The key and the user it acts for, in one round trip: a key whose user is gone or disabled finds no row.
+_KEY = (
+    sa.select(
+        _keys.c.tenant_id,
+        _keys.c.role,
+        _keys.c.secret_hash,
+        _keys.c.revoked_at,
+        _keys.c.last_used_at,
+        _keys.c.created_by,
+        _users.c.role.label("creator_role"),
+    )
+    .join(_users, sa.and_(_users.c.tenant_id == _keys.c.tenant_id, _users.c.id == _keys.c.created_by))
+    .where(_keys.c.id == sa.bindparam("b_key"), _users.c.active)
+)
+
+
 async def authenticate(s: AsyncSession, presented: str) -> Principal | None:
-    """The principal behind a presented key, or None when it is unknown, revoked or wrong."""
+    """The principal behind a presented key, or None when it is unknown, revoked or wrong, or its user is gone or
+    disabled. It acts with the lesser of its own role and its user's *current* one, so demoting or disabling a
+    user demotes or stops every key that user made, at once."""
     parsed = parse_api_key(presented)
     if parsed is None:
         return None
     key_id, secret_hash = parsed
-    key = await s.get(models.ApiKey, key_id)
+    key = (await s.execute(_KEY, {"b_key": key_id})).first()
     if key is None or key.revoked_at is not None or not api_key_matches(key.secret_hash, secret_hash):
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        await s.execute(sa.update(models.ApiKey).where(models.ApiKey.id == key.id).values(last_used_at=now))
-    return Principal(tenant_id=key.tenant_id, role=key.role, api_key_id=key.id)
+        await s.execute(sa.update(models.ApiKey).where(models.ApiKey.id == key_id).values(last_used_at=now))
+    return Principal(
+        tenant_id=key.tenant_id,
+        role=Role(key.role).capped_by(Role(key.creator_role)),
+        api_key_id=key_id,
+        creator_id=key.created_by,
+    )

@@ -292,6 +292,15 @@ def _check_open(task: models.HumanTask, now: datetime) -> None:
     raise DecisionRefused("EXPIRED", f"the task expired{expired}; it can no longer be decided")
 
 
+def _user_of(actor: str | None) -> uuid.UUID | None:
+    """The user id of a ``user:<id>`` actor string; None for any other actor."""
+    kind, _, ident = (actor or "").partition(":")
+    try:
+        return uuid.UUID(ident) if kind == "user" else None
+    except ValueError:
+        return None
+
+
 def _check_input(task: models.HumanTask, decision: Decision, comment: str | None, data: Any) -> None:
     if comment is not None and len(comment) > MAX_COMMENT:
         raise ValidationFailed.one(["comment"], f"keep the comment under {MAX_COMMENT} characters", "TOO_LONG")
@@ -331,12 +340,23 @@ async def decide(
     if not may_decide(task, approver.role, approver.email):
         raise DecisionRefused("FORBIDDEN", f"you may not decide this task: it is for {deciders(task)}")
     if not allow_self_approval:
-        started_by = await s.scalar(
-            sa.select(models.Run.created_by).where(models.Run.tenant_id == tenant_id, models.Run.id == task.run_id)
-        )
-        if started_by == f"user:{approver.user_id}":
+        # The person the whole run tree started for (inherited by child runs; a webhook's or schedule's maker, an
+        # API key's user), and the run's own starter for rows from before that was recorded.
+        started = (
+            await s.execute(
+                sa.select(models.Run.started_by_user, models.Run.created_by).where(
+                    models.Run.tenant_id == tenant_id, models.Run.id == task.run_id
+                )
+            )
+        ).first()
+        if started is not None and approver.user_id in (
+            started.started_by_user,
+            _user_of(started.created_by),
+        ):
             raise DecisionRefused(
-                "SELF_APPROVAL", "you started this run, and approving your own runs is turned off: ask another approver"
+                "SELF_APPROVAL",
+                "this run was started by you (directly, through a parent run, your API key, webhook or schedule), and "
+                "approving your own runs is turned off: ask another approver",
             )
     _check_input(task, decision, comment, data)
     earlier = await s.scalar(

@@ -141,7 +141,7 @@ async def create(
     )
     if (count or 0) >= MAX_SCHEDULES_PER_WORKFLOW:
         raise Conflict(f"a workflow has at most {MAX_SCHEDULES_PER_WORKFLOW} schedules", ["workflowId"])
-    row = models.Schedule(id=uuid.uuid4(), tenant_id=tenant_id, workflow_id=workflow_id)
+    row = models.Schedule(id=uuid.uuid4(), tenant_id=tenant_id, workflow_id=workflow_id, created_by=actor.person_id)
     _assign(row, spec, cron)
     _apply_timing(row, cron, now or utcnow())
     s.add(row)

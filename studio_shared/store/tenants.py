@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from studio_shared.auth import Principal, hash_password
 from studio_shared.db import models
+from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, Problem, ValidationFailed
 from studio_shared.rbac import Role
 from studio_shared.store import audit
@@ -48,9 +49,39 @@ async def user_access(
     return (await conn.execute(_ACCESS, {"b_tenant": tenant_id, "b_user": user_id})).first()
 
 
-async def user_by_email(s: AsyncSession, email: str) -> models.User | None:
-    """Login's lookup: the one query that cannot know the tenant yet (emails are unique across tenants)."""
-    return await s.scalar(sa.select(models.User).where(models.User.email == email.strip().lower()))
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def login_candidates(s: AsyncSession, email: str, tenant_slug: str | None = None) -> list[models.User]:
+    """Login's lookup, the one query that cannot know the tenant yet: the accounts of an email (in the tenant
+    named by its slug, when given). An email is unique within a tenant only, so at most two rows are read: enough
+    to tell one account from several."""
+    stmt = sa.select(models.User).where(models.User.email == normalize_email(email))
+    if tenant_slug is not None:
+        stmt = stmt.join(models.Tenant, models.Tenant.id == models.User.tenant_id).where(
+            models.Tenant.slug == tenant_slug.strip().lower()
+        )
+    return list(await s.scalars(stmt.limit(2)))
+
+
+async def user_by_email(s: AsyncSession, tenant_id: uuid.UUID, email: str) -> models.User | None:
+    """The user of ``tenant_id`` with this email (emails are unique per tenant)."""
+    return await s.scalar(
+        sa.select(models.User).where(models.User.tenant_id == tenant_id, models.User.email == normalize_email(email))
+    )
+
+
+async def record_login(s: AsyncSession, user: models.User) -> None:
+    """Note a successful sign-in on the user (a row read elsewhere) and in the audit log."""
+    now = utcnow()
+    await s.execute(
+        sa.update(models.User)
+        .where(models.User.tenant_id == user.tenant_id, models.User.id == user.id)
+        .values(last_login_at=now)
+    )
+    user.last_login_at = now
+    audit.record(s, user.tenant_id, f"user:{user.id}", "user.login", ("user", user.id))
 
 
 async def get_user(s: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> models.User | None:
@@ -73,8 +104,9 @@ async def list_users(s: AsyncSession, tenant_id: uuid.UUID, first: int | None, a
     return paged((await s.scalars(stmt)).all(), size)
 
 
-def _check_user_input(email: str, password: str | None) -> str:
-    email = email.strip().lower()
+def check_user_input(email: str, password: str | None) -> str:
+    """The normalized email; ValidationFailed naming each field that is not acceptable."""
+    email = normalize_email(email)
     problems = []
     if not EMAIL.match(email):
         problems.append(Problem(("email",), "enter an email address such as ada@example.org"))
@@ -92,20 +124,21 @@ async def create_user(
     password: str | None,
     role: Role,
     actor: str | None = None,
+    *,
+    password_hash: str | None = None,
 ) -> models.User:
-    email = _check_user_input(email, password)
-    user = models.User(
-        tenant_id=tenant_id,
-        email=email,
-        password_hash=hash_password(password) if password is not None else None,
-        role=role,
-    )
+    """A new user of ``tenant_id``; ``password_hash`` when the caller hashed ``password`` already (off the event
+    loop). Emails are unique per tenant, so whether another tenant has one is never a question here."""
+    email = check_user_input(email, password)
+    if password_hash is None and password is not None:
+        password_hash = hash_password(password)
+    user = models.User(tenant_id=tenant_id, email=email, password_hash=password_hash, role=role)
     try:
         async with s.begin_nested():
             s.add(user)
             await s.flush()
     except IntegrityError as exc:
-        raise Conflict(f"a user with the email {email!r} already exists", ["email"]) from exc
+        raise Conflict(f"your tenant already has a user with the email {email!r}", ["email"]) from exc
     audit.record(s, tenant_id, actor, "user.create", ("user", user.id), {"email": email, "role": role.value})
     return user
 

@@ -64,6 +64,7 @@ async def create(
         enabled=enabled,
         rate_limit_per_minute=rate_limit_per_minute,
         replay_window_s=window,
+        created_by=actor.person_id,
     )
     s.add(hook)
     await s.flush()
@@ -159,6 +160,7 @@ class Endpoint:
     secrets: tuple[str, ...]  # current first, then the previous one while its overlap lasts
     rate_limit_per_minute: int | None
     replay_window_s: int | None = None
+    created_by: uuid.UUID | None = None  # the user who made it: the starter of its runs
 
 
 async def endpoint(s: AsyncSession, box: SecretBox, webhook_id: uuid.UUID) -> Endpoint | None:
@@ -178,6 +180,7 @@ async def endpoint(s: AsyncSession, box: SecretBox, webhook_id: uuid.UUID) -> En
         tuple(secrets),
         hook.rate_limit_per_minute,
         hook.replay_window_s,
+        hook.created_by,
     )
 
 

@@ -69,9 +69,11 @@ class Children:
         step_id: str,
         generation: int,
         depth: int,
+        started_by: uuid.UUID | None = None,
     ) -> None:
         self.engine, self.tenant_id, self.run_id, self.step_id = engine, tenant_id, run_id, step_id
         self.generation, self.depth = generation, depth
+        self.started_by = started_by  # the root run's person: every descendant inherits it (self-approval)
         self.prefix = f"{run_id}:{step_id}:{generation}:"
 
     def key(self, index: int) -> str:
@@ -167,6 +169,7 @@ class Children:
                     "item_index": index,
                     "depth": self.depth + 1,
                     "created_by": f"run:{self.run_id}",
+                    "started_by_user": self.started_by,
                     "last_seq": 1,
                     "signal": 0,
                     "created_at": now,

@@ -478,7 +478,13 @@ class RunDriver:
             render=self._render_with,
             services=self.engine.services,
             children=Children(
-                self.engine, self.tenant_id, self.run_id, node.id, generation, int(self.run.get("depth") or 0)
+                self.engine,
+                self.tenant_id,
+                self.run_id,
+                node.id,
+                generation,
+                int(self.run.get("depth") or 0),
+                self.run.get("started_by_user"),
             ),
         )
 

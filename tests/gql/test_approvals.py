@@ -266,3 +266,126 @@ async def test_task_updates_converge_after_the_bus_lost_messages(
         assert (update["id"], update["title"]) == (task_id, "changed while the bus was away")
         with pytest.raises(TimeoutError):  # nothing else: not the other tenant's task
             await ws.receive(sub, timeout=0.5)
+
+
+# -- self-approval off: the person a run tree started for may not approve it, however it started -----------------
+
+START = "mutation($w: ID!, $i: JSON) { startRun(workflowId: $w, input: $i) { run { id } errors { code } } }"
+CREATE_HOOK = """mutation($w: ID!) { createWebhook(workflowId: $w, input: {auth: NONE}) {
+  webhook { id url } errors { code } } }"""
+CREATE_KEY = 'mutation { createApiKey(name: "mine", role: OPERATOR) { key errors { code } } }'
+
+
+@pytest.fixture
+def no_self_approval(state: AppState, monkeypatch: pytest.MonkeyPatch) -> None:
+    """STUDIO_ALLOW_SELF_APPROVAL=false for this test (the API's control decides)."""
+    monkeypatch.setattr(state.control, "allow_self_approval", False)
+
+
+async def person(state: AppState, tenant: TenantFixture, role: Role) -> tuple[uuid.UUID, str]:
+    """A fresh user with ``role`` and their access token."""
+    from studio_shared.auth import encode_access_token
+    from studio_shared.store import tenants
+
+    async with state.sessions.begin() as s:
+        row = await tenants.create_user(s, tenant.id, f"p-{uuid.uuid4().hex[:8]}@{tenant.slug}.example", None, role)
+    return row.id, encode_access_token(state.settings, subject=row.id, tenant_id=tenant.id, role=role)
+
+
+async def task_of_tree(state: AppState, tenant: TenantFixture, root: uuid.UUID) -> str:
+    """The open task of ``root`` or of any run below it, once one opens."""
+    for _ in range(1500):
+        async with state.sessions() as s:
+            runs = [root]
+            while True:
+                children = list(
+                    await s.scalars(
+                        sa.select(models.Run.id).where(
+                            models.Run.tenant_id == tenant.id,
+                            models.Run.parent_run_id.in_(runs),
+                            models.Run.id.not_in(runs),
+                        )
+                    )
+                )
+                if not children:
+                    break
+                runs += children
+            found = [t for tasks in (await human_tasks.of_runs(s, tenant.id, runs)).values() for t in tasks]
+        if found:
+            return str(found[0].id)
+        await asyncio.sleep(0.02)
+    finished = await wait_for(state, tenant.id, root)
+    raise AssertionError(f"no task opened under run {root}: {finished.run.status} {finished.run.error}")
+
+
+async def wrapper_workflow(state: AppState, tenant: TenantFixture, trigger: str = "trigger.manual") -> uuid.UUID:
+    """A workflow whose subworkflow step runs a child workflow that holds the approval."""
+    child = await publish(state, tenant, approval_flow(), name="approval-child")
+    inner = {"id": "inner", "type": "subworkflow", "config": {"workflow": str(child), "input": {"amount": 1}}}
+    wrapper = chain(inner)
+    wrapper["nodes"][0]["type"] = trigger
+    return await publish(state, tenant, wrapper, name="wrapper")
+
+
+@pytest.mark.usefixtures("no_self_approval")
+async def test_the_starter_of_a_wrapper_run_may_not_approve_its_childs_task(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    """The attack: the approval sits in a child run (created by ``run:<parent>``), so comparing the child's own
+    starter with the approver let the user who started the wrapper approve it."""
+    _, starter = await person(state, tenant, Role.OPERATOR)
+    workflow_id = await wrapper_workflow(state, tenant)
+    started = (await gql.data(START, {"w": str(workflow_id), "i": {"amount": 5}}, starter))["startRun"]
+    assert started["errors"] == []
+    task_id = await task_of_tree(state, tenant, uuid.UUID(started["run"]["id"]))
+
+    refused = await decide(gql, starter, task_id, "APPROVE")
+    assert [e["code"] for e in refused["errors"]] == ["SELF_APPROVAL"], refused
+    approved = await decide(gql, tenant.token(Role.APPROVER), task_id, "APPROVE")
+    assert approved["errors"] == [] and approved["task"]["status"] == "APPROVED"
+    finished = await wait_for(state, tenant.id, uuid.UUID(started["run"]["id"]))
+    assert finished.run.status is RunStatus.SUCCEEDED
+
+
+@pytest.mark.usefixtures("no_self_approval")
+async def test_a_run_started_through_your_own_unsigned_webhook_is_yours(
+    gql: GraphQLClient, http: Any, state: AppState, tenant: TenantFixture
+) -> None:
+    """The attack: an EDITOR (who may approve) starts a run through an unsigned webhook she made, then approves it.
+    The maker of a webhook is the starter of its runs, down to their child runs."""
+    _, editor = await person(state, tenant, Role.EDITOR)
+    workflow_id = await wrapper_workflow(state, tenant, trigger="trigger.webhook")
+    hook = (await gql.data(CREATE_HOOK, {"w": str(workflow_id)}, editor))["createWebhook"]
+    assert hook["errors"] == []
+    response = await http.post(f"/hooks/{hook['webhook']['id']}", json={"amount": 9})
+    assert response.status_code == 202, response.text
+    task_id = await task_of_tree(state, tenant, uuid.UUID(response.json()["run_id"]))
+
+    refused = await decide(gql, editor, task_id, "APPROVE")
+    assert [e["code"] for e in refused["errors"]] == ["SELF_APPROVAL"], refused
+    assert (await decide(gql, tenant.token(Role.APPROVER), task_id, "APPROVE"))["errors"] == []
+
+
+@pytest.mark.usefixtures("no_self_approval")
+async def test_a_run_started_with_your_api_key_is_yours(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    _, admin = await person(state, tenant, Role.ADMIN)
+    key = (await gql.data(CREATE_KEY, token=admin))["createApiKey"]["key"]
+    workflow_id = await publish(state, tenant, approval_flow(), name="approval")
+    started = (await gql.data(START, {"w": str(workflow_id), "i": {"amount": 3}}, key))["startRun"]
+    task_id = await task_of_tree(state, tenant, uuid.UUID(started["run"]["id"]))
+    refused = await decide(gql, admin, task_id, "APPROVE")
+    assert [e["code"] for e in refused["errors"]] == ["SELF_APPROVAL"], refused
+    assert (await decide(gql, tenant.token(Role.APPROVER), task_id, "APPROVE"))["errors"] == []
+
+
+async def test_with_self_approval_allowed_the_starter_of_a_wrapper_may_approve(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    assert state.control.allow_self_approval, "the test settings keep the default"
+    _, starter = await person(state, tenant, Role.OPERATOR)
+    workflow_id = await wrapper_workflow(state, tenant)
+    started = (await gql.data(START, {"w": str(workflow_id), "i": {"amount": 5}}, starter))["startRun"]
+    task_id = await task_of_tree(state, tenant, uuid.UUID(started["run"]["id"]))
+    assert (await decide(gql, starter, task_id, "APPROVE"))["errors"] == []

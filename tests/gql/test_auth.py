@@ -442,7 +442,8 @@ async def test_api_key_is_shown_once_and_never_listed(gql: GraphQLClient, settin
     api_key_type = build_schema(settings)._schema.type_map["ApiKey"]
     fields = sorted(api_key_type.fields)  # type: ignore[attr-defined]
     assert not {f for f in fields if "secret" in f.lower() or "hash" in f.lower() or f == "key"}, fields
-    listed = await gql.raw(f"{{ apiKeys {{ {' '.join(fields)} }} }}", token=admin)
+    selection = " ".join("createdBy { id email }" if f == "createdBy" else f for f in fields)
+    listed = await gql.raw(f"{{ apiKeys {{ {selection} }} }}", token=admin)
     assert not listed.get("errors"), listed
     assert payload["apiKey"]["id"] in [k["id"] for k in listed["data"]["apiKeys"]]
     text = json.dumps(listed)
@@ -518,6 +519,105 @@ async def test_another_tenants_key_cannot_be_revoked(
     assert (await gql.data(ME, token=theirs["key"]))["me"]["role"] == "VIEWER"
     listed = (await gql.data("{ apiKeys { id revoked } }", token=other.token(Role.ADMIN)))["apiKeys"]
     assert {"id": key_id, "revoked": False} in listed
+
+
+# ------------------------------------------------------------------- API keys follow the user they act for
+
+
+async def user_token(state: AppState, tenant: TenantFixture, role: Role) -> tuple[uuid.UUID, str]:
+    """A fresh user of ``tenant`` and an access token of theirs."""
+    user_id, _ = await new_user(state, tenant, role)
+    return user_id, encode_access_token(state.settings, subject=user_id, tenant_id=tenant.id, role=role)
+
+
+async def test_an_admins_key_stops_when_she_is_demoted_and_disabled(
+    gql: GraphQLClient, http: httpx.AsyncClient, state: AppState, t: TenantFixture
+) -> None:
+    """The attack: an ADMIN makes an ADMIN key, is demoted to VIEWER and disabled; with the key she would still
+    be ADMIN, create an ADMIN user and re-enable and re-promote herself."""
+    admin = t.token(Role.ADMIN)
+    her_id, her_token = await user_token(state, t, Role.ADMIN)
+    key = (await create_key(gql, her_token, Role.ADMIN))["key"]
+    assert (await gql.data(ME, token=key))["me"]["role"] == "ADMIN"
+
+    assert (await gql.data(SET_ROLE, {"id": str(her_id), "r": "VIEWER"}, admin))["setUserRole"]["errors"] == []
+    assert (await gql.data(SET_ACTIVE, {"id": str(her_id), "a": False}, admin))["setUserActive"]["errors"] == []
+    assert_unauthenticated(await post(http, ME, {}, f"Bearer {her_token}"), her_token)
+
+    await assert_rejected_everywhere(http, gql, admin, f"Bearer {key}", key)
+    accomplice = f"accomplice-{secrets.token_hex(4)}@{t.slug}.example"
+    made = await post(http, CREATE_USER, {"e": accomplice, "p": PASSWORD, "r": "ADMIN"}, f"Bearer {key}")
+    assert_unauthenticated(made, key)
+    assert_unauthenticated(await post(http, SET_ACTIVE, {"id": str(her_id), "a": True}, f"Bearer {key}"), key)
+    assert_unauthenticated(await post(http, SET_ROLE, {"id": str(her_id), "r": "ADMIN"}, f"Bearer {key}"), key)
+    async with state.sessions() as s:
+        her = await s.get(models.User, her_id)
+        assert her is not None and (her.role, her.active) == (Role.VIEWER, False)
+        assert await s.scalar(sa.select(models.User.id).where(models.User.email == accomplice)) is None
+
+    # Enabled again, as a VIEWER: the key works again, as a VIEWER.
+    assert (await gql.data(SET_ACTIVE, {"id": str(her_id), "a": True}, admin))["setUserActive"]["errors"] == []
+    assert (await gql.data(ME, token=key))["me"]["role"] == "VIEWER"
+
+
+async def test_a_key_acts_with_the_lesser_of_its_role_and_its_creators(
+    gql: GraphQLClient, state: AppState, t: TenantFixture
+) -> None:
+    admin = t.token(Role.ADMIN)
+    creator_id, creator_token = await user_token(state, t, Role.ADMIN)
+    admin_key = (await create_key(gql, creator_token, Role.ADMIN))["key"]
+    viewer_key = (await create_key(gql, creator_token, Role.VIEWER))["key"]
+
+    await gql.data(SET_ROLE, {"id": str(creator_id), "r": "OPERATOR"}, admin)
+    me = (await gql.data("{ me { role permissions } }", token=admin_key))["me"]
+    assert me["role"] == "OPERATOR"
+    assert "run:start" in me["permissions"] and "user:manage" not in me["permissions"]
+    escalate = await gql.raw(
+        CREATE_USER, {"e": f"x-{secrets.token_hex(4)}@{t.slug}.example", "p": PASSWORD, "r": "ADMIN"}, admin_key
+    )
+    assert codes(escalate) == ["FORBIDDEN"], escalate
+    # A key's own lower role stays its limit.
+    assert (await gql.data(ME, token=viewer_key))["me"]["role"] == "VIEWER"
+
+    # Promoted again: the key is back to its own role, never above it.
+    await gql.data(SET_ROLE, {"id": str(creator_id), "r": "ADMIN"}, admin)
+    assert (await gql.data(ME, token=admin_key))["me"]["role"] == "ADMIN"
+    assert (await gql.data(ME, token=viewer_key))["me"]["role"] == "VIEWER"
+
+
+async def test_a_key_made_with_a_key_acts_for_the_same_user(
+    gql: GraphQLClient, http: httpx.AsyncClient, state: AppState, t: TenantFixture
+) -> None:
+    admin = t.token(Role.ADMIN)
+    creator_id, creator_token = await user_token(state, t, Role.ADMIN)
+    first = await create_key(gql, creator_token, Role.ADMIN)
+    second = await create_key(gql, first["key"], Role.EDITOR)
+    listed = (await gql.data("{ apiKeys { id createdBy { id } } }", token=admin))["apiKeys"]
+    made_by = {k["id"]: (k["createdBy"] or {}).get("id") for k in listed}
+    assert made_by[first["apiKey"]["id"]] == made_by[second["apiKey"]["id"]] == str(creator_id)
+
+    await gql.data(SET_ROLE, {"id": str(creator_id), "r": "VIEWER"}, admin)
+    assert (await gql.data(ME, token=second["key"]))["me"]["role"] == "VIEWER"
+    await gql.data(SET_ACTIVE, {"id": str(creator_id), "a": False}, admin)
+    await assert_rejected_everywhere(http, gql, admin, f"Bearer {second['key']}", second["key"])
+
+
+async def test_admins_see_who_made_each_key_and_when_it_was_last_used(
+    gql: GraphQLClient, state: AppState, t: TenantFixture
+) -> None:
+    creator_id, creator_token = await user_token(state, t, Role.ADMIN)
+    made = await create_key(gql, creator_token, Role.VIEWER)
+    query = "{ apiKeys { id lastUsedAt createdBy { id email role active } } }"
+
+    def row(listed: list[dict[str, Any]]) -> dict[str, Any]:
+        return next(k for k in listed if k["id"] == made["apiKey"]["id"])
+
+    before = row((await gql.data(query, token=t.token(Role.ADMIN)))["apiKeys"])
+    assert before["lastUsedAt"] is None
+    assert before["createdBy"]["id"] == str(creator_id) and before["createdBy"]["role"] == "ADMIN"
+    await gql.data(ME, token=made["key"])
+    after = row((await gql.data(query, token=t.token(Role.ADMIN)))["apiKeys"])
+    assert after["lastUsedAt"] is not None
 
 
 def test_a_token_has_one_accepted_spelling() -> None:

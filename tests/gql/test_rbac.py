@@ -614,6 +614,89 @@ async def test_operation_by_role(
     assert await audit_count(state, t) == before
 
 
+# API keys whose creator changed after making them: (the key's own role, the creator's role now, creator active).
+# A key acts with the lesser of its role and its creator's current one, and not at all once she is disabled.
+KEY_CASES = [(Role.ADMIN, role, True) for role in Role] + [
+    (Role.EDITOR, Role.ADMIN, True),
+    (Role.ADMIN, Role.ADMIN, False),
+]
+
+
+def _key_case_id(case: tuple[Role, Role, bool]) -> str:
+    key_role, creator_role, active = case
+    return f"key{key_role.value}-creator{creator_role.value if active else 'DISABLED'}"
+
+
+@pytest.fixture(scope="module")
+async def keys(gql: GraphQLClient, state: AppState, t: TenantFixture) -> dict[tuple[Role, Role, bool], str]:
+    """One key per case, each made by its own ADMIN user who was then demoted (or disabled)."""
+    from studio_shared.auth import encode_access_token
+    from studio_shared.store import tenants
+
+    made: dict[tuple[Role, Role, bool], str] = {}
+    for key_role, creator_role, active in KEY_CASES:
+        async with state.sessions.begin() as s:
+            email = f"maker-{secrets.token_hex(5)}@{t.slug}.example"
+            creator = await tenants.create_user(s, t.id, email, PASSWORD, Role.ADMIN)
+        token = encode_access_token(state.settings, subject=creator.id, tenant_id=t.id, role=Role.ADMIN)
+        data = await gql.data(
+            'mutation($r: Role!) { createApiKey(name: "rbac", role: $r) { key errors { code } } }',
+            {"r": key_role.value},
+            token,
+        )
+        assert data["createApiKey"]["errors"] == []
+        made[(key_role, creator_role, active)] = data["createApiKey"]["key"]
+        async with state.sessions.begin() as s:
+            await s.execute(
+                sa.update(models.User).where(models.User.id == creator.id).values(role=creator_role, active=active)
+            )
+    return made
+
+
+KEY_OPERATION_CASES = [(name, case) for name in OPERATIONS for case in KEY_CASES]
+
+
+@pytest.mark.parametrize(
+    ("name", "case"), KEY_OPERATION_CASES, ids=[f"{name}-{_key_case_id(case)}" for name, case in KEY_OPERATION_CASES]
+)
+async def test_operation_by_key_whose_creator_changed(
+    name: str,
+    case: tuple[Role, Role, bool],
+    gql: GraphQLClient,
+    state: AppState,
+    t: TenantFixture,
+    keys: dict[tuple[Role, Role, bool], str],
+) -> None:
+    """The principal's creator was demoted or disabled: the key gets what the lesser role gets, or nothing."""
+    op = OPERATIONS[name]
+    variables = await op.variables(Seed(gql, t))
+    key_role, creator_role, active = case
+    effective = key_role.capped_by(creator_role)
+    before = await audit_count(state, t)
+    body = await gql.raw(op.document, variables, keys[case])
+
+    if name in PUBLIC_OPERATIONS:
+        allowed, denial = True, None
+    elif not active:
+        allowed, denial = False, "UNAUTHENTICATED"
+    else:
+        allowed = op.permission is None or op.permission in permissions_for(effective)
+        denial = None if allowed else "FORBIDDEN"
+
+    if allowed:
+        assert not body.get("errors"), body
+        # Deciding a task is for signed-in users only; a key that may otherwise do so is told in the payload.
+        expected = ["FORBIDDEN"] if name == "decideHumanTask" else []
+        assert _payload_codes(body["data"][name]) == expected, body
+        if name == "me":
+            assert body["data"]["me"]["role"] == effective.value
+        return
+    errors = body.get("errors") or []
+    assert [(e.get("extensions") or {}).get("code") for e in errors] == [denial], body
+    assert body.get("data") is None or body["data"].get(name) is None, body
+    assert await audit_count(state, t) == before
+
+
 @pytest.mark.parametrize("role", list(Role))
 async def test_me_permissions_match_the_matrix(gql: GraphQLClient, t: TenantFixture, role: Role) -> None:
     me = (await gql.data("{ me { role permissions } }", token=t.token(role)))["me"]

@@ -7,6 +7,7 @@ exactly once and in order, then the stream completes; tenants and permissions ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ RUN_EVENTS = """subscription($id: ID!, $after: Int) {
   runEvents(runId: $id, afterSeq: $after) { seq runId kind stepId status final }
 }"""
 RUN_UPDATES = """subscription($wf: ID) { runUpdates(workflowId: $wf) { id status workflow { id } } }"""
+ME_OVER_THE_SOCKET = "query { me { role } }"
 
 
 def slow_chain(pause: float = 0.25) -> dict[str, Any]:
@@ -229,6 +231,109 @@ async def test_subscriptions_per_connection_are_limited(state: AppState, tenant:
         assert (await collect(fresh, id))[-1]["final"]
 
 
+# ------------------------------------------------------------------------------ connections per principal
+
+
+def socket_counts(app: Any) -> Any:
+    """The API's websocket counts (the GraphQL view's)."""
+    from starlette.routing import WebSocketRoute
+
+    from studio_gql.sockets import SocketCounts
+
+    for route in app.routes:
+        if isinstance(route, WebSocketRoute) and route.path == "/graphql":
+            counts = route.app.sockets
+            assert isinstance(counts, SocketCounts)
+            return counts
+    raise AssertionError("no websocket route /graphql")
+
+
+async def until_open(counts: Any, principal: Any, expected: int) -> None:
+    """The server has noticed closed sockets (it counts a socket until its handler ends)."""
+    for _ in range(200):
+        if counts.open(principal) == expected:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{counts.open(principal)} sockets counted, expected {expected}")
+
+
+async def viewer(state: AppState, tenant: TenantFixture) -> tuple[Any, str]:
+    from studio_shared.auth import Principal
+
+    async with state.sessions.begin() as s:
+        row = await tenants.create_user(
+            s, tenant.id, f"ws-{uuid.uuid4().hex[:8]}@{tenant.slug}.example", "x" * 16, Role.VIEWER
+        )
+    principal = Principal(tenant_id=tenant.id, role=Role.VIEWER, user_id=row.id)
+    return principal, encode_access_token(state.settings, subject=row.id, tenant_id=tenant.id, role=Role.VIEWER)
+
+
+async def test_one_principal_holds_at_most_the_cap_of_connections(
+    app: Any, state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    """The attack: one VIEWER token opened 400 connections (of 50 subscriptions each). Beyond the cap a connection
+    is closed right after connection_init with 4429 and the cap; other people of the tenant are not affected."""
+    counts = socket_counts(app)
+    cap = state.settings.max_ws_per_principal
+    principal, token = await viewer(state, tenant)
+    async with contextlib.AsyncExitStack() as stack:
+        held = [await stack.enter_async_context(WsClient(live_url, token)) for _ in range(cap)]
+        assert counts.open(principal) == cap
+        for _ in range(3):
+            with pytest.raises(Closed) as closed:
+                async with WsClient(live_url, token):
+                    pass
+            assert closed.value.code == 4429, closed.value
+            assert f"at most {cap} per user" in closed.value.reason
+        assert counts.open(principal) == cap, "refused connections hold no place"
+        async with WsClient(live_url, tenant.token(Role.VIEWER)) as colleague:
+            assert "errors" not in (await colleague.receive(await colleague.subscribe(ME_OVER_THE_SOCKET)))["payload"]
+        # A closed connection gives its place back.
+        await held[0].__aexit__(None, None, None)
+        await until_open(counts, principal, cap - 1)
+        async with WsClient(live_url, token) as again:
+            assert again.closed is None
+    await until_open(counts, principal, 0)
+
+
+async def test_an_api_key_holds_at_most_the_cap_of_connections(
+    app: Any, state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    async with state.sessions.begin() as s:
+        _, fresh = await api_keys.create(s, tenant.id, "many sockets", Role.VIEWER, actor(tenant))
+    cap = state.settings.max_ws_per_principal
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(cap):
+            await stack.enter_async_context(WsClient(live_url, fresh.plaintext))
+        with pytest.raises(Closed) as closed:
+            async with WsClient(live_url, fresh.plaintext):
+                pass
+    assert closed.value.code == 4429 and f"at most {cap} per API key" in closed.value.reason
+
+
+async def test_a_tenant_holds_at_most_its_cap_of_connections(
+    app: Any,
+    state: AppState,
+    tenant: TenantFixture,
+    other_tenant: TenantFixture,
+    live_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    counts = socket_counts(app)
+    monkeypatch.setattr(counts, "per_tenant", 3)
+    people = [await viewer(state, tenant) for _ in range(4)]
+    async with contextlib.AsyncExitStack() as stack:
+        for _, token in people[:3]:
+            await stack.enter_async_context(WsClient(live_url, token))
+        with pytest.raises(Closed) as closed:
+            async with WsClient(live_url, people[3][1]):
+                pass
+        assert closed.value.code == 4429 and "at most 3 per tenant" in closed.value.reason
+        async with WsClient(live_url, other_tenant.token(Role.VIEWER)) as elsewhere:
+            assert elsewhere.closed is None, "another tenant is not affected"
+    await until_open(counts, people[0][0], 0)
+
+
 # ------------------------------------------------------------------ credentials that stop being valid
 
 
@@ -265,6 +370,38 @@ async def test_a_revoked_api_keys_socket_closes(state: AppState, tenant: TenantF
         id = await ws.subscribe(RUN_UPDATES)
         async with state.sessions.begin() as s:
             await api_keys.revoke(s, tenant.id, row.id, actor(tenant).actor)
+        closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
+    assert closed.code == 4401
+
+
+async def test_a_keys_socket_follows_the_user_it_acts_for(
+    state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    """An API key acts for its creator: demoting her demotes its open socket, disabling her closes it (4401)."""
+    from studio_shared.auth import Principal
+
+    async with state.sessions.begin() as s:
+        creator = await tenants.create_user(
+            s, tenant.id, f"maker-{uuid.uuid4().hex[:8]}@{tenant.slug}.example", "x" * 16, Role.ADMIN
+        )
+        by_her = Principal(tenant_id=tenant.id, role=Role.ADMIN, user_id=creator.id)
+        _, fresh = await api_keys.create(s, tenant.id, "her key", Role.ADMIN, by_her)
+    users = "query { users { nodes { id } } }"
+
+    async def ask(ws: WsClient) -> dict[str, Any]:
+        return (await ws.receive(await ws.subscribe(users)))["payload"]
+
+    async with WsClient(live_url, fresh.plaintext) as ws:
+        assert "errors" not in await ask(ws), "the key of an admin may list users"
+        async with state.sessions.begin() as s:
+            await s.execute(sa.update(models.User).where(models.User.id == creator.id).values(role=Role.VIEWER))
+        await asyncio.sleep(3 * state.settings.ws_reauth_interval_s)
+        refused = await ask(ws)
+        assert [e["extensions"]["code"] for e in refused["errors"]] == ["FORBIDDEN"], refused
+
+        id = await ws.subscribe(RUN_UPDATES)
+        async with state.sessions.begin() as s:
+            await s.execute(sa.update(models.User).where(models.User.id == creator.id).values(active=False))
         closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
     assert closed.code == 4401
 

@@ -79,7 +79,7 @@ async def test_a_signed_delivery_starts_a_run_with_the_body_as_input(
     listed = await gql.data(
         "query($w: ID!) { workflow(id: $w) { webhooks { id url auth enabled } } }",
         {"w": str(hook.workflow_id)},
-        tenant.token(Role.VIEWER),
+        tenant.token(Role.EDITOR),
     )
     assert listed["workflow"]["webhooks"] == [
         {"id": hook.id, "url": f"http://studio.test/hooks/{hook.id}", "auth": "STANDARD", "enabled": True}
@@ -253,6 +253,65 @@ async def test_unsigned_only_when_chosen(
     assert (await hook.post(b'{"x": 1}', {})).status_code == 202
     rotated = (await gql.data(ROTATE, {"id": hook.id}, tenant.token(Role.EDITOR)))["rotateWebhookSecret"]
     assert [e["code"] for e in rotated["errors"]] == ["INVALID"]
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.APPROVER, Role.OPERATOR])
+async def test_only_trigger_managers_see_a_webhook_and_so_its_url(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient, role: Role
+) -> None:
+    """The attack: a VIEWER read an unsigned webhook's URL (its id is in it) and started runs through it. Without
+    trigger:manage a workflow's webhooks are null with a FORBIDDEN error; the rest of the workflow still reads."""
+    hook = await make_hook(gql, state, tenant, http, auth="NONE")
+    query = "query($w: ID!) { workflow(id: $w) { id name webhooks { id url } } }"
+    body = await gql.raw(query, {"w": str(hook.workflow_id)}, tenant.token(role))
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [(["workflow", "webhooks"], "FORBIDDEN")]
+    assert "trigger:manage" in body["errors"][0]["message"]
+    assert body["data"]["workflow"] == {"id": str(hook.workflow_id), "name": "hooked", "webhooks": None}
+    assert hook.id not in json.dumps(body)
+    editor = await gql.data(query, {"w": str(hook.workflow_id)}, tenant.token(Role.EDITOR))
+    assert editor["workflow"]["webhooks"] == [{"id": hook.id, "url": f"http://studio.test/hooks/{hook.id}"}]
+
+
+def test_every_way_to_a_webhook_needs_trigger_manage(settings: Any) -> None:
+    """Class guard: walk the schema from its roots; every path that reaches the Webhook type (whose id is its
+    URL) passes a field that requires trigger:manage or a permission only higher roles hold."""
+    from studio_gql.permissions import required_permission
+    from studio_gql.schema import build_schema
+    from studio_shared.rbac import Permission, lowest_role_with
+
+    schema = build_schema(settings)
+    core = schema._schema
+    floor = lowest_role_with(Permission.TRIGGER_MANAGE)
+    seen: set[tuple[str, bool]] = set()
+    exposed: list[str] = []
+
+    def named(graphql_type: Any) -> Any:
+        while hasattr(graphql_type, "of_type"):
+            graphql_type = graphql_type.of_type
+        return graphql_type
+
+    def walk(type_name: str, guarded: bool, path: str) -> None:
+        if (type_name, guarded) in seen:
+            return
+        seen.add((type_name, guarded))
+        if type_name == "Webhook" and not guarded:
+            exposed.append(path)
+            return
+        graphql_type = core.type_map[type_name]
+        for field_name, field in getattr(graphql_type, "fields", {}).items():
+            target = named(field.type)
+            if not hasattr(target, "fields"):
+                continue
+            strawberry_field = schema.get_field_for_type(field_name, type_name)
+            permission = required_permission(strawberry_field.extensions) if strawberry_field else None
+            now_guarded = guarded or (permission is not None and lowest_role_with(permission).at_least(floor))
+            walk(target.name, now_guarded, f"{path}.{field_name}")
+
+    for root in (core.query_type, core.mutation_type, core.subscription_type):
+        if root is not None:
+            walk(root.name, False, root.name)
+    assert ("Webhook", True) in seen, "the walk reaches webhooks at all"
+    assert exposed == [], f"webhooks reachable without trigger:manage: {exposed}"
 
 
 async def test_refusals_say_what_to_fix(

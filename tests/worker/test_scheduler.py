@@ -215,6 +215,9 @@ async def test_a_fire_starts_one_run_and_advances_next_fire_at(
     assert recorded.run_id == run.id
     assert (run.trigger, run.idempotency_key, run.input) == ("schedule", run_key(schedule_id, T0), {"n": 1})
     assert run.trigger_data == {"schedule_id": str(schedule_id), "scheduled_for": T0.isoformat()}
+    # The schedule's maker is the person its runs start for (who may not approve them when self-approval is off).
+    assert (await schedule_row(state, tenant, schedule_id)).created_by == tenant.users[Role.ADMIN]
+    assert run.started_by_user == tenant.users[Role.ADMIN]
     finished = await wait_for(state, tenant.id, run.id)
     assert finished.run.status is RunStatus.SUCCEEDED and finished.run.output == {"echo": {"n": 1}}
 

@@ -88,11 +88,11 @@ export const REVOKE_API_KEY = graphql(`
 `);
 
 export const WORKFLOW_TRIGGERS = graphql(`
-  query WorkflowTriggers($id: ID!) {
+  query WorkflowTriggers($id: ID!, $withWebhooks: Boolean!) {
     workflow(id: $id) {
       id name archived
       latestVersion { version }
-      webhooks { id auth enabled rateLimitPerMinute replayWindowS previousSecretExpiresAt createdAt url }
+      webhooks @include(if: $withWebhooks) { id auth enabled rateLimitPerMinute replayWindowS previousSecretExpiresAt createdAt url }
       schedules {
         id cron timezone enabled nextFireAt overlap catchUp catchUpWindowS jitterS input lastFireAt createdAt
       }

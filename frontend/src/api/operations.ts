@@ -14,8 +14,8 @@ export const ME = graphql(`
 `);
 
 export const LOGIN = graphql(`
-  mutation Login($email: String!, $password: String!) {
-    login(email: $email, password: $password) {
+  mutation Login($email: String!, $password: String!, $tenant: String) {
+    login(email: $email, password: $password, tenant: $tenant) {
       token
       errors { ...UserErrorFields }
     }

@@ -13,16 +13,18 @@ export function LoginPage() {
   const { login } = useSession();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  const [workspace, setWorkspace] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [{ fetching }, run] = useMutation(LOGIN);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
-    const res = await run({ email, password });
+    const res = await run({ email, password, tenant: workspace.trim() || null });
     const payload = res.data?.login;
     if (payload?.token) login(payload.token);
-    else setError(payload?.errors[0]?.message ?? res.error?.message ?? "Login failed.");
+    // A refusal after repeated failures is a RATE_LIMITED error that says when to try again.
+    else setError(payload?.errors[0]?.message ?? res.error?.graphQLErrors[0]?.message ?? res.error?.message ?? "Login failed.");
   };
 
   return (
@@ -47,6 +49,16 @@ export function LoginPage() {
               required
               value={password}
               onChange={(e) => setPassword(e.target.value)}
+            />
+          </Field>
+          <Field>
+            <Label htmlFor="workspace">Workspace (if you have accounts in several)</Label>
+            <Input
+              id="workspace"
+              autoComplete="organization"
+              placeholder="e.g. acme"
+              value={workspace}
+              onChange={(e) => setWorkspace(e.target.value)}
             />
           </Field>
           {error ? <Alert variant="destructive">{error}</Alert> : null}

@@ -1,5 +1,5 @@
 // The triggers of one workflow: webhooks (URL and signing secret, shown once) and cron schedules.
-// Readers see them; trigger:manage creates, changes and deletes them.
+// Readers see the schedules; trigger:manage sees the webhooks (a URL starts runs) and changes both.
 import { useId, useState, type FormEvent } from "react";
 import { Link, useParams } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
@@ -34,7 +34,7 @@ import { NO_ERRORS, fieldErrors, problemText, type FieldErrors } from "../lib/fi
 import { describeCron, emptySchedule, formatFire, scheduleValues } from "../lib/schedule";
 
 type TriggersWorkflow = NonNullable<WorkflowTriggersQuery["workflow"]>;
-type WebhookRow = TriggersWorkflow["webhooks"][number];
+type WebhookRow = NonNullable<TriggersWorkflow["webhooks"]>[number];
 type ScheduleRow = TriggersWorkflow["schedules"][number];
 
 const AUTHS: { value: WebhookAuth; label: string }[] = [
@@ -53,12 +53,13 @@ interface Shown {
 
 export function TriggersPage() {
   const { id = "" } = useParams();
+  const canManage = useCan("manageTriggers");
+  // A webhook's id is in its URL, which starts runs: only trigger:manage may read them.
   const [{ data, error, fetching }, refetch] = useQuery({
     query: WORKFLOW_TRIGGERS,
-    variables: { id },
+    variables: { id, withWebhooks: canManage },
     requestPolicy: "cache-and-network",
   });
-  const canManage = useCan("manageTriggers");
   const reload = () => refetch({ requestPolicy: "network-only" });
   if (error) return <PageProblem>{error.message}</PageProblem>;
   if (fetching && !data) return <p className="px-6 py-4" role="status">Loading…</p>;
@@ -83,7 +84,16 @@ export function TriggersPage() {
         </Alert>
       ) : null}
       {!canManage ? <p className="text-muted-foreground">Your role may see the triggers but not change them.</p> : null}
-      <WebhooksSection workflowId={workflow.id} webhooks={workflow.webhooks} canManage={canManage} reload={reload} />
+      {canManage ? (
+        <WebhooksSection workflowId={workflow.id} webhooks={workflow.webhooks ?? []} canManage={canManage} reload={reload} />
+      ) : (
+        <section aria-labelledby="webhooks-hidden-title" className="flex flex-col gap-3">
+          <h2 id="webhooks-hidden-title" className="text-lg">
+            Webhooks
+          </h2>
+          <p className="text-muted-foreground">Webhooks are shown to roles that manage triggers: a webhook's URL starts runs.</p>
+        </section>
+      )}
       <SchedulesSection workflowId={workflow.id} schedules={workflow.schedules} canManage={canManage} reload={reload} />
     </main>
   );

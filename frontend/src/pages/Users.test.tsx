@@ -22,7 +22,12 @@ const ME = { id: "u1", email: "admin@x.test" };
 function renderPage({
   permissions = ROLE_PERMISSIONS.ADMIN,
   refuse = null,
-}: { permissions?: string[]; refuse?: { path: string[]; message: string; code: string } | null } = {}) {
+  apiKeys = [],
+}: {
+  permissions?: string[];
+  refuse?: { path: string[]; message: string; code: string } | null;
+  apiKeys?: unknown[];
+} = {}) {
   const users: FakeUser[] = [
     { id: "u1", email: ME.email, role: "ADMIN", active: true, createdAt: "2026-01-01T00:00:00Z", lastLoginAt: null },
     { id: "u2", email: "ada@x.test", role: "EDITOR", active: true, createdAt: "2026-01-01T00:00:00Z", lastLoginAt: null },
@@ -31,7 +36,7 @@ function renderPage({
   const api = mockClient({
     Me: () => ({ me: { user: ME, tenant: { id: "t1", name: "T" }, role: "ADMIN", permissions } }),
     Users: () => ({ users: { nodes: users.map((u) => ({ ...u })), pageInfo: { hasNextPage: false, endCursor: null } } }),
-    ApiKeys: () => ({ apiKeys: [] }),
+    ApiKeys: () => ({ apiKeys }),
     SetUserActive: ({ userId, active }) => {
       if (refuse) return { setUserActive: { user: null, errors: [refuse] } };
       const user = users.find((u) => u.id === userId)!;
@@ -110,5 +115,24 @@ describe("Users page: disable and enable", () => {
     await screen.findByRole("heading", { name: "API keys" });
     expect(screen.queryByRole("table", { name: "Users" })).toBeNull();
     expect(screen.queryByRole("button", { name: /^(Disable|Enable) user/ })).toBeNull();
+  });
+});
+
+describe("Users page: API keys", () => {
+  it("shows whom each key acts for and when it was last used", async () => {
+    const key = { id: "k1", name: "ci", role: "EDITOR", createdAt: "2026-01-01T00:00:00Z", revoked: false };
+    renderPage({
+      apiKeys: [
+        { ...key, lastUsedAt: "2026-01-02T00:00:00Z", createdBy: { id: "u2", email: "ada@x.test" } },
+        { ...key, id: "k2", name: "orphan", lastUsedAt: null, createdBy: null },
+      ],
+    });
+    const table = await screen.findByRole("table", { name: "API keys" });
+    const ci = within(table).getByRole("rowheader", { name: "ci" }).closest("tr")!;
+    expect(within(ci).getByText("ada@x.test")).toBeTruthy();
+    expect(within(ci).queryByText("never")).toBeNull();
+    const orphan = within(table).getByRole("rowheader", { name: "orphan" }).closest("tr")!;
+    expect(within(orphan).getByText(/nobody/)).toBeTruthy();
+    expect(within(orphan).getByText("never")).toBeTruthy();
   });
 });

@@ -399,6 +399,7 @@ function ApiKeysSection() {
               <TableHead>Name</TableHead>
               <TableHead>Role</TableHead>
               <TableHead>Created</TableHead>
+              <TableHead>Acts for</TableHead>
               <TableHead>Last used</TableHead>
               <TableHead>Status</TableHead>
             </TableRow>
@@ -409,6 +410,7 @@ function ApiKeysSection() {
                 <TableHead scope="row">{k.name}</TableHead>
                 <TableCell>{roleLabel(k.role)}</TableCell>
                 <TableCell>{new Date(k.createdAt).toLocaleString()}</TableCell>
+                <TableCell>{k.createdBy?.email ?? "nobody (the key no longer works)"}</TableCell>
                 <TableCell>{k.lastUsedAt ? new Date(k.lastUsedAt).toLocaleString() : "never"}</TableCell>
                 <TableCell>
                   {k.revoked ? (
