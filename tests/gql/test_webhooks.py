@@ -562,7 +562,7 @@ async def test_the_replay_window_refuses_a_repeat_of_a_delivery_that_started_no_
     listed = await gql.data(
         "query($w: ID!) { workflow(id: $w) { webhooks { replayWindowS } } }",
         {"w": str(hook.workflow_id)},
-        tenant.token(Role.VIEWER),
+        tenant.token(Role.EDITOR),  # a webhook (and so its URL) is for trigger:manage only
     )
     assert listed["workflow"]["webhooks"] == [{"replayWindowS": 60}]
     off = await gql.data(UPDATE_WINDOW, {"id": hook.id, "input": {"replayWindowS": 0}}, tenant.token(Role.EDITOR))
