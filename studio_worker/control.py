@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.auth import Principal
 from studio_shared.db import Sessions, models
+from studio_shared.db.jsondata import stored_size
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, check_run_input, parse_definition
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
@@ -361,6 +362,10 @@ class Control:
                     continue
                 step = step_rows[sid]
                 generation = int((step.state or {}).get("generation", 0)) + 1
+                # What the reset clears no longer counts against the stored-output quotas.
+                batch.freed_bytes += sum(
+                    stored_size(v) for v in (step.output, step.error, step.envelope, step.state, step.branches)
+                )
                 batch.step(
                     sid,
                     step.status,
@@ -375,6 +380,7 @@ class Control:
                     interruptions=0,
                     state={"generation": generation, "attempt_base": step.attempt},
                 )
+            batch.freed_bytes += stored_size(run.output) + stored_size(run.error)
             batch.run_values.update(
                 status=RunStatus.QUEUED,
                 output=None,

@@ -42,6 +42,10 @@ class Tenant(Base, Timestamps):
     slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     max_concurrent_runs: Mapped[int | None]
+    # Stored-output quotas of this tenant (bytes), instead of STUDIO_MAX_TENANT_OUTPUT_BYTES and
+    # STUDIO_MAX_RUN_OUTPUT_BYTES; 0: no limit.
+    max_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    max_run_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class User(Tenanted, Timestamps, Base):
@@ -129,6 +133,9 @@ class Run(Tenanted, Timestamps, Base):
     depth: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str | None] = mapped_column(sa.String(80))  # "user:<id>", "apikey:<id>", "schedule:<id>"
     last_seq: Mapped[int] = mapped_column(default=0)  # the seq of the newest run_events row
+    # Bytes of JSON the run's steps hold (input, output, error, envelope, state, as serialized) plus every event's
+    # data: kept by the fenced batch statement, checked against the stored-output quotas.
+    stored_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     # The run lease: one driver at a time advances a run; every write batch checks it (a fencing token).
     lease_owner: Mapped[str | None] = mapped_column(sa.String(80))
     lease_expires_at: Mapped[datetime | None]
