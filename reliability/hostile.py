@@ -1320,6 +1320,8 @@ def check_ssti(
                 problems.append(f"{label}: {row.status}")
             elif failed and (row.error or {}).get("type") != "TemplateError":
                 problems.append(f"{label}: failed with {(row.error or {}).get('type')}")
+            elif not failed and entry.get("expect") == "TemplateError":  # e.g. a non-finite number
+                problems.append(f"{label}: rendered, but the corpus expects a TemplateError")
             rendered += row.status == StepStatus.SUCCEEDED
             failed_safely += failed and (row.error or {}).get("type") == "TemplateError"
             for marker in leak_markers:
