@@ -10,6 +10,7 @@ from studio_shared.db.jsondata import NotStorable
 # (pg_terminate_backend, shutdown, "cannot connect now"), 53 insufficient resources (too many connections).
 TRANSIENT_SQLSTATE_CLASSES = ("08", "57", "53")
 RETRY_AFTER_S = 1
+STORAGE_REFUSED = "StorageRefused"
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -40,7 +41,8 @@ def unstorable(exc: BaseException) -> NotStorable | None:
     if isinstance(exc, sa_exc.DBAPIError) and not exc.connection_invalidated:
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if isinstance(exc, sa_exc.DataError) or (isinstance(sqlstate, str) and sqlstate.startswith("22")):
-            first_line = str(exc.orig).strip().splitlines()[0][:200] if str(exc.orig).strip() else "a data exception"
+            text = str(exc.orig).strip()
+            first_line = text.splitlines()[0][:200] if text else "a data exception"
             code = f" (SQLSTATE {sqlstate})" if isinstance(sqlstate, str) else ""
-            return NotStorable("StorageRefused", f"was refused by the database{code}: {first_line}", "")
+            return NotStorable(STORAGE_REFUSED, f"{first_line}{code}")
     return None

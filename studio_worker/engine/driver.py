@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from studio_shared.db.errors import unstorable
+from studio_shared.db.errors import STORAGE_REFUSED, unstorable
 from studio_shared.db.jsondata import Encoded, NotStorable, encode, stored_size
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, Node
@@ -566,8 +566,8 @@ class RunDriver:
         """
         await self._stop_tasks()
         culprit = refused.path.split(".")[1] if refused.path.startswith("steps.") else None
-        if refused.kind == "StorageRefused":
-            message = f"the database refused this run's data: {refused.problem}"
+        if refused.kind == STORAGE_REFUSED:
+            message = f"the database refused to store this run's data: {refused.problem}"
         else:
             message = str(refused)
         error: dict[str, Any] = {"type": refused.kind, "message": message, "retryable": False}
