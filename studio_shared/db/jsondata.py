@@ -73,6 +73,24 @@ def storable_json(value: Any) -> str:
     return value.text if type(value) is Encoded else encode(value).text
 
 
+def loads(text: str | bytes) -> Any:
+    """Parse JSON as the standard has it, for data from outside (HTTP bodies, model answers): Python's parser
+    also takes ``NaN``, ``Infinity`` and numbers that overflow to them, which nothing could store afterwards.
+    Raises ValueError (``json.JSONDecodeError`` for malformed text) like ``json.loads``."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (JSON has no Infinity or NaN)")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {text[:40]} is beyond what JSON numbers hold")
+    return number
+
+
 def stored_size(value: Any) -> int:
     """Bytes ``value`` takes as stored JSON (0 for None, a NULL), counting what an older database kept as it is."""
     if value is None:
