@@ -292,3 +292,30 @@ async def test_retrying_a_run_frees_what_the_reset_steps_stored(state: AppState,
         assert done.run.status is RunStatus.FAILED
     assert done.run.stored_bytes < before * 1.1, (before, done.run.stored_bytes)
     assert abs(done.run.stored_bytes - await stored_text(state, done.run.id)) <= before * 0.01
+
+
+async def test_child_run_inputs_count_against_the_tenant_quota(state: AppState, tenant: TenantFixture) -> None:
+    """A foreach's children are runs of their own (each with its own run quota), but their inputs are stored when
+    they are created: a step spawning 10 inputs of 999,000 characters is refused before it stores any."""
+    await set_limits(state, tenant, total=3 * MiB)
+    child = await publish(state, tenant, chain(transform("echo", 1)), name="child")
+    spawn = {
+        "items": "{{ range(10) | list }}",
+        "workflow": str(child),
+        "input": {"blob": BOMB},
+        "max_concurrency": 10,
+    }
+    done = await run_once(state, tenant, chain({"id": "each", "type": "foreach", "config": spawn}), timeout=30)
+    assert done.run.status is RunStatus.FAILED
+    error = done.steps["each"].error
+    assert error is not None and error["type"] == "OutputQuotaExceeded"
+    assert "the inputs of 10 child runs would add 9.5 MiB, past the tenant's limit of 3.0 MiB" in error["message"]
+    async with state.sessions() as s:
+        children = await s.scalar(sa.select(sa.func.count()).where(models.Run.parent_run_id == done.run.id))
+    assert children == 0
+
+
+async def test_a_run_counts_its_input_from_the_start(state: AppState, tenant: TenantFixture) -> None:
+    workflow_id = await publish(state, tenant, chain(transform("a", 1)))
+    run, _ = await state.control.start_run(tenant.id, "test", workflow_id, input={"note": "é" * 1000})
+    assert run.stored_bytes == len(json.dumps({"note": "é" * 1000}, ensure_ascii=False).encode()) + len("null")
