@@ -158,9 +158,10 @@ class Run:
     item_index: int | None = strawberry.field(description="The item (foreach) or iteration (loop) it ran for.")
     depth: int = strawberry.field(description="0 for a run started directly; its children are one deeper.")
     stored_bytes: int = strawberry.field(
-        description="Bytes of JSON the run's steps keep (inputs, outputs, errors, logs, state) and its events' data, "
-        "as serialized: what counts against the stored-output quotas (STUDIO_MAX_RUN_OUTPUT_BYTES per run, "
-        "STUDIO_MAX_TENANT_OUTPUT_BYTES for all runs of the tenant). Deleting the run frees it."
+        description="Bytes of JSON the run keeps: its input, its steps' rendered inputs, outputs, errors, logs and "
+        "state, its output and its events' data, as serialized. What counts against the stored-output quotas "
+        "(STUDIO_MAX_RUN_OUTPUT_BYTES per run, STUDIO_MAX_TENANT_OUTPUT_BYTES for all runs of the tenant); "
+        "deleting the run frees it."
     )
     _tenant_id: strawberry.Private[uuid.UUID]
     _workflow_id: strawberry.Private[uuid.UUID]

@@ -133,8 +133,9 @@ class Run(Tenanted, Timestamps, Base):
     depth: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str | None] = mapped_column(sa.String(80))  # "user:<id>", "apikey:<id>", "schedule:<id>"
     last_seq: Mapped[int] = mapped_column(default=0)  # the seq of the newest run_events row
-    # Bytes of JSON the run's steps hold (input, output, error, envelope, state, as serialized) plus every event's
-    # data: kept by the fenced batch statement, checked against the stored-output quotas.
+    # Bytes of JSON the run holds (its input and trigger data, its steps' input, output, error, envelope and state,
+    # its output, every event's data; as serialized): kept by the fenced batch statement, checked against the
+    # stored-output quotas.
     stored_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     # The run lease: one driver at a time advances a run; every write batch checks it (a fencing token).
     lease_owner: Mapped[str | None] = mapped_column(sa.String(80))
