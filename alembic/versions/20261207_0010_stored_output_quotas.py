@@ -1,7 +1,7 @@
 """stored-output quotas: runs.stored_bytes, per-tenant overrides of the limits
 
-``runs.stored_bytes`` counts the JSON a run's steps hold and its events' data, as serialized; the engine keeps it
-in the fenced statement that writes each batch. Existing runs are counted once here, from their stored text
+``runs.stored_bytes`` counts the JSON a run holds (its input, its steps' columns, its output, its events' data), as
+serialized; the engine keeps it in the fenced statement that writes each batch. Existing runs are counted once here, from their stored text
 (characters, close to bytes), so the tenant quota sees the data that was there before it.
 
 Revision ID: 0010
@@ -39,7 +39,7 @@ UPDATE runs SET stored_bytes =
     coalesce((SELECT sum({_STEP_BYTES}) FROM steps s WHERE s.tenant_id = runs.tenant_id AND s.run_id = runs.id), 0)
   + coalesce((SELECT sum({_text_length("e.data")}) FROM run_events e
               WHERE e.tenant_id = runs.tenant_id AND e.run_id = runs.id), 0)
-  + {_text_length("runs.output")}
+  + {_text_length("runs.output")} + {_text_length("runs.input")} + {_text_length("runs.trigger_data")}
 """
 
 
