@@ -15,7 +15,8 @@ the database (and the server's log) to count what the hostile input left behind.
   through the API (rotated and disabled ones too): exactly the valid deliveries accepted, one run each.
 - ``hostile-nodes``: ``ssrf.json`` through ``http.request``, ``ssti.json`` through ``transform`` and
   ``paths.json`` through ``artifact.write``, on the worker; a recorder listening on every local address counts
-  what reached it (only a non-loopback address of this machine is allowed, for the controls).
+  what reached it (only a non-loopback address of this machine is allowed, for the controls). A storage bomb
+  (20 transforms of 999,000 characters) must stop at its run's stored-output quota.
 - ``hostile-endpoints``: ``/artifacts/{id}``, signed artifact links, ``/hooks/{id}`` and ``/messages/{channel}``
   with tenant A's credentials: B's ids answer like ids that never existed.
 """
@@ -27,6 +28,7 @@ import base64
 import contextlib
 import hmac
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -1320,6 +1322,8 @@ def check_ssti(
                 problems.append(f"{label}: {row.status}")
             elif failed and (row.error or {}).get("type") != "TemplateError":
                 problems.append(f"{label}: failed with {(row.error or {}).get('type')}")
+            elif not failed and entry.get("expect") == "TemplateError":  # e.g. a non-finite number
+                problems.append(f"{label}: rendered, but the corpus expects a TemplateError")
             rendered += row.status == StepStatus.SUCCEEDED
             failed_safely += failed and (row.error or {}).get("type") == "TemplateError"
             for marker in leak_markers:
@@ -1384,6 +1388,40 @@ async def check_paths(sv: Services, names: list[dict[str, Any]], run_id: uuid.UU
     }
 
 
+BOMB_STEPS, BOMB_RUN_LIMIT = 20, 8 * 1024 * 1024  # issue 17: 20 such transforms grew the database by 122 MB
+
+
+def storage_bomb() -> dict[str, Any]:
+    """A chain of transforms that each render 999,000 characters (just under the per-render limit)."""
+    nodes = [{"id": "start", "type": "trigger.manual", "config": {}}] + [
+        {"id": f"b{i}", "type": "transform", "config": {"value": "{{ 'a' * 999000 }}"}} for i in range(BOMB_STEPS)
+    ]
+    edges = [{"source": a["id"], "target": b["id"]} for a, b in itertools.pairwise(nodes)]
+    return {"nodes": nodes, "edges": edges}
+
+
+async def check_storage_bomb(sv: Services, run: Any) -> dict[str, Any]:
+    """The run stopped at its stored-output quota, and the database holds no more than the quota for it."""
+
+    def length(column: Any) -> Any:
+        return sa.func.coalesce(sa.func.sum(sa.func.length(sa.cast(column, sa.Text))), 0)
+
+    steps, events = models.Step.__table__, models.RunEvent.__table__
+    async with sv.observer.connect() as conn:
+        held = 0
+        for column in (steps.c.input, steps.c.output, steps.c.error, steps.c.envelope, steps.c.state):
+            held += int(await conn.scalar(sa.select(length(column)).where(steps.c.run_id == run.id)) or 0)
+        held += int(await conn.scalar(sa.select(length(events.c.data)).where(events.c.run_id == run.id)) or 0)
+    rows = await steps_of(sv, run.id)
+    return {
+        "status": run.status,
+        "errors": sorted({(row.error or {}).get("type") for row in rows.values() if row.status == StepStatus.FAILED}),
+        "succeeded": sum(row.status == StepStatus.SUCCEEDED for row in rows.values()) - 1,  # not the trigger
+        "stored_bytes": run.stored_bytes,
+        "held": held,
+    }
+
+
 async def hostile_nodes(sv: Services, recorder: Recorder, allowed: str) -> dict[str, Any]:
     """Three published workflows, one node per corpus entry (each ``on_error: continue``), run at once."""
     # The SSTI corpus test's own scope and markers of a leaked runtime object: a payload passes here exactly
@@ -1408,18 +1446,21 @@ async def hostile_nodes(sv: Services, recorder: Recorder, allowed: str) -> dict[
     ssrf_id = await publish(sv, fan_out(ssrf_nodes(cases, allowed, recorder.port)), "hostile-ssrf")
     ssti_id = await publish(sv, fan_out(ssti_nodes, head=fetch), "hostile-ssti")
     paths_id = await publish(sv, fan_out(artifact_nodes), "hostile-paths")
+    bomb_id = await publish(sv, storage_bomb(), "hostile-storage-bomb")
     started = time.monotonic()
-    ssrf_run, ssti_run, paths_run = await asyncio.gather(
+    ssrf_run, ssti_run, paths_run, bomb_run = await asyncio.gather(
         run_and_wait(sv, sv.a, ssrf_id, None),
         run_and_wait(sv, sv.a, ssti_id, scope["input"]),
         run_and_wait(sv, sv.a, paths_id, {"name": "../../../../../../tmp/hostile-pwned-input.txt"}),
+        run_and_wait(sv, sv.a, bomb_id, None),
     )
     elapsed = time.monotonic() - started
     ssti = check_ssti(ssti_corpus, await steps_of(sv, ssti_run.id), scope, LEAKS)
     ssti["input_unchanged"] = ssti_run.input == scope["input"]
     return {
         "elapsed_s": elapsed,
-        "runs_final": all(RunStatus(r.status) in FINAL_RUN_STATUSES for r in (ssrf_run, ssti_run, paths_run)),
+        "runs_final": all(RunStatus(r.status) in FINAL_RUN_STATUSES for r in (ssrf_run, ssti_run, paths_run, bomb_run)),
+        "bomb": await check_storage_bomb(sv, bomb_run),
         "ssrf": check_ssrf(cases, await steps_of(sv, ssrf_run.id), recorder, allowed),
         "ssti": ssti,
         "paths": await check_paths(sv, names, paths_run.id),
@@ -1436,7 +1477,11 @@ class HostileNodes:
         await recorder.start()
         try:
             # Only the non-loopback address is allowed (the control's); 127.0.0.1 and ::1 stay refused.
-            async with services(worker=True, STUDIO_HTTP_ALLOWED_HOSTS=f"{allowed}/32") as sv:
+            async with services(
+                worker=True,
+                STUDIO_HTTP_ALLOWED_HOSTS=f"{allowed}/32",
+                STUDIO_MAX_RUN_OUTPUT_BYTES=str(BOMB_RUN_LIMIT),
+            ) as sv:
                 figures = await hostile_nodes(sv, recorder, allowed)
                 alive = sv.alive()
                 serve_tracebacks = tracebacks(sv)
@@ -1462,7 +1507,13 @@ class HostileNodes:
             f" {len(paths['bad_keys'])}; stray files {len(paths['stray'])}; files outside the root {paths['outside']};"
             f" refused names {paths['refused']}; bad downloads {paths['downloads']}"
         )
-        print(f"all three runs final in {figures['elapsed_s']:.1f} s")
+        bomb = figures["bomb"]
+        print(
+            f"storage bomb ({BOMB_STEPS} transforms of 999,000 characters, run quota {BOMB_RUN_LIMIT:,} bytes):"
+            f" {bomb['status']}, {bomb['succeeded']} steps kept, failed with {bomb['errors']}; stored_bytes"
+            f" {bomb['stored_bytes']:,}, JSON text held {bomb['held']:,}"
+        )
+        print(f"all four runs final in {figures['elapsed_s']:.1f} s")
         outcome = Outcome(
             figures={
                 "SSRF entries": str(ssrf["entries"]),
@@ -1486,6 +1537,13 @@ class HostileNodes:
         outcome.check(
             "every SSTI payload rendered literally or failed with TemplateError, leaking nothing, each step < 2 s",
             not ssti["problems"] and ssti["slowest_s"] < 2 and ssti["input_unchanged"],
+        )
+        outcome.check(
+            "the storage bomb ends FAILED at its quota (OutputQuotaExceeded), the database holding at most the quota",
+            bomb["status"] == RunStatus.FAILED
+            and bomb["errors"] == ["OutputQuotaExceeded"]
+            and bomb["held"] <= BOMB_RUN_LIMIT
+            and bomb["stored_bytes"] <= BOMB_RUN_LIMIT + 4096,
         )
         outcome.check(
             "every artifact key under tenant/run/step, no stray file, nothing outside the root, downloads safe",

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from typing import Any
 
 from cross_web import HTTPException
@@ -81,6 +82,14 @@ class StudioGraphQL(GraphQL[Context, None]):
         if not isinstance(decoded, dict | list):
             raise HTTPException(400, 'send a JSON object such as {"query": "...", "variables": {...}}')
         return decoded
+
+    def encode_json(self, data: object) -> str:
+        """Answers are strict JSON: a non-finite number (from a row an older version let SQLite keep) is written
+        as null rather than as the bare ``Infinity`` or ``NaN`` no JSON parser reads."""
+        try:
+            return json.dumps(data, separators=(",", ":"), allow_nan=False)
+        except ValueError:
+            return json.dumps(_finite(data), separators=(",", ":"), allow_nan=False)
 
     def decode_json(self, data: str | bytes) -> object:
         """Websocket messages: the same strict JSON, in the protocol's shape; anything else closes the socket with
@@ -163,3 +172,14 @@ class StudioGraphQL(GraphQL[Context, None]):
         log.exception("could not re-check a websocket's credentials; closing it")
         with contextlib.suppress(RuntimeError, OSError):
             await ws.close(code=1011, reason="could not re-check your credentials: connect again")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite number replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

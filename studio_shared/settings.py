@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     max_run_depth: int = Field(default=10, ge=1)  # child runs (foreach, subworkflow, loop) nest at most this deep
     max_foreach_items: int = Field(default=10_000, ge=1)
+    # Stored-output quotas: bytes of JSON a run's steps keep (rendered inputs, outputs, errors, logs, state, event
+    # data; as serialized). A step that would pass one fails with OutputQuotaExceeded and stores nothing of its
+    # result; its run ends FAILED. 0: no limit. A tenant row's max_run_output_bytes / max_output_bytes override
+    # them. 64 MiB per run: far above any run that keeps data rather than documents (a 10,000-item foreach of
+    # 5 KiB results fits), near Temporal's 50 MB history limit, and the run's outputs are held in its driver's
+    # memory while it runs (50 runs per worker). 10 GiB per tenant: 160 runs at the run limit, or a million runs
+    # of 10 KiB; deleting runs frees it.
+    max_run_output_bytes: int = Field(default=64 * 1024 * 1024, ge=0, le=2**31 - 1)
+    max_tenant_output_bytes: int = Field(default=10 * 1024**3, ge=0)
     # Cron schedules: the scheduler sleeps until the next due tick, at most this long (a created or changed
     # schedule wakes it at once); a tick it reaches later than the grace counts as missed (the catch-up policy).
     scheduler_interval_s: float = Field(default=1.0, gt=0, le=60)

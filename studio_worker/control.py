@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.auth import Principal
 from studio_shared.db import Sessions, models
+from studio_shared.db.jsondata import encode, stored_size
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, check_run_input, parse_definition
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
@@ -87,7 +88,10 @@ class _NewRun:
     behind_held: bool  # the tenant has runs waiting for a slot: this one joins them instead of being dispatched
 
     async def insert(self, s: AsyncSession) -> None:
-        await s.execute(_INSERT_RUN, self.run)
+        # Encoded once: the size the quotas count is that of the text stored (the run's input and trigger data).
+        stored_input, stored_trigger = encode(self.run["input"]), encode(self.run["trigger_data"])
+        self.run["stored_bytes"] = stored_input.size + stored_trigger.size
+        await s.execute(_INSERT_RUN, {**self.run, "input": stored_input, "trigger_data": stored_trigger})
         await s.execute(_INSERT_STEPS, self.steps)
         await s.execute(_INSERT_EVENT, self.event.row())
         await s.execute(_INSERT_AUDIT, self.audit)
@@ -368,6 +372,10 @@ class Control:
                     continue
                 step = step_rows[sid]
                 generation = int((step.state or {}).get("generation", 0)) + 1
+                # What the reset clears no longer counts against the stored-output quotas.
+                batch.freed_bytes += sum(
+                    stored_size(v) for v in (step.output, step.error, step.envelope, step.state, step.branches)
+                )
                 batch.step(
                     sid,
                     step.status,
@@ -382,6 +390,7 @@ class Control:
                     interruptions=0,
                     state={"generation": generation, "attempt_base": step.attempt},
                 )
+            batch.freed_bytes += stored_size(run.output) + stored_size(run.error)
             batch.run_values.update(
                 status=RunStatus.QUEUED,
                 output=None,

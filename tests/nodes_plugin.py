@@ -38,6 +38,10 @@ NODE_TYPES = [
     _doc("test.sleep", {"seconds": {"type": "number", "minimum": 0}}, ["seconds"]),
     _doc("test.count", {}),
     _doc("test.gate", {"gate": {"type": "string", "description": "Fails while this file exists."}}, ["gate"]),
+    # A node whose output holds the number its text names, as a parser of upstream data might ("inf", "nan").
+    _doc("test.number", {"value": {"type": "string"}}, ["value"]),
+    # A node that emits an event of the kind it is given (a kind longer than the column, for one).
+    _doc("test.event", {"kind": {"type": "string"}}, ["kind"]),
 ]
 
 
@@ -81,11 +85,22 @@ async def gate(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     return NodeResult(output={"passed": True})
 
 
+async def number(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
+    return NodeResult(output={"total": float(config["value"]), "items": [1, {"deep": float(config["value"])}]})
+
+
+async def event(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
+    ctx.event(config["kind"], n=1)
+    return NodeResult(output={"emitted": config["kind"]})
+
+
 SPECS = [
     NodeSpec("test.flaky", flaky),
     NodeSpec("test.sleep", sleep),
     NodeSpec("test.count", count),
     NodeSpec("test.gate", gate),
+    NodeSpec("test.number", number),
+    NodeSpec("test.event", event),
 ]
 
 

@@ -100,6 +100,12 @@ class Target:
             await record(request)
             return Response("plain words", media_type="text/plain")
 
+        async def nonfinite(request: Request) -> Response:
+            await record(request)  # what Python's json.dumps writes for inf and nan: not JSON
+            return Response(
+                '{"price": NaN, "limits": [Infinity, -Infinity], "big": 1e999}', media_type="application/json"
+            )
+
         async def redirect(request: Request) -> Response:
             await record(request)
             hops = int(request.query_params.get("hops", "1"))
@@ -115,6 +121,7 @@ class Target:
                 Route("/slow", slow),
                 Route("/big", big),
                 Route("/text", text),
+                Route("/nonfinite", nonfinite),
                 Route("/redirect", redirect, methods=["GET", "POST"]),
             ]
         )

@@ -158,6 +158,12 @@ class Run:
     parent_step_id: str | None = strawberry.field(description="The parent's step that started this run, if any.")
     item_index: int | None = strawberry.field(description="The item (foreach) or iteration (loop) it ran for.")
     depth: int = strawberry.field(description="0 for a run started directly; its children are one deeper.")
+    stored_bytes: int = strawberry.field(
+        description="Bytes of JSON the run keeps: its input, its steps' rendered inputs, outputs, errors, logs and "
+        "state, its output and its events' data, as serialized. What counts against the stored-output quotas "
+        "(STUDIO_MAX_RUN_OUTPUT_BYTES per run, STUDIO_MAX_TENANT_OUTPUT_BYTES for all runs of the tenant); "
+        "deleting the run frees it."
+    )
     _tenant_id: strawberry.Private[uuid.UUID]
     _workflow_id: strawberry.Private[uuid.UUID]
     _version_id: strawberry.Private[uuid.UUID]
@@ -181,6 +187,7 @@ class Run:
             parent_step_id=row.parent_step_id,
             item_index=row.item_index,
             depth=row.depth,
+            stored_bytes=row.stored_bytes or 0,
             _tenant_id=row.tenant_id,
             _workflow_id=row.workflow_id,
             _version_id=row.workflow_version_id,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
+from studio_shared.db.jsondata import storable_json
 from studio_shared.settings import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -26,23 +25,6 @@ class SqliteBusy(OperationalError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, None, Exception(message))
-
-
-# A JSON escape of U+0000 after an even run of backslashes (an odd run would make it literal text).
-_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, a surrogate code point is always an unpaired one
-
-
-def storable_json(value: Any) -> str:
-    """JSON for JSON/JSONB columns: PostgreSQL stores neither U+0000 nor unpaired surrogates, so both become
-    U+FFFD. Without this one such character in a node's output (an HTTP body, a rendered template) would fail
-    every commit of its run, and the run would never finish."""
-    text = json.dumps(value, ensure_ascii=False)
-    if "\\u0000" in text:
-        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
-    if _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
-    return text
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -42,6 +42,10 @@ class Tenant(Base, Timestamps):
     slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     max_concurrent_runs: Mapped[int | None]
+    # Stored-output quotas of this tenant (bytes), instead of STUDIO_MAX_TENANT_OUTPUT_BYTES and
+    # STUDIO_MAX_RUN_OUTPUT_BYTES; 0: no limit.
+    max_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    max_run_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class User(Tenanted, Timestamps, Base):
@@ -139,6 +143,10 @@ class Run(Tenanted, Timestamps, Base):
     # is off. No foreign key: it is a fact about the past, copied into every child run.
     started_by_user: Mapped[uuid.UUID | None]
     last_seq: Mapped[int] = mapped_column(default=0)  # the seq of the newest run_events row
+    # Bytes of JSON the run holds (its input and trigger data, its steps' input, output, error, envelope and state,
+    # its output, every event's data; as serialized): kept by the fenced batch statement, checked against the
+    # stored-output quotas.
+    stored_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     # The run lease: one driver at a time advances a run; every write batch checks it (a fencing token).
     lease_owner: Mapped[str | None] = mapped_column(sa.String(80))
     lease_expires_at: Mapped[datetime | None]

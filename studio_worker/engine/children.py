@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from studio_shared.db import models
+from studio_shared.db.jsondata import Encoded, NotStorable, encode
 from studio_shared.db.types import utcnow
 from studio_shared.definition import check_run_input
 from studio_shared.errors import ValidationFailed
 from studio_shared.events import channels
 from studio_shared.types import FINAL_RUN_STATUSES, RunStatus
+from studio_worker.engine.quotas import REFUSE_FRESH_S, size_text
 from studio_worker.engine.records import ACTIVE_RUN, CANCEL_STEP_CHILDREN, EventRecord, bus_messages, runs
 from studio_worker.nodes.base import ChildOutcome, NodeError
 
@@ -130,6 +132,31 @@ class Children:
 
     # -- spawning --------------------------------------------------------------------------------------
 
+    async def _admitted_inputs(self, inputs: Sequence[tuple[int, Any]]) -> list[Encoded]:
+        """The children's inputs encoded, once they fit the tenant's stored-output quota (each child is a run of
+        its own: its later outputs count against its own run quota)."""
+        encoded: list[Encoded] = []
+        for index, child_input in inputs:
+            try:
+                encoded.append(encode(child_input))
+            except NotStorable as exc:
+                raise NodeError(exc.kind, f"item {index}: {exc.at('input')}") from None
+        size = sum(e.size for e in encoded)
+        quotas = self.engine.quotas
+        usage = await quotas.usage(self.tenant_id)
+        if usage.tenant_limit and usage.stored + size > usage.tenant_limit:
+            usage = await quotas.usage(self.tenant_id, max_age_s=REFUSE_FRESH_S)
+            if usage.stored + size > usage.tenant_limit:
+                raise NodeError(
+                    "OutputQuotaExceeded",
+                    f"your tenant's runs have stored {size_text(usage.stored)} of step outputs and the inputs of "
+                    f"{len(inputs)} child runs would add {size_text(size)}, past the tenant's limit of "
+                    f"{size_text(usage.tenant_limit)} ({usage.tenant_limit_name}): delete runs you no longer need "
+                    "(deleteRun) or raise the limit",
+                )
+        quotas.admitted(usage, size)
+        return encoded
+
     async def spawn(self, target: Target, inputs: Sequence[tuple[int, Any]]) -> None:
         """Create one QUEUED child per (index, input), in one transaction, and dispatch them."""
         if not inputs:
@@ -145,12 +172,13 @@ class Children:
                     f"item {index}: the input does not fit the workflow's input schema at "
                     f"{'.'.join(problem.path)}: {problem.message}",
                 ) from None
+        encoded = await self._admitted_inputs(inputs)
         now = utcnow()
         run_rows: list[dict[str, Any]] = []
         step_rows: list[dict[str, Any]] = []
         records: list[EventRecord] = []
         link = {"parent_run_id": str(self.run_id), "parent_step_id": self.step_id}
-        for index, child_input in inputs:
+        for (index, _), child_input in zip(inputs, encoded, strict=True):
             child_id = uuid.uuid4()
             run_rows.append(
                 {
@@ -171,6 +199,7 @@ class Children:
                     "created_by": f"run:{self.run_id}",
                     "started_by_user": self.started_by,
                     "last_seq": 1,
+                    "stored_bytes": child_input.size,  # its input counts against the stored-output quotas
                     "signal": 0,
                     "created_at": now,
                     "updated_at": now,

@@ -2,8 +2,9 @@
 
 While a commit is in flight, new batches queue up and go together in the next one, so the number of
 transactions per second stays near what the database can fsync while the steps per transaction grow
-with load. A batch whose lease was lost (or whose run was signalled) fails alone; any other error
-retries the group one by one.
+with load. A batch whose lease was lost (or whose run was signalled), or holding a value JSON cannot store,
+fails alone and writes nothing, while the rest of the group commits; any other error retries the group one by
+one, so a batch the database refuses (a data exception) fails only its own run's commit as well.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from studio_shared.db.jsondata import NotStorable
 from studio_shared.events import EventBus
 from studio_worker.engine.records import Batch, EventRecord, LeaseLost, Signalled, apply, bus_messages
 
@@ -74,18 +76,18 @@ class GroupCommitter:
                         _settle(one, single)
 
     async def _commit(self, group: list[_Pending]) -> None:
-        results: list[list[EventRecord] | LeaseLost | Signalled] = []
+        results: list[list[EventRecord] | Exception] = []
         async with self.db.begin() as conn:
             for pending in group:
                 try:
                     results.append(await apply(conn, pending.batch, self.owner))
-                except (LeaseLost, Signalled) as refused:  # nothing of this batch was written
+                except (LeaseLost, Signalled, NotStorable) as refused:  # nothing of this batch was written
                     results.append(refused)
         self.transactions += 1
         self.batches += len(group)
         published: list[tuple[str, dict[str, object]]] = []
         for pending, result in zip(group, results, strict=True):
-            if isinstance(result, LeaseLost | Signalled):
+            if isinstance(result, Exception):
                 _settle(pending, result)
                 continue
             published.extend(bus_messages(result))

@@ -17,13 +17,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from studio_shared.db.errors import STORAGE_REFUSED, unstorable
+from studio_shared.db.jsondata import Encoded, NotStorable, encode, stored_size
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, Node
 from studio_shared.types import RunStatus, StepStatus
 from studio_worker.engine import records
 from studio_worker.engine.children import Children, nudge_cancelled_children
 from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
-from studio_worker.engine.records import Batch, LeaseLost, Signalled
+from studio_worker.engine.quotas import REFUSE_FRESH_S, TenantUsage, size_text
+from studio_worker.engine.records import STEP_JSON, Batch, EventDraft, LeaseLost, Signalled
 from studio_worker.engine.templates import TemplateError
 from studio_worker.nodes import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.redact import Redactor
@@ -35,9 +38,26 @@ log = logging.getLogger("studio.engine")
 
 INLINE_WAIT_S = 2.0  # a wake-up closer than this is slept through; a later one parks the run
 MAX_BATCH_ITEMS = 400  # commit at least this often during a long stretch of pure steps
-SMALL_OUTPUT_CHARS = 8_000  # events carry a step's output when it is this small (else: read the step)
+SMALL_OUTPUT_BYTES = 8_000  # events carry a step's output when it is this small (else: read the step)
+QUOTA_EXCEEDED = "OutputQuotaExceeded"
 
 Outcome = NodeResult | NodeError
+
+
+class RunAborted(Exception):
+    """The database can never store one of this run's batches as it is: the run was failed instead."""
+
+
+@dataclass
+class Transition:
+    """A step's next state as it will be stored: column values (JSON ones encoded), its events, their bytes."""
+
+    status: StepStatus
+    values: dict[str, Any]
+    events: list[EventDraft]
+    size: int = 0  # bytes of the encoded values and event data
+    freed: int = 0  # bytes of the stored values they replace
+    reserve: int = 0  # bytes the run's output will take for it (a sink step's output, copied when the run ends)
 
 
 @dataclass
@@ -71,6 +91,9 @@ class RunDriver:
         self.definition: Definition
         self.run: dict[str, Any] = {}
         self.scope_steps: dict[str, dict[str, Any]] = {}
+        self.used = 0  # the run's stored bytes: committed (runs.stored_bytes) plus admitted since
+        self.reserved = 0  # bytes the run's output will copy from sink steps that succeeded
+        self.usage: TenantUsage
 
     # -- entry -------------------------------------------------------------------------------------------
 
@@ -88,6 +111,8 @@ class RunDriver:
                     continue
         except LeaseLost:
             log.warning("lost the lease of run %s; another worker continues it", self.run_id)
+        except RunAborted:
+            pass
         except asyncio.CancelledError:
             # Shutdown past its grace (or the job was aborted): let another process resume the run now.
             await self._stop_tasks()
@@ -115,6 +140,13 @@ class RunDriver:
         self.scope_steps = {
             sid: {"output": row.output} for sid, row in self.rows.items() if row.status is StepStatus.SUCCEEDED
         }
+        self.usage = await eng.quotas.usage(self.tenant_id)
+        self.used = int(run["stored_bytes"] or 0)
+        self.reserved = sum(
+            stored_size(self.rows[sid].output)
+            for sid in definition.sinks()
+            if sid in self.rows and self.rows[sid].status is StepStatus.SUCCEEDED
+        )
         now = utcnow()
         for row in self.rows.values():
             spec = eng.handlers.get(row.node_type)
@@ -219,18 +251,28 @@ class RunDriver:
         row.started_at = now
         batch.event("step.started", sid, StepStatus.RUNNING, attempt=attempt)
         if spec is None:
-            self._record(batch, sid, NodeError("UnknownNodeType", f"no implementation for node type {node.type!r}"))
+            missing = NodeError("UnknownNodeType", f"no implementation for node type {node.type!r}")
+            await self._record(batch, sid, missing)
             return
         try:
-            config = self._render(node, spec)
+            config = encode(self._render(node, spec))
         except TemplateError as exc:
-            self._record(batch, sid, NodeError("TemplateError", str(exc)))
+            await self._record(batch, sid, NodeError("TemplateError", str(exc)))
             return
+        except NotStorable as exc:
+            await self._record(batch, sid, NodeError(exc.kind, str(exc.at(f"steps.{sid}.input"))))
+            return
+        freed = self._freed(batch, sid, "input")
+        refusal = await self._over_quota(config.size - freed)
+        if refusal is not None:  # its rendered config alone would pass a quota: the step stores none of it
+            await self._record(batch, sid, NodeError(QUOTA_EXCEEDED, refusal))
+            return
+        batch.freed_bytes += freed
         self._set(batch, sid, StepStatus.RUNNING, input=config)
         ctx = self._context(node, attempt)
-        self.contexts[sid], self.configs[sid] = ctx, config
+        self.contexts[sid], self.configs[sid] = ctx, config.value
         if spec.pure:
-            self._record(batch, sid, await self._call(spec, ctx, config, node.timeout_s))
+            await self._record(batch, sid, await self._call(spec, ctx, config.value, node.timeout_s))
 
     async def _execute_task(self, sid: str, spec: NodeSpec) -> Outcome:
         node = self.definition.node(sid)
@@ -242,7 +284,7 @@ class RunDriver:
         spec = self.engine.handlers.get(node.type)
         self._set(batch, sid, StepStatus.RUNNING, wake_at=None)
         if spec is None or spec.resume is None:
-            self._record(batch, sid, NodeError("NotResumable", f"{node.type} steps cannot resume after waiting"))
+            await self._record(batch, sid, NodeError("NotResumable", f"{node.type} steps cannot resume after waiting"))
             return
         ctx = self._context(node, row.attempt)
         ctx.state = {k: v for k, v in (row.state or {}).items() if k != "config"}
@@ -250,7 +292,7 @@ class RunDriver:
         # which is rewritten on every resume of a long wait such as a foreach over thousands of items).
         config = dict(row.input if row.input is not None else (row.state or {}).get("config") or {})
         self.contexts[sid], self.configs[sid] = ctx, config
-        self._record(batch, sid, await self._call(spec, ctx, config, node.timeout_s, resume=True))
+        await self._record(batch, sid, await self._call(spec, ctx, config, node.timeout_s, resume=True))
 
     async def _call(
         self, spec: NodeSpec, ctx: NodeContext, config: dict[str, Any], timeout_s: float | None, resume: bool = False
@@ -278,61 +320,141 @@ class RunDriver:
                 return NodeError("InvalidOutput", f"the node produced an output that breaks its schema: {detail}")
         return result
 
-    def _record(self, batch: Batch, sid: str, outcome: Outcome) -> None:
-        """Turn an outcome into the step's next state: done, waiting, retrying or failed."""
-        node, row = self.definition.node(sid), self.rows[sid]
+    async def _record(self, batch: Batch, sid: str, outcome: Outcome) -> None:
+        """Turn an outcome into the step's next state: done, waiting, retrying or failed.
+
+        What the step stores is encoded first: a value JSON cannot hold (Infinity, NaN, not data) fails the step
+        with an error naming it, and a result that would pass a stored-output quota fails it with
+        OutputQuotaExceeded; either way the step keeps none of that result and the error alone is stored.
+        """
         ctx = self.contexts.pop(sid, None)
         self.configs.pop(sid, None)
         logs = ctx.logs if ctx else []
         if ctx is not None and ctx.secrets:
             outcome, logs = _redacted(ctx, outcome)
-        for kind, data in ctx.events if ctx else ():
-            batch.event(kind, sid, StepStatus.RUNNING, **data)
+        node_events = ctx.events if ctx else []
         now = utcnow()
+        try:
+            change = self._transition(batch, sid, outcome, logs, node_events, now)
+        except NotStorable as exc:
+            outcome = NodeError(exc.kind, str(exc))
+            change = self._transition(batch, sid, outcome, logs, [], now)
+        refusal = await self._over_quota(change.size - change.freed, change.reserve)
+        if refusal is not None:
+            change = self._transition(batch, sid, NodeError(QUOTA_EXCEEDED, refusal), [], [], now)
+        else:
+            self.reserved += change.reserve
+        batch.freed_bytes += change.freed
+        self._set(batch, sid, change.status, **change.values)
+        batch.events.extend(change.events)
+        if change.status is StepStatus.SUCCEEDED:
+            self.scope_steps[sid] = {"output": self.rows[sid].output}
+
+    def _transition(
+        self,
+        batch: Batch,
+        sid: str,
+        outcome: Outcome,
+        logs: list[str],
+        node_events: list[tuple[str, dict[str, Any]]],
+        now: datetime,
+    ) -> Transition:
+        """The step's next state for ``outcome``, encoded; NotStorable when part of it cannot be stored."""
+        node, row = self.definition.node(sid), self.rows[sid]
+        events = [EventDraft(kind, sid, StepStatus.RUNNING, data or None) for kind, data in node_events]
         if isinstance(outcome, NodeResult):
             if outcome.wait or outcome.wait_until:
                 # What resume needs besides the step's input (its rendered config): the node's own state and the
                 # resume generation.
-                state = {
-                    **(outcome.state or {}),
-                    "generation": row.generation,
-                    "attempt_base": row.attempt_base,
-                }
-                self._set(batch, sid, StepStatus.WAITING, wake_at=outcome.wait_until, state=state)
-                batch.event("step.waiting", sid, StepStatus.WAITING, wake_at=_iso(outcome.wait_until))
-                return
-            branches = tuple(outcome.branches) if outcome.branches is not None else None
+                state = {**(outcome.state or {}), "generation": row.generation, "attempt_base": row.attempt_base}
+                values: dict[str, Any] = {"wake_at": outcome.wait_until, "state": state}
+                data: dict[str, Any] = {"wake_at": _iso(outcome.wait_until)}
+                events.append(EventDraft("step.waiting", sid, StepStatus.WAITING, data))
+                return self._encoded(batch, sid, Transition(StepStatus.WAITING, values, events))
+            output = self._encode_value(sid, "output", outcome.output)
             envelope = self._envelope(sid, StepStatus.SUCCEEDED, row.attempt, outcome.output, None, logs, now)
-            self._set(
-                batch,
-                sid,
-                StepStatus.SUCCEEDED,
-                output=outcome.output,
-                branches=list(branches) if branches is not None else None,
-                error=None,
-                envelope=envelope,
-                finished_at=now,
-            )
-            self.scope_steps[sid] = {"output": outcome.output}
-            data: dict[str, Any] = {"attempt": row.attempt}
+            branches = list(outcome.branches) if outcome.branches is not None else None
+            values = {"output": output, "branches": branches, "error": None, "envelope": envelope, "finished_at": now}
+            data = {"attempt": row.attempt}
             if branches is not None:
-                data["branches"] = list(branches)
-            if _small(outcome.output):
+                data["branches"] = branches
+            if output.size <= SMALL_OUTPUT_BYTES:
                 data["output"] = outcome.output
-            batch.event("step.succeeded", sid, StepStatus.SUCCEEDED, **data)
-            return
+            events.append(EventDraft("step.succeeded", sid, StepStatus.SUCCEEDED, data))
+            change = self._encoded(batch, sid, Transition(StepStatus.SUCCEEDED, values, events))
+            if not self.definition.outgoing(sid):  # a sink: the run's output will hold a copy
+                change.reserve = output.size
+            return change
         error = outcome.as_dict()
         spent = row.attempt - row.attempt_base - row.interruptions
         if outcome.retryable and spent < node.retry.max_attempts:
             retry_at = now + timedelta(seconds=node.retry.interval_after(spent))
-            self._set(batch, sid, StepStatus.PENDING, error=error, wake_at=retry_at)
-            batch.event(
-                "step.retrying", sid, StepStatus.PENDING, attempt=row.attempt, error=error, retry_at=_iso(retry_at)
-            )
-            return
+            data = {"attempt": row.attempt, "error": error, "retry_at": _iso(retry_at)}
+            events.append(EventDraft("step.retrying", sid, StepStatus.PENDING, data))
+            values = {"error": error, "wake_at": retry_at}
+            return self._encoded(batch, sid, Transition(StepStatus.PENDING, values, events))
         envelope = self._envelope(sid, StepStatus.FAILED, row.attempt, None, error, logs, now)
-        self._set(batch, sid, StepStatus.FAILED, error=error, envelope=envelope, finished_at=now)
-        batch.event("step.failed", sid, StepStatus.FAILED, attempt=row.attempt, error=error)
+        events.append(EventDraft("step.failed", sid, StepStatus.FAILED, {"attempt": row.attempt, "error": error}))
+        values = {"error": error, "envelope": envelope, "finished_at": now}
+        return self._encoded(batch, sid, Transition(StepStatus.FAILED, values, events))
+
+    def _encoded(self, batch: Batch, sid: str, change: Transition) -> Transition:
+        """Encode the transition's JSON values and event data, and count their bytes and the bytes they replace."""
+        for column, value in change.values.items():
+            if column in STEP_JSON and value is not None:
+                encoded = change.values[column] = self._encode_value(sid, column, value)
+                change.size += encoded.size
+            if column in STEP_JSON:
+                change.freed += self._freed(batch, sid, column)
+        for draft in change.events:
+            if draft.data is not None:
+                try:
+                    draft.encoded = encode(draft.data)
+                except NotStorable as exc:
+                    raise exc.at(f"steps.{sid}.events.{draft.kind}") from None
+                change.size += draft.encoded.size
+        return change
+
+    @staticmethod
+    def _encode_value(sid: str, column: str, value: Any) -> Encoded:
+        try:
+            return encode(value)
+        except NotStorable as exc:
+            raise exc.at(f"steps.{sid}.{column}") from None
+
+    def _freed(self, batch: Batch, sid: str, column: str) -> int:
+        """Bytes the step's stored ``column`` takes, now to be overwritten (0 when this batch already wrote it: then
+        it was counted when first overwritten). A stored envelope is never overwritten: only retryRun resets one."""
+        if column == "envelope" or column in batch.step_values.get(sid, ()):
+            return 0
+        old = getattr(self.rows[sid], column)
+        if column == "branches" and old is not None:
+            old = list(old)
+        return stored_size(old)
+
+    async def _over_quota(self, size: int, reserve: int = 0) -> str | None:
+        """Why storing ``size`` more bytes (and reserving ``reserve`` for the run's output) would pass a stored-output
+        quota, as the message the step fails with; None when it fits, and then it is counted."""
+        usage = self.usage
+        wanted = size + reserve
+        if wanted > 0 and usage.run_limit and self.used + self.reserved + wanted > usage.run_limit:
+            held = self.used + self.reserved
+            return (
+                f"this run has stored {size_text(held)} of step outputs and this step would add {size_text(wanted)}, "
+                f"past the run's limit of {size_text(usage.run_limit)} ({usage.run_limit_name}): keep bulky data out "
+                "of step outputs (write it as an artifact) or raise the limit"
+            )
+        if wanted > 0 and usage.tenant_limit and usage.stored + wanted > usage.tenant_limit:
+            usage = await self.engine.quotas.usage(self.tenant_id, max_age_s=REFUSE_FRESH_S)
+            if usage.stored + wanted > usage.tenant_limit:
+                return (
+                    f"your tenant's runs have stored {size_text(usage.stored)} of step outputs and this step would add "
+                    f"{size_text(wanted)}, past the tenant's limit of {size_text(usage.tenant_limit)} "
+                    f"({usage.tenant_limit_name}): delete runs you no longer need (deleteRun) or raise the limit"
+                )
+        self.used += size
+        self.engine.quotas.admitted(usage, size + reserve)
+        return None
 
     async def _wait_for_tasks(self, batch: Batch, wake: datetime | None) -> None:
         cancel_wait = asyncio.create_task(self.cancel.wait())
@@ -346,7 +468,7 @@ class RunDriver:
         for sid, task in list(self.tasks.items()):
             if task in done:
                 del self.tasks[sid]
-                self._record(batch, sid, task.result())
+                await self._record(batch, sid, task.result())
 
     # -- run outcomes ------------------------------------------------------------------------------------
 
@@ -355,12 +477,21 @@ class RunDriver:
         output = sink_outputs(self.definition, {k: v["output"] for k, v in self.scope_steps.items()}, self._views())
         batch.run_values.update(status=status, output=output, error=error, finished_at=now, wake_at=None)
         batch.event(f"run.{status.value.lower()}", status=status, error=error)
-        batch.release_lease = True
         batch.expect_signal = self.run["signal"]
+        await self._end(batch, status)
+
+    async def _end(self, batch: Batch, status: RunStatus, *, aborting: bool = False) -> None:
+        """Commit the run's final batch (lease released, parent poked, children cancelled unless it succeeded),
+        then dispatch what it freed. An aborting run's batch is committed as it is: a refusal now is not handled
+        again."""
+        batch.release_lease = True
         parent = self.run.get("parent_run_id")
         batch.poke_parent = parent
         batch.cancel_children = status is not RunStatus.SUCCEEDED
-        await self.engine.committer.submit(batch)
+        if aborting:
+            await self.engine.committer.submit(batch)
+        else:
+            await self._submit(batch)
         if parent is not None:
             await self.engine.queue.enqueue_advance(self.tenant_id, parent)
         if batch.cancel_children:
@@ -394,7 +525,7 @@ class RunDriver:
         batch.event("run.waiting", status=RunStatus.WAITING, wake_at=_iso(wake))
         batch.release_lease = True
         batch.expect_signal = self.run["signal"]
-        await self.engine.committer.submit(batch)
+        await self._submit(batch)
         if wake is not None:
             await self.engine.schedule_wake(self.tenant_id, self.run_id, wake)
 
@@ -402,15 +533,60 @@ class RunDriver:
         """This process is shutting down: commit what is done, release the lease, and queue the run again."""
         batch.release_lease = True
         batch.expect_signal = self.run["signal"]
-        await self.engine.committer.submit(batch)
+        await self._submit(batch)
         await self.engine.queue.enqueue_advance(self.tenant_id, self.run_id)
         log.info("handed run %s over to another worker (shutting down)", self.run_id)
 
     # -- helpers -----------------------------------------------------------------------------------------
 
     async def _commit(self, batch: Batch) -> Batch:
-        await self.engine.committer.submit(batch)
+        await self._submit(batch)
         return self._batch()
+
+    async def _submit(self, batch: Batch) -> None:
+        """Commit a batch; one the database can never store as it is ends the run FAILED instead (RunAborted)."""
+        try:
+            await self.engine.committer.submit(batch)
+        except (LeaseLost, Signalled):
+            raise
+        except Exception as exc:
+            refused = unstorable(exc)
+            if refused is None:
+                raise
+            await self._abort(batch, refused)
+            raise RunAborted(str(refused)) from exc
+        if batch.stored_total is not None:
+            self.used = batch.stored_total
+
+    async def _abort(self, refused_batch: Batch, refused: NotStorable) -> None:
+        """End the run FAILED after its batch was refused: a write retried as it is would fail forever.
+
+        Nothing of the refused batch was stored, so every step is back at the status the database holds; the one
+        whose value was refused fails with that error, the other unfinished ones are cancelled.
+        """
+        await self._stop_tasks()
+        culprit = refused.path.split(".")[1] if refused.path.startswith("steps.") else None
+        if refused.kind == STORAGE_REFUSED:
+            message = f"the database refused to store this run's data: {refused.problem}"
+        else:
+            message = str(refused)
+        error: dict[str, Any] = {"type": refused.kind, "message": message, "retryable": False}
+        log.error("run %s failed: a batch could not be stored (%s)", self.run_id, refused)
+        batch, now = self._batch(), utcnow()
+        for sid, row in self.rows.items():
+            row.status = refused_batch.expected.get(sid, row.status)  # what the database holds
+            if row.status.final:
+                continue
+            if sid == culprit:
+                self._set(batch, sid, StepStatus.FAILED, error=error, finished_at=now, wake_at=None)
+                batch.event("step.failed", sid, StepStatus.FAILED, attempt=row.attempt, error=error)
+            else:
+                self._set(batch, sid, StepStatus.CANCELLED, finished_at=now, wake_at=None)
+                batch.event("step.cancelled", sid, StepStatus.CANCELLED, reason="the run failed")
+        run_error = {"step_id": culprit, **error} if culprit else error
+        batch.run_values.update(status=RunStatus.FAILED, output=None, error=run_error, finished_at=now, wake_at=None)
+        batch.event("run.failed", status=RunStatus.FAILED, error=run_error)
+        await self._end(batch, RunStatus.FAILED, aborting=True)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -430,14 +606,18 @@ class RunDriver:
         return Batch(self.tenant_id, self.run_id, parent_run_id=self.run.get("parent_run_id"))
 
     def _set(self, batch: Batch, sid: str, status: StepStatus, **values: Any) -> None:
+        """Stage a step's new column values (JSON ones may come encoded) and mirror them in memory."""
         row = self.rows[sid]
         batch.step(sid, row.status, status=status, **values)
         row.status = status
         for key in ("attempt", "interruptions", "output", "error", "wake_at", "state", "started_at", "input"):
             if key in values:
-                setattr(row, key, values[key])
+                value = values[key]
+                setattr(row, key, value.value if type(value) is Encoded else value)
         if "branches" in values:
-            row.branches = tuple(values["branches"]) if values["branches"] is not None else None
+            branches = values["branches"]
+            branches = branches.value if type(branches) is Encoded else branches
+            row.branches = tuple(branches) if branches is not None else None
 
     def _views(self) -> dict[str, StepState]:
         return {sid: row.view() for sid, row in self.rows.items()}
@@ -542,12 +722,6 @@ def _row(r: Mapping[str, Any]) -> StepRow:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _small(value: Any) -> bool:
-    if value is None or isinstance(value, bool | int | float):
-        return True
-    return len(repr(value)) <= SMALL_OUTPUT_CHARS
 
 
 def _redacted(ctx: NodeContext, outcome: Outcome) -> tuple[Outcome, list[str]]:

@@ -3,6 +3,10 @@
 Every write batch starts with one statement on the run row that allocates event seqs *and* checks the
 lease owner: a driver that lost its lease writes nothing (the batch's transaction holds the run row, so
 the check and the writes are atomic). Step updates carry the expected status in their WHERE as well.
+
+Before any statement, every JSON value of the batch is encoded (``studio_shared.db.jsondata``): a value JSON
+cannot hold fails this batch alone (``NotStorable``), before it touched the transaction it shares with other
+runs' batches, and the bytes encoded are added to the run's ``stored_bytes`` by that same first statement.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from studio_shared.db import models
-from studio_shared.db.types import utcnow
+from studio_shared.db.jsondata import Encoded, NotStorable, encode
+from studio_shared.db.types import JSONDoc, utcnow
 from studio_shared.events import channels
 from studio_shared.store import human_tasks
 from studio_shared.types import RunStatus, StepStatus
@@ -30,6 +35,8 @@ tenants = models.Tenant.__table__
 versions = models.WorkflowVersion.__table__
 
 ACTIVE_RUN = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
+RUN_JSON = frozenset(c.name for c in runs.c if isinstance(c.type, JSONDoc))
+STEP_JSON = frozenset(c.name for c in steps.c if isinstance(c.type, JSONDoc))
 
 
 class LeaseLost(Exception):
@@ -46,6 +53,7 @@ class EventDraft:
     step_id: str | None = None
     status: str | None = None
     data: dict[str, Any] | None = None
+    encoded: Encoded | None = None  # ``data`` as stored, once the batch was encoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,7 @@ class EventRecord:
     at: datetime
     data: dict[str, Any] | None
     parent_run_id: uuid.UUID | None = None  # published with a child run's events (not a column of the row)
+    stored: Encoded | None = None  # ``data`` as the row stores it (encoded with its batch)
 
     @property
     def final(self) -> bool:
@@ -77,7 +86,7 @@ class EventRecord:
             "kind": self.kind,
             "step_id": self.step_id,
             "status": self.status,
-            "data": self.data,
+            "data": self.stored if self.stored is not None else self.data,
             "at": self.at,
         }
 
@@ -127,6 +136,8 @@ class Batch:
     parent_run_id: uuid.UUID | None = None  # a child run's parent: its published events carry the link
     poke_parent: uuid.UUID | None = None  # a child finishing: wake its parent run in the same transaction
     cancel_children: bool = False  # the run ends unsuccessfully: cancel its child runs and its open human tasks
+    freed_bytes: int = 0  # stored bytes of the JSON values this batch overwrites (the writer measures them)
+    stored_total: int | None = None  # the run's stored_bytes after this batch, once applied
 
     def step(self, step_id: str, expected: StepStatus, **values: Any) -> None:
         self.expected.setdefault(step_id, expected)
@@ -245,7 +256,9 @@ async def load_definition(conn: AsyncConnection, tenant_id: uuid.UUID, version_i
 
 
 async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRecord]:
-    """Write one run's batch inside the caller's transaction; LeaseLost when ``owner`` no longer holds the run."""
+    """Write one run's batch inside the caller's transaction; LeaseLost when ``owner`` no longer holds the run,
+    NotStorable (before any statement) when one of its values cannot be stored."""
+    added = encode_batch(batch)
     now = utcnow()
     fenced_by_signal = batch.expect_signal is not None
     statement = _run_update(tuple(sorted(batch.run_values)), batch.release_lease, fenced_by_signal)
@@ -256,14 +269,16 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
         b_owner=owner,
         b_signal=batch.expect_signal,
         b_events=len(batch.events),
+        b_bytes=added - batch.freed_bytes,
         b_now=now,
     )
-    last_seq = await conn.scalar(statement, params)
-    if last_seq is None:
+    fenced = (await conn.execute(statement, params)).first()
+    if fenced is None:
         holder = await conn.scalar(_LEASE_HOLDER, {"b_tenant": batch.tenant_id, "b_run": batch.run_id})
         if holder == owner:
             raise Signalled(f"run {batch.run_id} was signalled")
         raise LeaseLost(f"run {batch.run_id} is no longer leased to {owner}")
+    last_seq, batch.stored_total = fenced
     await _update_steps(conn, batch, now)
     if batch.poke_parent is not None:
         await conn.execute(_POKE, {"b_tenant": batch.tenant_id, "b_run": batch.poke_parent, "b_now": now})
@@ -273,13 +288,54 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
     first = last_seq - len(batch.events) + 1
     records = [
         EventRecord(
-            batch.tenant_id, batch.run_id, first + i, e.kind, e.step_id, e.status, now, e.data, batch.parent_run_id
+            batch.tenant_id,
+            batch.run_id,
+            first + i,
+            e.kind,
+            e.step_id,
+            e.status,
+            now,
+            e.data,
+            batch.parent_run_id,
+            e.encoded,
         )
         for i, e in enumerate(batch.events)
     ]
     if records:
         await conn.execute(_INSERT_EVENTS, [r.row() for r in records])
     return records
+
+
+def encode_batch(batch: Batch) -> int:
+    """Encode every JSON value of the batch in place (values encoded before stay as they are); the bytes they take.
+
+    NotStorable names where the value is (``steps.fetch.output.total``, ``run.output``, ``events.step.failed``)."""
+    size = 0
+    for column, value in batch.run_values.items():
+        if column in RUN_JSON and value is not None:
+            size += _encoded(batch.run_values, column, value, f"run.{column}")
+    for step_id, values in batch.step_values.items():
+        for column, value in values.items():
+            if column in STEP_JSON and value is not None:
+                size += _encoded(values, column, value, f"steps.{step_id}.{column}")
+    for draft in batch.events:
+        if draft.data is not None:
+            if draft.encoded is None:
+                try:
+                    draft.encoded = encode(draft.data)
+                except NotStorable as exc:
+                    raise exc.at(f"events.{draft.kind}.data") from None
+            size += draft.encoded.size
+    return size
+
+
+def _encoded(values: dict[str, Any], column: str, value: Any, where: str) -> int:
+    if type(value) is not Encoded:
+        try:
+            value = values[column] = encode(value)
+        except NotStorable as exc:
+            raise exc.at(where) from None
+    return int(value.size)
 
 
 _INSERT_EVENTS = events.insert()
@@ -324,7 +380,11 @@ async def poke(conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.UUID) -
 def _run_update(columns: tuple[str, ...], release_lease: bool, fenced_by_signal: bool) -> sa.Update:
     """The fenced run-row update for one shape of batch (a handful of shapes occur: each is built once)."""
     values: dict[str, Any] = {c: sa.bindparam(f"v_{c}") for c in columns}
-    values.update(updated_at=sa.bindparam("b_now"), last_seq=runs.c.last_seq + sa.bindparam("b_events"))
+    values.update(
+        updated_at=sa.bindparam("b_now"),
+        last_seq=runs.c.last_seq + sa.bindparam("b_events"),
+        stored_bytes=runs.c.stored_bytes + sa.bindparam("b_bytes"),
+    )
     if release_lease:
         values.update(lease_owner=None, lease_expires_at=None)
     fence = [
@@ -334,7 +394,7 @@ def _run_update(columns: tuple[str, ...], release_lease: bool, fenced_by_signal:
     ]
     if fenced_by_signal:
         fence.append(runs.c.signal == sa.bindparam("b_signal"))
-    return runs.update().where(*fence).values(values).returning(runs.c.last_seq)
+    return runs.update().where(*fence).values(values).returning(runs.c.last_seq, runs.c.stored_bytes)
 
 
 async def _update_steps(conn: AsyncConnection, batch: Batch, now: datetime) -> None:

@@ -23,6 +23,7 @@ from studio_shared.settings import Settings
 from studio_shared.types import RunStatus
 from studio_worker.engine.commit import GroupCommitter
 from studio_worker.engine.driver import RunDriver
+from studio_worker.engine.quotas import Quotas
 from studio_worker.engine.records import runs, tenants
 from studio_worker.engine.templates import Templates, default_templates
 from studio_worker.nodes.plugins import NodeCatalog
@@ -93,6 +94,7 @@ class RunEngine:
         self.lone_reads = lone_reads(db)  # reads that need no snapshot of their own (autocommit on PG)
         self.single_writer = db.dialect.name == "sqlite"  # one writer for the whole database: keep writes short
         self.committer = GroupCommitter(db, bus, self.owner)
+        self.quotas = Quotas(settings, self.lone_reads)  # stored-output totals of the tenants whose runs this drives
         self.services = services or NodeServices(settings, db, bus=bus)
         self.active: dict[uuid.UUID, RunDriver] = {}
         self.draining = asyncio.Event()  # set on shutdown: drivers start no new step and hand their runs over

@@ -27,6 +27,10 @@ files or other names, mutate the scope, or burn unbounded CPU/memory. The layers
   In a mixed string a dict/list is inserted as compact JSON (``json.dumps``, ``ensure_ascii=False``) and ``None``
   as an empty string, so the text never shows Python reprs; ``~`` and ``| string`` convert the same way.
   All outputs of one ``render()`` call together are capped at ``max_output_chars``.
+* No value a template yields is Infinity or NaN (JSON has neither, and a stored one would poison its run): a
+  literal beyond ±1.8e308 is refused at compile time, and arithmetic, ``float``, ``int``, ``sum`` and ``fromjson``
+  refuse a non-finite result where it arises (``'inf' | float``, ``1e308 * 10``, ``'[NaN]' | fromjson``); the
+  conversion of results checks every number again.
 
 Filters kept: abs, batch, capitalize, count, d, default, dictsort, e, escape, filesizeformat, first, float, format,
 fromjson, groupby (yields ``{"grouper", "list"}`` objects), int, items, join, json, last, length, list, lower, map,
@@ -61,6 +65,8 @@ from jinja2.runtime import Context, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
 from jinja2.utils import pass_context, pass_environment
 from markupsafe import Markup
+
+from studio_shared.db.jsondata import describe
 
 __all__ = ["TemplateError", "Templates", "default_templates"]
 
@@ -165,7 +171,7 @@ _VIEW_METHODS = frozenset({"items", "keys", "values"})
 # Jinja filters kept as they are: O(1), they return one of their inputs or a number.
 _CONSTANT_FILTERS = frozenset({"abs", "count", "d", "default", "first", "last", "length"})
 # Kept, charged for reading their arguments; their result is a number or one of the input's items.
-_READING_FILTERS = frozenset({"filesizeformat", "float", "max", "min"})
+_READING_FILTERS = frozenset({"filesizeformat", "max", "min"})
 # Kept, charged for reading their arguments; their result is new and size-checked (iterators become lists).
 _CREATING_FILTERS = frozenset(
     {
@@ -277,6 +283,24 @@ def _not_data(value: object) -> TemplateError:
     return TemplateError(
         f"the expression must produce JSON data (text, number, boolean, null, list, object), not {kind}"
     )
+
+
+def _check_finite(value: float, what: str) -> None:
+    """Refuse Infinity and NaN: JSON has neither, so no template may yield one."""
+    if not math.isfinite(value):
+        raise TemplateError(
+            f"{what} is {describe(value)}; JSON has no Infinity or NaN: check the numbers it is computed from"
+        )
+
+
+def _non_finite_text(value: object) -> bool:
+    """True for text such as "inf", "-Infinity", "nan" or "1e400": a number Python reads as non-finite."""
+    if not isinstance(value, str) or len(value) > _MAX_INT_TEXT:
+        return False
+    try:
+        return not math.isfinite(float(value))
+    except ValueError:
+        return False
 
 
 def _check_int(value: int) -> None:
@@ -433,6 +457,8 @@ class _Converter:
         if key is None or isinstance(key, bool | int | float):
             if isinstance(key, int) and not isinstance(key, bool):
                 _check_int(key)
+            if isinstance(key, float):
+                _check_finite(key, "an object key")
             return json.dumps(key)
         if isinstance(key, Undefined):
             _raise_undefined(key)
@@ -444,7 +470,11 @@ class _Converter:
         if cls is str:
             self._add(len(value))  # type: ignore[arg-type]
             return value
-        if value is None or cls is bool or cls is float:
+        if cls is float:
+            _check_finite(value, "the result")  # type: ignore[arg-type]
+            self._add(5)
+            return value
+        if value is None or cls is bool:
             self._add(5)
             return value
         if cls is int:
@@ -474,6 +504,7 @@ class _Converter:
         if isinstance(value, int):
             return int(value)
         if isinstance(value, float):
+            _check_finite(value, "the result")
             return float(value)
         if isinstance(value, Undefined):
             _raise_undefined(value)
@@ -494,7 +525,10 @@ def _to_text(value: object, state: _State) -> str:
         return value
     if value is None:
         return ""
-    if isinstance(value, bool | float):
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        _check_finite(value, "a number in the text")
         return str(value)
     if isinstance(value, int):
         _check_int(value)
@@ -670,7 +704,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     """The sandbox with allow-listed attributes, guarded operators and calls, and bounded str.format."""
 
     code_generator_class = _CodeGenerator
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    intercepted_binops = frozenset({"*", "**", "+", "-", "/", "//", "%"})
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if not super().is_safe_attribute(obj, attr, value):
@@ -711,12 +745,21 @@ class _Environment(ImmutableSandboxedEnvironment):
                         f"the power is too large (about {_count(int(bits * 0.30103))} digits; "
                         f"the limit is {_MAX_INT_DIGITS:,})"
                     )
-            result = left**right
+            result = self._power(left, right)
         else:
             result = self.binop_table[operator](left, right)
-        if isinstance(result, int):
+        if isinstance(result, float):
+            _check_finite(result, f"the result of {operator}")
+        elif isinstance(result, int):
             _check_int(result)
         return result
+
+    @staticmethod
+    def _power(left: Any, right: Any) -> Any:
+        try:
+            return left**right
+        except OverflowError:
+            raise TemplateError("the result of ** is too large for a number (over about 1.8e308)") from None
 
     @staticmethod
     def _multiply(state: _State, left: Any, right: Any) -> Any:
@@ -927,11 +970,24 @@ def _fromjson(value: Any) -> Any:
         raise TemplateError(f"fromjson expects text, not {type(value).__name__}")
     state.limit(len(value), "the JSON text given to fromjson")
     try:
-        data = json.loads(value)
+        data = json.loads(value, parse_constant=_json_constant, parse_float=_json_float)
+    except TemplateError:
+        raise
     except ValueError as exc:
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else "invalid number"
         raise TemplateError(f"fromjson: the text is not valid JSON ({message})") from None
     return state.created(data)
+
+
+def _json_constant(name: str) -> NoReturn:
+    raise TemplateError(f"fromjson: {name} is not JSON (JSON has no Infinity or NaN)")
+
+
+def _json_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise TemplateError(f"fromjson: the number {_excerpt(text)} is beyond what JSON numbers hold (about 1.8e308)")
+    return number
 
 
 def _replace(value: Any, old: Any, new: Any, count: Any = None) -> str:
@@ -963,10 +1019,21 @@ def _round(value: Any, precision: Any = 0, method: Any = "common") -> Any:
 
 
 def _int(value: Any, default: Any = 0, base: Any = 10) -> Any:
-    """Jinja's int, refusing text too long to be a sane integer."""
+    """Jinja's int, refusing text too long to be a sane integer and text that names a non-finite number."""
     if isinstance(value, str) and len(value) > _MAX_INT_TEXT:
         raise TemplateError(f"the text is too long to convert to an integer (over {_MAX_INT_TEXT:,} characters)")
+    if _non_finite_text(value):
+        raise TemplateError(f"int: {_shorten(repr(value))} is not a finite number; JSON has no Infinity or NaN")
     return _JINJA_FILTERS["int"](value, default, base)
+
+
+def _float(value: Any, default: Any = 0.0) -> Any:
+    """Jinja's float, refusing a non-finite result (``'inf'``, ``'nan'``, ``'1e400'``) rather than yielding it."""
+    result = _JINJA_FILTERS["float"](value, default)
+    if isinstance(result, float) and not math.isfinite(result):
+        shown = _shorten(repr(value)) if isinstance(value, str) else "the value"
+        raise TemplateError(f"float: {shown} is not a finite number; JSON has no Infinity or NaN")
+    return result
 
 
 @pass_environment
@@ -992,7 +1059,10 @@ def _sum(environment: _Environment, iterable: Any, attribute: Any = None, start:
             _raise_undefined(item)
         if not isinstance(item, int | float):
             raise TemplateError("sum adds numbers (or lists, with start=[]); use join for text")
-    return sum(values, start)
+    total = sum(values, start)
+    if isinstance(total, float):
+        _check_finite(total, "the sum")
+    return total
 
 
 def _batch(value: Any, linecount: Any, fill_with: Any = None) -> list[list[Any]]:
@@ -1033,6 +1103,7 @@ def _build_environment() -> _Environment:
     filters.update({name: _guarded(_JINJA_FILTERS[name], creates=True) for name in _CREATING_FILTERS})
     filters.update(
         batch=_guarded(_batch, creates=True),
+        float=_guarded(_float, creates=False),
         format=_format,
         fromjson=_fromjson,
         groupby=_guarded(_groupby, creates=True),
@@ -1072,6 +1143,8 @@ def _validate(template: nodes.Template) -> None:
             raise TemplateError("assignments are not allowed in templates")
         elif isinstance(node, nodes.Getattr) and node.attr.startswith("__"):
             raise TemplateError(f"attribute {node.attr!r} is not accessible (names starting with '__' are private)")
+        elif isinstance(node, nodes.Const) and isinstance(node.value, float) and not math.isfinite(node.value):
+            raise TemplateError("a number in the template is too large: JSON numbers stop at about 1.8e308")
         stack.extend(node.iter_child_nodes())
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from studio_shared.db import jsondata
 from studio_shared.db.types import utcnow
 from studio_worker.engine.children import Children, Target
 from studio_worker.nodes import http
@@ -114,7 +115,7 @@ async def _run_tool(
         reply({"error": f"there is no tool named {name!r}; use one of: {', '.join(tools)}"})
         return
     try:
-        args = json.loads(function.get("arguments") or "{}")
+        args = jsondata.loads(function.get("arguments") or "{}")
     except ValueError:
         args = None
     schema = tool.get("parameters") if tool["kind"] == "http" else None

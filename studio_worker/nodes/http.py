@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from studio_shared.credentials import ResolvedCredential
+from studio_shared.db import jsondata
 from studio_worker.egress import EgressDenied, EgressError, ResponseTooLarge, TooManyRedirects, check_url, send
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
 
@@ -116,7 +117,7 @@ def _parse(raw: bytes, content_type: str, mode: str) -> Any:
     is_json = "json" in content_type.split(";")[0].lower()
     if mode == "json" or (mode == "auto" and is_json):
         try:
-            return json.loads(raw)
+            return jsondata.loads(raw)  # standard JSON: a NaN in it is text, not a number nothing could store
         except ValueError:
             if mode == "json":
                 raise NodeError("InvalidResponse", "the response is not valid JSON (config.parse is json)") from None

@@ -16,7 +16,7 @@ import httpx
 import sqlalchemy as sa
 
 from studio_shared.credentials import ResolvedCredential
-from studio_shared.db import models
+from studio_shared.db import jsondata, models
 from studio_shared.db.types import utcnow
 from studio_worker.egress import EgressDenied, EgressError, check_url, send
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
@@ -131,7 +131,7 @@ async def _post(ctx: NodeContext, credential: ResolvedCredential, request: dict[
                 retryable=response.status >= 500 or response.status == 429,
             )
         try:
-            answer = json.loads(response.body)
+            answer = jsondata.loads(response.body)
         except ValueError:
             answer = None
         if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list) or not answer["choices"]:
@@ -182,7 +182,7 @@ async def llm_chat(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     parsed: Any = None
     if config.get("json"):
         try:
-            parsed = json.loads(text)
+            parsed = jsondata.loads(text)
         except ValueError:
             raise NodeError("InvalidModelOutput", "JSON mode is on but the model's answer is not JSON") from None
     return NodeResult(output={"text": text, "json": parsed, "usage": usage_of([answer])})

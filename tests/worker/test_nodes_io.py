@@ -65,6 +65,24 @@ async def add_credential(
         await credentials.create(s, state.box, tenant.id, actor, name, kind, value, hosts)
 
 
+async def test_llm_json_mode_refuses_an_answer_holding_nan(
+    state: AppState, tenant: TenantFixture, model: FakeModel
+) -> None:
+    await openai(state, tenant, model)
+    model.script.append({"content": '{"score": NaN}'})
+    chat = node(
+        "chat",
+        "llm.chat",
+        model="gpt-test",
+        credential="llm",
+        json=True,
+        messages=[{"role": "user", "content": "Rate it."}],
+    )
+    finished = await run_once(state, tenant, chain(chat))
+    assert finished.steps["chat"].error["type"] == "InvalidModelOutput"
+    assert finished.run.status.value == "FAILED"
+
+
 async def openai(state: AppState, tenant: TenantFixture, model: FakeModel) -> None:
     await add_credential(state, tenant, "llm", "openai", {"api_key": TOKEN, "base_url": f"{model.url}/v1"})
 
@@ -140,6 +158,19 @@ async def test_http_text_response_and_parse_modes(state: AppState, tenant: Tenan
     finished = await run_once(state, tenant, chain(text, strict))
     assert finished.steps["text"].output["body"] == "plain words"
     assert finished.steps["strict"].error["type"] == "InvalidResponse"
+
+
+async def test_a_response_with_nan_or_infinity_is_not_json(
+    state: AppState, tenant: TenantFixture, target: Target
+) -> None:
+    """Python's parser takes NaN and Infinity; JSON has neither, and one in a step's output could not be stored:
+    in the auto mode such a body stays text, and the json mode refuses it."""
+    auto = node("auto", "http.request", url=f"{target.url}/nonfinite")
+    strict = node("strict", "http.request", url=f"{target.url}/nonfinite", parse="json")
+    finished = await run_once(state, tenant, chain(auto, strict))
+    assert finished.steps["auto"].output["body"] == '{"price": NaN, "limits": [Infinity, -Infinity], "big": 1e999}'
+    assert finished.steps["strict"].error["type"] == "InvalidResponse"
+    assert finished.run.status.value == "FAILED"
 
 
 @pytest.mark.parametrize(

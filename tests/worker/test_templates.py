@@ -486,12 +486,65 @@ def test_literal_sharing_cannot_amplify(templates: Templates) -> None:
     assert "limit" in error_of(templates, source, scope).message
 
 
+# --- non-finite numbers -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("amount", ["inf", "nan", "-Infinity", "1e400", " +INF "])
+def test_non_finite_numbers_never_leave_a_template(templates: Templates, amount: str) -> None:
+    """Issue 17 item 7: `{{ input.amount | float * 1.2 }}` with amount "inf" yielded Infinity, which no JSON
+    column can hold: the step must fail with a message that says why, whatever shape the result has."""
+    scope = {"input": {"amount": amount}, "steps": {}, "run": {}}
+    for value in (
+        "{{ input.amount | float * 1.2 }}",
+        "total: {{ input.amount | float }}",
+        {"order": ["{{ {'total': input.amount | float} }}"]},
+        "{{ input.amount | int }}",
+    ):
+        error = error_of(templates, value, scope, path=("config",))
+        assert "not a finite number; JSON has no Infinity or NaN" in error.message, error.message
+        assert error.path[0] == "config"
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("{{ input.big * 10 }}", "the result of * is Infinity"),
+        ("{{ -input.big - input.big }}", "the result of - is -Infinity"),
+        ("{{ input.big / 1e-300 }}", "the result of / is Infinity"),
+        ("{{ input.big // 0.5 }}", "the result of // is Infinity"),
+        ("{{ [input.big, input.big] | sum }}", "the sum is Infinity"),
+        ("{{ input.big * 10 > 1 }}", "the result of * is Infinity"),  # not even in a comparison
+        ("{{ 2.0 ** 2000 }}", "too large for a number"),
+        ("{{ 1e999 }}", "JSON numbers stop at about 1.8e308"),
+        ("{{ '{\"a\": NaN}' | fromjson }}", "NaN is not JSON"),
+        ("{{ '[-1e999]' | fromjson }}", "beyond what JSON numbers hold"),
+    ],
+)
+def test_arithmetic_never_yields_infinity_or_nan(templates: Templates, source: str, says: str) -> None:
+    scope = {"input": {"big": 1e308}, "steps": {}, "run": {}}
+    assert says in error_of(templates, source, scope).message
+
+
+def test_finite_arithmetic_still_works(templates: Templates) -> None:
+    scope = {"input": {"amount": "12.5", "n": 7}, "steps": {}, "run": {}}
+    assert templates.render("{{ input.amount | float * 2 }}", scope) == 25.0
+    assert templates.render("{{ input.n // 2 }} {{ input.n / 2 }} {{ input.n - 9 }}", scope) == "3 3.5 -2"
+    assert templates.render("{{ 'abc' | float }}", scope) == 0.0  # not a number at all: float's default, as before
+    assert templates.render("{{ 1e308 + 1 }}", scope) == 1e308
+
+
+def test_a_literal_beyond_the_float_range_is_refused_when_the_config_is_checked(templates: Templates) -> None:
+    problems = templates.check({"value": "{{ 1e400 }}"}, path=("config",))
+    assert problems and "1.8e308" in problems[0][1]
+
+
 # --- the SSTI corpus ---------------------------------------------------------------------------------------------
 
 
 def test_corpus_is_substantial() -> None:
     assert len(CORPUS) >= 35
-    assert all(set(entry) == {"payload", "why"} and entry["why"] for entry in CORPUS)
+    assert all({"payload", "why"} <= set(entry) <= {"payload", "why", "expect"} and entry["why"] for entry in CORPUS)
+    assert {entry.get("expect", "either") for entry in CORPUS} == {"either", "TemplateError"}
 
 
 def _positions(payload: str) -> list[tuple[str, Any]]:
@@ -519,6 +572,8 @@ def test_ssti_payloads_cannot_escape(entry: dict[str, str]) -> None:
             assert len(text) <= templates.max_output_chars + 100, position
         elapsed = time.perf_counter() - started
         assert elapsed < 1, (position, elapsed)
+        if entry.get("expect") == "TemplateError":  # e.g. a non-finite number: it must never become a result
+            assert failed, (position, text[:300])
         for marker in LEAKS:
             # an error message may quote the (editor-written) template; a result may only echo scope data
             allowed = marker in scope_text or (failed and marker in entry["payload"])
