@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator
-
 from studio_shared.errors import Problem
+from studio_shared.schemas.validators import CompiledSchema
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
@@ -42,7 +41,7 @@ KINDS: dict[str, dict[str, Any]] = {
     },
 }
 _VALIDATORS = {
-    kind: Draft202012Validator({"type": "object", "additionalProperties": False, **schema})
+    kind: CompiledSchema({"type": "object", "additionalProperties": False, **schema}, limits=False).validator
     for kind, schema in KINDS.items()
 }
 SECRET_FIELDS = ("token", "password", "value", "api_key")
