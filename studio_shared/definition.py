@@ -561,7 +561,7 @@ def check_run_input(definition: Definition, value: Any) -> None:
     except UnusableSchema as exc:  # a version stored before today's rules: say what to fix, never fetch or crash
         raise ValidationFailed.one(
             ["input"],
-            clip(f"the workflow's input schema cannot be used: {exc}; fix it in the trigger and publish again"),
+            clip(f"the workflow's input schema cannot be used; fix it in the trigger and publish again: {exc}"),
             "UNUSABLE_SCHEMA",
         ) from None
     problems = compiled.problems(value, ("input",), "INVALID_INPUT")

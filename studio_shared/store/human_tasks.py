@@ -306,7 +306,7 @@ def _check_input(task: models.HumanTask, decision: Decision, comment: str | None
     except UnusableSchema as exc:  # a version stored before today's rules: refused, never fetched or crashed on
         raise ValidationFailed.one(
             ["data"],
-            clip(f"the task's form schema cannot be used: {exc}; the workflow must be fixed and published again"),
+            clip(f"the task's form schema cannot be used; the workflow must be fixed and published again: {exc}"),
             "UNUSABLE_SCHEMA",
         ) from None
     problems = form.problems(data if data is not None else {}, ("data",), "INVALID_DATA")

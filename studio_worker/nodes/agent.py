@@ -154,7 +154,7 @@ def _argument_problem(args: Any, schema: dict[str, Any] | None) -> str | None:
         try:
             problem = user_schema(schema).first_message(args)
         except UnusableSchema as exc:  # a version stored before today's rules: refused, never fetched
-            return f"the tool's parameter schema cannot be used ({exc}); the workflow must be fixed and published again"
+            return f"the tool's parameter schema cannot be used; the workflow must be fixed and published again: {exc}"
         if problem is not None:
             return f"invalid arguments: {problem}"
     return None
