@@ -30,6 +30,7 @@ from studio_shared.db import models
 from studio_shared.rbac import Role
 from studio_shared.store import workflows
 from studio_shared.types import RunStatus
+from tests import schema_corpus
 from tests.conftest import GraphQLClient, TenantFixture
 from tests.gql.test_approvals import DECIDE, approval_flow
 from tests.gql.test_webhooks import CREATE as CREATE_HOOK
@@ -393,3 +394,51 @@ async def test_a_stored_message_pattern_re2_refuses_listens_to_nothing(
         sent = (await gql.data(SEND, {"c": channel, "t": "x"}, tenant.token(Role.OPERATOR)))["sendMessage"]
     assert sent["errors"] == [] and sent["runs"] == []
     assert any("listens to nothing" in r.getMessage() for r in caplog.records)
+
+
+# -- the corpus (tests/corpora/schemas.json; the reliability scenario hostile-schemas runs it too) ----------
+
+CORPUS = schema_corpus.load()
+
+
+@pytest.mark.parametrize("entry", CORPUS, ids=[e["id"] for e in CORPUS])
+async def test_the_hostile_schema_corpus(
+    gql: GraphQLClient,
+    state: AppState,
+    tenant: TenantFixture,
+    http: httpx.AsyncClient,
+    internal: Internal,
+    tmp_path: Path,
+    entry: dict[str, Any],
+) -> None:
+    secret_file = tmp_path / "config.json"
+    secret_file.write_text(json.dumps({"const": INTERNAL_SECRET}))
+    channel = f"corpus-{uuid.uuid4().hex[:8]}"
+    definition = schema_corpus.definition(entry, internal.url, secret_file.as_uri(), channel)
+    problems = (await gql.data(VALIDATE, {"d": definition}, tenant.token(Role.EDITOR)))["validateDefinition"]
+    assert [(p["path"], p["code"]) for p in problems] == schema_corpus.save_problems(entry), problems
+    workflow_id = await stored_before_the_checks(state, tenant, definition)
+    answers: list[str] = []
+    started = time.monotonic()
+    if entry["trigger"] == "message":
+        sent = await gql.data(SEND, {"c": channel, "t": schema_corpus.text(entry["text"])}, tenant.token(Role.OPERATOR))
+        assert sent["sendMessage"]["errors"] == []
+        assert len(sent["sendMessage"]["runs"]) == entry["runs"]
+    else:
+        body = schema_corpus.input_json(entry, internal.url, secret_file.as_uri())
+        answer = await gql.data(START, {"w": str(workflow_id), "input": json.loads(body)}, tenant.token(Role.OPERATOR))
+        codes = [e["code"] for e in answer["startRun"]["errors"]]
+        assert codes == [] if entry["use"] == "accepted" else codes[:1] == [entry["use"]], answer
+        made = await gql.data(CREATE_HOOK, {"w": str(workflow_id), "input": {"auth": "NONE"}}, tenant.token())
+        hook = Hook(http, made["createWebhook"]["webhook"]["id"], None, workflow_id)
+        delivered = await hook.post(body.encode(), {})
+        if entry["use"] == "accepted":
+            assert delivered.status_code == 202, delivered.text
+        else:
+            assert delivered.status_code == 422, delivered.text
+            assert delivered.json()["problems"][0]["code"] == entry["use"]
+        answers += [json.dumps(answer), delivered.text]
+    elapsed = time.monotonic() - started
+    assert internal.paths == [], "a $ref was fetched"
+    assert not any(INTERNAL_SECRET in a for a in answers)
+    assert elapsed < 5, f"{elapsed:.1f} s"  # the old code: minutes to forever
