@@ -261,7 +261,7 @@ _OVERRIDES: dict[str, Keyword] = {
     "uniqueItems": _unique_items,
 }
 _KEYWORDS = {name: _metered(fn) for name, fn in {**Draft202012Validator.VALIDATORS, **_OVERRIDES}.items()}
-# The two validator classes; nothing else in the studio may construct one (tests/test_validator_factory.py).
+# The two validator classes; nothing else in the studio may construct one (tests/shared/test_validator_factory.py).
 UserValidator: Any = validators.extend(Draft202012Validator, _KEYWORDS, format_checker=FORMATS)
 ConfigValidator: Any = validators.extend(UserValidator, {"x-json-schema": _x_json_schema}, format_checker=FORMATS)
 # The meta-schema itself (trusted), to check that a user's schema is a JSON Schema at all.
