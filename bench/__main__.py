@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bench import engine, fanout, graphql_reads, logins, schedule_latency, starts, subscriptions, webhooks
+from bench import engine, fanout, graphql_reads, logins, schedule_latency, schemas, starts, subscriptions, webhooks
 
 BENCHMARKS: tuple[ModuleType, ...] = (
     engine,
@@ -22,6 +22,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     schedule_latency,
     starts,
     logins,
+    schemas,
 )
 
 

@@ -19,6 +19,10 @@ the database (and the server's log) to count what the hostile input left behind.
   (20 transforms of 999,000 characters) must stop at its run's stored-output quota.
 - ``hostile-endpoints``: ``/artifacts/{id}``, signed artifact links, ``/hooks/{id}`` and ``/messages/{channel}``
   with tenant A's credentials: B's ids answer like ids that never existed.
+- ``hostile-schemas``: ``tests/corpora/schemas.json`` (remote ``$ref``s, dialect switches, ReDoS, patterns RE2
+  refuses, schemas whose work multiplies) through validateDefinition, then as versions stored before those
+  checks through startRun, an unsigned webhook and sendMessage: answered as the corpus says, nothing fetched
+  (a recorder on every local address), /healthz never blocked.
 """
 
 from __future__ import annotations
@@ -1686,4 +1690,167 @@ class HostileEndpoints:
         return outcome
 
 
-SCENARIOS = [HostileGraphQL(), HostileJWT(), HostileWebhooks(), HostileNodes(), HostileEndpoints()]
+# ============================================================================================ hostile-schemas
+
+VALIDATE = "query($d: JSON!) { validateDefinition(definition: $d) { path message code } }"
+START = "mutation($w: ID!, $input: JSON) { startRun(workflowId: $w, input: $input) { run { id } errors { code } } }"
+SEND = "mutation($c: String!, $t: String!) { sendMessage(channel: $c, text: $t) { runs { id } errors { code } } }"
+SCHEMA_SECRET = "hostile-schema-secret-7d2e"  # noqa: S105 - what a fetched `$ref` (a service or a file) would quote back
+
+
+async def stored_before_the_checks(sv: Services, definition: dict[str, Any], name: str) -> uuid.UUID:
+    """A workflow of tenant A whose published version 1 is ``definition``, written as it was before save refused
+    it (the rows an upgrade finds), so the corpus reaches the places a stored schema is used."""
+    actor = Principal(tenant_id=sv.a.id, role=Role.ADMIN, user_id=sv.a.users[Role.ADMIN])
+    control = {"nodes": [{"id": "start", "type": "trigger.manual", "config": {}}], "edges": []}
+    async with sv.state.sessions.begin() as s:
+        row = await store_workflows.create(
+            s, sv.a.id, actor, sv.state.registry, name=name, description=None, definition=control
+        )
+        s.add(models.WorkflowVersion(tenant_id=sv.a.id, workflow_id=row.id, version=1, definition=definition))
+    return row.id
+
+
+async def graphql(client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any]) -> tuple[int, Any]:
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables}, headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, response.text
+
+
+async def healthz_gaps(base: str, stop: asyncio.Event) -> float:
+    """The longest wait between two /healthz answers until ``stop``: how long the API's event loop was blocked."""
+    longest, last = 0.0, time.monotonic()
+    async with fresh_client(base, timeout_s=60) as client:
+        while not stop.is_set():
+            with contextlib.suppress(httpx.HTTPError):
+                await client.get("/healthz")
+            now = time.monotonic()
+            longest, last = max(longest, now - last), now
+            await asyncio.sleep(0.02)
+    return longest
+
+
+async def schema_entry(
+    sv: Services, client: httpx.AsyncClient, entry: dict[str, Any], internal: str, file: str
+) -> tuple[list[str], list[str], float]:
+    """One corpus entry: validateDefinition, then the stored version through startRun and an unsigned webhook (or
+    sendMessage). Returns what differed from the corpus, every answer's text, and the slowest answer (s)."""
+    from tests import schema_corpus
+
+    a = sv.a
+    wrong: list[str] = []
+    texts: list[str] = []
+    channel = f"hostile-{secrets.token_hex(4)}"
+    definition = schema_corpus.definition(entry, internal, file, channel)
+    _, body = await graphql(client, a.tokens[Role.EDITOR], VALIDATE, {"d": definition})
+    texts.append(json.dumps(body))
+    found = [(p["path"], p["code"]) for p in (body.get("data") or {}).get("validateDefinition") or []]
+    if found != schema_corpus.save_problems(entry):
+        wrong.append(f"save answered {found}")
+    workflow_id = await stored_before_the_checks(sv, definition, entry["id"])
+    slowest = 0.0
+    if entry["trigger"] == "message":
+        started = time.monotonic()
+        status, body = await graphql(
+            client, a.tokens[Role.OPERATOR], SEND, {"c": channel, "t": schema_corpus.text(entry["text"])}
+        )
+        slowest = time.monotonic() - started
+        texts.append(json.dumps(body))
+        runs = ((body.get("data") or {}).get("sendMessage") or {}).get("runs") if isinstance(body, dict) else None
+        if status != 200 or runs is None or len(runs) != entry["runs"]:
+            wrong.append(f"sendMessage answered {status} {json.dumps(body)[:160]}")
+        return wrong, texts, slowest
+    payload = schema_corpus.input_json(entry, internal, file)
+    started = time.monotonic()
+    variables = {"w": str(workflow_id), "input": json.loads(payload)}
+    status, body = await graphql(client, a.tokens[Role.OPERATOR], START, variables)
+    slowest = time.monotonic() - started
+    texts.append(json.dumps(body))
+    errors = ((body.get("data") or {}).get("startRun") or {}).get("errors") if isinstance(body, dict) else None
+    codes = [e["code"] for e in errors or []]
+    if status != 200 or errors is None or (codes != [] if entry["use"] == "accepted" else codes[:1] != [entry["use"]]):
+        wrong.append(f"startRun answered {status} {json.dumps(body)[:160]}")
+    made = await gql(client, a.tokens[Role.EDITOR], CREATE_HOOK, {"w": str(workflow_id), "input": {"auth": "NONE"}})
+    hook_id = made["createWebhook"]["webhook"]["id"]
+    started = time.monotonic()
+    headers = {"content-type": "application/json"}
+    response = await client.post(f"/hooks/{hook_id}", content=payload.encode(), headers=headers)
+    slowest = max(slowest, time.monotonic() - started)
+    texts.append(response.text)
+    expected = 202 if entry["use"] == "accepted" else 422
+    code = (response.json().get("problems") or [{}])[0].get("code") if response.status_code == 422 else None
+    if response.status_code != expected or (expected == 422 and code != entry["use"]):
+        wrong.append(f"the webhook answered {response.status_code} {response.text[:160]}")
+    return wrong, texts, slowest
+
+
+class HostileSchemas:
+    NAME = "hostile-schemas"
+    TITLE = (
+        "tests/corpora/schemas.json: remote $refs, ReDoS, multiplying schemas, at save and where stored ones are used"
+    )
+
+    async def run(self, runs: int) -> Outcome:
+        from tests import schema_corpus
+
+        corpus = schema_corpus.load()
+        recorder = Recorder()  # every local address: a `$ref` to a service on the API's network would land here
+        await recorder.start()
+        results: dict[str, list[str]] = {}
+        leaked: list[str] = []
+        slowest: tuple[float, str] = (0.0, "")
+        try:
+            async with services(worker=True) as sv, fresh_client(sv.base, timeout_s=60) as client:
+                secret_file = sv.tmp / "internal-config.json"
+                secret_file.write_text(json.dumps({"const": SCHEMA_SECRET}))
+                internal = f"http://127.0.0.1:{recorder.port}"
+                stop = asyncio.Event()
+                gaps = asyncio.create_task(healthz_gaps(sv.base, stop))
+                for entry in corpus:
+                    wrong, texts, took = await schema_entry(sv, client, entry, internal, secret_file.as_uri())
+                    results[entry["id"]] = wrong
+                    slowest = max(slowest, (took, entry["id"]))
+                    leaked += [entry["id"] for t in texts if SCHEMA_SECRET in t or leaks(t)]
+                stop.set()
+                longest_gap = await gaps
+                alive = sv.alive()
+                serve_tracebacks = tracebacks(sv)
+        finally:
+            await recorder.stop()
+        for entry_id, wrong in results.items():
+            for line in wrong:
+                print(f"  {entry_id}: {line}")
+        refused = sum(bool(e["save"]) for e in corpus)
+        print(
+            f"entries {len(corpus)} ({refused} refused at save); answers not as the corpus expects:"
+            f" {sum(map(bool, results.values()))}; fetches that reached the recorder {len(recorder.connections)};"
+            f" answers quoting a fetched secret or internals {len(leaked)}; slowest answer {slowest[0]:.2f} s"
+            f" ({slowest[1]}); longest /healthz gap {longest_gap:.2f} s"
+        )
+        outcome = Outcome(
+            figures={
+                "entries": str(len(corpus)),
+                "fetches": str(len(recorder.connections)),
+                "slowest answer": f"{slowest[0]:.2f} s",
+                "/healthz gap": f"{longest_gap:.2f} s",
+            }
+        )
+        outcome.check(
+            "every entry refused at save as the corpus says, and its stored version answered as it says",
+            not any(results.values()),
+        )
+        outcome.check("no `$ref` reached a service or a file (0 connections to the recorder)", not recorder.connections)
+        outcome.check("no answer quotes a fetched secret or internals", not leaked)
+        outcome.check(
+            "no answer took 3 s, and /healthz never waited 1 s (the event loop was never blocked)",
+            slowest[0] < 3 and longest_gap < 1,
+        )
+        outcome.check("no traceback in the API log; the processes are up", serve_tracebacks == 0 and alive)
+        return outcome
+
+
+SCENARIOS = [HostileGraphQL(), HostileJWT(), HostileWebhooks(), HostileNodes(), HostileEndpoints(), HostileSchemas()]

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from jsonschema import Draft202012Validator
-
 from studio_shared.errors import Problem
+from studio_shared.schemas.validators import CompiledSchema
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
@@ -42,7 +41,7 @@ KINDS: dict[str, dict[str, Any]] = {
     },
 }
 _VALIDATORS = {
-    kind: Draft202012Validator({"type": "object", "additionalProperties": False, **schema})
+    kind: CompiledSchema({"type": "object", "additionalProperties": False, **schema}, limits=False).validator
     for kind, schema in KINDS.items()
 }
 SECRET_FIELDS = ("token", "password", "value", "api_key")
@@ -65,6 +64,7 @@ def check(name: str, kind: str, value: Any, allowed_hosts: list[str] | None) -> 
             if error.validator == "required":
                 message = f"{kind} credentials need {', '.join(KINDS[kind]['required'])}"
             elif error.validator == "additionalProperties":
+                path = ("value",)  # the factory points at each unknown key; one problem for the object reads better
                 message = f"{kind} credentials take only: {', '.join(KINDS[kind]['properties'])}"
             else:  # never error.message: it quotes the value
                 message = f"{field or 'value'} is not valid for a {kind} credential ({error.validator})"
@@ -72,7 +72,7 @@ def check(name: str, kind: str, value: Any, allowed_hosts: list[str] | None) -> 
     for i, host in enumerate(allowed_hosts or []):
         if not HOST.match(host.lower()):
             problems.append(Problem(("allowedHosts", str(i)), "give a host name like api.example.org or *.example.org"))
-    return problems
+    return list(dict.fromkeys(problems))  # two missing or unknown keys make one problem, not two alike
 
 
 def normalize_hosts(hosts: list[str] | None) -> list[str] | None:

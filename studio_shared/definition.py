@@ -13,16 +13,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-import jsonschema
-
 from studio_shared.errors import Problem, ValidationFailed
-from studio_shared.schemas.registry import (
-    NodeRegistry,
-    NodeType,
-    load_registry,
-    sort_problems,
-    validate_workflow_document,
-)
+from studio_shared.schemas.admission import ADMISSION_CODES
+from studio_shared.schemas.messages import clip, sort_problems
+from studio_shared.schemas.registry import NodeRegistry, NodeType, load_registry, validate_workflow_document
+from studio_shared.schemas.validators import UnusableSchema, user_schema
 
 OnError = Literal["fail", "continue"]
 
@@ -531,9 +526,15 @@ def _build_node(i: int, raw: Mapping[str, Any], registry: NodeRegistry) -> Node:
 
 
 def parse_definition(definition: object, registry: NodeRegistry | None = None) -> Definition:
-    """The typed Definition of a valid definition; raises ValidationFailed carrying every problem otherwise."""
+    """The typed Definition of a valid definition; raises ValidationFailed carrying every problem otherwise.
+
+    Definitions parsed here are stored versions (saving goes through validate_definition). One that breaks only
+    the schema admission rules (a remote `$ref`, a pattern RE2 refuses: ADMISSION_CODES), added after versions
+    were published, still parses, so its runs keep going: the validator factory refuses the schema or pattern
+    where it is used (a start's input, a decision's form, a tool call), with a problem that says to republish.
+    """
     registry = registry if registry is not None else load_registry()
-    problems = validate_definition(definition, registry)
+    problems = [p for p in validate_definition(definition, registry) if p.code not in ADMISSION_CODES]
     if problems:
         raise ValidationFailed(problems)
     raw = cast(dict[str, Any], definition)
@@ -555,10 +556,14 @@ def check_run_input(definition: Definition, value: Any) -> None:
         raise ValidationFailed.one(["input"], f"the input is larger than {MAX_INPUT_BYTES} bytes")
     if not isinstance(schema, dict):
         return
-    validator = jsonschema.Draft202012Validator(schema)
-    problems = [
-        Problem(("input", *map(str, error.absolute_path)), error.message[:300], "INVALID_INPUT")
-        for error in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
-    ]
+    try:
+        compiled = user_schema(schema)
+    except UnusableSchema as exc:  # a version stored before today's rules: say what to fix, never fetch or crash
+        raise ValidationFailed.one(
+            ["input"],
+            clip(f"the workflow's input schema cannot be used; fix it in the trigger and publish again: {exc}"),
+            "UNUSABLE_SCHEMA",
+        ) from None
+    problems = compiled.problems(value, ("input",), "INVALID_INPUT")
     if problems:
         raise ValidationFailed(problems)

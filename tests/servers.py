@@ -7,9 +7,13 @@ import asyncio
 import contextlib
 import json
 import socket
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import uvicorn
 from starlette.applications import Starlette
@@ -173,3 +177,47 @@ class FakeModel:
             )
 
         return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+
+INTERNAL_SECRET = "internal-config-4f1c9e"  # what Internal serves: it must never reach an answer
+
+
+class Internal:
+    """A service on the API's own network that records every request: ``/internal/config.json`` answers a
+    JSON Schema holding ``INTERNAL_SECRET``, ``/slow?s=N`` answers one after N seconds. It runs on a thread of
+    its own, so a caller that blocks the event loop (a synchronous fetch) still reaches it and is recorded."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.url = ""
+        self._server: ThreadingHTTPServer | None = None
+
+    def __enter__(self) -> Internal:
+        paths = self.paths
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                paths.append(url.path)
+                if url.path == "/slow":
+                    time.sleep(float(parse_qs(url.query).get("s", ["5"])[0]))
+                body = json.dumps({"const": INTERNAL_SECRET}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

@@ -170,7 +170,7 @@ async def _start(
             started_by=hook.created_by,
         )
     except ValidationFailed as exc:
-        problems = [{"path": list(p.path), "message": p.message} for p in exc.problems]
+        problems = [{"path": list(p.path), "message": p.message, "code": p.code} for p in exc.problems]
         return 422, {"error": "invalid_input", "message": str(exc), "problems": problems}, None, False
     except NotFound:
         return 404, {"error": "not_found", "message": "the webhook's workflow no longer exists"}, None, False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from studio_shared.schemas.messages import schema_problems, sort_problems
 from studio_shared.schemas.registry import (
     CompiledSchema,
     NodeRegistry,
@@ -10,8 +11,6 @@ from studio_shared.schemas.registry import (
     etag_of,
     load_registry,
     registry_document,
-    schema_problems,
-    sort_problems,
     step_output_compiled,
     step_output_schema,
     step_output_schema_document,
@@ -23,12 +22,14 @@ from studio_shared.schemas.registry import (
     workflow_schema_document,
     workflow_validator,
 )
+from studio_shared.schemas.validators import UnusableSchema, user_schema
 
 __all__ = [
     "CompiledSchema",
     "NodeRegistry",
     "NodeType",
     "RegistryError",
+    "UnusableSchema",
     "etag_of",
     "load_registry",
     "registry_document",
@@ -38,6 +39,7 @@ __all__ = [
     "step_output_schema",
     "step_output_schema_document",
     "step_output_validator",
+    "user_schema",
     "validate_step_output",
     "validate_workflow_document",
     "workflow_compiled",

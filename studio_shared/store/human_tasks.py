@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from jsonschema import Draft202012Validator
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +26,8 @@ from studio_shared.db import models
 from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.rbac import Role
-from studio_shared.schemas import schema_problems
+from studio_shared.schemas import UnusableSchema, user_schema
+from studio_shared.schemas.messages import clip
 from studio_shared.store import audit
 from studio_shared.store.pagination import Page, keyset, paged
 from studio_shared.types import Decision, HumanTaskStatus
@@ -310,8 +310,15 @@ def _check_input(task: models.HumanTask, decision: Decision, comment: str | None
         raise ValidationFailed.one(["data"], f"data must stay under {MAX_DATA_BYTES} bytes of JSON", "TOO_LONG")
     if task.form_schema is None or (decision is Decision.REJECT and data is None):
         return  # a rejection need not fill in the form; what it does send must match it
-    validator = Draft202012Validator(task.form_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    problems = schema_problems(validator, data if data is not None else {}, ("data",), "INVALID_DATA")
+    try:
+        form = user_schema(task.form_schema, formats=True)
+    except UnusableSchema as exc:  # a version stored before today's rules: refused, never fetched or crashed on
+        raise ValidationFailed.one(
+            ["data"],
+            clip(f"the task's form schema cannot be used; the workflow must be fixed and published again: {exc}"),
+            "UNUSABLE_SCHEMA",
+        ) from None
+    problems = form.problems(data if data is not None else {}, ("data",), "INVALID_DATA")
     if problems:
         raise ValidationFailed(problems)
 

@@ -13,10 +13,9 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from studio_shared.db import jsondata
 from studio_shared.db.types import utcnow
+from studio_shared.schemas import UnusableSchema, user_schema
 from studio_worker.engine.children import Children, Target
 from studio_worker.nodes import http
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
@@ -153,10 +152,12 @@ def _argument_problem(args: Any, schema: dict[str, Any] | None) -> str | None:
     if not isinstance(args, dict):
         return "the arguments must be a JSON object"
     if schema:
-        error = next(iter(Draft202012Validator(schema).iter_errors(args)), None)
-        if error is not None:
-            where = "/".join(map(str, error.absolute_path)) or "arguments"
-            return f"invalid arguments at {where}: {error.message[:300]}"
+        try:
+            problem = user_schema(schema).first_message(args)
+        except UnusableSchema as exc:  # a version stored before today's rules: refused, never fetched
+            return f"the tool's parameter schema cannot be used; the workflow must be fixed and published again: {exc}"
+        if problem is not None:
+            return f"invalid arguments: {problem}"
     return None
 
 

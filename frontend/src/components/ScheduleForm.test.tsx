@@ -70,7 +70,7 @@ describe("ScheduleForm preview", () => {
 
   it("sends the settings and puts the save's errors on their fields", async () => {
     const onSubmit = vi.fn(async (): Promise<readonly UserError[]> => [
-      { path: ["input", "input", "amount"], message: "'amount' is a required property", code: "INVALID_INPUT" },
+      { path: ["input", "input", "amount"], message: '"amount" is a required property', code: "INVALID_INPUT" },
       { path: ["input", "jitterS"], message: "jitterS is between 0 and 3600 seconds", code: "OUT_OF_RANGE" },
     ]);
     renderForm(onSubmit);
@@ -78,9 +78,9 @@ describe("ScheduleForm preview", () => {
     fireEvent.change(screen.getByLabelText("Run input (JSON, optional)"), { target: { value: '{"x": 1}' } });
     fireEvent.change(screen.getByLabelText(/^Jitter/), { target: { value: "30" } });
     fireEvent.click(screen.getByRole("button", { name: "Create schedule" }));
-    await screen.findByText("'amount' is a required property");
+    await screen.findByText('"amount" is a required property');
     expect(onSubmit).toHaveBeenCalledWith(expect.objectContaining({ cron: "0 9 * * 1-5", timezone: "UTC", input: { x: 1 }, jitterS: 30 }));
-    expect(describedText("Run input (JSON, optional)")).toContain("'amount' is a required property");
+    expect(describedText("Run input (JSON, optional)")).toContain('"amount" is a required property');
     await waitFor(() => expect(describedText("Jitter (seconds, 0 to 3600)")).toContain("between 0 and 3600"));
   });
 

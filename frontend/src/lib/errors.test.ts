@@ -17,7 +17,7 @@ const def: Definition = {
 
 // What validateDefinition answers for `def` (studio_shared.definition.validate_definition), verbatim.
 const serverErrors = [
-  { path: ["nodes", "1", "config"], message: "'expression' is a required property", code: "INVALID_CONFIG" },
+  { path: ["nodes", "1", "config"], message: '"expression" is a required property', code: "INVALID_CONFIG" },
   { path: ["nodes", "2", "config", "url"], message: "must be string, not integer", code: "INVALID_CONFIG" },
   { path: ["edges", "1"], message: "edges leaving 'c' (condition) need a branch: one of true, false", code: "MISSING_BRANCH" },
   { path: ["edges", "2", "target"], message: "edge target 'zz' is not a node id", code: "UNKNOWN_NODE" },

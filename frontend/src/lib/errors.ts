@@ -22,9 +22,9 @@ export function mapUserErrors(errors: readonly UserError[], def: Definition): Ma
       const nodeId = def.nodes[index].id;
       const rest = path.slice(2);
       let field = rest[0] === "config" ? rest.slice(1) : rest.length ? [`@${rest.join(".")}`] : [];
-      // jsonschema reports a missing key on the object that lacks it: point at the key instead.
-      const missing = /^'([^']+)' is a required property/.exec(err.message);
-      if (rest[0] === "config" && missing?.[1]) field = [...field, missing[1]];
+      // A missing key is reported on the object that lacks it, named as a JSON string: point at the key instead.
+      const missing = requiredKey(err.message);
+      if (rest[0] === "config" && missing) field = [...field, missing];
       (out.byNode[nodeId] ??= []).push(problem(field));
     } else if (path[0] === "edges" && Number.isInteger(index) && def.edges?.[index]) {
       (out.byEdge[index] ??= []).push(problem(path.slice(2)));
@@ -36,6 +36,17 @@ export function mapUserErrors(errors: readonly UserError[], def: Definition): Ma
     }
   }
   return out;
+}
+
+/** The key a "…" is a required property message names (the server quotes it as JSON), or null. */
+function requiredKey(message: string): string | null {
+  const quoted = /^("(?:[^"\\]|\\.)*") is a required property/.exec(message)?.[1];
+  if (!quoted) return null;
+  try {
+    return JSON.parse(quoted) as string;
+  } catch {
+    return null;
+  }
 }
 
 /** rjsf `extraErrors` (an ErrorSchema) for the config fields of one node's problems. */
