@@ -11,12 +11,24 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bench import engine, fanout, graphql_reads, logins, schedule_latency, schemas, starts, subscriptions, webhooks
+from bench import (
+    engine,
+    fanout,
+    graphql_reads,
+    graphql_validation,
+    logins,
+    schedule_latency,
+    schemas,
+    starts,
+    subscriptions,
+    webhooks,
+)
 
 BENCHMARKS: tuple[ModuleType, ...] = (
     engine,
     fanout,
     graphql_reads,
+    graphql_validation,
     subscriptions,
     webhooks,
     schedule_latency,

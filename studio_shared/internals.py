@@ -61,6 +61,9 @@ class Fence:
     module: str  # the fence's path in the repository, e.g. "studio_worker/queue/_arq_internals.py"
     verified: Mapping[str, str]  # distribution name -> the exact version the fence was verified against
     relied: tuple[Relied, ...]
+    # Checks of behaviour a name cannot show (a flag still read, a record still in the same shape): each returns
+    # what is wrong, or None.
+    probes: tuple[Callable[[], str | None], ...] = ()
 
     def relied_names(self) -> list[str]:
         return [f"{r.owner}.{name}" for r in self.relied for name in r.names]
@@ -83,4 +86,7 @@ class Fence:
                     f"{self.module} relies on {relied.owner}.{name}, which {versions} no longer has (or no longer "
                     "takes those parameters): rewrite that part of the fence against the new version"
                 )
+        for probe in self.probes:
+            if (problem := probe()) is not None:
+                found.append(f"{self.module}: {problem} ({versions}): rewrite that part of the fence")
         return found

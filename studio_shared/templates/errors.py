@@ -7,8 +7,7 @@ from collections.abc import Sequence
 
 from jinja2.exceptions import SecurityError, TemplateAssertionError, TemplateSyntaxError, UndefinedError
 
-from studio_shared.templates.limits import SHOWN
-
+SHOWN = 60  # longest quoted value an error message may show
 _LONG_QUOTED = re.compile(rf"'[^'\n]{{{SHOWN + 1},}}'|\"[^\"\n]{{{SHOWN + 1},}}\"")
 _LONG_TOKEN = re.compile(rf"\S{{{SHOWN + 20},}}")
 _UNDEFINED_NAME = re.compile(r"has no attribute '([^']*)'|'([^']*)' is undefined")

@@ -12,4 +12,3 @@ MAX_FORMAT_WIDTH = 1_000  # widths/precisions in str.format specs and %-formats
 MAX_ROUND_PRECISION = 100
 MAX_DEPTH = 100  # nesting of data and configs
 WORK_FACTOR = 10  # all values created by one render() <= this * max_output_chars
-SHOWN = 60  # longest quoted value an error message may show
