@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import engine, starts
+from bench import engine, graphql_validation, starts
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES
 
 pytestmark = pytest.mark.slow
@@ -35,3 +35,9 @@ async def test_the_start_benchmark_counts_what_each_start_cost() -> None:
     assert result.transactions == [1 if SERVICES else 3] * 5
     assert min(result.statements) >= 5, "the lookups and the four inserts at least"
     assert result.table().splitlines()[-1].startswith(f"| {backend} | 5 |") and "nan" not in result.table()
+
+
+async def test_the_validation_benchmark_measures_operations_refused_at_their_first_field() -> None:
+    rows = await graphql_validation.measure(repeat=3, rounds=1)  # raises unless each operation met the refusal
+    assert [label.split(": ")[0] for label, _ in rows] == ["development"] * 3 + ["production"] * 3
+    assert all(us > 0 for _, us in rows)

@@ -13,7 +13,7 @@
 - ``operations``: several operations need ``operationName``; a subscription over HTTP is refused with a reason
   (``OperationChecks``).
 - ``validation``: the rules built once per schema (``validation_rules``) and the extensions that add them and cache
-  the results per document (``validation_extensions``: Strawberry's ``ValidationCache``).
+  the results by document text (``validation_extensions``; why not Strawberry's ``ValidationCache``: its doc).
 """
 
 from studio_gql.hygiene.cost import LIST_ESTIMATES, query_cost
