@@ -42,6 +42,7 @@ class Tenant(Base, Timestamps):
     slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     max_concurrent_runs: Mapped[int | None]
+    max_live_runs: Mapped[int | None]  # overrides Settings.max_live_runs_per_tenant
 
 
 class User(Tenanted, Timestamps, Base):

@@ -145,8 +145,15 @@ class Batch:
 
 def _claim_statement() -> sa.Update:
     other = runs.alias("other")
-    ahead = (
-        sa.select(sa.func.count())
+    limit = sa.func.coalesce(
+        sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
+        sa.bindparam("b_default_limit"),
+    )
+    # The runs ahead of this one (RUNNING, or QUEUED before it), counted up to the limit at most: whether there are
+    # fewer than the limit is all the claim asks, and a tenant with ten thousand QUEUED runs must not make every
+    # claim count them all.
+    ahead_rows = (
+        sa.select(sa.literal_column("1"))
         .select_from(other)
         .where(
             other.c.tenant_id == sa.bindparam("b_tenant"),
@@ -158,12 +165,11 @@ def _claim_statement() -> sa.Update:
                 ),
             ),
         )
-        .scalar_subquery()
+        .correlate(runs)
+        .limit(limit)
+        .subquery("ahead")
     )
-    limit = sa.func.coalesce(
-        sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
-        sa.bindparam("b_default_limit"),
-    )
+    ahead = sa.select(sa.func.count()).select_from(ahead_rows).correlate(runs).scalar_subquery()
     return (
         runs.update()
         .where(

@@ -21,6 +21,8 @@ from studio_shared.definition import Definition, parse_definition
 from studio_shared.events import EventBus, Message, channels, listen_forever
 from studio_shared.settings import Settings
 from studio_shared.types import RunStatus
+from studio_worker.engine.cancels import CHUNK as CANCEL_CHUNK
+from studio_worker.engine.cancels import cancel_unstarted
 from studio_worker.engine.commit import GroupCommitter
 from studio_worker.engine.driver import RunDriver
 from studio_worker.engine.records import runs, tenants
@@ -157,9 +159,10 @@ class RunEngine:
     async def schedule_wake(self, tenant_id: uuid.UUID, run_id: uuid.UUID, at: datetime) -> None:
         await self.queue.enqueue_advance(tenant_id, run_id, defer_until=at)
 
-    async def run_finished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
-        """A run freed a slot of its tenant's concurrency limit: dispatch as many of the oldest held runs as
-        there are free slots (queued runs that are not held still have their job in the queue)."""
+    async def dispatch_held(self, tenant_id: uuid.UUID) -> None:
+        """A run freed a slot of its tenant's concurrency limit (it finished or parked), or children were spawned
+        held: dispatch as many of the oldest held runs as there are free slots (queued runs that are not held
+        still have their job in the queue)."""
         async with self.reader.connect() as conn:
             due = await self._held_within_limit(conn, tenant_id)
         for queued_id in due:
@@ -228,6 +231,8 @@ class RunEngine:
         while True:
             await asyncio.sleep(self.settings.sweep_interval_s)
             try:
+                # QUEUED runs asked to cancel whose canceller died before ending them: ended here, not dispatched.
+                await cancel_unstarted(self.db, self.bus, limit=CANCEL_CHUNK)
                 for tenant_id, run_id in await self.sweep():
                     # At most one pending sweep job per run: a backlog must not breed more re-dispatches.
                     await self.queue.enqueue_advance(tenant_id, run_id, dedupe=True)
@@ -236,6 +241,9 @@ class RunEngine:
 
     async def sweep(self, limit: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """Runs to dispatch again: expired leases, due wake-ups, cancellations, QUEUED runs whose job was lost.
+
+        (QUEUED runs asked to cancel are not among them: nobody drives them, so the sweep ends them in the database,
+        ``cancel_unstarted``, instead of starting a driver for each.)
 
         Held runs (QUEUED beyond their tenant's concurrency limit) are not re-dispatched wholesale: a tenant that
         queued thousands would have every one of them refused again each sweep, and its backlog would crowd the
@@ -255,7 +263,6 @@ class RunEngine:
                 runs.c.held_since.is_(None),
                 unleased,
             ),
-            sa.and_(runs.c.status == RunStatus.QUEUED, runs.c.cancel_requested_at.is_not(None), unleased),
         )
         async with self.reader.connect() as conn:
             rows = await conn.execute(sa.select(runs.c.tenant_id, runs.c.id).where(condition).limit(limit))
