@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bench import engine, fanout, graphql_reads, schedule_latency, starts, subscriptions, webhooks
+from bench import admission, engine, fanout, graphql_reads, schedule_latency, starts, subscriptions, webhooks
 
 BENCHMARKS: tuple[ModuleType, ...] = (
     engine,
@@ -21,6 +21,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     webhooks,
     schedule_latency,
     starts,
+    admission,
 )
 
 
