@@ -35,18 +35,20 @@ log = logging.getLogger("studio.engine")
 DEFINITION_CACHE = 512
 
 
-_SLOTS = sa.select(
-    sa.select(tenants.c.max_concurrent_runs)
-    .where(tenants.c.id == sa.bindparam("b_tenant"))
-    .scalar_subquery()
-    .label("limit"),
+MAX_KICK = 100  # held runs dispatched by one finishing run at most (the rest by the next ones, or the sweep)
+_LIMIT = sa.func.coalesce(
+    sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
+    sa.bindparam("b_default_limit"),
+)
+_RUNNING = (
     sa.select(sa.func.count())
     .where(runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.status == RunStatus.RUNNING)
     .scalar_subquery()
-    .label("running"),
 )
-MAX_KICK = 100  # held runs dispatched by one finishing run at most (the rest by the next ones, or the sweep)
-_HELD = (
+_FREE = sa.case((_LIMIT - _RUNNING > MAX_KICK, MAX_KICK), (_LIMIT - _RUNNING > 0, _LIMIT - _RUNNING), else_=0)
+# The oldest held runs of a tenant, as many as it has free slots: one statement (a tenant at its limit, or with
+# nothing held, reads no run row beyond its RUNNING ones).
+_HELD_WITHIN_LIMIT = (
     sa.select(runs.c.id)
     .where(
         runs.c.tenant_id == sa.bindparam("b_tenant"),
@@ -55,7 +57,7 @@ _HELD = (
         runs.c.lease_owner.is_(None),
     )
     .order_by(runs.c.created_at, runs.c.id)
-    .limit(sa.bindparam("b_free"))
+    .limit(_FREE)
 )
 # Tenants whose held runs have waited a while (a kick may have been lost): the sweep gives them their free slots.
 _HOLDING_TENANTS = (
@@ -169,13 +171,9 @@ class RunEngine:
             await self.queue.enqueue_advance(tenant_id, queued_id)
 
     async def _held_within_limit(self, conn: Any, tenant_id: uuid.UUID) -> list[uuid.UUID]:
-        """The oldest held runs of a tenant, as many as it has free slots (usually none are held: one lookup)."""
-        held = list(await conn.scalars(_HELD, {"b_tenant": tenant_id, "b_free": MAX_KICK}))
-        if not held:
-            return []
-        row = (await conn.execute(_SLOTS, {"b_tenant": tenant_id})).one()
-        free = (row.limit or self.settings.max_concurrent_runs_per_tenant) - row.running
-        return held[: max(0, free)]
+        """The oldest held runs of a tenant, as many as it has free slots."""
+        params = {"b_tenant": tenant_id, "b_default_limit": self.settings.max_concurrent_runs_per_tenant}
+        return list(await conn.scalars(_HELD_WITHIN_LIMIT, params))
 
     # -- definitions -------------------------------------------------------------------------------------
 
