@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from studio_shared.db import read_only
 from studio_shared.db.types import utcnow
 from studio_shared.events import channels
 from studio_shared.types import FINAL_STEP_STATUSES, RunStatus, StepStatus
@@ -79,10 +80,18 @@ async def cancel_unstarted(
     tenant's (the sweep's backstop), at most ``limit``.
     """
     done = 0
+    reader = read_only(db)
     while limit is None or done < limit:
         chunk = CHUNK if limit is None else min(CHUNK, limit - done)
+        # Found with a read first: with nothing to cancel (every sweep, nearly always) no write lock is taken.
+        async with reader.connect() as conn:
+            chosen = list(
+                await conn.scalars(sa.select(runs.c.id).where(*_unstarted(tenant_id, parent_run_id)).limit(chunk))
+            )
+        if not chosen:
+            break
         async with db.begin() as conn:
-            records = await _cancel_chunk(conn, tenant_id, parent_run_id, chunk)
+            records = await _cancel_chunk(conn, tenant_id, parent_run_id, chosen)
         cancelled = sum(1 for r in records if r.kind == "run.cancelled")
         done += cancelled
         if records:
@@ -90,31 +99,29 @@ async def cancel_unstarted(
                 await bus.publish_many(bus_messages(records))
             except Exception:  # committed; subscribers read the database
                 log.warning("publishing the cancellation of %d queued runs failed", cancelled, exc_info=True)
-        if cancelled < chunk:
+        if len(chosen) < chunk:
             break
     return done
 
 
+def _unstarted(tenant_id: uuid.UUID | None, parent_run_id: uuid.UUID | None) -> list[sa.ColumnElement[bool]]:
+    """QUEUED, asked to cancel, leased by nobody (or by a driver whose lease expired)."""
+    found = [
+        runs.c.status == RunStatus.QUEUED,
+        runs.c.cancel_requested_at.is_not(None),
+        sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < utcnow()),
+    ]
+    if tenant_id is not None:
+        found.append(runs.c.tenant_id == tenant_id)
+    if parent_run_id is not None:
+        found.append(runs.c.parent_run_id == parent_run_id)
+    return found
+
+
 async def _cancel_chunk(
-    conn: AsyncConnection, tenant_id: uuid.UUID | None, parent_run_id: uuid.UUID | None, chunk: int
+    conn: AsyncConnection, tenant_id: uuid.UUID | None, parent_run_id: uuid.UUID | None, chosen: list[uuid.UUID]
 ) -> list[EventRecord]:
     now = utcnow()
-
-    def unstarted(table: Any) -> list[sa.ColumnElement[bool]]:
-        found = [
-            table.c.status == RunStatus.QUEUED,
-            table.c.cancel_requested_at.is_not(None),
-            sa.or_(table.c.lease_owner.is_(None), table.c.lease_expires_at < now),
-        ]
-        if tenant_id is not None:
-            found.append(table.c.tenant_id == tenant_id)
-        if parent_run_id is not None:
-            found.append(table.c.parent_run_id == parent_run_id)
-        return found
-
-    where = unstarted(runs)
-    candidates = runs.alias("candidates")
-    chosen = sa.select(candidates.c.id).where(*unstarted(candidates)).limit(chunk)
     unfinished_steps = (
         sa.select(sa.func.count())
         .where(
@@ -130,7 +137,7 @@ async def _cancel_chunk(
     cancelled = (
         await conn.execute(
             runs.update()
-            .where(runs.c.id.in_(chosen), *where)
+            .where(runs.c.id.in_(chosen), *_unstarted(tenant_id, parent_run_id))
             .values(
                 status=RunStatus.CANCELLED,
                 finished_at=now,

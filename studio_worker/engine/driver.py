@@ -362,7 +362,7 @@ class RunDriver:
         batch.poke_parent = parent
         batch.cancel_children = status is not RunStatus.SUCCEEDED
         await self.engine.committer.submit(batch)
-        if parent is not None:
+        if parent is not None and batch.parent_poked:  # a parent that already ended (cancelled, say) needs no job
             await self.engine.queue.enqueue_advance(self.tenant_id, parent)
         if batch.cancel_children:
             await cancel_children(self.engine.db, self.engine.bus, self.engine.queue, self.tenant_id, self.run_id)

@@ -126,6 +126,7 @@ class Batch:
     expect_signal: int | None = None  # with release_lease: park or finish only if nobody poked the run since
     parent_run_id: uuid.UUID | None = None  # a child run's parent: its published events carry the link
     poke_parent: uuid.UUID | None = None  # a child finishing: wake its parent run in the same transaction
+    parent_poked: bool = False  # set by apply: the parent was still active (a final one needs no job)
     cancel_children: bool = False  # the run ends unsuccessfully: cancel its child runs and its open human tasks
 
     def step(self, step_id: str, expected: StepStatus, **values: Any) -> None:
@@ -272,7 +273,8 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
         raise LeaseLost(f"run {batch.run_id} is no longer leased to {owner}")
     await _update_steps(conn, batch, now)
     if batch.poke_parent is not None:
-        await conn.execute(_POKE, {"b_tenant": batch.tenant_id, "b_run": batch.poke_parent, "b_now": now})
+        poked = await conn.scalar(_POKED, {"b_tenant": batch.tenant_id, "b_run": batch.poke_parent, "b_now": now})
+        batch.parent_poked = poked is not None
     if batch.cancel_children:
         await conn.execute(_CANCEL_CHILDREN, {"b_tenant": batch.tenant_id, "b_run": batch.run_id, "b_now": now})
         await human_tasks.cancel_open_of_run(conn, batch.tenant_id, batch.run_id, now)  # updated_at = the events' at
@@ -302,6 +304,7 @@ _POKE = (
         updated_at=sa.bindparam("b_now"),
     )
 )
+_POKED = _POKE.returning(runs.c.id)  # a child's poke: did it reach a parent that is still active?
 _CANCEL_CHILDREN = (
     runs.update()
     .where(
