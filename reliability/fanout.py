@@ -12,9 +12,10 @@ once the fan-out is cancelled; the quiet p95 beside is bounded by 1.5x the mean 
 before and after cancel the drift of a shared machine) and by an absolute ceiling. The fan-out tenant has a
 concurrency limit of 10 (``max_concurrent_runs``), like any tenant on a shared studio:
 
-1. beside the quiet tenants: a foreach of 100 over a foreach of 1,000 (``max_concurrency`` 50) whose leaves wait
-   1.5 s: 5,101 live runs, of which 10 may run (its active work is about the noisy tenant's in ``noisy-tenant``; its
-   backlog is what is measured); counted: its RUNNING leaves and dispatched (QUEUED, not held) runs, sampled;
+1. beside the quiet tenants: a foreach of 100 over a foreach of 1,000 (``max_concurrency`` 50) whose leaves each call
+   a local service that answers after 5 s, as runs calling real services do: 5,101 live runs, of which 10 may run.
+   What is measured is the cost of its backlog; the cost of a tenant's busy slots is ``noisy-tenant``'s. Counted:
+   its RUNNING leaves and dispatched (QUEUED, not held) runs, sampled;
 2. cancelled: every one of its runs final, the time it took, and (services) arq's queue length meanwhile;
 3. the reported attack, a foreach of 10,000 over a foreach of 10,000 (``max_concurrency`` 100): it must meet the
    tenant's cap on live runs (10,000), fail saying so, and end every run it started;
@@ -45,10 +46,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.common import fresh_database, percentile
 from bench.engine import _observer, _settings, seed, studio, studio_env
 from bench.subscriptions import _free_port
-from reliability.faults import _wait_final
+from reliability.faults import Sink, _wait_final, serve
 from reliability.load import QUIET_EVERY_S, WARMUP_S, Client, _paced, _quick
 from reliability.outcome import Measured, Outcome
-from reliability.services import Studio, _spawn, environment, graph
+from reliability.services import Studio, _spawn, environment, graph, http_step
 from studio_gql.state import AppState
 from studio_shared.auth import Principal, encode_access_token
 from studio_shared.db import models
@@ -61,7 +62,7 @@ PHASE_S = 20.0
 TARGET_RATIO = 1.5
 QUIET_P95_BOUND_MS = {"services": 750, "embedded": 750}
 FAN_LIMIT = 10  # the fan-out tenant's concurrency limit
-LEAF_WAIT_S = 1.5  # its 10 slots then do about the work of the noisy tenant's: what grows is the backlog
+LEAF_CALL_S = 5.0  # a leaf calls a slow service: the fan-out's 10 slots do little work; what grows is its backlog
 SUSTAINED = (100, 1_000, 50)  # the fan-out beside the quiet tenants: items, child items, child max_concurrency
 ATTACK = (10_000, 10_000, 100)  # the reported one
 LIVE_CAP = 10_000  # STUDIO_MAX_LIVE_RUNS_PER_TENANT's default
@@ -87,8 +88,8 @@ class World:
     published: dict[str, uuid.UUID] = field(default_factory=dict)
 
 
-def _leaf() -> dict[str, Any]:
-    return graph({"id": "wait", "type": "delay", "config": {"seconds": LEAF_WAIT_S}}, edges=[("start", "wait")])
+def _leaf(sink_url: str) -> dict[str, Any]:
+    return graph(http_step("call", f"{sink_url}/effect", body={"step": "leaf"}), edges=[("start", "call")])
 
 
 def _each(child: uuid.UUID, items: str, input: Any, concurrency: int) -> dict[str, Any]:
@@ -106,10 +107,12 @@ async def _publish(state: AppState, tenant_id: uuid.UUID, definition: dict[str, 
     return row.id
 
 
-async def _seed(state: AppState) -> tuple[list[tuple[uuid.UUID, uuid.UUID]], uuid.UUID, dict[str, uuid.UUID]]:
+async def _seed(
+    state: AppState, sink_url: str
+) -> tuple[list[tuple[uuid.UUID, uuid.UUID]], uuid.UUID, dict[str, uuid.UUID]]:
     """Quiet tenants with their workflow; the fan-out tenant (limit 10) with its leaf, middle and top workflows."""
     quiet = [await seed(state, _quick()) for _ in range(QUIET_TENANTS)]
-    fan_tenant, leaf = await seed(state, _leaf())
+    fan_tenant, leaf = await seed(state, _leaf(sink_url))
     async with state.sessions.begin() as s:
         await s.execute(
             sa.update(models.Tenant).where(models.Tenant.id == fan_tenant).values(max_concurrent_runs=FAN_LIMIT)
@@ -130,9 +133,9 @@ async def _admin(observer: AsyncEngine, tenant_id: uuid.UUID) -> uuid.UUID:
 
 
 @contextlib.asynccontextmanager
-async def _services() -> AsyncIterator[tuple[World, list[tuple[uuid.UUID, uuid.UUID]], uuid.UUID]]:
+async def _services(sink_url: str) -> AsyncIterator[tuple[World, list[tuple[uuid.UUID, uuid.UUID]], uuid.UUID]]:
     async with environment(STUDIO_SHUTDOWN_GRACE_S=str(GRACE_S)) as studio_world:
-        quiet, fan_tenant, published = await _seed(studio_world.state)
+        quiet, fan_tenant, published = await _seed(studio_world.state, sink_url)
         for _ in range(2):
             await asyncio.to_thread(studio_world.workers.start)
         base = await studio_world.serve()
@@ -164,15 +167,20 @@ async def _tokens(world: Studio, tenant_ids: list[uuid.UUID]) -> dict[uuid.UUID,
 
 
 @contextlib.asynccontextmanager
-async def _embedded() -> AsyncIterator[tuple[World, list[tuple[uuid.UUID, uuid.UUID]], uuid.UUID]]:
+async def _embedded(sink_url: str) -> AsyncIterator[tuple[World, list[tuple[uuid.UUID, uuid.UUID]], uuid.UUID]]:
     async with fresh_database("sqlite") as url:
         with tempfile.TemporaryDirectory(prefix="studio-reliability-") as tmp:
             settings = _settings(url, None, Path(tmp))
             async with studio(settings) as state:  # seeding only: its in-process engine stops with it
-                quiet, fan_tenant, published = await _seed(state)
+                quiet, fan_tenant, published = await _seed(state, sink_url)
             observer = _observer(url)
             port = _free_port()
-            env = studio_env(settings, STUDIO_SHUTDOWN_GRACE_S=str(GRACE_S), STUDIO_SWEEP_INTERVAL_S="0.5")
+            env = studio_env(
+                settings,
+                STUDIO_SHUTDOWN_GRACE_S=str(GRACE_S),
+                STUDIO_SWEEP_INTERVAL_S="0.5",
+                STUDIO_HTTP_ALLOWED_HOSTS="127.0.0.1/32",
+            )
             log = Path(tmp) / "serve.log"
             argv = [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)]
             proc = await asyncio.to_thread(_spawn, argv, env, log)
@@ -238,7 +246,7 @@ async def _sampling(world: World, tenant_id: uuid.UUID, peaks: Peaks) -> AsyncIt
             peaks.live = max(peaks.live, found["live"])
             if world.queue_length is not None:
                 peaks.in_queue = max(peaks.in_queue, await world.queue_length())
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)  # the observer's queries load the database too: sparingly
 
     task = asyncio.create_task(sample())
     try:
@@ -261,7 +269,7 @@ async def _until(check: Callable[[], Awaitable[bool]], bound_s: float) -> float 
 
 async def _measure(mode: str) -> Outcome:
     world_of = _services if mode == "services" else _embedded
-    async with world_of() as (world, quiet, fan_tenant):
+    async with serve(Sink(latency_s=LEAF_CALL_S).app()) as sink_url, world_of(sink_url) as (world, quiet, fan_tenant):
         client = Client(world.base)
         fan_token = world.token[fan_tenant]
 
