@@ -13,11 +13,11 @@ tenant on a shared studio, and both fan-outs keep its 10 slots busy the same way
 one (a foreach of 1 over a foreach of 200, ``max_concurrency`` 50) holds about 40 runs back, the large one (a
 foreach of 100 over a foreach of 1,000) holds 5,000. So:
 
-- what a backlog costs the other tenants: their p95 beside the large fan-out within 1.5x of their p95 beside the
-  small one (the same work in flight, a hundred times the runs waiting; the windows are neighbours, so the
-  machine's drift is small);
-- what a busy tenant costs them on this machine (its slots' work, not its backlog), reported: the p95 beside the large
-  fan-out against the mean of the two windows alone, bounded by an absolute ceiling;
+- what a backlog costs the other tenants: their p95 beside the large fan-out within 1.5x (or 25 ms more: at p95s
+  of 20 ms a bare ratio measures scheduling noise) of their p95 beside the small one: the same work in flight, a
+  hundred times the runs waiting, in neighbouring windows;
+- what the fan-out costs them in all: their p95 beside the large fan-out within 1.5x (or 25 ms more) of the mean of
+  the two windows alone (the windows before and after cancel the drift of a shared machine), and under 750 ms;
 - the large fan-out's leaves never exceed the tenant's 10 slots and its children wait held (at most 20 QUEUED runs
   dispatched at once); cancelling it ends every one of its runs (the time and, in services mode, arq's queue length);
 - the reported attack, a foreach of 10,000 over a foreach of 10,000 (``max_concurrency`` 100), meets the tenant's cap
@@ -62,8 +62,9 @@ from studio_shared.types import RunStatus
 
 QUIET_TENANTS = 4
 PHASE_S = 20.0
-TARGET_RATIO = 1.5  # quiet p95 beside the large backlog / beside the small one
-QUIET_P95_BOUND_MS = {"services": 750, "embedded": 750}
+TARGET_RATIO = 1.5  # quiet p95 beside the large backlog against beside the small one, and against alone
+NOISE_MS = 25  # ... or this much more: at p95s of 20 ms, a few ms of scheduling noise would swing a bare ratio
+QUIET_P95_BOUND_MS = 750
 FAN_LIMIT = 10  # the fan-out tenant's concurrency limit
 LEAF_WAIT_S = 1.8  # a leaf holds its slot this long (a delay under 2 s is slept through, not parked)
 SMALL = (1, 200, 50)  # items, child items, child max_concurrency: 10 running, about 40 held
@@ -376,7 +377,7 @@ async def _measure(mode: str) -> Outcome:
     lat = {label: _latencies(found) for label, found in rows.items()}
     p95 = {label: percentile(values, 95) for label, values in lat.items()}
     backlog_ratio = p95["large"] / p95["small"]
-    busy_ratio = p95["large"] / ((p95["alone"] + p95["after"]) / 2)
+    alone_ratio = p95["large"] / ((p95["alone"] + p95["after"]) / 2)
     order = ("alone", "small", "large", "after")
     print(
         "| quiet runs alone / small / large / after | p50 ms | p95 ms | large/small | large/alone "
@@ -387,7 +388,7 @@ async def _measure(mode: str) -> Outcome:
     print(
         f"| {' / '.join(str(len(lat[k])) for k in order)}"
         f" | {' / '.join(f'{percentile(lat[k], 50):.0f}' for k in order)}"
-        f" | {' / '.join(f'{p95[k]:.0f}' for k in order)} | {backlog_ratio:.2f} | {busy_ratio:.2f}"
+        f" | {' / '.join(f'{p95[k]:.0f}' for k in order)} | {backlog_ratio:.2f} | {alone_ratio:.2f}"
         f" | {large_peaks.running} / {large_peaks.dispatched}, {spread['live']:,} (spread in {_seconds(spread_s)} s)"
         f" | {_seconds(cancel_s)} ({cancel_peaks.in_queue if world.queue_length else '-'})"
         f" | {attack_runs:,}, {attack_peaks.live:,}, {_seconds(attack_s)}"
@@ -403,7 +404,7 @@ async def _measure(mode: str) -> Outcome:
         figures={
             "quiet p95 alone/small/large/after ms": " / ".join(f"{p95[k]:.0f}" for k in order),
             "large/small": f"{backlog_ratio:.2f}",
-            "large/alone": f"{busy_ratio:.2f}",
+            "large/alone": f"{alone_ratio:.2f}",
             "cancel s": _seconds(cancel_s),
             "attack live peak": f"{attack_peaks.live:,}",
             "SIGTERM exit s": _seconds(max(exits)),
@@ -417,11 +418,17 @@ async def _measure(mode: str) -> Outcome:
         large_peaks.running <= FAN_LIMIT and large_peaks.dispatched <= 2 * FAN_LIMIT and spread["live"] > 5_000,
     )
     outcome.check(
-        f"a backlog costs the others nothing: their p95 beside {spread['live']:,} live runs within {TARGET_RATIO}x of "
-        "their p95 beside the same work with a small backlog",
-        backlog_ratio <= TARGET_RATIO,
+        f"a backlog costs the others nothing: their p95 beside {spread['live']:,} live runs within {TARGET_RATIO}x "
+        f"(or {NOISE_MS} ms more) of their p95 beside the same work with a small backlog",
+        p95["large"] <= max(TARGET_RATIO * p95["small"], p95["small"] + NOISE_MS),
     )
-    bound = QUIET_P95_BOUND_MS[mode]
+    alone = (p95["alone"] + p95["after"]) / 2
+    outcome.check(
+        f"quiet tenants' p95 beside the fan-out within {TARGET_RATIO}x (or {NOISE_MS} ms more) of their figure alone "
+        "(the mean of the windows before and after)",
+        p95["large"] <= max(TARGET_RATIO * alone, alone + NOISE_MS),
+    )
+    bound = QUIET_P95_BOUND_MS
     outcome.check(f"quiet tenants' p95 beside the fan-out under {bound} ms", p95["large"] < bound)
     outcome.check(
         f"cancelling the fan-out ended every one of its runs within {CANCEL_BOUND_S:.0f} s", cancel_s is not None
