@@ -40,14 +40,27 @@ _LIMIT = sa.func.coalesce(
     sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
     sa.bindparam("b_default_limit"),
 )
-_RUNNING = (
+# The tenant's slots taken: RUNNING runs, and QUEUED ones that are not held (their job is in the queue: dispatched
+# or started, they take a slot when a worker claims them). Counted up to the limit at most.
+_BUSY = (
     sa.select(sa.func.count())
-    .where(runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.status == RunStatus.RUNNING)
+    .select_from(
+        sa.select(sa.literal_column("1"))
+        .where(
+            runs.c.tenant_id == sa.bindparam("b_tenant"),
+            sa.or_(
+                runs.c.status == RunStatus.RUNNING,
+                sa.and_(runs.c.status == RunStatus.QUEUED, runs.c.held_since.is_(None)),
+            ),
+        )
+        .limit(_LIMIT)
+        .subquery("busy")
+    )
     .scalar_subquery()
 )
-_FREE = sa.case((_LIMIT - _RUNNING > MAX_KICK, MAX_KICK), (_LIMIT - _RUNNING > 0, _LIMIT - _RUNNING), else_=0)
-# The oldest held runs of a tenant, as many as it has free slots: one statement (a tenant at its limit, or with
-# nothing held, reads no run row beyond its RUNNING ones).
+_FREE = sa.case((_LIMIT - _BUSY > MAX_KICK, MAX_KICK), (_LIMIT - _BUSY > 0, _LIMIT - _BUSY), else_=0)
+# The oldest held runs of a tenant, as many as it has free slots: one read (a tenant at its limit, or with nothing
+# held, reads no run row beyond its busy ones).
 _HELD_WITHIN_LIMIT = (
     sa.select(runs.c.id)
     .where(
@@ -58,6 +71,22 @@ _HELD_WITHIN_LIMIT = (
     )
     .order_by(runs.c.created_at, runs.c.id)
     .limit(_FREE)
+)
+# Dispatching a held run ends its hold, in the same conditional update that decides who dispatches it: a run is
+# dispatched once, however many finishing runs look at the held ones at the same moment, and it counts as busy from
+# then on. (A dispatched run whose claim is refused is held again; one whose job is lost is re-sent by the sweep
+# after requeue_after_s, counted from here.)
+_UNHOLD = (
+    runs.update()
+    .where(
+        runs.c.tenant_id == sa.bindparam("b_tenant"),
+        runs.c.id.in_(sa.bindparam("b_ids", expanding=True)),
+        runs.c.status == RunStatus.QUEUED,
+        runs.c.held_since.is_not(None),
+        runs.c.lease_owner.is_(None),
+    )
+    .values(held_since=None, updated_at=sa.bindparam("b_now"))
+    .returning(runs.c.id)
 )
 # Tenants whose held runs have waited a while (a kick may have been lost): the sweep gives them their free slots.
 _HOLDING_TENANTS = (
@@ -165,15 +194,21 @@ class RunEngine:
         """A run freed a slot of its tenant's concurrency limit (it finished or parked), or children were spawned
         held: dispatch as many of the oldest held runs as there are free slots (queued runs that are not held
         still have their job in the queue)."""
-        async with self.reader.connect() as conn:
-            due = await self._held_within_limit(conn, tenant_id)
-        for queued_id in due:
+        for queued_id in await self._take_held(tenant_id):
             await self.queue.enqueue_advance(tenant_id, queued_id)
 
-    async def _held_within_limit(self, conn: Any, tenant_id: uuid.UUID) -> list[uuid.UUID]:
-        """The oldest held runs of a tenant, as many as it has free slots."""
+    async def _take_held(self, tenant_id: uuid.UUID) -> list[uuid.UUID]:
+        """The oldest held runs of a tenant, as many as it has free slots, no longer held: the caller dispatches them.
+
+        A read first (nearly always nothing is held, or no slot is free: no write), then the conditional update.
+        """
         params = {"b_tenant": tenant_id, "b_default_limit": self.settings.max_concurrent_runs_per_tenant}
-        return list(await conn.scalars(_HELD_WITHIN_LIMIT, params))
+        async with self.reader.connect() as conn:
+            due = list(await conn.scalars(_HELD_WITHIN_LIMIT, params))
+        if not due:
+            return []
+        async with self.lone_statements.begin() as conn:
+            return list(await conn.scalars(_UNHOLD, {"b_tenant": tenant_id, "b_ids": due, "b_now": utcnow()}))
 
     # -- definitions -------------------------------------------------------------------------------------
 
@@ -265,9 +300,9 @@ class RunEngine:
         async with self.reader.connect() as conn:
             rows = await conn.execute(sa.select(runs.c.tenant_id, runs.c.id).where(condition).limit(limit))
             found = [(r.tenant_id, r.id) for r in rows]
-            holding = await conn.scalars(_HOLDING_TENANTS, {"b_before": stale_queue})
-            for tenant_id in list(holding):
-                found.extend((tenant_id, run_id) for run_id in await self._held_within_limit(conn, tenant_id))
+            holding = list(await conn.scalars(_HOLDING_TENANTS, {"b_before": stale_queue}))
+        for tenant_id in holding:
+            found.extend((tenant_id, run_id) for run_id in await self._take_held(tenant_id))
         return [(tenant_id, run_id) for tenant_id, run_id in found if run_id not in self.active]
 
     def _on_control(self, message: Message) -> None:
