@@ -325,3 +325,42 @@ async def test_a_schedule_fire_beyond_the_start_pace_starts_its_run_at_its_turn(
         assert (await wait_for(state, tenant.id, run.id)).run.status is RunStatus.SUCCEEDED
     finally:
         await scheduler.close()
+
+
+async def test_a_fan_out_beyond_its_tenants_slots_dispatches_each_child_about_once(
+    state: AppState, settings: Settings, tenant: TenantFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every finishing child, parking parent and spawn looks for held runs to dispatch into free slots: a held run is
+    dispatched once (its hold ends in the same conditional update), and runs dispatched but not yet claimed count as
+    busy, so the same oldest held runs are not sent again and again (a storm of duplicate jobs that stalled this
+    very fan-out until the sweep)."""
+    monkeypatch.setattr(settings, "run_starts_per_tenant_per_s", 0)
+    await set_limits(state, tenant, max_concurrent_runs=20)
+    child = await publish(state, tenant, chain(node("a", "transform", value="{{ input }}")), name="child")
+    fan_out = await publish(
+        state,
+        tenant,
+        chain(
+            node(
+                "each",
+                "foreach",
+                items="{{ input.items }}",
+                workflow=str(child),
+                input="{{ item }}",
+                max_concurrency=100,
+            )
+        ),
+        name="fan",
+    )
+    jobs = Jobs(state, settings, tenant, monkeypatch)
+    async with jobs.sampling():
+        run, _ = await state.control.start_run(tenant.id, "test", fan_out, input={"items": list(range(300))})
+        done = await wait_for(state, tenant.id, run.id, timeout=60)
+    assert done.run.status is RunStatus.SUCCEEDED
+    assert done.run.output == {"each": {"results": [{"a": i} for i in range(300)], "errors": []}}
+    if not SERVICES:
+        children = [r for r in jobs.enqueued if r != run.id]
+        assert len(children) <= 1.2 * 300, f"{len(children)} jobs for 300 children"
+    else:
+        # A job per slot, and the parent's: each finishing child pokes it (duplicates, each a no-op claim).
+        assert jobs.peak_in_queue <= 3 * 20, f"{jobs.peak_in_queue} jobs in arq's queue at once (20 slots)"
