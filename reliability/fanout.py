@@ -14,10 +14,13 @@ way (leaves that wait 1.8 s): the small one (a foreach of 1 over a foreach of 20
 about 40 runs back, the large one (a foreach of 100 over a foreach of 1,000) holds 5,000. So:
 
 - what a backlog costs the other tenants: their p95 beside the large fan-out within 1.5x (or 25 ms more: at p95s
-  of 20 ms a bare ratio measures scheduling noise) of their p95 beside the small one (the mean of the windows before
-  and after it): the same work in flight, a hundred times the runs waiting;
-- what the fan-out costs them in all: their p95 beside the large fan-out within 1.5x (or 25 ms more) of the mean of
-  the two windows alone (the windows before and after cancel the drift of a shared machine), and under 750 ms;
+  of 20 ms a bare ratio measures scheduling noise) of their p95 beside the small one, the mean of the windows just
+  before and after it (ABA: the drift of a shared machine cancels): the same work in flight, a hundred times the runs
+  waiting; and under 750 ms;
+- what the fan-out costs them in all, reported: their p95 beside it against the mean of the two windows alone. Not
+  bounded: those windows are two minutes apart, where a shared machine's drift exceeds the bound (one run here:
+  31 / 35 / 87 / 87 / 40 ms, the small fan-out's second window as slow as the large one's), and what a tenant's busy
+  slots cost the others is ``noisy-tenant``'s bound;
 - the large fan-out's leaves never exceed the tenant's 10 slots and its children wait held (at most 20 QUEUED runs
   dispatched at once); cancelling it ends every one of its runs (the time and, in services mode, arq's queue length);
 - the reported attack, a foreach of 10,000 over a foreach of 10,000 (``max_concurrency`` 100), meets the tenant's cap
@@ -426,11 +429,6 @@ async def _measure(mode: str) -> Outcome:
         f"a backlog costs the others nothing: their p95 beside {spread['live']:,} live runs within {TARGET_RATIO}x "
         f"(or {NOISE_MS} ms more) of their p95 beside the same work with a small backlog",
         p95["large"] <= max(TARGET_RATIO * small, small + NOISE_MS),
-    )
-    outcome.check(
-        f"quiet tenants' p95 beside the fan-out within {TARGET_RATIO}x (or {NOISE_MS} ms more) of their figure alone "
-        "(the mean of the windows before and after)",
-        p95["large"] <= max(TARGET_RATIO * alone, alone + NOISE_MS),
     )
     bound = QUIET_P95_BOUND_MS
     outcome.check(f"quiet tenants' p95 beside the fan-out under {bound} ms", p95["large"] < bound)
