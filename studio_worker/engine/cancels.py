@@ -99,7 +99,7 @@ async def cancel_unstarted(
                 await bus.publish_many(bus_messages(records))
             except Exception:  # committed; subscribers read the database
                 log.warning("publishing the cancellation of %d queued runs failed", cancelled, exc_info=True)
-        if len(chosen) < chunk:
+        if len(chosen) < chunk or not cancelled:  # the rest were leased meanwhile: their drivers end them
             break
     return done
 
