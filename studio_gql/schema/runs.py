@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime, timedelta
@@ -43,7 +42,6 @@ StepStatus = strawberry.enum(StepStatusEnum, name="StepStatus")
 # Clocks of the API, the workers and the database differ a little: re-reads after a bus outage start this early.
 CLOCK_MARGIN = timedelta(seconds=5)
 LIVE_POLL_S = 5.0  # a quiet subscription re-reads the database this often, in case a message was lost
-START_TURN_WAIT_S = 1.0  # a startRun beyond its tenant's rate waits this long for its turn at most, then is refused
 
 
 @strawberry.type(description="One state change of a run or a step; `seq` increases by one per run.")
@@ -338,7 +336,6 @@ class RunMutation:
         idempotency_key: str | None = None,
     ) -> RunPayload:
         ctx = info.context
-        await _within_start_rate(ctx)
         principal = ctx.require_principal()
         run, created = await ctx.state.control.start_run(
             ctx.tenant_id,
@@ -415,24 +412,6 @@ class RunMutation:
             except StorageError:
                 log.warning("could not remove the files of deleted run %s", gone, exc_info=True)
         return DeletePayload(deleted_id=id)
-
-
-async def _within_start_rate(ctx: Context) -> None:
-    """One tenant's flood of startRun calls waits its turn instead of taking the API from the others: beyond its
-    rate (a second's worth may come at once), calls are let through evenly spaced, each waiting up to
-    START_TURN_WAIT_S for its turn; a call whose turn is further away is refused and told when to retry."""
-    limit = ctx.state.settings.run_starts_per_tenant_per_s
-    if not limit:
-        return
-    retry_after = await ctx.state.limiter.pace(
-        f"runstart:{ctx.tenant_id}", limit, burst=limit, max_wait_s=START_TURN_WAIT_S
-    )
-    if retry_after is not None:
-        retry_after = math.ceil(retry_after * 100) / 100
-        raise StrawberryGraphQLError(
-            f"your tenant starts at most {limit} runs per second: retry in {retry_after:g} s",
-            extensions={"code": "RATE_LIMITED", "retryable": True, "retryAfterS": retry_after},
-        )
 
 
 @contextlib.asynccontextmanager

@@ -46,6 +46,7 @@ class Tenant(Base, Timestamps):
     # STUDIO_MAX_RUN_OUTPUT_BYTES; 0: no limit.
     max_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     max_run_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    max_live_runs: Mapped[int | None]  # overrides Settings.max_live_runs_per_tenant
 
 
 class User(Tenanted, Timestamps, Base):
