@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from studio_shared.db import models
 from studio_shared.store import Page, artifacts, human_tasks, runs, schedules, tenants, usage, webhooks, workflows
+from studio_shared.types import RunStatus
 
 if TYPE_CHECKING:
     from studio_gql.context import Context
@@ -51,8 +52,11 @@ class Loaders:
         self.events: DataLoader[tuple[uuid.UUID, int, int], list[models.RunEvent]] = self._grouped(
             lambda s, tenant, ids, args: runs.events_of(s, tenant, ids, *args)
         )
-        self.children: DataLoader[tuple[uuid.UUID, str | None, int | None, str | None], Page[models.Run]] = (
-            self._grouped(lambda s, tenant, ids, args: runs.children_of(s, tenant, ids, *args))
+        self.children: DataLoader[
+            tuple[uuid.UUID, str | None, int | None, str | None, tuple[RunStatus, ...]], Page[models.Run]
+        ] = self._grouped(lambda s, tenant, ids, args: runs.children_of(s, tenant, ids, *args))
+        self.child_counts: DataLoader[tuple[uuid.UUID, str | None], dict[RunStatus, int]] = self._grouped(
+            lambda s, tenant, ids, args: runs.child_counts(s, tenant, ids, *args)
         )
 
     def _by_id(
