@@ -45,6 +45,7 @@ class Loaders:
         self.webhooks: DataLoader[uuid.UUID, list[models.Webhook]] = workflow_hooks  # type: ignore[assignment]
         workflow_schedules = self._by_id(schedules.of_workflows)
         self.schedules: DataLoader[uuid.UUID, list[models.Schedule]] = workflow_schedules  # type: ignore[assignment]
+        self.last_fire: DataLoader[uuid.UUID, models.ScheduleFire | None] = self._by_id(schedules.last_fires)
         run_usage = self._by_id(usage.of_runs)
         self.usage: DataLoader[uuid.UUID, usage.Usage] = run_usage  # type: ignore[assignment]
         # Keyed by (run, arguments): the runs of one page asking the same page of events or children share a
