@@ -9,6 +9,7 @@ const ev = (seq: number, kind: string, stepId: string | null, status: string | n
   status,
   at: "2026-01-01T00:00:00Z",
   final,
+  data: null,
 });
 
 describe("run state", () => {
