@@ -51,7 +51,7 @@ export const RUN_ROW_FIELDS = graphql(`
 export const INBOX_TASK_FIELDS = graphql(`
   fragment InboxTaskFields on HumanTask {
     id stepId status title message formSchema assigneeRole assignedToMe requiredApprovals approvals
-    createdAt expiresAt
+    createdAt updatedAt expiresAt
     run { id version input workflow { id name } }
   }
 `);
