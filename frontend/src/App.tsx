@@ -2,7 +2,8 @@ import { Suspense, lazy, type ComponentType } from "react";
 import { BrowserRouter, NavLink, Navigate, Route, Routes, useMatch } from "react-router-dom";
 import { SessionProvider, ViewerProvider, useCan, useSession, useViewer } from "./auth";
 import { adminNav, type AdminNavEntry } from "./lib/permissions";
-import { TaskFeedProvider, countLabel, useTaskFeed } from "./lib/taskFeed";
+import { TaskFeedProvider } from "./lib/taskFeed";
+import { InboxLink } from "./components/InboxLink";
 import { Button } from "./components/ui/button";
 import { LoginPage } from "./pages/Login";
 import { WorkflowsPage } from "./pages/Workflows";
@@ -30,27 +31,7 @@ function WorkflowTriggersLink() {
   ) : null;
 }
 
-/** "Approvals" with the number of open tasks the viewer may decide, live (lib/taskFeed.tsx). */
-function InboxLink() {
-  const { openCount } = useTaskFeed();
-  const label = openCount ? `Approvals, ${openCount} open` : "Approvals";
-  return (
-    <NavLink className={navLink} to="/inbox" aria-label={label} data-testid="nav-inbox">
-      Approvals
-      {openCount ? (
-        <span
-          className="ml-1.5 inline-flex min-w-5 items-center justify-center rounded-full bg-primary px-1.5 text-xs font-semibold text-primary-foreground"
-          data-testid="inbox-count"
-          aria-hidden="true"
-        >
-          {countLabel(openCount)}
-        </span>
-      ) : null}
-    </NavLink>
-  );
-}
-
-const navLink = ({ isActive }: { isActive: boolean }) =>
+export const navLink = ({ isActive }: { isActive: boolean }) =>
   `rounded-md px-2 py-1 text-foreground hover:bg-accent hover:no-underline ${isActive ? "bg-accent font-semibold" : ""}`;
 
 function Shell() {
@@ -77,7 +58,7 @@ function Shell() {
               Runs
             </NavLink>
           ) : null}
-          {inbox ? <InboxLink /> : null}
+          {inbox ? <InboxLink className={navLink} /> : null}
           <WorkflowTriggersLink />
           {admin.map((entry) => (
             <NavLink className={navLink} key={entry.to} to={entry.to}>

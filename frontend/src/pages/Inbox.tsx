@@ -65,7 +65,7 @@ export function InboxPage() {
   const panel = useRef<HTMLElement>(null);
   const focusTask = useCallback((id: string | null) => {
     if (!id) return;
-    requestAnimationFrame(() => list.current?.querySelector<HTMLButtonElement>(`[data-task="${CSS.escape(id)}"]`)?.focus());
+    requestAnimationFrame(() => [...(list.current?.querySelectorAll<HTMLButtonElement>("[data-task]") ?? [])].find((b) => b.dataset.task === id)?.focus());
   }, []);
 
   const onKeyDown = (e: KeyboardEvent) => {
