@@ -28,7 +28,7 @@ export function liveClient(answers: Record<string, Answer>) {
           make<ReturnType<typeof makeResult>>((observer) => {
             open.set(op.key, {
               name: getOperationName(op.query) ?? "",
-              next: (data) => observer.next(makeResult(op, { data })),
+              next: (data) => observer.next(makeResult(op, { data: data as Record<string, unknown> })),
               // What urql's subscriptionExchange sends when the socket drops: an error result, then nothing more.
               fail: () => observer.next(makeErrorResult(op, new Error("socket closed"))),
             });
