@@ -362,8 +362,8 @@ async def seed_runs(state: AppState, token_tenant: uuid.UUID, count: int) -> See
         async with state.engine.begin() as conn:
             await conn.execute(runs.insert(), run_rows)
             await conn.execute(steps.insert(), step_rows)
-    if state.engine.dialect.name == "postgresql":
-        async with state.engine.connect() as conn:
+    if state.engine.dialect.name == "postgresql":  # the planner's statistics, as autovacuum would gather them
+        async with state.engine.begin() as conn:
             await conn.execute(sa.text("ANALYZE runs"))
             await conn.execute(sa.text("ANALYZE steps"))
     # The cursor of the top-level run 60 % of the way down the list, newest first: a page there costs what the first

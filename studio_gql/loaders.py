@@ -32,6 +32,7 @@ class Loaders:
             lambda s, tenant, ids: _index(tenants.users_by_ids(s, tenant, ids))
         )
         self.run: DataLoader[uuid.UUID, models.Run | None] = self._by_id(runs.by_ids)
+        self.run_documents: DataLoader[uuid.UUID, Any] = self._by_id(runs.documents_of)
         self.version: DataLoader[uuid.UUID, models.WorkflowVersion | None] = self._by_id(runs.versions_by_ids)
         steps = self._by_id(runs.steps_of)
         self.steps: DataLoader[uuid.UUID, list[models.Step]] = steps  # type: ignore[assignment]

@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
 
@@ -155,7 +156,8 @@ class RunTriggerDetails:
     replay_of: strawberry.ID | None = strawberry.field(description="The run this one replays (replayRun).")
 
     @classmethod
-    def from_model(cls, row: models.Run) -> RunTriggerDetails:
+    def from_model(cls, row: Any) -> RunTriggerDetails:
+        """From a run's row (its trigger, idempotency key and trigger data)."""
         data = row.trigger_data if isinstance(row.trigger_data, dict) else {}
         # Not the webhook's id: for an unsigned webhook its id (in its URL) is all it takes to start runs, and only
         # trigger managers may read it (Workflow.webhooks); run readers are not all trigger managers.
@@ -170,13 +172,20 @@ class RunTriggerDetails:
         )
 
 
-def _public_key(row: models.Run) -> str | None:
+def _public_key(row: Any) -> str | None:
     """The idempotency key a run was started with, as its sender gave it. A webhook delivery's key is stored as
     ``webhook:<webhook id>:<key>`` (scoped to its webhook); the webhook's id is left out: see RunTriggerDetails."""
     key = row.idempotency_key
     if key is not None and key.startswith("webhook:"):
         return key.split(":", 2)[-1]
     return key
+
+
+class _TriggerRow:
+    """A run's trigger, idempotency key and trigger data, as RunTriggerDetails reads them."""
+
+    def __init__(self, trigger: str, idempotency_key: str | None, trigger_data: Any) -> None:
+        self.trigger, self.idempotency_key, self.trigger_data = trigger, idempotency_key, trigger_data
 
 
 def _text(value: Any) -> str | None:
@@ -210,9 +219,6 @@ class Run:
     version: int
     status: RunStatus
     trigger: str
-    input: JSON | None
-    output: JSON | None = strawberry.field(description="Outputs of the sink steps that succeeded, by step id.")
-    error: JSON | None
     idempotency_key: str | None = strawberry.field(
         description="The key it was started with (a webhook delivery's: the delivery's key, without the webhook)."
     )
@@ -232,14 +238,12 @@ class Run:
     started_via: str = strawberry.field(
         description="What started it: user, apikey, webhook, schedule, run (a parent run's step) or another actor."
     )
-    trigger_details: RunTriggerDetails = strawberry.field(
-        description="The webhook delivery, schedule tick or message that started it, and the run it replays."
-    )
     _tenant_id: strawberry.Private[uuid.UUID]
     _workflow_id: strawberry.Private[uuid.UUID]
     _version_id: strawberry.Private[uuid.UUID]
     _parent_run_id: strawberry.Private[uuid.UUID | None]
     _started_by: strawberry.Private[uuid.UUID | None]
+    _row: strawberry.Private[models.Run]
 
     @classmethod
     def from_model(cls, row: models.Run) -> Run:
@@ -248,9 +252,6 @@ class Run:
             version=row.version,
             status=row.status,
             trigger=row.trigger,
-            input=row.input,
-            output=row.output,
-            error=row.error,
             idempotency_key=_public_key(row),
             created_at=row.created_at,
             started_at=row.started_at,
@@ -261,13 +262,43 @@ class Run:
             depth=row.depth,
             stored_bytes=row.stored_bytes or 0,
             started_via=(row.created_by or "system").split(":", 1)[0],
-            trigger_details=RunTriggerDetails.from_model(row),
             _tenant_id=row.tenant_id,
             _workflow_id=row.workflow_id,
             _version_id=row.workflow_version_id,
             _parent_run_id=row.parent_run_id,
             _started_by=row.started_by_user,
+            _row=row,
         )
+
+    async def _documents(self, info: Info) -> Any:
+        """The run's JSON columns: from its row, or, for a row of a list (which leaves them out: see
+        ``store.DOCUMENTS``), read for every run of the page that asks, in one statement."""
+        if not sa.inspect(self._row).unloaded.intersection(store.DOCUMENTS):
+            return self._row
+        return await info.context.loaders.run_documents.load(self._row.id)
+
+    @strawberry.field(description="The input it was started with.")
+    async def input(self, info: Info) -> JSON | None:
+        documents = await self._documents(info)
+        return documents.input if documents is not None else None
+
+    @strawberry.field(description="Outputs of the sink steps that succeeded, by step id.")
+    async def output(self, info: Info) -> JSON | None:
+        documents = await self._documents(info)
+        return documents.output if documents is not None else None
+
+    @strawberry.field(description="Why it failed: the failed steps' errors, or the engine's.")
+    async def error(self, info: Info) -> JSON | None:
+        documents = await self._documents(info)
+        return documents.error if documents is not None else None
+
+    @strawberry.field(
+        description="The webhook delivery, schedule tick or message that started it, and the run it replays."
+    )
+    async def trigger_details(self, info: Info) -> RunTriggerDetails:
+        documents = await self._documents(info)  # None: deleted meanwhile
+        trigger_data = documents.trigger_data if documents is not None else None
+        return RunTriggerDetails.from_model(_TriggerRow(self._row.trigger, self._row.idempotency_key, trigger_data))
 
     @strawberry.field(
         description="The person the run tree was started for: the user, an API key's user, or the user who made "

@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
 from studio_shared.db import models
 from studio_shared.errors import Conflict, NotFound
@@ -35,6 +36,26 @@ class RunFilter:
     triggers: Sequence[str] = ()  # manual, webhook, schedule, message, parent (a child run), ...
     started_by: uuid.UUID | None = None  # the person the run tree was started for (``Run.started_by_user``)
     top_level: bool | None = None  # True: runs no step started; False: child runs only
+
+
+# What a list of runs leaves out of each row: the JSON a run holds (its input, output, error and trigger delivery may be
+# megabytes each, and a page reads 50 to 100 rows). ``documents_of`` reads them for the rows whose client asks.
+DOCUMENTS = ("input", "output", "error", "trigger_data")
+
+
+_S = TypeVar("_S")
+
+
+def _without_documents(stmt: sa.Select[_S], run: Any = models.Run) -> sa.Select[_S]:
+    return stmt.options(*(defer(getattr(run, column)) for column in DOCUMENTS))
+
+
+async def documents_of(s: AsyncSession, tenant_id: uuid.UUID, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, sa.Row[Any]]:
+    """The JSON columns (``DOCUMENTS``) of each run, in one statement: what a list left out, for the runs asked."""
+    run = models.Run
+    columns = [getattr(run, column) for column in DOCUMENTS]
+    rows = await s.execute(sa.select(run.id, *columns).where(run.tenant_id == tenant_id, run.id.in_(run_ids)))
+    return {row.id: row for row in rows}
 
 
 async def get(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run | None:
@@ -73,9 +94,8 @@ async def list_runs(
     s: AsyncSession, tenant_id: uuid.UUID, where: RunFilter, first: int | None, after: str | None
 ) -> Page[models.Run]:
     run = models.Run
-    stmt, size = keyset(
-        _filtered(sa.select(run).where(run.tenant_id == tenant_id), where), run.created_at, run.id, first, after
-    )
+    listed = _without_documents(sa.select(run).where(run.tenant_id == tenant_id))
+    stmt, size = keyset(_filtered(listed, where), run.created_at, run.id, first, after)
     return paged((await s.scalars(stmt)).all(), size)
 
 
@@ -103,7 +123,9 @@ async def children_of(
     ranked = stmt.order_by(None).limit(None).add_columns(rank.label("rank")).subquery()
     child = aliased(run, ranked)
     rows = await s.scalars(
-        sa.select(child).where(ranked.c.rank <= size + 1).order_by(ranked.c.parent_run_id, ranked.c.rank)
+        _without_documents(sa.select(child), child)
+        .where(ranked.c.rank <= size + 1)
+        .order_by(ranked.c.parent_run_id, ranked.c.rank)
     )
     found: dict[uuid.UUID, list[models.Run]] = {parent: [] for parent in parent_ids}
     for row in rows:

@@ -20,6 +20,7 @@ from studio_shared.types import RunStatus
 from tests.conftest import GraphQLClient, TenantFixture
 from tests.gql.test_approvals import decide, open_task
 from tests.gql.test_webhooks import make_hook
+from tests.gql.test_workflows import statements
 from tests.worker.engine_harness import chain, publish, wait_for
 from tests.worker.test_nodes_io import node
 
@@ -54,6 +55,8 @@ class Runs:
         parent: uuid.UUID | None = None,
         step: str | None = None,
         run_id: uuid.UUID | None = None,
+        input: Any = None,
+        trigger_data: dict[str, Any] | None = None,
     ) -> uuid.UUID:
         async with self.state.sessions.begin() as s:
             version = await s.scalar(
@@ -76,6 +79,8 @@ class Runs:
                 created_by=f"run:{parent}" if parent else "user:x",
                 created_at=at,
                 updated_at=at,
+                input=input,
+                trigger_data=trigger_data,
             )
             s.add(row)
         return row.id
@@ -269,3 +274,36 @@ async def test_the_open_task_count_and_whether_a_task_is_yours(
         assert sum(task["assignedToMe"] for task in found["humanTasks"]["nodes"]) == mine, role
         assert {t["id"] for t in found["humanTasks"]["nodes"] if t["assignedToMe"]} <= {anyone, editors}
     assert (await gql.data(query, {"mine": False}, tenant.token(Role.VIEWER)))["open"] == 2
+
+
+async def test_a_page_of_runs_reads_their_documents_only_when_asked(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    """A run's input, output, error and trigger delivery may be megabytes each: a page of the Runs page (which shows
+    none of them) does not read them; asking for them costs one more statement for the whole page."""
+    runs = await Runs.of(state, tenant)
+    big = {"blob": "x" * 300_000}
+    made = [
+        await runs.add(
+            i, input={**big, "n": i}, trigger="webhook", trigger_data={"received_at": "2026-11-01T00:00:00+00:00"}
+        )
+        for i in range(3)
+    ]
+    token = tenant.token(Role.VIEWER)
+    light = "{ runs(first: 10) { nodes { id status trigger startedVia workflow { name } startedBy { email } } } }"
+    with statements(state) as seen:
+        listed = await gql.data(light, token=token)
+    assert [node["id"] for node in listed["runs"]["nodes"]] == [str(r) for r in reversed(made)]
+    assert not [st for st in seen if "trigger_data" in st or ".input" in st], seen
+
+    heavy = "{ runs(first: 10) { nodes { id input triggerDetails { receivedAt } } } }"
+    with statements(state) as seen:
+        listed = await gql.data(heavy, token=token)
+    nodes = listed["runs"]["nodes"]
+    assert [node["input"]["n"] for node in nodes] == [2, 1, 0]
+    assert all(len(node["input"]["blob"]) == 300_000 for node in nodes)
+    assert {node["triggerDetails"]["receivedAt"] for node in nodes} == {"2026-11-01T00:00:00+00:00"}
+    assert len([st for st in seen if ".input" in st]) == 1, "one statement for the page's documents"
+    # One run read alone still answers from its own row.
+    one = await gql.data("query($id: ID!) { run(id: $id) { input } }", {"id": str(made[0])}, token)
+    assert one["run"]["input"]["n"] == 0
