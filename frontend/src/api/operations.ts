@@ -119,6 +119,13 @@ export const RUNS_PAGE = graphql(`
   }
 `);
 
+/** A run of the tenant (or of one workflow) changed status: the Runs page reads its first page again. */
+export const RUN_UPDATES = graphql(`
+  subscription RunUpdates($workflowId: ID) {
+    runUpdates(workflowId: $workflowId) { id status }
+  }
+`);
+
 /** A workflow's name (the title of its Runs page). */
 export const WORKFLOW_NAME = graphql(`
   query WorkflowName($id: ID!) {

@@ -1,6 +1,6 @@
 // The Runs page: the filters in the address are what it asks the API for, changing one writes the address (so the
 // view can be shared), rows link to their runs, and "Show more" asks for the page after the last row.
-import { cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
+import { act, cleanup, fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { useLocation } from "react-router-dom";
 import { afterEach, describe, expect, it } from "vitest";
 import { liveClient } from "../test/liveClient";
@@ -83,6 +83,20 @@ describe("the Runs page", () => {
     expect((screen.getByLabelText("Started by") as HTMLSelectElement).selectedOptions[0]!.textContent).toBe("bo@example.org");
   });
 
+  it("reads its first page again when a run changes, while it shows one page", async () => {
+    const server = runsPage("/runs?trigger=webhook");
+    await screen.findAllByTestId("run-row");
+    await waitFor(() => expect(server.named("RunUpdates")).toHaveLength(1));
+    expect(server.named("RunUpdates")[0]?.variables).toEqual({ workflowId: null });
+    const reads = server.named("RunsPage").length;
+    act(() => {
+      server.push("RunUpdates", { runUpdates: { id: "00000009-run", status: "RUNNING" } });
+      server.push("RunUpdates", { runUpdates: { id: "00000009-run", status: "SUCCEEDED" } });
+    });
+    await waitFor(() => expect(server.named("RunsPage").length).toBe(reads + 1), { timeout: 2500 }); // one read for the burst
+    expect(screen.getByTestId("runs-live").textContent).toBe("Updates live");
+  });
+
   it("pages on with the cursor of the last row", async () => {
     const server = runsPage("/runs", "/runs", { first: [row(1), row(2)], c1: [row(3)] });
     await screen.findAllByTestId("run-row");
@@ -90,6 +104,7 @@ describe("the Runs page", () => {
     await waitFor(() => expect(screen.getAllByTestId("run-row")).toHaveLength(3));
     expect(server.named("RunsPage").at(-1)?.variables).toMatchObject({ after: "c1", first: 50, filter: { topLevel: true } });
     expect(screen.queryByRole("button", { name: "Show 50 more" })).toBeNull();
+    expect(screen.getByTestId("runs-live").textContent).toBe("Several pages shown: Refresh to update");
   });
 
   it("on a workflow's page, filters by the workflow in the path and says when nothing matches", async () => {

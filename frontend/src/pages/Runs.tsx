@@ -3,8 +3,9 @@
 // more" asks for the page after the last row, as fast at the 100,000th run as at the first.
 import { useCallback, useEffect, useId, useMemo, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
-import { useQuery } from "urql";
-import { RUNS_PAGE, WORKFLOWS, WORKFLOW_NAME } from "../api/operations";
+import { useClient, useQuery } from "urql";
+import { pipe, subscribe } from "wonka";
+import { RUNS_PAGE, RUN_UPDATES, WORKFLOWS, WORKFLOW_NAME } from "../api/operations";
 import type { RunRow } from "../api/types";
 import { useViewer } from "../auth";
 import { StatusBadge } from "../components/StatusBadge";
@@ -34,6 +35,35 @@ import { elapsed, formatDuration, formatWhen, useNow } from "../lib/time";
 
 /** Rows per page. */
 export const RUNS_PAGE_SIZE = 50;
+/** After a run changes, the first page is read again this much later (a burst of changes costs one read). */
+export const LIVE_DEBOUNCE_MS = 1000;
+
+/**
+ * Calls `onChange` (at most once per LIVE_DEBOUNCE_MS) while `live`, whenever a run of the tenant (or of the workflow)
+ * starts or changes status: `runUpdates`, one subscription. A dropped subscription is not followed again here: the
+ * page still has Refresh, and the next visit subscribes anew.
+ */
+function useRunUpdates(workflowId: string | null, live: boolean, onChange: () => void) {
+  const client = useClient();
+  useEffect(() => {
+    if (!live) return;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const { unsubscribe } = pipe(
+      client.subscription(RUN_UPDATES, { workflowId }),
+      subscribe((result) => {
+        if (!result.data?.runUpdates || timer) return;
+        timer = setTimeout(() => {
+          timer = null;
+          onChange();
+        }, LIVE_DEBOUNCE_MS);
+      }),
+    );
+    return () => {
+      if (timer) clearTimeout(timer);
+      unsubscribe();
+    };
+  }, [client, workflowId, live, onChange]);
+}
 
 export function RunsPage() {
   const { id: pathWorkflow = null } = useParams();
@@ -56,6 +86,11 @@ export function RunsPage() {
   const refresh = () => setView((v) => ({ ...v, asOf: Date.now(), pages: [null], refresh: v.refresh + 1 }));
   const variables = useMemo(() => toRunFilter(filters, view.asOf), [filters, view.asOf]);
   const [next, setNext] = useState<string | null>(null);
+  // Live while one page is shown: new runs come in at its top and statuses change in place. With more pages shown,
+  // reading the first one again would push rows out of it that the second one starts after: Refresh reads them all.
+  const [tick, setTick] = useState(0);
+  const bump = useCallback(() => setTick((t) => t + 1), []);
+  useRunUpdates(filters.workflow, view.pages.length === 1, bump);
   const [names] = useQuery({ query: WORKFLOW_NAME, variables: { id: pathWorkflow ?? "" }, pause: !pathWorkflow });
   const workflowName = names.data?.workflow?.name;
   const [starters, setStarters] = useState<Record<string, string>>({});
@@ -79,7 +114,14 @@ export function RunsPage() {
           </p>
         ) : null}
       </div>
-      <RunFiltersBar filters={filters} onChange={setFilters} pathWorkflow={pathWorkflow} starters={starters} onRefresh={refresh} />
+      <RunFiltersBar
+        filters={filters}
+        onChange={setFilters}
+        pathWorkflow={pathWorkflow}
+        starters={starters}
+        onRefresh={refresh}
+        live={view.pages.length === 1}
+      />
       {empty ? (
         <div className="rounded-lg border bg-card px-4 py-6 text-center" role="status">
           {isFiltered(filters, pathWorkflow) ? (
@@ -115,6 +157,7 @@ export function RunsPage() {
               after={after}
               showWorkflow={!pathWorkflow}
               refresh={view.refresh}
+              tick={i === 0 ? tick : 0}
               onEnd={i === view.pages.length - 1 ? setNext : undefined}
               onRows={learn}
               onEmpty={i === 0 ? setEmpty : undefined}
@@ -138,6 +181,7 @@ function RunsPageRows({
   after,
   showWorkflow,
   refresh,
+  tick,
   onEnd,
   onRows,
   onEmpty,
@@ -148,16 +192,21 @@ function RunsPageRows({
   showWorkflow: boolean;
   /** Bumped by Refresh: the page is read from the server again. */
   refresh: number;
+  /** Bumped when a run changed (the first page, while it is the only one): read it again, quietly. */
+  tick: number;
   onEnd?: (cursor: string | null) => void;
   onRows: (rows: readonly RunRow[]) => void;
   onEmpty?: (empty: boolean | null) => void;
   onStarter: (userId: string) => void;
 }) {
-  const [{ data, error, fetching }] = useQuery({
+  const [{ data, error, fetching }, refetch] = useQuery({
     query: RUNS_PAGE,
     variables: { filter, first: RUNS_PAGE_SIZE, after },
     requestPolicy: refresh ? "network-only" : "cache-and-network",
   });
+  useEffect(() => {
+    if (tick) refetch({ requestPolicy: "network-only" });
+  }, [tick, refetch]);
   const page = data?.runs;
   useEffect(() => {
     if (!page) return;
@@ -267,12 +316,15 @@ function RunFiltersBar({
   pathWorkflow,
   starters,
   onRefresh,
+  live,
 }: {
   filters: RunFilters;
   onChange: (next: RunFilters) => void;
   pathWorkflow: string | null;
   starters: Record<string, string>;
   onRefresh: () => void;
+  /** Whether the list follows changes as they happen (one page shown). */
+  live: boolean;
 }) {
   const id = useId();
   const viewer = useViewer();
@@ -373,7 +425,10 @@ function RunFiltersBar({
         />
         Include child runs
       </label>
-      <div className="ml-auto flex gap-2">
+      <div className="ml-auto flex items-center gap-2">
+        <span className="text-xs text-muted-foreground" data-testid="runs-live">
+          {live ? "Updates live" : "Several pages shown: Refresh to update"}
+        </span>
         {isFiltered(filters, pathWorkflow) ? (
           <Button onClick={() => onChange(parseRunFilters("", pathWorkflow))}>Clear filters</Button>
         ) : null}
