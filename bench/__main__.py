@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from bench import (
+    admission,
     engine,
     fanout,
     graphql_reads,
@@ -35,6 +36,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     starts,
     logins,
     schemas,
+    admission,
 )
 
 

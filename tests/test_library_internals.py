@@ -142,8 +142,13 @@ def _library_imports(tree: ast.Module) -> set[str]:
     return bound
 
 
+# Underscore names that are documented public API: SQLAlchemy's Row and Python's named tuples prefix theirs with an
+# underscore so that they cannot collide with a column or field name.
+DOCUMENTED_UNDERSCORE_NAMES = frozenset({"_mapping", "_asdict", "_fields", "_tuple", "_t", "_replace", "_make"})
+
+
 def _private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")
+    return name.startswith("_") and not name.startswith("__") and name not in DOCUMENTED_UNDERSCORE_NAMES
 
 
 def private_uses(source: str, where: str) -> list[str]:

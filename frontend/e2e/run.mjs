@@ -16,6 +16,7 @@ import { connect as tcpConnect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runsAndInbox } from "./runs_inbox.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const frontend = resolve(here, "..");
@@ -240,7 +241,7 @@ try {
   // The new nodes have empty settings: the problems show on the nodes and on their fields.
   await page.getByTestId("node-condition_1").getByText(/problem/).waitFor();
   await page.getByTestId("node-condition_1").click();
-  await page.locator(".inspector").getByText("'expression' is a required property").waitFor();
+  await page.locator(".inspector").getByText(/["']expression["'] is a required property/).waitFor();
   await page.getByLabel(/^Expression/).fill("{{ input.amount > 100 }}");
   await page.getByTestId("node-human_approval_1").click();
   await page.getByLabel(/^Title/).fill("Approve {{ input.amount }}");
@@ -423,6 +424,8 @@ try {
     return out.workflow.id;
   }
 
+  await runsAndInbox({ browser, base, token, results, log, watchCsp });
+
   // The builder by keyboard alone: a palette entry adds on Enter, a focused node is selected with Enter, the
   // inspector's "Connect to…" draws an edge (and removes it), Delete removes the selected node.
   const keyboardId = await createWorkflow("Keyboard flow", {
@@ -524,7 +527,8 @@ try {
       }
       send(data) {
         const m = JSON.parse(String(data));
-        if (m.type === "subscribe") window.__subscribes.push({ at: Date.now(), afterSeq: m.payload.variables?.afterSeq ?? null });
+        // The run's own subscriptions (the app also follows the tenant's approval tasks on the same socket).
+        if (m.type === "subscribe" && m.payload.query.includes("runEvents")) window.__subscribes.push({ at: Date.now(), afterSeq: m.payload.variables?.afterSeq ?? null });
         super.send(data);
       }
     };

@@ -2,6 +2,8 @@ import { Suspense, lazy, type ComponentType } from "react";
 import { BrowserRouter, NavLink, Navigate, Route, Routes, useMatch } from "react-router-dom";
 import { SessionProvider, ViewerProvider, useCan, useSession, useViewer } from "./auth";
 import { adminNav, type AdminNavEntry } from "./lib/permissions";
+import { TaskFeedProvider } from "./lib/taskFeed";
+import { InboxLink } from "./components/InboxLink";
 import { Button } from "./components/ui/button";
 import { LoginPage } from "./pages/Login";
 import { WorkflowsPage } from "./pages/Workflows";
@@ -10,6 +12,7 @@ import { WorkflowsPage } from "./pages/Workflows";
 const BuilderPage = lazy(() => import("./pages/Builder").then((m) => ({ default: m.BuilderPage })));
 const RunMonitorPage = lazy(() => import("./pages/RunMonitor").then((m) => ({ default: m.RunMonitorPage })));
 const InboxPage = lazy(() => import("./pages/Inbox").then((m) => ({ default: m.InboxPage })));
+const RunsPage = lazy(() => import("./pages/Runs").then((m) => ({ default: m.RunsPage })));
 const TriggersPage = lazy(() => import("./pages/Triggers").then((m) => ({ default: m.TriggersPage })));
 const CredentialsPage = lazy(() => import("./pages/Credentials").then((m) => ({ default: m.CredentialsPage })));
 const UsersPage = lazy(() => import("./pages/Users").then((m) => ({ default: m.UsersPage })));
@@ -19,7 +22,8 @@ const ADMIN_PAGES: Record<AdminNavEntry["to"], ComponentType> = { "/credentials"
 function WorkflowTriggersLink() {
   const builder = useMatch("/workflows/:id");
   const triggers = useMatch("/workflows/:id/triggers");
-  const id = builder?.params.id ?? triggers?.params.id;
+  const runs = useMatch("/workflows/:id/runs");
+  const id = builder?.params.id ?? triggers?.params.id ?? runs?.params.id;
   return id ? (
     <NavLink className={navLink} to={`/workflows/${id}/triggers`}>
       Triggers
@@ -27,15 +31,18 @@ function WorkflowTriggersLink() {
   ) : null;
 }
 
-const navLink = ({ isActive }: { isActive: boolean }) =>
+export const navLink = ({ isActive }: { isActive: boolean }) =>
   `rounded-md px-2 py-1 text-foreground hover:bg-accent hover:no-underline ${isActive ? "bg-accent font-semibold" : ""}`;
 
 function Shell() {
   const { logout } = useSession();
   const viewer = useViewer();
   const inbox = useCan("inbox");
+  const decides = useCan("decideTask");
+  const runs = useCan("runs");
   const admin = adminNav(viewer.permissions);
   return (
+    <TaskFeedProvider enabled={inbox} mine={decides}>
     <div className="min-h-screen">
       <header className="flex h-12 items-center gap-4 border-b bg-card px-4">
         <a className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:bg-card focus:p-1" href="#main">
@@ -46,11 +53,12 @@ function Shell() {
           <NavLink className={navLink} to="/" end>
             Workflows
           </NavLink>
-          {inbox ? (
-            <NavLink className={navLink} to="/inbox">
-              Approvals
+          {runs ? (
+            <NavLink className={navLink} to="/runs" end>
+              Runs
             </NavLink>
           ) : null}
+          {inbox ? <InboxLink className={navLink} /> : null}
           <WorkflowTriggersLink />
           {admin.map((entry) => (
             <NavLink className={navLink} key={entry.to} to={entry.to}>
@@ -70,6 +78,8 @@ function Shell() {
             <Route path="/workflows/:id" element={<BuilderPage />} />
             <Route path="/workflows/:id/triggers" element={<TriggersPage />} />
             <Route path="/runs/:id" element={<RunMonitorPage />} />
+            {runs ? <Route path="/runs" element={<RunsPage />} /> : null}
+            {runs ? <Route path="/workflows/:id/runs" element={<RunsPage />} /> : null}
             {inbox ? <Route path="/inbox" element={<InboxPage />} /> : null}
             {admin.map(({ to }) => {
               const Page = ADMIN_PAGES[to];
@@ -81,6 +91,7 @@ function Shell() {
         </Suspense>
       </div>
     </div>
+    </TaskFeedProvider>
   );
 }
 

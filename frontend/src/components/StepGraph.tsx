@@ -5,9 +5,13 @@ import type { StepEdge, StepNode } from "../lib/definition";
 import { FIT_VIEW, LARGE_GRAPH } from "../lib/layout";
 import { nodeTypes } from "./StepNodeView";
 
-export type StepGraphProps = ReactFlowProps<StepNode, StepEdge> & { nodes: StepNode[] };
+export type StepGraphProps = ReactFlowProps<StepNode, StepEdge> & {
+  nodes: StepNode[];
+  /** The mini map's fill per node (the run monitor colours it by status). */
+  minimapColor?: (node: StepNode) => string;
+};
 
-export function StepGraph(props: StepGraphProps) {
+export function StepGraph({ minimapColor, ...props }: StepGraphProps) {
   return (
     <ReactFlow<StepNode, StepEdge>
       nodeTypes={nodeTypes}
@@ -19,7 +23,7 @@ export function StepGraph(props: StepGraphProps) {
     >
       <Background />
       <Controls />
-      <MiniMap pannable zoomable ariaLabel="Mini map" />
+      <MiniMap pannable zoomable ariaLabel="Mini map" nodeColor={minimapColor} />
     </ReactFlow>
   );
 }

@@ -49,10 +49,12 @@ export type StepNodeData = {
   branches: string[];
   problems: Problem[];
   status?: string;
+  /** The run monitor: what a finished branching step chose ("→ rejected"). */
+  outcome?: string;
 };
 
 export type StepNode = Node<StepNodeData, "step">;
-export type StepEdge = Edge<{ defId?: string }>;
+export type StepEdge = Edge<{ defId?: string; state?: string }>;
 
 /** Looks up a node type's title and its branch names for a config. */
 export interface TypeInfo {
