@@ -1430,7 +1430,7 @@ async def hostile_nodes(sv: Services, recorder: Recorder, allowed: str) -> dict[
     """Three published workflows, one node per corpus entry (each ``on_error: continue``), run at once."""
     # The SSTI corpus test's own scope and markers of a leaked runtime object: a payload passes here exactly
     # when it passes ``test_ssti_payloads_cannot_escape``.
-    from tests.worker.test_templates import LEAKS, make_scope
+    from tests.shared.test_templates import LEAKS, make_scope
 
     ssrf_corpus = json.loads((CORPORA / "ssrf.json").read_text(encoding="utf-8"))
     ssti_corpus = json.loads((CORPORA / "ssti.json").read_text(encoding="utf-8"))

@@ -101,7 +101,10 @@ def should_mask_error(error: GraphQLError) -> bool:
 
 
 class StudioMaskErrors(MaskErrors):
-    """Masks unexpected errors as one opaque message, and a lost database connection as a retryable one."""
+    """Masks unexpected errors as one opaque message, and a lost database connection as a retryable one.
+
+    ``anonymise_error`` is an undocumented hook of Strawberry's ``MaskErrors`` (see studio_gql._strawberry_internals).
+    """
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         if error.original_error is not None and is_transient(error.original_error):

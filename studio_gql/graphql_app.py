@@ -9,7 +9,6 @@ import logging
 import math
 from typing import Any
 
-from cross_web import HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,16 +16,14 @@ from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types.unset import UnsetType
 
 from studio_gql import hygiene, sockets
+from studio_gql._strawberry_internals import TransportWS, bad_request
 from studio_gql.auth import Rechecks, authenticate
 from studio_gql.context import Context
 from studio_gql.errors import UNAVAILABLE_MESSAGE
 from studio_gql.schema import build_schema
-from studio_gql.sockets import TooManyConnections
 from studio_gql.state import AppState
 from studio_shared.db.errors import is_transient
 from studio_shared.errors import Unauthenticated
@@ -35,28 +32,8 @@ from studio_shared.settings import Settings
 log = logging.getLogger("studio.gql")
 
 
-class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with the connection caps: a connection over one is closed with 4429 and the cap in the
-    reason (the protocol's own refusal is a bare 4403 "Forbidden"), and every admitted one gives its place back
-    when it ends, however it ends."""
-
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        try:
-            await super().handle_connection_init(message)
-        except TooManyConnections as exc:
-            await self.websocket.close(code=sockets.CLOSE_CODE, reason=str(exc)[:120])
-
-    async def shutdown(self) -> None:
-        try:
-            await super().shutdown()
-        finally:
-            slot, self.context.socket_slot = self.context.socket_slot, None
-            if slot is not None:
-                slot.release()
-
-
 class StudioGraphQL(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = TransportWS
+    graphql_transport_ws_handler_class = TransportWS  # the connection caps (see studio_gql._strawberry_internals)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -72,15 +49,18 @@ class StudioGraphQL(GraphQL[Context, None]):
         self.sockets = sockets.SocketCounts(settings.max_ws_per_principal, settings.max_ws_per_tenant)
 
     def parse_json(self, data: str | bytes) -> Any:
-        """A body that is not a JSON object (or undecodable, or unstorable) is the client's mistake: 400, never 500."""
+        """A body that is not a JSON object (or undecodable, or unstorable) is the client's mistake: 400, never 500.
+
+        (Strawberry's views parse HTTP bodies through this undocumented hook: see studio_gql._strawberry_internals.)
+        """
         try:
             decoded = hygiene.loads(data)
         except UnicodeDecodeError as exc:
-            raise HTTPException(400, "the request body is not valid UTF-8") from exc
+            raise bad_request("the request body is not valid UTF-8") from exc
         except hygiene.BadJSON as exc:
-            raise HTTPException(400, str(exc)) from exc
+            raise bad_request(str(exc)) from exc
         if not isinstance(decoded, dict | list):
-            raise HTTPException(400, 'send a JSON object such as {"query": "...", "variables": {...}}')
+            raise bad_request('send a JSON object such as {"query": "...", "variables": {...}}')
         return decoded
 
     def encode_json(self, data: object) -> str:

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=4000, ge=100)
     # What one operation may ask the database for: fields, each list multiplying what it holds by its page size
-    # (studio_gql.hygiene.CostLimiter). The web app's heaviest document costs about 6,400.
+    # (studio_gql.hygiene.cost.CostRule). The web app's heaviest document costs about 6,400.
     graphql_max_cost: int = Field(default=50_000, ge=100)
     graphql_max_body_bytes: int = Field(default=1_048_576, ge=1024)
     graphiql: bool | None = None  # None: on outside production

@@ -12,10 +12,6 @@ from typing import Any
 
 from arq import func
 from arq.connections import RedisSettings
-from arq.constants import in_progress_key_prefix
-from arq.utils import timestamp_ms
-from arq.worker import Worker
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from studio_shared.db import create_engine
@@ -25,27 +21,11 @@ from studio_shared.settings import Settings
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.nodes.plugins import load_catalog
 from studio_worker.queue import ADVANCE_JOB
+from studio_worker.queue._arq_internals import ClaimingWorker
 from studio_worker.queue.arq import ArqQueue
 
 log = logging.getLogger("studio.worker")
 REDIS_RETRY_MAX_S = 5.0
-# The due jobs (as arq reads them: score up to now, oldest first), claimed in order while there is room: a job is
-# claimed by setting arq's in-progress key if nobody has (a job running anywhere has it). Returns id, score, ...
-# KEYS[1]: the queue. ARGV: now (ms), read offset, read limit, free slots, in-progress timeout (ms), key prefix.
-_CLAIM_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', ARGV[2], ARGV[3])
-local claimed = {}
-local room = tonumber(ARGV[4])
-for i = 1, #due, 2 do
-  if room == 0 then break end
-  if redis.call('SET', ARGV[6] .. due[i], '1', 'NX', 'PX', ARGV[5]) then
-    claimed[#claimed + 1] = due[i]
-    claimed[#claimed + 1] = due[i + 1]
-    room = room - 1
-  end
-end
-return claimed
-"""
 JOB_TIMEOUT_S = 7 * 24 * 3600  # a job drives a run until it parks or finishes; steps carry their own timeouts
 
 
@@ -54,15 +34,15 @@ async def advance_run(ctx: dict[str, Any], tenant_id: str, run_id: str) -> None:
     await engine.advance(uuid.UUID(tenant_id), uuid.UUID(run_id))
 
 
-class WakingWorker(Worker):
-    """arq polls its queue every ``poll_delay``; this worker also polls the moment the API nudges it."""
+class WakingWorker(ClaimingWorker):
+    """arq polls its queue every ``poll_delay``; this worker also polls the moment the API nudges it, and keeps
+    polling, with a backoff, while Redis is away."""
 
     def __init__(self, *args: Any, idle_poll_s: float, **kwargs: Any) -> None:
         super().__init__(*args, poll_delay=0, **kwargs)
         self.idle_poll_s = idle_poll_s
         self.wake = asyncio.Event()
         self._redis_down_for = 0.0
-        self._claim_script: AsyncScript | None = None
 
     def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
         """SIGTERM/SIGINT: arq stops taking jobs and waits ``job_completion_wait``; our drivers start no new
@@ -73,54 +53,10 @@ class WakingWorker(Worker):
         self.wake.set()
         super().handle_sig_wait_for_completion(signum)
 
-    async def claim_due(self) -> None:
-        """Claim and start due jobs that nobody runs yet, as many as there are free slots: one round trip.
-
-        A job stays in arq's queue until it finishes, so every poll reads the running jobs again, oldest first.
-        arq reads the due ids, then checks and claims each with four round trips (WATCH, EXISTS, ZSCORE,
-        MULTI/EXEC), one id after another: a new job waited behind a check of every job in progress, and a busy
-        tenant's runs made every other tenant's runs start later. Here one script reads the due jobs and claims
-        them in Redis, in order, until the free slots are taken: ``SET NX`` of arq's in-progress key (what arq's
-        MULTI sets) decides who runs a job, so a job running anywhere, here included, is passed over.
-        """
-        room = self.max_jobs - self.job_counter
-        if room <= 0:
-            return
-        self._claim_script = self._claim_script or self.pool.register_script(_CLAIM_DUE)
-        claimed = await self._claim_script(
-            keys=[self.queue_name],
-            args=[
-                timestamp_ms(),
-                self._queue_read_offset,
-                self.queue_read_limit,
-                room,
-                int(self.in_progress_timeout_s * 1000),
-                in_progress_key_prefix,
-            ],
-        )
-        for raw_id, score in zip(claimed[::2], claimed[1::2], strict=True):
-            job_id = raw_id.decode()
-            await self.sem.acquire()  # never waits: the script claimed no more than the free slots
-            self.job_counter += 1
-            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
-            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
-            self.tasks[job_id] = task
-
-    async def _poll_once(self) -> None:
-        """arq's poll iteration, with ``claim_due`` in place of its read of the queue and ``start_jobs``."""
-        if self.allow_pick_jobs:
-            await self.claim_due()
-        if self.allow_abort_jobs:
-            await self._cancel_aborted_jobs()
-        for job_id, task in list(self.tasks.items()):
-            if task.done():
-                del self.tasks[job_id]
-                task.result()  # an error in run_job propagates, as in arq
-        await self.heart_beat()
-
-    async def _poll_iteration(self) -> None:
+    async def poll(self) -> None:
+        """One poll (``ClaimingWorker.poll``), then a wait for a nudge or ``idle_poll_s``."""
         try:
-            await self._poll_once()
+            await super().poll()
         except (RedisError, OSError) as exc:
             # Redis is away (restarting, a network blip): keep the process and its running steps, and poll
             # again with a backoff. Lost queue entries come back from the database through the sweep.

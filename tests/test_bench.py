@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import admission, engine, graphql_reads, starts
+from bench import admission, engine, graphql_reads, graphql_validation, starts
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES
 
 pytestmark = pytest.mark.slow
@@ -59,3 +59,9 @@ async def test_the_reads_benchmark_measures_the_runs_pages_own_query() -> None:
         "RunsPage: top-level, 60 % deep of 600",
     ]
     assert all(len(result.latencies_ms) == 3 and min(result.statements) > 0 for result in results)
+
+
+async def test_the_validation_benchmark_measures_operations_refused_at_their_first_field() -> None:
+    rows = await graphql_validation.measure(repeat=3, rounds=1)  # raises unless each operation met the refusal
+    assert [label.split(": ")[0] for label, _ in rows] == ["development"] * 3 + ["production"] * 3
+    assert all(us > 0 for _, us in rows)

@@ -6,20 +6,12 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, MaxTokensLimiter, ParserCache
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from studio_gql.errors import StudioMaskErrors, should_mask_error
-from studio_gql.hygiene import (
-    AliasLimiter,
-    CostLimiter,
-    DepthLimiter,
-    OperationChecks,
-    QuietExecution,
-    StorableLiterals,
-    ValidationCache,
-)
+from studio_gql.hygiene import OperationChecks, QuietExecution, validation_extensions
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
 from studio_gql.schema.messages import MessageMutation, MessageQuery
@@ -84,11 +76,10 @@ class StudioSchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema with its guards: depth, alias, cost (through fragments, each once) and token limits, storable
     literals, no introspection or suggestions in production, operation choice, subscriptions over websocket only,
-    error masking; parsing and validation are cached per document text."""
+    error masking; parsing and validation are cached per document."""
     settings = settings or Settings()
     # Production keeps the schema to itself (no introspection, no "Did you mean …?") unless a setting opens it.
     quiet = not settings.graphql_introspection_enabled
-    validated = ValidationCache(maxsize=256, hide_suggestions=quiet)
     return StudioSchema(
         query=Query,
         mutation=Mutation,
@@ -98,12 +89,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: ParserCache(maxsize=256),  # after the token limit: it parses with the limiter's options
-            lambda: DepthLimiter(max_depth=settings.graphql_max_depth),
-            lambda: AliasLimiter(max_aliases=settings.graphql_max_aliases),
-            lambda: CostLimiter(max_cost=settings.graphql_max_cost),
-            *([DisableIntrospection] if quiet else []),
-            StorableLiterals,
-            validated.extension,
+            *validation_extensions(settings),  # the rule classes are built here, once per schema
             OperationChecks,
             lambda: StudioMaskErrors(
                 should_mask_error=should_mask_error, error_message="Internal error; it has been logged."

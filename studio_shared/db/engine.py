@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import AdaptedConnection, Connection, make_url
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.util import await_only
 
 from studio_shared.db.jsondata import storable_json
 from studio_shared.settings import Settings
@@ -70,6 +69,9 @@ class _SqliteWriter:
 
     The lock is released when the transaction ends, or at the latest when its connection goes back to the
     pool: a connection invalidated mid-statement (a cancelled task) ends without a usable ``Connection``.
+
+    The "begin" hook is synchronous code that SQLAlchemy runs inside its greenlet; it waits for the asyncio lock
+    through the driver adapter's ``run_async``, SQLAlchemy's documented way to await in an event hook.
     """
 
     def __init__(self) -> None:
@@ -89,9 +91,12 @@ class _SqliteWriter:
             conn.exec_driver_sql("BEGIN")  # a WAL reader: neither waits for the writer nor blocks it
             return
         lock = self._lock = self._lock or asyncio.Lock()
-        dbapi_id = id(conn.connection.dbapi_connection)
+        adapted = conn.connection.dbapi_connection
+        if not isinstance(adapted, AdaptedConnection):  # pragma: no cover - aiosqlite's is always adapted
+            raise TypeError(f"expected an asyncio driver connection, got {type(adapted).__name__}")
+        dbapi_id = id(adapted)
         try:
-            await_only(asyncio.wait_for(lock.acquire(), WRITE_LOCK_TIMEOUT_S))
+            adapted.run_async(lambda _driver: asyncio.wait_for(lock.acquire(), WRITE_LOCK_TIMEOUT_S))
         except TimeoutError as exc:
             raise SqliteBusy(f"waited {WRITE_LOCK_TIMEOUT_S:g}s for the database write lock") from exc
         self._holder = (id(conn), dbapi_id)

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
+from studio_shared.events._redis_internals import PubSubConnection
 from studio_shared.events.base import (
     RECONNECTED,
     BusUnavailable,
@@ -86,7 +86,7 @@ class RedisEventBus:
         self._client: aioredis.Redis | None = None
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._conn: AbstractConnection | None = None
+        self._conn: PubSubConnection | None = None
         self._outbox: asyncio.Queue[tuple[str, ...]] | None = None
         self._channels: dict[str, _Channel] = {}
         # Redis confirms (un)subscriptions in the order it received them, so one FIFO per channel pairs them up.
@@ -254,7 +254,7 @@ class RedisEventBus:
     async def _read_forever(self, first_attempt: asyncio.Future[None]) -> None:
         delay, failures = self._retry_min_s, 0
         while True:
-            conn: AbstractConnection | None = None
+            conn: PubSubConnection | None = None
             try:
                 conn = await self._connect()
                 delay, failures = self._retry_min_s, 0
@@ -278,22 +278,11 @@ class RedisEventBus:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._retry_max_s)
 
-    async def _connect(self) -> AbstractConnection:
+    async def _connect(self) -> PubSubConnection:
         if self._client is None:
             raise BusUnavailable("the event bus is not started: call start() first")
-        # Our own connection from the client's pool settings (URL, auth, TLS), outside the pool; redis-py leaves
-        # these two methods unannotated.
-        conn: AbstractConnection = self._client.connection_pool.make_connection()  # type: ignore[no-untyped-call]
-        try:
-            await conn.connect()  # type: ignore[no-untyped-call]
-            await conn.send_command("CLIENT", "SETNAME", self.client_name, check_health=False)
-            with contextlib.suppress(ResponseError):  # naming is a convenience; an ACL may forbid it
-                if await conn.read_response(timeout=self._timeout_s) is None:
-                    raise RedisConnectionError(f"no reply within {self._timeout_s}s")
-        except BaseException:
-            with contextlib.suppress(*_CONNECTION_ERRORS):
-                await conn.disconnect(nowait=True)
-            raise
+        # Our own connection from the client's pool settings (URL, auth, TLS), outside the pool.
+        conn = await PubSubConnection.open(self._client, self.client_name, self._timeout_s)
         # No await from here on: the snapshot of channels, the bulk SUBSCRIBE and `_conn` change together.
         self._reset_fifos()
         names = tuple(self._channels)
@@ -309,7 +298,7 @@ class RedisEventBus:
         log.info("event bus connected to Redis at %s%s", self._safe_url, reconnect)
         return conn
 
-    async def _disconnected(self, conn: AbstractConnection) -> None:
+    async def _disconnected(self, conn: PubSubConnection) -> None:
         """Forget the connection; confirmed channels must be confirmed again, and live subscribers told."""
         loop = asyncio.get_running_loop()
         self._conn = self._outbox = None
@@ -326,9 +315,9 @@ class RedisEventBus:
             writer.cancel()
             await asyncio.wait({writer})
         with contextlib.suppress(*_CONNECTION_ERRORS):
-            await conn.disconnect(nowait=True)
+            await conn.close()
 
-    async def _write(self, conn: AbstractConnection, outbox: asyncio.Queue[tuple[str, ...]]) -> None:
+    async def _write(self, conn: PubSubConnection, outbox: asyncio.Queue[tuple[str, ...]]) -> None:
         """Send queued commands in order; a failed write closes the connection, which the reader then notices.
 
         Everything queued goes out in one write: on a busy process this task runs about once per event-loop turn,
@@ -339,17 +328,17 @@ class RedisEventBus:
                 commands = [await outbox.get()]
                 while not outbox.empty():
                     commands.append(outbox.get_nowait())
-                await conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+                await conn.send(commands)
         except _CONNECTION_ERRORS as exc:
             log.warning("event bus cannot write to Redis at %s: %s", self._safe_url, exc)
             with contextlib.suppress(*_CONNECTION_ERRORS):
-                await conn.disconnect(nowait=True)
+                await conn.close()
 
-    async def _read(self, conn: AbstractConnection) -> None:
+    async def _read(self, conn: PubSubConnection) -> None:
         """Dispatch replies until the connection fails; a PING unanswered for a whole interval counts as failure."""
         ping_pending = False
         while True:
-            response = await conn.read_response(timeout=self._health_check_s)
+            response = await conn.read(self._health_check_s)
             if response is None:
                 if ping_pending:
                     raise RedisConnectionError(f"no reply to PING within {self._health_check_s}s")

@@ -87,7 +87,7 @@ def _build(pattern: str) -> Regex | RegexError:
         return RegexError(pattern, reason)
     except (TypeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8 form, so RE2 cannot take it
         return RegexError(pattern, "the pattern holds a character with no UTF-8 form (a lone surrogate)")
-    return Regex(pattern, int(compiled._regexp.ProgramSize()), compiled)
+    return Regex(pattern, int(compiled.programsize), compiled)
 
 
 def compile_regex(pattern: str) -> Regex:

@@ -32,6 +32,7 @@ from jsonschema.exceptions import ValidationError
 
 from studio_shared.errors import Problem
 from studio_shared.schemas import budget
+from studio_shared.schemas._jsonschema_internals import resolve_reference
 from studio_shared.schemas.admission import INVALID_PATTERN, MAX_SCHEMA_BYTES, Refusal, refusals, size_refusals
 from studio_shared.schemas.fast import Check, compile_fast
 from studio_shared.schemas.messages import SafeError, clip, describe, schema_problems, short
@@ -125,9 +126,8 @@ def _evaluated_keys(validator: Any, instance: dict[str, Any], schema: Any) -> se
     keys: set[str] = set()
     for keyword in ("$ref", "$dynamicRef"):
         if isinstance(ref := schema.get(keyword), str):
-            resolved = validator._resolver.lookup(ref)
-            inner = validator.evolve(schema=resolved.contents, _resolver=resolved.resolver)
-            keys |= _evaluated_keys(inner, instance, resolved.contents)
+            contents, inner = resolve_reference(validator, ref)
+            keys |= _evaluated_keys(inner, instance, contents)
     properties = schema.get("properties")
     if isinstance(properties, dict):
         keys |= properties.keys() & instance.keys()

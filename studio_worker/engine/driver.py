@@ -21,6 +21,7 @@ from studio_shared.db.errors import STORAGE_REFUSED, unstorable
 from studio_shared.db.jsondata import Encoded, NotStorable, encode, stored_size
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, Node
+from studio_shared.templates import TemplateError
 from studio_shared.types import RunStatus, StepStatus
 from studio_worker.engine import records
 from studio_worker.engine.cancels import cancel_children
@@ -28,7 +29,6 @@ from studio_worker.engine.children import Children
 from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
 from studio_worker.engine.quotas import REFUSE_FRESH_S, TenantUsage, size_text
 from studio_worker.engine.records import STEP_JSON, Batch, EventDraft, LeaseLost, Signalled
-from studio_worker.engine.templates import TemplateError
 from studio_worker.nodes import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.redact import Redactor
 

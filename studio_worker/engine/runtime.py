@@ -20,6 +20,7 @@ from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, parse_definition
 from studio_shared.events import EventBus, Message, channels, listen_forever
 from studio_shared.settings import Settings
+from studio_shared.templates import Templates, default_templates
 from studio_shared.types import RunStatus
 from studio_worker.engine.cancels import CHUNK as CANCEL_CHUNK
 from studio_worker.engine.cancels import cancel_unstarted
@@ -27,7 +28,6 @@ from studio_worker.engine.commit import GroupCommitter
 from studio_worker.engine.driver import RunDriver
 from studio_worker.engine.quotas import Quotas
 from studio_worker.engine.records import runs, tenants
-from studio_worker.engine.templates import Templates, default_templates
 from studio_worker.nodes.plugins import NodeCatalog
 from studio_worker.nodes.services import NodeServices
 from studio_worker.queue import JobQueue

@@ -9,13 +9,11 @@ from datetime import datetime
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import job_key_prefix
-from arq.jobs import serialize_job
-from arq.utils import timestamp_ms, to_unix_ms
 
 from studio_shared.events import channels
 from studio_shared.events.base import encode
 from studio_worker.queue import ADVANCE_JOB
+from studio_worker.queue._arq_internals import add_job
 
 WAKE = encode({"wake": True})  # idle workers poll arq at once when they see this
 
@@ -70,15 +68,10 @@ class ArqQueue:
         A fresh id normally: arq refuses a job id that is still queued or running, and a refused nudge could be a
         lost one; duplicate deliveries are harmless (the run lease admits one driver). arq's ``enqueue_job`` guards
         against an id in use with WATCH and EXISTS first, two round trips more per enqueue; a new random id is in
-        use nowhere. The job is stored exactly as ``enqueue_job`` stores it (same key, expiry, score and body).
+        use nowhere. ``add_job`` stores it exactly as ``enqueue_job`` would (see ``_arq_internals``).
         """
-        job_id = uuid.uuid4().hex
-        now = timestamp_ms()
-        score = to_unix_ms(defer_until) if defer_until is not None else now
-        job = serialize_job(ADVANCE_JOB, (str(tenant_id), str(run_id)), {}, None, now, serializer=pool.job_serializer)
         async with pool.pipeline(transaction=True) as pipe:
-            pipe.psetex(job_key_prefix + job_id, score - now + pool.expires_extra_ms, job)
-            pipe.zadd(pool.default_queue_name, {job_id: score})
+            add_job(pipe, pool, ADVANCE_JOB, (str(tenant_id), str(run_id)), defer_until)
             if defer_until is None:
                 pipe.publish(channels.wake(), WAKE)
             await pipe.execute()

@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +14,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from studio_gql.hygiene import ValidationCache
+from studio_gql.hygiene.limits import DepthRule
+from studio_gql.hygiene.validation import VALIDATION_CACHE_SIZE
 from studio_gql.schema import build_schema
 from studio_gql.schema import workflows as workflow_schema
 from studio_gql.state import AppState
@@ -35,15 +37,26 @@ async def test_depth_limit() -> None:
     assert "depth" not in " ".join(e.message for e in shallow.errors or [])
 
 
-async def test_a_document_is_validated_once_and_refused_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Validation is cached by document text: a refused document stays refused, a valid one keeps working, and
-    the rules run once per text (the subscriber fleet sends the same few documents thousands of times)."""
-    import strawberry.schema.schema as strawberry_schema
+def _count_validations(monkeypatch: pytest.MonkeyPatch) -> list[type]:
+    """From now on, records each validation of any document: the depth rule class it was built from."""
+    walks: list[type] = []
+    real = DepthRule.__init__
 
-    walks: list[int] = []
-    validate = strawberry_schema.validate_document
-    monkeypatch.setattr(strawberry_schema, "validate_document", lambda *args: walks.append(1) or validate(*args))
-    schema = build_schema(Settings(graphql_max_depth=5))
+    def counting(self: DepthRule, context: Any) -> None:
+        walks.append(type(self))
+        real(self, context)
+
+    monkeypatch.setattr(DepthRule, "__init__", counting)
+    return walks
+
+
+@pytest.mark.parametrize("env", [Env.DEVELOPMENT, Env.PRODUCTION])
+async def test_a_document_is_validated_once_and_refused_every_time(monkeypatch: pytest.MonkeyPatch, env: Env) -> None:
+    """Validation is cached per document: a refused document stays refused, a valid one keeps working, and the rules
+    run once per document (the subscriber fleet sends the same few documents thousands of times), with rule classes
+    built once for the schema, not per operation (Strawberry's own cache, keyed on them, would miss every time)."""
+    walks = _count_validations(monkeypatch)
+    schema = build_schema(Settings(env=env, jwt_secret="j" * 32, secret_key="k" * 32, graphql_max_depth=5))
     deep = "{ workflows { edges { node { versions { edges { node { id } } } } } } }"
     for _ in range(3):
         refused = await schema.execute(deep)
@@ -52,17 +65,24 @@ async def test_a_document_is_validated_once_and_refused_every_time(monkeypatch: 
     for _ in range(3):
         ok = await schema.execute("{ nodeTypes { type } }")
         assert not [e for e in ok.errors or [] if "depth" in e.message or "Cannot query" in e.message]
-    assert len(walks) == 2, "each text is validated once"
+    assert len(walks) == 2, "each document is validated once"
+    assert walks[0] is walks[1], "both documents were validated with the same rule classes"
 
 
-def test_the_validation_cache_is_bounded() -> None:
-    cache = ValidationCache(maxsize=3)
-    for i in range(10):
-        cache.put(f"query{i}", [])
-    assert [cache.get(f"query{i}") for i in range(10)] == [None] * 7 + [[]] * 3
-    cache.get("query7")  # used: kept over the older ones
-    cache.put("query10", [])
-    assert cache.get("query7") == [] and cache.get("query8") is None
+async def test_the_validation_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client sending ever new documents cannot grow the cache: once as many others came after it, a document is
+    validated again."""
+    walks = _count_validations(monkeypatch)
+    schema = build_schema(Settings())
+    first = "{ firstUnknownField }"
+    for _ in range(2):
+        assert (await schema.execute(first)).errors
+    assert len(walks) == 1
+    for i in range(VALIDATION_CACHE_SIZE):
+        assert (await schema.execute(f"{{ unknownField{i} }}")).errors
+    assert len(walks) == 1 + VALIDATION_CACHE_SIZE
+    assert (await schema.execute(first)).errors
+    assert len(walks) == 2 + VALIDATION_CACHE_SIZE, "the first document was dropped and validated again"
 
 
 async def test_alias_flood_is_rejected(gql: GraphQLClient, tenant: TenantFixture) -> None:

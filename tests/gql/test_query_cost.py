@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from graphql import OperationDefinitionNode, TypeInfo, ValidationContext, parse
 
+from studio_gql._strawberry_internals import graphql_schema
 from studio_gql.hygiene import query_cost
 from studio_gql.schema import build_schema
 from studio_gql.state import AppState
@@ -35,7 +36,7 @@ UNDER = """query($id: ID!) { run(id: $id) { id children(first: 100) { nodes {
 
 
 def cost(document: str) -> int:
-    schema = build_schema()._schema
+    schema = graphql_schema(build_schema())
     parsed = parse(document)
     context = ValidationContext(schema, parsed, TypeInfo(schema), lambda _error: None)
     return max(query_cost(context, d) for d in parsed.definitions if isinstance(d, OperationDefinitionNode))

@@ -290,13 +290,13 @@ async def test_a_burst_of_subscribers_goes_out_in_few_writes(redis_bus: RedisEve
     conn = redis_bus._conn
     assert conn is not None
     writes: list[int] = []
-    send = conn.send_packed_command
+    send = conn.send
 
-    async def counted(command: Any, check_health: bool = True) -> None:
+    async def counted(commands: Any) -> None:
         writes.append(1)
-        await send(command, check_health=check_health)
+        await send(commands)
 
-    conn.send_packed_command = counted  # type: ignore[method-assign]
+    conn.send = counted  # type: ignore[method-assign]
     names = [a_run() for _ in range(300)]
     async with contextlib.AsyncExitStack() as stack:
         subs = await asyncio.gather(*(stack.enter_async_context(redis_bus.subscribe(n)) for n in names))

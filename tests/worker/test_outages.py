@@ -44,7 +44,7 @@ async def test_a_worker_keeps_polling_while_redis_is_away(
         if len(calls) <= 2:
             raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379")
 
-    monkeypatch.setattr(jobs.WakingWorker, "_poll_once", poll)
+    monkeypatch.setattr(jobs.ClaimingWorker, "poll", poll)  # arq's iteration, under WakingWorker's backoff
     monkeypatch.setattr(jobs, "REDIS_RETRY_MAX_S", 0.01)
     worker = jobs.WakingWorker(
         functions=[jobs.func(jobs.advance_run, name="advance")],
@@ -54,7 +54,7 @@ async def test_a_worker_keeps_polling_while_redis_is_away(
     )
     caplog.set_level(logging.WARNING, "studio.worker")
     for _ in range(3):
-        await worker._poll_iteration()  # raises nothing while Redis is down
+        await worker._poll_iteration()  # what arq's loop calls: raises nothing while Redis is down
     assert calls == ["poll", "poll", "poll"]
     assert caplog.text.count("Redis unavailable") == 2
     assert worker._redis_down_for == 0.0, "back to normal polling once Redis answers"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from studio_worker.engine import TemplateError, Templates, default_templates
+from studio_shared.templates import TemplateError, Templates, default_templates
 
 CORPUS = json.loads((Path(__file__).parent.parent / "corpora" / "ssti.json").read_text(encoding="utf-8"))
 LEAKS = (

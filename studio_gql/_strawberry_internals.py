@@ -1,0 +1,144 @@
+"""Strawberry internals the API relies on, fenced in one module (README: "Library internals we rely on").
+
+- ``provided_operation_name``: the ``operationName`` a request sent. ``ExecutionContext.operation_name`` falls back
+  to the first operation's name, so a document with several operations and no ``operationName`` would run the
+  first; only the private ``_provided_operation_name`` tells the two apart.
+- ``QuietExecution``: Strawberry's execution context class (``StrawberryGraphQLCoreExecutionContext``, which
+  ``strawberry.schema.schema`` does not export) built with graphql-core's ``hide_suggestions``, so a variable's bad
+  enum value is refused without "Did you mean …?".
+- ``TransportWS``: Strawberry's graphql-transport-ws handler (``BaseGraphQLTransportWSHandler``, plugged in through
+  the view's undocumented ``graphql_transport_ws_handler_class``) with the connection caps.
+- ``bad_request``: what Strawberry's views answer as an HTTP error, ``cross_web.HTTPException`` (a dependency of
+  Strawberry's), raised from ``parse_json``, the views' undocumented hook for HTTP bodies.
+- ``graphql_schema``: the graphql-core schema under a Strawberry schema (``Schema._schema``), for tests and
+  benchmarks that validate or price a document directly.
+- Relied on without code here: ``MaskErrors.anonymise_error``, which ``studio_gql.errors.StudioMaskErrors``
+  overrides, and ``parse_json``, which ``studio_gql.graphql_app.StudioGraphQL`` overrides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cross_web
+import strawberry
+import strawberry.schema.schema
+from graphql import GraphQLSchema
+from strawberry.asgi import GraphQL
+from strawberry.extensions import MaskErrors
+from strawberry.http.base import BaseView
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.types import ExecutionContext
+
+from studio_gql import sockets
+from studio_gql.context import Context
+from studio_shared.internals import Fence, Relied
+
+VERIFIED = {"strawberry-graphql": "0.341.2", "cross-web": "0.9.0"}
+
+
+def provided_operation_name(context: ExecutionContext) -> str | None:
+    """The ``operationName`` the request sent (None when it sent none), not the first operation's name."""
+    name: str | None = context._provided_operation_name
+    return name
+
+
+def graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
+    """The graphql-core schema Strawberry built."""
+    built: GraphQLSchema = schema._schema
+    return built
+
+
+def bad_request(message: str) -> Exception:
+    """The exception a Strawberry view's ``parse_json`` raises to answer 400 with ``message``."""
+    return cross_web.HTTPException(400, message)
+
+
+class QuietExecution(StrawberryGraphQLCoreExecutionContext):
+    """Execution without "Did you mean …?" in its errors (a variable's value naming the enum values it missed)."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        kwargs["hide_suggestions"] = True
+        return super().build(*args, **kwargs)
+
+
+class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with the connection caps: a connection over one is closed with 4429 and the cap in the
+    reason (the protocol's own refusal is a bare 4403 "Forbidden"), and every admitted one gives its place back
+    when it ends, however it ends."""
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except sockets.TooManyConnections as exc:
+            await self.websocket.close(code=sockets.CLOSE_CODE, reason=str(exc)[:120])
+
+    async def shutdown(self) -> None:
+        try:
+            await super().shutdown()
+        finally:
+            slot, self.context.socket_slot = self.context.socket_slot, None
+            if slot is not None:
+                slot.release()
+
+
+def _execution_context(operation_name: str | None) -> ExecutionContext:
+    return ExecutionContext(
+        query="{ a }",
+        schema=None,  # type: ignore[arg-type]
+        allowed_operations=(),
+        provided_operation_name=operation_name,
+    )
+
+
+def _schema() -> strawberry.Schema:
+    @strawberry.type
+    class Query:
+        a: int = 0
+
+    return strawberry.Schema(query=Query)
+
+
+def _operation_name_is_kept() -> str | None:
+    if provided_operation_name(_execution_context(None)) is not None:
+        return "ExecutionContext._provided_operation_name no longer keeps a missing operationName as None"
+    if provided_operation_name(_execution_context("Run")) != "Run":
+        return "ExecutionContext._provided_operation_name no longer keeps the operationName sent"
+    return None
+
+
+FENCE = Fence(
+    module="studio_gql/_strawberry_internals.py",
+    verified=VERIFIED,
+    relied=(
+        Relied(
+            "strawberry.types.ExecutionContext (an instance)",
+            ("_provided_operation_name",),
+            lambda: _execution_context("Run"),
+        ),
+        Relied("strawberry.Schema (an instance)", ("_schema",), _schema),
+        Relied(
+            "strawberry.schema.schema",
+            ("StrawberryGraphQLCoreExecutionContext",),
+            lambda: strawberry.schema.schema,
+        ),
+        Relied(
+            "strawberry.schema.schema.StrawberryGraphQLCoreExecutionContext",
+            ("build(hide_suggestions)",),
+            lambda: StrawberryGraphQLCoreExecutionContext,
+        ),
+        Relied(
+            "strawberry.subscriptions.protocols.graphql_transport_ws.handlers.BaseGraphQLTransportWSHandler",
+            ("handle_connection_init(message)", "shutdown", "__init__(websocket, context)"),
+            lambda: BaseGraphQLTransportWSHandler,
+        ),
+        Relied("strawberry.asgi.GraphQL", ("graphql_transport_ws_handler_class", "parse_json(data)"), lambda: GraphQL),
+        Relied("strawberry.http.base.BaseView", ("parse_json(data)",), lambda: BaseView),
+        Relied("strawberry.extensions.MaskErrors", ("anonymise_error(error)",), lambda: MaskErrors),
+        Relied("cross_web", ("HTTPException",), lambda: cross_web),
+    ),
+    probes=(_operation_name_is_kept,),
+)
