@@ -16,7 +16,17 @@ from studio_shared.errors import Conflict, NotFound, Problem, StudioError, Valid
 
 log = logging.getLogger("studio.gql")
 
-PUBLIC_CODES = frozenset({"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "NOT_FOUND", "INVALID", "RATE_LIMITED"})
+PUBLIC_CODES = frozenset(
+    {
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "BAD_USER_INPUT",
+        "NOT_FOUND",
+        "INVALID",
+        "RATE_LIMITED",
+        "PASSWORD_CHANGE_REQUIRED",
+    }
+)
 
 
 @strawberry.type(description="A problem with the input of a mutation; `path` points at the offending field.")
