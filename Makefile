@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 # The web app: `npm ci` when the lockfile changed, `npm run build` when a source or the schema changed (stamps).
 # The build runs codegen (frontend/codegen.ts) into frontend/src/gql/, which is output, not a source.
 FRONTEND_SRC := $(shell find frontend/src frontend/public -type f -not -path 'frontend/src/gql/*' 2>/dev/null) \
-	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json frontend/package-lock.json \
+	frontend/index.html frontend/graphiql/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json frontend/package-lock.json \
 	frontend/codegen.ts schema.graphql
 NPM_STAMP   := frontend/node_modules/.installed-stamp
 BUILD_STAMP := frontend/dist/index.html
