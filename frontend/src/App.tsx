@@ -1,5 +1,5 @@
-import { Suspense, lazy, type ComponentType } from "react";
-import { BrowserRouter, NavLink, Navigate, Route, Routes, useMatch } from "react-router-dom";
+import { Suspense, lazy, useState, type ComponentType } from "react";
+import { NavLink, Navigate, Route, RouterProvider, Routes, createBrowserRouter, useMatch } from "react-router-dom";
 import { SessionProvider, ViewerProvider, useCan, useSession, useViewer } from "./auth";
 import { adminNav, type AdminNavEntry } from "./lib/permissions";
 import { Button } from "./components/ui/button";
@@ -94,12 +94,16 @@ function Gate() {
   );
 }
 
-export function App() {
+function Root() {
   return (
-    <BrowserRouter>
-      <SessionProvider>
-        <Gate />
-      </SessionProvider>
-    </BrowserRouter>
+    <SessionProvider>
+      <Gate />
+    </SessionProvider>
   );
+}
+
+/** A data router (its blocker keeps the builder's unsaved work), one splat route: the shell's <Routes> route the rest. */
+export function App() {
+  const [router] = useState(() => createBrowserRouter([{ path: "*", element: <Root /> }]));
+  return <RouterProvider router={router} />;
 }

@@ -121,7 +121,7 @@ export function Inspector({
               formData={node.data.config}
               readonly={!editable}
               extraErrors={toErrorSchema(fieldProblems) as ErrorSchema}
-              onChange={(data) => onConfig((data ?? {}) as Record<string, unknown>)}
+              onEdit={onConfig}
             />
           </TemplateSuggestionsContext.Provider>
         </section>

@@ -17,6 +17,7 @@ import { useClipboard } from "../builder/useClipboard";
 import { useDraft } from "../builder/useDraft";
 import { useGraphEdits } from "../builder/useGraphEdits";
 import { useGraphState } from "../builder/useGraphState";
+import { LeaveDialog, useLeaveGuard } from "../builder/useLeaveGuard";
 import { useSelection } from "../builder/useSelection";
 import { useShortcuts } from "../builder/useShortcuts";
 import { useStartRun } from "../builder/useStartRun";
@@ -54,6 +55,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const validation = useValidation(graph);
   const [notice, notify] = useState<Notice | null>(null);
   const draft = useDraft({ workflow, ...graph, showProblems: validation.showProblems, notify });
+  const leave = useLeaveGuard(draft.dirty);
   const startRun = useStartRun(workflow.id, notify);
   const clipboard = useClipboard({ ...graph, selectedId: selection.selectedId, insert: edits.insert, notify });
   useShortcuts(canEdit, { undo: history.undo, redo: history.redo, copy: clipboard.copy, paste: clipboard.paste });
@@ -75,6 +77,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
 
   return (
     <Workspace>
+      <LeaveDialog blocker={leave} save={canEdit ? draft.save : undefined} what={`The workflow “${workflow.name}”`} />
       <BuilderToolbar
         workflow={workflow}
         definition={graph.definition}
