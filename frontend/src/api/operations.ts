@@ -24,7 +24,7 @@ export const LOGIN = graphql(`
 
 export const NODE_TYPES = graphql(`
   query NodeTypes {
-    nodeTypes { type title category description configSchema outputSchema branches dynamicBranches trigger }
+    nodeTypes { type title category description icon color configSchema outputSchema branches dynamicBranches trigger }
   }
 `);
 

@@ -65,7 +65,9 @@ describe("adding nodes", () => {
   it("makes a selected node with an empty config and its type's branches", () => {
     const node = newStepNode("check_2", nodeType("condition"), info, { x: 5, y: 6 });
     expect(node).toMatchObject({ id: "check_2", type: "step", position: { x: 5, y: 6 }, selected: true });
-    expect(node.data).toEqual({ nodeType: "condition", title: "Condition", config: {}, extras: {}, branches: ["true", "false"], problems: [] });
+    const { icon, color } = nodeType("condition");
+    expect(node.data).toEqual({ nodeType: "condition", title: "Condition", config: {}, extras: {}, branches: ["true", "false"], problems: [], icon, color });
+    expect(color).toBe("#7c3aed"); // the registry's: Logic is violet
   });
 
   it("selects only what was added", () => {

@@ -58,7 +58,17 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const leave = useLeaveGuard(draft.dirty);
   const startRun = useStartRun(workflow.id, notify);
   const clipboard = useClipboard({ ...graph, selectedId: selection.selectedId, insert: edits.insert, notify });
-  useShortcuts(canEdit, { undo: history.undo, redo: history.redo, copy: clipboard.copy, paste: clipboard.paste });
+  useShortcuts(canEdit, {
+    undo: history.undo,
+    redo: history.redo,
+    copy: clipboard.copy,
+    paste: clipboard.paste,
+    // Ctrl+S never opens the browser's "Save page" here, saved or not.
+    save: () => {
+      if (draft.dirty) void draft.save();
+      return true;
+    },
+  });
 
   // Drawn and validated: fetch the inspector's form code now, before anyone opens a node.
   useEffect(() => {
