@@ -1,5 +1,5 @@
 // Session: the token in localStorage, the API built for it, and `me` (role and permissions).
-import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from "react";
 import { Provider, useQuery } from "urql";
 import { createApi, tokenStore } from "./api/client";
 import { ME } from "./api/operations";
@@ -42,16 +42,27 @@ export function useSession(): Session {
 
 const ViewerContext = createContext<Viewer | null>(null);
 
-/** Loads `me` once per session; children see the viewer through useViewer/useCan. */
+/** Loads `me` once per session (and again when the token changes: a new password brings a new one); children see
+ * the viewer through useViewer/useCan. While it loads again, the page stays as it was (nothing unmounts, no work is
+ * lost). */
 export function ViewerProvider({ children }: { children: ReactNode }) {
   const [{ data, error, fetching }] = useQuery({ query: ME, requestPolicy: "network-only" });
-  if (fetching && !data) return <p className="px-6 py-4" role="status">Loading your account…</p>;
-  if (error || !data) return (
+  const last = useRef<Viewer | null>(null);
+  if (data) last.current = data.me;
+  const viewer = data?.me ?? (fetching ? last.current : null);
+  if (!viewer && fetching)
+    return (
+      <p className="px-6 py-4 text-muted-foreground" role="status">
+        Loading your account…
+      </p>
+    );
+  if (error || !viewer)
+    return (
       <p className="px-6 py-4 text-destructive" role="alert">
         Could not load your account: {error?.message}
       </p>
     );
-  return <ViewerContext.Provider value={data.me}>{children}</ViewerContext.Provider>;
+  return <ViewerContext.Provider value={viewer}>{children}</ViewerContext.Provider>;
 }
 
 export function useViewer(): Viewer {

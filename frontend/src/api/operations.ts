@@ -5,8 +5,8 @@ import { graphql } from "../gql";
 export const ME = graphql(`
   query Me {
     me {
-      user { id email }
-      tenant { id name }
+      user { id email mustChangePassword }
+      tenant { id name slug }
       role
       permissions
     }
@@ -16,6 +16,15 @@ export const ME = graphql(`
 export const LOGIN = graphql(`
   mutation Login($email: String!, $password: String!, $tenant: String) {
     login(email: $email, password: $password, tenant: $tenant) {
+      token
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+export const CHANGE_PASSWORD = graphql(`
+  mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
+    changePassword(currentPassword: $currentPassword, newPassword: $newPassword) {
       token
       errors { ...UserErrorFields }
     }

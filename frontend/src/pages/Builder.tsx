@@ -27,6 +27,7 @@ import { WorkflowPanel } from "../builder/WorkflowPanel";
 import { ProblemList } from "../components/Inspector";
 import { preloadSchemaForm } from "../components/LazySchemaForm";
 import { Palette } from "../components/Palette";
+import { Spinner } from "../components/Page";
 import { PageProblem, Workspace } from "../components/Workspace";
 import type { Definition, StepNode } from "../lib/definition";
 import { triggerInputSchema } from "../lib/graphEdits";
@@ -36,7 +37,7 @@ export function BuilderPage() {
   const [wf] = useQuery({ query: WORKFLOW, variables: { id }, requestPolicy: "network-only" });
   const [nt] = useQuery({ query: NODE_TYPES, requestPolicy: "cache-first" });
   if (wf.error || nt.error) return <PageProblem>{(wf.error ?? nt.error)?.message}</PageProblem>;
-  if (!wf.data || !nt.data) return <p className="px-6 py-4" role="status">Loading the workflow…</p>;
+  if (!wf.data || !nt.data) return <Spinner label="Loading the workflow…" className="px-6 py-4" />;
   if (!wf.data.workflow) return <PageProblem>This workflow does not exist.</PageProblem>;
   return (
     <ReactFlowProvider>
