@@ -104,7 +104,8 @@ function Shell() {
 
 function NotFound() {
   return (
-    <main className="px-6 py-6">
+    <main className="grid gap-2 px-6 py-6">
+      <h1>Page not found</h1>
       <p>
         Nothing here. <NavLink to="/">Back to the workflows</NavLink>
       </p>

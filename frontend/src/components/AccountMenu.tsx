@@ -37,8 +37,8 @@ export function AccountMenu() {
             <Icon name="chevronDown" className="size-3.5 text-muted-foreground" />
           </Button>
         </Menu.Trigger>
-        <Menu.Portal>
-          <Menu.Content
+        {/* In place, not in a portal: the menu stays inside the header's landmark. */}
+        <Menu.Content
             align="end"
             sideOffset={6}
             className="z-50 min-w-64 rounded-lg border bg-popover p-1 text-popover-foreground shadow-lg"
@@ -81,8 +81,7 @@ export function AccountMenu() {
               <Icon name="logOut" />
               Log out
             </Menu.Item>
-          </Menu.Content>
-        </Menu.Portal>
+        </Menu.Content>
       </Menu.Root>
       {changing ? <ChangePasswordDialog onClose={() => setChanging(false)} /> : null}
     </>

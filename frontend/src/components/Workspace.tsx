@@ -3,8 +3,9 @@ import type { ComponentProps, ReactNode } from "react";
 import { cn } from "../lib/utils";
 import { Alert } from "./ui/alert";
 
-export function Workspace({ className, ...props }: ComponentProps<"div">) {
-  return <div className={cn("flex h-[calc(100vh-3rem)] flex-col", className)} {...props} />;
+/** The page's main landmark: its toolbar, then the canvas between panels, filling the window below the header. */
+export function Workspace({ className, ...props }: ComponentProps<"main">) {
+  return <main className={cn("flex h-[calc(100vh-3rem)] flex-col", className)} {...props} />;
 }
 
 /** A page's bar of actions: one row while it fits (the title shrinks first, truncated), wrapping only below that. */

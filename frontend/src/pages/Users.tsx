@@ -189,7 +189,7 @@ function UsersSection() {
             <Button
               size="xs"
               disabled={fetching || chosen === u.role}
-              aria-label={`Change the role of ${u.email}`}
+              aria-label={`Change role of ${u.email}`}
               onClick={() => void applyRole(u.id, u.email, chosen)}
             >
               Change role
@@ -528,7 +528,7 @@ function ResetPassword({ user, onReset }: { user: UserRow; onReset: (email: stri
     <>
       <ConfirmDelete
         label="Reset password"
-        name={`Reset the password of ${user.email}`}
+        name={`Reset password of ${user.email}`}
         title={`Reset the password of ${user.email}?`}
         message="They are signed out everywhere at once. You get a temporary password to hand them, shown once; it works for a day, and only to set a new password."
         confirmLabel="Reset password"
