@@ -245,7 +245,7 @@ try {
   // The new nodes have empty settings: the problems show on the nodes and on their fields.
   await page.getByTestId("node-condition_1").getByText(/problem/).waitFor();
   await page.getByTestId("node-condition_1").click();
-  await page.locator(".inspector").getByText("'expression' is a required property").waitFor();
+  await page.locator(".inspector").getByText(/["']expression["'] is a required property/).waitFor();
   await page.getByLabel(/^Expression/).fill("{{ input.amount > 100 }}");
   await page.getByTestId("node-human_approval_1").click();
   await page.getByLabel(/^Title/).fill("Approve {{ input.amount }}");

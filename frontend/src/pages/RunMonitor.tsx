@@ -6,6 +6,7 @@ import { useClient, useMutation, useQuery } from "urql";
 import { CANCEL_RUN, NODE_TYPES, RETRY_RUN, RUN_ARTIFACTS, RUN_HEAD, RUN_WITH_DEFINITION, STEP } from "../api/operations";
 import type { RunEvent } from "../api/types";
 import { useCan } from "../auth";
+import { CodeBlock } from "../components/CodeBlock";
 import { StatusBadge } from "../components/StatusBadge";
 import { StepGraph } from "../components/StepGraph";
 import { Alert } from "../components/ui/alert";
@@ -197,17 +198,17 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
             <>
               <p className="text-muted-foreground">Select a step to see its input, output, error and logs.</p>
               <h3>Run input</h3>
-              <pre>{JSON.stringify(run.input, null, 2)}</pre>
+              <CodeBlock label="Run input">{JSON.stringify(run.input, null, 2)}</CodeBlock>
               {run.output !== null ? (
                 <>
                   <h3>Run output</h3>
-                  <pre data-testid="run-output">{JSON.stringify(run.output, null, 2)}</pre>
+                  <CodeBlock label="Run output" data-testid="run-output">{JSON.stringify(run.output, null, 2)}</CodeBlock>
                 </>
               ) : null}
               {run.error ? (
                 <>
                   <h3>Run error</h3>
-                  <pre>{JSON.stringify(run.error, null, 2)}</pre>
+                  <CodeBlock label="Run error">{JSON.stringify(run.error, null, 2)}</CodeBlock>
                 </>
               ) : null}
             </>
@@ -287,13 +288,13 @@ function StepPanel({
         <dd>{step.finishedAt ? new Date(step.finishedAt).toLocaleString() : "—"}</dd>
       </dl>
       <h3>Input</h3>
-      <pre>{JSON.stringify(step.input ?? null, null, 2)}</pre>
+      <CodeBlock label="Step input">{JSON.stringify(step.input ?? null, null, 2)}</CodeBlock>
       <h3>Output</h3>
-      <pre data-testid="step-output">{JSON.stringify(step.output ?? null, null, 2)}</pre>
+      <CodeBlock label="Step output" data-testid="step-output">{JSON.stringify(step.output ?? null, null, 2)}</CodeBlock>
       {step.error ? (
         <>
           <h3>Error</h3>
-          <pre className="text-destructive">{JSON.stringify(step.error, null, 2)}</pre>
+          <CodeBlock label="Step error" className="text-destructive">{JSON.stringify(step.error, null, 2)}</CodeBlock>
         </>
       ) : null}
       {artifacts.length ? (
@@ -314,7 +315,7 @@ function StepPanel({
         </>
       ) : null}
       <h3>Logs</h3>
-      {envelope.logs?.length ? <pre>{envelope.logs.map(String).join("\n")}</pre> : <p className="text-xs text-muted-foreground">No log lines.</p>}
+      {envelope.logs?.length ? <CodeBlock label="Log lines">{envelope.logs.map(String).join("\n")}</CodeBlock> : <p className="text-xs text-muted-foreground">No log lines.</p>}
     </section>
   );
 }

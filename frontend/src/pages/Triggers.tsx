@@ -284,7 +284,7 @@ function WebhooksSection({
                           {hook.enabled ? "Disable" : "Enable"}
                         </Button>
                         {hook.auth !== "NONE" ? (
-                          <Button size="xs" onClick={() => void doRotate(hook, label)} aria-label={`Rotate the secret of ${label.toLowerCase()}`}>
+                          <Button size="xs" onClick={() => void doRotate(hook, label)} aria-label={`Rotate secret of ${label.toLowerCase()}`}>
                             Rotate secret
                           </Button>
                         ) : null}
