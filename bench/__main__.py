@@ -11,7 +11,18 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from bench import engine, fanout, graphql_reads, logins, schedule_latency, schemas, starts, subscriptions, webhooks
+from bench import (
+    admission,
+    engine,
+    fanout,
+    graphql_reads,
+    logins,
+    schedule_latency,
+    schemas,
+    starts,
+    subscriptions,
+    webhooks,
+)
 
 BENCHMARKS: tuple[ModuleType, ...] = (
     engine,
@@ -23,6 +34,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     starts,
     logins,
     schemas,
+    admission,
 )
 
 

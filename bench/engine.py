@@ -158,6 +158,10 @@ def _settings(database_url: str, redis_url: str | None, state_dir: Path) -> Sett
         jwt_secret=SecretStr(secrets.token_urlsafe(48)),
         secret_key=SecretStr(secrets.token_urlsafe(48)),
         state_dir=state_dir,
+        # This process's own app state seeds tenants and starts the runs a benchmark or scenario measures: it does
+        # not pace itself. The processes under test (serve, worker, scheduler) get their settings from the
+        # environment (studio_env) and keep the default pace.
+        run_starts_per_tenant_per_s=0,
     )
 
 

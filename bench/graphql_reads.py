@@ -1,9 +1,12 @@
-"""Latency of the workflow list with latest versions, and SQL statements per request.
+"""Latency of the workflow list, the run list and the Runs page's query, and SQL statements per request.
 
 Builds the app in-process on a fresh database (a temporary SQLite file, or a PostgreSQL database
 created for the run and dropped afterwards), seeds one tenant with N workflows of two published
 versions each, then sends R sequential ``workflows(first: 50) { … latestVersion { … } }`` POSTs through
-``httpx.ASGITransport`` and prints a Markdown table. No network, no server process: it measures the
+``httpx.ASGITransport`` and prints a Markdown table. With ``--runs`` it seeds that many runs (a mix of
+triggers, statuses, starters and child runs) and measures ``runs(first: 50) { steps }`` and the web app's
+Runs page document (``RunsPage``, read from frontend/src/api/, so the figure is that of the page's own
+query) unfiltered, filtered, and 60 % deep into the list. No network, no server process: it measures the
 GraphQL stack plus the database, nothing else. Bounded by ``--max-seconds`` (the timed loop stops early
 and says so).
 """
@@ -15,6 +18,8 @@ import asyncio
 import contextvars
 import copy
 import gc
+import random
+import re
 import secrets
 import tempfile
 import time
@@ -41,9 +46,10 @@ from studio_shared.rbac import Role
 from studio_shared.settings import Env, Settings
 from studio_shared.store import tenants
 from studio_shared.store import workflows as store
+from studio_shared.store.pagination import encode_cursor
 
 NAME = "graphql-reads"
-HELP = "p50/p95/p99 of workflows(first: 50) with latestVersion, and SQL statements per request"
+HELP = "p50/p95/p99 of workflows(first: 50), runs(first: 50) and the Runs page's query, and SQL statements per request"
 
 PAGE = 50
 WARMUP = 10
@@ -196,6 +202,48 @@ def check_runs(data: Any, expected: int) -> None:
         raise RuntimeError(f"unexpected page: {len(edges)} runs, wanted {expected} with 3 steps each")
 
 
+FRONTEND_API = Path(__file__).resolve().parents[1] / "frontend" / "src" / "api"
+
+
+def frontend_document(name: str, folder: Path = FRONTEND_API) -> str:
+    """An operation of the web app as it sends it: its ``graphql(`…`)`` text in frontend/src/api/ and every fragment
+    it spreads (the codegen preset appends them the same way), so the benchmark measures the page's own query."""
+    texts = [
+        match.group(1)
+        for path in sorted(folder.glob("*.ts"))
+        for match in re.finditer(r"graphql\(\s*`(.*?)`", path.read_text(), re.S)
+    ]
+    fragments = {m.group(1): text for text in texts if (m := re.match(r"\s*fragment\s+(\w+)", text))}
+    operation = next((t for t in texts if re.match(rf"\s*(?:query|mutation|subscription)\s+{name}\b", t)), None)
+    if operation is None:
+        raise RuntimeError(f"no operation {name} in {folder}")
+    needed: list[str] = []
+    queue = [operation]
+    while queue:
+        for spread in re.findall(r"\.\.\.(\w+)", queue.pop()):
+            if spread in fragments and fragments[spread] not in needed:
+                needed.append(fragments[spread])
+                queue.append(fragments[spread])
+    return "\n".join([operation, *needed])
+
+
+def check_runs_page(expected: int, **wanted: str) -> Any:
+    """A check of a RunsPage answer: ``expected`` rows (fewer only on the last page), each with the given field
+    values (status=FAILED, …)."""
+
+    def check(data: Any, _expected: int) -> None:
+        nodes = data["runs"]["nodes"]
+        if not nodes or (len(nodes) != expected and data["runs"]["pageInfo"]["hasNextPage"]):
+            raise RuntimeError(f"unexpected page: {len(nodes)} runs, wanted {expected}")
+        for node in nodes:
+            for field, value in wanted.items():
+                found = node["startedBy"]["id"] if field == "startedBy" else node[field]
+                if found != value:
+                    raise RuntimeError(f"a run with {field} {found!r} in a page filtered by {field} {value!r}")
+
+    return check
+
+
 async def timed_post(
     client: httpx.AsyncClient, token: str, query: str, variables: dict[str, Any]
 ) -> tuple[float, httpx.Response, list[str]]:
@@ -214,9 +262,14 @@ async def timed_post(
 
 
 async def one_request(
-    client: httpx.AsyncClient, token: str, query: str, check: Any, expected: int
+    client: httpx.AsyncClient,
+    token: str,
+    query: str,
+    check: Any,
+    expected: int,
+    variables: dict[str, Any] | None = None,
 ) -> tuple[float, int]:
-    elapsed_ms, response, seen = await timed_post(client, token, query, {"first": PAGE})
+    elapsed_ms, response, seen = await timed_post(client, token, query, variables or {"first": PAGE})
     body = response.json()
     if response.status_code != 200 or body.get("errors"):
         raise RuntimeError(f"benchmark query failed: {response.status_code} {body}")
@@ -224,30 +277,80 @@ async def one_request(
     return elapsed_ms, len(seen)
 
 
-async def seed_runs(state: AppState, token_tenant: uuid.UUID, count: int) -> None:
-    """``count`` finished runs of one workflow with three steps each, inserted in bulk (Core, chunks of 5,000)."""
+@dataclass(frozen=True)
+class SeededRuns:
+    """What the Runs page's filtered queries ask for: a workflow, a person, and a cursor deep into the list."""
+
+    workflow_id: uuid.UUID
+    starter_id: uuid.UUID
+    deep_cursor: str
+
+
+# The mix of runs: trigger kinds and statuses by weight (a child run, trigger "parent", belongs to a recent run).
+TRIGGERS = (("manual", 40), ("webhook", 40), ("schedule", 15), ("parent", 5))
+STATUSES = (("SUCCEEDED", 96), ("FAILED", 3), ("CANCELLED", 1))
+STARTERS = 5
+
+
+async def seed_runs(state: AppState, token_tenant: uuid.UUID, count: int) -> SeededRuns:
+    """``count`` finished runs with three steps each, inserted in bulk (Core, chunks of 5,000): a seeded random mix
+    of two workflows, four trigger kinds (5 % child runs), three final statuses and five starters."""
     runs, steps = models.Run.__table__, models.Step.__table__
-    async with state.sessions() as s:
-        version = (
+    async with state.sessions.begin() as s:
+        versions = (
             await s.execute(
                 sa.select(models.WorkflowVersion.id, models.WorkflowVersion.workflow_id, models.WorkflowVersion.version)
                 .where(models.WorkflowVersion.tenant_id == token_tenant)
-                .limit(1)
+                .order_by(models.WorkflowVersion.workflow_id, models.WorkflowVersion.version)
+                .limit(4)
             )
-        ).one()
+        ).all()
+        starters = [
+            (
+                await tenants.create_user(
+                    s, token_tenant, f"starter{i}@bench.example", secrets.token_urlsafe(16), Role.OPERATOR
+                )
+            ).id
+            for i in range(STARTERS)
+        ]
+    rng = random.Random(20261207)
+    kinds, kind_weights = zip(*TRIGGERS, strict=True)
+    statuses, status_weights = zip(*STATUSES, strict=True)
     base = datetime.now(UTC) - timedelta(days=30)
+    recent_parent: tuple[uuid.UUID, int] | None = None
+    top_level: list[tuple[datetime, uuid.UUID]] = []
     for start in range(0, count, 5000):
         run_rows, step_rows = [], []
         for i in range(start, min(count, start + 5000)):
-            at = base + timedelta(seconds=i)
+            at = base + timedelta(seconds=i * 25 * 86_400 / max(count, 1))
             run_id = uuid.uuid4()
+            version = versions[i % len(versions)]
+            trigger = rng.choices(kinds, kind_weights)[0]
+            status = rng.choices(statuses, status_weights)[0]
+            # A webhook's and a schedule's runs are started for their maker; the rest for whoever started them.
+            starter = {"webhook": starters[0], "schedule": starters[1]}.get(trigger) or rng.choice(starters)
+            parent, item = None, None
+            if trigger == "parent" and recent_parent is not None:
+                parent, item = recent_parent[0], recent_parent[1]
+                recent_parent = (parent, item + 1)
+            elif trigger == "parent":
+                trigger = "manual"
+            took = timedelta(milliseconds=rng.randint(80, 30_000))
             run_rows.append(
                 {
                     "id": run_id, "tenant_id": token_tenant, "workflow_id": version.workflow_id,
-                    "workflow_version_id": version.id, "version": version.version, "status": "SUCCEEDED",
-                    "trigger": "manual", "last_seq": 8, "created_at": at, "updated_at": at, "finished_at": at,
+                    "workflow_version_id": version.id, "version": version.version, "status": status,
+                    "trigger": trigger, "last_seq": 8, "created_at": at, "updated_at": at + took,
+                    "started_at": at, "finished_at": at + took, "started_by_user": starter,
+                    "created_by": f"run:{parent}" if parent else f"user:{starter}",
+                    "parent_run_id": parent, "parent_step_id": "each" if parent else None, "item_index": item,
+                    "depth": 1 if parent else 0,
                 }
             )  # fmt: skip
+            if parent is None:
+                top_level.append((at, run_id))
+                if i % 40 == 0:
+                    recent_parent = (run_id, 0)
             step_rows.extend(
                 {
                     "id": uuid.uuid4(), "tenant_id": token_tenant, "run_id": run_id, "step_id": sid,
@@ -259,6 +362,14 @@ async def seed_runs(state: AppState, token_tenant: uuid.UUID, count: int) -> Non
         async with state.engine.begin() as conn:
             await conn.execute(runs.insert(), run_rows)
             await conn.execute(steps.insert(), step_rows)
+    if state.engine.dialect.name == "postgresql":  # the planner's statistics, as autovacuum would gather them
+        async with state.engine.begin() as conn:
+            await conn.execute(sa.text("ANALYZE runs"))
+            await conn.execute(sa.text("ANALYZE steps"))
+    # The cursor of the top-level run 60 % of the way down the list, newest first: a page there costs what the first
+    # one does when paging is keyset.
+    deep_at, deep_id = top_level[len(top_level) - 1 - int(len(top_level) * 0.6)]
+    return SeededRuns(versions[0].workflow_id, starters[2], encode_cursor(deep_at, deep_id))
 
 
 async def run(
@@ -284,16 +395,38 @@ async def run(
             async with app.router.lifespan_context(app):
                 state: AppState = app.state.studio
                 token, expected = await seed(state, workflows)
-                queries = [("workflows(first: 50) { latestVersion }", QUERY, check_workflows, expected)]
+                queries: list[tuple[str, str, Any, int, dict[str, Any] | None]] = [
+                    ("workflows(first: 50) { latestVersion }", QUERY, check_workflows, expected, None)
+                ]
                 if runs:
-                    await seed_runs(state, decode_access_token(settings, token).tenant_id, runs)
-                    queries.append((f"runs(first: 50) {{ steps }} of {runs:,}", RUNS_QUERY, check_runs, PAGE))
+                    seeded = await seed_runs(state, decode_access_token(settings, token).tenant_id, runs)
+                    queries.append((f"runs(first: 50) {{ steps }} of {runs:,}", RUNS_QUERY, check_runs, PAGE, None))
+                    page = frontend_document("RunsPage")
+                    top = {"topLevel": True}
+                    for label, where, check, after in (
+                        ("top-level", top, check_runs_page(PAGE), None),
+                        (
+                            "FAILED webhook runs",
+                            {**top, "status": ["FAILED"], "trigger": ["webhook"]},
+                            check_runs_page(PAGE, status="FAILED", trigger="webhook"),
+                            None,
+                        ),
+                        (
+                            "one workflow, one starter",
+                            {**top, "workflowId": str(seeded.workflow_id), "startedBy": str(seeded.starter_id)},
+                            check_runs_page(PAGE, startedBy=str(seeded.starter_id)),
+                            None,
+                        ),
+                        ("top-level, 60 % deep", top, check_runs_page(PAGE), seeded.deep_cursor),
+                    ):
+                        variables = {"filter": where, "first": PAGE, "after": after}
+                        queries.append((f"RunsPage: {label} of {runs:,}", page, check, PAGE, variables))
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as client:
                     with counting(state):
-                        for label, query, check, want in queries:
+                        for label, query, check, want, variables in queries:
                             for _ in range(WARMUP):  # statement caches, first connections, imports
-                                await one_request(client, token, query, check, want)
+                                await one_request(client, token, query, check, want, variables)
                             gc.collect()  # every measurement starts with the same clean heap
                             if gc_freeze:
                                 gc.freeze()
@@ -301,7 +434,7 @@ async def run(
                             statements: list[int] = []
                             deadline = time.monotonic() + max_seconds
                             for _ in range(requests):
-                                elapsed_ms, count = await one_request(client, token, query, check, want)
+                                elapsed_ms, count = await one_request(client, token, query, check, want, variables)
                                 latencies.append(elapsed_ms)
                                 statements.append(count)
                                 if time.monotonic() > deadline:

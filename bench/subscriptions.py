@@ -91,8 +91,8 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = studio_env(settings, STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION="5")
+def _serve(settings: Settings, port: int, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+    env = studio_env(settings, STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION="5", **extra)
     command = [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)]
     with log.open("wb") as out:
         return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603

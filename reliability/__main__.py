@@ -11,12 +11,12 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from reliability import faults, fuzz, hostile, live, load, outage, services
+from reliability import fanout, faults, fuzz, hostile, live, load, outage, services
 from reliability.outcome import Outcome, Scenario
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.NAME: scenario
-    for module in (faults, outage, services, load, live, hostile, fuzz)
+    for module in (faults, outage, services, load, fanout, live, hostile, fuzz)
     for scenario in module.SCENARIOS
 }
 

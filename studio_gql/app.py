@@ -18,15 +18,16 @@ from studio_gql.errors import UNAVAILABLE_MESSAGE
 from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.headers import SecurityHeaders
 from studio_gql.limits import BodyLimit
-from studio_gql.ratelimit import RateLimiter
 from studio_gql.routes import artifacts, frontend, health, hooks, inbound, schemas
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
 from studio_shared.db import create_engine, lone_reads, read_only, session_factory
 from studio_shared.db.errors import RETRY_AFTER_S, is_transient
 from studio_shared.events import event_bus_from
+from studio_shared.ratelimit import RateLimiter
 from studio_shared.settings import Settings
 from studio_shared.storage import store_from_settings
+from studio_worker.admission import Admission
 from studio_worker.control import Control
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.messaging import Messaging
@@ -61,7 +62,15 @@ def create_app(settings: Settings) -> Starlette:
             queue.bind(run_engine.advance)
             await run_engine.start()
         await queue.start()
-        control = Control(sessions, bus, queue, registry, reads=reads, allow_self_approval=settings.allow_self_approval)
+        control = Control(
+            sessions,
+            bus,
+            queue,
+            registry,
+            Admission(settings, limiter),  # one pace and one cap for every kind of start, in this process and others
+            reads=reads,
+            allow_self_approval=settings.allow_self_approval,
+        )
         app.state.studio = AppState(
             settings=settings,
             engine=engine,
@@ -88,6 +97,8 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             if scheduler is not None:
                 await scheduler.close()
+            if isinstance(queue, InProcessQueue):
+                queue.stop_taking()  # a backlog stays in the database; only the runs in hand finish
             if run_engine is not None:
                 await run_engine.drain(settings.shutdown_grace_s)
             await queue.close()

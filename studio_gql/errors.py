@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -12,7 +13,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from studio_shared.db.errors import RETRY_AFTER_S, is_transient
-from studio_shared.errors import Conflict, NotFound, Problem, StudioError, ValidationFailed
+from studio_shared.errors import Conflict, NotFound, Problem, RateLimited, StudioError, ValidationFailed
 
 log = logging.getLogger("studio.gql")
 
@@ -24,6 +25,7 @@ PUBLIC_CODES = frozenset(
         "NOT_FOUND",
         "INVALID",
         "RATE_LIMITED",
+        "TOO_MANY_LIVE_RUNS",
         "PASSWORD_CHANGE_REQUIRED",
     }
 )
@@ -100,6 +102,8 @@ def should_mask_error(error: GraphQLError) -> bool:
     if isinstance(original, StudioError):
         if error.extensions is not None:
             error.extensions.setdefault("code", original.code)
+            if isinstance(original, RateLimited):  # any admission refusal: the same answer from every start
+                error.extensions.update(retryable=True, retryAfterS=math.ceil(original.retry_after_s * 100) / 100)
         return False
     log.error("unexpected error in %s", ".".join(map(str, error.path or [])), exc_info=original)
     return True

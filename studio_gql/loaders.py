@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from studio_shared.db import models
 from studio_shared.store import Page, artifacts, human_tasks, runs, schedules, tenants, usage, webhooks, workflows
+from studio_shared.types import RunStatus
 
 if TYPE_CHECKING:
     from studio_gql.context import Context
@@ -31,6 +32,7 @@ class Loaders:
             lambda s, tenant, ids: _index(tenants.users_by_ids(s, tenant, ids))
         )
         self.run: DataLoader[uuid.UUID, models.Run | None] = self._by_id(runs.by_ids)
+        self.run_documents: DataLoader[uuid.UUID, Any] = self._by_id(runs.documents_of)
         self.version: DataLoader[uuid.UUID, models.WorkflowVersion | None] = self._by_id(runs.versions_by_ids)
         steps = self._by_id(runs.steps_of)
         self.steps: DataLoader[uuid.UUID, list[models.Step]] = steps  # type: ignore[assignment]
@@ -44,6 +46,7 @@ class Loaders:
         self.webhooks: DataLoader[uuid.UUID, list[models.Webhook]] = workflow_hooks  # type: ignore[assignment]
         workflow_schedules = self._by_id(schedules.of_workflows)
         self.schedules: DataLoader[uuid.UUID, list[models.Schedule]] = workflow_schedules  # type: ignore[assignment]
+        self.last_fire: DataLoader[uuid.UUID, models.ScheduleFire | None] = self._by_id(schedules.last_fires)
         run_usage = self._by_id(usage.of_runs)
         self.usage: DataLoader[uuid.UUID, usage.Usage] = run_usage  # type: ignore[assignment]
         # Keyed by (run, arguments): the runs of one page asking the same page of events or children share a
@@ -51,8 +54,11 @@ class Loaders:
         self.events: DataLoader[tuple[uuid.UUID, int, int], list[models.RunEvent]] = self._grouped(
             lambda s, tenant, ids, args: runs.events_of(s, tenant, ids, *args)
         )
-        self.children: DataLoader[tuple[uuid.UUID, str | None, int | None, str | None], Page[models.Run]] = (
-            self._grouped(lambda s, tenant, ids, args: runs.children_of(s, tenant, ids, *args))
+        self.children: DataLoader[
+            tuple[uuid.UUID, str | None, int | None, str | None, tuple[RunStatus, ...]], Page[models.Run]
+        ] = self._grouped(lambda s, tenant, ids, args: runs.children_of(s, tenant, ids, *args))
+        self.child_counts: DataLoader[tuple[uuid.UUID, str | None], dict[RunStatus, int]] = self._grouped(
+            lambda s, tenant, ids, args: runs.child_counts(s, tenant, ids, *args)
         )
 
     def _by_id(

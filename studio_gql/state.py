@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from studio_gql.ratelimit import RateLimiter
 from studio_shared.crypto import SecretBox
 from studio_shared.db import Sessions
 from studio_shared.events import EventBus
+from studio_shared.ratelimit import RateLimiter
 from studio_shared.schemas import NodeRegistry
 from studio_shared.settings import Settings
 from studio_shared.storage import ObjectStore
@@ -75,7 +75,7 @@ class AppState:
     messaging: Messaging  # the messaging trigger
     box: SecretBox  # credentials at rest, signed artifact links
     store: ObjectStore  # artifacts
-    limiter: RateLimiter  # per-webhook delivery limits
+    limiter: RateLimiter  # per-webhook delivery limits (the start pace is the control's admission)
     webhook_endpoints: EndpointCache  # webhooks by id for the delivery path
     engine_runtime: RunEngine | None  # the in-process engine of the embedded default; None when workers run elsewhere
     shared_reads: SharedReads = field(default_factory=SharedReads)  # rows that many subscribers read at once

@@ -5,7 +5,9 @@ StudioError
 ├── Conflict            a stale revision, a duplicate name, a state that forbids the action
 ├── ValidationFailed    user input broke one or more rules; carries every Problem found
 ├── Unauthenticated     no credentials, or credentials that do not verify
-└── Forbidden           authenticated, but the role lacks the permission
+├── Forbidden           authenticated, but the role lacks the permission
+└── RateLimited         a tenant over one of its admission limits: retry after ``retry_after_s``
+    └── TooManyLiveRuns     the tenant already has its cap of live runs (queued, running or waiting)
 """
 
 from __future__ import annotations
@@ -80,3 +82,33 @@ class Forbidden(StudioError):
     def __init__(self, permission: str) -> None:
         super().__init__(f"your role lacks the permission {permission!r}")
         self.permission = permission
+
+
+class RateLimited(StudioError):
+    """Refused for now, not for good: the tenant is over one of its limits on starting runs; nothing was stored.
+
+    Every transport maps it the same way: GraphQL ``code`` with ``retryable`` and ``retryAfterS``, HTTP 429 with
+    ``Retry-After``; the scheduler waits for its turn and tries again.
+    """
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(0.01, retry_after_s)
+
+
+class TooManyLiveRuns(RateLimited):
+    code = "TOO_MANY_LIVE_RUNS"
+    RETRY_AFTER_S = 5.0  # a hint: live runs end at their own pace, so no turn can be promised
+
+    def __init__(self, limit: int, live: int, adding: int = 1) -> None:
+        has = f"{live}" if live < limit else f"{limit} already"
+        more = "one more" if adding == 1 else f"{adding} more"
+        super().__init__(
+            f"your tenant may have at most {limit} live runs (queued, running or waiting; child runs count too) "
+            f"and has {has}: {more} would exceed that. Retry once some have finished, or cancel runs you no longer "
+            "need",
+            self.RETRY_AFTER_S,
+        )
+        self.limit, self.live, self.adding = limit, live, adding

@@ -79,9 +79,14 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=50, ge=1)  # runs one process drives at once
     max_parallel_steps_per_run: int = Field(default=16, ge=1)
     max_concurrent_runs_per_tenant: int = Field(default=100, ge=1)  # RUNNING at once; the rest wait QUEUED, in order
-    # startRun calls a tenant may make per second (0: no limit); beyond it the API answers RATE_LIMITED with a
-    # retry delay, so one tenant's flood cannot take the API and the database from the others.
+    # Starts of runs a tenant may make per second, every kind counted together (startRun, replayRun, retryRun,
+    # webhooks, messages, schedules; 0: no limit): beyond it a start waits its turn, or is refused with a retry
+    # delay, so one tenant's flood cannot take the API, the queue and the database from the others.
     run_starts_per_tenant_per_s: int = Field(default=50, ge=0)
+    # Live runs (QUEUED, RUNNING or WAITING, child runs included) a tenant may have at once (a tenant row's
+    # max_live_runs overrides it): a start beyond it is refused (retryable), a foreach/subworkflow/loop step that
+    # would exceed it fails, so nested fan-outs cannot fill the database and the queue without bound.
+    max_live_runs_per_tenant: int = Field(default=10_000, ge=1)
     run_lease_s: float = Field(default=10.0, gt=0.5)  # a dead worker's runs are taken over after this
     sweep_interval_s: float = Field(default=2.0, gt=0)
     requeue_after_s: float = Field(default=30.0, gt=0)  # a QUEUED run nobody picked up is dispatched again

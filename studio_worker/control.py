@@ -3,6 +3,9 @@
 Control never races a driver: it writes only runs nobody holds (taking the lease for its own
 transaction, fenced exactly like a driver's batch), and otherwise leaves a request in the database,
 bumps the run's signal and nudges the driver.
+
+Every start of a run, whatever its transport, passes its ``Admission`` here: the tenant's start pace and its cap on
+live runs (see ``studio_worker.admission``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.auth import Principal
-from studio_shared.db import Sessions, models
+from studio_shared.db import Sessions, lone_reads, models
 from studio_shared.db.jsondata import encode, stored_size
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, check_run_input, parse_definition
@@ -27,8 +30,9 @@ from studio_shared.events import EventBus, channels
 from studio_shared.schemas import NodeRegistry
 from studio_shared.store import audit, human_tasks, tenants
 from studio_shared.types import FINAL_RUN_STATUSES, Decision, HumanTaskStatus, RunStatus, StepStatus
+from studio_worker.admission import Admission, live_cap, live_runs, refuse_beyond_cap
 from studio_worker.engine import records
-from studio_worker.engine.children import nudge_cancelled_children
+from studio_worker.engine.cancels import cancel_children
 from studio_worker.engine.planner import StepState, reset_for_retry
 from studio_worker.engine.records import Batch, EventRecord, bus_messages
 from studio_worker.nodes.human import publish_task_update
@@ -63,16 +67,24 @@ _INSERT_STEPS = models.Step.__table__.insert()
 _INSERT_EVENT = models.RunEvent.__table__.insert()
 _INSERT_AUDIT = models.AuditEntry.__table__.insert()
 DEFINITION_CACHE = 256
+_runs = models.Run.__table__
 # Does the tenant already have runs waiting for a slot? Then a new one joins them instead of being dispatched:
-# a tenant that queues thousands must not fill the shared queue with jobs that can only be refused.
+# a tenant that queues thousands must not fill the shared queue with jobs that can only be refused. And how many
+# live runs does it have, against its cap? One statement, on the path of every start.
 _ANY_HELD = (
-    sa.select(models.Run.__table__.c.id)
+    sa.select(_runs.c.id)
     .where(
-        models.Run.__table__.c.tenant_id == sa.bindparam("b_tenant"),
-        models.Run.__table__.c.status == RunStatus.QUEUED,
-        models.Run.__table__.c.held_since.is_not(None),
+        _runs.c.tenant_id == sa.bindparam("b_tenant"),
+        _runs.c.status == RunStatus.QUEUED,
+        _runs.c.held_since.is_not(None),
     )
     .limit(1)
+)
+_ADMISSION = sa.select(sa.exists(_ANY_HELD).label("held"), live_runs().label("live"), live_cap().label("cap"))
+_BY_KEY = sa.select(_runs).where(
+    _runs.c.tenant_id == sa.bindparam("b_tenant"),
+    _runs.c.workflow_id == sa.bindparam("b_workflow"),
+    _runs.c.idempotency_key == sa.bindparam("b_key"),
 )
 
 
@@ -103,10 +115,15 @@ class Control:
     bus: EventBus
     queue: JobQueue
     registry: NodeRegistry
+    admission: Admission  # every start takes a turn of its tenant's pace and fits under its cap on live runs
     reads: Sessions | None = None  # a read-only factory (see studio_shared.db.read_only); default: sessions
     allow_self_approval: bool = True  # Settings.allow_self_approval: may a run's starter decide its tasks?
     owner: str = f"control:{uuid.uuid4().hex[:12]}"
     _definitions: dict[uuid.UUID, Definition] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.db = self.sessions.kw["bind"]
+        self._lookups = lone_reads(self.db)  # single queries outside a transaction (autocommit on PostgreSQL)
 
     def _definition(self, version_id: uuid.UUID, document: Any) -> Definition:
         """Published versions are immutable: parse each once (a bounded cache)."""
@@ -131,41 +148,59 @@ class Control:
         trigger: str = "manual",
         trigger_data: dict[str, Any] | None = None,
         started_by: uuid.UUID | None = None,
+        admitted: bool = False,
     ) -> tuple[models.Run, bool]:
         """Create a QUEUED run with every step PENDING and enqueue it; (run, created). A known key returns its run.
 
+        Admission, in this order: a known key answers at once (a repeat takes no turn); then the start waits for its
+        turn of the tenant's pace (``RateLimited`` when it is too far away), outside any transaction, so a waiting
+        start holds no connection; then the start's own transaction checks the tenant's cap on live runs
+        (``TooManyLiveRuns``). ``admitted``: the caller took this start's turn and room already (``admit``).
+
         ``started_by``: the person on whose authority it starts (the user, an API key's user, the user who made the
         webhook or schedule); its child runs inherit it, and it may not approve their tasks when self-approval is
-        off."""
+        off.
+        """
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
             raise ValidationFailed.one(["idempotencyKey"], "an idempotency key has 1 to 200 characters")
+        if idempotency_key is not None:
+            existing = await self._by_key(tenant_id, workflow_id, idempotency_key)
+            if existing is not None:
+                return existing, False
+        if not admitted:
+            await self.admission.take_turns(tenant_id)
 
         # On SQLite, read and check outside the write transaction: it holds the database's one write lock. On
         # PostgreSQL one transaction does both: three round trips fewer (BEGIN, the tenant's declaration, ROLLBACK).
-        async def start(s: AsyncSession) -> models.Run | _NewRun:
+        async def start(s: AsyncSession) -> _NewRun:
             return await self._start_rows(
-                s, tenant_id, actor, workflow_id, version, input, idempotency_key, trigger, trigger_data, started_by
+                s,
+                tenant_id,
+                actor,
+                workflow_id,
+                version,
+                input,
+                idempotency_key,
+                trigger,
+                trigger_data,
+                admitted,
+                started_by,
             )
 
         try:
-            if self.sessions.kw["bind"].dialect.name == "sqlite":
+            if self.db.dialect.name == "sqlite":
                 async with (self.reads or self.sessions)() as s:
                     found = await start(s)
-                if isinstance(found, models.Run):
-                    return found, False
                 async with self.sessions.begin() as s:
                     await found.insert(s)
             else:
                 async with self.sessions.begin() as s:
                     found = await start(s)
-                    if isinstance(found, models.Run):
-                        return found, False
                     await found.insert(s)
         except IntegrityError:
             # A concurrent start with the same key won the race: answer with its run.
             if idempotency_key is not None:
-                async with self.sessions() as s:
-                    existing = await self._by_key(s, tenant_id, workflow_id, idempotency_key)
+                existing = await self._by_key(tenant_id, workflow_id, idempotency_key)
                 if existing is not None:
                     return existing, False
             raise
@@ -177,6 +212,16 @@ class Control:
             # worker's first event before this one reads the gap from the database, as after any lost message.
             await asyncio.gather(self._published([event]), self._dispatch(tenant_id, values["id"]))
         return models.Run(**values), True
+
+    async def admit(self, tenant_id: uuid.UUID, runs: int) -> None:
+        """Admit ``runs`` starts at once, before the caller stores anything (a message that starts every workflow
+        listening on its channel): their turns of the tenant's pace, and room for them under its cap. The caller
+        then starts each with ``admitted=True``."""
+        if runs <= 0:
+            return
+        await self.admission.take_turns(tenant_id, runs)
+        async with self._lookups.connect() as conn:
+            await self.admission.check_room(conn, tenant_id, runs)
 
     async def _dispatch(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
         try:
@@ -195,13 +240,10 @@ class Control:
         idempotency_key: str | None,
         trigger: str,
         trigger_data: dict[str, Any] | None,
+        admitted: bool,
         started_by: uuid.UUID | None = None,
-    ) -> models.Run | _NewRun:
-        """The run a known idempotency key already started, or the rows of a new run (after every check)."""
-        if idempotency_key is not None:
-            existing = await self._by_key(s, tenant_id, workflow_id, idempotency_key)
-            if existing is not None:
-                return existing
+    ) -> _NewRun:
+        """The rows of a new run, after every check (its key is new, or the unique constraint says otherwise)."""
         params = {"b_tenant": tenant_id, "b_workflow": workflow_id, "b_version": version}
         target = (await s.execute(_LATEST if version is None else _VERSION, params)).first()
         if target is None:
@@ -212,7 +254,14 @@ class Control:
             if version is None:
                 raise ValidationFailed.one(["workflowId"], "publish the workflow before starting runs", "NOT_PUBLISHED")
             raise ValidationFailed.one(["version"], f"the workflow has no version {version}", "NOT_FOUND")
-        behind_held = await s.scalar(_ANY_HELD, {"b_tenant": tenant_id}) is not None
+        room = (
+            await s.execute(
+                _ADMISSION, {"b_tenant": tenant_id, "b_default_cap": self.admission.settings.max_live_runs_per_tenant}
+            )
+        ).one()
+        if not admitted:
+            refuse_beyond_cap(int(room.live), int(room.cap), 1)
+        behind_held = bool(room.held)
         definition = self._definitions.get(target.version_id)
         if definition is None:
             document = await s.scalar(_DEFINITION, {"b_tenant": tenant_id, "b_version": target.version_id})
@@ -272,15 +321,13 @@ class Control:
         }
         return _NewRun(values, steps, event, entry, behind_held)
 
-    async def _by_key(self, s: Any, tenant_id: uuid.UUID, workflow_id: uuid.UUID, key: str) -> models.Run | None:
-        result: models.Run | None = await s.scalar(
-            sa.select(models.Run).where(
-                models.Run.tenant_id == tenant_id,
-                models.Run.workflow_id == workflow_id,
-                models.Run.idempotency_key == key,
-            )
-        )
-        return result
+    async def _by_key(self, tenant_id: uuid.UUID, workflow_id: uuid.UUID, key: str) -> models.Run | None:
+        """The run an idempotency key started, if any: one query on its own, before the start takes a turn."""
+        async with self._lookups.connect() as conn:
+            row = (
+                await conn.execute(_BY_KEY, {"b_tenant": tenant_id, "b_workflow": workflow_id, "b_key": key})
+            ).first()
+        return models.Run(**row._mapping) if row is not None else None
 
     # -- cancel ------------------------------------------------------------------------------------------
 
@@ -327,8 +374,7 @@ class Control:
             await self.queue.enqueue_advance(tenant_id, run_id)  # lets the engine admit the next queued run
             if run.parent_run_id is not None:
                 await self.queue.enqueue_advance(tenant_id, run.parent_run_id)
-            async with (self.reads or self.sessions)() as s:
-                await nudge_cancelled_children(s, self.bus, self.queue, tenant_id, run_id)
+            await cancel_children(self.db, self.bus, self.queue, tenant_id, run_id)
         else:
             await self.bus.publish(channels.control(), {"cancel": str(run_id)})
             await self.queue.enqueue_advance(tenant_id, run_id)
@@ -340,13 +386,19 @@ class Control:
     async def retry_run(
         self, tenant_id: uuid.UUID, actor: Principal, run_id: uuid.UUID, from_step: str | None
     ) -> models.Run:
-        """Resume the same run: the named step (default: every failed or cancelled one) and all downstream."""
+        """Resume the same run: the named step (default: every failed or cancelled one) and all downstream.
+
+        A finished run that resumes is live again: it is admitted like a start (a turn of the pace, room under the
+        cap), or retrying thousands of finished runs would be a way around both.
+        """
+        await self.admission.take_turns(tenant_id)
         async with self.sessions.begin() as s:
             run = await _run(s, tenant_id, run_id)
             if run.status not in FINAL_RUN_STATUSES:
                 raise Conflict(f"the run is {run.status.value}; retry it once it has finished", ["id"])
             if run.status is RunStatus.SUCCEEDED and from_step is None:
                 raise ValidationFailed.one(["fromStep"], "the run succeeded: name the step to run again from")
+            await self.admission.check_room(s, tenant_id, 1)
             version = await s.get(models.WorkflowVersion, run.workflow_version_id)
             if version is None or version.tenant_id != tenant_id:
                 raise NotFound("workflow version", run.workflow_version_id)

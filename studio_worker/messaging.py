@@ -75,15 +75,22 @@ class Messaging:
         started_by: uuid.UUID | None = None,
     ) -> Sent:
         """Record the inbound message and start the runs of every workflow listening on the channel (``started_by``:
-        the person who sent it, see ``Control.start_run``)."""
+        the person who sent it, see ``Control.start_run``).
+
+        Its runs are admitted together before anything is stored (a turn of the tenant's start pace each, and room
+        under its cap): refused, the message is not kept and a retry sends it afresh; admitted, every listener
+        starts, rather than some of them.
+        """
         _check(channel, text, sender)
+        listeners = await self._listeners(tenant_id, channel, text)
+        await self.control.admit(tenant_id, len(listeners))
         message_id = uuid.uuid4()
         # The message is stored before any run starts, so it precedes their replies in the conversation.
         async with self.sessions.begin() as s:
             conn = await s.connection()
             await messages.post_once(conn, tenant_id, message_id, channel, text, MessageDirection.INBOUND, sender)
         run_ids: list[uuid.UUID] = []
-        for workflow_id in await self._listeners(tenant_id, channel, text):
+        for workflow_id in listeners:
             run_input = {"channel": channel, "text": text, "sender": sender, "message_id": str(message_id)}
             try:
                 run, _ = await self.control.start_run(
@@ -95,6 +102,7 @@ class Messaging:
                     trigger="message",
                     trigger_data={"message_id": str(message_id), "channel": channel},
                     started_by=started_by,
+                    admitted=True,
                 )
             except ValidationFailed as exc:  # its input schema refuses messages: the others still start
                 log.info("workflow %s listens on %s but refused the message: %s", workflow_id, channel, exc)

@@ -9,7 +9,8 @@ One pass (``run_once``):
    own insert created;
 3. starts the run of each pending fire through ``Control.start_run`` with an idempotency key derived from the
    schedule and the tick, so a fire started twice (its scheduler died after the claim and another resumed
-   it) is still one run;
+   it) is still one run. A fire that its tenant's start pace refuses stays PENDING and starts at its turn; one that
+   its tenant's cap on live runs refuses is FAILED, saying so;
 4. resumes open fires (``resume_open``): pending ones a dead scheduler left, buffered ones whose blocking run
    has finished.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,11 +39,13 @@ from studio_shared.auth import Principal
 from studio_shared.cron import Cron, InvalidCron, InvalidTimezone
 from studio_shared.db import create_engine, models, read_only, session_factory
 from studio_shared.db.types import utcnow
-from studio_shared.errors import Conflict, NotFound, ValidationFailed
+from studio_shared.errors import Conflict, NotFound, RateLimited, TooManyLiveRuns, ValidationFailed
 from studio_shared.events import EventBus, channels, event_bus_from, listen_forever
+from studio_shared.ratelimit import RateLimiter
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
 from studio_shared.types import FINAL_RUN_STATUSES
+from studio_worker.admission import Admission
 from studio_worker.control import Control
 from studio_worker.engine.runtime import worker_identity
 from studio_worker.fire_plan import BUFFERED, FAILED, MISSED, PENDING, STARTED, Previous, Timing, plan
@@ -106,6 +110,7 @@ class Scheduler:
         self._dialect = db.dialect.name
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._later: set[asyncio.Task[None]] = set()  # fires waiting for their tenant's next turn to start runs
 
     async def start(self) -> None:
         self._tasks = [
@@ -116,9 +121,10 @@ class Scheduler:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._later]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -254,6 +260,14 @@ class Scheduler:
             )
             values = {"outcome": STARTED, "run_id": run.id, "error": None}
             log.debug("schedule %s tick %s started run %s", fire.schedule_id, fire.tick.isoformat(), run.id)
+        except RateLimited as exc:
+            if not isinstance(exc, TooManyLiveRuns):
+                # The tenant's start pace (shared with its API calls, webhooks and messages): the fire stays PENDING
+                # and starts at its turn. Its key makes a start by another scheduler meanwhile the same run.
+                self._start_later(fire, schedule, exc.retry_after_s)
+                return
+            log.warning("schedule %s tick %s could not start its run: %s", fire.schedule_id, fire.tick, exc)
+            values = {"outcome": FAILED, "run_id": None, "error": str(exc)[:MAX_ERROR]}
         except (NotFound, Conflict, ValidationFailed) as exc:
             log.warning("schedule %s tick %s could not start its run: %s", fire.schedule_id, fire.tick, exc)
             values = {"outcome": FAILED, "run_id": None, "error": str(exc)[:MAX_ERROR]}
@@ -266,6 +280,21 @@ class Scheduler:
                 .where(_fires.c.tenant_id == fire.tenant_id, _fires.c.id == fire.id, _fires.c.outcome == PENDING)
                 .values(**values)
             )
+
+    def _start_later(self, fire: Fire, schedule: Any, delay_s: float) -> None:
+        """Start a paced fire after ``delay_s`` (a little more, spread: fires refused together do not come back
+        together), without holding up the pass; if this process stops first, ``resume_open`` starts it."""
+
+        async def later() -> None:
+            await asyncio.sleep(delay_s * (1 + random.random() / 4))  # noqa: S311 - a spread, not a secret
+            try:
+                await self._start(fire, schedule)
+            except Exception:
+                log.warning("starting schedule %s tick %s failed; the next pass retries", fire.schedule_id, fire.tick)
+
+        task = asyncio.create_task(later(), name=f"studio-fire-{fire.id}")
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
 
     async def _cancel_previous(self, fire: Fire) -> None:
         """cancel_previous: cancel the run of the schedule's previous started fire if it is still active."""
@@ -419,8 +448,14 @@ async def serve(settings: Settings) -> None:
     await bus.start()
     queue = job_queue_from(settings)
     await queue.start()
+    limiter = RateLimiter(settings.redis_url)  # the tenants' start pace, shared with the API processes in Redis
     control = Control(
-        session_factory(db), bus, queue, load_catalog(settings).registry, reads=session_factory(read_only(db))
+        session_factory(db),
+        bus,
+        queue,
+        load_catalog(settings).registry,
+        Admission(settings, limiter),
+        reads=session_factory(read_only(db)),
     )
     scheduler = Scheduler(settings, db, bus, control)
     stop = asyncio.Event()
@@ -435,5 +470,6 @@ async def serve(settings: Settings) -> None:
         await scheduler.close()
         await queue.close()
         await bus.close()
+        await limiter.close()
         await db.dispose()
         log.info("scheduler %s stopped", scheduler.owner)

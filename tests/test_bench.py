@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import engine, starts
+from bench import admission, engine, graphql_reads, starts
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES
 
 pytestmark = pytest.mark.slow
@@ -30,8 +30,32 @@ async def test_the_start_benchmark_counts_what_each_start_cost() -> None:
     result = await starts.run(backend, 5, redis_url, POSTGRES_ADMIN_URL)
     assert len(result.latencies_ms) == 5 and all(ms > 0 for ms in result.latencies_ms)
     assert result.cpu_ms > 0
-    # PostgreSQL: the user lookup in autocommit, then one transaction reads, checks and writes. SQLite reads (the
-    # user, then the workflow) outside its single write lock.
-    assert result.transactions == [1 if SERVICES else 3] * 5
+    # PostgreSQL: the user and the idempotency key looked up in autocommit, then one transaction reads, checks and
+    # writes. SQLite reads (the user, the key, then the workflow and the tenant's room) outside its single write lock.
+    assert result.transactions == [1 if SERVICES else 4] * 5
     assert min(result.statements) >= 5, "the lookups and the four inserts at least"
     assert result.table().splitlines()[-1].startswith(f"| {backend} | 5 |") and "nan" not in result.table()
+
+
+async def test_the_admission_benchmark_times_the_claim_and_the_start_check_against_a_backlog() -> None:
+    measured = await admission.measure("postgres" if SERVICES else "sqlite", 300, 3, POSTGRES_ADMIN_URL)
+    assert [len(took) for _, took in measured] == [3, 3, 3, 3]
+    assert all(ms > 0 for _, took in measured for ms in took)
+
+
+async def test_the_reads_benchmark_measures_the_runs_pages_own_query() -> None:
+    """The Runs page's figure is that of the web app's document (read from frontend/src/api/), and each filtered page
+    is checked: the benchmark fails on a wrong answer (a run of another status or trigger), not just a slow one."""
+    document = graphql_reads.frontend_document("RunsPage")
+    assert document.lstrip().startswith("query RunsPage(") and "fragment RunRowFields on Run" in document
+    results = await graphql_reads.run("sqlite", 2, 3, POSTGRES_ADMIN_URL, 20.0, runs=600)
+    labels = [result.backend for result in results]
+    assert [label.split(": ", 1)[1] for label in labels] == [
+        "workflows(first: 50) { latestVersion }",
+        "runs(first: 50) { steps } of 600",
+        "RunsPage: top-level of 600",
+        "RunsPage: FAILED webhook runs of 600",
+        "RunsPage: one workflow, one starter of 600",
+        "RunsPage: top-level, 60 % deep of 600",
+    ]
+    assert all(len(result.latencies_ms) == 3 and min(result.statements) > 0 for result in results)

@@ -6,7 +6,7 @@
   and not after this time.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-07 12:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from studio_shared.db.types import UTCDateTime
 
 revision: str = '0015'
-down_revision: str | None = '0012'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -48,6 +48,8 @@ export const PAGES = [
     },
   },
   { name: "triggers", path: (ids) => `/workflows/${ids.workflow}/triggers`, ready: (p) => p.getByRole("heading", { name: "Schedules" }) },
+  { name: "runs", path: "/runs", ready: (p) => p.getByRole("table", { name: "Runs" }) },
+  { name: "workflow-runs", path: (ids) => `/workflows/${ids.workflow}/runs`, ready: (p) => p.getByRole("table", { name: "Runs" }) },
   { name: "run", path: (ids) => `/runs/${ids.run}`, ready: (p) => p.locator('[data-testid="run-status"][data-status="SUCCEEDED"]') },
   { name: "inbox", path: "/inbox", ready: (p) => p.getByRole("heading", { level: 1 }) },
   { name: "credentials", path: "/credentials", ready: (p) => p.getByRole("form", { name: "New credential" }) },

@@ -19,6 +19,8 @@ import { connect as tcpConnect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { auditPages } from "./pages_audit.mjs";
+import { runsAndInbox } from "./runs_inbox.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const frontend = resolve(here, "..");
@@ -44,7 +46,6 @@ if (!existsSync(join(frontend, "dist", "index.html"))) {
 }
 
 const { chromium } = await import("playwright-core");
-const { auditPages } = await import("./pages_audit.mjs");
 
 function log(message) {
   console.log(`e2e [${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
@@ -438,6 +439,8 @@ try {
     return out.workflow.id;
   }
 
+  await runsAndInbox({ browser, base, token, results, log, watchCsp });
+
   // The builder by keyboard alone: a palette entry adds on Enter, a focused node is selected with Enter, the
   // inspector's "Connect to…" draws an edge (and removes it), Delete removes the selected node.
   const keyboardId = await createWorkflow("Keyboard flow", {
@@ -539,7 +542,8 @@ try {
       }
       send(data) {
         const m = JSON.parse(String(data));
-        if (m.type === "subscribe") window.__subscribes.push({ at: Date.now(), afterSeq: m.payload.variables?.afterSeq ?? null });
+        // The run's own subscriptions (the app also follows the tenant's approval tasks on the same socket).
+        if (m.type === "subscribe" && m.payload.query.includes("runEvents")) window.__subscribes.push({ at: Date.now(), afterSeq: m.payload.variables?.afterSeq ?? null });
         super.send(data);
       }
     };

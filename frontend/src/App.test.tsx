@@ -59,12 +59,12 @@ const navLinks = async () => {
 describe("admin navigation", () => {
   it.each(["VIEWER", "APPROVER", "OPERATOR", "EDITOR"] as const)("hides the admin links from a %s", async (role) => {
     renderApp(role, "/");
-    expect(await navLinks()).toEqual(["Workflows", "Approvals"]);
+    expect(await navLinks()).toEqual(["Workflows", "Runs", "Approvals"]);
   });
 
   it("shows an admin the credentials and users links", async () => {
     renderApp("ADMIN", "/");
-    expect(await navLinks()).toEqual(["Workflows", "Approvals", "Credentials", "Users"]);
+    expect(await navLinks()).toEqual(["Workflows", "Runs", "Approvals", "Credentials", "Users"]);
     expect((await screen.findByRole("link", { name: "Triggers of Nightly report" })).getAttribute("href")).toBe("/workflows/w1/triggers");
   });
 
@@ -95,7 +95,7 @@ describe("triggers page", () => {
     }
     expect(screen.queryByLabelText("Cron expression")).toBeNull();
     // The nav offers the open workflow's triggers.
-    expect(await navLinks()).toEqual(["Workflows", "Approvals", "Triggers"]);
+    expect(await navLinks()).toEqual(["Workflows", "Runs", "Approvals", "Triggers"]);
   });
 
   it("gives an editor the webhooks and every trigger control", async () => {

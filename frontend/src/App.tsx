@@ -2,6 +2,8 @@ import { Suspense, lazy, useState, type ComponentType } from "react";
 import { NavLink, Navigate, Route, RouterProvider, Routes, createBrowserRouter, useMatch } from "react-router-dom";
 import { SessionProvider, ViewerProvider, useCan, useSession, useViewer } from "./auth";
 import { adminNav, type AdminNavEntry } from "./lib/permissions";
+import { TaskFeedProvider } from "./lib/taskFeed";
+import { InboxLink } from "./components/InboxLink";
 import { AccountMenu, ThemeToggle } from "./components/AccountMenu";
 import { SetNewPasswordPage } from "./components/ChangePassword";
 import { Spinner } from "./components/Page";
@@ -12,6 +14,7 @@ import { WorkflowsPage } from "./pages/Workflows";
 const BuilderPage = lazy(() => import("./pages/Builder").then((m) => ({ default: m.BuilderPage })));
 const RunMonitorPage = lazy(() => import("./pages/RunMonitor").then((m) => ({ default: m.RunMonitorPage })));
 const InboxPage = lazy(() => import("./pages/Inbox").then((m) => ({ default: m.InboxPage })));
+const RunsPage = lazy(() => import("./pages/Runs").then((m) => ({ default: m.RunsPage })));
 const TriggersPage = lazy(() => import("./pages/Triggers").then((m) => ({ default: m.TriggersPage })));
 const CredentialsPage = lazy(() => import("./pages/Credentials").then((m) => ({ default: m.CredentialsPage })));
 const UsersPage = lazy(() => import("./pages/Users").then((m) => ({ default: m.UsersPage })));
@@ -21,7 +24,8 @@ const ADMIN_PAGES: Record<AdminNavEntry["to"], ComponentType> = { "/credentials"
 function WorkflowTriggersLink() {
   const builder = useMatch("/workflows/:id");
   const triggers = useMatch("/workflows/:id/triggers");
-  const id = builder?.params.id ?? triggers?.params.id;
+  const runs = useMatch("/workflows/:id/runs");
+  const id = builder?.params.id ?? triggers?.params.id ?? runs?.params.id;
   return id ? (
     <NavLink className={navLink} to={`/workflows/${id}/triggers`}>
       Triggers
@@ -29,7 +33,7 @@ function WorkflowTriggersLink() {
   ) : null;
 }
 
-const navLink = ({ isActive }: { isActive: boolean }) =>
+export const navLink = ({ isActive }: { isActive: boolean }) =>
   `rounded-md px-2.5 py-1.5 text-sm font-medium hover:bg-accent hover:no-underline ${isActive ? "bg-accent text-foreground" : "text-muted-foreground hover:text-foreground"}`;
 
 /** The studio's mark: a small graph, in the primary colour. */
@@ -49,10 +53,13 @@ function Brand() {
 function Shell() {
   const viewer = useViewer();
   const inbox = useCan("inbox");
+  const decides = useCan("decideTask");
+  const runs = useCan("runs");
   const admin = adminNav(viewer.permissions);
   // An admin's reset left a temporary password: the API admits only setting a new one.
   if (viewer.user?.mustChangePassword) return <SetNewPasswordPage email={viewer.user.email} />;
   return (
+    <TaskFeedProvider enabled={inbox} mine={decides}>
     <div className="min-h-screen">
       <header className="flex h-12 items-center gap-3 border-b bg-card px-4">
         <a className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:bg-card focus:p-1" href="#main">
@@ -63,11 +70,12 @@ function Shell() {
           <NavLink className={navLink} to="/" end>
             Workflows
           </NavLink>
-          {inbox ? (
-            <NavLink className={navLink} to="/inbox">
-              Approvals
+          {runs ? (
+            <NavLink className={navLink} to="/runs" end>
+              Runs
             </NavLink>
           ) : null}
+          {inbox ? <InboxLink className={navLink} /> : null}
           <WorkflowTriggersLink />
           {admin.map((entry) => (
             <NavLink className={navLink} key={entry.to} to={entry.to}>
@@ -88,6 +96,8 @@ function Shell() {
             <Route path="/workflows/:id" element={<BuilderPage />} />
             <Route path="/workflows/:id/triggers" element={<TriggersPage />} />
             <Route path="/runs/:id" element={<RunMonitorPage />} />
+            {runs ? <Route path="/runs" element={<RunsPage />} /> : null}
+            {runs ? <Route path="/workflows/:id/runs" element={<RunsPage />} /> : null}
             {inbox ? <Route path="/inbox" element={<InboxPage />} /> : null}
             {admin.map(({ to }) => {
               const Page = ADMIN_PAGES[to];
@@ -99,6 +109,7 @@ function Shell() {
         </Suspense>
       </div>
     </div>
+    </TaskFeedProvider>
   );
 }
 

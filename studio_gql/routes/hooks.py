@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 import uuid
 from typing import Any
@@ -33,7 +34,7 @@ from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
 from studio_shared.db import models, tenancy
 from studio_shared.db.types import utcnow
-from studio_shared.errors import Conflict, NotFound, ValidationFailed
+from studio_shared.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from studio_shared.store import runs as runs_store
 from studio_shared.store import webhooks as store
 from studio_shared.types import RunStatus
@@ -101,10 +102,13 @@ async def deliver(request: Request) -> Response:
     }
     delivery["sha256"] = hashlib.sha256(body).hexdigest()
     if hook.replay_window_s and key is not None:
-        refused = await _replay_refusal(state, hook, hook.replay_window_s, key, delivery["sha256"])
-        if refused is not None:
-            return refused
-    status, answer, run, created = await _start(state, hook, payload, key, delivery)
+        replayed = await _replay_refusal(state, hook, hook.replay_window_s, key, delivery["sha256"])
+        if replayed is not None:
+            return replayed
+    try:
+        status, answer, run, created = await _start(state, hook, payload, key, delivery)
+    except RateLimited as exc:  # the tenant's start pace or live-run cap, shared with every other kind of start
+        return refused(exc)
     headers = {}
     if run is not None and not created:  # the run an earlier delivery with this key started: a repeat
         if (run.trigger_data or {}).get("sha256") != delivery["sha256"]:
@@ -177,6 +181,12 @@ async def _start(
     except Conflict as exc:
         return 409, {"error": "conflict", "message": str(exc)}, None, False
     return 202, {"run_id": str(run.id)}, run, created
+
+
+def refused(exc: RateLimited) -> JSONResponse:
+    """The answer of every HTTP start (webhooks, messages) that admission refused: 429, told when to retry."""
+    body = {"error": exc.code.lower(), "message": str(exc), "retry_after_s": math.ceil(exc.retry_after_s * 100) / 100}
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})
 
 
 async def _await_run(

@@ -13,9 +13,9 @@ from starlette.responses import JSONResponse, Response
 from studio_gql import hygiene
 from studio_gql.auth import authenticate
 from studio_gql.limits import read_body
-from studio_gql.routes.hooks import problem
+from studio_gql.routes.hooks import problem, refused
 from studio_gql.state import AppState
-from studio_shared.errors import Unauthenticated, ValidationFailed
+from studio_shared.errors import RateLimited, Unauthenticated, ValidationFailed
 from studio_shared.rbac import Permission, permissions_for
 
 
@@ -55,6 +55,8 @@ async def receive(request: Request) -> Response:
         )
     except ValidationFailed as exc:
         return problem(422, "invalid", str(exc))
+    except RateLimited as exc:  # nothing was stored: send the message again after Retry-After
+        return refused(exc)
     return JSONResponse(
         {"message_id": str(sent.message.id), "run_ids": [str(r) for r in sent.run_ids]}, status_code=202
     )

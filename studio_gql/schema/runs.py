@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
+import sqlalchemy as sa
 import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
 
@@ -18,6 +18,7 @@ from studio_gql.errors import UserError, payload
 from studio_gql.permissions import needs
 from studio_gql.schema.artifacts import Artifact
 from studio_gql.schema.common import JSON, Connection, DeletePayload, connection, parse_id, require_id
+from studio_gql.schema.identity import User
 from studio_gql.schema.workflows import Workflow
 from studio_shared.db import models
 from studio_shared.errors import NotFound, ValidationFailed
@@ -43,7 +44,6 @@ StepStatus = strawberry.enum(StepStatusEnum, name="StepStatus")
 # Clocks of the API, the workers and the database differ a little: re-reads after a bus outage start this early.
 CLOCK_MARGIN = timedelta(seconds=5)
 LIVE_POLL_S = 5.0  # a quiet subscription re-reads the database this often, in case a message was lost
-START_TURN_WAIT_S = 1.0  # a startRun beyond its tenant's rate waits this long for its turn at most, then is refused
 
 
 @strawberry.type(description="One state change of a run or a step; `seq` increases by one per run.")
@@ -141,16 +141,85 @@ class Usage:
         )
 
 
+@strawberry.type(description="What started a run, as its trigger recorded it (a field that does not apply is null).")
+class RunTriggerDetails:
+    delivery_id: str | None = strawberry.field(
+        description="A webhook delivery's key (its webhook-id header, or the Idempotency-Key it was sent with)."
+    )
+    received_at: datetime | None = strawberry.field(description="When the webhook received the delivery.")
+    schedule_id: strawberry.ID | None = strawberry.field(description="The schedule whose tick started the run.")
+    scheduled_for: datetime | None = strawberry.field(description="The schedule's tick (before jitter).")
+    channel: str | None = strawberry.field(description="The channel of the message that started the run.")
+    message_id: strawberry.ID | None = strawberry.field(description="The message that started the run.")
+    replay_of: strawberry.ID | None = strawberry.field(description="The run this one replays (replayRun).")
+
+    @classmethod
+    def from_model(cls, row: Any) -> RunTriggerDetails:
+        """From a run's row (its trigger, idempotency key and trigger data)."""
+        data = row.trigger_data if isinstance(row.trigger_data, dict) else {}
+        # Not the webhook's id: for an unsigned webhook its id (in its URL) is all it takes to start runs, and only
+        # trigger managers may read it (Workflow.webhooks); run readers are not all trigger managers.
+        return cls(
+            delivery_id=_public_key(row) if row.trigger == "webhook" else None,
+            received_at=_when(data.get("received_at")),
+            schedule_id=_id(_text(data.get("schedule_id"))),
+            scheduled_for=_when(data.get("scheduled_for")),
+            channel=_text(data.get("channel")),
+            message_id=_id(_text(data.get("message_id"))),
+            replay_of=_id(_text(data.get("replay_of"))),
+        )
+
+
+def _public_key(row: Any) -> str | None:
+    """The idempotency key a run was started with, as its sender gave it. A webhook delivery's key is stored as
+    ``webhook:<webhook id>:<key>`` (scoped to its webhook); the webhook's id is left out: see RunTriggerDetails."""
+    key = row.idempotency_key
+    if key is not None and key.startswith("webhook:"):
+        return key.split(":", 2)[-1]
+    return key
+
+
+class _TriggerRow:
+    """A run's trigger, idempotency key and trigger data, as RunTriggerDetails reads them."""
+
+    def __init__(self, trigger: str, idempotency_key: str | None, trigger_data: Any) -> None:
+        self.trigger, self.idempotency_key, self.trigger_data = trigger, idempotency_key, trigger_data
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _id(value: str | None) -> strawberry.ID | None:
+    return strawberry.ID(value) if value is not None else None
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+@strawberry.type(description="How many child runs a step started, by status.")
+class ChildRunSummary:
+    total: int
+    queued: int
+    running: int = strawberry.field(description="RUNNING or WAITING.")
+    succeeded: int
+    failed: int
+    cancelled: int
+
+
 @strawberry.type(description="One execution of a published workflow version.")
 class Run:
     id: strawberry.ID
     version: int
     status: RunStatus
     trigger: str
-    input: JSON | None
-    output: JSON | None = strawberry.field(description="Outputs of the sink steps that succeeded, by step id.")
-    error: JSON | None
-    idempotency_key: str | None
+    idempotency_key: str | None = strawberry.field(
+        description="The key it was started with (a webhook delivery's: the delivery's key, without the webhook)."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -164,10 +233,15 @@ class Run:
         "(STUDIO_MAX_RUN_OUTPUT_BYTES per run, STUDIO_MAX_TENANT_OUTPUT_BYTES for all runs of the tenant); "
         "deleting the run frees it."
     )
+    started_via: str = strawberry.field(
+        description="What started it: user, apikey, webhook, schedule, run (a parent run's step) or another actor."
+    )
     _tenant_id: strawberry.Private[uuid.UUID]
     _workflow_id: strawberry.Private[uuid.UUID]
     _version_id: strawberry.Private[uuid.UUID]
     _parent_run_id: strawberry.Private[uuid.UUID | None]
+    _started_by: strawberry.Private[uuid.UUID | None]
+    _row: strawberry.Private[models.Run]
 
     @classmethod
     def from_model(cls, row: models.Run) -> Run:
@@ -176,10 +250,7 @@ class Run:
             version=row.version,
             status=row.status,
             trigger=row.trigger,
-            input=row.input,
-            output=row.output,
-            error=row.error,
-            idempotency_key=row.idempotency_key,
+            idempotency_key=_public_key(row),
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
@@ -188,11 +259,54 @@ class Run:
             item_index=row.item_index,
             depth=row.depth,
             stored_bytes=row.stored_bytes or 0,
+            started_via=(row.created_by or "system").split(":", 1)[0],
             _tenant_id=row.tenant_id,
             _workflow_id=row.workflow_id,
             _version_id=row.workflow_version_id,
             _parent_run_id=row.parent_run_id,
+            _started_by=row.started_by_user,
+            _row=row,
         )
+
+    async def _documents(self, info: Info) -> Any:
+        """The run's JSON columns: from its row, or, for a row of a list (which leaves them out: see
+        ``store.DOCUMENTS``), read for every run of the page that asks, in one statement."""
+        if not sa.inspect(self._row).unloaded.intersection(store.DOCUMENTS):
+            return self._row
+        return await info.context.loaders.run_documents.load(self._row.id)
+
+    @strawberry.field(description="The input it was started with.")
+    async def input(self, info: Info) -> JSON | None:
+        documents = await self._documents(info)
+        return documents.input if documents is not None else None
+
+    @strawberry.field(description="Outputs of the sink steps that succeeded, by step id.")
+    async def output(self, info: Info) -> JSON | None:
+        documents = await self._documents(info)
+        return documents.output if documents is not None else None
+
+    @strawberry.field(description="Why it failed: the failed steps' errors, or the engine's.")
+    async def error(self, info: Info) -> JSON | None:
+        documents = await self._documents(info)
+        return documents.error if documents is not None else None
+
+    @strawberry.field(
+        description="The webhook delivery, schedule tick or message that started it, and the run it replays."
+    )
+    async def trigger_details(self, info: Info) -> RunTriggerDetails:
+        documents = await self._documents(info)  # None: deleted meanwhile
+        trigger_data = documents.trigger_data if documents is not None else None
+        return RunTriggerDetails.from_model(_TriggerRow(self._row.trigger, self._row.idempotency_key, trigger_data))
+
+    @strawberry.field(
+        description="The person the run tree was started for: the user, an API key's user, or the user who made "
+        "the webhook or schedule that started it (child runs inherit it); null when nobody, or once deleted."
+    )
+    async def started_by(self, info: Info) -> User | None:
+        if self._started_by is None:
+            return None
+        row = await info.context.loaders.user.load(self._started_by)
+        return User.from_model(row) if row else None
 
     @strawberry.field(description="The workflow this run belongs to.")
     async def workflow(self, info: Info) -> Workflow:
@@ -225,16 +339,35 @@ class Run:
         return [RunEvent.from_model(r) for r in rows]
 
     @strawberry.field(
-        description="Runs this run's foreach, subworkflow and loop steps started (of one step, if given), newest first."
+        description="Runs this run's foreach, subworkflow and loop steps started (of one step, and of the given "
+        "statuses, if given), newest first. Ask for `status: [FAILED, CANCELLED]` first to list failed items first."
     )
     async def children(
-        self, info: Info, first: int | None = None, after: str | None = None, step_id: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        step_id: str | None = None,
+        status: list[RunStatus] | None = None,
     ) -> Connection[Run]:
         page_size(first)  # a bad page size or cursor is refused here, not in the middle of other runs' batch
         if after:
             decode_cursor(after)
-        page = await info.context.loaders.children.load((uuid.UUID(str(self.id)), step_id, first, after))
+        statuses = tuple(sorted({RunStatusEnum(s) for s in status or []}))
+        page = await info.context.loaders.children.load((uuid.UUID(str(self.id)), step_id, first, after, statuses))
         return connection(page, Run.from_model)
+
+    @strawberry.field(description="How many child runs this run's steps started (of one step, if given), by status.")
+    async def child_summary(self, info: Info, step_id: str | None = None) -> ChildRunSummary:
+        counts = await info.context.loaders.child_counts.load((uuid.UUID(str(self.id)), step_id))
+        return ChildRunSummary(
+            total=sum(counts.values()),
+            queued=counts.get(RunStatusEnum.QUEUED, 0),
+            running=counts.get(RunStatusEnum.RUNNING, 0) + counts.get(RunStatusEnum.WAITING, 0),
+            succeeded=counts.get(RunStatusEnum.SUCCEEDED, 0),
+            failed=counts.get(RunStatusEnum.FAILED, 0),
+            cancelled=counts.get(RunStatusEnum.CANCELLED, 0),
+        )
 
     @strawberry.field(description="Approval tasks this run's human.approval steps opened, oldest first.")
     async def human_tasks(self, info: Info) -> list[Annotated[HumanTask, strawberry.lazy("studio_gql.schema.tasks")]]:
@@ -262,12 +395,56 @@ class Run:
         return Run.from_model(row) if row else None
 
 
+MAX_FILTER_VALUES = 10  # statuses and trigger kinds a filter may list
+MAX_TRIGGER_LENGTH = 32  # the width of runs.trigger
+
+
 @strawberry.input(description="Narrow a run list; every given field must match.")
 class RunFilter:
     workflow_id: strawberry.ID | None = None
     status: list[RunStatus] | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    trigger: list[str] | None = strawberry.field(
+        default=None,
+        description="Trigger kinds: manual, webhook, schedule, message, parent (a child run); any of them matches.",
+    )
+    started_by: strawberry.ID | None = strawberry.field(
+        default=None, description="A user's id: runs started for that person (see Run.startedBy)."
+    )
+    top_level: bool | None = strawberry.field(
+        default=None, description="true: only runs no step started; false: only child runs; null: both."
+    )
+
+    def where(self) -> store.RunFilter | None:
+        """The store's filter, or None when an id in it names nothing (the answer is then empty, as for a missing
+        id). Lists longer than MAX_FILTER_VALUES, and trigger kinds no run can have, are refused."""
+        for field, values in (("status", self.status), ("trigger", self.trigger)):
+            if values is not None and len(values) > MAX_FILTER_VALUES:
+                raise ValidationFailed.one(
+                    ["filter", field], f"list at most {MAX_FILTER_VALUES} values in filter.{field}", "OUT_OF_RANGE"
+                )
+        for kind in self.trigger or []:
+            if not 0 < len(kind) <= MAX_TRIGGER_LENGTH:
+                raise ValidationFailed.one(
+                    ["filter", "trigger"],
+                    f"a trigger kind is 1 to {MAX_TRIGGER_LENGTH} characters, e.g. webhook or schedule",
+                    "OUT_OF_RANGE",
+                )
+        ids = {"workflow": self.workflow_id, "started_by": self.started_by}
+        parsed = {name: parse_id(value) if value is not None else None for name, value in ids.items()}
+        if any(parsed[name] is None for name, value in ids.items() if value is not None):
+            return None
+        workflow_id, started_by = parsed["workflow"], parsed["started_by"]
+        return store.RunFilter(
+            workflow_id=workflow_id,
+            statuses=[RunStatusEnum(s) for s in self.status or []],
+            created_after=self.created_after,
+            created_before=self.created_before,
+            triggers=list(dict.fromkeys(self.trigger or [])),
+            started_by=started_by,
+            top_level=self.top_level,
+        )
 
 
 @strawberry.type
@@ -289,17 +466,9 @@ class RunQuery:
     async def runs(
         self, info: Info, first: int | None = None, after: str | None = None, filter: RunFilter | None = None
     ) -> Connection[Run]:
-        where = store.RunFilter()
-        if filter is not None:
-            workflow_id = parse_id(filter.workflow_id) if filter.workflow_id is not None else None
-            if filter.workflow_id is not None and workflow_id is None:
-                return connection(Page(items=[], has_next=False), Run.from_model)
-            where = store.RunFilter(
-                workflow_id=workflow_id,
-                statuses=[RunStatusEnum(s) for s in filter.status or []],
-                created_after=filter.created_after,
-                created_before=filter.created_before,
-            )
+        where = filter.where() if filter is not None else store.RunFilter()
+        if where is None:
+            return connection(Page(items=[], has_next=False), Run.from_model)
         async with info.context.state.reads() as s:
             page = await store.list_runs(s, info.context.tenant_id, where, first, after)
         return connection(page, Run.from_model)
@@ -338,7 +507,6 @@ class RunMutation:
         idempotency_key: str | None = None,
     ) -> RunPayload:
         ctx = info.context
-        await _within_start_rate(ctx)
         principal = ctx.require_principal()
         run, created = await ctx.state.control.start_run(
             ctx.tenant_id,
@@ -415,24 +583,6 @@ class RunMutation:
             except StorageError:
                 log.warning("could not remove the files of deleted run %s", gone, exc_info=True)
         return DeletePayload(deleted_id=id)
-
-
-async def _within_start_rate(ctx: Context) -> None:
-    """One tenant's flood of startRun calls waits its turn instead of taking the API from the others: beyond its
-    rate (a second's worth may come at once), calls are let through evenly spaced, each waiting up to
-    START_TURN_WAIT_S for its turn; a call whose turn is further away is refused and told when to retry."""
-    limit = ctx.state.settings.run_starts_per_tenant_per_s
-    if not limit:
-        return
-    retry_after = await ctx.state.limiter.pace(
-        f"runstart:{ctx.tenant_id}", limit, burst=limit, max_wait_s=START_TURN_WAIT_S
-    )
-    if retry_after is not None:
-        retry_after = math.ceil(retry_after * 100) / 100
-        raise StrawberryGraphQLError(
-            f"your tenant starts at most {limit} runs per second: retry in {retry_after:g} s",
-            extensions={"code": "RATE_LIMITED", "retryable": True, "retryAfterS": retry_after},
-        )
 
 
 @contextlib.asynccontextmanager

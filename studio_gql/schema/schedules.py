@@ -103,6 +103,11 @@ class Schedule:
             raise NotFound("workflow", self._workflow_id)
         return Workflow.from_model(row)
 
+    @strawberry.field(description="The fire of lastFireAt's tick: what became of it, and its run.")
+    async def last_fire(self, info: Info) -> ScheduleFire | None:
+        row = await info.context.loaders.last_fire.load(uuid.UUID(str(self.id)))
+        return ScheduleFire.from_model(row) if row else None
+
     @strawberry.field(description="Its fires, newest tick first.")
     async def fires(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[ScheduleFire]:
         async with info.context.state.reads() as s:

@@ -32,6 +32,8 @@ HumanTaskStatus = strawberry.enum(
 )
 Decision = strawberry.enum(DecisionEnum, name="Decision", description="An approver's answer to a task.")
 
+MAX_COUNT = 1000  # humanTaskCount counts this far at most
+
 # Run-level events after which a run's open tasks were cancelled (in the same transaction).
 _UNSUCCESSFUL = frozenset({"run.cancelled", "run.failed"})
 
@@ -78,6 +80,7 @@ class HumanTask:
     updated_at: datetime
     _run_id: strawberry.Private[uuid.UUID]
     _decided_by: strawberry.Private[uuid.UUID | None]
+    _row: strawberry.Private[models.HumanTask]
 
     @classmethod
     def from_model(cls, row: models.HumanTask) -> HumanTask:
@@ -102,6 +105,7 @@ class HumanTask:
             updated_at=row.updated_at,
             _run_id=row.run_id,
             _decided_by=row.decided_by,
+            _row=row,
         )
 
     @strawberry.field(description="The run waiting for this task.")
@@ -117,6 +121,16 @@ class HumanTask:
             return None
         row = await info.context.loaders.user.load(self._decided_by)
         return User.from_model(row) if row else None
+
+    @strawberry.field(
+        description="Whether you are among its deciders (by role, assignees and escalation), whatever its status; "
+        "false for an API key."
+    )
+    async def assigned_to_me(self, info: Info) -> bool:
+        approver = await _approver(info.context)
+        if approver is None:
+            return False
+        return store.may_decide(self._row, approver.role, approver.email)
 
     @strawberry.field(description="Every decision so far, in order.")
     async def decisions(self, info: Info) -> list[HumanTaskDecision]:
@@ -168,6 +182,24 @@ class HumanTaskQuery:
         async with ctx.state.reads() as s:
             page = await store.list_tasks(s, ctx.tenant_id, where, first, after)
         return connection(page, HumanTask.from_model)
+
+    @strawberry.field(
+        description=f"How many of your tenant's tasks match (e.g. OPEN and assignedToMe: the inbox's badge), counted "
+        f"up to {MAX_COUNT:,}: a larger number reads as {MAX_COUNT:,}.",
+        extensions=needs(Permission.TASK_READ),
+    )
+    async def human_task_count(
+        self, info: Info, status: HumanTaskStatus | None = None, assigned_to_me: bool | None = None
+    ) -> int:
+        ctx = info.context
+        where = store.TaskFilter(status=HumanTaskStatusEnum(status) if status is not None else None)
+        if assigned_to_me:
+            approver = await _approver(ctx)
+            if approver is None:
+                return 0
+            where = replace(where, assigned_to=approver)
+        async with ctx.state.reads() as s:
+            return await store.count_tasks(s, ctx.tenant_id, where, MAX_COUNT)
 
     @strawberry.field(description="A human task by id, or null.", extensions=needs(Permission.TASK_READ))
     async def human_task(self, info: Info, id: strawberry.ID) -> HumanTask | None:

@@ -46,6 +46,7 @@ class Tenant(Base, Timestamps):
     # STUDIO_MAX_RUN_OUTPUT_BYTES; 0: no limit.
     max_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     max_run_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    max_live_runs: Mapped[int | None]  # overrides Settings.max_live_runs_per_tenant
 
 
 class User(Tenanted, Timestamps, Base):
@@ -121,6 +122,18 @@ class Run(Tenanted, Timestamps, Base):
         sa.Index(None, "tenant_id", "status", "created_at"),
         sa.Index(None, "tenant_id", "parent_run_id", "item_index"),
         sa.Index(None, "tenant_id", "updated_at"),  # what changed while a subscriber's bus was away
+        # The Runs page's filters, each keyset-paged on (created_at, id): by trigger kind, by the person a run was
+        # started for, and top-level runs only (its default view: a 10,000-item foreach does not bury the rest).
+        sa.Index(None, "tenant_id", "trigger", "created_at", "id"),
+        sa.Index(None, "tenant_id", "started_by_user", "created_at", "id"),
+        sa.Index(
+            "ix_runs_top_level",
+            "tenant_id",
+            "created_at",
+            "id",
+            postgresql_where=sa.text("parent_run_id IS NULL"),
+            sqlite_where=sa.text("parent_run_id IS NULL"),
+        ),
         # System scans of the reconciler and scheduler (every tenant at once): the one place an index
         # leads with something other than the tenant.
         sa.Index("ix_runs_sweep_lease", "status", "lease_expires_at"),

@@ -123,19 +123,31 @@ async def get(s: AsyncSession, tenant_id: uuid.UUID, task_id: uuid.UUID) -> mode
     return await s.scalar(sa.select(Task).where(Task.tenant_id == tenant_id, Task.id == task_id))
 
 
-async def list_tasks(
-    s: AsyncSession, tenant_id: uuid.UUID, where: TaskFilter, first: int | None, after: str | None
-) -> Page[models.HumanTask]:
-    """A page of the tenant's tasks, newest first."""
-    stmt = sa.select(Task).where(Task.tenant_id == tenant_id)
+def _filtered(s: AsyncSession, stmt: sa.Select[Any], where: TaskFilter) -> sa.Select[Any]:
     if where.status is not None:
         stmt = stmt.where(Task.status == where.status)
     if where.run_id is not None:
         stmt = stmt.where(Task.run_id == where.run_id)
     if where.assigned_to is not None:
         stmt = stmt.where(_assigned_to(s.get_bind().dialect.name, where.assigned_to))
-    stmt, size = keyset(stmt, Task.created_at, Task.id, first, after)
+    return stmt
+
+
+async def list_tasks(
+    s: AsyncSession, tenant_id: uuid.UUID, where: TaskFilter, first: int | None, after: str | None
+) -> Page[models.HumanTask]:
+    """A page of the tenant's tasks, newest first."""
+    stmt, size = keyset(
+        _filtered(s, sa.select(Task).where(Task.tenant_id == tenant_id), where), Task.created_at, Task.id, first, after
+    )
     return paged((await s.scalars(stmt)).all(), size)
+
+
+async def count_tasks(s: AsyncSession, tenant_id: uuid.UUID, where: TaskFilter, limit: int) -> int:
+    """How many of the tenant's tasks match, counting at most ``limit`` (a badge's number: the work stays bounded
+    however many tasks pile up)."""
+    matching = _filtered(s, sa.select(Task.id).where(Task.tenant_id == tenant_id), where).limit(limit).subquery()
+    return int(await s.scalar(sa.select(sa.func.count()).select_from(matching)) or 0)
 
 
 async def changed_since(

@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
 from studio_shared.db import models
 from studio_shared.errors import Conflict, NotFound
@@ -23,12 +24,38 @@ FINAL = [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED]
 
 @dataclass(frozen=True, slots=True)
 class RunFilter:
+    """Every given field must match. Each list is keyset-paged on ``(created_at, id)`` through an index that leads
+    with the tenant and the filtered column (see ``models.Run``), so a page costs the same at any depth."""
+
     workflow_id: uuid.UUID | None = None
     statuses: Sequence[RunStatus] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
     parent_run_id: uuid.UUID | None = None
     parent_step_id: str | None = None
+    triggers: Sequence[str] = ()  # manual, webhook, schedule, message, parent (a child run), ...
+    started_by: uuid.UUID | None = None  # the person the run tree was started for (``Run.started_by_user``)
+    top_level: bool | None = None  # True: runs no step started; False: child runs only
+
+
+# What a list of runs leaves out of each row: the JSON a run holds (its input, output, error and trigger delivery may be
+# megabytes each, and a page reads 50 to 100 rows). ``documents_of`` reads them for the rows whose client asks.
+DOCUMENTS = ("input", "output", "error", "trigger_data")
+
+
+_S = TypeVar("_S")
+
+
+def _without_documents(stmt: sa.Select[_S], run: Any = models.Run) -> sa.Select[_S]:
+    return stmt.options(*(defer(getattr(run, column)) for column in DOCUMENTS))
+
+
+async def documents_of(s: AsyncSession, tenant_id: uuid.UUID, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, sa.Row[Any]]:
+    """The JSON columns (``DOCUMENTS``) of each run, in one statement: what a list left out, for the runs asked."""
+    run = models.Run
+    columns = [getattr(run, column) for column in DOCUMENTS]
+    rows = await s.execute(sa.select(run.id, *columns).where(run.tenant_id == tenant_id, run.id.in_(run_ids)))
+    return {row.id: row for row in rows}
 
 
 async def get(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run | None:
@@ -54,6 +81,12 @@ def _filtered(stmt: sa.Select[models.Run], where: RunFilter) -> sa.Select[models
         stmt = stmt.where(run.parent_run_id == where.parent_run_id)
     if where.parent_step_id is not None:
         stmt = stmt.where(run.parent_step_id == where.parent_step_id)
+    if where.triggers:
+        stmt = stmt.where(run.trigger.in_(list(where.triggers)))
+    if where.started_by is not None:
+        stmt = stmt.where(run.started_by_user == where.started_by)
+    if where.top_level is not None:
+        stmt = stmt.where(run.parent_run_id.is_(None) if where.top_level else run.parent_run_id.is_not(None))
     return stmt
 
 
@@ -61,9 +94,8 @@ async def list_runs(
     s: AsyncSession, tenant_id: uuid.UUID, where: RunFilter, first: int | None, after: str | None
 ) -> Page[models.Run]:
     run = models.Run
-    stmt, size = keyset(
-        _filtered(sa.select(run).where(run.tenant_id == tenant_id), where), run.created_at, run.id, first, after
-    )
+    listed = _without_documents(sa.select(run).where(run.tenant_id == tenant_id))
+    stmt, size = keyset(_filtered(listed, where), run.created_at, run.id, first, after)
     return paged((await s.scalars(stmt)).all(), size)
 
 
@@ -74,27 +106,48 @@ async def children_of(
     step_id: str | None,
     first: int | None,
     after: str | None,
+    statuses: Sequence[RunStatus] = (),
 ) -> dict[uuid.UUID, Page[models.Run]]:
-    """A page of child runs of each parent (newest first), in one statement whatever the number of parents."""
+    """A page of child runs of each parent (newest first; of the given statuses, if any), in one statement whatever
+    the number of parents."""
     if len(parent_ids) == 1:
-        where = RunFilter(parent_run_id=parent_ids[0], parent_step_id=step_id)
+        where = RunFilter(parent_run_id=parent_ids[0], parent_step_id=step_id, statuses=statuses)
         return {parent_ids[0]: await list_runs(s, tenant_id, where, first, after)}
     run = models.Run
     stmt = _filtered(
         sa.select(run).where(run.tenant_id == tenant_id, run.parent_run_id.in_(parent_ids)),
-        RunFilter(parent_step_id=step_id),
+        RunFilter(parent_step_id=step_id, statuses=statuses),
     )
     stmt, size = keyset(stmt, run.created_at, run.id, first, after)  # ordered and limited below, per parent
     rank = sa.func.row_number().over(partition_by=run.parent_run_id, order_by=(run.created_at.desc(), run.id.desc()))
     ranked = stmt.order_by(None).limit(None).add_columns(rank.label("rank")).subquery()
     child = aliased(run, ranked)
     rows = await s.scalars(
-        sa.select(child).where(ranked.c.rank <= size + 1).order_by(ranked.c.parent_run_id, ranked.c.rank)
+        _without_documents(sa.select(child), child)
+        .where(ranked.c.rank <= size + 1)
+        .order_by(ranked.c.parent_run_id, ranked.c.rank)
     )
     found: dict[uuid.UUID, list[models.Run]] = {parent: [] for parent in parent_ids}
     for row in rows:
         found[row.parent_run_id].append(row)  # type: ignore[index]
     return {parent: paged(children, size) for parent, children in found.items()}
+
+
+async def child_counts(
+    s: AsyncSession, tenant_id: uuid.UUID, parent_ids: list[uuid.UUID], step_id: str | None
+) -> dict[uuid.UUID, dict[RunStatus, int]]:
+    """How many child runs each parent has (of one step, if given), by status: one grouped count for all parents,
+    read through the ``(tenant_id, parent_run_id, item_index)`` index."""
+    run = models.Run
+    stmt = sa.select(run.parent_run_id, run.status, sa.func.count()).where(
+        run.tenant_id == tenant_id, run.parent_run_id.in_(parent_ids)
+    )
+    if step_id is not None:
+        stmt = stmt.where(run.parent_step_id == step_id)
+    found: dict[uuid.UUID, dict[RunStatus, int]] = {parent: {} for parent in parent_ids}
+    for parent, status, count in await s.execute(stmt.group_by(run.parent_run_id, run.status)):
+        found[parent][RunStatus(status)] = int(count)  # type: ignore[index]  # the IN above: never NULL
+    return found
 
 
 async def changed_since(

@@ -246,6 +246,27 @@ async def of_workflows(
     return out
 
 
+async def last_fires(
+    s: AsyncSession, tenant_id: uuid.UUID, schedule_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, models.ScheduleFire]:
+    """Each schedule's fire of its ``last_fire_at`` tick (the newest that fired), in one statement (the DataLoader
+    behind ``Schedule.lastFire``); the unique key (tenant, schedule, tick) finds each one."""
+    fire, schedule = models.ScheduleFire, models.Schedule
+    rows = await s.scalars(
+        sa.select(fire)
+        .join(
+            schedule,
+            sa.and_(
+                schedule.tenant_id == fire.tenant_id,
+                schedule.id == fire.schedule_id,
+                schedule.last_fire_at == fire.scheduled_for,
+            ),
+        )
+        .where(fire.tenant_id == tenant_id, fire.schedule_id.in_(schedule_ids))
+    )
+    return {row.schedule_id: row for row in rows}
+
+
 async def list_fires(
     s: AsyncSession, tenant_id: uuid.UUID, schedule_id: uuid.UUID, first: int | None, after: str | None
 ) -> Page[models.ScheduleFire]:

@@ -5,6 +5,12 @@ A child is a run of its own in the parent's tenant, linked by ``parent_run_id``,
 ``<parent run>:<step>:<generation>:<index>`` (unique per tenant and workflow), so spawning is naturally
 idempotent. When a child finishes, the same transaction pokes the parent (``signal`` bumped, a WAITING
 parent made due): no completion is lost even if the process dies right after the commit.
+
+Children are admitted like any run: they must fit under the tenant's cap on live runs (else the step fails, and
+nothing waits for room: a parent waiting for a place for its children could wait on itself), and they are spawned
+held, so that the held-run dispatch gives them the tenant's free concurrency slots, oldest first, as slots free.
+A fan-out of ten thousand children puts ten thousand rows in the database and at most the tenant's free slots of
+jobs in the queue.
 """
 
 from __future__ import annotations
@@ -21,18 +27,17 @@ from studio_shared.db import models
 from studio_shared.db.jsondata import Encoded, NotStorable, encode
 from studio_shared.db.types import utcnow
 from studio_shared.definition import check_run_input
-from studio_shared.errors import ValidationFailed
-from studio_shared.events import channels
+from studio_shared.errors import TooManyLiveRuns, ValidationFailed
 from studio_shared.types import FINAL_RUN_STATUSES, RunStatus
+from studio_worker.admission import check_live_room
+from studio_worker.engine.cancels import cancel_children
 from studio_worker.engine.quotas import REFUSE_FRESH_S, size_text
-from studio_worker.engine.records import ACTIVE_RUN, CANCEL_STEP_CHILDREN, EventRecord, bus_messages, runs
+from studio_worker.engine.records import CANCEL_STEP_CHILDREN, EventRecord, bus_messages, runs
 from studio_worker.nodes.base import ChildOutcome, NodeError
 
 if TYPE_CHECKING:
     from studio_shared.definition import Definition
-    from studio_shared.events import EventBus
     from studio_worker.engine.runtime import RunEngine
-    from studio_worker.queue import JobQueue
 
 log = logging.getLogger("studio.engine.children")
 
@@ -158,7 +163,8 @@ class Children:
         return encoded
 
     async def spawn(self, target: Target, inputs: Sequence[tuple[int, Any]]) -> None:
-        """Create one QUEUED child per (index, input), in one transaction, and dispatch them."""
+        """Create one held QUEUED child per (index, input) in one transaction, if they fit under the tenant's cap
+        on live runs; then dispatch the tenant's oldest held runs into its free slots."""
         if not inputs:
             return
         definition = await self.definition(target)
@@ -201,6 +207,7 @@ class Children:
                     "last_seq": 1,
                     "stored_bytes": child_input.size,  # its input counts against the stored-output quotas
                     "signal": 0,
+                    "held_since": now,  # admitted like any run: dispatched when the tenant has a free slot
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -221,16 +228,28 @@ class Children:
             records.append(
                 EventRecord(self.tenant_id, child_id, 1, "run.queued", None, RunStatus.QUEUED, now, data, self.run_id)
             )
-        async with self.engine.db.begin() as conn:
-            await conn.execute(runs.insert(), run_rows)
-            await conn.execute(steps.insert(), step_rows)
-            await conn.execute(events.insert(), [r.row() for r in records])
+        try:
+            async with self.engine.db.begin() as conn:
+                await check_live_room(
+                    conn, self.tenant_id, len(run_rows), self.engine.settings.max_live_runs_per_tenant
+                )
+                await conn.execute(runs.insert(), run_rows)
+                await conn.execute(steps.insert(), step_rows)
+                await conn.execute(events.insert(), [r.row() for r in records])
+        except TooManyLiveRuns as exc:
+            # Fails the step (not retried by default: the same fan-out would meet the same cap).
+            raise NodeError(
+                "TooManyLiveRuns",
+                f"this step would start {exc.adding} child run{'s' if exc.adding != 1 else ''}, but the tenant may "
+                f"have at most {exc.limit} live runs (queued, running or waiting, child runs included) and has "
+                f"{exc.live if exc.live < exc.limit else f'{exc.limit} already'}: lower the fan-out (items, "
+                "max_concurrency) or raise the cap (STUDIO_MAX_LIVE_RUNS_PER_TENANT, or the tenant's max_live_runs)",
+            ) from None
         try:
             await self.engine.bus.publish_many(bus_messages(records))
         except Exception:  # committed; subscribers read the database
             log.warning("publishing the queued events of %d child runs failed", len(records), exc_info=True)
-        for row in run_rows:
-            await self.engine.queue.enqueue_advance(self.tenant_id, row["id"])
+        await self.engine.dispatch_held(self.tenant_id)
 
     # -- watching --------------------------------------------------------------------------------------
 
@@ -316,31 +335,7 @@ class Children:
         params = {"b_tenant": self.tenant_id, "b_run": self.run_id, "b_step": self.step_id, "b_now": utcnow()}
         async with self.engine.db.begin() as conn:
             await conn.execute(CANCEL_STEP_CHILDREN, params)
-        async with self.engine.reader.connect() as conn:
-            await nudge_cancelled_children(conn, self.engine.bus, self.engine.queue, self.tenant_id, self.run_id)
-
-
-async def nudge_cancelled_children(
-    conn: Any, bus: EventBus, queue: JobQueue, tenant_id: uuid.UUID, run_id: uuid.UUID
-) -> None:
-    """Tell the drivers of the run's children that were asked to cancel, and dispatch the parked ones.
-
-    Best effort: the request is in the database, where heartbeats and the sweep find it anyway.
-    """
-    rows = await conn.execute(
-        sa.select(runs.c.id).where(
-            runs.c.tenant_id == tenant_id,
-            runs.c.parent_run_id == run_id,
-            runs.c.status.in_(ACTIVE_RUN),
-            runs.c.cancel_requested_at.is_not(None),
-        )
-    )
-    for (child_id,) in rows:
-        try:
-            await bus.publish(channels.control(), {"cancel": str(child_id)})
-            await queue.enqueue_advance(tenant_id, child_id)
-        except Exception:
-            log.warning("could not nudge child run %s to cancel; the sweep will", child_id, exc_info=True)
+        await cancel_children(self.engine.db, self.engine.bus, self.engine.queue, self.tenant_id, self.run_id)
 
 
 def _outcome(row: Any) -> ChildOutcome:

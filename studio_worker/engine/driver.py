@@ -23,7 +23,8 @@ from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, Node
 from studio_shared.types import RunStatus, StepStatus
 from studio_worker.engine import records
-from studio_worker.engine.children import Children, nudge_cancelled_children
+from studio_worker.engine.cancels import cancel_children
+from studio_worker.engine.children import Children
 from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
 from studio_worker.engine.quotas import REFUSE_FRESH_S, TenantUsage, size_text
 from studio_worker.engine.records import STEP_JSON, Batch, EventDraft, LeaseLost, Signalled
@@ -492,12 +493,11 @@ class RunDriver:
             await self.engine.committer.submit(batch)
         else:
             await self._submit(batch)
-        if parent is not None:
+        if parent is not None and batch.parent_poked:  # a parent that already ended (cancelled, say) needs no job
             await self.engine.queue.enqueue_advance(self.tenant_id, parent)
         if batch.cancel_children:
-            async with self.engine.reader.connect() as conn:
-                await nudge_cancelled_children(conn, self.engine.bus, self.engine.queue, self.tenant_id, self.run_id)
-        await self.engine.run_finished(self.tenant_id, self.run_id)
+            await cancel_children(self.engine.db, self.engine.bus, self.engine.queue, self.tenant_id, self.run_id)
+        await self.engine.dispatch_held(self.tenant_id)  # this run's slot is free
 
     async def _finish_failed(self, batch: Batch, current: Plan) -> None:
         await self._stop_tasks()
@@ -528,6 +528,8 @@ class RunDriver:
         await self._submit(batch)
         if wake is not None:
             await self.engine.schedule_wake(self.tenant_id, self.run_id, wake)
+        # A WAITING run holds no slot: a parent that parks to wait for its children frees one for them.
+        await self.engine.dispatch_held(self.tenant_id)
 
     async def _hand_over(self, batch: Batch) -> None:
         """This process is shutting down: commit what is done, release the lease, and queue the run again."""

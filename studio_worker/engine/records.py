@@ -135,6 +135,7 @@ class Batch:
     expect_signal: int | None = None  # with release_lease: park or finish only if nobody poked the run since
     parent_run_id: uuid.UUID | None = None  # a child run's parent: its published events carry the link
     poke_parent: uuid.UUID | None = None  # a child finishing: wake its parent run in the same transaction
+    parent_poked: bool = False  # set by apply: the parent was still active (a final one needs no job)
     cancel_children: bool = False  # the run ends unsuccessfully: cancel its child runs and its open human tasks
     freed_bytes: int = 0  # stored bytes of the JSON values this batch overwrites (the writer measures them)
     stored_total: int | None = None  # the run's stored_bytes after this batch, once applied
@@ -156,8 +157,15 @@ class Batch:
 
 def _claim_statement() -> sa.Update:
     other = runs.alias("other")
-    ahead = (
-        sa.select(sa.func.count())
+    limit = sa.func.coalesce(
+        sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
+        sa.bindparam("b_default_limit"),
+    )
+    # The runs ahead of this one (RUNNING, or QUEUED before it), counted up to the limit at most: whether there are
+    # fewer than the limit is all the claim asks, and a tenant with ten thousand QUEUED runs must not make every
+    # claim count them all.
+    ahead_rows = (
+        sa.select(sa.literal_column("1"))
         .select_from(other)
         .where(
             other.c.tenant_id == sa.bindparam("b_tenant"),
@@ -169,12 +177,11 @@ def _claim_statement() -> sa.Update:
                 ),
             ),
         )
-        .scalar_subquery()
+        .correlate(runs)
+        .limit(limit)
+        .subquery("ahead")
     )
-    limit = sa.func.coalesce(
-        sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
-        sa.bindparam("b_default_limit"),
-    )
+    ahead = sa.select(sa.func.count()).select_from(ahead_rows).correlate(runs).scalar_subquery()
     return (
         runs.update()
         .where(
@@ -281,7 +288,8 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
     last_seq, batch.stored_total = fenced
     await _update_steps(conn, batch, now)
     if batch.poke_parent is not None:
-        await conn.execute(_POKE, {"b_tenant": batch.tenant_id, "b_run": batch.poke_parent, "b_now": now})
+        poked = await conn.scalar(_POKED, {"b_tenant": batch.tenant_id, "b_run": batch.poke_parent, "b_now": now})
+        batch.parent_poked = poked is not None
     if batch.cancel_children:
         await conn.execute(_CANCEL_CHILDREN, {"b_tenant": batch.tenant_id, "b_run": batch.run_id, "b_now": now})
         await human_tasks.cancel_open_of_run(conn, batch.tenant_id, batch.run_id, now)  # updated_at = the events' at
@@ -352,6 +360,7 @@ _POKE = (
         updated_at=sa.bindparam("b_now"),
     )
 )
+_POKED = _POKE.returning(runs.c.id)  # a child's poke: did it reach a parent that is still active?
 _CANCEL_CHILDREN = (
     runs.update()
     .where(

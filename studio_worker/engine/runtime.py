@@ -21,6 +21,8 @@ from studio_shared.definition import Definition, parse_definition
 from studio_shared.events import EventBus, Message, channels, listen_forever
 from studio_shared.settings import Settings
 from studio_shared.types import RunStatus
+from studio_worker.engine.cancels import CHUNK as CANCEL_CHUNK
+from studio_worker.engine.cancels import cancel_unstarted
 from studio_worker.engine.commit import GroupCommitter
 from studio_worker.engine.driver import RunDriver
 from studio_worker.engine.quotas import Quotas
@@ -34,18 +36,33 @@ log = logging.getLogger("studio.engine")
 DEFINITION_CACHE = 512
 
 
-_SLOTS = sa.select(
-    sa.select(tenants.c.max_concurrent_runs)
-    .where(tenants.c.id == sa.bindparam("b_tenant"))
-    .scalar_subquery()
-    .label("limit"),
-    sa.select(sa.func.count())
-    .where(runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.status == RunStatus.RUNNING)
-    .scalar_subquery()
-    .label("running"),
-)
 MAX_KICK = 100  # held runs dispatched by one finishing run at most (the rest by the next ones, or the sweep)
-_HELD = (
+_LIMIT = sa.func.coalesce(
+    sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
+    sa.bindparam("b_default_limit"),
+)
+# The tenant's slots taken: RUNNING runs, and QUEUED ones that are not held (their job is in the queue: dispatched
+# or started, they take a slot when a worker claims them). Counted up to the limit at most.
+_BUSY = (
+    sa.select(sa.func.count())
+    .select_from(
+        sa.select(sa.literal_column("1"))
+        .where(
+            runs.c.tenant_id == sa.bindparam("b_tenant"),
+            sa.or_(
+                runs.c.status == RunStatus.RUNNING,
+                sa.and_(runs.c.status == RunStatus.QUEUED, runs.c.held_since.is_(None)),
+            ),
+        )
+        .limit(_LIMIT)
+        .subquery("busy")
+    )
+    .scalar_subquery()
+)
+_FREE = sa.case((_LIMIT - _BUSY > MAX_KICK, MAX_KICK), (_LIMIT - _BUSY > 0, _LIMIT - _BUSY), else_=0)
+# The oldest held runs of a tenant, as many as it has free slots: one read (a tenant at its limit, or with nothing
+# held, reads no run row beyond its busy ones).
+_HELD_WITHIN_LIMIT = (
     sa.select(runs.c.id)
     .where(
         runs.c.tenant_id == sa.bindparam("b_tenant"),
@@ -54,7 +71,23 @@ _HELD = (
         runs.c.lease_owner.is_(None),
     )
     .order_by(runs.c.created_at, runs.c.id)
-    .limit(sa.bindparam("b_free"))
+    .limit(_FREE)
+)
+# Dispatching a held run ends its hold, in the same conditional update that decides who dispatches it: a run is
+# dispatched once, however many finishing runs look at the held ones at the same moment, and it counts as busy from
+# then on. (A dispatched run whose claim is refused is held again; one whose job is lost is re-sent by the sweep
+# after requeue_after_s, counted from here.)
+_UNHOLD = (
+    runs.update()
+    .where(
+        runs.c.tenant_id == sa.bindparam("b_tenant"),
+        runs.c.id.in_(sa.bindparam("b_ids", expanding=True)),
+        runs.c.status == RunStatus.QUEUED,
+        runs.c.held_since.is_not(None),
+        runs.c.lease_owner.is_(None),
+    )
+    .values(held_since=None, updated_at=sa.bindparam("b_now"))
+    .returning(runs.c.id)
 )
 # Tenants whose held runs have waited a while (a kick may have been lost): the sweep gives them their free slots.
 _HOLDING_TENANTS = (
@@ -159,22 +192,25 @@ class RunEngine:
     async def schedule_wake(self, tenant_id: uuid.UUID, run_id: uuid.UUID, at: datetime) -> None:
         await self.queue.enqueue_advance(tenant_id, run_id, defer_until=at)
 
-    async def run_finished(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
-        """A run freed a slot of its tenant's concurrency limit: dispatch as many of the oldest held runs as
-        there are free slots (queued runs that are not held still have their job in the queue)."""
-        async with self.reader.connect() as conn:
-            due = await self._held_within_limit(conn, tenant_id)
-        for queued_id in due:
+    async def dispatch_held(self, tenant_id: uuid.UUID) -> None:
+        """A run freed a slot of its tenant's concurrency limit (it finished or parked), or children were spawned
+        held: dispatch as many of the oldest held runs as there are free slots (queued runs that are not held
+        still have their job in the queue)."""
+        for queued_id in await self._take_held(tenant_id):
             await self.queue.enqueue_advance(tenant_id, queued_id)
 
-    async def _held_within_limit(self, conn: Any, tenant_id: uuid.UUID) -> list[uuid.UUID]:
-        """The oldest held runs of a tenant, as many as it has free slots (usually none are held: one lookup)."""
-        held = list(await conn.scalars(_HELD, {"b_tenant": tenant_id, "b_free": MAX_KICK}))
-        if not held:
+    async def _take_held(self, tenant_id: uuid.UUID) -> list[uuid.UUID]:
+        """The oldest held runs of a tenant, as many as it has free slots, no longer held: the caller dispatches them.
+
+        A read first (nearly always nothing is held, or no slot is free: no write), then the conditional update.
+        """
+        params = {"b_tenant": tenant_id, "b_default_limit": self.settings.max_concurrent_runs_per_tenant}
+        async with self.reader.connect() as conn:
+            due = list(await conn.scalars(_HELD_WITHIN_LIMIT, params))
+        if not due:
             return []
-        row = (await conn.execute(_SLOTS, {"b_tenant": tenant_id})).one()
-        free = (row.limit or self.settings.max_concurrent_runs_per_tenant) - row.running
-        return held[: max(0, free)]
+        async with self.lone_statements.begin() as conn:
+            return list(await conn.scalars(_UNHOLD, {"b_tenant": tenant_id, "b_ids": due, "b_now": utcnow()}))
 
     # -- definitions -------------------------------------------------------------------------------------
 
@@ -230,6 +266,8 @@ class RunEngine:
         while True:
             await asyncio.sleep(self.settings.sweep_interval_s)
             try:
+                # QUEUED runs asked to cancel whose canceller died before ending them: ended here, not dispatched.
+                await cancel_unstarted(self.db, self.bus, limit=CANCEL_CHUNK)
                 for tenant_id, run_id in await self.sweep():
                     # At most one pending sweep job per run: a backlog must not breed more re-dispatches.
                     await self.queue.enqueue_advance(tenant_id, run_id, dedupe=True)
@@ -238,6 +276,9 @@ class RunEngine:
 
     async def sweep(self, limit: int = 500) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """Runs to dispatch again: expired leases, due wake-ups, cancellations, QUEUED runs whose job was lost.
+
+        (QUEUED runs asked to cancel are not among them: nobody drives them, so the sweep ends them in the database,
+        ``cancel_unstarted``, instead of starting a driver for each.)
 
         Held runs (QUEUED beyond their tenant's concurrency limit) are not re-dispatched wholesale: a tenant that
         queued thousands would have every one of them refused again each sweep, and its backlog would crowd the
@@ -257,14 +298,13 @@ class RunEngine:
                 runs.c.held_since.is_(None),
                 unleased,
             ),
-            sa.and_(runs.c.status == RunStatus.QUEUED, runs.c.cancel_requested_at.is_not(None), unleased),
         )
         async with self.reader.connect() as conn:
             rows = await conn.execute(sa.select(runs.c.tenant_id, runs.c.id).where(condition).limit(limit))
             found = [(r.tenant_id, r.id) for r in rows]
-            holding = await conn.scalars(_HOLDING_TENANTS, {"b_before": stale_queue})
-            for tenant_id in list(holding):
-                found.extend((tenant_id, run_id) for run_id in await self._held_within_limit(conn, tenant_id))
+            holding = list(await conn.scalars(_HOLDING_TENANTS, {"b_before": stale_queue}))
+        for tenant_id in holding:
+            found.extend((tenant_id, run_id) for run_id in await self._take_held(tenant_id))
         return [(tenant_id, run_id) for tenant_id, run_id in found if run_id not in self.active]
 
     def _on_control(self, message: Message) -> None:

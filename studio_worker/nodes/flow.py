@@ -90,11 +90,13 @@ async def _foreach_progress(ctx: NodeContext, config: dict[str, Any], state: dic
     target = Target.from_state(state["target"])
     await _sync_spawned(children, state)
     finished = await children.outcomes(state["pending"])
-    for index in sorted(finished):
-        outcome = finished[index]
-        if not outcome.succeeded and config.get("on_item_error", "fail_fast") == "fail_fast":
-            await children.cancel_active()
-            raise _failure(outcome, f"item {index}")
+    failed = [outcome for outcome in finished.values() if not outcome.succeeded]
+    if failed and config.get("on_item_error", "fail_fast") == "fail_fast":
+        await children.cancel_active()
+        # The cause, not its consequence: a sibling this step cancelled (a resume interrupted after the cancel) is
+        # named only when no child failed.
+        first = min(failed, key=lambda outcome: (outcome.status == "CANCELLED", outcome.index))
+        raise _failure(first, f"item {first.index}")
     pending = [i for i in state["pending"] if i not in finished]
     todo: list[int] | None = state.get("todo")  # None: every item, in order
     start = state["spawned"]

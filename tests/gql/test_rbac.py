@@ -310,6 +310,7 @@ OPERATIONS: dict[str, Op] = {
     "humanTasks": Op(
         "Query", Permission.TASK_READ, "{ humanTasks(assignedToMe: true, first: 1) { edges { node { id } } } }"
     ),
+    "humanTaskCount": Op("Query", Permission.TASK_READ, "{ humanTaskCount(status: OPEN, assignedToMe: true) }"),
     "humanTask": Op(
         "Query", Permission.TASK_READ, "query($id: ID!) { humanTask(id: $id) { id status } }", _human_task_id
     ),

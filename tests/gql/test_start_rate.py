@@ -7,9 +7,9 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from studio_gql.schema.runs import START_TURN_WAIT_S
 from studio_gql.state import AppState
 from studio_shared.db import models
+from studio_worker.admission import START_TURN_WAIT_S
 from tests.conftest import GraphQLClient, TenantFixture
 from tests.worker.engine_harness import chain, publish
 

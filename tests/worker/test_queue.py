@@ -73,6 +73,57 @@ async def test_inprocess_defers_until_the_given_time(inprocess: tuple[InProcessQ
     assert recorder.calls == [run]
 
 
+async def test_inprocess_takes_tenants_in_turn_so_a_backlog_delays_another_tenant_by_one_job(
+    inprocess: tuple[InProcessQueue, Recorder],
+) -> None:
+    """One tenant's 10,000 queued jobs (a fan-out's children, say) do not put another tenant's job behind them: the
+    workers take one job of each tenant with jobs waiting, in turn (a single FIFO ran all 10,000 first)."""
+    queue, recorder = inprocess
+    flooding, quiet, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    busy = uuid.uuid4()
+    await queue.enqueue_advance(flooding, busy)  # occupies the only worker until released
+    await asyncio.sleep(0.01)
+    backlog = [uuid.uuid4() for _ in range(10_000)]
+    for run in backlog:
+        await queue.enqueue_advance(flooding, run)
+    quiet_runs = [uuid.uuid4(), uuid.uuid4()]
+    for run in quiet_runs:
+        await queue.enqueue_advance(quiet, run)
+    late = uuid.uuid4()
+    await queue.enqueue_advance(third, late)
+    assert len(queue) == 10_003
+    recorder.release.set()
+    for _ in range(200):
+        if len(recorder.calls) >= 7:
+            break
+        await asyncio.sleep(0.01)
+    # The backlog's tenant, then each other tenant's oldest job, in the order they first queued, and round again.
+    assert recorder.calls[:7] == [busy, backlog[0], quiet_runs[0], late, backlog[1], quiet_runs[1], backlog[2]]
+    for _ in range(500):
+        if len(recorder.calls) == 10_004:
+            break
+        await asyncio.sleep(0.01)
+    assert [r for r in recorder.calls if r in set(backlog)] == backlog, "each tenant's jobs keep their order"
+    assert len(queue) == 0
+
+
+async def test_inprocess_stops_taking_jobs_on_shutdown_and_closes_with_a_backlog(
+    inprocess: tuple[InProcessQueue, Recorder],
+) -> None:
+    """Shutting down with thousands of jobs queued: the job in hand finishes, no other starts, close returns."""
+    queue, recorder = inprocess
+    tenant = uuid.uuid4()
+    for _ in range(5_000):
+        await queue.enqueue_advance(tenant, uuid.uuid4())
+    await asyncio.sleep(0.01)
+    assert len(recorder.calls) == 1, "the only worker holds the first job"
+    queue.stop_taking()
+    recorder.release.set()
+    await asyncio.sleep(0.05)
+    assert len(recorder.calls) == 1, "no job started after stop_taking"
+    await asyncio.wait_for(queue.close(), 1)
+
+
 @pytest.fixture
 async def redis_admin() -> AsyncIterator[aioredis.Redis]:
     client: aioredis.Redis = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)

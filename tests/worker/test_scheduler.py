@@ -671,14 +671,24 @@ async def test_fires_page_through_graphql_with_their_runs(
     for step in range(3):
         await scheduler.fire(tenant.id, schedule_id, at(10 * step + 1))
     query = """query($id: ID!, $after: String) { schedule(id: $id) { lastFireAt nextFireAt
+      lastFire { scheduledFor outcome run { id trigger triggerDetails { scheduleId scheduledFor } } }
       fires(first: 2, after: $after) { pageInfo { hasNextPage endCursor }
-        edges { node { scheduledFor outcome run { trigger idempotencyKey } } } } } }"""
+        edges { node { scheduledFor outcome run { id trigger idempotencyKey } } } } } }"""
     page = (await gql.data(query, {"id": str(schedule_id)}, tenant.token(Role.VIEWER)))["schedule"]
     assert datetime.fromisoformat(page["lastFireAt"]) == at(20)
+    # The Triggers page's "Last fire" links to its run; the run says which schedule and tick started it.
+    last = page["lastFire"]
+    assert datetime.fromisoformat(last["scheduledFor"]) == at(20) and last["outcome"] == "started"
+    assert last["run"]["id"] == page["fires"]["edges"][0]["node"]["run"]["id"]
+    assert last["run"]["triggerDetails"]["scheduleId"] == str(schedule_id)
+    assert datetime.fromisoformat(last["run"]["triggerDetails"]["scheduledFor"]) == at(20)
     assert datetime.fromisoformat(page["nextFireAt"]) == at(30)
     nodes = [e["node"] for e in page["fires"]["edges"]]
     assert [datetime.fromisoformat(n["scheduledFor"]) for n in nodes] == [at(20), at(10)], "newest tick first"
-    assert nodes[0]["run"] == {"trigger": "schedule", "idempotencyKey": run_key(schedule_id, at(20))}
+    assert {k: v for k, v in nodes[0]["run"].items() if k != "id"} == {
+        "trigger": "schedule",
+        "idempotencyKey": run_key(schedule_id, at(20)),
+    }
     rest = (
         await gql.data(query, {"id": str(schedule_id), "after": page["fires"]["pageInfo"]["endCursor"]}, tenant.token())
     )["schedule"]["fires"]

@@ -106,6 +106,7 @@ export const WORKFLOW_TRIGGERS = graphql(`
       webhooks @include(if: $withWebhooks) { id auth enabled rateLimitPerMinute replayWindowS previousSecretExpiresAt createdAt url }
       schedules {
         id cron timezone enabled nextFireAt overlap catchUp catchUpWindowS jitterS input lastFireAt createdAt
+        lastFire { id outcome error run { id status } }
       }
     }
   }

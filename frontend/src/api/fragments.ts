@@ -36,3 +36,22 @@ export const API_KEY_FIELDS = graphql(`
 export const SCHEDULE_FIELDS = graphql(`
   fragment ScheduleFields on Schedule { id cron timezone enabled nextFireAt }
 `);
+
+/** A row of the Runs page (and of a workflow's runs). */
+export const RUN_ROW_FIELDS = graphql(`
+  fragment RunRowFields on Run {
+    id status version trigger startedVia createdAt startedAt finishedAt parentStepId itemIndex
+    workflow { id name }
+    startedBy { id email }
+    parent { id }
+  }
+`);
+
+/** A task as the inbox lists and shows it; the live updates carry the same fields. */
+export const INBOX_TASK_FIELDS = graphql(`
+  fragment InboxTaskFields on HumanTask {
+    id stepId status title message formSchema assigneeRole assignedToMe requiredApprovals approvals
+    createdAt updatedAt expiresAt
+    run { id version input workflow { id name } }
+  }
+`);

@@ -107,9 +107,65 @@ export const START_RUN = graphql(`
 export const RUN_WITH_DEFINITION = graphql(`
   query RunWithDefinition($id: ID!, $version: Int!) {
     run(id: $id) {
-      id status version input output error createdAt startedAt finishedAt
+      id status version trigger startedVia idempotencyKey input output error createdAt startedAt finishedAt
+      parentStepId itemIndex
+      parent { id workflow { id name } }
+      startedBy { id email }
+      triggerDetails { deliveryId receivedAt scheduleId scheduledFor channel messageId replayOf }
       workflow { id name version(version: $version) { definition } }
-      steps { stepId nodeType status attempt }
+      steps { stepId nodeType status attempt branches wakeAt }
+    }
+  }
+`);
+
+/** The Runs page: a keyset page of the tenant's runs (or one workflow's) under the filters in the URL. */
+export const RUNS_PAGE = graphql(`
+  query RunsPage($filter: RunFilter, $first: Int!, $after: String) {
+    runs(first: $first, after: $after, filter: $filter) {
+      nodes { ...RunRowFields }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+/** A run of the tenant (or of one workflow) changed status: the Runs page reads its first page again. */
+export const RUN_UPDATES = graphql(`
+  subscription RunUpdates($workflowId: ID) {
+    runUpdates(workflowId: $workflowId) { id status }
+  }
+`);
+
+/** A workflow's name (the title of its Runs page). */
+export const WORKFLOW_NAME = graphql(`
+  query WorkflowName($id: ID!) {
+    workflow(id: $id) { id name }
+  }
+`);
+
+/** A foreach, subworkflow or loop step's child runs: how many in each status, and a page of them (by status). */
+export const STEP_CHILDREN = graphql(`
+  query StepChildren($runId: ID!, $stepId: String!, $status: [RunStatus!], $first: Int!, $after: String) {
+    run(id: $runId) {
+      id
+      childSummary(stepId: $stepId) { total queued running succeeded failed cancelled }
+      children(stepId: $stepId, status: $status, first: $first, after: $after) {
+        nodes { id status itemIndex version createdAt startedAt finishedAt error workflow { id name } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+`);
+
+/** The approval tasks of a run (the monitor shows a human.approval step's decision, who made it and why). */
+export const RUN_TASKS = graphql(`
+  query RunTasks($id: ID!) {
+    run(id: $id) {
+      id
+      humanTasks {
+        id stepId status title expiresAt decidedAt comment requiredApprovals approvals
+        decidedBy { id email }
+        decisions { decision comment createdAt user { id email } }
+      }
     }
   }
 `);
@@ -132,7 +188,7 @@ export const STEP = graphql(`
     run(id: $runId) {
       id
       step(stepId: $stepId) {
-        stepId nodeType status attempt input output error envelope startedAt finishedAt
+        stepId nodeType status attempt input output error envelope startedAt finishedAt wakeAt branches
       }
     }
   }
@@ -140,7 +196,7 @@ export const STEP = graphql(`
 
 export const RUN_EVENTS = graphql(`
   subscription RunEvents($runId: ID!, $afterSeq: Int) {
-    runEvents(runId: $runId, afterSeq: $afterSeq) { seq kind stepId status at final }
+    runEvents(runId: $runId, afterSeq: $afterSeq) { seq kind stepId status at final data }
   }
 `);
 
@@ -154,13 +210,24 @@ export const CANCEL_RUN = graphql(`
 `);
 
 export const HUMAN_TASKS = graphql(`
-  query HumanTasks($status: HumanTaskStatus) {
-    humanTasks(status: $status, first: 50) {
-      nodes {
-        id stepId status title message formSchema assigneeRole createdAt
-        run { id workflow { name } }
-      }
+  query HumanTasks($status: HumanTaskStatus, $mine: Boolean) {
+    humanTasks(status: $status, assignedToMe: $mine, first: 50) {
+      nodes { ...InboxTaskFields }
     }
+  }
+`);
+
+/** The navigation's badge: open tasks the viewer may decide (every open task for a role that decides nothing). */
+export const OPEN_TASK_COUNT = graphql(`
+  query OpenTaskCount($mine: Boolean) {
+    humanTaskCount(status: OPEN, assignedToMe: $mine)
+  }
+`);
+
+/** Every change to the tenant's tasks, live: the inbox and the badge follow it. */
+export const HUMAN_TASK_UPDATES = graphql(`
+  subscription HumanTaskUpdates {
+    humanTaskUpdates { ...InboxTaskFields }
   }
 `);
 

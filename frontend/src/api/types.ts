@@ -2,6 +2,7 @@
 // writes to src/gql/ (`npm run codegen`, from schema.graphql): nothing here restates the schema by hand.
 import type {
   HumanTasksQuery,
+  RunRowFieldsFragment,
   MeQuery,
   NodeTypesQuery,
   RunEventsSubscription,
@@ -21,3 +22,4 @@ export type WorkflowDetail = NonNullable<WorkflowQuery["workflow"]>;
 export type StepSummary = NonNullable<RunWithDefinitionQuery["run"]>["steps"][number];
 export type RunEvent = RunEventsSubscription["runEvents"];
 export type HumanTask = HumanTasksQuery["humanTasks"]["nodes"][number];
+export type RunRow = RunRowFieldsFragment;

@@ -35,6 +35,9 @@ function RecentRuns({ workflowId }: { workflowId: string }) {
           </li>
         ))}
       </ul>
+      <p className="mt-1">
+        <Link to={`/workflows/${workflowId}/runs`}>All runs of this workflow</Link>
+      </p>
     </section>
   );
 }

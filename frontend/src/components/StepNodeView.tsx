@@ -41,6 +41,7 @@ function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
           <span aria-hidden="true">{status.symbol}</span> {status.text}
         </div>
       ) : null}
+      {data.outcome ? <div className="step-outcome font-semibold">{data.outcome}</div> : null}
       {problems ? (
         <div className="step-problems" role="note">
           <span aria-hidden="true">⚠</span> {problems} {problems === 1 ? "problem" : "problems"}

@@ -49,13 +49,16 @@ export type StepNodeData = {
   branches: string[];
   problems: Problem[];
   status?: string;
+  /** The run monitor: what a finished branching step chose ("→ rejected"). */
+  outcome?: string;
   /** The type's icon (SVG path data) and its category's colour, from the registry. */
   icon?: string;
   color?: string;
 };
 
 export type StepNode = Node<StepNodeData, "step">;
-export type StepEdge = Edge<{ defId?: string; route?: { laneY: number; back: boolean } }>;
+/** `state`: the run monitor's taken or skipped branch; `route`: the lane the canvas draws the edge along. */
+export type StepEdge = Edge<{ defId?: string; state?: string; route?: { laneY: number; back: boolean } }>;
 
 /** How a node type is drawn: its icon (the `d` of an SVG path on a 24 x 24 grid) and its category's colour. */
 export interface NodeLook {

@@ -10,11 +10,11 @@ const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "
 
 describe("permission gating", () => {
   it("shows a viewer no edit, publish, run or decide controls", () => {
-    expect(allowedControls(VIEWER)).toEqual(["inbox", "viewTriggers"]);
+    expect(allowedControls(VIEWER)).toEqual(["inbox", "viewTriggers", "runs"]);
   });
 
   it("lets an approver decide tasks but not edit or run", () => {
-    expect(allowedControls(APPROVER)).toEqual(["inbox", "decideTask", "viewTriggers"]);
+    expect(allowedControls(APPROVER)).toEqual(["inbox", "decideTask", "viewTriggers", "runs"]);
   });
 
   it("lets an operator start and cancel runs but not edit", () => {
@@ -39,6 +39,7 @@ describe("permission gating", () => {
       "decideTask",
       "viewTriggers",
       "manageTriggers",
+      "runs",
     ]);
   });
 

@@ -32,6 +32,8 @@ export const CONTROL_PERMISSION = {
   // Triggers of a workflow (webhooks, schedules): every reader sees them, trigger:manage changes them.
   viewTriggers: PERMISSIONS.workflowRead,
   manageTriggers: PERMISSIONS.triggerManage,
+  // The Runs page (every role reads runs).
+  runs: PERMISSIONS.runRead,
   // Admin screens.
   credentials: PERMISSIONS.credentialManage,
   users: PERMISSIONS.userManage,

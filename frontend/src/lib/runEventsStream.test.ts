@@ -46,7 +46,7 @@ function manualTimers() {
 }
 
 const ev = (seq: number, extra: Partial<RunEvent> = {}): { data: Data } => ({
-  data: { runEvents: { seq, kind: "step.succeeded", stepId: `s${seq}`, status: "SUCCEEDED", at: "2026-01-01T00:00:00Z", final: false, ...extra } },
+  data: { runEvents: { seq, kind: "step.succeeded", stepId: `s${seq}`, status: "SUCCEEDED", at: "2026-01-01T00:00:00Z", final: false, data: null, ...extra } },
 });
 
 function follow(afterSeq = 0) {

@@ -9,6 +9,7 @@ const ev = (seq: number, kind: string, stepId: string | null, status: string | n
   status,
   at: "2026-01-01T00:00:00Z",
   final,
+  data: null,
 });
 
 describe("run state", () => {
@@ -56,6 +57,27 @@ describe("run state", () => {
     expect(stale).toMatchObject({ status: "SUCCEEDED", steps: { wait: "SUCCEEDED" }, finished: true });
     // After a retry the server's "queued again" does reopen it.
     expect(settle(s, "QUEUED", [], true)).toMatchObject({ status: "QUEUED", finished: false, lastSeq: 7 });
+  });
+
+  it("tracks the branches a step took and when a waiting or backing-off step resumes, from event data", () => {
+    let s = initialRunState("RUNNING", [
+      { stepId: "check", status: "SUCCEEDED", branches: ["true"] },
+      { stepId: "wait", status: "WAITING", wakeAt: "2026-01-01T00:01:00Z" },
+    ]);
+    expect(s).toMatchObject({ branches: { check: ["true"] }, wakeAt: { wait: "2026-01-01T00:01:00Z" } });
+    s = applyEvent(s, { ...ev(1, "step.succeeded", "ask", "SUCCEEDED"), data: { attempt: 1, branches: ["rejected"] } });
+    s = applyEvent(s, { ...ev(2, "step.retrying", "http", "PENDING"), data: { retry_at: "2026-01-01T00:00:30Z" } });
+    s = applyEvent(s, { ...ev(3, "step.succeeded", "wait", "SUCCEEDED"), data: { attempt: 1 } });
+    expect(s.branches).toEqual({ check: ["true"], ask: ["rejected"], wait: null });
+    expect(s.wakeAt).toEqual({ http: "2026-01-01T00:00:30Z" });
+    s = applyEvent(s, ev(4, "step.started", "http", "RUNNING"));
+    expect(s.wakeAt).toEqual({});
+    // The server's word replaces what the events said for the steps it lists, and keeps the others.
+    s = settle(s, "RUNNING", [{ stepId: "ask", status: "PENDING" }]);
+    expect(s.branches).toEqual({ check: ["true"], wait: null });
+    // Run events carry the run's start and end.
+    s = applyEvent(s, { ...ev(5, "run.succeeded", null, "SUCCEEDED", true), at: "2026-01-01T00:02:00Z" });
+    expect(s.finishedAt).toBe("2026-01-01T00:02:00Z");
   });
 
   it("labels every status with a word and a symbol", () => {

@@ -4,19 +4,62 @@ import type { RunEvent, RunStatus, StepSummary } from "../api/types";
 export interface RunState {
   status: RunStatus | null;
   steps: Record<string, string>; // step id -> StepStatus
+  /** The branches each succeeded step took (null: every outgoing edge); absent until it succeeded. */
+  branches: Record<string, readonly string[] | null>;
+  /** When a waiting step (a delay, an approval's expiry) or a step backing off before its next attempt resumes. */
+  wakeAt: Record<string, string>;
+  /** When the run started and finished as its events told (the run query's times are older while it is live). */
+  startedAt?: string | null;
+  finishedAt?: string | null;
   lastSeq: number;
   finished: boolean;
 }
 
 export const FINAL_RUN_STATUSES: readonly string[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
-export function initialRunState(status: RunStatus | null, steps: readonly StepSummary[]): RunState {
+/** A step as the run query returns it; branches and wake time are optional (older answers, tests). */
+export type StepLike = Pick<StepSummary, "stepId" | "status"> & Partial<Omit<StepSummary, "stepId" | "status">>;
+
+function stepDetails(steps: readonly StepLike[]): Pick<RunState, "branches" | "wakeAt"> {
+  const branches: RunState["branches"] = {};
+  const wakeAt: RunState["wakeAt"] = {};
+  for (const s of steps) {
+    if (s.status === "SUCCEEDED") branches[s.stepId] = s.branches ?? null;
+    if (s.wakeAt && (s.status === "WAITING" || s.status === "PENDING")) wakeAt[s.stepId] = s.wakeAt;
+  }
+  return { branches, wakeAt };
+}
+
+export function initialRunState(status: RunStatus | null, steps: readonly StepLike[]): RunState {
   return {
     status,
     steps: Object.fromEntries(steps.map((s) => [s.stepId, s.status])),
+    ...stepDetails(steps),
     lastSeq: 0,
     finished: status !== null && FINAL_RUN_STATUSES.includes(status),
   };
+}
+
+/** A string field of an event's `data` (a JSON object), if it is one. */
+function dataField(event: RunEvent, key: string): unknown {
+  const data = event.data;
+  return typeof data === "object" && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>)[key] : undefined;
+}
+
+/**
+ * A step event's branches and wake time, from its data alone (not its kind): a success names the branches it took
+ * (none named: every edge); a wait names `wake_at`, a retry's backoff `retry_at`; any other step event clears both.
+ */
+function withStepDetails(state: RunState, event: RunEvent, stepId: string, status: string): Pick<RunState, "branches" | "wakeAt"> {
+  const branches = { ...state.branches };
+  const taken = dataField(event, "branches");
+  if (status === "SUCCEEDED") branches[stepId] = Array.isArray(taken) ? taken.map(String) : null;
+  else delete branches[stepId];
+  const wakeAt = { ...state.wakeAt };
+  const wake = dataField(event, "wake_at") ?? dataField(event, "retry_at");
+  if (typeof wake === "string" && wake) wakeAt[stepId] = wake;
+  else delete wakeAt[stepId];
+  return { branches, wakeAt };
 }
 
 /**
@@ -28,9 +71,12 @@ export function applyEvent(state: RunState, event: RunEvent): RunState {
   const next: RunState = { ...state, lastSeq: event.seq };
   if (event.stepId && event.status) {
     next.steps = { ...state.steps, [event.stepId]: event.status };
+    Object.assign(next, withStepDetails(state, event, event.stepId, event.status));
   } else if (!event.stepId && event.kind.startsWith("run.") && event.status) {
     next.status = event.status as RunStatus;
     next.finished = FINAL_RUN_STATUSES.includes(event.status);
+    if (event.status === "RUNNING" && !state.startedAt) next.startedAt = event.at;
+    next.finishedAt = next.finished ? event.at : null;
   }
   if (event.final) next.finished = true;
   return next;
@@ -42,12 +88,18 @@ export function applyEvent(state: RunState, event: RunEvent): RunState {
  * answer was computed before the final event and arrived after it (a refetch still in flight when the socket came
  * back). Only `reopen` (the answer after the user retried the run) may.
  */
-export function settle(state: RunState, status: RunStatus, steps: readonly StepSummary[], reopen = false): RunState {
+export function settle(state: RunState, status: RunStatus, steps: readonly StepLike[], reopen = false): RunState {
   if (state.finished && !FINAL_RUN_STATUSES.includes(status) && !reopen) return state;
+  const listed = new Set(steps.map((s) => s.stepId));
+  const details = stepDetails(steps);
+  const keep = <T,>(old: Record<string, T>, fresh: Record<string, T>) =>
+    ({ ...Object.fromEntries(Object.entries(old).filter(([id]) => !listed.has(id))), ...fresh });
   return {
     ...state,
     status,
     steps: { ...state.steps, ...Object.fromEntries(steps.map((s) => [s.stepId, s.status])) },
+    branches: keep(state.branches, details.branches),
+    wakeAt: keep(state.wakeAt, details.wakeAt),
     finished: FINAL_RUN_STATUSES.includes(status),
   };
 }

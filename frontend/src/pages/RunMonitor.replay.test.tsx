@@ -8,6 +8,7 @@ import type { RunEventsHandlers } from "../lib/useRunEvents";
 import { answeringClient } from "../test/mockGraphQL";
 import { registry } from "../test/registry";
 import { renderPage } from "../test/renderPage";
+import { RUN_FACTS } from "../test/runs";
 import { RunMonitorPage } from "./RunMonitor";
 
 // The live stream, driven by the test: what the monitor subscribed with, and its handlers.
@@ -52,6 +53,7 @@ function server(calls: Operation[]): Client {
         createdAt: "2026-01-01T00:00:00Z",
         startedAt: null,
         finishedAt: null,
+        ...RUN_FACTS,
         workflow: { id: "w1", name: "Flow", version: { definition } },
         steps: [step("start", "SUCCEEDED"), step("write", "RUNNING")],
       },
@@ -68,6 +70,7 @@ const event = (seq: number, kind: string, status: string, stepId: string | null 
   status,
   at: "2026-01-01T00:00:00Z",
   final: false,
+  data: null,
 });
 
 describe("run monitor opened mid-run", () => {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { answeringClient } from "../test/mockGraphQL";
 import { registry } from "../test/registry";
 import { renderPage } from "../test/renderPage";
+import { RUN_FACTS } from "../test/runs";
 import { RunMonitorPage } from "./RunMonitor";
 
 afterEach(cleanup);
@@ -37,6 +38,7 @@ function fakeServer(permissions: string[], calls: Operation[], retryAnswer: unkn
         createdAt: "2026-01-01T00:00:00Z",
         startedAt: null,
         finishedAt: null,
+        ...RUN_FACTS,
         workflow: { id: "w1", name: "Flow", version: { definition } },
         steps: [step("start", "SUCCEEDED"), step("write", "FAILED")],
       },

@@ -6,7 +6,11 @@ import { useClient, useMutation, useQuery } from "urql";
 import { CANCEL_RUN, NODE_TYPES, RETRY_RUN, RUN_ARTIFACTS, RUN_HEAD, RUN_WITH_DEFINITION, STEP } from "../api/operations";
 import type { RunEvent } from "../api/types";
 import { useCan } from "../auth";
+import { ApprovalOutcome } from "../components/ApprovalOutcome";
+import { ChildRuns, PARENT_NODE_TYPES } from "../components/ChildRuns";
 import { CodeBlock } from "../components/CodeBlock";
+import { ErrorBox, JsonBlock } from "../components/ErrorBox";
+import { RunFacts } from "../components/RunFacts";
 import { StatusBadge } from "../components/StatusBadge";
 import { StepGraph } from "../components/StepGraph";
 import { Alert } from "../components/ui/alert";
@@ -16,7 +20,9 @@ import { definitionToGraph, type Definition, type StepEdge, type StepNode } from
 import { layoutGraph } from "../lib/layout";
 import { typeInfo } from "../lib/nodeTypes";
 import { FINAL_RUN_STATUSES, applyEvent, initialRunState, settle, type RunState } from "../lib/runState";
+import { minimapColor, runEdges, stepOutcome, type EdgeState } from "../lib/runGraph";
 import { lastStoredSeq, replayGate } from "../lib/runReplay";
+import { countdown, formatWhen, useNow } from "../lib/time";
 import { useRunEvents } from "../lib/useRunEvents";
 
 export function RunMonitorPage() {
@@ -106,19 +112,27 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
   // A node whose status did not change stays the same object (a 1,000-node run re-renders only what changed).
   const withStatus = useRef(new WeakMap<StepNode, StepNode>());
   const steps = state?.steps;
+  const taken = state?.branches;
   const shownNodes = useMemo(
     () =>
       nodes.map((n) => {
         const status = steps?.[n.id] ?? "PENDING";
+        const outcome = stepOutcome(n, status, taken?.[n.id]);
         const cached = withStatus.current.get(n);
-        if (cached?.data.status === status) return cached;
-        const shown = { ...n, data: { ...n.data, status } };
+        if (cached?.data.status === status && cached.data.outcome === outcome) return cached;
+        const shown = { ...n, data: { ...n.data, status, outcome } };
         withStatus.current.set(n, shown);
         return shown;
       }),
-    [nodes, steps],
+    [nodes, steps, taken],
   );
-  const edges: StepEdge[] = graph?.edges ?? [];
+  // Edges the run went along are drawn solid and coloured, those it did not dashed and dimmed (lib/runGraph.ts).
+  const edgeCache = useRef(new WeakMap<StepEdge, { state: EdgeState; edge: StepEdge }>());
+  const edges: StepEdge[] = useMemo(() => {
+    const byId = new Map(graph?.nodes.map((n) => [n.id, n]));
+    const onError = (id: string) => byId.get(id)?.data.extras.on_error;
+    return runEdges(graph?.edges ?? [], steps ?? {}, taken ?? {}, onError, edgeCache.current);
+  }, [graph, steps, taken]);
 
   const [, cancel] = useMutation(CANCEL_RUN);
   const [cancelError, setCancelError] = useState<string | null>(null);
@@ -144,11 +158,12 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
   return (
     <Workspace>
       <Toolbar>
-        <ToolbarTitle>
-          <Link to="/">Workflows</Link> / <Link to={`/workflows/${run.workflow.id}`}>{run.workflow.name}</Link> / run
+        <ToolbarTitle className="min-w-0 truncate">
+          <Link to="/">Workflows</Link> / <Link to={`/workflows/${run.workflow.id}`}>{run.workflow.name}</Link> /{" "}
+          <Link to={`/workflows/${run.workflow.id}/runs`}>Runs</Link> / run {run.id.slice(0, 8)}
         </ToolbarTitle>
         <span className="inline-flex items-center gap-1.5 text-muted-foreground" role="status" aria-live="polite" data-testid="run-status" data-status={status}>
-          Run v{run.version}: <StatusBadge status={status} />
+          <StatusBadge status={status} />
           {connection === "reconnecting" ? " · reconnecting…" : ""}
         </span>
         {canCancel && !state.finished ? (
@@ -164,6 +179,13 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
           </Button>
         ) : null}
       </Toolbar>
+      <RunFacts
+        run={run}
+        finished={state.finished}
+        startedAt={state.startedAt ?? run.startedAt ?? null}
+        finishedAt={state.finishedAt ?? run.finishedAt ?? null}
+        wakeAt={state.wakeAt}
+      />
       {cancelError ? (
         <p className="px-3 py-1 text-sm text-destructive" role="alert">
           {cancelError}
@@ -184,6 +206,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
             nodesConnectable={false}
             deleteKeyCode={null}
             onNodeClick={(_, n) => setSelectedId(n.id)}
+            minimapColor={minimapNodeColor}
           />
         </div>
         <aside className={SIDE_PANEL} aria-label="Step details">
@@ -192,23 +215,24 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
               runId={run.id}
               stepId={selectedId}
               status={state.steps[selectedId]}
+              wakeAt={state.wakeAt[selectedId] ?? null}
               onRetry={canRetry && state.finished ? () => retryFrom(selectedId) : undefined}
             />
           ) : (
             <>
               <p className="text-muted-foreground">Select a step to see its input, output, error and logs.</p>
-              <h3>Run input</h3>
-              <CodeBlock label="Run input">{JSON.stringify(run.input, null, 2)}</CodeBlock>
-              {run.output !== null ? (
-                <>
-                  <h3>Run output</h3>
-                  <CodeBlock label="Run output" data-testid="run-output">{JSON.stringify(run.output, null, 2)}</CodeBlock>
-                </>
-              ) : null}
               {run.error ? (
                 <>
                   <h3>Run error</h3>
-                  <CodeBlock label="Run error">{JSON.stringify(run.error, null, 2)}</CodeBlock>
+                  <ErrorBox error={run.error} label="Run error" />
+                </>
+              ) : null}
+              <h3>Run input</h3>
+              <JsonBlock value={run.input} label="Run input" />
+              {run.output !== null ? (
+                <>
+                  <h3>Run output</h3>
+                  <JsonBlock value={run.output} label="Run output" data-testid="run-output" />
                 </>
               ) : null}
             </>
@@ -219,15 +243,21 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
   );
 }
 
+/** The mini map's fill: each node's status colour. */
+const minimapNodeColor = (n: StepNode) => minimapColor(n.data.status);
+
 function StepPanel({
   runId,
   stepId,
   status,
+  wakeAt,
   onRetry,
 }: {
   runId: string;
   stepId: string;
   status: string | undefined;
+  /** When the step resumes (a delay, a backoff, an approval's expiry), as the events said; else the step's own. */
+  wakeAt: string | null;
   /** Set when the viewer may retry and the run has finished; resolves to an error message or null. */
   onRetry?: () => Promise<string | null>;
 }) {
@@ -254,6 +284,8 @@ function StepPanel({
   useEffect(() => setRetryError(null), [stepId]);
   const artifacts = (artifactsResult.data?.run?.artifacts ?? []).filter((a) => a.stepId === stepId);
   const step = data?.run?.step;
+  const wake = wakeAt ?? (step && (step.status === "WAITING" || step.status === "PENDING") ? step.wakeAt : null);
+  const now = useNow(!!wake);
   if (!step) return <p className="text-muted-foreground">{fetching ? "Loading…" : `Step ${stepId} has not been planned yet.`}</p>;
   const envelope = (step.envelope ?? {}) as { logs?: unknown[] };
   return (
@@ -286,17 +318,34 @@ function StepPanel({
         <dd>{step.startedAt ? new Date(step.startedAt).toLocaleString() : "—"}</dd>
         <dt>Finished</dt>
         <dd>{step.finishedAt ? new Date(step.finishedAt).toLocaleString() : "—"}</dd>
+        {wake ? (
+          <>
+            <dt>{step.status === "PENDING" ? "Next attempt" : "Resumes"}</dt>
+            <dd data-testid="step-wake">
+              <time dateTime={wake}>{countdown(wake, now)}</time>{" "}
+              <span className="text-xs text-muted-foreground">({formatWhen(wake)})</span>
+            </dd>
+          </>
+        ) : null}
+        {step.branches ? (
+          <>
+            <dt>Branch taken</dt>
+            <dd>{step.branches.length ? step.branches.join(", ") : "none"}</dd>
+          </>
+        ) : null}
       </dl>
-      <h3>Input</h3>
-      <CodeBlock label="Step input">{JSON.stringify(step.input ?? null, null, 2)}</CodeBlock>
-      <h3>Output</h3>
-      <CodeBlock label="Step output" data-testid="step-output">{JSON.stringify(step.output ?? null, null, 2)}</CodeBlock>
+      {step.nodeType === "human.approval" ? <ApprovalOutcome runId={runId} stepId={stepId} status={status} output={step.output} /> : null}
       {step.error ? (
         <>
           <h3>Error</h3>
-          <CodeBlock label="Step error" className="text-destructive">{JSON.stringify(step.error, null, 2)}</CodeBlock>
+          <ErrorBox error={step.error} label="Step error" />
         </>
       ) : null}
+      {PARENT_NODE_TYPES.includes(step.nodeType) ? <ChildRuns runId={runId} stepId={stepId} nodeType={step.nodeType} status={status} /> : null}
+      <h3>Input</h3>
+      <JsonBlock value={step.input} label="Step input" />
+      <h3>Output</h3>
+      <JsonBlock value={step.output} label="Step output" data-testid="step-output" />
       {artifacts.length ? (
         <>
           <h3>Artifacts</h3>

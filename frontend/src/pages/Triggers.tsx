@@ -20,6 +20,7 @@ import { useCan } from "../auth";
 import { ConfirmDelete, RowActions } from "../components/ConfirmDelete";
 import { Field, FieldMessages, GeneralErrors, Notice, invalidProps } from "../components/FieldMessages";
 import { ScheduleForm } from "../components/ScheduleForm";
+import { StatusBadge } from "../components/StatusBadge";
 import { CopyButton, SecretDialog, type SecretItem } from "../components/Secret";
 import { Alert } from "../components/ui/alert";
 import { Button } from "../components/ui/button";
@@ -82,8 +83,9 @@ export function TriggersPage() {
         title={<span title={workflow.name}>Triggers of {workflow.name}</span>}
         description={
           <>
-            <Link to={`/workflows/${workflow.id}`}>Open the builder</Link> · Webhooks and schedules start the latest published
-            version{workflow.latestVersion ? ` (now v${workflow.latestVersion.version})` : ""}.
+            <Link to={`/workflows/${workflow.id}`}>Open the builder</Link> · <Link to={`/workflows/${workflow.id}/runs`}>Its runs</Link> ·
+            Webhooks and schedules start the latest published version
+            {workflow.latestVersion ? ` (now v${workflow.latestVersion.version})` : ""}.
           </>
         }
       />
@@ -207,6 +209,10 @@ function WebhooksSection({
       <h2 id={`${id}-title`} className="text-lg">
         Webhooks
       </h2>
+      <p className="text-sm">
+        Each delivery starts a run: <Link to={`/workflows/${workflowId}/runs?trigger=webhook`}>the runs its webhooks started</Link>, with the
+        delivery's key in each run's header.
+      </p>
       {webhooks.length ? (
         <Table aria-label="Webhooks">
           <TableHeader>
@@ -472,6 +478,11 @@ function SchedulesSection({
         Schedules
       </h2>
       {schedules.length ? (
+        <p className="text-sm">
+          <Link to={`/workflows/${workflowId}/runs?trigger=schedule`}>The runs its schedules started</Link>
+        </p>
+      ) : null}
+      {schedules.length ? (
         <Table aria-label="Schedules">
           <TableHeader>
             <TableRow>
@@ -498,6 +509,20 @@ function SchedulesSection({
                   </TableCell>
                   <TableCell>
                     {s.lastFireAt ? <time dateTime={s.lastFireAt}>{formatFire(s.lastFireAt, s.timezone)}</time> : "never"}
+                    {s.lastFire ? (
+                      <div className="flex flex-wrap items-center gap-1.5 text-xs">
+                        {s.lastFire.run ? (
+                          <>
+                            <Link to={`/runs/${s.lastFire.run.id}`} aria-label={`The run of ${label.toLowerCase()}'s last fire`}>
+                              its run
+                            </Link>
+                            <StatusBadge status={s.lastFire.run.status} />
+                          </>
+                        ) : (
+                          <span className="text-muted-foreground">{s.lastFire.outcome}{s.lastFire.error ? `: ${s.lastFire.error}` : ""}</span>
+                        )}
+                      </div>
+                    ) : null}
                   </TableCell>
                   {canManage ? (
                     <TableCell>

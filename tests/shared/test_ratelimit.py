@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from studio_gql.ratelimit import RateLimiter
+from studio_shared.ratelimit import RateLimiter
 from tests.conftest import REDIS_URL, missing_service
 
 RATE, BURST, MAX_WAIT = 10.0, 2, 0.25  # a turn every 0.1 s; two at once; a turn at most 0.25 s away is waited for
