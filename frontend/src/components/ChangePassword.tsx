@@ -4,7 +4,7 @@
 import { useId, useState, type FormEvent, type ReactNode } from "react";
 import { useMutation } from "urql";
 import { CHANGE_PASSWORD } from "../api/operations";
-import { useSession } from "../auth";
+import { useRefreshViewer, useSession } from "../auth";
 import { NO_ERRORS, fieldErrors, type FieldErrors } from "../lib/fieldErrors";
 import { useFormCheck } from "../lib/useFormCheck";
 import { Field, FieldDescription, FieldMessages, GeneralErrors, invalidProps } from "./FieldMessages";
@@ -21,6 +21,7 @@ function PasswordForm({ temporary, onChanged, footer }: { temporary: boolean; on
   const id = useId();
   const fid = (name: string) => `${id}-${name}`;
   const { login } = useSession();
+  const refreshViewer = useRefreshViewer();
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
   const [again, setAgain] = useState("");
@@ -40,6 +41,7 @@ function PasswordForm({ temporary, onChanged, footer }: { temporary: boolean; on
     const payload = res.data?.changePassword;
     if (payload?.token) {
       login(payload.token);
+      refreshViewer(); // a temporary password's restrictions end: read `me` again, with the new token
       onChanged();
       return;
     }
