@@ -19,7 +19,7 @@ export const FAILING_IMPACTS = ["serious", "critical"];
 /**
  * The pages. `path` may use `ids` (run.mjs passes `workflow`, `run` and more); `ready(page)` returns a locator
  * that shows when the page has drawn its content; `open(page)` runs after it (to audit a dialog, say); `session`
- * is "anonymous" for pages seen before signing in.
+ * is "anonymous" for pages seen before signing in, or the name of another token run.mjs hands in (`tokens`).
  */
 export const PAGES = [
   { name: "login", path: "/", session: "anonymous", ready: (p) => p.getByRole("button", { name: "Sign in" }) },
@@ -74,6 +74,12 @@ export const PAGES = [
     },
   },
   { name: "not-found", path: "/no/such/page", ready: (p) => p.getByText("Nothing here.") },
+  {
+    name: "set-new-password",
+    path: "/",
+    session: "temporary",
+    ready: (p) => p.getByRole("heading", { name: "Set a new password" }),
+  },
 ];
 
 /** Runs axe on the page as it is now; returns its violations (id, impact, help, where). */
@@ -96,7 +102,7 @@ async function axe(page) {
  * checks each with axe and saves its screenshot. Throws when a page has a serious or critical violation, or when the
  * two themes do not differ. Returns { results, screenshots }.
  */
-export async function auditPages({ browser, base, token, ids, results, log = console.log, pages = PAGES }) {
+export async function auditPages({ browser, base, token, tokens = {}, ids, results, log = console.log, pages = PAGES }) {
   const report = {};
   const screenshots = [];
   const failures = [];
@@ -106,7 +112,15 @@ export async function auditPages({ browser, base, token, ids, results, log = con
     await signedIn.addInitScript((t) => localStorage.setItem("studio.token", t), token);
     const anonymous = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: theme });
     for (const entry of pages) {
-      const context = entry.session === "anonymous" ? anonymous : signedIn;
+      const other = entry.session && entry.session !== "anonymous" ? tokens[entry.session] : null;
+      if (entry.session && entry.session !== "anonymous" && !other) {
+        failures.push(`${entry.name}: no token "${entry.session}" was handed in`);
+        continue;
+      }
+      // Another person's page: a context of its own, signed in with their token.
+      const own = other ? await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: theme }) : null;
+      if (own) await own.addInitScript((t) => localStorage.setItem("studio.token", t), other);
+      const context = own ?? (entry.session === "anonymous" ? anonymous : signedIn);
       const page = await context.newPage();
       try {
         const path = typeof entry.path === "function" ? entry.path(ids) : entry.path;
@@ -135,6 +149,7 @@ export async function auditPages({ browser, base, token, ids, results, log = con
         await page.screenshot({ path: join(results, `failure-audit-${entry.name}-${theme}.png`) }).catch(() => {});
       } finally {
         await page.close();
+        await own?.close();
       }
     }
     await signedIn.close();

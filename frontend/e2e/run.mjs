@@ -829,7 +829,19 @@ try {
   log("GraphiQL loaded and ran a query with every other host blocked (screenshot test-results/graphiql-offline.png)");
 
   // Every page, both themes: axe (no serious or critical violation) and a screenshot each.
-  const audit = await auditPages({ browser, base, token, ids: { workflow: workflowId, run: runUrl.split("/runs/")[1] }, results, log });
+  // Someone whose password an admin reset: the page they see until they set a new one.
+  const resetMe = await gql('mutation($e: String!) { createUser(email: $e, password: "a first password", role: VIEWER) { user { id } } }', { e: "reset-me@demo.local" });
+  const { resetUserPassword } = await gql("mutation($id: ID!) { resetUserPassword(userId: $id) { temporaryPassword } }", { id: resetMe.createUser.user.id });
+  const temporaryToken = (await loginAs("reset-me@demo.local", resetUserPassword.temporaryPassword)).token;
+  const audit = await auditPages({
+    browser,
+    base,
+    token,
+    tokens: { temporary: temporaryToken },
+    ids: { workflow: workflowId, run: runUrl.split("/runs/")[1] },
+    results,
+    log,
+  });
   log(`audited ${audit.screenshots.length} page views with axe: none has a serious or critical violation`);
   if (cspViolations.length) throw new Error(`Content-Security-Policy violations:\n${cspViolations.join("\n")}`);
   log("no Content-Security-Policy violation on any page");

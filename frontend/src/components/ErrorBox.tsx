@@ -22,7 +22,7 @@ export function ErrorBox({ error, label, className }: { error: unknown; label: s
         {json}
       </CodeBlock>
       <div className="flex items-center gap-2">
-        <CopyButton value={json} label="Copy error" name={`Copy the ${label.toLowerCase()}`} />
+        <CopyButton value={json} label="Copy error" name={`Copy error: ${label.toLowerCase()}`} />
       </div>
     </div>
   );
