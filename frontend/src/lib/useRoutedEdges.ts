@@ -6,7 +6,11 @@ import { useMemo, useRef } from "react";
 import type { StepEdge, StepNode } from "./definition";
 import { routeEdges, type EdgeRoute } from "./edgeRoutes";
 
-const ARROW = { type: MarkerType.ArrowClosed, width: 16, height: 16, color: "var(--edge)" };
+/** An arrowhead in the edge's own colour (the run monitor colours taken edges); its size follows the stroke's width. */
+function arrow(edge: StepEdge) {
+  const stroke = edge.style?.stroke;
+  return { type: MarkerType.ArrowClosed, width: 12, height: 12, color: typeof stroke === "string" ? stroke : "var(--edge)" };
+}
 
 interface Drawn {
   input: StepEdge;
@@ -16,7 +20,7 @@ interface Drawn {
 
 export function drawEdge(edge: StepEdge, route: EdgeRoute | undefined): StepEdge {
   const className = [edge.className, route?.back ? "back-edge" : null].filter(Boolean).join(" ") || undefined;
-  return { ...edge, type: "routed", markerEnd: edge.markerEnd ?? ARROW, className, data: { ...edge.data, route } };
+  return { ...edge, type: "routed", markerEnd: edge.markerEnd ?? arrow(edge), className, data: { ...edge.data, route } };
 }
 
 export function useRoutedEdges(nodes: readonly StepNode[], edges: readonly StepEdge[]): StepEdge[] {
