@@ -4,8 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
+# Node for the frontend's tools: at least NODE_REQUIRED (what the packages' engines ask: package.json `engines`);
+# the version pinned in .nvmrc is installed under .node/ from npm when the Node on PATH is older (see
+# frontend/ensure-node.sh), and .node/bin comes first on PATH for every recipe here.
+NODE_REQUIRED := 22.15.0
+NODE_PINNED   := $(shell cat .nvmrc)
+NODE_PREFIX   := .node
+export PATH   := $(CURDIR)/$(NODE_PREFIX)/bin:$(PATH)
+
 .PHONY: install run test test-sqlite test-postgres lint typecheck schema-check schema bench bench-deps \
-	frontend test-frontend test-e2e reliability
+	node frontend test-frontend test-e2e reliability
 
 install: $(STAMP)
 
@@ -19,19 +27,22 @@ $(STAMP): pyproject.toml
 # The web app: `npm ci` when the lockfile changed, `npm run build` when a source or the schema changed (stamps).
 # The build runs codegen (frontend/codegen.ts) into frontend/src/gql/, which is output, not a source.
 FRONTEND_SRC := $(shell find frontend/src frontend/public -type f -not -path 'frontend/src/gql/*' 2>/dev/null) \
-	frontend/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json frontend/package-lock.json \
+	frontend/index.html frontend/graphiql/index.html frontend/vite.config.ts frontend/tsconfig.json frontend/package.json frontend/package-lock.json \
 	frontend/codegen.ts schema.graphql
 NPM_STAMP   := frontend/node_modules/.installed-stamp
 BUILD_STAMP := frontend/dist/index.html
 
 frontend: $(BUILD_STAMP)
 
-$(NPM_STAMP): frontend/package.json frontend/package-lock.json
-	@command -v npm >/dev/null || (echo "Node 20.19+ and npm are required to build the frontend" >&2; exit 1)
+node:
+	@frontend/ensure-node.sh $(NODE_REQUIRED) $(NODE_PINNED) $(NODE_PREFIX)
+
+$(NPM_STAMP): frontend/package.json frontend/package-lock.json | node
+	@command -v npm >/dev/null || (echo "npm is required to build the frontend (it comes with Node $(NODE_PINNED))" >&2; exit 1)
 	cd frontend && npm ci --no-audit --no-fund
 	@touch $@
 
-$(BUILD_STAMP): $(NPM_STAMP) $(FRONTEND_SRC)
+$(BUILD_STAMP): $(NPM_STAMP) $(FRONTEND_SRC) | node
 	cd frontend && npm run build
 	@touch $@
 
@@ -59,11 +70,11 @@ test-sqlite: install
 test-postgres: install
 	STUDIO_TEST_BACKEND=postgres $(BIN)/pytest
 
-test-frontend: $(NPM_STAMP)
+test-frontend: $(NPM_STAMP) | node
 	cd frontend && npm run typecheck && npm run lint && npm test
 
 # A real `studio serve` on fresh state driven in Debian's Chromium (skips without it unless STUDIO_REQUIRE_SERVICES=1).
-test-e2e: install frontend
+test-e2e: install frontend | node
 	STUDIO_BIN=$(CURDIR)/$(BIN)/studio node frontend/e2e/run.mjs
 
 test: lint typecheck schema-check test-frontend test-sqlite test-postgres test-e2e

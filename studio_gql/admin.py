@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import secrets
 from typing import Any
 
 import sqlalchemy as sa
 
-from studio_shared.auth import Principal, encode_access_token
+from studio_shared.auth import Principal, encode_access_token, verify_password
 from studio_shared.db import create_engine, models, session_factory
 from studio_shared.errors import StudioError
 from studio_shared.examples import examples
@@ -18,6 +19,24 @@ from studio_shared.store import tenants, workflows
 
 DEMO_TENANT = "demo"
 DEMO_EMAIL = "admin@demo.local"
+DEMO_URL = "http://127.0.0.1:8000"
+LISTED_TENANTS = 20
+
+
+class UnknownTenant(ValueError):
+    """A slug no tenant has: the message names the closest known slugs, so a typo never becomes a new tenant."""
+
+    def __init__(self, slug: str, known: list[str]) -> None:
+        close = difflib.get_close_matches(slug.lower(), known, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        listed = ", ".join(known[:LISTED_TENANTS]) + (
+            f" and {len(known) - LISTED_TENANTS} more" if len(known) > LISTED_TENANTS else ""
+        )
+        where = f" Known tenant slugs: {listed}." if known else " There are no tenants yet."
+        super().__init__(
+            f"no tenant has the slug {slug!r}.{hint}{where} Pass --create-tenant to create a new tenant {slug!r}."
+        )
+        self.slug, self.suggestions = slug, close
 
 
 async def _with_sessions(settings: Settings, work: Any) -> Any:
@@ -29,10 +48,15 @@ async def _with_sessions(settings: Settings, work: Any) -> Any:
         await engine.dispose()
 
 
-async def issue_token(settings: Settings, tenant_slug: str, role: Role, email: str | None, ttl_s: int) -> str:
-    """Ensure the tenant and user exist with ``role``; return a token for them (ValueError on a clash)."""
+async def issue_token(
+    settings: Settings, tenant_slug: str, role: Role, email: str | None, ttl_s: int, *, create_tenant: bool = False
+) -> str:
+    """A token for the user ``email`` (made when missing, given ``role``) of the tenant ``tenant_slug``; the tenant
+    must exist unless ``create_tenant`` (UnknownTenant, naming the close slugs; ValueError on other problems)."""
 
     async def work(s: Any) -> str:
+        if not create_tenant and await tenants.tenant_by_slug(s, tenant_slug) is None:
+            raise UnknownTenant(tenant_slug, await tenants.tenant_slugs(s))
         try:
             tenant = await tenants.get_or_create_tenant(s, tenant_slug)
             address = email or f"{role.value.lower()}@{tenant.slug}.studio.local"
@@ -84,14 +108,31 @@ async def create_demo(settings: Settings) -> str:
                 continue
             row = await workflows.create(s, tenant.id, actor, registry, **example)
             await workflows.publish(s, tenant.id, actor, registry, row.id, "example")
-        shown = (
-            password_file.read_text().strip() if password_file.exists() else "(set before; reset it with createUser)"
-        )
-        return (
-            f"Demo tenant ready. Log in at http://127.0.0.1:8000/graphql with\n"
-            f'  mutation {{ login(email: "{DEMO_EMAIL}", password: "{shown}") {{ token }} }}\n'
-            f"then send the token as 'Authorization: Bearer <token>'."
-        )
+        return demo_instructions(tenant.slug, _demo_password(password_file, user.password_hash))
 
     result: str = await _with_sessions(settings, work)
     return result
+
+
+def _demo_password(password_file: Any, password_hash: str | None) -> str | None:
+    """The generated demo password, while it is still the admin's password (None once it was changed)."""
+    if not password_file.exists():
+        return None
+    password: str = password_file.read_text().strip()
+    return password if verify_password(password_hash, password) else None
+
+
+def demo_instructions(slug: str, password: str | None) -> str:
+    """What `studio demo` prints: the workspace slug, where to open the studio, and how to sign in."""
+    shown = password or "(changed since it was generated: use yours, or have another admin reset it)"
+    return "\n".join(
+        (
+            f"Demo tenant ready: workspace (tenant slug) {slug!r}.",
+            f"Open {DEMO_URL} and sign in with",
+            f"  email:     {DEMO_EMAIL}",
+            f"  password:  {shown}",
+            f"  workspace: {slug} (only needed when the email has accounts in several)",
+            f"GraphiQL: {DEMO_URL}/graphql. A token for scripts: "
+            f"studio token --tenant {slug} --role ADMIN --user {DEMO_EMAIL}",
+        )
+    )

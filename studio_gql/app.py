@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import HTTPConnection
+from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -127,8 +127,20 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         # Outermost first: every answer gets the security headers, a 413 of the body limit too.
         middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes)],
-        exception_handlers={SQLAlchemyError: database_error},
+        exception_handlers={SQLAlchemyError: database_error, ClientDisconnect: client_gone},
     )
+
+
+# 499: nginx's "client closed request"; nobody receives it, but the access log says what happened.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def client_gone(conn: HTTPConnection, exc: Exception) -> Response:
+    """The client went away while sending its request (a browser cancels pending requests when it navigates):
+    nothing to answer and nothing wrong here, so one debug line instead of an error with a traceback."""
+    method = conn.scope.get("method", "")
+    log.debug("client went away before the answer: %s %s", method, conn.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def database_error(conn: HTTPConnection, exc: Exception) -> Response | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from studio_gql.state import AppState, SharedReads
-from studio_shared.auth import API_KEY_PREFIX, Principal, decode_access_token
+from studio_shared.auth import API_KEY_PREFIX, Principal, decode_access_token, issued_before
 from studio_shared.db import tenancy
+from studio_shared.db.types import utcnow
 from studio_shared.errors import Unauthenticated
 from studio_shared.store import api_keys, tenants
 
@@ -38,9 +39,20 @@ async def authenticate(state: AppState, authorization: object) -> Principal | No
         user = await tenants.user_access(conn, claimed.tenant_id, claimed.user_id) if claimed.user_id else None
     if user is None or not user.active:
         raise Unauthenticated("this account no longer exists or was disabled")
+    if issued_before(claimed.issued_at, user.password_changed_at):
+        raise Unauthenticated("the password of this account was changed since you logged in: log in again")
+    temporary = user.password_expires_at is not None
+    if temporary and user.password_expires_at <= utcnow():
+        raise Unauthenticated("your temporary password expired: ask an admin to reset it again")
     tenancy.act_for(user.tenant_id)  # from here on, the database admits only this tenant's rows (PostgreSQL)
     # A role changed after the token was issued takes effect at once, in both directions.
-    return Principal(tenant_id=user.tenant_id, role=user.role, user_id=user.id)
+    return Principal(
+        tenant_id=user.tenant_id,
+        role=user.role,
+        user_id=user.id,
+        issued_at=claimed.issued_at,
+        password_change_required=temporary,
+    )
 
 
 class Rechecks:

@@ -55,18 +55,22 @@ def migrate() -> None:
 
 @cli.command()
 def token(
-    tenant: Annotated[str, typer.Option(help="Tenant slug; created when missing.")],
+    tenant: Annotated[str, typer.Option(help="Tenant slug (e.g. demo); it must exist unless --create-tenant.")],
     role: Annotated[Role, typer.Option(help="Role of the user and the token.", case_sensitive=False)],
     user: Annotated[str | None, typer.Option(help="User email; created when missing.")] = None,
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=1)] = 3600,
+    create_tenant: Annotated[
+        bool, typer.Option("--create-tenant", help="Create the tenant when no tenant has this slug.")
+    ] = False,
 ) -> None:
-    """Create the tenant and user when missing and print a signed access token on the last line."""
+    """Print a signed access token on the last line for a user of the tenant (the user is created when missing);
+    an unknown tenant slug is an error naming the known ones, unless --create-tenant."""
     from studio_gql.admin import issue_token
 
     settings = load_settings()
     _prepare_database(settings)
     try:
-        printed = asyncio.run(issue_token(settings, tenant, role, user, ttl))
+        printed = asyncio.run(issue_token(settings, tenant, role, user, ttl, create_tenant=create_tenant))
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -18,7 +18,16 @@ from studio_shared.errors import Conflict, NotFound, Problem, RateLimited, Studi
 log = logging.getLogger("studio.gql")
 
 PUBLIC_CODES = frozenset(
-    {"UNAUTHENTICATED", "FORBIDDEN", "BAD_USER_INPUT", "NOT_FOUND", "INVALID", "RATE_LIMITED", "TOO_MANY_LIVE_RUNS"}
+    {
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "BAD_USER_INPUT",
+        "NOT_FOUND",
+        "INVALID",
+        "RATE_LIMITED",
+        "TOO_MANY_LIVE_RUNS",
+        "PASSWORD_CHANGE_REQUIRED",
+    }
 )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -32,10 +32,22 @@ from studio_shared.settings import Settings
 log = logging.getLogger("studio.gql")
 
 
+GRAPHIQL_PAGE = "graphiql/index.html"  # in the web app's build: GraphiQL from npm, served by the studio itself
+GRAPHIQL_NOT_BUILT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>GraphiQL · Workflow Agent Studio</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto">
+<h1>GraphiQL</h1>
+<p>GraphiQL is built with the web app, which has not been built yet. Run <code>make frontend</code> (or
+<code>make run</code>) in the repository, then reload this page. The API answers POST requests here meanwhile.</p>
+</body></html>
+"""
+
+
 class StudioGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = TransportWS  # the connection caps (see studio_gql._strawberry_internals)
 
     def __init__(self, settings: Settings) -> None:
+        self._graphiql_page = settings.frontend_dir / GRAPHIQL_PAGE
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
@@ -47,6 +59,15 @@ class StudioGraphQL(GraphQL[Context, None]):
         # share a read.
         self._rechecks = Rechecks(ttl_s=settings.ws_reauth_interval_s / 2)
         self.sockets = sockets.SocketCounts(settings.max_ws_per_principal, settings.max_ws_per_tenant)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the web app's build (its code from this origin: it works offline, under the app's CSP),
+        instead of Strawberry's page, which loads it from a CDN with an inline script."""
+        try:
+            page = self._graphiql_page.read_text(encoding="utf-8")
+        except OSError:
+            return HTMLResponse(GRAPHIQL_NOT_BUILT, status_code=503, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     def parse_json(self, data: str | bytes) -> Any:
         """A body that is not a JSON object (or undecodable, or unstorable) is the client's mistake: 400, never 500.

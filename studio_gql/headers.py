@@ -12,9 +12,9 @@ React Flow positions nodes with ``style`` attributes and Radix injects ``<style>
 code. ``connect-src 'self'`` covers the same-origin websocket (CSP Level 3; every current browser). Nothing may
 frame the studio (clickjacking), and ``base-uri``/``form-action``/``object-src`` close the other doors.
 
-GraphiQL (development only; off in production) loads its code from unpkg.com and boots from an inline script:
-its page gets a policy of its own that allows exactly that, and is otherwise as strict. A route that sets a
-header itself (an artifact download's sandbox policy) keeps its own.
+GraphiQL (development only; off in production) is built with the web app and served from the same origin, so its
+page has the app's policy too: no CDN, no inline script. A route that sets a header itself (an artifact
+download's sandbox policy) keeps its own.
 """
 
 from __future__ import annotations
@@ -33,14 +33,6 @@ _COMMON = (
     "frame-ancestors 'none'",
 )
 APP_CSP = "; ".join(("script-src 'self'", "style-src 'self' 'unsafe-inline'", "worker-src 'self'", *_COMMON))
-GRAPHIQL_CDN = "https://unpkg.com"
-GRAPHIQL_CSP = "; ".join(
-    (
-        f"script-src 'self' 'unsafe-inline' {GRAPHIQL_CDN}",
-        f"style-src 'self' 'unsafe-inline' {GRAPHIQL_CDN}",
-        *_COMMON,
-    )
-)
 PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 
 EVERY = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
@@ -49,10 +41,6 @@ HTML = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": PERMISSIONS,
 }
-
-
-def policy_for(path: str) -> str:
-    return GRAPHIQL_CSP if path == "/graphql" else APP_CSP
 
 
 class SecurityHeaders:
@@ -72,7 +60,7 @@ class SecurityHeaders:
                 for name, value in EVERY.items():
                     headers.setdefault(name, value)
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers.setdefault("Content-Security-Policy", policy_for(scope["path"]))
+                    headers.setdefault("Content-Security-Policy", APP_CSP)
                     for name, value in HTML.items():
                         headers.setdefault(name, value)
             await send(message)

@@ -11,8 +11,14 @@ from strawberry.permission import BasePermission, PermissionExtension
 from studio_gql.context import Info
 from studio_shared.rbac import Permission, permissions_for
 
+# What a user signed in with a temporary password (an admin's reset) may do: read who they are, set a new one.
+PASSWORD_CHANGE_OPERATIONS = frozenset({"me", "changePassword"})
+
 
 class IsAuthenticated(BasePermission):
+    """A known caller; one who must set a new password first may use ``PASSWORD_CHANGE_OPERATIONS`` only (every
+    other operation declares this permission, so none can forget the rule)."""
+
     message = "authentication required: send 'Authorization: Bearer <token>'"
     error_extensions = {"code": "UNAUTHENTICATED"}
 
@@ -21,6 +27,11 @@ class IsAuthenticated(BasePermission):
         if ctx.principal is None:
             # Say why (expired, invalid, missing) without echoing the token.
             raise StrawberryGraphQLError(str(ctx.auth_error or self.message), extensions={"code": "UNAUTHENTICATED"})
+        if ctx.principal.password_change_required and info.field_name not in PASSWORD_CHANGE_OPERATIONS:
+            raise StrawberryGraphQLError(
+                "your password is a temporary one: set a new password first (changePassword)",
+                extensions={"code": "PASSWORD_CHANGE_REQUIRED"},
+            )
         return True
 
 

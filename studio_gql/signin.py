@@ -20,6 +20,7 @@ import math
 from studio_gql.state import AppState
 from studio_shared.auth import verify_password_off_loop
 from studio_shared.db import models
+from studio_shared.db.types import utcnow
 from studio_shared.store import tenants
 
 BAD_LOGIN = "unknown email or wrong password (an email with accounts in several workspaces needs the workspace too)"
@@ -58,10 +59,35 @@ async def sign_in(
     user = found[0] if len(found) == 1 else None  # several accounts and no tenant named: ambiguous, refused
     # The same argon2 work with or without an account (a dummy hash then), in the hashing threads.
     ok = await verify_password_off_loop(user.password_hash if user else None, password)
-    if user is None or not ok or not user.active:
+    if user is None or not ok or not user.active or temporary_password_expired(user):
         return None
     await state.limiter.forgive(account)
     await state.limiter.refund(place, settings.login_failures_per_address)
     async with state.sessions.begin() as s:
         await tenants.record_login(s, user)
     return user
+
+
+def temporary_password_expired(user: models.User) -> bool:
+    """Whether ``user`` holds a temporary password (an admin's reset) that no longer works."""
+    return user.password_expires_at is not None and user.password_expires_at <= utcnow()
+
+
+async def verify_current_password(state: AppState, user: models.User, password: str, address: str | None) -> bool:
+    """Whether ``password`` is ``user``'s current one, under sign-in's limits: a wrong one counts as a failed
+    sign-in of the account and the address (TooManyAttempts once they are used up), a right one forgives them.
+    Without it a stolen session could guess the password at the speed of the API."""
+    settings = state.settings
+    account, place = _keys(user.email, address)
+    wait = await state.limiter.attempt(
+        {account: settings.login_failures_per_account, place: settings.login_failures_per_address},
+        base_s=BACKOFF_BASE_S,
+        cap_s=settings.login_lockout_max_s,
+    )
+    if wait is not None:
+        raise TooManyAttempts(wait)
+    if not await verify_password_off_loop(user.password_hash, password):
+        return False
+    await state.limiter.forgive(account)
+    await state.limiter.refund(place, settings.login_failures_per_address)
+    return True

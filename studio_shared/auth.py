@@ -11,7 +11,8 @@ import secrets
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 
 import jwt
@@ -42,6 +43,10 @@ class Principal:
     user_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
     creator_id: uuid.UUID | None = None
+    # An access token's ``iat`` (seconds): a token older than its user's last password change is refused.
+    issued_at: int | None = field(default=None, compare=False)
+    # The user signed in with a temporary password: the API admits only setting a new one (and ``me``).
+    password_change_required: bool = field(default=False, compare=False)
 
     @property
     def actor(self) -> str:
@@ -91,6 +96,7 @@ def decode_access_token(settings: Settings, token: str) -> Principal:
             tenant_id=uuid.UUID(str(claims["tenant_id"])),
             role=Role(claims["role"]),
             user_id=uuid.UUID(str(claims["sub"])),
+            issued_at=int(claims["iat"]),
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthenticated("token expired: log in again") from exc
@@ -106,6 +112,20 @@ def _hasher() -> PasswordHasher:
 @cache
 def _dummy_hash() -> str:
     return _hasher().hash(secrets.token_urlsafe(16))
+
+
+def issued_before(issued_at: int | None, changed_at: datetime | None) -> bool:
+    """Whether a token issued at ``issued_at`` (whole seconds) predates a password change at ``changed_at``.
+
+    ``iat`` has whole seconds, so a token issued in the second of the change (the one handed back by the change
+    itself) still counts as issued after it."""
+    return changed_at is not None and issued_at is not None and issued_at < int(changed_at.timestamp())
+
+
+def new_temporary_password() -> str:
+    """A password for an admin's reset: four groups of four characters (92 random bits), no look-alikes."""
+    alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
 
 
 def hash_password(password: str) -> str:

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=30, ge=1)
     login_lockout_max_s: int = Field(default=900, ge=1)
+    # How long the temporary password of an admin's reset works (only to set a new one).
+    temporary_password_ttl_s: int = Field(default=24 * 3600, gt=0)
 
     # GraphQL hygiene: documents over these limits are rejected before any resolver runs.
     graphql_max_depth: int = Field(default=12, ge=2)

@@ -7,7 +7,10 @@
 //   confirmation (then refused at login), a webhook (its secret shown once), a schedule (its next fires
 //   previewed) → a viewer sees no edit controls and no admin links → the builder by keyboard alone (add, select,
 //   connect, disconnect, delete) → a run monitor whose network drops mid-run (every connection cut for 1.5 s)
-//   converges on the server's final state → open a 1,000-node workflow (timed) and pan it (frame rate measured).
+//   converges on the server's final state → open a 1,000-node workflow (timed) and pan it (frame rate measured) →
+//   unsaved work is not lost (a link asks first; selecting a node is no change) → a password changed, then a login
+//   with the new one; an admin's reset, then the temporary password sets a new one → GraphiQL with the network
+//   blocked → every page audited (axe) and captured in both themes at 1,280 × 800 (pages_audit.mjs).
 // Screenshots and metrics.json go to frontend/test-results/. Exits 0 without Chromium unless
 // STUDIO_REQUIRE_SERVICES=1. E2E_DEBUG=1 prints the reconnect step's timeline (sockets, subscriptions, statuses).
 import { spawn, spawnSync } from "node:child_process";
@@ -16,6 +19,7 @@ import { connect as tcpConnect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { auditPages } from "./pages_audit.mjs";
 import { runsAndInbox } from "./runs_inbox.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -202,6 +206,7 @@ try {
   await page.getByRole("button", { name: "Create" }).click();
   await page.getByTestId("node-start").waitFor();
   await page.getByText("✓ valid").waitFor();
+  const workflowId = page.url().split("/workflows/")[1];
 
   // The trigger's input schema drives the start-run form.
   await page.getByTestId("node-start").click();
@@ -253,9 +258,19 @@ try {
 
   await page.getByRole("button", { name: "Save draft" }).click();
   await page.getByText("Draft saved.").waitFor();
-  await page.getByLabel("Note").fill("first version");
-  await page.getByRole("button", { name: "Publish" }).click();
+  await page.getByRole("button", { name: "Publish", exact: true }).click();
+  await page.getByRole("dialog", { name: "Publish a new version" }).getByLabel("Note").fill("first version");
+  await page.getByRole("button", { name: "Publish version" }).click();
   await page.getByText("Published version 1.").waitFor();
+  // Merely selecting nodes whose forms fill in defaults (an approval, an HTTP request) changes nothing.
+  for (const id of ["human_approval_1", "condition_1", "start"]) {
+    await page.getByTestId(`node-${id}`).click();
+    await page.locator(".inspector .rjsf").waitFor();
+  }
+  await page.waitForTimeout(300);
+  if (!(await page.getByRole("status").filter({ hasText: "revision" }).textContent()).startsWith("Saved")) {
+    throw new Error("selecting nodes marked the draft as changed");
+  }
   await page.screenshot({ path: join(results, "builder.png") });
   log("saved and published (screenshot test-results/builder.png)");
 
@@ -327,7 +342,7 @@ try {
   await nav.getByRole("link", { name: "Users" }).click();
   const addUser = page.getByRole("form", { name: "Add a user" });
   await addUser.getByLabel("Email").fill(userEmail);
-  await addUser.getByLabel("Initial password").fill(userPassword);
+  await addUser.getByLabel("Password").fill(userPassword);
   await addUser.getByLabel("Role", { exact: true }).selectOption("EDITOR");
   await addUser.getByRole("button", { name: "Add user" }).click();
   const usersTable = page.getByRole("table", { name: "Users" });
@@ -618,8 +633,12 @@ try {
     edges.push({ source: i < 3 ? "start" : `t${Math.floor(i / 2)}`, target: `t${i}` });
   }
   const largeId = await createWorkflow("Large", { nodes, edges });
+  // The keyboard flow above was left unsaved: the browser asks before leaving it (beforeunload), and we leave.
+  const leaveUnsaved = (d) => void (d.type() === "beforeunload" ? d.accept() : d.dismiss());
+  page.on("dialog", leaveUnsaved);
   const t0 = Date.now();
   await page.goto(`${base}/workflows/${largeId}`);
+  page.off("dialog", leaveUnsaved);
   await page.locator(".react-flow__node").first().waitFor();
   const drawnMs = Date.now() - t0;
   await page.getByText("✓ valid").waitFor({ timeout: 30_000 });
@@ -684,6 +703,146 @@ try {
   metrics.panThousandNodes = { fps: panFps, longestFrameMs: panLongestFrameMs, durationMs: panMs, mouseMoves: moves };
   writeMetrics();
   log(`panned the 1,000-node workflow for ${panMs} ms (${moves} mouse moves): ${panFps} frames/s, longest frame ${panLongestFrameMs} ms`);
+
+  // Unsaved work is never lost: a link away asks first (stay keeps the change), and so does closing the tab.
+  await page.goto(`${base}/workflows/${keyboardId}`);
+  await page.getByText("✓ valid").waitFor();
+  await page.getByTestId("palette-delay").click();
+  await page.getByTestId("node-delay_1").waitFor();
+  await page.getByRole("complementary", { name: "Inspector" }).getByLabel(/^Seconds/).fill("5");
+  await page.getByRole("status").filter({ hasText: "Unsaved changes" }).waitFor();
+  const inView = await page.evaluate(() => {
+    const node = document.querySelector('[data-testid="node-delay_1"]').getBoundingClientRect();
+    const canvas = document.querySelector('[data-testid="canvas"]').getBoundingClientRect();
+    return node.left >= canvas.left && node.right <= canvas.right && node.top >= canvas.top && node.bottom <= canvas.bottom;
+  });
+  if (!inView) throw new Error("a node added from the palette landed outside the visible canvas");
+  await nav.getByRole("link", { name: "Workflows", exact: true }).click();
+  const leave = page.getByRole("alertdialog", { name: "Leave without saving?" });
+  await leave.waitFor();
+  await leave.getByRole("button", { name: "Stay" }).click();
+  await leave.waitFor({ state: "detached" });
+  if (!page.url().endsWith(`/workflows/${keyboardId}`)) throw new Error(`"Stay" left the builder: ${page.url()}`);
+  await page.getByTestId("node-delay_1").waitFor();
+  let unloadAsked = false;
+  page.once("dialog", (d) => {
+    unloadAsked = d.type() === "beforeunload";
+    void d.dismiss(); // "stay on the page"
+  });
+  await page.close({ runBeforeUnload: true });
+  await page.waitForTimeout(500);
+  if (!unloadAsked || page.isClosed()) throw new Error("closing the tab with unsaved changes did not ask first");
+  await nav.getByRole("link", { name: "Workflows", exact: true }).click();
+  await leave.getByRole("button", { name: "Save and leave" }).click();
+  await page.getByRole("heading", { name: "Workflows" }).waitFor();
+  const saved = await gql("query($id: ID!) { workflow(id: $id) { draft } }", { id: keyboardId });
+  if (!saved.workflow.draft.nodes.some((n) => n.id === "delay_1")) throw new Error("'Save and leave' did not save the draft");
+  log("unsaved work: a link away asked first (stay kept it, save and leave saved it), closing the tab asked too; the new node landed in view");
+
+  // A password changed from the account menu, then a login with the new one; an admin's reset, then the temporary
+  // password only sets a new one.
+  const pwEmail = "pw-user@demo.local";
+  const pwFirst = `first-pw-${Date.now()}`;
+  const pwSecond = `second-pw-${Date.now()}`;
+  const made = await gql('mutation($e: String!, $p: String!) { createUser(email: $e, password: $p, role: EDITOR) { user { id } errors { message } } }', { e: pwEmail, p: pwFirst });
+  if (!made.createUser.user) throw new Error(`could not create ${pwEmail}: ${JSON.stringify(made.createUser.errors)}`);
+  const person = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  watchCsp(person, "password user");
+  const pp = await person.newPage();
+  pp.on("pageerror", (err) => console.error("page error (password user):", err.message));
+  const signIn = async (email, pw) => {
+    await pp.goto(`${base}/`);
+    await pp.getByLabel("Email").fill(email);
+    await pp.getByLabel("Password").fill(pw);
+    await pp.getByRole("button", { name: "Sign in" }).click();
+  };
+  await signIn(pwEmail, pwFirst);
+  await pp.getByRole("heading", { name: "Workflows" }).waitFor();
+  await pp.getByRole("button", { name: /^Account:/ }).click();
+  await pp.getByRole("menuitem", { name: "Change password" }).click();
+  const changeDialog = pp.getByRole("dialog", { name: "Change your password" });
+  await changeDialog.getByRole("button", { name: "Change password" }).click(); // empty: it says what is missing
+  await changeDialog.getByText("Enter your current password.").waitFor();
+  await changeDialog.getByLabel("Current password").fill(pwFirst);
+  await changeDialog.getByLabel("New password", { exact: true }).fill(pwSecond);
+  await changeDialog.getByLabel("New password, again").fill(pwSecond);
+  await changeDialog.getByRole("button", { name: "Change password" }).click();
+  await changeDialog.getByText(/Your password is changed/).waitFor();
+  await changeDialog.getByRole("button", { name: "Done" }).click();
+  await pp.getByRole("table", { name: "Workflows" }).waitFor(); // this session goes on, with its new token
+  if ((await loginAs(pwEmail, pwFirst))?.token) throw new Error("the old password still signs in");
+  await pp.getByRole("button", { name: /^Account:/ }).click();
+  await pp.getByRole("menuitem", { name: "Log out" }).click();
+  await signIn(pwEmail, pwSecond);
+  await pp.getByRole("heading", { name: "Workflows" }).waitFor();
+  log("changed a password from the account menu; the old one is refused, the new one signs in");
+
+  // The admin resets it on the Users page: a temporary password, shown once, that only sets a new one.
+  const admin = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await admin.addInitScript((t) => localStorage.setItem("studio.token", t), token);
+  watchCsp(admin, "admin reset");
+  const ap = await admin.newPage();
+  await ap.goto(`${base}/users`);
+  await ap.getByRole("button", { name: `Reset password of ${pwEmail}` }).click();
+  await ap.getByRole("alertdialog", { name: `Reset the password of ${pwEmail}?` }).getByRole("button", { name: "Reset password" }).click();
+  const tempDialog = ap.getByRole("dialog", { name: `Temporary password for ${pwEmail}` });
+  const temporary = await tempDialog.getByLabel("Temporary password").inputValue();
+  await tempDialog.getByRole("button", { name: "Done, I stored it" }).click();
+  await ap.getByRole("table", { name: "Users" }).getByText("must set a new password").waitFor();
+  await admin.close();
+  await pp.reload(); // the reset signed this session out
+  await pp.getByRole("button", { name: "Sign in" }).waitFor();
+  await signIn(pwEmail, temporary);
+  await pp.getByRole("heading", { name: "Set a new password" }).waitFor();
+  const pwThird = `third-pw-${Date.now()}`;
+  await pp.getByLabel("Temporary password").fill(temporary);
+  await pp.getByLabel("New password", { exact: true }).fill(pwThird);
+  await pp.getByLabel("New password, again").fill(pwThird);
+  await pp.getByRole("button", { name: "Set new password" }).click();
+  await pp.getByRole("heading", { name: "Workflows" }).waitFor();
+  if ((await loginAs(pwEmail, temporary))?.token) throw new Error("the temporary password signs in after it was used");
+  if (!(await loginAs(pwEmail, pwThird))?.token) throw new Error("the password set after the reset does not sign in");
+  await person.close();
+  log("an admin reset the password; the temporary one (shown once) set a new one, and no longer signs in");
+
+  // GraphiQL with every request to another host refused: its code is the studio's own.
+  const offline = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await offline.addInitScript((t) => localStorage.setItem("studio.token", t), token);
+  const outside = [];
+  await offline.route("**/*", (route) => {
+    const host = new URL(route.request().url()).hostname;
+    if (host === "127.0.0.1" || host === "localhost") return route.continue();
+    outside.push(route.request().url());
+    return route.abort("internetdisconnected");
+  });
+  watchCsp(offline, "GraphiQL");
+  const gp = await offline.newPage();
+  gp.on("pageerror", (err) => console.error("page error (GraphiQL):", err.message));
+  await gp.goto(`${base}/graphql`);
+  await gp.locator(".graphiql-container").waitFor();
+  await gp.getByText("query Me").first().waitFor();
+  await gp.getByRole("button", { name: /Execute query/ }).click();
+  await gp.locator(".graphiql-response").getByText("admin@demo.local").first().waitFor();
+  await gp.screenshot({ path: join(results, "graphiql-offline.png") });
+  if (outside.length) throw new Error(`GraphiQL asked for files from other hosts: ${outside.join(", ")}`);
+  await offline.close();
+  log("GraphiQL loaded and ran a query with every other host blocked (screenshot test-results/graphiql-offline.png)");
+
+  // Every page, both themes: axe (no serious or critical violation) and a screenshot each.
+  // Someone whose password an admin reset: the page they see until they set a new one.
+  const resetMe = await gql('mutation($e: String!) { createUser(email: $e, password: "a first password", role: VIEWER) { user { id } } }', { e: "reset-me@demo.local" });
+  const { resetUserPassword } = await gql("mutation($id: ID!) { resetUserPassword(userId: $id) { temporaryPassword } }", { id: resetMe.createUser.user.id });
+  const temporaryToken = (await loginAs("reset-me@demo.local", resetUserPassword.temporaryPassword)).token;
+  const audit = await auditPages({
+    browser,
+    base,
+    token,
+    tokens: { temporary: temporaryToken },
+    ids: { workflow: workflowId, run: runUrl.split("/runs/")[1] },
+    results,
+    log,
+  });
+  log(`audited ${audit.screenshots.length} page views with axe: none has a serious or critical violation`);
   if (cspViolations.length) throw new Error(`Content-Security-Policy violations:\n${cspViolations.join("\n")}`);
   log("no Content-Security-Policy violation on any page");
   log("passed");

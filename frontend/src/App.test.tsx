@@ -102,7 +102,7 @@ describe("triggers page", () => {
     renderApp("EDITOR", "/workflows/w1/triggers");
     await screen.findByRole("heading", { name: "Triggers of Nightly report" });
     expect(screen.getByText("http://studio.test/hooks/h1")).toBeTruthy();
-    for (const name of ["Create webhook", "Create schedule", "Delete webhook 1", "Rotate the secret of webhook 1", "Disable webhook 1", "Pause schedule 1", "Edit schedule 1", "Delete schedule 1"]) {
+    for (const name of ["Create webhook", "Create schedule", "Delete webhook 1", "Rotate secret of webhook 1", "Disable webhook 1", "Pause schedule 1", "Edit schedule 1", "Delete schedule 1"]) {
       expect(screen.getByRole("button", { name })).toBeTruthy();
     }
   });

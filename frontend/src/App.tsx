@@ -1,10 +1,12 @@
-import { Suspense, lazy, type ComponentType } from "react";
-import { BrowserRouter, NavLink, Navigate, Route, Routes, useMatch } from "react-router-dom";
+import { Suspense, lazy, useState, type ComponentType } from "react";
+import { NavLink, Navigate, Route, RouterProvider, Routes, createBrowserRouter, useMatch } from "react-router-dom";
 import { SessionProvider, ViewerProvider, useCan, useSession, useViewer } from "./auth";
 import { adminNav, type AdminNavEntry } from "./lib/permissions";
 import { TaskFeedProvider } from "./lib/taskFeed";
 import { InboxLink } from "./components/InboxLink";
-import { Button } from "./components/ui/button";
+import { AccountMenu, ThemeToggle } from "./components/AccountMenu";
+import { SetNewPasswordPage } from "./components/ChangePassword";
+import { Spinner } from "./components/Page";
 import { LoginPage } from "./pages/Login";
 import { WorkflowsPage } from "./pages/Workflows";
 
@@ -32,24 +34,39 @@ function WorkflowTriggersLink() {
 }
 
 export const navLink = ({ isActive }: { isActive: boolean }) =>
-  `rounded-md px-2 py-1 text-foreground hover:bg-accent hover:no-underline ${isActive ? "bg-accent font-semibold" : ""}`;
+  `rounded-md px-2.5 py-1.5 text-sm font-medium hover:bg-accent hover:no-underline ${isActive ? "bg-accent text-foreground" : "text-muted-foreground hover:text-foreground"}`;
+
+/** The studio's mark: a small graph, in the primary colour. */
+function Brand() {
+  return (
+    <span className="flex shrink-0 items-center gap-2 font-semibold">
+      <svg viewBox="0 0 24 24" aria-hidden="true" className="size-6 text-primary" fill="none" stroke="currentColor" strokeWidth={2} strokeLinecap="round" strokeLinejoin="round">
+        <rect x="3" y="3" width="7" height="7" rx="1.5" />
+        <rect x="14" y="14" width="7" height="7" rx="1.5" />
+        <path d="M10 6.5h4a3 3 0 0 1 3 3V14" />
+      </svg>
+      <span className="hidden lg:inline">Workflow Agent Studio</span>
+    </span>
+  );
+}
 
 function Shell() {
-  const { logout } = useSession();
   const viewer = useViewer();
   const inbox = useCan("inbox");
   const decides = useCan("decideTask");
   const runs = useCan("runs");
   const admin = adminNav(viewer.permissions);
+  // An admin's reset left a temporary password: the API admits only setting a new one.
+  if (viewer.user?.mustChangePassword) return <SetNewPasswordPage email={viewer.user.email} />;
   return (
     <TaskFeedProvider enabled={inbox} mine={decides}>
     <div className="min-h-screen">
-      <header className="flex h-12 items-center gap-4 border-b bg-card px-4">
+      <header className="flex h-12 items-center gap-3 border-b bg-card px-4">
         <a className="sr-only focus:not-sr-only focus:absolute focus:top-2 focus:left-2 focus:bg-card focus:p-1" href="#main">
           Skip to content
         </a>
-        <span className="font-bold">Workflow Agent Studio</span>
-        <nav aria-label="Main" className="flex flex-1 gap-1">
+        <Brand />
+        <nav aria-label="Main" className="flex min-w-0 flex-1 gap-0.5">
           <NavLink className={navLink} to="/" end>
             Workflows
           </NavLink>
@@ -66,13 +83,14 @@ function Shell() {
             </NavLink>
           ))}
         </nav>
-        <span className="text-muted-foreground">
-          {viewer.user?.email ?? "API key"} · {viewer.tenant.name} · {viewer.role.toLowerCase()}
+        <span className="hidden shrink-0 text-xs text-muted-foreground xl:inline" title={`Workspace slug: ${viewer.tenant.slug}`}>
+          {viewer.tenant.name} · {viewer.role.toLowerCase()}
         </span>
-        <Button onClick={logout}>Log out</Button>
+        <ThemeToggle />
+        <AccountMenu />
       </header>
       <div id="main">
-        <Suspense fallback={<p className="px-6 py-4" role="status">Loading…</p>}>
+        <Suspense fallback={<Spinner label="Loading…" className="px-6 py-4" />}>
           <Routes>
             <Route path="/" element={<WorkflowsPage />} />
             <Route path="/workflows/:id" element={<BuilderPage />} />
@@ -86,12 +104,23 @@ function Shell() {
               return <Route key={to} path={to} element={<Page />} />;
             })}
             <Route path="/login" element={<Navigate to="/" replace />} />
-            <Route path="*" element={<p className="px-6 py-4">Nothing here. <NavLink to="/">Back to the workflows</NavLink></p>} />
+            <Route path="*" element={<NotFound />} />
           </Routes>
         </Suspense>
       </div>
     </div>
     </TaskFeedProvider>
+  );
+}
+
+function NotFound() {
+  return (
+    <main className="grid gap-2 px-6 py-6">
+      <h1>Page not found</h1>
+      <p>
+        Nothing here. <NavLink to="/">Back to the workflows</NavLink>
+      </p>
+    </main>
   );
 }
 
@@ -105,12 +134,16 @@ function Gate() {
   );
 }
 
-export function App() {
+function Root() {
   return (
-    <BrowserRouter>
-      <SessionProvider>
-        <Gate />
-      </SessionProvider>
-    </BrowserRouter>
+    <SessionProvider>
+      <Gate />
+    </SessionProvider>
   );
+}
+
+/** A data router (its blocker keeps the builder's unsaved work), one splat route: the shell's <Routes> route the rest. */
+export function App() {
+  const [router] = useState(() => createBrowserRouter([{ path: "*", element: <Root /> }]));
+  return <RouterProvider router={router} />;
 }

@@ -24,7 +24,7 @@ NOT_BUILT = """<!doctype html>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto">
 <h1>Workflow Agent Studio</h1>
 <p>The web app has not been built yet. Run <code>make run</code> (or <code>make frontend</code>, which needs
-Node 20+) in the repository, then reload this page.</p>
+Node 22.15+) in the repository, then reload this page.</p>
 <p>The API is up: <a href="/graphql">/graphql</a>.</p>
 </body></html>
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import strawberry
@@ -14,10 +14,11 @@ from studio_gql.errors import UserError, payload
 from studio_gql.permissions import authenticated, needs
 from studio_gql.schema.common import JSON, Connection, connection, require_id
 from studio_gql.schema.common import Role as RoleType
-from studio_gql.signin import BAD_LOGIN, TooManyAttempts, sign_in
-from studio_shared.auth import encode_access_token, hash_password_off_loop
+from studio_gql.signin import BAD_LOGIN, TooManyAttempts, sign_in, verify_current_password
+from studio_shared.auth import encode_access_token, hash_password_off_loop, new_temporary_password
 from studio_shared.db import models
-from studio_shared.errors import Unauthenticated
+from studio_shared.db.types import utcnow
+from studio_shared.errors import Problem, Unauthenticated, ValidationFailed
 from studio_shared.rbac import Permission, Role, permissions_for
 from studio_shared.store import api_keys, audit, tenants
 
@@ -37,6 +38,12 @@ class User:
     active: bool
     created_at: datetime
     last_login_at: datetime | None
+    must_change_password: bool = strawberry.field(
+        description="The password is a temporary one from an admin's reset: it signs in only to set a new one."
+    )
+    password_changed_at: datetime | None = strawberry.field(
+        description="When the password was last changed or reset (null: never since the account was made)."
+    )
 
     @classmethod
     def from_model(cls, row: models.User) -> User:
@@ -47,6 +54,8 @@ class User:
             active=row.active,
             created_at=row.created_at,
             last_login_at=row.last_login_at,
+            must_change_password=row.password_expires_at is not None,
+            password_changed_at=row.password_changed_at,
         )
 
 
@@ -127,6 +136,35 @@ class UserPayload:
 
 
 @strawberry.type
+class PasswordChangePayload:
+    token: str | None = strawberry.field(
+        default=None,
+        description="A new access token for this session: every token issued before the change stops working.",
+    )
+    user: User | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PasswordResetPayload:
+    user: User | None = None
+    temporary_password: str | None = strawberry.field(
+        default=None,
+        description="The generated password, shown this once: hand it to the user, who must set a new one with it.",
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the temporary password stops working."
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _rate_limited(exc: TooManyAttempts) -> StrawberryGraphQLError:
+    return StrawberryGraphQLError(
+        str(exc), extensions={"code": "RATE_LIMITED", "retryable": True, "retryAfterS": exc.retry_after_s}
+    )
+
+
+@strawberry.type
 class ApiKeyPayload:
     api_key: ApiKey | None = None
     key: str | None = strawberry.field(default=None, description="The secret, shown this once; store it now.")
@@ -194,10 +232,7 @@ class IdentityMutation:
         try:
             user = await sign_in(state, email, password, tenant, client.host if client else None)
         except TooManyAttempts as exc:
-            raise StrawberryGraphQLError(
-                str(exc),
-                extensions={"code": "RATE_LIMITED", "retryable": True, "retryAfterS": exc.retry_after_s},
-            ) from None
+            raise _rate_limited(exc) from None
         if user is None:
             return AuthPayload(errors=[UserError(path=["password"], message=BAD_LOGIN, code="INVALID_CREDENTIALS")])
         token = encode_access_token(state.settings, subject=user.id, tenant_id=user.tenant_id, role=user.role)
@@ -240,6 +275,59 @@ class IdentityMutation:
                 s, ctx.tenant_id, require_id(user_id, "user"), active, ctx.require_principal()
             )
         return UserPayload(user=User.from_model(row))
+
+    @strawberry.mutation(
+        description="Change your own password. The current one is checked under the sign-in limits (wrong ones "
+        "count as failed sign-ins: RATE_LIMITED once they are used up). Your other sessions end; this one "
+        "continues with the token in the answer. A temporary password from an admin's reset is replaced this way.",
+        extensions=authenticated(),
+    )
+    @payload(lambda errors: PasswordChangePayload(errors=errors))
+    async def change_password(self, info: Info, current_password: str, new_password: str) -> PasswordChangePayload:
+        ctx = info.context
+        principal = ctx.require_principal()
+        if principal.user_id is None:
+            raise ValidationFailed.one([], "an API key has no password: sign in as a user to change one", "NO_PASSWORD")
+        problems = tenants.password_problems(new_password, "newPassword")
+        if not problems and new_password == current_password:
+            problems.append(Problem(("newPassword",), "choose a password other than the current one", "UNCHANGED"))
+        async with ctx.state.reads() as s:
+            user = await tenants.get_user(s, principal.tenant_id, principal.user_id)
+        if user is None:
+            raise Unauthenticated("this account no longer exists")
+        client = ctx.request.client
+        try:
+            right = await verify_current_password(ctx.state, user, current_password, client.host if client else None)
+        except TooManyAttempts as exc:
+            raise _rate_limited(exc) from None
+        if not right:
+            problems.insert(
+                0, Problem(("currentPassword",), "this is not your current password", "INVALID_CREDENTIALS")
+            )
+        if problems:
+            raise ValidationFailed(problems)
+        hashed = await hash_password_off_loop(new_password)
+        async with ctx.state.sessions.begin() as s:
+            row = await tenants.change_password(s, principal.tenant_id, user.id, hashed)
+        token = encode_access_token(ctx.state.settings, subject=row.id, tenant_id=row.tenant_id, role=row.role)
+        return PasswordChangePayload(token=token, user=User.from_model(row))
+
+    @strawberry.mutation(
+        description="Reset another user's password: the answer holds a generated temporary password, shown this "
+        "once, which works for STUDIO_TEMPORARY_PASSWORD_TTL_S and only to set a new one. The user's sessions end.",
+        extensions=needs(Permission.USER_MANAGE),
+    )
+    @payload(lambda errors: PasswordResetPayload(errors=errors))
+    async def reset_user_password(self, info: Info, user_id: strawberry.ID) -> PasswordResetPayload:
+        ctx = info.context
+        temporary = new_temporary_password()
+        hashed = await hash_password_off_loop(temporary)
+        expires_at = utcnow() + timedelta(seconds=ctx.state.settings.temporary_password_ttl_s)
+        async with ctx.state.sessions.begin() as s:
+            row = await tenants.reset_password(
+                s, ctx.tenant_id, require_id(user_id, "user"), hashed, expires_at, ctx.require_principal()
+            )
+        return PasswordResetPayload(user=User.from_model(row), temporary_password=temporary, expires_at=expires_at)
 
     @strawberry.mutation(
         description="Create an API key (sent as 'Authorization: Bearer <key>'); the key is shown once.",

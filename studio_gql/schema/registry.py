@@ -18,7 +18,11 @@ class NodeType:
     type: str = strawberry.field(description="The identifier used in definitions, e.g. `http.request`.")
     title: str
     category: str
-    description: str
+    description: str = strawberry.field(description="What the type does, in Markdown (inline code, bold, links).")
+    icon: str = strawberry.field(
+        description="The type's icon: the `d` of one SVG path on a 24 x 24 grid, drawn as a 2-unit stroke."
+    )
+    color: str = strawberry.field(description="The colour of the type's category, as #rrggbb.")
     config_schema: JSON = strawberry.field(description="JSON Schema (2020-12) of the node's `config`.")
     output_schema: JSON | None = strawberry.field(description="JSON Schema of the step output.")
     branches: list[str] = strawberry.field(description="Names of the outgoing branches; empty for a plain node.")
@@ -34,6 +38,8 @@ class NodeType:
             title=node.title,
             category=node.category,
             description=node.description,
+            icon=node.icon,
+            color=node.color,
             config_schema=node.config_schema,
             output_schema=node.output_schema,
             branches=list(node.branches),

@@ -64,6 +64,10 @@ class User(Tenanted, Timestamps, Base):
     role: Mapped[Role] = mapped_column(str_enum(Role))
     active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]
+    # Tokens issued before this second are refused: a password change or reset ends the other sessions.
+    password_changed_at: Mapped[datetime | None]
+    # Set: the password is a temporary one from an admin's reset. It works until then, and only to set a new one.
+    password_expires_at: Mapped[datetime | None]
 
 
 class ApiKey(Tenanted, Base):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from studio_shared.schemas.messages import schema_problems, sort_problems
 from studio_shared.schemas.registry import (
+    DEFAULT_COLOR,
+    DEFAULT_ICON,
     CompiledSchema,
     NodeRegistry,
     NodeType,
@@ -25,6 +27,8 @@ from studio_shared.schemas.registry import (
 from studio_shared.schemas.validators import UnusableSchema, user_schema
 
 __all__ = [
+    "DEFAULT_COLOR",
+    "DEFAULT_ICON",
     "CompiledSchema",
     "NodeRegistry",
     "NodeType",

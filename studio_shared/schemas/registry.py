@@ -26,6 +26,16 @@ DEFAULT_BRANCH = "default"
 
 _BRANCH_NAME = {"type": "string", "minLength": 1, "maxLength": 64}
 
+# How the builder draws a type: an icon (the `d` of one SVG path on a 24 x 24 grid, drawn as a 2-unit stroke; the
+# built-in ones are Lucide's, ISC licence) and its category's colour. Path data holds only path commands and
+# numbers, and a colour only a hex triplet: nothing in a plugin's file can become markup. A type without them
+# gets these (a box, slate).
+DEFAULT_ICON = (
+    "M21 8a2 2 0 0 0-1-1.73l-7-4a2 2 0 0 0-2 0l-7 4A2 2 0 0 0 3 8v8a2 2 0 0 0 1 1.73l7 4a2 2 0 0 0 2 0l7-4"
+    "A2 2 0 0 0 21 16ZM3.3 7l8.7 5 8.7-5M12 22V12"
+)
+DEFAULT_COLOR = "#64748b"
+
 # Structure every nodes/*.json file must have (checked at load; the node schemas themselves are checked separately).
 NODE_FILE_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -35,6 +45,8 @@ NODE_FILE_SCHEMA: dict[str, Any] = {
         "type": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", "maxLength": 100},
         "title": {"type": "string", "minLength": 1},
         "category": {"type": "string", "minLength": 1},
+        "color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+        "icon": {"type": "string", "pattern": r"^[MmLlHhVvCcSsQqTtAaZz0-9eE.,+\s-]+$", "maxLength": 4000},
         "description": {"type": "string", "minLength": 1},
         "config_schema": {
             "type": "object",
@@ -67,6 +79,8 @@ class NodeType:
     dynamic_branches: str | None
     trigger: bool
     raw: dict[str, Any]
+    icon: str = DEFAULT_ICON
+    color: str = DEFAULT_COLOR
 
     @property
     def branching(self) -> bool:
@@ -162,8 +176,24 @@ def _load_node_type(name: str, data: bytes) -> _Entry:
         dynamic_branches=dynamic,
         trigger=bool(doc.get("trigger", False)),
         raw=doc,
+        icon=doc.get("icon", DEFAULT_ICON),
+        color=doc.get("color", DEFAULT_COLOR).lower(),
     )
     return _Entry(node_type, data, etag_of(data), config, output)
+
+
+def _check_category_colors(entries: Mapping[str, _Entry]) -> None:
+    """A category has one colour: types that declare one must agree (a palette reads by category)."""
+    declared: dict[str, tuple[str, str]] = {}
+    for entry in entries.values():
+        node = entry.node_type
+        if "color" not in node.raw:
+            continue
+        first = declared.setdefault(node.category, (node.color, node.type))
+        if first[0] != node.color:
+            raise RegistryError(
+                f"{node.type}: category {node.category!r} is {first[0]} (as {first[1]} declares), not {node.color}"
+            )
 
 
 class NodeRegistry:
@@ -177,6 +207,7 @@ class NodeRegistry:
             if entry.node_type.type in entries:
                 raise RegistryError(f"{name}: node type {entry.node_type.type!r} is defined twice")
             entries[entry.node_type.type] = entry
+        _check_category_colors(entries)
         self._entries = entries
         self._sorted = sorted((e.node_type for e in entries.values()), key=lambda t: (t.category, t.type))
         self._all_document = b"[\n" + b",\n".join(entries[t.type].document.strip() for t in self._sorted) + b"\n]\n"

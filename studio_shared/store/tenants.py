@@ -1,9 +1,10 @@
-"""Tenants and their users: creation, login lookup, role changes."""
+"""Tenants and their users: creation, login lookup, role changes, password changes and resets."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from studio_shared.store.pagination import Page, keyset, paged
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1024  # argon2 reads every byte: a megabyte "password" is work, not security
 
 
 async def get_or_create_tenant(s: AsyncSession, slug: str, name: str | None = None) -> models.Tenant:
@@ -33,19 +35,34 @@ async def get_or_create_tenant(s: AsyncSession, slug: str, name: str | None = No
     return tenant
 
 
+async def tenant_by_slug(s: AsyncSession, slug: str) -> models.Tenant | None:
+    return await s.scalar(sa.select(models.Tenant).where(models.Tenant.slug == slug))
+
+
+async def tenant_slugs(s: AsyncSession) -> list[str]:
+    """Every tenant's slug, alphabetically (for operators' tools, which see every tenant)."""
+    return list(await s.scalars(sa.select(models.Tenant.slug).order_by(models.Tenant.slug)))
+
+
 async def get_tenant(s: AsyncSession, tenant_id: uuid.UUID) -> models.Tenant | None:
     return await s.get(models.Tenant, tenant_id)
 
 
-_ACCESS = sa.select(models.User.id, models.User.tenant_id, models.User.role, models.User.active).where(
-    models.User.tenant_id == sa.bindparam("b_tenant"), models.User.id == sa.bindparam("b_user")
-)
+_ACCESS = sa.select(
+    models.User.id,
+    models.User.tenant_id,
+    models.User.role,
+    models.User.active,
+    models.User.password_changed_at,
+    models.User.password_expires_at,
+).where(models.User.tenant_id == sa.bindparam("b_tenant"), models.User.id == sa.bindparam("b_user"))
 
 
 async def user_access(
     conn: AsyncConnection, tenant_id: uuid.UUID, user_id: uuid.UUID
-) -> sa.Row[uuid.UUID, uuid.UUID, Role, bool] | None:
-    """What authentication needs of a user (id, tenant_id, role, active), on the hot path of every request."""
+) -> sa.Row[uuid.UUID, uuid.UUID, Role, bool, datetime | None, datetime | None] | None:
+    """What authentication needs of a user (id, tenant_id, role, active, password_changed_at, password_expires_at),
+    on the hot path of every request."""
     return (await conn.execute(_ACCESS, {"b_tenant": tenant_id, "b_user": user_id})).first()
 
 
@@ -104,14 +121,23 @@ async def list_users(s: AsyncSession, tenant_id: uuid.UUID, first: int | None, a
     return paged((await s.scalars(stmt)).all(), size)
 
 
+def password_problems(password: str, field: str = "password") -> list[Problem]:
+    """What is wrong with ``password`` as a new password (too short, too long), under ``field``."""
+    if len(password) < MIN_PASSWORD:
+        return [Problem((field,), f"use a password of at least {MIN_PASSWORD} characters", "TOO_SHORT")]
+    if len(password) > MAX_PASSWORD:
+        return [Problem((field,), f"use a password of at most {MAX_PASSWORD} characters", "TOO_LONG")]
+    return []
+
+
 def check_user_input(email: str, password: str | None) -> str:
     """The normalized email; ValidationFailed naming each field that is not acceptable."""
     email = normalize_email(email)
     problems = []
     if not EMAIL.match(email):
         problems.append(Problem(("email",), "enter an email address such as ada@example.org"))
-    if password is not None and len(password) < MIN_PASSWORD:
-        problems.append(Problem(("password",), f"use a password of at least {MIN_PASSWORD} characters", "TOO_SHORT"))
+    if password is not None:
+        problems.extend(password_problems(password))
     if problems:
         raise ValidationFailed(problems)
     return email
@@ -185,4 +211,42 @@ async def set_active(
         user.active = active
         audit.record(s, tenant_id, actor.actor, "user.enable" if active else "user.disable", ("user", user.id))
         await s.flush()
+    return user
+
+
+async def change_password(s: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, password_hash: str) -> models.User:
+    """The user's own change to ``password_hash`` (hashed by the caller, off the event loop): a temporary password
+    becomes a normal one, and tokens issued before now are refused, so the user's other sessions end. Audited."""
+    user = await _replace_password(s, tenant_id, user_id, password_hash, None)
+    audit.record(s, tenant_id, f"user:{user.id}", "user.password_change", ("user", user.id))
+    return user
+
+
+async def reset_password(
+    s: AsyncSession,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    password_hash: str,
+    expires_at: datetime,
+    actor: Principal,
+) -> models.User:
+    """An admin's reset: a temporary password that works until ``expires_at``, and only to set a new one; every
+    session of the user ends. Audited (who reset whom, never the password)."""
+    if actor.user_id == user_id:
+        raise Conflict("to change your own password, use Change password: it asks for the current one", ["userId"])
+    user = await _replace_password(s, tenant_id, user_id, password_hash, expires_at)
+    audit.record(s, tenant_id, actor.actor, "user.password_reset", ("user", user.id), {"email": user.email})
+    return user
+
+
+async def _replace_password(
+    s: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, password_hash: str, expires_at: datetime | None
+) -> models.User:
+    user = await get_user(s, tenant_id, user_id)
+    if user is None:
+        raise NotFound("user", user_id)
+    user.password_hash = password_hash
+    user.password_changed_at = utcnow()
+    user.password_expires_at = expires_at
+    await s.flush()
     return user

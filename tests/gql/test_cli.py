@@ -37,7 +37,9 @@ def _studio(tmp_path: Path, *args: str, **extra_env: str) -> subprocess.Complete
 
 
 def test_token_creates_tenant_and_user_and_prints_a_verifiable_token(tmp_path: Path) -> None:
-    result = _studio(tmp_path, "token", "--tenant", "acme", "--role", "EDITOR", "--user", "ed@acme.example")
+    result = _studio(
+        tmp_path, "token", "--tenant", "acme", "--create-tenant", "--role", "EDITOR", "--user", "ed@acme.example"
+    )
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
     secret = (tmp_path / "state" / "jwt_secret").read_text().strip()
@@ -53,8 +55,10 @@ def test_token_creates_tenant_and_user_and_prints_a_verifiable_token(tmp_path: P
 
 def test_token_for_an_email_in_two_tenants_is_for_two_users(tmp_path: Path) -> None:
     """Emails are unique per tenant: the same address in another tenant is another user, never a clash."""
-    one = _studio(tmp_path, "token", "--tenant", "one", "--role", "ADMIN", "--user", "x@example.org")
-    two = _studio(tmp_path, "token", "--tenant", "two", "--role", "VIEWER", "--user", "x@example.org")
+    one = _studio(tmp_path, "token", "--tenant", "one", "--create-tenant", "--role", "ADMIN", "--user", "x@example.org")
+    two = _studio(
+        tmp_path, "token", "--tenant", "two", "--create-tenant", "--role", "VIEWER", "--user", "x@example.org"
+    )
     assert one.returncode == two.returncode == 0, (one.stderr, two.stderr)
     claims = [jwt.decode(r.stdout.strip().splitlines()[-1], options={"verify_signature": False}) for r in (one, two)]
     assert claims[0]["tenant_id"] != claims[1]["tenant_id"]
@@ -63,17 +67,58 @@ def test_token_for_an_email_in_two_tenants_is_for_two_users(tmp_path: Path) -> N
 
 
 def test_token_rejects_bad_arguments(tmp_path: Path) -> None:
-    assert _studio(tmp_path, "token", "--tenant", "Not A Slug", "--role", "ADMIN").returncode == 2
-    assert _studio(tmp_path, "token", "--tenant", "ok", "--role", "KING").returncode == 2
+    assert _studio(tmp_path, "token", "--tenant", "Not A Slug", "--create-tenant", "--role", "ADMIN").returncode == 2
+    assert _studio(tmp_path, "token", "--tenant", "ok", "--create-tenant", "--role", "KING").returncode == 2
 
 
-def test_demo_is_idempotent_and_says_how_to_log_in(tmp_path: Path) -> None:
+def _tenant_slugs(tmp_path: Path) -> list[str]:
+    async def read() -> list[str]:
+        engine = create_engine(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"))
+        try:
+            async with engine.connect() as conn:
+                return list((await conn.execute(sa.text("SELECT slug FROM tenants ORDER BY slug"))).scalars())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_token_for_an_unknown_tenant_names_the_known_slugs_and_creates_nothing(tmp_path: Path) -> None:
+    assert _studio(tmp_path, "demo").returncode == 0
+    for typed, suggested in (("Demo", "'demo'"), ("dem0", "'demo'"), ("staging", None)):
+        refused = _studio(tmp_path, "token", "--tenant", typed, "--role", "VIEWER")
+        assert refused.returncode == 2 and refused.stdout == "", refused
+        assert f"no tenant has the slug {typed!r}" in refused.stderr
+        assert "Known tenant slugs: demo." in refused.stderr and "--create-tenant" in refused.stderr
+        if suggested:
+            assert f"Did you mean {suggested}?" in refused.stderr, refused.stderr
+        else:
+            assert "Did you mean" not in refused.stderr
+    assert _tenant_slugs(tmp_path) == ["demo"], "a typo never makes a tenant"
+    known = _studio(tmp_path, "token", "--tenant", "demo", "--role", "VIEWER", "--user", "v@demo.local")
+    assert known.returncode == 0, known.stderr
+    made = _studio(tmp_path, "token", "--tenant", "staging", "--create-tenant", "--role", "ADMIN")
+    assert made.returncode == 0, made.stderr
+    assert _tenant_slugs(tmp_path) == ["demo", "staging"]
+
+
+def test_demo_is_idempotent_and_says_where_and_how_to_sign_in(tmp_path: Path) -> None:
     first = _studio(tmp_path, "demo")
     assert first.returncode == 0, first.stderr
     password = (tmp_path / "state" / "demo_admin_password").read_text().strip()
-    assert password in first.stdout and "admin@demo.local" in first.stdout
+    for shown in ("workspace (tenant slug) 'demo'", "http://127.0.0.1:8000", "admin@demo.local", password):
+        assert shown in first.stdout, first.stdout
+    assert "studio token --tenant demo" in first.stdout
     second = _studio(tmp_path, "demo")
-    assert second.returncode == 0 and password in second.stdout
+    assert second.returncode == 0 and second.stdout == first.stdout
+
+
+def test_demo_does_not_show_a_password_that_was_changed_since(tmp_path: Path) -> None:
+    assert _studio(tmp_path, "demo").returncode == 0
+    (tmp_path / "state" / "demo_admin_password").write_text("not the password any more")
+    again = _studio(tmp_path, "demo")
+    assert again.returncode == 0 and "not the password any more" not in again.stdout
+    assert "changed since it was generated" in again.stdout
 
 
 def test_export_schema_matches_the_committed_sdl(tmp_path: Path) -> None:
@@ -97,7 +142,8 @@ def test_scheduler_without_redis_says_how_to_fix_it(tmp_path: Path) -> None:
 
 def test_rotate_secrets_reencrypts_with_the_newest_key(tmp_path: Path) -> None:
     old, new = "old-key-" + "o" * 40, "new-key-" + "n" * 40
-    assert _studio(tmp_path, "token", "--tenant", "acme", "--role", "ADMIN", STUDIO_SECRET_KEY=old).returncode == 0
+    made = _studio(tmp_path, "token", "--tenant", "acme", "--create-tenant", "--role", "ADMIN", STUDIO_SECRET_KEY=old)
+    assert made.returncode == 0, made.stderr
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
 
     def box(*keys: str) -> SecretBox:

@@ -136,8 +136,16 @@ async def test_every_api_answer_has_nosniff_and_no_referrer(web: httpx.AsyncClie
         assert "content-security-policy" not in response.headers or response.url.path == "/graphql"
 
 
-async def test_graphiql_gets_its_own_policy(web: httpx.AsyncClient) -> None:
+async def test_graphiql_is_the_builds_own_page_under_the_apps_policy(web: httpx.AsyncClient, dist: Path) -> None:
+    """GraphiQL comes from the web app's build, not a CDN: its page has the app's policy, scripts from 'self' only."""
+    missing = await web.get("/graphql", headers={"accept": "text/html"})
+    assert missing.status_code == 503 and "make frontend" in missing.text, "not built: say how to build it"
+    (dist / "graphiql").mkdir()
+    (dist / "graphiql" / "index.html").write_text('<title>graphiql-marker</title><script src="/assets/g.js"></script>')
     page = await web.get("/graphql", headers={"accept": "text/html"})
-    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    assert page.status_code == 200 and "graphiql-marker" in page.text
+    assert page.headers["cache-control"] == "no-cache"
     csp = _directives(page.headers["content-security-policy"])
-    assert "https://unpkg.com" in csp["script-src"] and csp["frame-ancestors"] == ["'none'"]
+    assert csp["script-src"] == ["'self'"] and csp["style-src"] == ["'self'", "'unsafe-inline'"]
+    assert csp["connect-src"] == ["'self'"] and csp["frame-ancestors"] == ["'none'"]
+    assert "unpkg" not in page.headers["content-security-policy"]

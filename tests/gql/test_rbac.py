@@ -48,8 +48,12 @@ CONTRACT_LOWEST_ROLE: dict[str, Role] = {
 }
 CONTRACT_ROLE_ORDER = ["VIEWER", "APPROVER", "OPERATOR", "EDITOR", "ADMIN"]
 
-# Root fields that need a caller but no particular permission (every role may ask who it is).
-AUTHENTICATED_ONLY = frozenset({"me"})
+# Root fields that need a caller but no particular permission (every role may ask who it is, set its password).
+AUTHENTICATED_ONLY = frozenset({"me", "changePassword"})
+# The payload errors an allowed call gets in these tables: changePassword is called with a wrong current password
+# (a right one would end the sessions of the shared users the other rows use); an API key has no password.
+EXPECTED_PAYLOAD_CODES = {"changePassword": ["INVALID_CREDENTIALS"]}
+EXPECTED_KEY_PAYLOAD_CODES = {"decideHumanTask": ["FORBIDDEN"], "changePassword": ["NO_PASSWORD"]}
 
 MINIMAL_DEFINITION: dict[str, Any] = {
     "nodes": [{"id": "start", "type": "trigger.manual", "config": {}}],
@@ -201,6 +205,18 @@ async def _new_user(seed: Seed) -> dict[str, Any]:
     return {"e": f"new-{secrets.token_hex(5)}@{seed.tenant.slug}.example", "p": PASSWORD}
 
 
+async def _fresh_user_id(seed: Seed) -> dict[str, Any]:
+    """A user made for this call alone (a reset ends that user's sessions)."""
+    data = await seed.gql.data(
+        """mutation($e: String!, $p: String!) {
+             createUser(email: $e, password: $p, role: VIEWER) { user { id } errors { code } } }""",
+        await _new_user(seed),
+        seed.tenant.token(Role.ADMIN),
+    )
+    assert data["createUser"]["errors"] == []
+    return {"id": data["createUser"]["user"]["id"]}
+
+
 async def _viewer_id(seed: Seed) -> dict[str, Any]:
     return {"id": str(seed.tenant.users[Role.VIEWER])}
 
@@ -340,6 +356,18 @@ OPERATIONS: dict[str, Op] = {
         Permission.USER_MANAGE,
         "mutation($id: ID!) { setUserActive(userId: $id, active: true) { user { id } errors { code } } }",
         _viewer_id,
+    ),
+    "changePassword": Op(
+        "Mutation",
+        None,
+        """mutation { changePassword(currentPassword: "not the password", newPassword: "another password") {
+             token errors { code } } }""",
+    ),
+    "resetUserPassword": Op(
+        "Mutation",
+        Permission.USER_MANAGE,
+        "mutation($id: ID!) { resetUserPassword(userId: $id) { temporaryPassword errors { code } } }",
+        _fresh_user_id,
     ),
     "createApiKey": Op(
         "Mutation",
@@ -600,7 +628,7 @@ async def test_operation_by_role(
         assert body["data"] is not None
         assert name in body["data"], body
         # Valid inputs and real ids: the payload itself carries no error either.
-        assert _payload_codes(body["data"][name]) == [], body
+        assert _payload_codes(body["data"][name]) == EXPECTED_PAYLOAD_CODES.get(name, []), body
         return
 
     errors = body.get("errors") or []
@@ -687,8 +715,7 @@ async def test_operation_by_key_whose_creator_changed(
     if allowed:
         assert not body.get("errors"), body
         # Deciding a task is for signed-in users only; a key that may otherwise do so is told in the payload.
-        expected = ["FORBIDDEN"] if name == "decideHumanTask" else []
-        assert _payload_codes(body["data"][name]) == expected, body
+        assert _payload_codes(body["data"][name]) == EXPECTED_KEY_PAYLOAD_CODES.get(name, []), body
         if name == "me":
             assert body["data"]["me"]["role"] == effective.value
         return

@@ -363,6 +363,24 @@ async def test_a_disabled_users_socket_closes_and_its_events_stop(
     assert closed.code == 4401 and "disabled" in closed.reason
 
 
+async def test_a_password_change_closes_the_users_older_sockets(
+    state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    """A changed (or reset) password ends the user's other sessions: their open sockets too, within the re-check."""
+    async with state.sessions.begin() as s:
+        user = await tenants.create_user(
+            s, tenant.id, f"moved-{uuid.uuid4().hex[:8]}@{tenant.slug}.example", "x" * 16, Role.VIEWER
+        )
+    token = encode_access_token(state.settings, subject=user.id, tenant_id=tenant.id, role=Role.VIEWER)
+    async with WsClient(live_url, token) as ws:
+        id = await ws.subscribe(RUN_UPDATES)
+        await asyncio.sleep(1.1)  # the token's iat is a whole second before the change
+        async with state.sessions.begin() as s:
+            await tenants.change_password(s, tenant.id, user.id, "not-a-real-hash")
+        closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
+    assert closed.code == 4401 and "password" in closed.reason
+
+
 async def test_a_revoked_api_keys_socket_closes(state: AppState, tenant: TenantFixture, live_url: str) -> None:
     async with state.sessions.begin() as s:
         row, fresh = await api_keys.create(s, tenant.id, "watcher", Role.VIEWER, actor(tenant))

@@ -104,6 +104,12 @@ TENANCY_CASES: dict[str, IdCase] = {
              setUserActive(userId: $id, active: false) { user { id active } errors { path message code } } }""",
         "user",
     ),
+    "resetUserPassword": IdCase(
+        "Mutation",
+        """mutation($id: ID!) {
+             resetUserPassword(userId: $id) { user { id } temporaryPassword expiresAt errors { path message code } } }""",
+        "user",
+    ),
     "startRun": IdCase(
         "Mutation",
         "mutation($id: ID!) { startRun(workflowId: $id) { run { id status } errors { path message code } } }",

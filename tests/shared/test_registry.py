@@ -12,6 +12,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from studio_shared.schemas import (
+    DEFAULT_COLOR,
+    DEFAULT_ICON,
     CompiledSchema,
     NodeRegistry,
     RegistryError,
@@ -111,8 +113,18 @@ def test_all_is_sorted_by_category_then_type() -> None:
 def test_node_file_is_well_formed(name: str) -> None:
     doc = json.loads(node_files()[name])
     assert name == f"{doc['type']}.json"
-    for key in ("type", "title", "category", "description", "config_schema", "output_schema", "branches"):
-        assert key in doc, key
+    for key in (
+        "type",
+        "title",
+        "category",
+        "color",
+        "icon",
+        "description",
+        "config_schema",
+        "output_schema",
+        "branches",
+    ):
+        assert key in doc, key  # every built-in type is drawn with its own icon and its category's colour
     assert "Example" in doc["description"] or "example" in doc["description"]
     Draft202012Validator.check_schema(doc["config_schema"])
     if doc["output_schema"] is not None:
@@ -310,6 +322,10 @@ def _delay_doc() -> dict[str, Any]:
         (lambda d: d.pop("branches"), "branches"),
         (lambda d: d["config_schema"].pop("additionalProperties"), "additionalProperties"),
         (lambda d: d.update(dynamic_branches="nope"), "dynamic_branches"),
+        (lambda d: d.update(color="red"), "color"),
+        (lambda d: d.update(color="#0891b2;background:url(x)"), "color"),
+        (lambda d: d.update(icon='M0 0"/><script>alert(1)</script>'), "icon"),
+        (lambda d: d.update(icon="M0 0" * 2000), "icon"),
     ],
 )
 def test_broken_files_fail_loudly(mutate: Any, fragment: str) -> None:
@@ -317,6 +333,26 @@ def test_broken_files_fail_loudly(mutate: Any, fragment: str) -> None:
     mutate(doc)
     with pytest.raises(RegistryError, match=fragment):
         NodeRegistry({"nodes/delay.json": json.dumps(doc).encode()})
+
+
+def test_icons_and_colours_come_from_the_files_with_defaults_for_types_without() -> None:
+    registry = load_registry()
+    colours = {t.category: t.color for t in registry}
+    assert len(set(colours.values())) == len(colours), "each category its own colour"
+    assert len({t.icon for t in registry}) == len(registry), "each type its own icon"
+    bare = _delay_doc()
+    del bare["icon"], bare["color"]
+    plain = NodeRegistry({"nodes/delay.json": json.dumps(bare).encode()})["delay"]
+    assert (plain.icon, plain.color) == (DEFAULT_ICON, DEFAULT_COLOR)
+
+
+def test_a_category_has_one_colour() -> None:
+    fail = copy.deepcopy(load_registry()["fail"].raw)
+    fail["color"] = "#000000"  # fail is in Flow, like delay
+    with pytest.raises(RegistryError, match="category 'Flow' is #0891b2"):
+        NodeRegistry(
+            {"nodes/delay.json": json.dumps(_delay_doc()).encode(), "nodes/fail.json": json.dumps(fail).encode()}
+        )
 
 
 def test_bad_json_and_duplicates_fail_loudly() -> None:

@@ -62,6 +62,17 @@ export const SET_USER_ACTIVE = graphql(`
   }
 `);
 
+export const RESET_USER_PASSWORD = graphql(`
+  mutation ResetUserPassword($userId: ID!) {
+    resetUserPassword(userId: $userId) {
+      user { ...UserFields }
+      temporaryPassword
+      expiresAt
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
 export const API_KEYS = graphql(`
   query ApiKeys {
     apiKeys { ...ApiKeyFields }

@@ -58,7 +58,7 @@ afterEach(() => {
 });
 
 async function subscribed() {
-  const { ws } = createApi("tok", () => {});
+  const { ws } = createApi(() => "tok", () => {});
   const sink = { next: vi.fn(), error: vi.fn(), complete: vi.fn() };
   ws.subscribe({ query: "subscription { runEvents(runId: 1) { seq } }" }, sink);
   await flush();

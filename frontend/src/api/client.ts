@@ -24,13 +24,14 @@ export const KEEP_ALIVE_MS = 15_000;
 export const PONG_TIMEOUT_MS = 5_000;
 
 /**
- * One API per token. The socket does not retry on its own (`retryAttempts: 0`): a dropped socket (a closed
+ * One API per session: the token is read at each request and each connection (`token()`), so a new token (a changed
+ * password hands one back) needs no new client, and nothing the pages hold is dropped. The socket does not retry on its own (`retryAttempts: 0`): a dropped socket (a closed
  * connection, or a ping left unanswered) ends each subscription with an error, and its owner subscribes again
  * (the lazy client opens a new socket for it) from the last `seq` it applied (see lib/runEventsStream.ts). A
  * retry inside graphql-ws would resend the first subscription's variables, so the stream would restart from its
  * old `afterSeq`, and the owner would not learn that it missed events while the socket was down.
  */
-export function createApi(token: string | null, onUnauthenticated: () => void): Api {
+export function createApi(token: () => string | null, onUnauthenticated: () => void): Api {
   let pongTimer: ReturnType<typeof setTimeout> | undefined;
   const ws: WsClient = createWsClient({
     url: wsUrl(),
@@ -47,13 +48,19 @@ export function createApi(token: string | null, onUnauthenticated: () => void): 
       },
       closed: () => clearTimeout(pongTimer),
     },
-    connectionParams: () => (token ? { authorization: `Bearer ${token}` } : {}),
+    connectionParams: () => {
+      const current = token();
+      return current ? { authorization: `Bearer ${current}` } : {};
+    },
   });
   const client = new Client({
     url: "/graphql",
     preferGetMethod: false,
     requestPolicy: "cache-and-network",
-    fetchOptions: (): RequestInit => (token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+    fetchOptions: (): RequestInit => {
+      const current = token();
+      return current ? { headers: { authorization: `Bearer ${current}` } } : {};
+    },
     exchanges: [
       // A rejected token anywhere logs the user out.
       mapExchange({

@@ -24,7 +24,7 @@ export const CREDENTIAL_FIELDS = graphql(`
 
 /** A user's row. */
 export const USER_FIELDS = graphql(`
-  fragment UserFields on User { id email role active createdAt lastLoginAt }
+  fragment UserFields on User { id email role active createdAt lastLoginAt mustChangePassword }
 `);
 
 /** An API key's row (the key itself comes back once, beside it). */

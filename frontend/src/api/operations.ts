@@ -5,8 +5,8 @@ import { graphql } from "../gql";
 export const ME = graphql(`
   query Me {
     me {
-      user { id email }
-      tenant { id name }
+      user { id email mustChangePassword }
+      tenant { id name slug }
       role
       permissions
     }
@@ -22,9 +22,18 @@ export const LOGIN = graphql(`
   }
 `);
 
+export const CHANGE_PASSWORD = graphql(`
+  mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
+    changePassword(currentPassword: $currentPassword, newPassword: $newPassword) {
+      token
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
 export const NODE_TYPES = graphql(`
   query NodeTypes {
-    nodeTypes { type title category description configSchema outputSchema branches dynamicBranches trigger }
+    nodeTypes { type title category description icon color configSchema outputSchema branches dynamicBranches trigger }
   }
 `);
 

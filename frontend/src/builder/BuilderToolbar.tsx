@@ -1,15 +1,19 @@
-// The builder's toolbar: where the draft stands, undo/redo, layout, comparing versions, save, publish, start a run.
-import { useState } from "react";
+// The builder's toolbar, one row from 1,280 px up: the way back and the workflow's name (truncated, in full on hover),
+// where the draft stands, undo/redo, layout, comparing versions, save, publish (its note in a dialog), start a run.
+import { useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
 import type { WorkflowDetail } from "../api/types";
 import { useCan } from "../auth";
 import { CompareVersions } from "../components/CompareVersions";
 import { Button } from "../components/ui/button";
+import { Dialog, DialogContent, DialogDescription, DialogFooter, DialogHeader, DialogTitle } from "../components/ui/dialog";
+import { Icon } from "../components/ui/icon";
 import { Input } from "../components/ui/input";
 import { Label } from "../components/ui/label";
 import { Toolbar, ToolbarTitle } from "../components/Workspace";
 import type { Definition } from "../lib/definition";
 import { MOD } from "../lib/shortcuts";
+import { cn } from "../lib/utils";
 import { StartRun, type StartRunProps } from "./StartRun";
 import type { Draft } from "./useDraft";
 
@@ -30,19 +34,30 @@ export function BuilderToolbar({ workflow, definition, draft, validation, histor
   const canStart = useCan("startRun");
   return (
     <Toolbar>
-      <ToolbarTitle>
-        <Link to="/">Workflows</Link> / {workflow.name}
+      <ToolbarTitle className="flex min-w-0 flex-1 items-center gap-1.5">
+        <Link to="/" className="shrink-0 font-normal">
+          Workflows
+        </Link>
+        <span aria-hidden="true" className="text-muted-foreground">
+          /
+        </span>
+        <span className="truncate" title={workflow.name}>
+          {workflow.name}
+        </span>
       </ToolbarTitle>
       <DraftStatus draft={draft} {...validation} />
       {canEdit ? <HistoryButtons {...history} /> : null}
-      <Button onClick={onAutoLayout}>Auto-layout</Button>
+      <Button onClick={onAutoLayout} title="Lay the graph out along its edges">
+        <Icon name="network" />
+        Auto-layout
+      </Button>
       <CompareVersionsButton workflowId={workflow.id} draft={definition} />
       {canEdit ? (
-        <Button variant="default" onClick={() => void draft.save()} disabled={!draft.dirty}>
+        <Button variant="default" onClick={() => void draft.save()} disabled={!draft.dirty} title={`Save the draft (${MOD}S)`}>
           Save draft
         </Button>
       ) : null}
-      {canPublish ? <PublishControl publish={draft.publish} /> : null}
+      {canPublish ? <PublishControl publish={draft.publish} dirty={draft.dirty} /> : null}
       {canStart ? <StartRun latestVersion={draft.latestVersion} {...startRun} /> : null}
     </Toolbar>
   );
@@ -51,10 +66,17 @@ export function BuilderToolbar({ workflow, definition, draft, validation, histor
 /** Saved or not, the revision, the latest version, and whether the draft is valid. */
 function DraftStatus({ draft, validated, problemCount }: { draft: Draft; validated: boolean; problemCount: number }) {
   return (
-    <span className="text-muted-foreground" role="status">
-      {draft.dirty ? "Unsaved changes" : "Saved"} · revision {draft.revision} ·{" "}
-      {draft.latestVersion ? `published v${draft.latestVersion}` : "not published"} ·{" "}
-      {!validated ? "checking…" : problemCount ? `⚠ ${problemCount} problem(s)` : "✓ valid"}
+    <span className="flex shrink-0 items-center gap-1.5 text-muted-foreground" role="status">
+      <span aria-hidden="true" className={cn("size-2 rounded-full", draft.dirty ? "bg-warning" : "bg-success")} />
+      <span className={cn(draft.dirty && "font-medium text-foreground")}>{draft.dirty ? "Unsaved changes" : "Saved"}</span> · revision{" "}
+      {draft.revision} · {draft.latestVersion ? `published v${draft.latestVersion}` : "not published"} ·{" "}
+      {!validated ? (
+        "checking…"
+      ) : problemCount ? (
+        <span className="font-medium text-destructive">⚠ {problemCount} problem(s)</span>
+      ) : (
+        <span className="text-success">✓ valid</span>
+      )}
     </span>
   );
 }
@@ -62,17 +84,28 @@ function DraftStatus({ draft, validated, problemCount }: { draft: Draft; validat
 function HistoryButtons({ canUndo, canRedo, undo, redo }: BuilderToolbarProps["history"]) {
   return (
     // biome-ignore lint/a11y/useSemanticElements: a group of toolbar buttons, not of form fields: a fieldset would say otherwise
-    <span className="inline-flex gap-1" role="group" aria-label="History">
-      <Button onClick={undo} disabled={!canUndo} title={`Undo (${MOD}Z)`} aria-keyshortcuts="Control+Z Meta+Z">
-        Undo
+    <span className="inline-flex shrink-0" role="group" aria-label="History">
+      <Button
+        variant="ghost"
+        className="px-2"
+        onClick={undo}
+        disabled={!canUndo}
+        aria-label="Undo"
+        title={`Undo (${MOD}Z)`}
+        aria-keyshortcuts="Control+Z Meta+Z"
+      >
+        <Icon name="undo2" />
       </Button>
       <Button
+        variant="ghost"
+        className="px-2"
         onClick={redo}
         disabled={!canRedo}
+        aria-label="Redo"
         title={`Redo (${MOD}Shift+Z)`}
         aria-keyshortcuts="Control+Shift+Z Meta+Shift+Z Control+Y"
       >
-        Redo
+        <Icon name="redo2" />
       </Button>
     </span>
   );
@@ -82,23 +115,60 @@ function CompareVersionsButton({ workflowId, draft }: { workflowId: string; draf
   const [comparing, setComparing] = useState(false);
   return (
     <>
-      <Button onClick={() => setComparing(true)}>Compare versions</Button>
+      <Button onClick={() => setComparing(true)}>
+        <Icon name="gitCompareArrows" />
+        Compare versions
+      </Button>
       {comparing ? <CompareVersions workflowId={workflowId} draft={draft} onClose={() => setComparing(false)} /> : null}
     </>
   );
 }
 
-/** The publish note and button; the note clears once the version is published. */
-function PublishControl({ publish }: { publish: Draft["publish"] }) {
+/** Publish: a dialog asks for the version's note (optional); unsaved changes are saved first. */
+function PublishControl({ publish, dirty }: { publish: Draft["publish"]; dirty: boolean }) {
+  const [open, setOpen] = useState(false);
   const [note, setNote] = useState("");
-  const onPublish = async () => {
-    if (await publish(note)) setNote("");
+  const [busy, setBusy] = useState(false);
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    try {
+      if (await publish(note)) {
+        setNote("");
+        setOpen(false);
+      }
+    } finally {
+      setBusy(false);
+    }
   };
   return (
-    <span className="flex items-center gap-1.5">
-      <Label htmlFor="publish-note">Note</Label>
-      <Input id="publish-note" className="w-40" value={note} onChange={(e) => setNote(e.target.value)} placeholder="what changed" />
-      <Button onClick={() => void onPublish()}>Publish</Button>
-    </span>
+    <>
+      <Button onClick={() => setOpen(true)}>
+        <Icon name="upload" />
+        Publish
+      </Button>
+      <Dialog open={open} onOpenChange={setOpen}>
+        <DialogContent>
+          <form className="grid gap-4" onSubmit={(e) => void onSubmit(e)} aria-label="Publish a version">
+            <DialogHeader>
+              <DialogTitle>Publish a new version</DialogTitle>
+              <DialogDescription>
+                Runs, schedules and webhooks start the latest published version.{dirty ? " Your unsaved changes are saved first." : ""}
+              </DialogDescription>
+            </DialogHeader>
+            <div className="grid gap-1.5">
+              <Label htmlFor="publish-note">Note</Label>
+              <Input id="publish-note" value={note} onChange={(e) => setNote(e.target.value)} placeholder="What changed (optional)" maxLength={500} />
+            </div>
+            <DialogFooter className="justify-end">
+              <Button onClick={() => setOpen(false)}>Cancel</Button>
+              <Button type="submit" variant="default" disabled={busy}>
+                {busy ? "Publishing…" : "Publish version"}
+              </Button>
+            </DialogFooter>
+          </form>
+        </DialogContent>
+      </Dialog>
+    </>
   );
 }

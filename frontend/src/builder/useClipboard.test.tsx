@@ -36,8 +36,8 @@ describe("useClipboard", () => {
     const [first, second] = insert.mock.calls.map(([pasted]) => pasted);
     expect(first.nodes.map((n: { id: string }) => n.id)).toEqual(["check_1", "ok_1"]);
     expect(first.edges).toEqual([{ source: "check_1", target: "ok_1", branch: "true" }]);
-    expect(first.nodes[0].position).toEqual({ x: 240, y: 40 });
-    expect(second.nodes[0].position).toEqual({ x: 280, y: 80 });
+    expect(first.nodes[0].position).toEqual({ x: 340, y: 40 });
+    expect(second.nodes[0].position).toEqual({ x: 380, y: 80 });
   });
 
   it("copies the inspector's node when none is selected on the canvas", () => {

@@ -1,6 +1,6 @@
 // Every edit of the canvas graph the builder makes besides React Flow's own (moving, selecting, deleting by key):
 // each updates the nodes, the edges and the inspector's selection together.
-import { addEdge, useReactFlow, type Connection } from "@xyflow/react";
+import { addEdge, useReactFlow, useStoreApi, type Connection } from "@xyflow/react";
 import { useCallback } from "react";
 import type { NodeTypeInfo } from "../api/types";
 import {
@@ -19,13 +19,13 @@ import {
   connectionEdge,
   deselected,
   newStepNode,
-  nextNodePosition,
   restoreEdges,
   restoreNodes,
   withConfig,
   withLabel,
 } from "../lib/graphEdits";
 import { FIT_VIEW, layoutGraph } from "../lib/layout";
+import { placeInView, visibleRect } from "../lib/placement";
 import type { GraphState } from "./useGraphState";
 import type { Select } from "./useSelection";
 
@@ -37,18 +37,20 @@ export interface Catalog {
 export function useGraphEdits(graph: GraphState, select: Select, { info, byType }: Catalog) {
   const { nodes, edges, setNodes, setEdges } = graph;
   const flow = useReactFlow<StepNode, StepEdge>();
+  const store = useStoreApi<StepNode, StepEdge>();
 
-  /** Adds a node of `type` (where it was dropped, else right of the others) and selects it. */
+  /** Adds a node of `type` (where it was dropped, else on a free spot in view) and selects it. */
   const addNode = useCallback(
     (type: string, position?: { x: number; y: number }) => {
       const nodeType = byType.get(type);
       if (!nodeType) return;
       const id = newNodeId(type, nodes.map((n) => n.id));
-      const node = newStepNode(id, nodeType, info, position ?? nextNodePosition(nodes));
+      const { width, height, transform } = store.getState();
+      const node = newStepNode(id, nodeType, info, position ?? placeInView(nodes, visibleRect(width, height, transform)));
       setNodes((ns) => addSelected(ns, [node]));
       select(id);
     },
-    [byType, info, nodes, setNodes, select],
+    [byType, info, nodes, setNodes, select, store],
   );
 
   /** Draws an edge (once: the same connection again changes nothing). */

@@ -1,5 +1,5 @@
-// The builder's keyboard shortcuts on the window: undo, redo, copy and paste (lib/shortcuts.ts says which key is
-// which). Text fields keep their own; so does a dialog, and a text selection keeps Ctrl+C.
+// The builder's keyboard shortcuts on the window: undo, redo, copy, paste and save (lib/shortcuts.ts says which key is
+// which). Text fields keep their own keys but save; so does a dialog, and a text selection keeps Ctrl+C.
 import { useEffect, useRef } from "react";
 import { commandFor, isTextTarget, type BuilderCommand } from "../lib/shortcuts";
 
@@ -14,7 +14,7 @@ export function useShortcuts(enabled: boolean, commands: Commands) {
     if (!enabled) return;
     const onKey = (e: KeyboardEvent) => {
       const command = commandFor(e);
-      if (!command || e.defaultPrevented || isTextTarget(e.target)) return;
+      if (!command || e.defaultPrevented || (command !== "save" && isTextTarget(e.target))) return;
       if (document.querySelector('[aria-modal="true"]')) return;
       if (command === "copy" && window.getSelection()?.toString()) return;
       if (latest.current[command]()) e.preventDefault();

@@ -1,6 +1,7 @@
 // An error as people read it: its type and message as wrapped text, the whole JSON below it (wrapped too, never cut
 // off at the panel's edge), and a button that copies the JSON.
 import { asObject } from "../lib/json";
+import { CodeBlock } from "./CodeBlock";
 import { cn } from "../lib/utils";
 import { CopyButton } from "./Secret";
 
@@ -17,21 +18,27 @@ export function ErrorBox({ error, label, className }: { error: unknown; label: s
           {message}
         </p>
       ) : null}
-      <pre className="max-h-72 break-words whitespace-pre-wrap [overflow-wrap:anywhere]">
+      <CodeBlock label={label} className="max-h-72 break-words whitespace-pre-wrap [overflow-wrap:anywhere]">
         {json}
-      </pre>
+      </CodeBlock>
       <div className="flex items-center gap-2">
-        <CopyButton value={json} label="Copy error" name={`Copy the ${label.toLowerCase()}`} />
+        <CopyButton value={json} label="Copy error" name={`Copy error: ${label.toLowerCase()}`} />
       </div>
     </div>
   );
 }
 
-/** JSON that wraps instead of scrolling sideways (inputs, outputs, the run's input). */
-export function JsonBlock({ value, className, ...rest }: { value: unknown; className?: string; "data-testid"?: string }) {
+/** JSON that wraps instead of scrolling sideways (inputs, outputs, the run's input); a long one scrolls down, and
+ * takes the focus for the keyboard to scroll it (CodeBlock). */
+export function JsonBlock({
+  value,
+  className,
+  label = "JSON",
+  ...rest
+}: { value: unknown; className?: string; label?: string; "data-testid"?: string }) {
   return (
-    <pre className={cn("break-words whitespace-pre-wrap [overflow-wrap:anywhere]", className)} {...rest}>
+    <CodeBlock label={label} className={cn("break-words whitespace-pre-wrap [overflow-wrap:anywhere]", className)} {...rest}>
       {JSON.stringify(value ?? null, null, 2)}
-    </pre>
+    </CodeBlock>
   );
 }

@@ -7,6 +7,8 @@ import { toErrorSchema } from "../lib/errors";
 import { asObject } from "../lib/json";
 import type { TemplateSuggestion } from "../lib/templatePaths";
 import { FieldMessages, Field } from "./FieldMessages";
+import { Markdown } from "./Markdown";
+import { NodeIcon } from "./NodeIcon";
 import { SchemaForm } from "./LazySchemaForm";
 import { TemplateSuggestionsContext } from "./TemplateInput";
 import { Button } from "./ui/button";
@@ -78,10 +80,16 @@ export function Inspector({
 
   return (
     <aside className={SIDE_PANEL} aria-label="Inspector">
-      <div>
-        <h2>{nodeType?.title ?? node.data.nodeType}</h2>
+      <div className="grid gap-1.5">
+        <div className="flex min-w-0 items-center gap-2">
+          <NodeIcon icon={nodeType?.icon} color={nodeType?.color} />
+          <h2 className="truncate" title={nodeType?.title ?? node.data.nodeType}>
+            {nodeType?.title ?? node.data.nodeType}
+          </h2>
+          {nodeType ? <span className="ml-auto shrink-0 text-xs text-muted-foreground">{nodeType.category}</span> : null}
+        </div>
         {nodeType ? (
-          <p className="text-xs text-muted-foreground">{nodeType.description}</p>
+          <Markdown source={nodeType.description} className="text-xs text-muted-foreground" />
         ) : (
           <p className="text-destructive">Unknown node type.</p>
         )}
@@ -121,7 +129,7 @@ export function Inspector({
               formData={node.data.config}
               readonly={!editable}
               extraErrors={toErrorSchema(fieldProblems) as ErrorSchema}
-              onChange={(data) => onConfig((data ?? {}) as Record<string, unknown>)}
+              onEdit={onConfig}
             />
           </TemplateSuggestionsContext.Provider>
         </section>

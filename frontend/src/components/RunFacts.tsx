@@ -63,7 +63,7 @@ export function RunFacts({
             <code className="font-mono text-xs" data-testid="run-id">
               {run.id}
             </code>
-            <CopyButton value={run.id} label="Copy id" name="Copy the run id" />
+            <CopyButton value={run.id} label="Copy id" name="Copy id of the run" />
           </dd>
         </div>
         <div>

@@ -2,6 +2,8 @@
 import Form from "@rjsf/core";
 import type { ErrorSchema, FieldProps, RJSFSchema, UiSchema } from "@rjsf/utils";
 import { useContext, useEffect, useState, type ReactNode } from "react";
+import { editedConfig, topLevelProperty } from "../lib/formEdits";
+import { asObject } from "../lib/json";
 import { validator } from "../lib/schemaValidator";
 import { TemplateInput, TemplateSuggestionsContext, TemplateWidget } from "./TemplateInput";
 
@@ -79,13 +81,14 @@ export function JsonField(props: FieldProps) {
           setText(next);
           if (!next.trim()) {
             setProblem(null);
-            onChange(undefined, fieldPathId.path);
+            onChange(undefined, fieldPathId.path, undefined, id);
             return;
           }
           try {
             const value: unknown = JSON.parse(next);
             setProblem(null);
-            onChange(value, fieldPathId.path);
+            // With the field's id, like rjsf's own fields: the form tells a user's edit by it (see SchemaForm's onEdit).
+            onChange(value, fieldPathId.path, undefined, id);
           } catch {
             setProblem("Not valid JSON yet: the last valid value is kept.");
           }
@@ -99,7 +102,14 @@ export function JsonField(props: FieldProps) {
 export interface SchemaFormProps {
   schema: Schema;
   formData: unknown;
+  /** Every change of the form's data, the defaults it fills in by itself included. */
   onChange?: (data: unknown) => void;
+  /**
+   * The user's edits only, of an object's top-level fields: what the form derives by itself (schema defaults and
+   * minimum array items, filled in when it mounts or its data changes) is no edit and is left out of the data, unless
+   * the user edited that field. The builder's inspector uses this: selecting a node changes nothing.
+   */
+  onEdit?: (data: Record<string, unknown>) => void;
   onSubmit?: (data: unknown) => void;
   extraErrors?: ErrorSchema;
   readonly?: boolean;
@@ -112,6 +122,7 @@ export function SchemaForm({
   schema,
   formData,
   onChange,
+  onEdit,
   onSubmit,
   extraErrors,
   readonly,
@@ -120,6 +131,7 @@ export function SchemaForm({
   children,
 }: SchemaFormProps) {
   const ui = uiSchemaFor(schema);
+  const properties = Object.keys(asObject(schema.properties) ?? {});
   if (children) ui["ui:submitButtonOptions"] = { norender: true };
   return (
     <Form
@@ -136,7 +148,14 @@ export function SchemaForm({
       readonly={readonly}
       liveValidate={liveValidate ? "onChange" : undefined}
       noHtml5Validate
-      onChange={(e) => onChange?.(e.formData)}
+      onChange={(e, id) => {
+        onChange?.(e.formData);
+        // A change with no field behind it is the form's own doing (defaults): no edit.
+        if (onEdit && id !== undefined) {
+          const edited = topLevelProperty(id, idPrefix, properties);
+          onEdit(editedConfig(asObject(formData) ?? {}, asObject(e.formData) ?? {}, edited));
+        }
+      }}
       onSubmit={(e) => onSubmit?.(e.formData)}
     >
       {/* biome-ignore lint/complexity/noUselessFragments: rjsf draws its own submit button unless given children */}

@@ -1,8 +1,11 @@
-// The canvas a workflow is drawn on, in the builder and the run monitor: step nodes, fitted into view (never
-// magnified), a background, zoom controls and a mini map; beyond LARGE_GRAPH nodes only the visible ones render.
+// The canvas a workflow is drawn on, in the builder and the run monitor: step nodes, edges routed around them
+// (back edges shown), fitted into view (never magnified), a background, zoom controls and a mini map in the node
+// types' colours (or the run monitor's); beyond LARGE_GRAPH nodes only the visible ones render.
 import { Background, Controls, MiniMap, ReactFlow, type ReactFlowProps } from "@xyflow/react";
 import type { StepEdge, StepNode } from "../lib/definition";
 import { FIT_VIEW, LARGE_GRAPH } from "../lib/layout";
+import { useRoutedEdges } from "../lib/useRoutedEdges";
+import { edgeTypes } from "./RoutedEdge";
 import { nodeTypes } from "./StepNodeView";
 
 export type StepGraphProps = ReactFlowProps<StepNode, StepEdge> & {
@@ -11,19 +14,25 @@ export type StepGraphProps = ReactFlowProps<StepNode, StepEdge> & {
   minimapColor?: (node: StepNode) => string;
 };
 
-export function StepGraph({ minimapColor, ...props }: StepGraphProps) {
+/** By default the mini map shows each node in its type's colour (the run monitor passes its status colours). */
+const typeColor = (n: StepNode) => n.data.color ?? "var(--muted-foreground)";
+
+export function StepGraph({ minimapColor = typeColor, ...props }: StepGraphProps) {
+  const edges = useRoutedEdges(props.nodes, props.edges ?? []);
   return (
     <ReactFlow<StepNode, StepEdge>
       nodeTypes={nodeTypes}
+      edgeTypes={edgeTypes}
       onlyRenderVisibleElements={props.nodes.length > LARGE_GRAPH}
       fitView
       fitViewOptions={FIT_VIEW}
       minZoom={0.05}
       {...props}
+      edges={edges}
     >
       <Background />
       <Controls />
-      <MiniMap pannable zoomable ariaLabel="Mini map" nodeColor={minimapColor} />
+      <MiniMap pannable zoomable ariaLabel="Mini map" nodeColor={minimapColor} nodeStrokeWidth={0} nodeBorderRadius={4} />
     </ReactFlow>
   );
 }

@@ -1,13 +1,16 @@
 import "@xyflow/react/dist/style.css";
-// One workflow step on the canvas: title, id, problems and status as text, one source handle per branch.
+// One workflow step on the canvas: its type's icon and colour, title and id (long ones truncated, in full on hover),
+// problems and status as text, one source handle per branch.
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { memo } from "react";
 import type { StepNode } from "../lib/definition";
 import { statusLabel } from "../lib/runState";
+import { NodeIcon, nodeColorStyle } from "./NodeIcon";
 
 function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
   const problems = data.problems.length;
   const status = data.status ? statusLabel(data.status) : null;
+  const title = data.extras.label || data.title;
   const classes = ["step-node"];
   if (selected) classes.push("selected");
   if (problems) classes.push("has-problems");
@@ -15,13 +18,23 @@ function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
   return (
     <div
       className={classes.join(" ")}
+      style={nodeColorStyle(data.color)}
       data-testid={`node-${id}`}
       data-status={data.status ?? undefined}
       title={data.problems.map((p) => p.message).join("\n") || undefined}
     >
       <Handle type="target" position={Position.Left} />
-      <div className="step-title">{data.extras.label || data.title}</div>
-      <div className="step-id">{id}</div>
+      <div className="step-head">
+        <NodeIcon icon={data.icon} color={data.color} />
+        <div className="min-w-0">
+          <div className="step-title" title={title}>
+            {title}
+          </div>
+          <div className="step-id" title={id}>
+            {id}
+          </div>
+        </div>
+      </div>
       {status ? (
         <div className="step-status">
           <span className="sr-only">status </span>

@@ -51,15 +51,26 @@ export type StepNodeData = {
   status?: string;
   /** The run monitor: what a finished branching step chose ("→ rejected"). */
   outcome?: string;
+  /** The type's icon (SVG path data) and its category's colour, from the registry. */
+  icon?: string;
+  color?: string;
 };
 
 export type StepNode = Node<StepNodeData, "step">;
-export type StepEdge = Edge<{ defId?: string; state?: string }>;
+/** `state`: the run monitor's taken or skipped branch; `route`: the lane the canvas draws the edge along. */
+export type StepEdge = Edge<{ defId?: string; state?: string; route?: { laneY: number; back: boolean } }>;
 
-/** Looks up a node type's title and its branch names for a config. */
+/** How a node type is drawn: its icon (the `d` of an SVG path on a 24 x 24 grid) and its category's colour. */
+export interface NodeLook {
+  icon: string;
+  color: string;
+}
+
+/** Looks up a node type's title, its branch names for a config, and how it is drawn. */
 export interface TypeInfo {
   title(type: string): string;
   branches(type: string, config: Record<string, unknown>): string[];
+  look?(type: string): NodeLook | undefined;
 }
 
 export function edgeId(source: string, branch: string | null | undefined, target: string): string {
@@ -87,6 +98,7 @@ export function definitionToGraph(
         extras,
         branches: types.branches(type, cfg),
         problems: [],
+        ...types.look?.(type),
       },
     };
   });

@@ -56,16 +56,18 @@ describe("opening a draft", () => {
 describe("adding nodes", () => {
   it("puts a node added without a position right of the rightmost, level with the newest", () => {
     expect(nextNodePosition([])).toEqual({ x: 0, y: 0 });
-    // The demo's nodes end at notify (600, 0); ok sits at (400, -80).
-    expect(nextNodePosition(graph().nodes)).toEqual({ x: 860, y: 0 });
+    // The demo's nodes end at notify (900, 0); ok sits at (600, -110).
+    expect(nextNodePosition(graph().nodes)).toEqual({ x: 1160, y: 0 });
     const [start, check] = graph().nodes;
-    expect(nextNodePosition([check!, { ...start!, position: { x: 10, y: 99 } }])).toEqual({ x: 460, y: 99 });
+    expect(nextNodePosition([check!, { ...start!, position: { x: 10, y: 99 } }])).toEqual({ x: 560, y: 99 });
   });
 
   it("makes a selected node with an empty config and its type's branches", () => {
     const node = newStepNode("check_2", nodeType("condition"), info, { x: 5, y: 6 });
     expect(node).toMatchObject({ id: "check_2", type: "step", position: { x: 5, y: 6 }, selected: true });
-    expect(node.data).toEqual({ nodeType: "condition", title: "Condition", config: {}, extras: {}, branches: ["true", "false"], problems: [] });
+    const { icon, color } = nodeType("condition");
+    expect(node.data).toEqual({ nodeType: "condition", title: "Condition", config: {}, extras: {}, branches: ["true", "false"], problems: [], icon, color });
+    expect(color).toBe("#7c3aed"); // the registry's: Logic is violet
   });
 
   it("selects only what was added", () => {

@@ -46,7 +46,16 @@ export function newStepNode(id: string, nodeType: NodeTypeInfo, info: TypeInfo, 
     type: "step",
     position,
     selected: true,
-    data: { nodeType: nodeType.type, title: nodeType.title, config: {}, extras: {}, branches: info.branches(nodeType.type, {}), problems: [] },
+    data: {
+      nodeType: nodeType.type,
+      title: nodeType.title,
+      config: {},
+      extras: {},
+      branches: info.branches(nodeType.type, {}),
+      problems: [],
+      icon: nodeType.icon,
+      color: nodeType.color,
+    },
   };
 }
 

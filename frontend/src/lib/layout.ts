@@ -2,7 +2,7 @@
 import dagre from "@dagrejs/dagre";
 import type { StepEdge, StepNode } from "./definition";
 
-export const NODE_WIDTH = 200;
+export const NODE_WIDTH = 220;
 export const NODE_HEIGHT = 72;
 /** Zoom-to-fit that never magnifies a small graph. */
 export const FIT_VIEW = { maxZoom: 1, padding: 0.15 };

@@ -1,6 +1,6 @@
 // Node-type helpers: everything the builder knows about a type comes from the registry (`nodeTypes`).
 import type { NodeTypeInfo } from "../api/types";
-import type { TypeInfo } from "./definition";
+import type { NodeLook, TypeInfo } from "./definition";
 
 /** The outgoing branches of a node: the type's fixed ones, or the config's dynamic ones plus `default`. */
 export function branchesOf(nodeType: NodeTypeInfo | undefined, config: Record<string, unknown>): string[] {
@@ -18,7 +18,13 @@ export function typeInfo(types: readonly NodeTypeInfo[]): TypeInfo {
   return {
     title: (type) => byType.get(type)?.title ?? type,
     branches: (type, config) => branchesOf(byType.get(type), config),
+    look: (type) => lookOf(byType.get(type)),
   };
+}
+
+/** How a node of this type is drawn; none for an unknown type (it is drawn plain, and marked as unknown). */
+export function lookOf(nodeType: Pick<NodeTypeInfo, "icon" | "color"> | undefined): NodeLook | undefined {
+  return nodeType ? { icon: nodeType.icon, color: nodeType.color } : undefined;
 }
 
 /** Palette groups: categories in a stable order (triggers first), types by title within each. */

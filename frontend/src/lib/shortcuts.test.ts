@@ -22,6 +22,8 @@ describe("builder shortcuts", () => {
     expect(commandFor(press("y", { ctrl: true }))).toBe("redo");
     expect(commandFor(press("c", { ctrl: true }))).toBe("copy");
     expect(commandFor(press("v", { meta: true }))).toBe("paste");
+    expect(commandFor(press("s", { ctrl: true }))).toBe("save");
+    expect(commandFor(press("s", { ctrl: true, shift: true }))).toBeNull();
     expect(commandFor(press("z"))).toBeNull();
     expect(commandFor(press("z", { ctrl: true, alt: true }))).toBeNull();
     expect(commandFor(press("a", { ctrl: true }))).toBeNull();

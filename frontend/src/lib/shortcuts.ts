@@ -1,6 +1,6 @@
 // The builder's keyboard shortcuts: which command a key press means, and when to leave a key alone (pure but for MOD).
 
-export type BuilderCommand = "undo" | "redo" | "copy" | "paste";
+export type BuilderCommand = "undo" | "redo" | "copy" | "paste" | "save";
 
 export interface KeyPress {
   key: string;
@@ -10,7 +10,7 @@ export interface KeyPress {
   altKey: boolean;
 }
 
-/** Ctrl/Cmd+Z undo; Ctrl/Cmd+Shift+Z or Ctrl+Y redo; Ctrl/Cmd+C copy; Ctrl/Cmd+V paste. */
+/** Ctrl/Cmd+Z undo; Ctrl/Cmd+Shift+Z or Ctrl+Y redo; Ctrl/Cmd+C copy; Ctrl/Cmd+V paste; Ctrl/Cmd+S save. */
 export function commandFor(e: KeyPress): BuilderCommand | null {
   if (!(e.ctrlKey || e.metaKey) || e.altKey) return null;
   switch (e.key.toLowerCase()) {
@@ -22,6 +22,8 @@ export function commandFor(e: KeyPress): BuilderCommand | null {
       return e.shiftKey ? null : "copy";
     case "v":
       return e.shiftKey ? null : "paste";
+    case "s":
+      return e.shiftKey ? null : "save";
     default:
       return null;
   }

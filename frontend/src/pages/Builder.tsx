@@ -17,6 +17,7 @@ import { useClipboard } from "../builder/useClipboard";
 import { useDraft } from "../builder/useDraft";
 import { useGraphEdits } from "../builder/useGraphEdits";
 import { useGraphState } from "../builder/useGraphState";
+import { LeaveDialog, useLeaveGuard } from "../builder/useLeaveGuard";
 import { useSelection } from "../builder/useSelection";
 import { useShortcuts } from "../builder/useShortcuts";
 import { useStartRun } from "../builder/useStartRun";
@@ -26,6 +27,7 @@ import { WorkflowPanel } from "../builder/WorkflowPanel";
 import { ProblemList } from "../components/Inspector";
 import { preloadSchemaForm } from "../components/LazySchemaForm";
 import { Palette } from "../components/Palette";
+import { Spinner } from "../components/Page";
 import { PageProblem, Workspace } from "../components/Workspace";
 import type { Definition, StepNode } from "../lib/definition";
 import { triggerInputSchema } from "../lib/graphEdits";
@@ -35,7 +37,7 @@ export function BuilderPage() {
   const [wf] = useQuery({ query: WORKFLOW, variables: { id }, requestPolicy: "network-only" });
   const [nt] = useQuery({ query: NODE_TYPES, requestPolicy: "cache-first" });
   if (wf.error || nt.error) return <PageProblem>{(wf.error ?? nt.error)?.message}</PageProblem>;
-  if (!wf.data || !nt.data) return <p className="px-6 py-4" role="status">Loading the workflow…</p>;
+  if (!wf.data || !nt.data) return <Spinner label="Loading the workflow…" className="px-6 py-4" />;
   if (!wf.data.workflow) return <PageProblem>This workflow does not exist.</PageProblem>;
   return (
     <ReactFlowProvider>
@@ -54,9 +56,20 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const validation = useValidation(graph);
   const [notice, notify] = useState<Notice | null>(null);
   const draft = useDraft({ workflow, ...graph, showProblems: validation.showProblems, notify });
+  const leave = useLeaveGuard(draft.dirty);
   const startRun = useStartRun(workflow.id, notify);
   const clipboard = useClipboard({ ...graph, selectedId: selection.selectedId, insert: edits.insert, notify });
-  useShortcuts(canEdit, { undo: history.undo, redo: history.redo, copy: clipboard.copy, paste: clipboard.paste });
+  useShortcuts(canEdit, {
+    undo: history.undo,
+    redo: history.redo,
+    copy: clipboard.copy,
+    paste: clipboard.paste,
+    // Ctrl+S never opens the browser's "Save page" here, saved or not.
+    save: () => {
+      if (draft.dirty) void draft.save();
+      return true;
+    },
+  });
 
   // Drawn and validated: fetch the inspector's form code now, before anyone opens a node.
   useEffect(() => {
@@ -75,6 +88,7 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
 
   return (
     <Workspace>
+      <LeaveDialog blocker={leave} save={canEdit ? draft.save : undefined} what={`The workflow “${workflow.name}”`} />
       <BuilderToolbar
         workflow={workflow}
         definition={graph.definition}

@@ -5,6 +5,7 @@ import { CREATE_CREDENTIAL, CREDENTIALS, DELETE_CREDENTIAL } from "../api/admin"
 import { useCan } from "../auth";
 import { ConfirmDelete } from "../components/ConfirmDelete";
 import { Field, FieldDescription, FieldMessages, GeneralErrors, Notice, invalidProps } from "../components/FieldMessages";
+import { EmptyState, LoadingState, Page, PageHeader } from "../components/Page";
 import { Alert } from "../components/ui/alert";
 import { Button } from "../components/ui/button";
 import { Card, CardTitle } from "../components/ui/card";
@@ -20,6 +21,7 @@ import {
   type CredentialKind,
 } from "../lib/credentials";
 import { NO_ERRORS, fieldErrors, problemText, type FieldErrors } from "../lib/fieldErrors";
+import { useFormCheck } from "../lib/useFormCheck";
 
 export function CredentialsPage() {
   const allowed = useCan("credentials");
@@ -32,7 +34,7 @@ export function CredentialsPage() {
   const [, remove] = useMutation(DELETE_CREDENTIAL);
   const reload = () => refetch({ requestPolicy: "network-only" });
 
-  if (!allowed) return <p className="px-6 py-4">Your role may not manage credentials.</p>;
+  if (!allowed) return <Page>Your role may not manage credentials.</Page>;
   const list = data?.credentials ?? [];
 
   const deleteOne = async (c: { id: string; name: string }) => {
@@ -45,11 +47,11 @@ export function CredentialsPage() {
   };
 
   return (
-    <main className="flex max-w-5xl flex-col gap-4 px-6 py-5">
-      <h1>Credentials</h1>
-      <p className="text-muted-foreground">
-        Nodes use a credential by name. Its value is encrypted, never shown again and never sent to the browser.
-      </p>
+    <Page>
+      <PageHeader
+        title="Credentials"
+        description="Nodes use a credential by name. Its value is encrypted, never shown again and never sent to the browser."
+      />
       <CredentialForm
         onCreated={(name) => {
           setNotice(`Credential ${name} saved. Its value cannot be shown again.`);
@@ -58,8 +60,12 @@ export function CredentialsPage() {
       />
       <Notice>{notice}</Notice>
       {error ? <Alert variant="destructive">{error.message}</Alert> : null}
-      {fetching && !data ? <p role="status">Loading…</p> : null}
-      {data && !list.length ? <p>No credentials yet.</p> : null}
+      {fetching && !data ? <LoadingState label="Loading the credentials…" rows={2} /> : null}
+      {data && !list.length ? (
+        <EmptyState icon="lock" title="No credentials yet">
+          Save a token or a password above; an HTTP request or LLM node then names it in its Credential field.
+        </EmptyState>
+      ) : null}
       {list.length ? (
         <Table aria-label="Credentials">
           <TableHeader>
@@ -76,7 +82,11 @@ export function CredentialsPage() {
           <TableBody>
             {list.map((c) => (
               <TableRow key={c.id}>
-                <TableHead scope="row">{c.name}</TableHead>
+                <TableHead scope="row" className="max-w-56">
+                  <span className="block truncate" title={c.name}>
+                    {c.name}
+                  </span>
+                </TableHead>
                 <TableCell>{c.kind}</TableCell>
                 <TableCell>
                   {c.allowedHosts?.length ? c.allowedHosts.join(", ") : <span className="text-muted-foreground">any host</span>}
@@ -96,7 +106,7 @@ export function CredentialsPage() {
           </TableBody>
         </Table>
       ) : null}
-    </main>
+    </Page>
   );
 }
 
@@ -109,9 +119,11 @@ export function CredentialForm({ onCreated }: { onCreated: (name: string) => voi
   const [hosts, setHosts] = useState("");
   const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
   const [{ fetching }, create] = useMutation(CREATE_CREDENTIAL);
+  const form = useFormCheck();
 
-  const submit = async (e: FormEvent) => {
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
+    if (!form.check(e)) return;
     const res = await create({ input: credentialInput(name, kind, values, hosts) });
     const payload = res.data?.createCredential;
     if (payload?.credential) {
@@ -128,11 +140,14 @@ export function CredentialForm({ onCreated }: { onCreated: (name: string) => voi
     setErrors(mapped);
   };
 
-  const err = (field: string) => errors.byField[field];
   const fid = (field: string) => `${id}-${field}`;
+  // The browser's own checks (a required field left empty) under the field, then the server's.
+  const CONTROL: Record<string, string> = { name: fid("name"), kind: fid("kind"), allowedHosts: fid("hosts") };
+  const err = (field: string) =>
+    form.of(CONTROL[field] ?? (field.startsWith("value.") ? fid(`value-${field.slice(6)}`) : field), errors.byField[field]);
   return (
     <Card asChild className="max-w-xl">
-      <form onSubmit={submit} aria-labelledby={`${id}-title`} autoComplete="off">
+      <form noValidate onSubmit={(e) => void submit(e)} aria-labelledby={`${id}-title`} autoComplete="off">
         <CardTitle asChild>
           <h2 id={`${id}-title`}>New credential</h2>
         </CardTitle>
@@ -141,8 +156,12 @@ export function CredentialForm({ onCreated }: { onCreated: (name: string) => voi
           <Input
             id={fid("name")}
             required
+            data-missing="Name the credential: nodes refer to it by this name."
             value={name}
-            onChange={(e) => setName(e.target.value)}
+            onChange={(e) => {
+              setName(e.target.value);
+              form.clear(fid("name"));
+            }}
             placeholder="github-token"
             {...invalidProps(`${fid("name")}-errors`, err("name"))}
           />
@@ -185,9 +204,13 @@ export function CredentialForm({ onCreated }: { onCreated: (name: string) => voi
                   autoComplete={f.secret ? "new-password" : "off"}
                   spellCheck={false}
                   required={f.required}
+                  data-missing={`Enter the ${f.label.toLowerCase()}.`}
                   placeholder={f.placeholder}
                   value={values[f.key] ?? ""}
-                  onChange={(e) => setValues((v) => ({ ...v, [f.key]: e.target.value }))}
+                  onChange={(e) => {
+                    setValues((v) => ({ ...v, [f.key]: e.target.value }));
+                    form.clear(inputId);
+                  }}
                   {...invalidProps(`${inputId}-errors`, err(key))}
                 />
                 <FieldMessages id={`${inputId}-errors`} messages={err(key)} />

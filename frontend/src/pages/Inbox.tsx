@@ -199,7 +199,7 @@ function TaskPanel({ task, onDecided, ref }: { task: LiveTask; onDecided: (task:
                   <dt className="font-medium break-words text-muted-foreground">{key}</dt>
                   <dd className="min-w-0">
                     {value !== null && typeof value === "object" ? (
-                      <JsonBlock value={value} className="max-h-40" />
+                      <JsonBlock value={value} label={key} className="max-h-40" />
                     ) : (
                       <span className="break-words [overflow-wrap:anywhere]">{String(value)}</span>
                     )}
@@ -210,7 +210,7 @@ function TaskPanel({ task, onDecided, ref }: { task: LiveTask; onDecided: (task:
           ) : input ? (
             <p className="text-sm text-muted-foreground">No input.</p>
           ) : (
-            <JsonBlock value={task.run.input} />
+            <JsonBlock value={task.run.input} label="Run input" />
           )}
         </section>
         {schema ? (

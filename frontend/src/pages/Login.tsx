@@ -8,6 +8,8 @@ import { Button } from "../components/ui/button";
 import { Card, CardTitle } from "../components/ui/card";
 import { Input } from "../components/ui/input";
 import { Label } from "../components/ui/label";
+import { useFormCheck } from "../lib/useFormCheck";
+import { FieldMessages, invalidProps } from "../components/FieldMessages";
 
 export function LoginPage() {
   const { login } = useSession();
@@ -16,10 +18,12 @@ export function LoginPage() {
   const [workspace, setWorkspace] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [{ fetching }, run] = useMutation(LOGIN);
+  const form = useFormCheck();
 
-  const submit = async (e: FormEvent) => {
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     setError(null);
+    if (!form.check(e)) return;
     const res = await run({ email, password, tenant: workspace.trim() || null });
     const payload = res.data?.login;
     if (payload?.token) login(payload.token);
@@ -28,17 +32,33 @@ export function LoginPage() {
   };
 
   return (
-    <main className="grid min-h-screen place-items-center p-4">
-      <Card asChild className="w-80 gap-4 p-6">
-        <form onSubmit={submit} aria-labelledby="login-title">
-          <CardTitle asChild>
-            <h1 id="login-title" className="text-lg">
-              Workflow Agent Studio
-            </h1>
-          </CardTitle>
+    <main className="grid min-h-screen place-items-center bg-background p-4">
+      <Card asChild className="w-full max-w-sm gap-4 p-6 shadow-md">
+        <form noValidate onSubmit={(e) => void submit(e)} aria-labelledby="login-title">
+          <div className="grid gap-1">
+            <CardTitle asChild>
+              <h1 id="login-title" className="text-lg">
+                Workflow Agent Studio
+              </h1>
+            </CardTitle>
+            <p className="text-sm text-muted-foreground">Sign in to build, run and approve workflows.</p>
+          </div>
           <Field>
             <Label htmlFor="email">Email</Label>
-            <Input id="email" type="email" autoComplete="username" required value={email} onChange={(e) => setEmail(e.target.value)} />
+            <Input
+              id="email"
+              type="email"
+              autoComplete="username"
+              required
+              data-missing="Enter the email you sign in with."
+              value={email}
+              onChange={(e) => {
+                setEmail(e.target.value);
+                form.clear("email");
+              }}
+              {...invalidProps("email-errors", form.of("email"))}
+            />
+            <FieldMessages id="email-errors" messages={form.of("email")} />
           </Field>
           <Field>
             <Label htmlFor="password">Password</Label>
@@ -47,9 +67,15 @@ export function LoginPage() {
               type="password"
               autoComplete="current-password"
               required
+              data-missing="Enter your password."
               value={password}
-              onChange={(e) => setPassword(e.target.value)}
+              onChange={(e) => {
+                setPassword(e.target.value);
+                form.clear("password");
+              }}
+              {...invalidProps("password-errors", form.of("password"))}
             />
+            <FieldMessages id="password-errors" messages={form.of("password")} />
           </Field>
           <Field>
             <Label htmlFor="workspace">Workspace (if you have accounts in several)</Label>

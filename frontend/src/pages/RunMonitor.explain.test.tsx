@@ -109,7 +109,7 @@ describe("the run monitor explains", () => {
     monitor();
     const facts = await screen.findByTestId("run-facts");
     expect(within(facts).getByTestId("run-id").textContent).toBe("run-1234567890");
-    expect(within(facts).getByRole("button", { name: "Copy the run id" })).toBeTruthy();
+    expect(within(facts).getByRole("button", { name: "Copy id of the run" })).toBeTruthy();
     expect(facts.textContent).toContain("v3");
     expect(within(facts).getByTestId("run-trigger").textContent).toMatch(/^Webhook \(delivery msg_2Tq, received /);
     expect(within(facts).getByTestId("run-started-by").textContent).toBe("maker@example.org by its webhook");
@@ -135,7 +135,7 @@ describe("the run monitor explains", () => {
     const box = await screen.findByTestId("error-box");
     expect(box.textContent).toContain(LONG); // all of it, as text
     expect(box.querySelector("pre")!.className).toContain("whitespace-pre-wrap");
-    expect(within(box).getByRole("button", { name: "Copy the step error" })).toBeTruthy();
+    expect(within(box).getByRole("button", { name: "Copy error: step error" })).toBeTruthy();
     expect(screen.getByTestId("step-wake").textContent).toMatch(/^in 1 min/);
   });
 });

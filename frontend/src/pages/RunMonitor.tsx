@@ -8,6 +8,7 @@ import type { RunEvent } from "../api/types";
 import { useCan } from "../auth";
 import { ApprovalOutcome } from "../components/ApprovalOutcome";
 import { ChildRuns, PARENT_NODE_TYPES } from "../components/ChildRuns";
+import { CodeBlock } from "../components/CodeBlock";
 import { ErrorBox, JsonBlock } from "../components/ErrorBox";
 import { RunFacts } from "../components/RunFacts";
 import { StatusBadge } from "../components/StatusBadge";
@@ -227,11 +228,11 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
                 </>
               ) : null}
               <h3>Run input</h3>
-              <JsonBlock value={run.input} />
+              <JsonBlock value={run.input} label="Run input" />
               {run.output !== null ? (
                 <>
                   <h3>Run output</h3>
-                  <JsonBlock value={run.output} data-testid="run-output" />
+                  <JsonBlock value={run.output} label="Run output" data-testid="run-output" />
                 </>
               ) : null}
             </>
@@ -342,9 +343,9 @@ function StepPanel({
       ) : null}
       {PARENT_NODE_TYPES.includes(step.nodeType) ? <ChildRuns runId={runId} stepId={stepId} nodeType={step.nodeType} status={status} /> : null}
       <h3>Input</h3>
-      <JsonBlock value={step.input} />
+      <JsonBlock value={step.input} label="Step input" />
       <h3>Output</h3>
-      <JsonBlock value={step.output} data-testid="step-output" />
+      <JsonBlock value={step.output} label="Step output" data-testid="step-output" />
       {artifacts.length ? (
         <>
           <h3>Artifacts</h3>
@@ -363,7 +364,7 @@ function StepPanel({
         </>
       ) : null}
       <h3>Logs</h3>
-      {envelope.logs?.length ? <pre>{envelope.logs.map(String).join("\n")}</pre> : <p className="text-xs text-muted-foreground">No log lines.</p>}
+      {envelope.logs?.length ? <CodeBlock label="Log lines">{envelope.logs.map(String).join("\n")}</CodeBlock> : <p className="text-xs text-muted-foreground">No log lines.</p>}
     </section>
   );
 }

@@ -29,6 +29,7 @@ import { Input } from "../components/ui/input";
 import { Label } from "../components/ui/label";
 import { NativeSelect } from "../components/ui/native-select";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "../components/ui/table";
+import { EmptyState, LoadingState, Page, PageHeader } from "../components/Page";
 import { PageProblem } from "../components/Workspace";
 import type { ScheduleInput, WebhookAuth, WorkflowTriggersQuery } from "../gql/graphql";
 import { NO_ERRORS, fieldErrors, problemText, type FieldErrors } from "../lib/fieldErrors";
@@ -63,7 +64,12 @@ export function TriggersPage() {
   });
   const reload = () => refetch({ requestPolicy: "network-only" });
   if (error) return <PageProblem>{error.message}</PageProblem>;
-  if (fetching && !data) return <p className="px-6 py-4" role="status">Loading…</p>;
+  if (fetching && !data)
+    return (
+      <Page>
+        <LoadingState label="Loading the triggers…" />
+      </Page>
+    );
   const workflow = data?.workflow;
   if (!workflow)
     return (
@@ -72,14 +78,17 @@ export function TriggersPage() {
       </p>
     );
   return (
-    <main className="flex max-w-6xl flex-col gap-4 px-6 py-5">
-      <h1>Triggers of {workflow.name}</h1>
-      <p className="text-muted-foreground">
-        <Link to={`/workflows/${workflow.id}`}>Open the builder</Link> · <Link to={`/workflows/${workflow.id}/runs`}>Its runs</Link> ·
-        Webhooks and schedules start the latest
-        published version
-        {workflow.latestVersion ? ` (now v${workflow.latestVersion.version})` : ""}.
-      </p>
+    <Page>
+      <PageHeader
+        title={<span title={workflow.name}>Triggers of {workflow.name}</span>}
+        description={
+          <>
+            <Link to={`/workflows/${workflow.id}`}>Open the builder</Link> · <Link to={`/workflows/${workflow.id}/runs`}>Its runs</Link> ·
+            Webhooks and schedules start the latest published version
+            {workflow.latestVersion ? ` (now v${workflow.latestVersion.version})` : ""}.
+          </>
+        }
+      />
       {!workflow.latestVersion ? (
         <Alert variant="warning" role="note">
           This workflow is not published yet: deliveries and ticks fail until it is.
@@ -97,7 +106,7 @@ export function TriggersPage() {
         </section>
       )}
       <SchedulesSection workflowId={workflow.id} schedules={workflow.schedules} canManage={canManage} reload={reload} />
-    </main>
+    </Page>
   );
 }
 
@@ -281,7 +290,7 @@ function WebhooksSection({
                           {hook.enabled ? "Disable" : "Enable"}
                         </Button>
                         {hook.auth !== "NONE" ? (
-                          <Button size="xs" onClick={() => void doRotate(hook, label)} aria-label={`Rotate the secret of ${label.toLowerCase()}`}>
+                          <Button size="xs" onClick={() => void doRotate(hook, label)} aria-label={`Rotate secret of ${label.toLowerCase()}`}>
                             Rotate secret
                           </Button>
                         ) : null}
@@ -301,7 +310,9 @@ function WebhooksSection({
           </TableBody>
         </Table>
       ) : (
-        <p>No webhooks.</p>
+        <EmptyState icon="workflow" title="No webhooks" className="py-6">
+          {canManage ? "Create one to start a run from another system's signed POST." : null}
+        </EmptyState>
       )}
       <Notice>{notice}</Notice>
       {canManage ? (
@@ -548,7 +559,9 @@ function SchedulesSection({
           </TableBody>
         </Table>
       ) : (
-        <p>No schedules.</p>
+        <EmptyState icon="workflow" title="No schedules" className="py-6">
+          {canManage ? "Add one below to start runs on a cron expression, in your timezone." : null}
+        </EmptyState>
       )}
       <Notice>{notice}</Notice>
       {canManage && edited ? (

@@ -37,6 +37,18 @@ function renderPage({
     Me: () => ({ me: { user: ME, tenant: { id: "t1", name: "T" }, role: "ADMIN", permissions } }),
     Users: () => ({ users: { nodes: users.map((u) => ({ ...u })), pageInfo: { hasNextPage: false, endCursor: null } } }),
     ApiKeys: () => ({ apiKeys }),
+    ResetUserPassword: ({ userId }) => {
+      const user = users.find((u) => u.id === userId)!;
+      return {
+        resetUserPassword: {
+          user: { ...user, mustChangePassword: true },
+          temporaryPassword: "abcd-efgh-jkmn-pqrs",
+          expiresAt: "2026-01-02T00:00:00Z",
+          errors: [],
+        },
+      };
+    },
+    CreateUser: () => ({ createUser: { user: null, errors: [] } }),
     SetUserActive: ({ userId, active }) => {
       if (refuse) return { setUserActive: { user: null, errors: [refuse] } };
       const user = users.find((u) => u.id === userId)!;
@@ -134,5 +146,40 @@ describe("Users page: API keys", () => {
     const orphan = within(table).getByRole("rowheader", { name: "orphan" }).closest("tr")!;
     expect(within(orphan).getByText(/nobody/)).toBeTruthy();
     expect(within(orphan).getByText("never")).toBeTruthy();
+  });
+});
+
+describe("Users page: passwords", () => {
+  it("resets another user's password after a confirmation and shows the temporary one once", async () => {
+    const api = renderPage();
+    const table = await usersTable();
+    await within(table).findByRole("rowheader", { name: "ada@x.test" });
+    expect(within(table).queryByRole("button", { name: `Reset password of ${ME.email}` })).toBeNull(); // yours: the account menu
+    fireEvent.click(within(table).getByRole("button", { name: "Reset password of ada@x.test" }));
+    const confirm = screen.getByRole("alertdialog", { name: "Reset the password of ada@x.test?" });
+    expect(confirm.textContent).toContain("signed out everywhere");
+    expect(api.named("ResetUserPassword")).toHaveLength(0);
+    fireEvent.click(within(confirm).getByRole("button", { name: "Reset password" }));
+    const shown = await screen.findByRole("dialog", { name: "Temporary password for ada@x.test" });
+    expect((within(shown).getByLabelText("Temporary password") as HTMLInputElement).value).toBe("abcd-efgh-jkmn-pqrs");
+    expect(api.named("ResetUserPassword")[0]!.variables).toEqual({ userId: "u2" });
+    fireEvent.click(within(shown).getByRole("button", { name: "Done, I stored it" }));
+    await waitFor(() => expect(screen.queryByText("abcd-efgh-jkmn-pqrs")).toBeNull());
+    expect(document.body.innerHTML).not.toContain("abcd-efgh-jkmn-pqrs"); // shown once: gone from the page
+  });
+
+  it("says what is missing instead of sending an empty user", async () => {
+    const api = renderPage();
+    const form = await screen.findByRole("form", { name: "Add a user" });
+    fireEvent.click(within(form).getByRole("button", { name: "Add user" }));
+    expect(within(form).getByText("Enter the new user's email.")).toBeTruthy();
+    expect(within(form).getByText("Choose a password for them.")).toBeTruthy();
+    expect(within(form).getByLabelText("Email").getAttribute("aria-invalid")).toBe("true");
+    expect(document.activeElement).toBe(within(form).getByLabelText("Email"));
+    fireEvent.change(within(form).getByLabelText("Email"), { target: { value: "new@x.test" } });
+    fireEvent.change(within(form).getByLabelText("Password"), { target: { value: "short" } });
+    fireEvent.click(within(form).getByRole("button", { name: "Add user" }));
+    expect(await within(form).findByText("Use at least 8 characters (5 now).")).toBeTruthy();
+    expect(api.named("CreateUser")).toHaveLength(0);
   });
 });

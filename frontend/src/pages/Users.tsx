@@ -1,13 +1,25 @@
-// Users and API keys of the tenant: add a user, change a role, disable or enable one; create an API key (shown
-// once), revoke one.
+// Users and API keys of the tenant: add a user, change a role, disable or enable one, reset one's password (a
+// temporary password, shown once); create an API key (shown once), revoke one.
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { useMutation, useQuery } from "urql";
-import { API_KEYS, CREATE_API_KEY, CREATE_USER, REVOKE_API_KEY, SET_USER_ACTIVE, SET_USER_ROLE, USERS } from "../api/admin";
+import {
+  API_KEYS,
+  CREATE_API_KEY,
+  CREATE_USER,
+  RESET_USER_PASSWORD,
+  REVOKE_API_KEY,
+  SET_USER_ACTIVE,
+  SET_USER_ROLE,
+  USERS,
+} from "../api/admin";
 import { useCan, useViewer } from "../auth";
 import { ConfirmDelete, RowActions } from "../components/ConfirmDelete";
-import { Field, FieldMessages, GeneralErrors, Notice, invalidProps } from "../components/FieldMessages";
+import { MIN_PASSWORD } from "../components/ChangePassword";
+import { Field, FieldDescription, FieldMessages, GeneralErrors, Notice, invalidProps } from "../components/FieldMessages";
+import { EmptyState, LoadingState, Page, PageHeader } from "../components/Page";
 import { SecretDialog } from "../components/Secret";
 import { Alert } from "../components/ui/alert";
+import { Badge } from "../components/ui/badge";
 import { Button } from "../components/ui/button";
 import { Card, CardTitle } from "../components/ui/card";
 import { Input } from "../components/ui/input";
@@ -16,6 +28,7 @@ import { NativeSelect } from "../components/ui/native-select";
 import { Table, TableBody, TableCell, TableHead, TableHeader, TableRow } from "../components/ui/table";
 import type { Role, UsersQuery } from "../gql/graphql";
 import { NO_ERRORS, fieldErrors, problemText, type FieldErrors } from "../lib/fieldErrors";
+import { useFormCheck } from "../lib/useFormCheck";
 
 /** Lowest to highest, as studio_shared/rbac.py orders them. */
 export const ROLES: readonly Role[] = ["VIEWER", "APPROVER", "OPERATOR", "EDITOR", "ADMIN"];
@@ -25,13 +38,16 @@ const roleLabel = (r: Role) => r.charAt(0) + r.slice(1).toLowerCase();
 export function UsersPage() {
   const users = useCan("users");
   const keys = useCan("apiKeys");
-  if (!users && !keys) return <p className="px-6 py-4">Your role may not manage users or API keys.</p>;
+  if (!users && !keys) return <Page>Your role may not manage users or API keys.</Page>;
   return (
-    <main className="flex max-w-6xl flex-col gap-8 px-6 py-5">
-      <h1>Users and API keys</h1>
+    <Page className="gap-8">
+      <PageHeader
+        title="Users and API keys"
+        description="Who may sign in to this workspace and with which role; keys for scripts, each acting for the user who made it."
+      />
       {users ? <UsersSection /> : null}
       {keys ? <ApiKeysSection /> : null}
-    </main>
+    </Page>
   );
 }
 
@@ -75,10 +91,18 @@ function UserRows({
   onNext: (cursor: string | null) => void;
   row: (u: UserRow) => ReactNode;
 }) {
-  const [{ data, error }] = useQuery({ query: USERS, variables: { after }, requestPolicy: "cache-and-network" });
+  const [{ data, error, fetching }] = useQuery({ query: USERS, variables: { after }, requestPolicy: "cache-and-network" });
   const info = data?.users.pageInfo;
   const next = info?.hasNextPage ? (info.endCursor ?? null) : null;
   useEffect(() => onNext(next), [next, onNext]);
+  if (fetching && !data)
+    return (
+      <TableRow>
+        <TableCell colSpan={5}>
+          <LoadingState label="Loading the users…" rows={2} />
+        </TableCell>
+      </TableRow>
+    );
   if (error)
     return (
       <TableRow>
@@ -142,9 +166,16 @@ function UsersSection() {
     const problem = rowErrors[u.id];
     return (
       <TableRow key={u.id}>
-        <TableHead scope="row">
-          {u.email}
-          {u.id === viewer.user?.id ? <span className="font-normal text-muted-foreground"> (you)</span> : null}
+        <TableHead scope="row" className="max-w-0">
+          <span className="block truncate" title={u.email}>
+            {u.email}
+            {u.id === viewer.user?.id ? <span className="font-normal text-muted-foreground"> (you)</span> : null}
+          </span>
+          {u.mustChangePassword ? (
+            <Badge variant="warning" className="mt-1 font-normal">
+              must set a new password
+            </Badge>
+          ) : null}
         </TableHead>
         <TableCell>
           <div className="flex items-center gap-1.5">
@@ -158,7 +189,7 @@ function UsersSection() {
             <Button
               size="xs"
               disabled={fetching || chosen === u.role}
-              aria-label={`Change the role of ${u.email}`}
+              aria-label={`Change role of ${u.email}`}
               onClick={() => void applyRole(u.id, u.email, chosen)}
             >
               Change role
@@ -181,6 +212,15 @@ function UsersSection() {
                 onConfirm={() => applyActive(u.id, u.email, false)}
               />
             ) : null}
+            {canManage && u.id !== viewer.user?.id ? (
+              <ResetPassword
+                user={u}
+                onReset={(email) => {
+                  setNotice(`The password of ${email} was reset: they were signed out and must set a new one.`);
+                  reload();
+                }}
+              />
+            ) : null}
             {canManage && !u.active ? (
               <Button
                 size="xs"
@@ -195,8 +235,8 @@ function UsersSection() {
             ) : null}
           </RowActions>
         </TableCell>
-        <TableCell>{new Date(u.createdAt).toLocaleString()}</TableCell>
-        <TableCell>{u.lastLoginAt ? new Date(u.lastLoginAt).toLocaleString() : "never"}</TableCell>
+        <TableCell className="text-muted-foreground">{new Date(u.createdAt).toLocaleDateString()}</TableCell>
+        <TableCell className="text-muted-foreground">{u.lastLoginAt ? new Date(u.lastLoginAt).toLocaleString() : "never"}</TableCell>
       </TableRow>
     );
   };
@@ -211,14 +251,14 @@ function UsersSection() {
         }}
       />
       <Notice>{notice}</Notice>
-      <Table aria-label="Users">
+      <Table aria-label="Users" className="table-fixed">
         <TableHeader>
           <TableRow>
-            <TableHead>Email</TableHead>
-            <TableHead>Role</TableHead>
-            <TableHead>Status</TableHead>
-            <TableHead>Created</TableHead>
-            <TableHead>Last login</TableHead>
+            <TableHead className="w-[28%]">Email</TableHead>
+            <TableHead className="w-[22%]">Role</TableHead>
+            <TableHead className="w-[26%]">Status</TableHead>
+            <TableHead className="w-[12%]">Created</TableHead>
+            <TableHead className="w-[12%]">Last login</TableHead>
           </TableRow>
         </TableHeader>
         <TableBody>
@@ -248,8 +288,10 @@ function CreateUserForm({ onCreated }: { onCreated: (email: string) => void }) {
   const [role, setRole] = useState<Role>("VIEWER");
   const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
   const [{ fetching }, create] = useMutation(CREATE_USER);
-  const submit = async (e: FormEvent) => {
+  const form = useFormCheck();
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
+    if (!form.check(e)) return;
     const res = await create({ email, password, role });
     const payload = res.data?.createUser;
     if (payload?.user) {
@@ -264,10 +306,10 @@ function CreateUserForm({ onCreated }: { onCreated: (email: string) => void }) {
     if (!payload) mapped.general.push(res.error?.message ?? "Could not add the user.");
     setErrors(mapped);
   };
-  const err = (f: string) => errors.byField[f];
+  const err = (f: string) => form.of(`${id}-${f}`, errors.byField[f]);
   return (
     <Card asChild className="max-w-3xl">
-      <form onSubmit={submit} aria-labelledby={`${id}-title`}>
+      <form noValidate onSubmit={(e) => void submit(e)} aria-labelledby={`${id}-title`}>
         <CardTitle asChild>
           <h3 id={`${id}-title`}>Add a user</h3>
         </CardTitle>
@@ -278,24 +320,36 @@ function CreateUserForm({ onCreated }: { onCreated: (email: string) => void }) {
               id={`${id}-email`}
               type="email"
               required
+              data-missing="Enter the new user's email."
               autoComplete="off"
               value={email}
-              onChange={(e) => setEmail(e.target.value)}
+              onChange={(e) => {
+                setEmail(e.target.value);
+                form.clear(`${id}-email`);
+              }}
               {...invalidProps(`${id}-email-errors`, err("email"))}
             />
             <FieldMessages id={`${id}-email-errors`} messages={err("email")} />
           </Field>
           <Field>
-            <Label htmlFor={`${id}-password`}>Initial password</Label>
+            <Label htmlFor={`${id}-password`}>Password</Label>
             <Input
               id={`${id}-password`}
               type="password"
               required
+              minLength={MIN_PASSWORD}
+              data-missing="Choose a password for them."
               autoComplete="new-password"
               value={password}
-              onChange={(e) => setPassword(e.target.value)}
-              {...invalidProps(`${id}-password-errors`, err("password"))}
+              onChange={(e) => {
+                setPassword(e.target.value);
+                form.clear(`${id}-password`);
+              }}
+              {...invalidProps(`${id}-password-errors`, err("password"), `${id}-password-hint`)}
             />
+            <FieldDescription id={`${id}-password-hint`} className="max-w-56">
+              At least {MIN_PASSWORD} characters. They change it from their account menu.
+            </FieldDescription>
             <FieldMessages id={`${id}-password-errors`} messages={err("password")} />
           </Field>
           <Field>
@@ -324,11 +378,13 @@ function ApiKeysSection() {
   const [notice, setNotice] = useState<string | null>(null);
   const [{ fetching: creating }, create] = useMutation(CREATE_API_KEY);
   const [, revoke] = useMutation(REVOKE_API_KEY);
+  const form = useFormCheck();
   const reload = () => refetch({ requestPolicy: "network-only" });
   const keys = data?.apiKeys ?? [];
 
-  const submit = async (e: FormEvent) => {
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
+    if (!form.check(e)) return;
     const res = await create({ name, role });
     const payload = res.data?.createApiKey;
     if (payload?.apiKey && payload.key) {
@@ -352,20 +408,24 @@ function ApiKeysSection() {
     return null;
   };
 
-  const err = (f: string) => errors.byField[f];
+  const err = (f: string) => form.of(`${id}-${f}`, errors.byField[f]);
   return (
     <section aria-labelledby="keys-title" className="flex flex-col gap-3">
       <h2 id="keys-title" className="text-lg">API keys</h2>
       <Card asChild className="max-w-3xl">
-        <form onSubmit={submit} aria-label="Create an API key">
+        <form noValidate onSubmit={(e) => void submit(e)} aria-label="Create an API key">
           <div className="flex flex-wrap items-start gap-3">
             <Field>
               <Label htmlFor={`${id}-name`}>Key name</Label>
               <Input
                 id={`${id}-name`}
                 required
+                data-missing="Name the key after what will use it."
                 value={name}
-                onChange={(e) => setName(e.target.value)}
+                onChange={(e) => {
+                  setName(e.target.value);
+                  form.clear(`${id}-name`);
+                }}
                 placeholder="ci-deploy"
                 {...invalidProps(`${id}-name-errors`, err("name"))}
               />
@@ -391,7 +451,12 @@ function ApiKeysSection() {
       </Card>
       <Notice>{notice}</Notice>
       {error ? <Alert variant="destructive">{error.message}</Alert> : null}
-      {data && !keys.length ? <p>No API keys yet.</p> : null}
+      {!data && !error ? <LoadingState label="Loading the API keys…" rows={2} /> : null}
+      {data && !keys.length ? (
+        <EmptyState icon="lock" title="No API keys yet">
+          Create one above for a script or a CI job; it is shown once.
+        </EmptyState>
+      ) : null}
       {keys.length ? (
         <Table aria-label="API keys">
           <TableHeader>
@@ -407,7 +472,11 @@ function ApiKeysSection() {
           <TableBody>
             {keys.map((k) => (
               <TableRow key={k.id}>
-                <TableHead scope="row">{k.name}</TableHead>
+                <TableHead scope="row" className="max-w-48">
+                  <span className="block truncate" title={k.name}>
+                    {k.name}
+                  </span>
+                </TableHead>
                 <TableCell>{roleLabel(k.role)}</TableCell>
                 <TableCell>{new Date(k.createdAt).toLocaleString()}</TableCell>
                 <TableCell>{k.createdBy?.email ?? "nobody (the key no longer works)"}</TableCell>
@@ -440,5 +509,42 @@ function ApiKeysSection() {
         />
       ) : null}
     </section>
+  );
+}
+
+/** Reset a user's password: after a confirmation, a temporary one shown once; they are signed out everywhere. */
+function ResetPassword({ user, onReset }: { user: UserRow; onReset: (email: string) => void }) {
+  const [, reset] = useMutation(RESET_USER_PASSWORD);
+  const [shown, setShown] = useState<{ password: string; expiresAt: string } | null>(null);
+  const confirm = async (): Promise<string | null> => {
+    const res = await reset({ userId: user.id });
+    const payload = res.data?.resetUserPassword;
+    const problem = problemText(payload, res.error);
+    if (problem || !payload?.temporaryPassword) return problem ?? "Could not reset the password.";
+    setShown({ password: payload.temporaryPassword, expiresAt: payload.expiresAt ?? "" });
+    return null;
+  };
+  return (
+    <>
+      <ConfirmDelete
+        label="Reset password"
+        name={`Reset password of ${user.email}`}
+        title={`Reset the password of ${user.email}?`}
+        message="They are signed out everywhere at once. You get a temporary password to hand them, shown once; it works for a day, and only to set a new password."
+        confirmLabel="Reset password"
+        onConfirm={confirm}
+      />
+      {shown ? (
+        <SecretDialog
+          title={`Temporary password for ${user.email}`}
+          intro={`Shown this once: hand it to them privately. It works until ${new Date(shown.expiresAt).toLocaleString()}, and only to set a new password.`}
+          items={[{ label: "Temporary password", value: shown.password, copyLabel: "Copy the password" }]}
+          onClose={() => {
+            setShown(null);
+            onReset(user.email);
+          }}
+        />
+      ) : null}
+    </>
   );
 }

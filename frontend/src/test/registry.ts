@@ -5,6 +5,8 @@ interface RegistryFile {
   type: string;
   title: string;
   category: string;
+  color?: string;
+  icon?: string;
   description: string;
   config_schema: Record<string, unknown>;
   output_schema?: Record<string, unknown>;
@@ -23,6 +25,8 @@ export const registry: NodeTypeInfo[] = Object.values(files).map((f) => ({
   title: f.title,
   category: f.category,
   description: f.description,
+  icon: f.icon ?? "",
+  color: f.color ?? "#64748b",
   configSchema: f.config_schema,
   outputSchema: f.output_schema ?? null,
   branches: f.branches,

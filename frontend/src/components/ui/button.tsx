@@ -9,10 +9,12 @@ const buttonVariants = cva(
     variants: {
       variant: {
         default: "bg-primary text-primary-foreground shadow-xs hover:bg-primary/90",
-        destructive: "bg-destructive text-white shadow-xs hover:bg-destructive/90",
+        destructive: "bg-destructive text-destructive-foreground shadow-xs hover:bg-destructive/90",
         /** A destructive action among others (a row's Delete): red text and border, not a solid block. */
         "destructive-outline": "border border-destructive/60 bg-card text-destructive shadow-xs hover:bg-destructive/10",
         outline: "border bg-card shadow-xs hover:bg-accent hover:text-accent-foreground",
+        /** Quiet: no border or fill until hovered (lists of choices, icon buttons in a bar). */
+        ghost: "hover:bg-accent hover:text-accent-foreground",
       },
       size: {
         default: "h-9 px-4 py-2",
