@@ -15,6 +15,8 @@ from tests.conftest import TenantFixture
 from tests.worker.engine_harness import chain, publish, wait_for
 from tests.worker.test_nodes_io import node
 
+pytestmark = pytest.mark.usefixtures("workers")
+
 
 class _PublishFails:
     """The control's bus, except that every publish fails as a Redis outage would."""
