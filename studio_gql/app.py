@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import cast
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -12,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ExceptionHandler
 from starlette.websockets import WebSocket
 
 from studio_gql.errors import UNAVAILABLE_MESSAGE
@@ -91,7 +93,8 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         # Outermost first: every answer gets the security headers, a 413 of the body limit too.
         middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes)],
-        exception_handlers={SQLAlchemyError: database_error, ClientDisconnect: client_gone},
+        # database_error serves both kinds of connection, which Starlette's handler type (one or the other) cannot say.
+        exception_handlers={SQLAlchemyError: cast(ExceptionHandler, database_error), ClientDisconnect: client_gone},
     )
 
 
