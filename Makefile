@@ -55,7 +55,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy studio_shared
+	$(BIN)/mypy studio_shared studio_worker studio_gql
 
 schema: install
 	$(BIN)/studio export-schema > schema.graphql

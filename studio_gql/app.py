@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import cast
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
@@ -12,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ExceptionHandler
 from starlette.websockets import WebSocket
 
 from studio_gql.errors import UNAVAILABLE_MESSAGE
@@ -27,14 +29,7 @@ from studio_shared.events import event_bus_from
 from studio_shared.ratelimit import RateLimiter
 from studio_shared.settings import Settings
 from studio_shared.storage import store_from_settings
-from studio_worker.admission import Admission
-from studio_worker.control import Control
-from studio_worker.engine.runtime import RunEngine
-from studio_worker.messaging import Messaging
-from studio_worker.nodes.plugins import load_catalog
-from studio_worker.queue import job_queue_from
-from studio_worker.queue.inprocess import InProcessQueue
-from studio_worker.scheduler import Scheduler
+from studio_worker import host
 
 log = logging.getLogger("studio")
 
@@ -45,69 +40,40 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        engine = create_engine(settings)
-        sessions = session_factory(engine)
-        reads = session_factory(read_only(engine))
-        catalog = load_catalog(settings)
-        registry = catalog.registry
-        bus = event_bus_from(settings.redis_url)
-        await bus.start()
-        queue = job_queue_from(settings)
-        store = store_from_settings(settings)
-        limiter = RateLimiter(settings.redis_url)
-        box = SecretBox.from_settings(settings)
-        run_engine: RunEngine | None = None
-        if isinstance(queue, InProcessQueue):  # the embedded default: this process is also the worker pool
-            run_engine = RunEngine(settings, engine, bus, queue, catalog)
-            queue.bind(run_engine.advance)
-            await run_engine.start()
-        await queue.start()
-        control = Control(
-            sessions,
-            bus,
-            queue,
-            registry,
-            Admission(settings, limiter),  # one pace and one cap for every kind of start, in this process and others
-            reads=reads,
-            allow_self_approval=settings.allow_self_approval,
-        )
-        app.state.studio = AppState(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            reads=reads,
-            lookups=lone_reads(engine),
-            registry=registry,
-            bus=bus,
-            queue=queue,
-            control=control,
-            messaging=Messaging(sessions, reads, control),
-            box=box,
-            store=store,
-            limiter=limiter,
-            webhook_endpoints=hooks.EndpointCache(reads, box),
-            engine_runtime=run_engine,
-        )
-        scheduler: Scheduler | None = None
-        if run_engine is not None:  # embedded: this process fires the schedules too (with Redis: `studio scheduler`)
-            scheduler = Scheduler(settings, engine, bus, control)
-            await scheduler.start()
-        try:
+        # Each resource is closed by the stack in reverse order, on the way out or as soon as a later one fails to
+        # start: a failed start-up leaves nothing open behind it.
+        async with AsyncExitStack() as stack:
+            box = SecretBox.from_settings(settings)
+            engine = create_engine(settings)
+            stack.push_async_callback(engine.dispose)
+            sessions = session_factory(engine)
+            reads = session_factory(read_only(engine))
+            limiter = RateLimiter(settings.redis_url)
+            stack.push_async_callback(limiter.close)
+            store = store_from_settings(settings)
+            stack.push_async_callback(store.close)
+            bus = event_bus_from(settings.redis_url)
+            await bus.start()
+            stack.push_async_callback(bus.close)
+            worker = await stack.enter_async_context(host.hosted(settings, engine, sessions, reads, bus, limiter))
+            app.state.studio = AppState(
+                settings=settings,
+                engine=engine,
+                sessions=sessions,
+                reads=reads,
+                lookups=lone_reads(engine),
+                registry=worker.registry,
+                bus=bus,
+                queue=worker.queue,
+                control=worker.control,
+                messaging=worker.messaging,
+                box=box,
+                store=store,
+                limiter=limiter,
+                webhook_endpoints=hooks.EndpointCache(reads, box),
+                engine_runtime=worker.run_engine,
+            )
             yield
-        finally:
-            if scheduler is not None:
-                await scheduler.close()
-            if isinstance(queue, InProcessQueue):
-                queue.stop_taking()  # a backlog stays in the database; only the runs in hand finish
-            if run_engine is not None:
-                await run_engine.drain(settings.shutdown_grace_s)
-            await queue.close()
-            if run_engine is not None:
-                await run_engine.close()
-            await bus.close()
-            await store.close()
-            await limiter.close()
-            await engine.dispose()
 
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -127,7 +93,8 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
         # Outermost first: every answer gets the security headers, a 413 of the body limit too.
         middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes)],
-        exception_handlers={SQLAlchemyError: database_error, ClientDisconnect: client_gone},
+        # database_error serves both kinds of connection, which Starlette's handler type (one or the other) cannot say.
+        exception_handlers={SQLAlchemyError: cast(ExceptionHandler, database_error), ClientDisconnect: client_gone},
     )
 
 

@@ -120,7 +120,7 @@ def worker() -> None:
     """Run an arq worker process (needs STUDIO_REDIS_URL)."""
     import logging
 
-    from studio_worker.jobs import build_worker
+    from studio_worker.host import run_worker
 
     settings = load_settings()
     if settings.redis_url is None:
@@ -129,7 +129,7 @@ def worker() -> None:
         )
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    build_worker(settings).run()
+    run_worker(settings)
 
 
 @cli.command()
@@ -137,7 +137,7 @@ def scheduler() -> None:
     """Fire cron schedules, each tick exactly once (safe to run more than one; needs STUDIO_REDIS_URL)."""
     import logging
 
-    from studio_worker.scheduler import serve
+    from studio_worker.host import run_scheduler
 
     settings = load_settings()
     if settings.redis_url is None:
@@ -148,7 +148,7 @@ def scheduler() -> None:
         )
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(settings))
+    run_scheduler(settings)
 
 
 def main() -> None:

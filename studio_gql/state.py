@@ -17,9 +17,7 @@ from studio_shared.schemas import NodeRegistry
 from studio_shared.settings import Settings
 from studio_shared.storage import ObjectStore
 from studio_worker.control import Control
-from studio_worker.engine.runtime import RunEngine
-from studio_worker.messaging import Messaging
-from studio_worker.queue import JobQueue
+from studio_worker.host import JobQueue, Messaging, RunEngine
 
 if TYPE_CHECKING:
     from studio_gql.routes.hooks import EndpointCache

@@ -503,7 +503,11 @@ class Control:
         try:
             await self.bus.publish_many(bus_messages(events))
         except Exception:  # committed already; subscribers read the gap from the database
-            return
+            log.warning(
+                "%d events are committed but their publish failed; subscribers read them from the database",
+                len(events),
+                exc_info=True,
+            )
 
 
 async def _run(s: Any, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run:

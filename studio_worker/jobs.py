@@ -8,15 +8,18 @@ import logging
 import math
 import signal
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from arq import func
 from arq.connections import RedisSettings
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from studio_shared.db import create_engine
 from studio_shared.db.stats import SqlStats
-from studio_shared.events import channels, event_bus_from, listen_forever
+from studio_shared.events import EventBus, channels, event_bus_from, listen_forever
 from studio_shared.settings import Settings
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.nodes.plugins import load_catalog
@@ -29,9 +32,40 @@ REDIS_RETRY_MAX_S = 5.0
 JOB_TIMEOUT_S = 7 * 24 * 3600  # a job drives a run until it parks or finishes; steps carry their own timeouts
 
 
-async def advance_run(ctx: dict[str, Any], tenant_id: str, run_id: str) -> None:
-    engine: RunEngine = ctx["engine"]
-    await engine.advance(uuid.UUID(tenant_id), uuid.UUID(run_id))
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    """What the worker's start-up opens and its jobs use, kept in arq's context (a plain dict, which arq hands every
+    job and hook along with its own keys: ``redis``, ``job_id``, ``job_try``…) under one key, ``CONTEXT_KEY``."""
+
+    db: AsyncEngine
+    sql: SqlStats  # the worker's SQL statement counts, logged at shutdown
+    bus: EventBus
+    queue: ArqQueue
+    engine: RunEngine
+    wake_task: asyncio.Task[None]  # wakes the worker's poll on the API's nudges
+
+    def put(self, ctx: dict[Any, Any]) -> None:
+        ctx[CONTEXT_KEY] = self
+
+    @classmethod
+    def find(cls, ctx: Mapping[Any, Any]) -> WorkerContext | None:
+        """This worker's context, or None before the start-up put it there (or after it failed)."""
+        found = ctx.get(CONTEXT_KEY)
+        return found if isinstance(found, cls) else None
+
+    @classmethod
+    def of(cls, ctx: Mapping[Any, Any]) -> WorkerContext:
+        found = cls.find(ctx)
+        if found is None:
+            raise RuntimeError("the worker's context is not there: its start-up has not run")
+        return found
+
+
+CONTEXT_KEY = "studio"
+
+
+async def advance_run(ctx: dict[Any, Any], tenant_id: str, run_id: str) -> None:
+    await WorkerContext.of(ctx).engine.advance(uuid.UUID(tenant_id), uuid.UUID(run_id))
 
 
 class WakingWorker(ClaimingWorker):
@@ -47,9 +81,9 @@ class WakingWorker(ClaimingWorker):
     def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
         """SIGTERM/SIGINT: arq stops taking jobs and waits ``job_completion_wait``; our drivers start no new
         step and hand each run over once its running steps are done, so the wait is as short as they are."""
-        engine: RunEngine | None = self.ctx.get("engine")
-        if engine is not None:
-            engine.draining.set()
+        context = WorkerContext.find(self.ctx)
+        if context is not None:
+            context.engine.draining.set()
         self.wake.set()
         super().handle_sig_wait_for_completion(signum)
 
@@ -76,26 +110,27 @@ def build_worker(settings: Settings) -> WakingWorker:
     redis_url = settings.redis_url
     worker: WakingWorker
 
-    async def startup(ctx: dict[str, Any]) -> None:
+    async def startup(ctx: dict[Any, Any]) -> None:
         db = create_engine(settings)
-        ctx["sql"] = SqlStats().attach(db)
+        sql = SqlStats().attach(db)
         bus = event_bus_from(redis_url)
         await bus.start()
         queue = ArqQueue(redis_url)
         await queue.start()
         engine = RunEngine(settings, db, bus, queue, load_catalog(settings))
         await engine.start()
-        ctx.update(db=db, bus=bus, queue=queue, engine=engine)
-        ctx["wake_task"] = asyncio.create_task(listen_forever(bus, channels.wake(), lambda _: worker.wake.set()))
+        wake_task = asyncio.create_task(listen_forever(bus, channels.wake(), lambda _: worker.wake.set()))
+        WorkerContext(db=db, sql=sql, bus=bus, queue=queue, engine=engine, wake_task=wake_task).put(ctx)
         log.info("worker %s ready (concurrency %d)", engine.owner, settings.worker_concurrency)
 
-    async def shutdown(ctx: dict[str, Any]) -> None:
-        ctx["wake_task"].cancel()
-        await ctx["engine"].close()
-        await ctx["queue"].close()
-        await ctx["bus"].close()
-        await ctx["db"].dispose()
-        log.info("worker %s stopped: %s", ctx["engine"].owner, ctx["sql"].summary())
+    async def shutdown(ctx: dict[Any, Any]) -> None:
+        context = WorkerContext.of(ctx)
+        context.wake_task.cancel()
+        await context.engine.close()
+        await context.queue.close()
+        await context.bus.close()
+        await context.db.dispose()
+        log.info("worker %s stopped: %s", context.engine.owner, context.sql.summary())
 
     worker = WakingWorker(
         functions=[func(advance_run, name=ADVANCE_JOB, max_tries=1000, timeout=JOB_TIMEOUT_S)],

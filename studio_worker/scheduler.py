@@ -52,10 +52,10 @@ from studio_worker.fire_plan import BUFFERED, FAILED, MISSED, PENDING, STARTED, 
 
 log = logging.getLogger("studio.scheduler")
 
-_schedules: sa.Table = models.Schedule.__table__  # type: ignore[assignment]
-_fires: sa.Table = models.ScheduleFire.__table__  # type: ignore[assignment]
-_runs: sa.Table = models.Run.__table__  # type: ignore[assignment]
-_audit: sa.Table = models.AuditEntry.__table__  # type: ignore[assignment]
+_schedules: sa.Table = models.Schedule.__table__
+_fires: sa.Table = models.ScheduleFire.__table__
+_runs: sa.Table = models.Run.__table__
+_audit: sa.Table = models.AuditEntry.__table__
 PENDING_STALE_S = 15.0  # a fire pending this long lost its scheduler: any scheduler starts it (idempotently)
 BATCH = 200  # due schedules, or open fires, one pass takes on (the rest: the next pass, right after)
 CONCURRENCY = 8  # schedules one pass fires at once

@@ -34,7 +34,7 @@ async def readyz(request: Request) -> JSONResponse:
             log.warning("readiness check %s failed", name, exc_info=True)
             results[name] = "unavailable"
     failing = [name for name, result in results.items() if result != "ok"]
-    body = {"status": "ok" if not failing else "unavailable", "checks": results}
+    body: dict[str, object] = {"status": "ok" if not failing else "unavailable", "checks": results}
     if failing:
         body["failing"] = failing
     return JSONResponse(body, status_code=503 if failing else 200)

@@ -14,7 +14,9 @@ from studio_shared.errors import NotFound
 from studio_shared.rbac import Role as RoleEnum
 from studio_shared.store import Page
 
-Role = strawberry.enum(RoleEnum, name="Role", description="Roles from lowest to highest: VIEWER … ADMIN.")
+# strawberry.enum registers the GraphQL enum on the class itself and returns it; the alias keeps it a type for mypy.
+Role = RoleEnum
+strawberry.enum(Role, name="Role", description="Roles from lowest to highest: VIEWER … ADMIN.")
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -71,8 +73,8 @@ class Connection(Generic[T]):
         return [edge.node for edge in self.edges]
 
 
-def connection(page: Page[M], convert: Callable[[M], T]) -> Connection[T]:  # type: ignore[type-var]
-    edges: Iterable[Edge[T]] = (Edge(cursor=page.cursor(item), node=convert(item)) for item in page.items)  # type: ignore[arg-type]
+def connection(page: Page[M], convert: Callable[[M], T]) -> Connection[T]:
+    edges: Iterable[Edge[T]] = (Edge(cursor=page.cursor(item), node=convert(item)) for item in page.items)
     return Connection(edges=list(edges), page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor))
 
 

@@ -117,7 +117,7 @@ class AuditEntry:
             action=row.action,
             target_kind=row.target_kind,
             target_id=row.target_id,
-            data=row.data,
+            data=JSON(row.data),
             at=row.at,
         )
 

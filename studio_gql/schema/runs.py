@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -38,8 +39,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("studio.gql.runs")
 
-RunStatus = strawberry.enum(RunStatusEnum, name="RunStatus", description="QUEUED → RUNNING ⇄ WAITING → final.")
-StepStatus = strawberry.enum(StepStatusEnum, name="StepStatus")
+RunStatus = RunStatusEnum  # registered as GraphQL enums on the classes themselves (see common.Role)
+StepStatus = StepStatusEnum
+strawberry.enum(RunStatus, name="RunStatus", description="QUEUED → RUNNING ⇄ WAITING → final.")
+strawberry.enum(StepStatus, name="StepStatus")
 
 # Clocks of the API, the workers and the database differ a little: re-reads after a bus outage start this early.
 CLOCK_MARGIN = timedelta(seconds=5)
@@ -66,7 +69,7 @@ class RunEvent:
             step_id=row.step_id,
             status=row.status,
             at=row.at,
-            data=row.data,
+            data=JSON(row.data),
             final=_final(row.kind, row.status),
         )
 
@@ -111,9 +114,9 @@ class Step:
             status=row.status,
             attempt=row.attempt,
             output=row.output,
-            error=row.error,
-            envelope=row.envelope,
-            input=row.input,
+            error=JSON(row.error),
+            envelope=JSON(row.envelope),
+            input=JSON(row.input),
             branches=row.branches,
             started_at=row.started_at,
             finished_at=row.finished_at,
@@ -173,7 +176,7 @@ class RunTriggerDetails:
 def _public_key(row: Any) -> str | None:
     """The idempotency key a run was started with, as its sender gave it. A webhook delivery's key is stored as
     ``webhook:<webhook id>:<key>`` (scoped to its webhook); the webhook's id is left out: see RunTriggerDetails."""
-    key = row.idempotency_key
+    key: str | None = row.idempotency_key
     if key is not None and key.startswith("webhook:"):
         return key.split(":", 2)[-1]
     return key
@@ -673,15 +676,15 @@ class RunSubscription:
                     # The bus was away: every run that changed meanwhile, read back from the database.
                     async with ctx.state.reads() as s:
                         changed = await store.changed_since(s, tenant_id, lost - CLOCK_MARGIN, wanted)
-                    for row in changed:
-                        yield Run.from_model(row)
+                    for each in changed:
+                        yield Run.from_model(each)
                     continue
                 run_id = parse_id(str(message.get("run_id")))
                 if run_id is None:
                     continue
                 if isinstance(message.get("seq"), int):  # every follower in this process reads it back: once, shared
                     key = ("run", tenant_id, run_id, message["seq"])
-                    row = await ctx.state.shared_reads.get(key, lambda r=run_id: _load_run(ctx, tenant_id, r))
+                    row = await ctx.state.shared_reads.get(key, functools.partial(_load_run, ctx, tenant_id, run_id))
                 else:
                     row = await _load_run(ctx, tenant_id, run_id)
                 if row is not None and (wanted is None or row.workflow_id == wanted):

@@ -25,12 +25,14 @@ from studio_shared.store import human_tasks as store
 from studio_shared.types import Decision as DecisionEnum
 from studio_shared.types import HumanTaskStatus as HumanTaskStatusEnum
 
-HumanTaskStatus = strawberry.enum(
-    HumanTaskStatusEnum,
+HumanTaskStatus = HumanTaskStatusEnum  # registered as GraphQL enums on the classes themselves (see common.Role)
+Decision = DecisionEnum
+strawberry.enum(
+    HumanTaskStatus,
     name="HumanTaskStatus",
     description="OPEN until decided (APPROVED, REJECTED), EXPIRED at its timeout, or CANCELLED with its run.",
 )
-Decision = strawberry.enum(DecisionEnum, name="Decision", description="An approver's answer to a task.")
+strawberry.enum(Decision, name="Decision", description="An approver's answer to a task.")
 
 MAX_COUNT = 1000  # humanTaskCount counts this far at most
 
@@ -90,7 +92,7 @@ class HumanTask:
             status=row.status,
             title=row.title,
             message=row.message,
-            form_schema=row.form_schema,
+            form_schema=JSON(row.form_schema),
             assignee_role=row.assignee_role,
             assignees=list(row.assignees or []),
             required_approvals=row.required_approvals,

@@ -18,8 +18,9 @@ from studio_shared.rbac import Permission
 from studio_shared.store import webhooks as store
 from studio_shared.types import WebhookAuth as WebhookAuthEnum
 
-WebhookAuth = strawberry.enum(
-    WebhookAuthEnum,
+WebhookAuth = WebhookAuthEnum  # registered as a GraphQL enum on the class itself (see common.Role)
+strawberry.enum(
+    WebhookAuth,
     name="WebhookAuth",
     description="How deliveries are signed: Standard Webhooks, GitHub's or Stripe's scheme, or NONE (unsigned).",
 )

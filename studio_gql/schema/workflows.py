@@ -34,7 +34,7 @@ class WorkflowVersion:
         return cls(
             id=strawberry.ID(str(row.id)),
             version=row.version,
-            definition=row.definition,
+            definition=JSON(row.definition),
             note=row.note,
             published_at=row.published_at,
         )
@@ -57,7 +57,7 @@ class Workflow:
             id=strawberry.ID(str(row.id)),
             name=row.name,
             description=row.description,
-            draft=row.draft,
+            draft=JSON(row.draft),
             revision=row.revision,
             archived=row.archived,
             created_at=row.created_at,

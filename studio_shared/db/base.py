@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -20,6 +21,9 @@ NAMING_CONVENTION = {
 
 
 class Base(DeclarativeBase):
+    # Every model maps one Table (no mapping of a join or a select): typed as such, ``Model.__table__.insert()``
+    # type-checks (SQLAlchemy types it FromClause in general; its maintainers' advice for this case).
+    __table__: ClassVar[sa.Table]
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), uuid.UUID: sa.Uuid()}
 

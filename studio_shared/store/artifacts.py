@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from studio_shared.db import models
 
-_artifacts: sa.Table = models.Artifact.__table__  # type: ignore[assignment]
+_artifacts: sa.Table = models.Artifact.__table__
 
 
 async def replace(conn: AsyncConnection, row: dict[str, Any]) -> str | None:

@@ -17,7 +17,7 @@ from studio_shared.db import models
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.store import audit
 
-_credentials: sa.Table = models.Credential.__table__  # type: ignore[assignment]
+_credentials: sa.Table = models.Credential.__table__
 _BY_NAME = sa.select(
     _credentials.c.name, _credentials.c.kind, _credentials.c.value_encrypted, _credentials.c.allowed_hosts
 ).where(_credentials.c.tenant_id == sa.bindparam("b_tenant"), _credentials.c.name == sa.bindparam("b_name"))

@@ -35,7 +35,7 @@ from studio_shared.types import Decision, HumanTaskStatus
 MAX_COMMENT = 10_000
 MAX_DATA_BYTES = 256 * 1024
 
-_tasks: sa.Table = models.HumanTask.__table__  # type: ignore[assignment]
+_tasks: sa.Table = models.HumanTask.__table__
 Task = models.HumanTask
 Vote = models.HumanTaskDecision
 

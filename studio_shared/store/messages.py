@@ -12,7 +12,7 @@ from studio_shared.db.types import utcnow
 from studio_shared.store.pagination import Page, keyset, paged
 from studio_shared.types import MessageDirection
 
-_messages: sa.Table = models.Message.__table__  # type: ignore[assignment]
+_messages: sa.Table = models.Message.__table__
 
 
 async def post_once(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -34,6 +33,7 @@ from studio_worker.engine.cancels import cancel_children
 from studio_worker.engine.quotas import REFUSE_FRESH_S, size_text
 from studio_worker.engine.records import CANCEL_STEP_CHILDREN, EventRecord, bus_messages, runs
 from studio_worker.nodes.base import ChildOutcome, NodeError
+from studio_worker.nodes.children import Target
 
 if TYPE_CHECKING:
     from studio_shared.definition import Definition
@@ -49,24 +49,9 @@ workflows = models.Workflow.__table__
 PAGE = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The published version children run: resolved once, when the step starts."""
-
-    workflow_id: uuid.UUID
-    version_id: uuid.UUID
-    version: int
-
-    def state(self) -> dict[str, Any]:
-        return {"workflow_id": str(self.workflow_id), "version_id": str(self.version_id), "version": self.version}
-
-    @classmethod
-    def from_state(cls, state: Any) -> Target:
-        return cls(uuid.UUID(state["workflow_id"]), uuid.UUID(state["version_id"]), int(state["version"]))
-
-
 class Children:
-    """The child runs of one step of one run (``generation`` separates the step's resumes by retryRun)."""
+    """The child runs of one step of one run (``generation`` separates the step's resumes by retryRun): the
+    engine's ``ChildRuns`` (studio_worker.nodes.children), what flow nodes may ask of their children."""
 
     def __init__(
         self,
@@ -82,6 +67,10 @@ class Children:
         self.generation, self.depth = generation, depth
         self.started_by = started_by  # the root run's person: every descendant inherits it (self-approval)
         self.prefix = f"{run_id}:{step_id}:{generation}:"
+
+    @property
+    def max_foreach_items(self) -> int:
+        return self.engine.settings.max_foreach_items
 
     def key(self, index: int) -> str:
         return f"{self.prefix}{index}"

@@ -16,17 +16,17 @@ from typing import Any
 from studio_shared.db import jsondata
 from studio_shared.db.types import utcnow
 from studio_shared.schemas import UnusableSchema, user_schema
-from studio_worker.engine.children import Children, Target
 from studio_worker.nodes import http
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
+from studio_worker.nodes.children import ChildRuns, Target
 from studio_worker.nodes.llm import complete, model_credential, usage_of
 
 MAX_TOOL_RESULT_CHARS = 20_000
 ANY_OBJECT: dict[str, Any] = {"type": "object", "properties": {}}
 
 
-def _children(ctx: NodeContext) -> Children:
-    if not isinstance(ctx.children, Children):
+def _children(ctx: NodeContext) -> ChildRuns:
+    if ctx.children is None:
         raise NodeError("Unsupported", "agent steps need the run engine's child runs")
     return ctx.children
 

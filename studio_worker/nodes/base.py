@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from studio_shared.credentials import ResolvedCredential
+    from studio_worker.nodes.children import ChildRuns
     from studio_worker.nodes.services import NodeServices
 
 MAX_LOG_LINES = 200
@@ -45,7 +46,7 @@ class NodeContext:
     logs: list[str] = field(default_factory=list)
     # Renders a raw config value (see NodeSpec.raw_fields) with extra names in scope, e.g. foreach's item.
     render: Callable[[Any, Mapping[str, Any], Sequence[str]], Any] | None = None
-    children: Any = None  # the step's child runs (studio_worker.engine.children.Children), for flow nodes
+    children: ChildRuns | None = None  # the step's child runs (the engine's), for flow nodes
     services: NodeServices | None = None  # credentials, outbound HTTP, storage: for nodes with effects
     # Every secret this step has seen: the engine removes each from the output, error, logs and events it records.
     secrets: set[str] = field(default_factory=set)

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio_worker.engine.children import Children, Target
 from studio_worker.nodes.base import ChildOutcome, NodeContext, NodeError, NodeResult, NodeSpec
+from studio_worker.nodes.children import ChildRuns, Target
 
 CHILD_FAILED = {"FAILED": "failed", "CANCELLED": "was cancelled"}
 
 
-def _children(ctx: NodeContext) -> Children:
+def _children(ctx: NodeContext) -> ChildRuns:
     children = ctx.children
-    if not isinstance(children, Children):
+    if children is None:
         raise NodeError("Unsupported", f"{ctx.node_type} steps need the run engine's child runs")
     return children
 
@@ -38,7 +38,7 @@ def _failure(outcome: ChildOutcome, what: str) -> NodeError:
     )
 
 
-async def _sync_spawned(children: Children, state: dict[str, Any]) -> None:
+async def _sync_spawned(children: ChildRuns, state: dict[str, Any]) -> None:
     """Children this step spawned but did not save in its state (its driver died in between) are adopted.
 
     The common case costs one key lookup: is there a child at the index the state says comes next?
@@ -68,7 +68,7 @@ async def foreach(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
         raise NodeError(
             "InvalidItems", f"items must be a list, but the template gave {type(items).__name__}: check config.items"
         )
-    limit = children.engine.settings.max_foreach_items
+    limit = children.max_foreach_items
     if len(items) > limit:
         raise NodeError("TooManyItems", f"items has {len(items)} entries; a foreach takes at most {limit}")
     target = await children.resolve(config["workflow"], config.get("version"))

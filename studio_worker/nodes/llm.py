@@ -23,7 +23,7 @@ from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpe
 from studio_worker.nodes.outputs import derived_id
 from studio_worker.nodes.redact import Redactor
 
-_calls: sa.Table = models.LlmCall.__table__  # type: ignore[assignment]
+_calls: sa.Table = models.LlmCall.__table__
 MODEL_TIMEOUT_S = 120.0
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 RATE_LIMIT_TRIES = 3  # 429s absorbed inside one attempt (honouring Retry-After up to MAX_BACKOFF_S)

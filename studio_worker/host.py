@@ -1,0 +1,106 @@
+"""What a process that hosts the worker side uses: the one surface of ``studio_worker`` besides ``control``.
+
+``studio serve`` builds the worker side with ``hosted``: the job queue, the control, the messaging trigger, and
+in the embedded default (no Redis) the run engine and the scheduler too, since that process is then also the
+worker pool. ``run_worker`` and ``run_scheduler`` are the ``studio worker`` and ``studio scheduler`` commands.
+``studio_gql`` imports this module and ``studio_worker.control`` only (tests/test_layers.py holds it to that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from studio_shared.db import Sessions
+from studio_shared.events import EventBus
+from studio_shared.ratelimit import RateLimiter
+from studio_shared.schemas import NodeRegistry
+from studio_shared.settings import Settings
+from studio_worker.admission import Admission
+from studio_worker.control import Control
+from studio_worker.engine.runtime import RunEngine
+from studio_worker.messaging import Messaging
+from studio_worker.nodes.plugins import load_catalog
+from studio_worker.queue import JobQueue, job_queue_from
+from studio_worker.queue.inprocess import InProcessQueue
+from studio_worker.scheduler import Scheduler, serve
+
+__all__ = ["Control", "Hosted", "JobQueue", "Messaging", "RunEngine", "hosted", "run_scheduler", "run_worker"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hosted:
+    """The worker side as the API process sees it."""
+
+    registry: NodeRegistry
+    queue: JobQueue
+    control: Control
+    messaging: Messaging  # the messaging trigger
+    run_engine: RunEngine | None  # the in-process engine of the embedded default; None when workers run elsewhere
+
+
+@asynccontextmanager
+async def hosted(
+    settings: Settings,
+    engine: AsyncEngine,
+    sessions: Sessions,
+    reads: Sessions,
+    bus: EventBus,
+    limiter: RateLimiter,
+) -> AsyncIterator[Hosted]:
+    """Open the worker side on the caller's database, bus and limiter (which the caller opens and closes).
+
+    On the way out, or when a later part fails to start, what was started stops in reverse order: the scheduler,
+    the queue stops taking jobs, the runs in hand finish (up to ``shutdown_grace_s``), the queue, the run engine.
+    """
+    async with AsyncExitStack() as stack:
+        catalog = load_catalog(settings)
+        queue = job_queue_from(settings)
+        run_engine: RunEngine | None = None
+        if isinstance(queue, InProcessQueue):  # the embedded default: this process is also the worker pool
+            run_engine = RunEngine(settings, engine, bus, queue, catalog)
+            queue.bind(run_engine.advance)
+            await run_engine.start()
+            stack.push_async_callback(run_engine.close)
+        await queue.start()
+        stack.push_async_callback(queue.close)
+        if run_engine is not None:
+            stack.push_async_callback(run_engine.drain, settings.shutdown_grace_s)
+        if isinstance(queue, InProcessQueue):
+            stack.callback(queue.stop_taking)  # a backlog stays in the database; only the runs in hand finish
+        control = Control(
+            sessions,
+            bus,
+            queue,
+            catalog.registry,
+            Admission(settings, limiter),  # one pace and one cap for every kind of start, in this process and others
+            reads=reads,
+            allow_self_approval=settings.allow_self_approval,
+        )
+        if run_engine is not None:  # embedded: this process fires the schedules too (with Redis: `studio scheduler`)
+            scheduler = Scheduler(settings, engine, bus, control)
+            await scheduler.start()
+            stack.push_async_callback(scheduler.close)
+        yield Hosted(
+            registry=catalog.registry,
+            queue=queue,
+            control=control,
+            messaging=Messaging(sessions, reads, control),
+            run_engine=run_engine,
+        )
+
+
+def run_worker(settings: Settings) -> None:
+    """``studio worker``: an arq worker process until SIGTERM or SIGINT (needs ``settings.redis_url``)."""
+    from studio_worker.jobs import build_worker  # arq is imported only by the processes that run it
+
+    build_worker(settings).run()
+
+
+def run_scheduler(settings: Settings) -> None:
+    """``studio scheduler``: fire cron schedules until SIGTERM or SIGINT (needs ``settings.redis_url``)."""
+    asyncio.run(serve(settings))
