@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -396,7 +397,9 @@ class RunDriver:
         error = outcome.as_dict()
         spent = row.attempt - row.attempt_base - row.interruptions
         if outcome.retryable and spent < node.retry.max_attempts:
-            retry_at = now + timedelta(seconds=node.retry.interval_after(spent))
+            # Drawn once, here: the stored wake_at is when the retry runs, whoever resumes the run.
+            draw = random.random()  # noqa: S311 - spreads retries in time, guards no secret
+            retry_at = now + timedelta(seconds=node.retry.wait_after(spent, draw))
             data = {"attempt": row.attempt, "error": error, "retry_at": _iso(retry_at)}
             events.append(EventDraft(EventKind.STEP_RETRYING, sid, StepStatus.PENDING, data))
             values = {"error": error, "wake_at": retry_at}
