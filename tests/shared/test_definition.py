@@ -21,6 +21,7 @@ from studio_shared.definition import (
 from studio_shared.errors import Problem, ValidationFailed
 from studio_shared.examples import APPROVE_LARGE_ORDERS, example
 from studio_shared.schemas import workflow_schema
+from tests.timing import HANG_S
 
 # The demo's example workflow: contract §3's definition with a position on every node.
 CONTRACT_EXAMPLE: dict[str, Any] = example(APPROVE_LARGE_ORDERS)["definition"]
@@ -492,7 +493,7 @@ def test_a_5000_node_chain_validates_quickly() -> None:
     problems = validate_definition(definition)
     elapsed = time.perf_counter() - started
     assert problems == []
-    assert elapsed < 2.0, elapsed  # typically well under 0.2 s
+    assert elapsed < HANG_S, elapsed  # typically well under 0.2 s
     parsed = parse_definition(definition)
     order = parsed.topological_order()
     assert order == tuple(f"n{i}" for i in range(5000))
