@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from studio_shared.db import read_only
+from studio_shared.db.jsondata import encode
 from studio_shared.db.types import utcnow
 from studio_shared.events import EventKind, channels
 from studio_shared.types import FINAL_STEP_STATUSES, RunStatus, StepStatus
@@ -174,27 +175,35 @@ async def _cancel_chunk(
     ).all()
     for step in step_rows:
         pending[step.run_id].append(step.step_id)
-    if step_rows:  # every one gets its envelope (one executemany)
-        await conn.execute(
-            _CANCEL_STEP,
-            [
+    if step_rows:  # every one gets its envelope (one executemany), counted in its run's stored bytes
+        params: list[dict[str, Any]] = []
+        added: dict[uuid.UUID, int] = defaultdict(int)
+        for step in step_rows:
+            envelope = encode(
+                envelopes.cancelled(
+                    step.run_id,
+                    step.step_id,
+                    step.node_type,
+                    attempt=step.attempt,
+                    started_at=step.started_at,
+                    finished_at=now,
+                    reason=REASON,
+                )
+            )
+            added[step.run_id] += envelope.size
+            params.append(
                 {
                     "b_tenant": step.tenant_id,
                     "b_run": step.run_id,
                     "b_step_id": step.step_id,
                     "b_now": now,
-                    "b_envelope": envelopes.cancelled(
-                        step.run_id,
-                        step.step_id,
-                        step.node_type,
-                        attempt=step.attempt,
-                        started_at=step.started_at,
-                        finished_at=now,
-                        reason=REASON,
-                    ),
+                    "b_envelope": envelope,
                 }
-                for step in step_rows
-            ],
+            )
+        await conn.execute(_CANCEL_STEP, params)
+        tenant_of = {step.run_id: step.tenant_id for step in step_rows}
+        await conn.execute(
+            _ADD_BYTES, [{"b_tenant": tenant_of[run], "b_run": run, "b_bytes": size} for run, size in added.items()]
         )
     records: list[EventRecord] = []
     for row in cancelled:
@@ -216,6 +225,11 @@ async def _cancel_chunk(
     return records
 
 
+_ADD_BYTES = (
+    runs.update()
+    .where(runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.id == sa.bindparam("b_run"))
+    .values(stored_bytes=runs.c.stored_bytes + sa.bindparam("b_bytes"))
+)
 _CANCEL_STEP = (
     steps.update()
     .where(

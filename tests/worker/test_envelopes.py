@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from studio_gql.state import AppState
 from studio_shared.db import models
+from studio_shared.db.jsondata import stored_size
 from studio_shared.schemas import validate_step_output
 from studio_shared.types import FINAL_STEP_STATUSES, RunStatus, StepStatus
 from tests.conftest import TenantFixture
@@ -159,6 +160,8 @@ async def test_never_started_child_runs_cancelled_with_their_parent_store_envelo
         nap = done.steps["nap"]
         assert nap.status is StepStatus.CANCELLED and nap.envelope is not None
         assert nap.envelope["attempt"] == 0 and nap.envelope["error"]["type"] == "Cancelled"
+        envelope_bytes = sum(stored_size(step.envelope) for step in done.steps.values())
+        assert done.run.stored_bytes >= envelope_bytes > 0, "the envelopes count in the run's stored bytes"
 
 
 async def test_the_envelope_lists_the_artifacts_the_step_wrote(state: AppState, tenant: TenantFixture) -> None:
