@@ -55,6 +55,7 @@ from reliability.outcome import Measured, Outcome
 from studio_gql.state import AppState
 from studio_shared.auth import Principal, encode_access_token
 from studio_shared.db import models
+from studio_shared.events import EventKind
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
 from studio_shared.store import schedules
@@ -238,7 +239,9 @@ async def _inconsistent_steps(observer: Any, run_ids: list[Any]) -> list[str]:
     succeeded_event = (
         sa.select(events.c.id)
         .where(
-            events.c.run_id == steps.c.run_id, events.c.step_id == steps.c.step_id, events.c.kind == "step.succeeded"
+            events.c.run_id == steps.c.run_id,
+            events.c.step_id == steps.c.step_id,
+            events.c.kind == EventKind.STEP_SUCCEEDED,
         )
         .exists()
     )

@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 
+JITTER = 0.2  # a jittered retry waits its interval times a factor in [0.8, 1.2] (workflow.schema.json: ±20 %)
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How often and how patiently a failed step is retried (defaults match workflow.schema.json)."""
@@ -50,6 +53,15 @@ class RetryPolicy:
             wait = self.initial_interval_s * self.backoff**exponent
         except OverflowError:
             wait = self.max_interval_s
+        return min(wait, self.max_interval_s)
+
+    def wait_after(self, attempt: int, draw: float) -> float:
+        """Seconds to wait after failed attempt `attempt`: `interval_after`, randomised by up to ±JITTER when
+        `jitter` is on (`draw`, uniform in [0, 1], picks where: 0 is the shortest wait, 1 the longest), and never
+        past `max_interval_s`. The caller stores the result: a resumed run must not draw again."""
+        wait = self.interval_after(attempt)
+        if self.jitter:
+            wait *= 1 + JITTER * (2 * min(max(draw, 0.0), 1.0) - 1)
         return min(wait, self.max_interval_s)
 
 

@@ -26,12 +26,12 @@ from studio_shared.db.jsondata import encode, stored_size
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, check_run_input, parse_definition
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
-from studio_shared.events import EventBus, channels
+from studio_shared.events import EventBus, EventKind, channels
 from studio_shared.schemas import NodeRegistry
 from studio_shared.store import audit, human_tasks, tenants
 from studio_shared.types import FINAL_RUN_STATUSES, Decision, HumanTaskStatus, RunStatus, StepStatus
 from studio_worker.admission import Admission, live_cap, live_runs, refuse_beyond_cap
-from studio_worker.engine import records
+from studio_worker.engine import envelopes, records
 from studio_worker.engine.cancels import cancel_children
 from studio_worker.engine.planner import StepState, reset_for_retry
 from studio_worker.engine.records import Batch, EventRecord, bus_messages
@@ -292,7 +292,7 @@ class Control:
             tenant_id,
             values["id"],
             1,
-            "run.queued",
+            EventKind.RUN_QUEUED,
             None,
             RunStatus.QUEUED,
             now,
@@ -352,21 +352,34 @@ class Control:
                 step_rows = await s.scalars(
                     sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id == run_id)
                 )
+                reason = "the run was cancelled"
                 for step in step_rows:
                     if not step.status.final:
+                        envelope = envelopes.cancelled(
+                            run_id,
+                            step.step_id,
+                            step.node_type,
+                            attempt=step.attempt,
+                            started_at=step.started_at,
+                            finished_at=now,
+                            reason=reason,
+                        )
                         batch.step(
-                            step.step_id, step.status, status=StepStatus.CANCELLED, finished_at=now, wake_at=None
+                            step.step_id,
+                            step.status,
+                            status=StepStatus.CANCELLED,
+                            finished_at=now,
+                            wake_at=None,
+                            envelope=envelope,
                         )
-                        batch.event(
-                            "step.cancelled", step.step_id, StepStatus.CANCELLED, reason="the run was cancelled"
-                        )
+                        batch.event(EventKind.STEP_CANCELLED, step.step_id, StepStatus.CANCELLED, reason=reason)
                 batch.run_values.update(
                     status=RunStatus.CANCELLED,
                     finished_at=now,
                     wake_at=None,
                     error={"type": "Cancelled", "message": "the run was cancelled"},
                 )
-                batch.event("run.cancelled", status=RunStatus.CANCELLED)
+                batch.event(EventKind.RUN_CANCELLED, status=RunStatus.CANCELLED)
                 conn = await s.connection()
                 published = await records.apply(conn, batch, self.owner)
         if published:
@@ -452,7 +465,7 @@ class Control:
                 cancel_requested_at=None,
             )
             ordered = [sid for sid in definition.topological_order() if sid in reset]
-            batch.event("run.retried", status=RunStatus.QUEUED, from_step=from_step, steps=ordered)
+            batch.event(EventKind.RUN_RETRIED, status=RunStatus.QUEUED, from_step=from_step, steps=ordered)
             audit.record(s, tenant_id, actor.actor, "run.retry", ("run", run_id), {"from_step": from_step})
             conn = await s.connection()
             published = await records.apply(conn, batch, self.owner)

@@ -23,7 +23,7 @@ from studio_gql.schema.identity import User
 from studio_gql.schema.workflows import Workflow
 from studio_shared.db import models
 from studio_shared.errors import NotFound, ValidationFailed
-from studio_shared.events import channels, reconnected_since
+from studio_shared.events import Event, EventKind, channels, reconnected_since
 from studio_shared.rbac import Permission
 from studio_shared.storage import StorageError
 from studio_shared.store import Page
@@ -49,11 +49,19 @@ CLOCK_MARGIN = timedelta(seconds=5)
 LIVE_POLL_S = 5.0  # a quiet subscription re-reads the database this often, in case a message was lost
 
 
+RunEventKind = EventKind
+strawberry.enum(
+    RunEventKind,
+    name="RunEventKind",
+    description="What a run event records: RUN_* kinds concern the whole run, STEP_* kinds one step (`stepId`).",
+)
+
+
 @strawberry.type(description="One state change of a run or a step; `seq` increases by one per run.")
 class RunEvent:
     seq: int
     run_id: strawberry.ID
-    kind: str = strawberry.field(description="e.g. run.started, step.succeeded, step.retrying, run.failed.")
+    kind: RunEventKind = strawberry.field(description="e.g. RUN_STARTED, STEP_SUCCEEDED, STEP_RETRYING, RUN_FAILED.")
     step_id: str | None
     status: str | None
     at: datetime
@@ -62,33 +70,31 @@ class RunEvent:
 
     @classmethod
     def from_model(cls, row: models.RunEvent) -> RunEvent:
+        kind = EventKind(row.kind)
         return cls(
             seq=row.seq,
             run_id=strawberry.ID(str(row.run_id)),
-            kind=row.kind,
+            kind=kind,
             step_id=row.step_id,
             status=row.status,
             at=row.at,
             data=JSON(row.data),
-            final=_final(row.kind, row.status),
+            final=kind.final,
         )
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> RunEvent:
+        event = Event.from_message(message)
         return cls(
-            seq=int(message["seq"]),
-            run_id=strawberry.ID(str(message["run_id"])),
-            kind=str(message["kind"]),
-            step_id=message.get("step_id"),
-            status=message.get("status"),
-            at=datetime.fromisoformat(str(message["at"])),
-            data=message.get("data"),
-            final=bool(message.get("final")),
+            seq=event.seq,
+            run_id=strawberry.ID(str(event.run_id)),
+            kind=event.kind,
+            step_id=event.step_id,
+            status=event.status,
+            at=event.at,
+            data=JSON(event.data),
+            final=event.final,
         )
-
-
-def _final(kind: str, status: str | None) -> bool:
-    return kind.startswith("run.") and status in {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
 @strawberry.type(description="One node of a run: its status, attempts and result envelope.")

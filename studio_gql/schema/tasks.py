@@ -18,7 +18,7 @@ from studio_gql.schema.identity import User
 from studio_gql.schema.runs import CLOCK_MARGIN, Run, _subscription_slot
 from studio_shared.db import models
 from studio_shared.errors import NotFound
-from studio_shared.events import channels, reconnected_since
+from studio_shared.events import EventKind, channels, reconnected_since
 from studio_shared.rbac import Permission, permissions_for
 from studio_shared.store import Page
 from studio_shared.store import human_tasks as store
@@ -37,7 +37,7 @@ strawberry.enum(Decision, name="Decision", description="An approver's answer to 
 MAX_COUNT = 1000  # humanTaskCount counts this far at most
 
 # Run-level events after which a run's open tasks were cancelled (in the same transaction).
-_UNSUCCESSFUL = frozenset({"run.cancelled", "run.failed"})
+_UNSUCCESSFUL = frozenset({EventKind.RUN_CANCELLED, EventKind.RUN_FAILED})
 
 
 @strawberry.type(description="One approver's decision on a task.")

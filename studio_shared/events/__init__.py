@@ -12,12 +12,15 @@ from collections.abc import Callable
 
 from studio_shared.events import channels
 from studio_shared.events.base import RECONNECTED, BusUnavailable, EventBus, Message, Subscription, reconnected_since
+from studio_shared.events.contract import Event, EventKind
 from studio_shared.events.memory import MemoryEventBus
 
 __all__ = [
     "RECONNECTED",
     "BusUnavailable",
+    "Event",
     "EventBus",
+    "EventKind",
     "MemoryEventBus",
     "Message",
     "Subscription",

@@ -19,9 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from studio_shared.db import read_only
+from studio_shared.db.jsondata import encode
 from studio_shared.db.types import utcnow
-from studio_shared.events import channels
+from studio_shared.events import EventKind, channels
 from studio_shared.types import FINAL_STEP_STATUSES, RunStatus, StepStatus
+from studio_worker.engine import envelopes
 from studio_worker.engine.records import ACTIVE_RUN, EventRecord, bus_messages, events, poke, runs, steps
 
 if TYPE_CHECKING:
@@ -92,7 +94,7 @@ async def cancel_unstarted(
             break
         async with db.begin() as conn:
             records = await _cancel_chunk(conn, tenant_id, parent_run_id, chosen)
-        cancelled = sum(1 for r in records if r.kind == "run.cancelled")
+        cancelled = sum(1 for r in records if r.kind == EventKind.RUN_CANCELLED)
         done += cancelled
         if records:
             try:
@@ -157,27 +159,65 @@ async def _cancel_chunk(
     ids = [r.id for r in cancelled]
     tenants = {r.tenant_id for r in cancelled}
     pending: dict[uuid.UUID, list[str]] = defaultdict(list)
-    step_rows = await conn.execute(
-        sa.select(steps.c.run_id, steps.c.step_id)
-        .where(steps.c.tenant_id.in_(tenants), steps.c.run_id.in_(ids), steps.c.status.not_in(FINAL_STEP_STATUSES))
-        .order_by(steps.c.run_id, steps.c.step_id)
-    )
-    for run_id, step_id in step_rows:
-        pending[run_id].append(step_id)
-    await conn.execute(
-        steps.update()
-        .where(steps.c.tenant_id.in_(tenants), steps.c.run_id.in_(ids), steps.c.status.not_in(FINAL_STEP_STATUSES))
-        .values(status=StepStatus.CANCELLED, finished_at=now, wake_at=None, updated_at=now, version=steps.c.version + 1)
-    )
+    step_rows = (
+        await conn.execute(
+            sa.select(
+                steps.c.tenant_id,
+                steps.c.run_id,
+                steps.c.step_id,
+                steps.c.node_type,
+                steps.c.attempt,
+                steps.c.started_at,
+            )
+            .where(steps.c.tenant_id.in_(tenants), steps.c.run_id.in_(ids), steps.c.status.not_in(FINAL_STEP_STATUSES))
+            .order_by(steps.c.run_id, steps.c.step_id)
+        )
+    ).all()
+    for step in step_rows:
+        pending[step.run_id].append(step.step_id)
+    if step_rows:  # every one gets its envelope (one executemany), counted in its run's stored bytes
+        params: list[dict[str, Any]] = []
+        added: dict[uuid.UUID, int] = defaultdict(int)
+        for step in step_rows:
+            envelope = encode(
+                envelopes.cancelled(
+                    step.run_id,
+                    step.step_id,
+                    step.node_type,
+                    attempt=step.attempt,
+                    started_at=step.started_at,
+                    finished_at=now,
+                    reason=REASON,
+                )
+            )
+            added[step.run_id] += envelope.size
+            params.append(
+                {
+                    "b_tenant": step.tenant_id,
+                    "b_run": step.run_id,
+                    "b_step_id": step.step_id,
+                    "b_now": now,
+                    "b_envelope": envelope,
+                }
+            )
+        await conn.execute(_CANCEL_STEP, params)
+        tenant_of = {step.run_id: step.tenant_id for step in step_rows}
+        await conn.execute(
+            _ADD_BYTES, [{"b_tenant": tenant_of[run], "b_run": run, "b_bytes": size} for run, size in added.items()]
+        )
     records: list[EventRecord] = []
     for row in cancelled:
         step_ids = pending.get(row.id, [])
         seq = row.last_seq - len(step_ids)  # the first of the seqs allocated above
         for offset, step_id in enumerate(step_ids):
             records.append(
-                _record(row, seq + offset, "step.cancelled", step_id, StepStatus.CANCELLED, {"reason": REASON}, now)
+                _record(
+                    row, seq + offset, EventKind.STEP_CANCELLED, step_id, StepStatus.CANCELLED, {"reason": REASON}, now
+                )
             )
-        records.append(_record(row, row.last_seq, "run.cancelled", None, RunStatus.CANCELLED, {"error": ERROR}, now))
+        records.append(
+            _record(row, row.last_seq, EventKind.RUN_CANCELLED, None, RunStatus.CANCELLED, {"error": ERROR}, now)
+        )
     await conn.execute(events.insert(), [r.row() for r in records])
     # A child cancelled on its own (not with its parent) must still wake a parent that waits for it.
     for tenant, parent in {(r.tenant_id, r.parent_run_id) for r in cancelled if r.parent_run_id is not None}:
@@ -185,7 +225,31 @@ async def _cancel_chunk(
     return records
 
 
+_ADD_BYTES = (
+    runs.update()
+    .where(runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.id == sa.bindparam("b_run"))
+    .values(stored_bytes=runs.c.stored_bytes + sa.bindparam("b_bytes"))
+)
+_CANCEL_STEP = (
+    steps.update()
+    .where(
+        steps.c.tenant_id == sa.bindparam("b_tenant"),
+        steps.c.run_id == sa.bindparam("b_run"),
+        steps.c.step_id == sa.bindparam("b_step_id"),
+        *(steps.c.status != status for status in sorted(FINAL_STEP_STATUSES)),  # executemany: no IN lists
+    )
+    .values(
+        status=StepStatus.CANCELLED,
+        finished_at=sa.bindparam("b_now"),
+        wake_at=None,
+        updated_at=sa.bindparam("b_now"),
+        version=steps.c.version + 1,
+        envelope=sa.bindparam("b_envelope"),
+    )
+)
+
+
 def _record(
-    row: Any, seq: int, kind: str, step_id: str | None, status: str, data: dict[str, Any], now: Any
+    row: Any, seq: int, kind: EventKind, step_id: str | None, status: str, data: dict[str, Any], now: Any
 ) -> EventRecord:
     return EventRecord(row.tenant_id, row.id, seq, kind, step_id, status, now, data, row.parent_run_id)

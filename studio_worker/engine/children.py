@@ -27,6 +27,7 @@ from studio_shared.db.jsondata import Encoded, NotStorable, encode
 from studio_shared.db.types import utcnow
 from studio_shared.definition import check_run_input
 from studio_shared.errors import TooManyLiveRuns, ValidationFailed
+from studio_shared.events import EventKind
 from studio_shared.types import FINAL_RUN_STATUSES, RunStatus
 from studio_worker.admission import check_live_room
 from studio_worker.engine.cancels import cancel_children
@@ -215,7 +216,9 @@ class Children:
             )
             data = {**link, "item_index": index, "trigger": "parent", "version": target.version}
             records.append(
-                EventRecord(self.tenant_id, child_id, 1, "run.queued", None, RunStatus.QUEUED, now, data, self.run_id)
+                EventRecord(
+                    self.tenant_id, child_id, 1, EventKind.RUN_QUEUED, None, RunStatus.QUEUED, now, data, self.run_id
+                )
             )
         try:
             async with self.engine.db.begin() as conn:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,9 +22,10 @@ from studio_shared.db.errors import STORAGE_REFUSED, unstorable
 from studio_shared.db.jsondata import Encoded, NotStorable, encode, stored_size
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, Node
+from studio_shared.events import EventKind
 from studio_shared.templates import TemplateError
 from studio_shared.types import RunStatus, StepStatus
-from studio_worker.engine import records
+from studio_worker.engine import envelopes, records
 from studio_worker.engine.cancels import cancel_children
 from studio_worker.engine.children import Children
 from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
@@ -173,14 +175,14 @@ class RunDriver:
         status = RunStatus(self.run["status"])
         if status is RunStatus.QUEUED:
             batch.run_values.update(status=RunStatus.RUNNING, started_at=utcnow(), wake_at=None)
-            batch.event("run.started", status=RunStatus.RUNNING)
+            batch.event(EventKind.RUN_STARTED, status=RunStatus.RUNNING)
         elif status is RunStatus.WAITING:
             batch.run_values.update(status=RunStatus.RUNNING, wake_at=None)
-            batch.event("run.resumed", status=RunStatus.RUNNING)
+            batch.event(EventKind.RUN_RESUMED, status=RunStatus.RUNNING)
         for sid, row in self.rows.items():
             if row.status is StepStatus.RUNNING:  # its driver died mid-step: run it again, no retry budget spent
                 self._set(batch, sid, StepStatus.PENDING, interruptions=row.interruptions + 1, wake_at=None)
-                batch.event("step.interrupted", sid, StepStatus.PENDING, attempt=row.attempt)
+                batch.event(EventKind.STEP_INTERRUPTED, sid, StepStatus.PENDING, attempt=row.attempt)
 
         while True:
             if self.cancel.is_set():
@@ -223,8 +225,10 @@ class RunDriver:
                 return current
             changed = False
             for sid in current.skip:
-                self._set(batch, sid, StepStatus.SKIPPED, finished_at=utcnow())
-                batch.event("step.skipped", sid, StepStatus.SKIPPED)
+                now = utcnow()
+                envelope = self._envelope(sid, StepStatus.SKIPPED, self.rows[sid].attempt, None, None, [], now)
+                self._set(batch, sid, StepStatus.SKIPPED, finished_at=now, envelope=envelope)
+                batch.event(EventKind.STEP_SKIPPED, sid, StepStatus.SKIPPED)
                 changed = True
             for sid in current.due:
                 await self._resume(batch, sid)
@@ -250,7 +254,7 @@ class RunDriver:
         now = utcnow()
         self._set(batch, sid, StepStatus.RUNNING, attempt=attempt, started_at=now, finished_at=None, wake_at=None)
         row.started_at = now
-        batch.event("step.started", sid, StepStatus.RUNNING, attempt=attempt)
+        batch.event(EventKind.STEP_STARTED, sid, StepStatus.RUNNING, attempt=attempt)
         if spec is None:
             missing = NodeError("UnknownNodeType", f"no implementation for node type {node.type!r}")
             await self._record(batch, sid, missing)
@@ -334,15 +338,16 @@ class RunDriver:
         if ctx is not None and ctx.secrets:
             outcome, logs = _redacted(ctx, outcome)
         node_events = ctx.events if ctx else []
+        artifacts = ctx.artifacts if ctx else []
         now = utcnow()
         try:
-            change = self._transition(batch, sid, outcome, logs, node_events, now)
+            change = self._transition(batch, sid, outcome, logs, node_events, now, artifacts)
         except NotStorable as exc:
             outcome = NodeError(exc.kind, str(exc))
-            change = self._transition(batch, sid, outcome, logs, [], now)
+            change = self._transition(batch, sid, outcome, logs, [], now, artifacts)
         refusal = await self._over_quota(change.size - change.freed, change.reserve)
         if refusal is not None:
-            change = self._transition(batch, sid, NodeError(QUOTA_EXCEEDED, refusal), [], [], now)
+            change = self._transition(batch, sid, NodeError(QUOTA_EXCEEDED, refusal), [], [], now, artifacts)
         else:
             self.reserved += change.reserve
         batch.freed_bytes += change.freed
@@ -357,8 +362,9 @@ class RunDriver:
         sid: str,
         outcome: Outcome,
         logs: list[str],
-        node_events: list[tuple[str, dict[str, Any]]],
+        node_events: list[tuple[EventKind, dict[str, Any]]],
         now: datetime,
+        artifacts: Sequence[str] = (),
     ) -> Transition:
         """The step's next state for ``outcome``, encoded; NotStorable when part of it cannot be stored."""
         node, row = self.definition.node(sid), self.rows[sid]
@@ -370,10 +376,12 @@ class RunDriver:
                 state = {**(outcome.state or {}), "generation": row.generation, "attempt_base": row.attempt_base}
                 values: dict[str, Any] = {"wake_at": outcome.wait_until, "state": state}
                 data: dict[str, Any] = {"wake_at": _iso(outcome.wait_until)}
-                events.append(EventDraft("step.waiting", sid, StepStatus.WAITING, data))
+                events.append(EventDraft(EventKind.STEP_WAITING, sid, StepStatus.WAITING, data))
                 return self._encoded(batch, sid, Transition(StepStatus.WAITING, values, events))
             output = self._encode_value(sid, "output", outcome.output)
-            envelope = self._envelope(sid, StepStatus.SUCCEEDED, row.attempt, outcome.output, None, logs, now)
+            envelope = self._envelope(
+                sid, StepStatus.SUCCEEDED, row.attempt, outcome.output, None, logs, now, artifacts
+            )
             branches = list(outcome.branches) if outcome.branches is not None else None
             values = {"output": output, "branches": branches, "error": None, "envelope": envelope, "finished_at": now}
             data = {"attempt": row.attempt}
@@ -381,7 +389,7 @@ class RunDriver:
                 data["branches"] = branches
             if output.size <= SMALL_OUTPUT_BYTES:
                 data["output"] = outcome.output
-            events.append(EventDraft("step.succeeded", sid, StepStatus.SUCCEEDED, data))
+            events.append(EventDraft(EventKind.STEP_SUCCEEDED, sid, StepStatus.SUCCEEDED, data))
             change = self._encoded(batch, sid, Transition(StepStatus.SUCCEEDED, values, events))
             if not self.definition.outgoing(sid):  # a sink: the run's output will hold a copy
                 change.reserve = output.size
@@ -389,13 +397,17 @@ class RunDriver:
         error = outcome.as_dict()
         spent = row.attempt - row.attempt_base - row.interruptions
         if outcome.retryable and spent < node.retry.max_attempts:
-            retry_at = now + timedelta(seconds=node.retry.interval_after(spent))
+            # Drawn once, here: the stored wake_at is when the retry runs, whoever resumes the run.
+            draw = random.random()  # noqa: S311 - spreads retries in time, guards no secret
+            retry_at = now + timedelta(seconds=node.retry.wait_after(spent, draw))
             data = {"attempt": row.attempt, "error": error, "retry_at": _iso(retry_at)}
-            events.append(EventDraft("step.retrying", sid, StepStatus.PENDING, data))
+            events.append(EventDraft(EventKind.STEP_RETRYING, sid, StepStatus.PENDING, data))
             values = {"error": error, "wake_at": retry_at}
             return self._encoded(batch, sid, Transition(StepStatus.PENDING, values, events))
-        envelope = self._envelope(sid, StepStatus.FAILED, row.attempt, None, error, logs, now)
-        events.append(EventDraft("step.failed", sid, StepStatus.FAILED, {"attempt": row.attempt, "error": error}))
+        envelope = self._envelope(sid, StepStatus.FAILED, row.attempt, None, error, logs, now, artifacts)
+        events.append(
+            EventDraft(EventKind.STEP_FAILED, sid, StepStatus.FAILED, {"attempt": row.attempt, "error": error})
+        )
         values = {"error": error, "envelope": envelope, "finished_at": now}
         return self._encoded(batch, sid, Transition(StepStatus.FAILED, values, events))
 
@@ -477,7 +489,7 @@ class RunDriver:
         now = utcnow()
         output = sink_outputs(self.definition, {k: v["output"] for k, v in self.scope_steps.items()}, self._views())
         batch.run_values.update(status=status, output=output, error=error, finished_at=now, wake_at=None)
-        batch.event(f"run.{status.value.lower()}", status=status, error=error)
+        batch.event(EventKind.run_finished(status), status=status, error=error)
         batch.expect_signal = self.run["signal"]
         await self._end(batch, status)
 
@@ -516,13 +528,14 @@ class RunDriver:
         now = utcnow()
         for sid, row in self.rows.items():
             if not row.status.final:
-                self._set(batch, sid, StepStatus.CANCELLED, finished_at=now, wake_at=None)
-                batch.event("step.cancelled", sid, StepStatus.CANCELLED, reason=reason)
+                envelope = self._cancelled(sid, reason, now)
+                self._set(batch, sid, StepStatus.CANCELLED, finished_at=now, wake_at=None, envelope=envelope)
+                batch.event(EventKind.STEP_CANCELLED, sid, StepStatus.CANCELLED, reason=reason)
 
     async def _park(self, batch: Batch, wake: datetime | None) -> None:
         """Nothing runs and the next thing is far away (or up to someone else): release the run."""
         batch.run_values.update(status=RunStatus.WAITING, wake_at=wake)
-        batch.event("run.waiting", status=RunStatus.WAITING, wake_at=_iso(wake))
+        batch.event(EventKind.RUN_WAITING, status=RunStatus.WAITING, wake_at=_iso(wake))
         batch.release_lease = True
         batch.expect_signal = self.run["signal"]
         await self._submit(batch)
@@ -580,14 +593,16 @@ class RunDriver:
             if row.status.final:
                 continue
             if sid == culprit:
-                self._set(batch, sid, StepStatus.FAILED, error=error, finished_at=now, wake_at=None)
-                batch.event("step.failed", sid, StepStatus.FAILED, attempt=row.attempt, error=error)
+                envelope = self._envelope(sid, StepStatus.FAILED, row.attempt, None, error, [], now)
+                self._set(batch, sid, StepStatus.FAILED, error=error, finished_at=now, wake_at=None, envelope=envelope)
+                batch.event(EventKind.STEP_FAILED, sid, StepStatus.FAILED, attempt=row.attempt, error=error)
             else:
-                self._set(batch, sid, StepStatus.CANCELLED, finished_at=now, wake_at=None)
-                batch.event("step.cancelled", sid, StepStatus.CANCELLED, reason="the run failed")
+                envelope = self._cancelled(sid, "the run failed", now)
+                self._set(batch, sid, StepStatus.CANCELLED, finished_at=now, wake_at=None, envelope=envelope)
+                batch.event(EventKind.STEP_CANCELLED, sid, StepStatus.CANCELLED, reason="the run failed")
         run_error = {"step_id": culprit, **error} if culprit else error
         batch.run_values.update(status=RunStatus.FAILED, output=None, error=run_error, finished_at=now, wake_at=None)
-        batch.event("run.failed", status=RunStatus.FAILED, error=run_error)
+        batch.event(EventKind.RUN_FAILED, status=RunStatus.FAILED, error=run_error)
         await self._end(batch, RunStatus.FAILED, aborting=True)
 
     async def _sleep(self, seconds: float) -> None:
@@ -686,21 +701,34 @@ class RunDriver:
         error: dict[str, Any] | None,
         logs: list[str],
         finished_at: datetime,
+        artifacts: Sequence[str] = (),
     ) -> dict[str, Any]:
         row = self.rows[sid]
-        return {
-            "run_id": str(self.run_id),
-            "step_id": sid,
-            "node_type": row.node_type,
-            "status": status.value,
-            "attempt": max(attempt, 1),
-            "started_at": _iso(row.started_at),
-            "finished_at": _iso(finished_at),
-            "output": output,
-            "error": error,
-            "artifacts": [],
-            "logs": logs,
-        }
+        return envelopes.envelope(
+            self.run_id,
+            sid,
+            row.node_type,
+            status,
+            attempt=attempt,
+            started_at=row.started_at,
+            finished_at=finished_at,
+            output=output,
+            error=error,
+            artifacts=artifacts,
+            logs=logs,
+        )
+
+    def _cancelled(self, sid: str, reason: str, finished_at: datetime) -> dict[str, Any]:
+        row = self.rows[sid]
+        return envelopes.cancelled(
+            self.run_id,
+            sid,
+            row.node_type,
+            attempt=row.attempt,
+            started_at=row.started_at,
+            finished_at=finished_at,
+            reason=reason,
+        )
 
 
 def _row(r: Mapping[str, Any]) -> StepRow:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from studio_shared.db import models
 from studio_shared.db.jsondata import Encoded, NotStorable, encode
 from studio_shared.db.types import JSONDoc, utcnow
-from studio_shared.events import channels
+from studio_shared.events import Event, EventKind, channels
 from studio_shared.store import human_tasks
 from studio_shared.types import RunStatus, StepStatus
 
@@ -49,7 +49,7 @@ class Signalled(Exception):
 
 @dataclass(slots=True)
 class EventDraft:
-    kind: str
+    kind: EventKind
     step_id: str | None = None
     status: str | None = None
     data: dict[str, Any] | None = None
@@ -57,25 +57,10 @@ class EventDraft:
 
 
 @dataclass(frozen=True, slots=True)
-class EventRecord:
+class EventRecord(Event):
     """A committed event, as stored and as published."""
 
-    tenant_id: uuid.UUID
-    run_id: uuid.UUID
-    seq: int
-    kind: str
-    step_id: str | None
-    status: str | None
-    at: datetime
-    data: dict[str, Any] | None
-    parent_run_id: uuid.UUID | None = None  # published with a child run's events (not a column of the row)
     stored: Encoded | None = None  # ``data`` as the row stores it (encoded with its batch)
-
-    @property
-    def final(self) -> bool:
-        return self.kind.startswith("run.") and self.status in {
-            s.value for s in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-        }
 
     def row(self) -> dict[str, Any]:
         """Its ``run_events`` row."""
@@ -90,20 +75,6 @@ class EventRecord:
             "at": self.at,
         }
 
-    def message(self) -> dict[str, Any]:
-        return {
-            "tenant_id": str(self.tenant_id),
-            "run_id": str(self.run_id),
-            "seq": self.seq,
-            "kind": self.kind,
-            "step_id": self.step_id,
-            "status": self.status,
-            "at": self.at.isoformat(),
-            "data": self.data,
-            "final": self.final,
-            **({"parent_run_id": str(self.parent_run_id)} if self.parent_run_id else {}),
-        }
-
 
 def bus_messages(records: Sequence[EventRecord]) -> list[tuple[str, dict[str, Any]]]:
     """Where committed events are published: one message per run with that run's events, in order, on the
@@ -114,7 +85,7 @@ def bus_messages(records: Sequence[EventRecord]) -> list[tuple[str, dict[str, An
     for record in records:
         message = record.message()
         by_run.setdefault((record.tenant_id, record.run_id), []).append(message)
-        if record.kind.startswith("run."):
+        if record.kind.run_level:
             items.append((channels.tenant_runs(record.tenant_id), message))
     for (tenant_id, run_id), messages in by_run.items():
         items.append((channels.run(tenant_id, run_id), {"run_id": str(run_id), "events": messages}))
@@ -144,7 +115,7 @@ class Batch:
         self.expected.setdefault(step_id, expected)
         self.step_values.setdefault(step_id, {}).update(values)
 
-    def event(self, kind: str, step_id: str | None = None, status: str | None = None, **data: Any) -> None:
+    def event(self, kind: EventKind, step_id: str | None = None, status: str | None = None, **data: Any) -> None:
         self.events.append(EventDraft(kind, step_id, status, data or None))
 
     def __len__(self) -> int:
@@ -454,4 +425,6 @@ async def events_after(
         .order_by(events.c.seq)
         .limit(limit)
     )
-    return [EventRecord(r.tenant_id, r.run_id, r.seq, r.kind, r.step_id, r.status, r.at, r.data) for r in rows]
+    return [
+        EventRecord(r.tenant_id, r.run_id, r.seq, EventKind(r.kind), r.step_id, r.status, r.at, r.data) for r in rows
+    ]

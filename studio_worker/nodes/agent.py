@@ -15,6 +15,7 @@ from typing import Any
 
 from studio_shared.db import jsondata
 from studio_shared.db.types import utcnow
+from studio_shared.events import EventKind
 from studio_shared.schemas import UnusableSchema, user_schema
 from studio_worker.nodes import http
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
@@ -110,7 +111,7 @@ async def _run_tool(
         state["messages"].append({"role": "tool", "tool_call_id": call_id, "content": text[:MAX_TOOL_RESULT_CHARS]})
 
     if tool is None:
-        ctx.event("step.tool_call", tool=name, call_id=call_id, error="unknown tool")
+        ctx.event(EventKind.STEP_TOOL_CALL, tool=name, call_id=call_id, error="unknown tool")
         reply({"error": f"there is no tool named {name!r}; use one of: {', '.join(tools)}"})
         return
     try:
@@ -120,10 +121,10 @@ async def _run_tool(
     schema = tool.get("parameters") if tool["kind"] == "http" else None
     problem = _argument_problem(args, schema)
     if problem:
-        ctx.event("step.tool_call", tool=name, call_id=call_id, error=problem)
+        ctx.event(EventKind.STEP_TOOL_CALL, tool=name, call_id=call_id, error=problem)
         reply({"error": problem})
         return
-    ctx.event("step.tool_call", tool=name, call_id=call_id, arguments=args)
+    ctx.event(EventKind.STEP_TOOL_CALL, tool=name, call_id=call_id, arguments=args)
     timeout_s = float(config.get("tool_timeout_s") or 30)
     if tool["kind"] == "workflow":
         index = state["spawned"]

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from studio_shared.events import EventKind
+
 if TYPE_CHECKING:
     from studio_shared.credentials import ResolvedCredential
     from studio_worker.nodes.children import ChildRuns
@@ -50,13 +52,14 @@ class NodeContext:
     services: NodeServices | None = None  # credentials, outbound HTTP, storage: for nodes with effects
     # Every secret this step has seen: the engine removes each from the output, error, logs and events it records.
     secrets: set[str] = field(default_factory=set)
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # recorded with the step's outcome
+    events: list[tuple[EventKind, dict[str, Any]]] = field(default_factory=list)  # recorded with the step's outcome
+    artifacts: list[str] = field(default_factory=list)  # ids of the artifacts the step wrote, for its envelope
 
     def log(self, line: str) -> None:
         if len(self.logs) < MAX_LOG_LINES:
             self.logs.append(line[:MAX_LOG_LINE])
 
-    def event(self, kind: str, **data: Any) -> None:
+    def event(self, kind: EventKind, **data: Any) -> None:
         """A step event of the node's own (e.g. ``step.tool_call``), committed with the step's next change."""
         if len(self.events) < MAX_LOG_LINES:
             self.events.append((kind, data))

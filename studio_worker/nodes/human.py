@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.db import models
 from studio_shared.db.types import utcnow
-from studio_shared.events import EventBus, channels
+from studio_shared.events import EventBus, EventKind, channels
 from studio_shared.rbac import Role
 from studio_shared.store import human_tasks
 from studio_shared.types import HumanTaskStatus
@@ -91,7 +91,7 @@ async def approval(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     async with _session(ctx) as s, s.begin():
         task, created = await human_tasks.open_once(s, _new_task(ctx, config))
     if created:
-        ctx.event("step.task_opened", task_id=str(task.id))
+        ctx.event(EventKind.STEP_TASK_OPENED, task_id=str(task.id))
         await publish_task_update(ctx.need_services().bus, ctx.tenant_id, task.id, task.status.value)
     return await _progress(ctx, config, task)
 
@@ -117,7 +117,7 @@ async def _progress(ctx: NodeContext, config: dict[str, Any], task: models.Human
             raise NodeError("TaskMissing", f"the approval task {task.id} of this step no longer exists")
         task = fresh
         if expired:
-            ctx.event("step.task_expired", task_id=str(task.id))
+            ctx.event(EventKind.STEP_TASK_EXPIRED, task_id=str(task.id))
             await publish_task_update(bus, ctx.tenant_id, task.id, task.status.value)
     if task.status in DECISIONS:
         return NodeResult(output=await _output(ctx, task, DECISIONS[task.status]), branches=(DECISIONS[task.status],))
@@ -131,7 +131,7 @@ async def _progress(ctx: NodeContext, config: dict[str, Any], task: models.Human
         if escalated:
             task.escalated_at = now
             role = task.escalate_to_role.value if task.escalate_to_role else "?"
-            ctx.event("step.task_escalated", task_id=str(task.id), role=role)
+            ctx.event(EventKind.STEP_TASK_ESCALATED, task_id=str(task.id), role=role)
             await publish_task_update(bus, ctx.tenant_id, task.id, task.status.value)
     return NodeResult(wait_until=_next_deadline(task), wait=True, state={"task_id": str(task.id)})
 

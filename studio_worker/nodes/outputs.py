@@ -65,6 +65,8 @@ async def artifact_write(ctx: NodeContext, config: dict[str, Any]) -> NodeResult
     if replaced and replaced != key:
         with contextlib.suppress(StorageError):
             await services.store.delete(replaced)
+    if str(artifact_id) not in ctx.artifacts:  # written again under the same name: the same artifact, replaced
+        ctx.artifacts.append(str(artifact_id))
     ctx.log(f"stored {name} ({stored.size} bytes, {content_type})")
     return NodeResult(output={"artifact_id": str(artifact_id), "size": stored.size, "sha256": stored.sha256})
 

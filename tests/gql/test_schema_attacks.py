@@ -36,6 +36,7 @@ from tests.gql.test_approvals import DECIDE, approval_flow
 from tests.gql.test_webhooks import CREATE as CREATE_HOOK
 from tests.gql.test_webhooks import Hook
 from tests.servers import INTERNAL_SECRET, FakeModel, Internal, Target, serve
+from tests.timing import HANG_S
 from tests.worker.engine_harness import actor, chain, publish, wait_for
 from tests.worker.test_nodes_io import node, openai
 
@@ -207,7 +208,7 @@ async def test_start_run_never_fetches_a_stored_remote_ref(
     assert [(e["path"], e["code"]) for e in payload["errors"]] == [(["input"], "UNUSABLE_SCHEMA")]
     assert "publish again" in payload["errors"][0]["message"]
     assert INTERNAL_SECRET not in json.dumps(answer)
-    assert elapsed < 5, f"startRun waited {elapsed:.1f} s"
+    assert elapsed < HANG_S, f"startRun waited {elapsed:.1f} s"
 
 
 async def test_a_webhook_delivery_never_fetches_a_stored_remote_ref(
@@ -294,8 +295,8 @@ async def test_redos_through_start_run_answers_at_once(
     answer = await gql.data(START, {"w": str(workflow_id), "input": {"a": EVIL}}, tenant.token(Role.OPERATOR))
     elapsed = time.monotonic() - started
     stop.set()
-    assert elapsed < 1, f"startRun took {elapsed:.1f} s"
-    assert await gaps < 1
+    assert elapsed < HANG_S, f"startRun took {elapsed:.1f} s"  # a backtracking engine: forever
+    assert await gaps < HANG_S  # the event loop blocked by a backtracking match: forever
     [error] = answer["startRun"]["errors"]
     assert error["path"] == ["input", "a"] and error["code"] == "INVALID_INPUT"
     assert error["message"].startswith('"aaaa') and "does not match the pattern" in error["message"]
@@ -320,7 +321,7 @@ async def test_redos_through_an_unsigned_webhook_answers_at_once(
         started = time.monotonic()
         response = await hook.post(json.dumps(body).encode(), {})
         elapsed = time.monotonic() - started
-        assert elapsed < 1, f"the delivery took {elapsed:.1f} s"
+        assert elapsed < HANG_S, f"the delivery took {elapsed:.1f} s"
         assert response.status_code == 422, response.text
     accepted = await hook.post(json.dumps({"name": "aaa", "aa": 1, "other": "x"}).encode(), {})
     assert accepted.status_code == 202, accepted.text
@@ -341,7 +342,7 @@ async def test_redos_through_a_message_trigger_answers_at_once(
     started = time.monotonic()
     sent = (await gql.data(SEND, {"c": channel, "t": EVIL}, tenant.token(Role.OPERATOR)))["sendMessage"]
     elapsed = time.monotonic() - started
-    assert elapsed < 1, f"sendMessage took {elapsed:.1f} s"
+    assert elapsed < HANG_S, f"sendMessage took {elapsed:.1f} s"
     assert sent["errors"] == [] and sent["runs"] == []
     matched = await gql.data(SEND, {"c": channel, "t": "a REFUND please"}, tenant.token(Role.OPERATOR))
     [run] = matched["sendMessage"]["runs"]
@@ -441,4 +442,4 @@ async def test_the_hostile_schema_corpus(
     elapsed = time.monotonic() - started
     assert internal.paths == [], "a $ref was fetched"
     assert not any(INTERNAL_SECRET in a for a in answers)
-    assert elapsed < 5, f"{elapsed:.1f} s"  # the old code: minutes to forever
+    assert elapsed < HANG_S, f"{elapsed:.1f} s"  # the old code: minutes to forever

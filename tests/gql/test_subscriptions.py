@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from studio_gql.state import AppState
 from studio_shared.auth import encode_access_token
 from studio_shared.db import models
-from studio_shared.events import channels
+from studio_shared.events import EventKind, channels
 from studio_shared.rbac import Role
 from studio_shared.store import api_keys, tenants
 from studio_shared.types import RunStatus
@@ -65,7 +65,8 @@ async def wait_for_seq(state: AppState, tenant: TenantFixture, run_id: uuid.UUID
 
 
 def as_stored(finished: Finished) -> list[tuple[int, str, str | None, str | None]]:
-    return [(e.seq, e.kind, e.step_id, e.status) for e in finished.events]
+    """The stored events as GraphQL serves them: the kind by its enum name (``step.succeeded``: STEP_SUCCEEDED)."""
+    return [(e.seq, EventKind(e.kind).name, e.step_id, e.status) for e in finished.events]
 
 
 def as_received(events: list[dict[str, Any]]) -> list[tuple[int, str, str | None, str | None]]:

@@ -16,7 +16,11 @@ from redis.exceptions import RedisError
 from studio_shared.ratelimit import RateLimiter
 from tests.conftest import REDIS_URL, missing_service
 
-RATE, BURST, MAX_WAIT = 10.0, 2, 0.25  # a turn every 0.1 s; two at once; a turn at most 0.25 s away is waited for
+# A turn every TURN_S; two at once; a turn at most 2.5 turns away is waited for. Every bound below is a fraction of
+# a turn: at 0.1 s a turn, "at once" meant under 80 ms, which a loaded machine's Redis round trip can take.
+TURN_S = 0.5
+RATE, BURST, MAX_WAIT = 1 / TURN_S, 2, 2.5 * TURN_S
+AT_ONCE = 0.8 * TURN_S  # a call that took no turn answers within this
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -45,13 +49,13 @@ async def test_calls_beyond_the_rate_wait_for_evenly_spaced_turns_then_are_refus
     answers = await asyncio.gather(*(_timed(limiter, key) for _ in range(7)))
     admitted = sorted(waited for refused, waited in answers if refused is None)
     refused = [retry for retry, _ in answers if retry is not None]
-    # Turns at 0, 0 (the burst), 0.1, 0.2; the next at 0.3 is further than 0.25 away.
+    # Turns at 0, 0 (the burst), 1 and 2 turns; the next, 3 turns away, is further than 2.5.
     assert len(admitted) == 4 and len(refused) == 3, answers
-    assert admitted[1] < 0.08, "the burst goes through at once"
-    assert admitted[2] >= 0.08 and admitted[3] >= 0.18, "the others waited for their turns, one per interval"
-    assert all(0 < retry <= 0.1 for retry in refused), "told to come back when a turn is within the bound"
+    assert admitted[1] < AT_ONCE, "the burst goes through at once"
+    assert admitted[2] >= AT_ONCE and admitted[3] >= TURN_S + AT_ONCE, "the others waited for their turns, one each"
+    assert all(0 < retry <= TURN_S for retry in refused), "told to come back when a turn is within the bound"
     other, waited = await _timed(limiter, f"test:{uuid.uuid4()}")
-    assert other is None and waited < 0.08, "another key has turns of its own"
+    assert other is None and waited < AT_ONCE, "another key has turns of its own"
     await asyncio.sleep(max(refused))
     again, _ = await _timed(limiter, key)
     assert again is None, "a call that came back when told is admitted"
@@ -62,6 +66,7 @@ async def test_a_refused_call_takes_no_turn(limiter: RateLimiter) -> None:
     began = time.monotonic()
     answers = await asyncio.gather(*(_timed(limiter, key) for _ in range(24)))
     assert sum(1 for refused, _ in answers if refused is None) == 4, "the turns within the bound, then refusals"
-    await asyncio.sleep(max(0.0, began + 0.31 - time.monotonic()))  # past the last turn taken (0.2) and one more
+    # Past the last turn taken (2 turns) and one more.
+    await asyncio.sleep(max(0.0, began + 3.1 * TURN_S - time.monotonic()))
     admitted, waited = await _timed(limiter, key)
-    assert admitted is None and waited < 0.08, "twenty refusals took no turns: the next one is free again"
+    assert admitted is None and waited < AT_ONCE, "twenty refusals took no turns: the next one is free again"

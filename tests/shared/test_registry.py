@@ -386,8 +386,18 @@ def test_workflow_and_step_output_schemas() -> None:
     }
     assert validate_step_output(envelope) == []
     assert validate_step_output({**envelope, "error": None, "status": "SUCCEEDED", "output": {"x": 1}}) == []
-    problems = validate_step_output({**envelope, "status": "DONE", "attempt": 0, "error": {"type": "X"}})
+    problems = validate_step_output({**envelope, "status": "DONE", "attempt": -1, "error": {"type": "X"}})
     assert [p.dotted for p in problems] == ["attempt", "error", "error", "status"]
+    # Each final status has its shape: a step that ran made an attempt, only FAILED and CANCELLED carry an error.
+    assert [p.dotted for p in validate_step_output({**envelope, "attempt": 0})] == ["attempt"]
+    assert [p.dotted for p in validate_step_output({**envelope, "status": "SUCCEEDED"})] == ["error"]
+    assert [p.dotted for p in validate_step_output({**envelope, "error": None})] == ["error"]
+    skipped = {**envelope, "status": "SKIPPED", "attempt": 0, "error": None, "artifacts": []}
+    assert validate_step_output(skipped) == []
+    assert [p.dotted for p in validate_step_output({**skipped, "output": 1})] == ["output"]
+    cancelled = {**skipped, "status": "CANCELLED", "error": {"type": "Cancelled", "message": "why", "retryable": False}}
+    assert validate_step_output(cancelled) == []
+    assert [p.dotted for p in validate_step_output({**cancelled, "error": None})] == ["error"]
     assert {p.code for p in problems} == {"INVALID_ENVELOPE"}
 
 

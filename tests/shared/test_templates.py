@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from studio_shared.templates import TemplateError, Templates, default_templates
+from tests.timing import HANG_S
 
 CORPUS = json.loads((Path(__file__).parent.parent / "corpora" / "ssti.json").read_text(encoding="utf-8"))
 LEAKS = (
@@ -457,7 +458,7 @@ def test_compiled_templates_are_cached(scope: dict[str, Any]) -> None:
 def test_resource_limits(templates: Templates, scope: dict[str, Any], source: str, expected: str) -> None:
     started = time.perf_counter()
     assert expected in error_of(templates, source, scope).message
-    assert time.perf_counter() - started < 1
+    assert time.perf_counter() - started < HANG_S  # unguarded: a billion-wide string, a billion-item batch
 
 
 def test_repeated_work_on_large_data_is_bounded(templates: Templates) -> None:
@@ -465,8 +466,8 @@ def test_repeated_work_on_large_data_is_bounded(templates: Templates) -> None:
     for expression in ["input.numbers | max", "'y' in input.text", "input.text.count('y')", "5 in input.numbers"]:
         source = "{{ [" + ", ".join([expression] * 200) + "] | length }}"
         started = time.perf_counter()
-        assert "too much data" in error_of(templates, source, scope).message
-        assert time.perf_counter() - started < 1
+        assert "too much data" in error_of(templates, source, scope).message  # the work meter stopped it
+        assert time.perf_counter() - started < HANG_S
     assert templates.render("{{ input.numbers | max }}", scope) == 399_999  # one pass is fine
 
 
@@ -571,7 +572,7 @@ def test_ssti_payloads_cannot_escape(entry: dict[str, str]) -> None:
             text, failed = json.dumps(result, ensure_ascii=False, default=lambda o: f"<unserialisable {o!r}>"), False
             assert len(text) <= templates.max_output_chars + 100, position
         elapsed = time.perf_counter() - started
-        assert elapsed < 1, (position, elapsed)
+        assert elapsed < HANG_S, (position, elapsed)
         if entry.get("expect") == "TemplateError":  # e.g. a non-finite number: it must never become a result
             assert failed, (position, text[:300])
         for marker in LEAKS:

@@ -20,11 +20,12 @@ from studio_shared.db.engine import storable_json
 from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.types import RunStatus
+from studio_worker.engine import records
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.nodes.plugins import load_catalog
 from tests.conftest import SERVICES, TenantFixture, Workers
 from tests.nodes_plugin import sink_lines
-from tests.worker.engine_harness import actor, assert_events_contiguous, chain, publish, run_once, wait_for
+from tests.worker.engine_harness import actor, assert_events_contiguous, chain, load, publish, run_once, wait_for
 
 pytestmark = pytest.mark.usefixtures("workers")
 
@@ -168,6 +169,51 @@ async def test_retries_give_up_after_max_attempts(state: AppState, tenant: Tenan
     assert done.run.status is RunStatus.FAILED
     assert done.steps["flaky"].attempt == 2
     assert len(sink_lines(sink)) == 2
+
+
+async def test_retry_waits_are_jittered_once_and_a_resumed_run_keeps_them(
+    state: AppState, tenant: TenantFixture, tmp_path: Path
+) -> None:
+    """Bug 1 of issue 18: the engine waited the plain interval. Five steps fail at once with a 1,000 s interval:
+    jittered, their waits spread over 800 to 1,200 s (plain, they would all be 1,000 s less the commit's lag). A
+    resumed run reads the stored wake times back instead of drawing again."""
+    flaky = [
+        {
+            "id": f"f{i}",
+            "type": "test.flaky",
+            "config": {"fail_times": 5, "sink": str(tmp_path / f"sink{i}")},
+            "retry": {"max_attempts": 2, "initial_interval_s": 1000, "max_interval_s": 2000},
+        }
+        for i in range(5)
+    ]
+    definition = chain(*flaky, edges=[("start", f["id"]) for f in flaky])
+    workflow_id = await publish(state, tenant, definition)
+    run, _ = await state.control.start_run(tenant.id, "test", workflow_id)
+    parked = await wait_for(state, tenant.id, run.id, {RunStatus.WAITING})
+    retrying = {e.step_id: e for e in parked.events if e.kind == "step.retrying"}
+    assert sorted(retrying) == [f["id"] for f in flaky]
+    waits = []
+    for step_id, event in retrying.items():
+        wake_at = parked.steps[step_id].wake_at
+        assert wake_at is not None and event.data["retry_at"] == wake_at.isoformat(), "the stored wake time is it"
+        waits.append((wake_at - event.at).total_seconds())
+    assert all(790 <= w <= 1200 for w in waits), waits
+    assert max(waits) - min(waits) > 10, f"the waits are not jittered: {waits}"
+
+    # Resume the run (a poke, as a decision would): its driver parks it again on the same, stored wake times.
+    async with state.engine.begin() as conn:
+        await records.poke(conn, tenant.id, run.id)
+    await state.control.queue.enqueue_advance(tenant.id, run.id)
+    for _ in range(1500):
+        again = await load(state, tenant.id, run.id)
+        if again.run.status is RunStatus.WAITING and any(e.kind == "run.resumed" for e in again.events):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the poked run never resumed and parked again")
+    assert {sid: again.steps[sid].wake_at for sid in retrying} == {sid: parked.steps[sid].wake_at for sid in retrying}
+    assert sum(e.kind == "step.retrying" for e in again.events) == len(flaky), "no step failed or drew again"
+    await state.control.cancel_run(tenant.id, actor(tenant), run.id)
 
 
 async def test_timeout_fails_the_step(state: AppState, tenant: TenantFixture) -> None:

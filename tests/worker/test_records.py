@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from studio_shared.db.types import utcnow
-from studio_shared.events import channels
+from studio_shared.events import EventKind, channels
 from studio_worker.engine.records import EventRecord, bus_messages
 
 
@@ -13,10 +13,10 @@ def test_one_message_per_run_with_its_events_in_order_and_run_events_on_the_tena
     tenant, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     now = utcnow()
     records = [
-        EventRecord(tenant, first, 2, "run.started", None, "RUNNING", now, None),
-        EventRecord(tenant, first, 3, "step.succeeded", "a", "SUCCEEDED", now, {"output": 1}),
-        EventRecord(tenant, second, 5, "step.started", "b", "RUNNING", now, None),
-        EventRecord(tenant, first, 4, "run.succeeded", None, "SUCCEEDED", now, None),
+        EventRecord(tenant, first, 2, EventKind.RUN_STARTED, None, "RUNNING", now, None),
+        EventRecord(tenant, first, 3, EventKind.STEP_SUCCEEDED, "a", "SUCCEEDED", now, {"output": 1}),
+        EventRecord(tenant, second, 5, EventKind.STEP_STARTED, "b", "RUNNING", now, None),
+        EventRecord(tenant, first, 4, EventKind.RUN_SUCCEEDED, None, "SUCCEEDED", now, None),
     ]
     items = bus_messages(records)
     by_channel: dict[str, list[dict[str, object]]] = {}

@@ -19,6 +19,7 @@ from studio_gql.state import AppState
 from studio_shared.db import models
 from studio_shared.db.jsondata import NotStorable
 from studio_shared.db.types import utcnow
+from studio_shared.events import EventKind
 from studio_shared.events.memory import MemoryEventBus
 from studio_shared.store import runs as runs_store
 from studio_shared.types import RunStatus, StepStatus
@@ -155,7 +156,7 @@ async def test_a_batch_holding_infinity_fails_alone_and_the_rest_of_its_group_co
     def started(run_id: uuid.UUID, probe: float) -> Batch:
         batch = Batch(tenant.id, run_id)
         batch.run_values.update(status=RunStatus.RUNNING)
-        batch.event("run.started", status=RunStatus.RUNNING, probe=probe)
+        batch.event(EventKind.RUN_STARTED, status=RunStatus.RUNNING, probe=probe)
         return batch
 
     try:

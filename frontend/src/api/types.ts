@@ -11,7 +11,7 @@ import type {
   WorkflowQuery,
 } from "../gql/graphql";
 
-export type { RunStatus } from "../gql/graphql";
+export type { RunEventKind, RunStatus } from "../gql/graphql";
 
 /** Every payload's `errors`, and what `validateDefinition` returns (the UserErrorFields fragment). */
 export type UserError = UserErrorFieldsFragment;

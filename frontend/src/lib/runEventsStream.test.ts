@@ -46,7 +46,7 @@ function manualTimers() {
 }
 
 const ev = (seq: number, extra: Partial<RunEvent> = {}): { data: Data } => ({
-  data: { runEvents: { seq, kind: "step.succeeded", stepId: `s${seq}`, status: "SUCCEEDED", at: "2026-01-01T00:00:00Z", final: false, data: null, ...extra } },
+  data: { runEvents: { seq, kind: "STEP_SUCCEEDED", stepId: `s${seq}`, status: "SUCCEEDED", at: "2026-01-01T00:00:00Z", final: false, data: null, ...extra } },
 });
 
 function follow(afterSeq = 0) {
@@ -118,7 +118,7 @@ describe("followRunEvents", () => {
 
   it("settles when the stream completes (the run's final event) and does not re-subscribe", () => {
     const f = follow();
-    f.socket.subs[0]!.sink.next(ev(1, { kind: "run.succeeded", stepId: null, final: true }));
+    f.socket.subs[0]!.sink.next(ev(1, { kind: "RUN_SUCCEEDED", stepId: null, final: true }));
     f.socket.subs[0]!.sink.complete();
     expect(f.onSettle).toHaveBeenCalledTimes(1);
     expect(f.timers.pending).toHaveLength(0);

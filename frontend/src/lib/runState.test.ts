@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { RunEvent } from "../api/types";
-import { applyEvent, initialRunState, settle, statusLabel } from "./runState";
+import type { RunEvent, RunEventKind } from "../api/types";
+import { applyEvent, initialRunState, isRunLevel, settle, statusLabel } from "./runState";
 
-const ev = (seq: number, kind: string, stepId: string | null, status: string | null, final = false): RunEvent => ({
+const ev = (seq: number, kind: RunEventKind, stepId: string | null, status: string | null, final = false): RunEvent => ({
   seq,
   kind,
   stepId,
@@ -16,32 +16,32 @@ describe("run state", () => {
   it("folds step and run events in seq order and ignores replays", () => {
     let s = initialRunState("QUEUED", [{ stepId: "a", nodeType: "x", status: "PENDING", attempt: 0 }]);
     const events = [
-      ev(1, "run.started", null, "RUNNING"),
-      ev(2, "step.started", "a", "RUNNING"),
-      ev(3, "step.succeeded", "a", "SUCCEEDED"),
+      ev(1, "RUN_STARTED", null, "RUNNING"),
+      ev(2, "STEP_STARTED", "a", "RUNNING"),
+      ev(3, "STEP_SUCCEEDED", "a", "SUCCEEDED"),
     ];
     for (const e of events) s = applyEvent(s, e);
     // A re-subscription replays from an older seq: nothing moves backwards.
     for (const e of events) s = applyEvent(s, e);
     expect(s).toMatchObject({ status: "RUNNING", steps: { a: "SUCCEEDED" }, lastSeq: 3, finished: false });
-    s = applyEvent(s, ev(4, "run.succeeded", null, "SUCCEEDED", true));
+    s = applyEvent(s, ev(4, "RUN_SUCCEEDED", null, "SUCCEEDED", true));
     expect(s).toMatchObject({ status: "SUCCEEDED", finished: true, lastSeq: 4 });
   });
 
   it("lets the server's final state win over what the events said", () => {
     let s = initialRunState("RUNNING", []);
-    s = applyEvent(s, ev(5, "step.started", "b", "RUNNING"));
+    s = applyEvent(s, ev(5, "STEP_STARTED", "b", "RUNNING"));
     s = settle(s, "FAILED", [{ stepId: "b", nodeType: "fail", status: "FAILED", attempt: 1 }]);
     expect(s).toMatchObject({ status: "FAILED", steps: { b: "FAILED" }, finished: true, lastSeq: 5 });
   });
 
   it("reopens a finished run that was retried (a run event after the final one)", () => {
     let s = initialRunState("RUNNING", []);
-    s = applyEvent(s, ev(7, "step.failed", "a", "FAILED"));
-    s = applyEvent(s, ev(8, "run.failed", null, "FAILED", true));
+    s = applyEvent(s, ev(7, "STEP_FAILED", "a", "FAILED"));
+    s = applyEvent(s, ev(8, "RUN_FAILED", null, "FAILED", true));
     expect(s).toMatchObject({ finished: true, lastSeq: 8 });
-    s = applyEvent(s, ev(9, "run.retried", null, "QUEUED"));
-    s = applyEvent(s, ev(10, "step.started", "a", "RUNNING"));
+    s = applyEvent(s, ev(9, "RUN_RETRIED", null, "QUEUED"));
+    s = applyEvent(s, ev(10, "STEP_STARTED", "a", "RUNNING"));
     expect(s).toMatchObject({ status: "QUEUED", steps: { a: "RUNNING" }, finished: false, lastSeq: 10 });
     // The server's word after a retry: queued again, the last seq kept so the stream resumes after it.
     s = settle(initialRunState("FAILED", []), "QUEUED", [], true);
@@ -50,8 +50,8 @@ describe("run state", () => {
 
   it("keeps a finished run finished when a stale answer (computed before the final event) arrives after it", () => {
     let s = initialRunState("RUNNING", [{ stepId: "wait", nodeType: "delay", status: "WAITING", attempt: 1 }]);
-    s = applyEvent(s, ev(6, "step.succeeded", "wait", "SUCCEEDED"));
-    s = applyEvent(s, ev(7, "run.succeeded", null, "SUCCEEDED", true));
+    s = applyEvent(s, ev(6, "STEP_SUCCEEDED", "wait", "SUCCEEDED"));
+    s = applyEvent(s, ev(7, "RUN_SUCCEEDED", null, "SUCCEEDED", true));
     const stale = settle(s, "WAITING", [{ stepId: "wait", nodeType: "delay", status: "WAITING", attempt: 1 }]);
     expect(stale).toBe(s);
     expect(stale).toMatchObject({ status: "SUCCEEDED", steps: { wait: "SUCCEEDED" }, finished: true });
@@ -65,19 +65,31 @@ describe("run state", () => {
       { stepId: "wait", status: "WAITING", wakeAt: "2026-01-01T00:01:00Z" },
     ]);
     expect(s).toMatchObject({ branches: { check: ["true"] }, wakeAt: { wait: "2026-01-01T00:01:00Z" } });
-    s = applyEvent(s, { ...ev(1, "step.succeeded", "ask", "SUCCEEDED"), data: { attempt: 1, branches: ["rejected"] } });
-    s = applyEvent(s, { ...ev(2, "step.retrying", "http", "PENDING"), data: { retry_at: "2026-01-01T00:00:30Z" } });
-    s = applyEvent(s, { ...ev(3, "step.succeeded", "wait", "SUCCEEDED"), data: { attempt: 1 } });
+    s = applyEvent(s, { ...ev(1, "STEP_SUCCEEDED", "ask", "SUCCEEDED"), data: { attempt: 1, branches: ["rejected"] } });
+    s = applyEvent(s, { ...ev(2, "STEP_RETRYING", "http", "PENDING"), data: { retry_at: "2026-01-01T00:00:30Z" } });
+    s = applyEvent(s, { ...ev(3, "STEP_SUCCEEDED", "wait", "SUCCEEDED"), data: { attempt: 1 } });
     expect(s.branches).toEqual({ check: ["true"], ask: ["rejected"], wait: null });
     expect(s.wakeAt).toEqual({ http: "2026-01-01T00:00:30Z" });
-    s = applyEvent(s, ev(4, "step.started", "http", "RUNNING"));
+    s = applyEvent(s, ev(4, "STEP_STARTED", "http", "RUNNING"));
     expect(s.wakeAt).toEqual({});
     // The server's word replaces what the events said for the steps it lists, and keeps the others.
     s = settle(s, "RUNNING", [{ stepId: "ask", status: "PENDING" }]);
     expect(s.branches).toEqual({ check: ["true"], wait: null });
     // Run events carry the run's start and end.
-    s = applyEvent(s, { ...ev(5, "run.succeeded", null, "SUCCEEDED", true), at: "2026-01-01T00:02:00Z" });
+    s = applyEvent(s, { ...ev(5, "RUN_SUCCEEDED", null, "SUCCEEDED", true), at: "2026-01-01T00:02:00Z" });
     expect(s.finishedAt).toBe("2026-01-01T00:02:00Z");
+  });
+
+  it("tells run-level kinds from step kinds by the generated RunEventKind", () => {
+    const run: RunEventKind[] = ["RUN_QUEUED", "RUN_STARTED", "RUN_RETRIED", "RUN_SUCCEEDED", "RUN_CANCELLED"];
+    const step: RunEventKind[] = ["STEP_STARTED", "STEP_SUCCEEDED", "STEP_TOOL_CALL", "STEP_TASK_OPENED"];
+    expect(run.every(isRunLevel)).toBe(true);
+    expect(step.some(isRunLevel)).toBe(false);
+    // A step event never changes the run's status, even without a step id.
+    const s = applyEvent(initialRunState("RUNNING", []), ev(1, "STEP_TASK_EXPIRED", null, "RUNNING"));
+    const after = applyEvent(s, ev(2, "STEP_FAILED", null, "FAILED"));
+    expect(after.status).toBe("RUNNING");
+    expect(applyEvent(after, ev(3, "RUN_FAILED", null, "FAILED", true)).status).toBe("FAILED");
   });
 
   it("labels every status with a word and a symbol", () => {

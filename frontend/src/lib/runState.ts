@@ -1,5 +1,5 @@
 // Live run state: folds RunEvents (deduplicated by seq) over the statuses the `run` query returned.
-import type { RunEvent, RunStatus, StepSummary } from "../api/types";
+import type { RunEvent, RunEventKind, RunStatus, StepSummary } from "../api/types";
 
 export interface RunState {
   status: RunStatus | null;
@@ -16,6 +16,14 @@ export interface RunState {
 }
 
 export const FINAL_RUN_STATUSES: readonly string[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
+
+/** The kinds about the run as a whole (RUN_QUEUED … RUN_CANCELLED): the generated RunEventKind's `RUN_` members. */
+export type RunLevelKind = Extract<RunEventKind, `RUN_${string}`>;
+
+/** Whether an event concerns the whole run rather than one step; a kind added to the schema needs nothing here. */
+export function isRunLevel(kind: RunEventKind): kind is RunLevelKind {
+  return kind.startsWith("RUN_");
+}
 
 /** A step as the run query returns it; branches and wake time are optional (older answers, tests). */
 export type StepLike = Pick<StepSummary, "stepId" | "status"> & Partial<Omit<StepSummary, "stepId" | "status">>;
@@ -64,7 +72,7 @@ function withStepDetails(state: RunState, event: RunEvent, stepId: string, statu
 
 /**
  * Applies one event; an event at or below `lastSeq` (a replay after a reconnect) changes nothing. A run event
- * after a final one (`run.retried`: the run was retried and is queued again) makes the run unfinished again.
+ * after a final one (`RUN_RETRIED`: the run was retried and is queued again) makes the run unfinished again.
  */
 export function applyEvent(state: RunState, event: RunEvent): RunState {
   if (event.seq <= state.lastSeq) return state;
@@ -72,7 +80,7 @@ export function applyEvent(state: RunState, event: RunEvent): RunState {
   if (event.stepId && event.status) {
     next.steps = { ...state.steps, [event.stepId]: event.status };
     Object.assign(next, withStepDetails(state, event, event.stepId, event.status));
-  } else if (!event.stepId && event.kind.startsWith("run.") && event.status) {
+  } else if (!event.stepId && isRunLevel(event.kind) && event.status) {
     next.status = event.status as RunStatus;
     next.finished = FINAL_RUN_STATUSES.includes(event.status);
     if (event.status === "RUNNING" && !state.startedAt) next.startedAt = event.at;

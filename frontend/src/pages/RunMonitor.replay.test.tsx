@@ -3,7 +3,7 @@
 import { act, cleanup, screen, waitFor } from "@testing-library/react";
 import { getOperationName, type Client, type Operation } from "urql";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { RunEvent } from "../api/types";
+import type { RunEvent, RunEventKind } from "../api/types";
 import type { RunEventsHandlers } from "../lib/useRunEvents";
 import { answeringClient } from "../test/mockGraphQL";
 import { registry } from "../test/registry";
@@ -63,7 +63,7 @@ function server(calls: Operation[]): Client {
   return answeringClient(answers, calls);
 }
 
-const event = (seq: number, kind: string, status: string, stepId: string | null = null): RunEvent => ({
+const event = (seq: number, kind: RunEventKind, status: string, stepId: string | null = null): RunEvent => ({
   seq,
   kind,
   stepId,
@@ -98,16 +98,16 @@ describe("run monitor opened mid-run", () => {
 
     // The replay, one socket message at a time: queued, started, the trigger running, succeeded, the step running.
     const replay = [
-      event(1, "run.queued", "QUEUED"),
-      event(2, "run.started", "RUNNING"),
-      event(3, "step.started", "RUNNING", "start"),
-      event(4, "step.succeeded", "SUCCEEDED", "start"),
+      event(1, "RUN_QUEUED", "QUEUED"),
+      event(2, "RUN_STARTED", "RUNNING"),
+      event(3, "STEP_STARTED", "RUNNING", "start"),
+      event(4, "STEP_SUCCEEDED", "SUCCEEDED", "start"),
     ];
     for (const e of replay) push(e);
     expect(shown).toEqual([JSON.stringify(["RUNNING", "SUCCEEDED", "RUNNING"])]); // nothing stepped back
-    push(event(5, "step.started", "RUNNING", "write")); // caught up
+    push(event(5, "STEP_STARTED", "RUNNING", "write")); // caught up
     // Live from here on: each event shows as it comes.
-    push(event(6, "step.succeeded", "SUCCEEDED", "write"));
+    push(event(6, "STEP_SUCCEEDED", "SUCCEEDED", "write"));
     expect(shown).toEqual([JSON.stringify(["RUNNING", "SUCCEEDED", "RUNNING"]), JSON.stringify(["RUNNING", "SUCCEEDED", "SUCCEEDED"])]);
   });
 });
@@ -116,10 +116,10 @@ describe("replayGate", () => {
   it("holds events back until the last stored one, then passes each at once", async () => {
     const { replayGate } = await import("../lib/runReplay");
     const gate = replayGate(3);
-    expect(gate(event(1, "run.started", "RUNNING"))).toEqual([]);
-    expect(gate(event(2, "step.started", "RUNNING", "a"))).toEqual([]);
-    expect(gate(event(3, "step.succeeded", "SUCCEEDED", "a")).map((e) => e.seq)).toEqual([1, 2, 3]);
-    expect(gate(event(4, "run.succeeded", "SUCCEEDED")).map((e) => e.seq)).toEqual([4]);
-    expect(replayGate(0)(event(1, "run.started", "RUNNING")).map((e) => e.seq)).toEqual([1]);
+    expect(gate(event(1, "RUN_STARTED", "RUNNING"))).toEqual([]);
+    expect(gate(event(2, "STEP_STARTED", "RUNNING", "a"))).toEqual([]);
+    expect(gate(event(3, "STEP_SUCCEEDED", "SUCCEEDED", "a")).map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(gate(event(4, "RUN_SUCCEEDED", "SUCCEEDED")).map((e) => e.seq)).toEqual([4]);
+    expect(replayGate(0)(event(1, "RUN_STARTED", "RUNNING")).map((e) => e.seq)).toEqual([1]);
   });
 });
