@@ -75,7 +75,9 @@ async def pins_of(info: Info, workflow_id: uuid.UUID) -> list[NodePin]:
 
 @strawberry.type
 class NodePinPayload:
-    pin: NodePin | None = strawberry.field(default=None, description="The pin (unpinNodeOutput: the one removed).")
+    pin: NodePin | None = strawberry.field(
+        default=None, description="The pin (unpinNodeOutput: the one removed, or null when there was none)."
+    )
     workflow: Workflow | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
@@ -229,13 +231,16 @@ class TestingMutation:
             pin, owner = NodePin.from_model(row), Workflow.from_model(workflow)
         return NodePinPayload(pin=pin, workflow=owner)
 
-    @strawberry.mutation(description="Remove a node's pin from the draft.", extensions=needs(Permission.WORKFLOW_TEST))
+    @strawberry.mutation(
+        description="Remove a node's pin from the draft (`pin`: the one removed; null when the node had none).",
+        extensions=needs(Permission.WORKFLOW_TEST),
+    )
     @payload(lambda errors: NodePinPayload(errors=errors))
     async def unpin_node_output(self, info: Info, workflow_id: strawberry.ID, node_id: str) -> NodePinPayload:
         ctx = info.context
         key = require_id(workflow_id, "workflow")
         async with ctx.state.sessions.begin() as s:
             row = await pins_store.unpin(s, ctx.tenant_id, ctx.require_principal(), key, node_id)
-            pin = NodePin.from_model(row)
+            pin = NodePin.from_model(row) if row is not None else None
             owner = Workflow.from_model(await workflows_store.require(s, ctx.tenant_id, key))
         return NodePinPayload(pin=pin, workflow=owner)

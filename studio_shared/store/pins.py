@@ -175,8 +175,9 @@ async def pin(
 
 async def unpin(
     s: AsyncSession, tenant_id: uuid.UUID, actor: Principal, workflow_id: uuid.UUID, node_id: str
-) -> models.NodePin:
-    """Remove a node's pin; NotFound when the node has none (or the workflow is another tenant's)."""
+) -> models.NodePin | None:
+    """Remove a node's pin, and return it; None when the node has none (a pin removed twice is removed). NotFound
+    when the workflow is missing (or another tenant's)."""
     await require(s, tenant_id, workflow_id)
     row = await s.scalar(
         sa.select(models.NodePin).where(
@@ -186,7 +187,7 @@ async def unpin(
         )
     )
     if row is None:
-        raise NotFound("pin", node_id)
+        return None
     await s.delete(row)
     await s.flush()
     audit.record(s, tenant_id, actor.actor, "workflow.unpin", ("workflow", workflow_id), {"node": node_id})
