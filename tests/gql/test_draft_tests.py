@@ -433,6 +433,20 @@ async def test_an_idempotency_key_starts_one_test_run(
     again = await start_test(gql, tenant, workflow_id, i={"name": "a"}, key="k1")
     assert first["created"] is True and again["created"] is False
     assert again["run"]["id"] == first["run"]["id"]
+    # Live runs and test runs never answer each other's keys.
+    assert (await gql.data(PUBLISH, {"id": workflow_id}, tenant.token(Role.EDITOR)))["publishWorkflow"]["errors"] == []
+    live = await gql.data(
+        """mutation($id: ID!) { startRun(workflowId: $id, input: {name: "b"}, idempotencyKey: "k1") {
+             created run { id test idempotencyKey } } }""",
+        {"id": workflow_id},
+        tenant.token(Role.OPERATOR),
+    )
+    assert live["startRun"]["created"] is True and live["startRun"]["run"]["test"] is False
+    assert live["startRun"]["run"]["id"] != first["run"]["id"]
+    keyed = await gql.data(
+        "query($id: ID!) { run(id: $id) { idempotencyKey } }", {"id": first["run"]["id"]}, tenant.token()
+    )
+    assert keyed["run"]["idempotencyKey"] == "k1"
 
 
 async def test_archiving_cancels_unfinished_test_runs_and_publishing_lets_them_finish(
@@ -517,3 +531,30 @@ async def test_a_published_run_never_reads_a_pin_even_one_its_version_row_carrie
     run = await finished(gql, state, tenant, live["startRun"]["run"]["id"])
     assert run["status"] == "FAILED" and steps_of(run)["boom"]["error"]["message"] == "boom 3", run
     assert not any(step["pinned"] for step in run["steps"])
+
+
+async def test_a_pinned_trigger_output_is_the_test_input_and_child_runs_of_a_test_are_tests(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    child_id = await create(
+        gql, tenant, chain({"id": "echo", "type": "transform", "config": {"value": "{{ input.n }}"}})
+    )
+    assert (await gql.data(PUBLISH, {"id": child_id}, tenant.token(Role.EDITOR)))["publishWorkflow"]["errors"] == []
+    parent = chain(
+        {"id": "call", "type": "subworkflow", "config": {"workflow": child_id, "input": {"n": "{{ input.n }}"}}},
+    )
+    workflow_id = await create(gql, tenant, parent, name="parent")
+    await gql.data(PIN, {"id": workflow_id, "node": "start", "out": {"n": 7}}, tenant.token(Role.EDITOR))
+    started = await start_test(gql, tenant, workflow_id)
+    run = await finished(gql, state, tenant, started["run"]["id"])
+    assert run["status"] == "SUCCEEDED", run
+    assert steps_of(run)["call"]["output"] == {"echo": 7}
+    async with state.sessions() as s:
+        children = list(
+            await s.scalars(sa.select(models.Run).where(models.Run.parent_run_id == uuid.UUID(started["run"]["id"])))
+        )
+        queued = await s.scalar(
+            sa.select(models.RunEvent).where(models.RunEvent.run_id == children[0].id, models.RunEvent.seq == 1)
+        )
+    assert [(c.test, c.version) for c in children] == [(True, 1)]  # part of the test; runs the published child
+    assert queued is not None and queued.data is not None and queued.data["test"] is True
