@@ -558,3 +558,24 @@ async def test_a_pinned_trigger_output_is_the_test_input_and_child_runs_of_a_tes
         )
     assert [(c.test, c.version) for c in children] == [(True, 1)]  # part of the test; runs the published child
     assert queued is not None and queued.data is not None and queued.data["test"] is True
+
+
+async def test_test_runs_pass_the_same_admission_as_every_start(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    """The tenant's cap on live runs counts test runs and refuses a test beyond it, as it refuses a real start."""
+    async with state.sessions.begin() as s:
+        await s.execute(sa.update(models.Tenant).where(models.Tenant.id == tenant.id).values(max_live_runs=1))
+    workflow_id = await create(gql, tenant, SLOW)
+    started = await start_test(gql, tenant, workflow_id)
+    await until_running(state, tenant, started["run"]["id"])
+    for document, variables in ((TEST_RUN, {"id": workflow_id}), (TEST_STEP, {"id": workflow_id, "node": "a"})):
+        answer = await gql.raw(document, variables, tenant.token(Role.EDITOR))
+        (error,) = answer["errors"]
+        assert error["extensions"]["code"] == "TOO_MANY_LIVE_RUNS", error
+    async with state.sessions() as s:
+        count = await s.scalar(sa.select(sa.func.count()).where(models.Run.tenant_id == tenant.id))
+    assert count == 1
+    await gql.data(CANCEL, {"id": started["run"]["id"]}, tenant.token(Role.OPERATOR))
+    await finished(gql, state, tenant, started["run"]["id"])
+    assert (await start_test(gql, tenant, workflow_id))["errors"] == [], "room again once the first one ended"
