@@ -137,19 +137,22 @@ async def start_test_step(
                 sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id == run.id)
             )
             earlier = {row.step_id: row for row in rows}
-    definition = parse_definition(snapshot.definition, control.registry)
-    if node_id not in definition:
-        raise ValidationFailed.one(["nodeId"], f"the draft has no node {node_id!r}", "NOT_FOUND")
-    if upstream is not None:
-        unknown = sorted(k for k in upstream if k not in definition)
-        if unknown:
-            raise ValidationFailed.one(["upstream", unknown[0]], f"the draft has no node {unknown[0]!r}", "NOT_FOUND")
-        trigger = definition.trigger
-        if input is None and trigger.id in upstream:
-            input = upstream[trigger.id]
-    if input is None:
-        input = _pinned_input(definition, pins)
-    filled = fill_upstream(definition, node_id, input, upstream or {}, earlier, pins)
+        # Checked inside the transaction: a refused test step (unknown node, missing data) leaves no snapshot.
+        definition = parse_definition(snapshot.definition, control.registry)
+        if node_id not in definition:
+            raise ValidationFailed.one(["nodeId"], f"the draft has no node {node_id!r}", "NOT_FOUND")
+        if upstream is not None:
+            unknown = sorted(k for k in upstream if k not in definition)
+            if unknown:
+                raise ValidationFailed.one(
+                    ["upstream", unknown[0]], f"the draft has no node {unknown[0]!r}", "NOT_FOUND"
+                )
+            trigger = definition.trigger
+            if input is None and trigger.id in upstream:
+                input = upstream[trigger.id]
+        if input is None:
+            input = _pinned_input(definition, pins)
+        filled = fill_upstream(definition, node_id, input, upstream or {}, earlier, pins)
     data: dict[str, Any] = {"test_step": node_id}
     if from_run_id is not None:
         data["upstream_run"] = str(from_run_id)

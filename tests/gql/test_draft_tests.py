@@ -339,7 +339,10 @@ async def test_a_test_step_refuses_an_unknown_node_missing_upstream_data_and_a_f
     assert foreign_run[0]["code"] == "NOT_FOUND", foreign_run
     async with state.sessions() as s:
         count = await s.scalar(sa.select(sa.func.count()).where(models.Run.workflow_id == uuid.UUID(workflow_id)))
-    assert count == 0
+        snapshots = await s.scalar(
+            sa.select(sa.func.count()).where(models.WorkflowVersion.workflow_id == uuid.UUID(workflow_id))
+        )
+    assert (count, snapshots) == (0, 0), "a refused test step stores nothing"
 
 
 async def test_replaying_an_earlier_runs_trigger_payload_against_the_draft(
