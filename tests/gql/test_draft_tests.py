@@ -305,11 +305,23 @@ async def test_a_test_step_runs_one_node_with_upstream_data_from_pins_a_run_or_j
     assert steps["shout"]["output"] == "PINNED" and steps["shout"]["pinned"] is False
     assert steps["hello"]["pinned"] is True
 
-    # The first node after the trigger needs nothing but the input.
-    first = await gql.data(TEST_STEP, {"id": workflow_id, "node": "hello", "i": {"name": "cy"}}, editor)
-    run = await finished(gql, state, tenant, first["testStep"]["run"]["id"])
-    assert steps_of(run)["hello"]["output"] == {"greeting": "hi cy"}
+    # The first node after the trigger needs nothing but the input; waitSeconds answers with the finished run.
+    waited = await gql.data(
+        """mutation($id: ID!, $i: JSON) { testStep(workflowId: $id, nodeId: "hello", input: $i, waitSeconds: 10) {
+             run { id status step(stepId: "hello") { status output durationMs } } errors { code } } }""",
+        {"id": workflow_id, "i": {"name": "cy"}},
+        editor,
+    )
+    assert waited["testStep"]["run"]["status"] == "SUCCEEDED", waited
+    assert waited["testStep"]["run"]["step"]["output"] == {"greeting": "hi cy"}
+    run = await finished(gql, state, tenant, waited["testStep"]["run"]["id"])
     assert steps_of(run)["shout"]["status"] == "SKIPPED"  # downstream of the tested node: not run
+    too_long = await gql.data(
+        'mutation($id: ID!) { testStep(workflowId: $id, nodeId: "hello", waitSeconds: 11) { errors { path } } }',
+        {"id": workflow_id},
+        editor,
+    )
+    assert too_long["testStep"]["errors"] == [{"path": ["waitSeconds"]}]
 
 
 async def test_a_test_step_refuses_an_unknown_node_missing_upstream_data_and_a_foreign_run(
