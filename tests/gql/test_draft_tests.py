@@ -594,3 +594,35 @@ async def test_test_runs_pass_the_same_admission_as_every_start(
     await gql.data(CANCEL, {"id": started["run"]["id"]}, tenant.token(Role.OPERATOR))
     await finished(gql, state, tenant, started["run"]["id"])
     assert (await start_test(gql, tenant, workflow_id))["errors"] == [], "room again once the first one ended"
+
+
+async def test_test_snapshots_are_never_triggers_webhooks_or_schedules_targets(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: Any
+) -> None:
+    """A tested, never published workflow listening on a channel, with a webhook: a message starts nothing, a delivery
+    is refused as unpublished, and the test snapshot is no version to start or list."""
+    from tests.gql.test_messaging import SEND, listener
+
+    channel = f"tests-{uuid.uuid4().hex[:8]}"
+    workflow_id = await create(gql, tenant, listener(channel))
+    tested = await start_test(gql, tenant, workflow_id, i={"channel": channel, "text": "hi"})
+    assert (await finished(gql, state, tenant, tested["run"]["id"]))["status"] == "SUCCEEDED"
+    sent = await gql.data(SEND, {"c": channel, "t": "hello"}, tenant.token(Role.OPERATOR))
+    assert sent["sendMessage"]["errors"] == [] and sent["sendMessage"]["runs"] == []
+    hook = await gql.data(
+        "mutation($w: ID!) { createWebhook(workflowId: $w, input: {auth: NONE}) { webhook { id } errors { code } } }",
+        {"w": workflow_id},
+        tenant.token(Role.EDITOR),
+    )
+    delivered = await http.post(f"/hooks/{hook['createWebhook']['webhook']['id']}", json={"x": 1})
+    assert delivered.status_code != 202, delivered.text
+    for version in (None, -1, 0):
+        refused = await gql.data(
+            "mutation($id: ID!, $v: Int) { startRun(workflowId: $id, version: $v) { run { id } errors { code } } }",
+            {"id": workflow_id, "v": version},
+            tenant.token(Role.OPERATOR),
+        )
+        assert refused["startRun"]["run"] is None and refused["startRun"]["errors"], (version, refused)
+    async with state.sessions() as s:
+        runs = await s.scalar(sa.select(sa.func.count()).where(models.Run.workflow_id == uuid.UUID(workflow_id)))
+    assert runs == 1
