@@ -60,7 +60,8 @@ class RegistryQuery:
         return NodeType.from_model(node) if node else None
 
     @strawberry.field(
-        description="Check a definition without saving it: every problem, with its path (empty when valid).",
+        description="Check a definition without saving it: every problem, with its path and severity; valid when "
+        "none is an ERROR (WARNINGs block nothing). Templates are parsed and their references checked.",
         extensions=needs(Permission.WORKFLOW_READ),
     )
     def validate_definition(self, info: Info, definition: JSON) -> list[UserError]:
