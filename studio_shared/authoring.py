@@ -34,7 +34,7 @@ from studio_shared.schemas.messages import clip
 from studio_shared.schemas.registry import NodeRegistry
 from studio_shared.templates.allowlists import DICT_ATTRIBUTES, SEQUENCE_ATTRIBUTES, STR_ATTRIBUTES
 from studio_shared.templates.environment import SandboxEnvironment, build_environment
-from studio_shared.templates.inspection import Reference, Segment, inspect_template
+from studio_shared.templates.inspection import Inspection, Reference, Segment, inspect_template
 from studio_shared.templates.limits import MAX_DEPTH
 from studio_shared.templates.templates import default_templates
 
@@ -75,6 +75,13 @@ _TYPE_WORDS = {
 @functools.cache
 def _environment() -> SandboxEnvironment:
     return build_environment()
+
+
+@functools.lru_cache(maxsize=8192)
+def inspected(source: str, names: frozenset[str]) -> Inspection:
+    """The inspection of one template (immutable, so shared): a draft is checked again on every validation, save
+    and publish, and most of its templates have not changed in between."""
+    return inspect_template(_environment(), source, names)
 
 
 def _where(source: str, offset: int) -> str:
@@ -230,7 +237,6 @@ class _Checker:
         self.registry = registry
         self.nodes: list[Any] = definition["nodes"]
         self.graph = _graph(self.nodes, definition.get("edges", []))
-        self.env = _environment()
         self.max_chars = default_templates().max_template_chars
         self.trigger_schema: Any = None
         for raw in self.nodes:
@@ -290,7 +296,7 @@ class _Checker:
                 )
             )
             return
-        inspection = inspect_template(self.env, source, names)
+        inspection = inspected(source, names)
         for finding in inspection.findings:
             self.problems.append(
                 Problem(path, clip(f"{finding.message} {_where(source, finding.offset)}"), finding.code)
