@@ -33,7 +33,7 @@ INPUT_SCHEMA = {
 
 
 def draft(size: int = 1000) -> dict[str, Any]:
-    """A valid draft of ``size`` nodes (rounded down to whole blocks of four, plus the trigger)."""
+    """A valid draft of exactly ``size`` nodes: the trigger, whole blocks of four, then a chain of transforms."""
     nodes: list[dict[str, Any]] = [{"id": "start", "type": "trigger.manual", "config": {"input_schema": INPUT_SCHEMA}}]
     edges: list[dict[str, Any]] = []
     previous = "start"
@@ -73,6 +73,11 @@ def draft(size: int = 1000) -> dict[str, Any]:
             {"source": note, "target": join},
         ]
         previous = join
+    for t in range(size - len(nodes)):  # the rest: a chain of transforms, each reading the one before
+        tail = f"t{t}"
+        nodes.append({"id": tail, "type": "transform", "config": {"value": "{{ steps." + previous + ".output }}"}})
+        edges.append({"source": previous, "target": tail})
+        previous = tail
     return {"nodes": nodes, "edges": edges}
 
 
