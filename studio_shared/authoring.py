@@ -10,8 +10,9 @@ References are checked against the graph and the schemas:
   not upstream (downstream, or on no path to it) is an error. An upstream node that may not have succeeded by
   then (it is not on every path from the start, i.e. on another branch of a condition or switch, or it has
   ``on_error: continue``) is a warning. Only ``steps.X.output`` exists.
-* ``input.…`` is checked against the trigger's ``input_schema``; ``steps.X.output.…`` against X's output schema:
-  the registry's ``output_schema``, a trigger's ``input_schema``, or for ``transform`` the shape of its ``value``.
+* ``input.…`` is checked against the trigger's ``input_schema`` (without one, its type's output schema);
+  ``steps.X.output.…`` against X's output schema: the registry's ``output_schema``, a trigger's
+  ``input_schema``, or for ``transform`` the shape of its ``value``.
   A field missing from a closed schema (``additionalProperties: false``) is an error, from an open one that lists
   its properties a warning. Schemas that say nothing about a value (``{}``, ``$ref``, ``anyOf`` …) end the check.
 * Dynamic access (``steps[name]``), called methods (``input.get('x')``) and the names a node adds for its own
@@ -244,7 +245,9 @@ class _Checker:
             node_type = registry.get(type_name) if isinstance(type_name, str) else None
             if node_type is not None and node_type.trigger:
                 config = raw.get("config")
-                self.trigger_schema = config.get("input_schema") if isinstance(config, dict) else None
+                declared = config.get("input_schema") if isinstance(config, dict) else None
+                # Without an input_schema, the trigger type's output is the input (a message's text, channel …).
+                self.trigger_schema = declared if isinstance(declared, dict) else node_type.output_schema
                 break
         self.problems: list[Problem] = []
 

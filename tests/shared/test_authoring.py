@@ -4,12 +4,15 @@ problem expected, and a corpus of valid ones that must give no problem at all.""
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from studio_shared.definition import parse_definition, validate_definition
 from studio_shared.errors import ERROR, WARNING
+from studio_shared.templates import default_templates
 
 ORDER_SCHEMA = {
     "type": "object",
@@ -359,3 +362,31 @@ def test_a_template_over_the_length_limit_is_refused_without_parsing() -> None:
         "TEMPLATE_TOO_LONG",
         "the template is 20,007 characters long; the limit is 20,000 — shorten it",
     )
+
+
+def test_the_ssti_corpus_is_checked_without_rendering_and_each_refused_entry_is_an_error() -> None:
+    corpus = json.loads((Path(__file__).parent.parent / "corpora" / "ssti.json").read_text(encoding="utf-8"))
+    nodes: list[dict[str, Any]] = [{"id": "start", "type": "trigger.manual", "config": {}}]
+    for i, entry in enumerate(corpus):
+        nodes.append({"id": f"t{i}", "type": "transform", "config": {"value": entry["payload"]}})
+    definition = {"nodes": nodes, "edges": [{"source": "start", "target": n["id"]} for n in nodes[1:]]}
+    problems = validate_definition(definition)  # parses all of them; raises nothing, renders nothing
+    assert all(p.path[0] == "nodes" and p.path[2:] == ("config", "value") for p in problems)
+    flagged = {int(p.path[1]) - 1 for p in problems if p.severity == ERROR}
+    refused_at_compile = {
+        i for i, entry in enumerate(corpus) if default_templates().check(entry["payload"]) and "{{" in entry["payload"]
+    }
+    assert refused_at_compile <= flagged  # whatever the sandbox refuses to compile, the checker calls an error
+
+
+def test_a_message_trigger_s_input_is_its_type_s_output() -> None:
+    definition = {
+        "nodes": [
+            {"id": "start", "type": "trigger.message", "config": {"channel": "orders"}},
+            {"id": "t", "type": "transform", "config": {"value": "{{ input.text }} {{ input.txet }}"}},
+        ],
+        "edges": [{"source": "start", "target": "t"}],
+    }
+    assert [(p.severity, p.message) for p in validate_definition(definition)] == [
+        (WARNING, "field 'txet' is not declared at 26: input lists channel, sender, text (and may have others)")
+    ]
