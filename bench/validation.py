@@ -14,7 +14,7 @@ import statistics
 import time
 from typing import Any
 
-from studio_shared.authoring import inspected
+from studio_shared.authoring import clear_cache
 from studio_shared.definition import validate_definition
 from studio_shared.errors import ERROR
 from studio_shared.schemas import load_registry
@@ -107,7 +107,7 @@ def measure(size: int, repeat: int) -> list[tuple[str, float, float]]:
         cpu: list[float] = []
         for _ in range(repeat):
             if cold:
-                inspected.cache_clear()
+                clear_cache()
             started, started_cpu = time.perf_counter(), time.process_time()
             validate_definition(definition, registry, templates=templates)
             wall.append((time.perf_counter() - started) * 1000)

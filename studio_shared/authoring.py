@@ -78,11 +78,25 @@ def _environment() -> SandboxEnvironment:
     return build_environment()
 
 
-@functools.lru_cache(maxsize=8192)
+CACHED_CHARS = 1_000  # templates up to this long are cached: 4,096 of them hold a few MB at most
+
+
+@functools.lru_cache(maxsize=4096)
+def _inspected(source: str, names: frozenset[str]) -> Inspection:
+    return inspect_template(_environment(), source, names)
+
+
 def inspected(source: str, names: frozenset[str]) -> Inspection:
     """The inspection of one template (immutable, so shared): a draft is checked again on every validation, save
-    and publish, and most of its templates have not changed in between."""
-    return inspect_template(_environment(), source, names)
+    and publish, and most of its templates have not changed in between. Long templates are parsed every time."""
+    if len(source) > CACHED_CHARS:
+        return inspect_template(_environment(), source, names)
+    return _inspected(source, names)
+
+
+def clear_cache() -> None:
+    """Forget every cached inspection (benchmarks time the cold parse with it)."""
+    _inspected.cache_clear()
 
 
 def _where(source: str, offset: int) -> str:

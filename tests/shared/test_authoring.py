@@ -390,3 +390,10 @@ def test_a_message_trigger_s_input_is_its_type_s_output() -> None:
     assert [(p.severity, p.message) for p in validate_definition(definition)] == [
         (WARNING, "field 'txet' is not declared at 26: input lists channel, sender, text (and may have others)")
     ]
+
+
+def test_templates_longer_than_the_cache_takes_are_checked_each_time() -> None:
+    long = "x" * 1_500 + "{{ input.amount | nosuchfilter }}"
+    for _ in range(2):
+        [problem] = validate_definition(graph(long))
+        assert problem.message == "unknown filter 'nosuchfilter' at 1518"
