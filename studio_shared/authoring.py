@@ -129,7 +129,10 @@ def _graph(nodes: Sequence[Any], edges: object) -> _Graph:
     for raw in edges if isinstance(edges, list) else []:
         if not isinstance(raw, dict):
             continue
-        source, target = index.get(raw.get("source")), index.get(raw.get("target"))  # type: ignore[arg-type]
+        ends = raw.get("source"), raw.get("target")
+        if not isinstance(ends[0], str) or not isinstance(ends[1], str):
+            continue  # the schema stage reported it
+        source, target = index.get(ends[0]), index.get(ends[1])
         if source is None or target is None or source == target:
             continue
         preds[target].append(source)

@@ -397,3 +397,25 @@ def test_templates_longer_than_the_cache_takes_are_checked_each_time() -> None:
     for _ in range(2):
         [problem] = validate_definition(graph(long))
         assert problem.message == "unknown filter 'nosuchfilter' at 1518"
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        {"nodes": [{"id": "t", "type": "transform", "config": {"value": "{{ steps.x.output }}"}}], "edges": "no"},
+        {"nodes": [None, 3, {"id": ["x"], "type": "transform", "config": {"value": "{{ input.a }}"}}]},
+        {"nodes": [{"id": "a", "type": "transform", "config": "{{ 1 }}"}], "edges": [{"source": {}, "target": []}]},
+        {"nodes": [{"id": "a", "type": 7, "config": {"value": "{{ steps.a.output }}"}}], "edges": [None]},
+        {
+            "nodes": [
+                {"id": "start", "type": "trigger.manual", "config": {"input_schema": {"$ref": "#/x"}}},
+                {"id": "a", "type": "agent", "config": {"tools": [None, {"request": "{{ args.q | nofilter }}"}]}},
+                {"id": "b", "type": "transform", "config": {"value": "{{ steps.a.output.answer.x }}"}},
+            ],
+            "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "a"}],
+        },
+    ],
+)
+def test_broken_definitions_never_break_the_checks(definition: Any) -> None:
+    problems = validate_definition(definition)  # no exception, whatever the shape
+    assert problems and all(p.message for p in problems)
