@@ -109,6 +109,15 @@ def _where(source: str, offset: int) -> str:
     return f"at {offset} (line {line}, column {column})"
 
 
+def _located(message: str, where: str) -> str:
+    """The place after the message's first clause: ``unknown filter 'x' at 14; did you mean …``."""
+    cuts = [i for i in (message.find(": "), message.find("; "), message.find(" — ")) if i > 0]
+    if not cuts:
+        return f"{message} {where}"
+    cut = min(cuts)
+    return f"{message[:cut]} {where}{message[cut:]}"
+
+
 @dataclass(frozen=True, slots=True)
 class _Graph:
     """Node ids with their positions, and for each node the bitsets of its ancestors and dominators."""
@@ -302,9 +311,7 @@ class _Checker:
     def _add(
         self, path: tuple[str, ...], source: str, offset: int, message: str, code: str, severity: Severity
     ) -> None:
-        head, sep, rest = message.partition(": ")
-        text = f"{head} {_where(source, offset)}{sep}{rest}"
-        self.problems.append(Problem(path, clip(text), code, severity))
+        self.problems.append(Problem(path, clip(_located(message, _where(source, offset))), code, severity))
 
     def _template(self, node: int, source: str, path: tuple[str, ...], names: frozenset[str]) -> None:
         if len(source) > self.max_chars:
@@ -318,9 +325,7 @@ class _Checker:
             return
         inspection = inspected(source, names)
         for finding in inspection.findings:
-            self.problems.append(
-                Problem(path, clip(f"{finding.message} {_where(source, finding.offset)}"), finding.code)
-            )
+            self._add(path, source, finding.offset, finding.message, finding.code, ERROR)
         for reference in inspection.references:
             found = self._reference(node, reference)
             if found is None:

@@ -64,7 +64,7 @@ BROKEN: list[tuple[Any, str, str, str, str]] = [
         "value",
         ERROR,
         "TEMPLATE_SYNTAX",
-        "syntax error: unexpected 'end of print statement' at 18",
+        "syntax error at 18: unexpected 'end of print statement'",
     ),
     (
         "Total: {{ input.amount | nosuchfilter }}",
@@ -78,7 +78,7 @@ BROKEN: list[tuple[Any, str, str, str, str]] = [
         "value",
         ERROR,
         "UNKNOWN_FILTER",
-        "unknown filter 'uper'; did you mean 'upper'? at 18",
+        "unknown filter 'uper' at 18; did you mean 'upper'?",
     ),
     ("{{ input.amount is nosuchtest }}", "value", ERROR, "UNKNOWN_TEST", "unknown test 'nosuchtest' at 19"),
     (
@@ -167,21 +167,21 @@ BROKEN: list[tuple[Any, str, str, str, str]] = [
         "NO_SUCH_FIELD",
         "unknown field 'owner' at 7: run has only: id, workflow, version, trigger",
     ),
-    ("{{ item }}", "value", ERROR, "UNKNOWN_NAME", "unknown name 'item' — templates can read input, steps, run at 3"),
+    ("{{ item }}", "value", ERROR, "UNKNOWN_NAME", "unknown name 'item' at 3 — templates can read input, steps, run"),
     (
         "{{ 1 }}{% if input.amount %}x{% endif %}",
         "value",
         ERROR,
         "TEMPLATE_REFUSED",
-        "statements ({% … %}) are not allowed: a template is text with {{ expression }} parts only — use "
-        "`a if condition else b`, filters like | join, | map, | select, or .get(...) at 7",
+        "statements ({% … %}) are not allowed at 7: a template is text with {{ expression }} parts only — use "
+        "`a if condition else b`, filters like | join, | map, | select, or .get(...)",
     ),
     (
         "a {# note #} {{ 1 }}",
         "value",
         ERROR,
         "TEMPLATE_REFUSED",
-        "comments ({# … #}) are not allowed in templates; remove them at 2",
+        "comments ({# … #}) are not allowed in templates at 2; remove them",
     ),
     (
         "{{ input.__class__ }}",
@@ -195,9 +195,9 @@ BROKEN: list[tuple[Any, str, str, str, str]] = [
         "value",
         ERROR,
         "TEMPLATE_REFUSED",
-        "the name 'loop' is not available; use input, steps or run at 3",
+        "the name 'loop' is not available at 3; use input, steps or run",
     ),
-    ("{{ 'abc }}", "value", ERROR, "TEMPLATE_SYNTAX", 'syntax error: unexpected char "\'" at 3'),
+    ("{{ 'abc }}", "value", ERROR, "TEMPLATE_SYNTAX", 'syntax error at 3: unexpected char "\'"'),
     (
         "line one\n  {{ input.amount | nosuchfilter }}",
         "value",
