@@ -11,7 +11,7 @@ import type {
   WorkflowQuery,
 } from "../gql/graphql";
 
-export type { RunStatus, Severity } from "../gql/graphql";
+export type { RunStatus } from "../gql/graphql";
 
 /** Every payload's `errors`, and what `validateDefinition` returns (the UserErrorFields fragment). A problem without
  *  a severity (one the UI makes itself) is an error. */
