@@ -22,6 +22,7 @@ from bench import (
     schemas,
     starts,
     subscriptions,
+    validation,
     webhooks,
 )
 
@@ -37,6 +38,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     logins,
     schemas,
     admission,
+    validation,
 )
 
 

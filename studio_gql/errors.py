@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import math
@@ -31,15 +32,28 @@ PUBLIC_CODES = frozenset(
 )
 
 
+@strawberry.enum(description="How serious a problem is: an ERROR makes the input invalid, a WARNING blocks nothing.")
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
 @strawberry.type(description="A problem with the input of a mutation; `path` points at the offending field.")
 class UserError:
     path: list[str] = strawberry.field(description="Where the problem is, e.g. ['nodes', '2', 'config', 'url'].")
     message: str = strawberry.field(description="What is wrong and how to fix it.")
     code: str = strawberry.field(description="A stable machine-readable code, e.g. INVALID_SCHEMA, NOT_FOUND.")
+    severity: Severity = strawberry.field(
+        default=Severity.ERROR,
+        description="ERROR: the input is invalid (a draft's template errors block publishing, not saving); "
+        "WARNING: worth a look, blocks nothing.",
+    )
 
     @classmethod
     def from_problem(cls, problem: Problem) -> UserError:
-        return cls(path=list(problem.path), message=problem.message, code=problem.code)
+        return cls(
+            path=list(problem.path), message=problem.message, code=problem.code, severity=Severity(problem.severity)
+        )
 
 
 def user_errors(exc: StudioError) -> list[UserError]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from studio_shared.authoring import check_templates
 from studio_shared.errors import Problem, ValidationFailed
 from studio_shared.schemas.admission import ADMISSION_CODES
 from studio_shared.schemas.messages import clip, sort_problems
@@ -473,8 +474,11 @@ def _section_rank(problem: Problem) -> int:
     return _SECTIONS.get(problem.path[0], 3) if problem.path else 0
 
 
-def validate_definition(definition: object, registry: NodeRegistry | None = None) -> list[Problem]:
-    """Every problem in a workflow definition (schema, node configs, graph), sorted by path; [] means valid."""
+def validate_definition(
+    definition: object, registry: NodeRegistry | None = None, *, templates: bool = True
+) -> list[Problem]:
+    """Every problem in a workflow definition (schema, node configs, graph, and with ``templates`` the templates and
+    their references: ``authoring``), sorted by path; no problem of severity ``error`` means valid."""
     registry = registry if registry is not None else load_registry()
     problems = validate_workflow_document(definition)
     if not isinstance(definition, dict) or not isinstance(definition.get("nodes"), list):
@@ -498,6 +502,8 @@ def validate_definition(definition: object, registry: NodeRegistry | None = None
     if isinstance(edges, list):
         _check_edges(edges, graph, typed, problems)
         problems.extend(_cycle_problems(graph))
+    if templates:
+        problems.extend(check_templates(definition, registry))
     return sorted(sort_problems(problems), key=_section_rank)
 
 
@@ -540,13 +546,15 @@ def _build_node(i: int, raw: Mapping[str, Any], registry: NodeRegistry) -> Node:
 def parse_definition(definition: object, registry: NodeRegistry | None = None) -> Definition:
     """The typed Definition of a valid definition; raises ValidationFailed carrying every problem otherwise.
 
-    Definitions parsed here are stored versions (saving goes through validate_definition). One that breaks only
+    Definitions parsed here are stored versions (saving goes through validate_definition). Their templates are not
+    checked here (a version published before the checks existed keeps running; a template fails where it renders).
+    One that breaks only
     the schema admission rules (a remote `$ref`, a pattern RE2 refuses: ADMISSION_CODES), added after versions
     were published, still parses, so its runs keep going: the validator factory refuses the schema or pattern
     where it is used (a start's input, a decision's form, a tool call), with a problem that says to republish.
     """
     registry = registry if registry is not None else load_registry()
-    problems = [p for p in validate_definition(definition, registry) if p.code not in ADMISSION_CODES]
+    problems = [p for p in validate_definition(definition, registry, templates=False) if p.code not in ADMISSION_CODES]
     if problems:
         raise ValidationFailed(problems)
     raw = cast(dict[str, Any], definition)

@@ -14,15 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+ERROR: Severity = "error"
+WARNING: Severity = "warning"
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with user input; `path` points at it, e.g. ("nodes", "2", "config", "url")."""
+    """One thing wrong with user input; `path` points at it, e.g. ("nodes", "2", "config", "url").
+
+    An ``error`` makes the input invalid; a ``warning`` is worth a look but blocks nothing.
+    """
 
     path: tuple[str, ...]
     message: str
     code: str = "INVALID"
+    severity: Severity = ERROR
 
     @property
     def dotted(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import admission, engine, graphql_reads, graphql_validation, starts
+from bench import admission, engine, graphql_reads, graphql_validation, starts, validation
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES
 
 pytestmark = pytest.mark.slow
@@ -65,3 +65,15 @@ async def test_the_validation_benchmark_measures_operations_refused_at_their_fir
     rows = await graphql_validation.measure(repeat=3, rounds=1)  # raises unless each operation met the refusal
     assert [label.split(": ")[0] for label, _ in rows] == ["development"] * 3 + ["production"] * 3
     assert all(us > 0 for _, us in rows)
+
+
+def test_the_draft_validation_benchmark_times_a_valid_draft_with_and_without_template_checks() -> None:
+    draft = validation.draft(41)
+    assert len(draft["nodes"]) == 41
+    rows = validation.measure(41, repeat=1)  # raises unless the draft has no error
+    assert [label for label, _, _ in rows] == [
+        "41 nodes, with template checks, cold",
+        "41 nodes, with template checks, warm (unchanged draft)",
+        "41 nodes, structure only (no template checks)",
+    ]
+    assert all(wall > 0 and cpu >= 0 for _, wall, cpu in rows)

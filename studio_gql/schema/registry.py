@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import strawberry
 
 from studio_gql.context import Info
@@ -60,8 +62,11 @@ class RegistryQuery:
         return NodeType.from_model(node) if node else None
 
     @strawberry.field(
-        description="Check a definition without saving it: every problem, with its path (empty when valid).",
+        description="Check a definition without saving it: every problem, with its path and severity; valid when "
+        "none is an ERROR (WARNINGs block nothing). Templates are parsed and their references checked.",
         extensions=needs(Permission.WORKFLOW_READ),
     )
-    def validate_definition(self, info: Info, definition: JSON) -> list[UserError]:
-        return [UserError.from_problem(p) for p in validate_definition(definition, info.context.state.registry)]
+    async def validate_definition(self, info: Info, definition: JSON) -> list[UserError]:
+        # Pure CPU (a 1,000-node draft's templates take a few hundred ms cold): off the event loop.
+        problems = await asyncio.to_thread(validate_definition, definition, info.context.state.registry)
+        return [UserError.from_problem(p) for p in problems]

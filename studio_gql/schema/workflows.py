@@ -13,7 +13,7 @@ from studio_gql.errors import UserError, payload
 from studio_gql.permissions import needs
 from studio_gql.schema.common import JSON, Connection, connection, parse_id, require_id
 from studio_shared.db import models
-from studio_shared.errors import Conflict
+from studio_shared.errors import Conflict, Problem
 from studio_shared.rbac import Permission
 from studio_shared.store import runs as runs_store
 from studio_shared.store import workflows as store
@@ -116,16 +116,29 @@ class Workflow:
         return connection(page, WorkflowVersion.from_model)
 
 
+_PROBLEMS = (
+    "What the saved definition's checks found that did not block this mutation: errors in templates and their "
+    "references (a draft may be saved with them; they block publishing) and warnings. Empty when `errors` is not."
+)
+
+
 @strawberry.type
 class WorkflowPayload:
     workflow: Workflow | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+    problems: list[UserError] = strawberry.field(default_factory=list, description=_PROBLEMS)
 
 
 @strawberry.type
 class WorkflowVersionPayload:
     version: WorkflowVersion | None = None
-    errors: list[UserError] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(
+        default_factory=list,
+        description="Why nothing was published: for an invalid draft, every error (templates included).",
+    )
+    problems: list[UserError] = strawberry.field(
+        default_factory=list, description="The published definition's warnings (they never block)."
+    )
 
 
 @strawberry.input(description="A new workflow; the definition is validated before anything is saved.")
@@ -183,6 +196,7 @@ class WorkflowMutation:
     @payload(_workflow_errors)
     async def create_workflow(self, info: Info, input: CreateWorkflowInput) -> WorkflowPayload:
         ctx = info.context
+        found: list[Problem] = []
         async with ctx.state.sessions.begin() as s:
             row = await store.create(
                 s,
@@ -192,13 +206,15 @@ class WorkflowMutation:
                 name=input.name,
                 description=input.description,
                 definition=input.definition,
+                found=found,
             )
-        return WorkflowPayload(workflow=Workflow.from_model(row))
+        return WorkflowPayload(workflow=Workflow.from_model(row), problems=[UserError.from_problem(p) for p in found])
 
     @strawberry.mutation(description="Edit the draft.", extensions=needs(Permission.WORKFLOW_WRITE))
     @payload(_workflow_errors)
     async def update_workflow(self, info: Info, id: strawberry.ID, input: UpdateWorkflowInput) -> WorkflowPayload:
         ctx = info.context
+        found: list[Problem] = []
         async with ctx.state.sessions.begin() as s:
             row = await store.update(
                 s,
@@ -210,8 +226,9 @@ class WorkflowMutation:
                 description=input.description,
                 definition=input.definition,
                 expected_revision=input.expected_revision,
+                found=found,
             )
-        return WorkflowPayload(workflow=Workflow.from_model(row))
+        return WorkflowPayload(workflow=Workflow.from_model(row), problems=[UserError.from_problem(p) for p in found])
 
     @strawberry.mutation(
         description="Validate the draft and publish it as the next immutable version.",
@@ -220,11 +237,14 @@ class WorkflowMutation:
     @payload(lambda errors: WorkflowVersionPayload(errors=errors))
     async def publish_workflow(self, info: Info, id: strawberry.ID, note: str | None = None) -> WorkflowVersionPayload:
         ctx = info.context
+        found: list[Problem] = []
         async with ctx.state.sessions.begin() as s:
             row = await store.publish(
-                s, ctx.tenant_id, ctx.require_principal(), ctx.state.registry, require_id(id, "workflow"), note
+                s, ctx.tenant_id, ctx.require_principal(), ctx.state.registry, require_id(id, "workflow"), note, found
             )
-        return WorkflowVersionPayload(version=WorkflowVersion.from_model(row))
+        return WorkflowVersionPayload(
+            version=WorkflowVersion.from_model(row), problems=[UserError.from_problem(p) for p in found]
+        )
 
     @strawberry.mutation(
         description="Archive a workflow: it leaves the default list and can no longer be edited, published or "

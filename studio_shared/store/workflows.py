@@ -10,10 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.auth import Principal
+from studio_shared.authoring import TEMPLATE_CODES
 from studio_shared.db import models
 from studio_shared.db.types import utcnow
 from studio_shared.definition import validate_definition
-from studio_shared.errors import Conflict, NotFound, Problem, ValidationFailed
+from studio_shared.errors import ERROR, Conflict, NotFound, Problem, ValidationFailed
 from studio_shared.schemas import NodeRegistry
 from studio_shared.store import audit
 from studio_shared.store.pagination import Page, keyset, paged
@@ -36,12 +37,26 @@ def _check_description(description: str | None) -> str | None:
     return description
 
 
-def check_definition(definition: Any, registry: NodeRegistry) -> dict[str, Any]:
+def check_definition(
+    definition: Any, registry: NodeRegistry, *, publishing: bool = False, found: list[Problem] | None = None
+) -> dict[str, Any]:
+    """The definition when it may be saved (publishing: published); ValidationFailed with the errors otherwise.
+
+    A draft may be saved with errors in its templates and their references (``authoring.TEMPLATE_CODES``): drafts
+    may be broken while they are worked on. Those, and every warning, are appended to ``found`` so the caller can
+    show them with the saved draft. Publishing refuses every error; warnings never block.
+    """
     problems: list[Problem] = validate_definition(definition, registry)
-    if problems:
-        raise ValidationFailed(problems)
+    errors = [p for p in problems if p.severity == ERROR]
+    if publishing and errors:
+        raise ValidationFailed(errors)
+    blocking = [p for p in errors if p.code not in TEMPLATE_CODES]
+    if blocking:
+        raise ValidationFailed(blocking)
     if not isinstance(definition, dict):  # validate_definition reports this already; this line is for the types
         raise ValidationFailed.one([], "a definition is a JSON object with nodes and edges")
+    if found is not None:
+        found.extend(problems)
     return definition
 
 
@@ -54,12 +69,14 @@ async def create(
     name: str,
     description: str | None,
     definition: Any,
+    found: list[Problem] | None = None,
 ) -> models.Workflow:
+    """A new workflow; ``found`` receives what the draft's checks found that does not block saving."""
     workflow = models.Workflow(
         tenant_id=tenant_id,
         name=_check_name(name),
         description=_check_description(description),
-        draft=check_definition(definition, registry),
+        draft=check_definition(definition, registry, found=found),
         created_by=actor.user_id,
     )
     s.add(workflow)
@@ -99,15 +116,19 @@ async def update(
     description: str | None = None,
     definition: Any = None,
     expected_revision: int | None = None,
+    found: list[Problem] | None = None,
 ) -> models.Workflow:
-    """Edit the draft. With ``expected_revision``, a draft changed since the caller read it is a Conflict."""
+    """Edit the draft. With ``expected_revision``, a draft changed since the caller read it is a Conflict.
+
+    ``found`` receives what the new definition's checks found that does not block saving (see check_definition).
+    """
     values: dict[str, Any] = {}
     if name is not None:
         values["name"] = _check_name(name)
     if description is not None:
         values["description"] = _check_description(description)
     if definition is not None:
-        values["draft"] = check_definition(definition, registry)
+        values["draft"] = check_definition(definition, registry, found=found)
     conditions = [
         models.Workflow.tenant_id == tenant_id,
         models.Workflow.id == workflow_id,
@@ -144,14 +165,16 @@ async def publish(
     registry: NodeRegistry,
     workflow_id: uuid.UUID,
     note: str | None,
+    found: list[Problem] | None = None,
 ) -> models.WorkflowVersion:
-    """Validate the draft and snapshot it as the next immutable version."""
+    """Validate the draft and snapshot it as the next immutable version (any error refuses; ``found`` receives
+    the warnings)."""
     if note is not None and len(note) > MAX_NOTE:
         raise ValidationFailed.one(["note"], f"keep the note under {MAX_NOTE} characters")
     workflow = await require(s, tenant_id, workflow_id)
     if workflow.archived:
         raise Conflict("the workflow is archived and can no longer be published", ["id"])
-    definition = check_definition(workflow.draft, registry)
+    definition = check_definition(workflow.draft, registry, publishing=True, found=found)
     latest = await s.scalar(
         sa.select(sa.func.max(models.WorkflowVersion.version)).where(
             models.WorkflowVersion.tenant_id == tenant_id,

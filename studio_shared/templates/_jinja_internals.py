@@ -10,6 +10,12 @@ with ``intercepted_binops``) never sees some of what the sandbox must bound, so 
   ``SandboxedFormatter``; ``GuardedSandbox.wrap_str_format`` is Jinja's, with formatters that ask a ``FormatGuard``.
 - ``raise_undefined``: ``Undefined._fail_with_undefined_error`` raises the error a ``StrictUndefined`` carries,
   which names the missing key or attribute.
+- ``lex_positioned`` and ``parse_positioned``: Jinja's nodes carry a line number only; the template checker
+  (``inspection``) needs the character offset of every name, attribute, filter and test. It parses from
+  ``Lexer.tokeniter`` (the raw tokens, whitespace included, whose values add up to the source) through
+  ``Lexer.wrap`` into a ``Parser`` whose ``stream`` is replaced, with each token's line number an ``int``
+  subclass that also carries its offset; Jinja copies the token's line number into the node it builds, so the
+  offset reaches the node unchanged.
 - ``attrgetter`` (``jinja2.filters.make_attrgetter``: ``attribute=`` of ``join`` and ``sum``),
   ``passes_first_argument`` (``jinja_pass_arg``, set by ``pass_context`` and friends) and ``render_parts``
   (``Template.root_render_func``: rendering into a context we keep, to read a native result from it).
@@ -26,12 +32,15 @@ from typing import Any, NoReturn, Protocol
 
 import jinja2.compiler
 import jinja2.filters
+import jinja2.lexer
+import jinja2.parser
 import jinja2.runtime
 import jinja2.sandbox
 import jinja2.utils
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Template
+from jinja2.exceptions import TemplateSyntaxError
 from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
 from markupsafe import Markup
@@ -57,6 +66,45 @@ def attrgetter(environment: Any, attribute: Any) -> Callable[[Any], Any]:
 def passes_first_argument(func: Callable[..., Any]) -> bool:
     """Whether Jinja passes ``func`` the context, eval context or environment before the value."""
     return getattr(func, "jinja_pass_arg", None) is not None
+
+
+class Position(int):
+    """A token's line number (what Jinja reads) that also knows the token's character offset in the source."""
+
+    offset: int
+
+
+def lex_positioned(environment: Any, source: str) -> list[tuple[int, str, str]]:
+    """The raw tokens of ``source`` (whitespace included), each line number a ``Position``; newlines must be ``\\n``.
+
+    A TemplateSyntaxError from the lexer gets an ``offset`` attribute: how far the lexer got.
+    """
+    tokens: list[tuple[int, str, str]] = []
+    offset = 0
+    try:
+        for lineno, token, value in environment.lexer.tokeniter(source, None):
+            position = Position(lineno)
+            position.offset = offset
+            offset += len(value)
+            tokens.append((position, token, value))
+    except TemplateSyntaxError as exc:
+        exc.offset = offset  # type: ignore[attr-defined]
+        raise
+    return tokens
+
+
+def parse_positioned(environment: Any, source: str, tokens: list[tuple[int, str, str]]) -> nodes.Template:
+    """Parse the tokens of ``lex_positioned`` (nothing is compiled): every node's ``lineno`` is a ``Position``.
+
+    A TemplateSyntaxError gets an ``offset`` attribute: where the parser stopped.
+    """
+    parser = jinja2.parser.Parser(environment, source)
+    parser.stream = jinja2.lexer.TokenStream(environment.lexer.wrap(iter(tokens)), None, None)
+    try:
+        return parser.parse()
+    except TemplateSyntaxError as exc:
+        exc.offset = exc.lineno.offset if isinstance(exc.lineno, Position) else len(source)  # type: ignore[attr-defined]
+        raise
 
 
 def render_parts(template: Template, context: Context) -> Iterator[str]:
@@ -226,5 +274,9 @@ FENCE = Fence(
         Relied("jinja2.filters", ("make_attrgetter(environment, attribute)",), lambda: jinja2.filters),
         Relied("a filter marked by jinja2.utils.pass_environment", ("jinja_pass_arg",), _marked),
         Relied("jinja2.environment.Template", ("root_render_func",), _template),
+        Relied("jinja2.lexer.Lexer", ("tokeniter(source, name)", "wrap(stream)"), lambda: jinja2.lexer.Lexer),
+        Relied("jinja2.lexer", ("TokenStream",), lambda: jinja2.lexer),
+        Relied("jinja2.parser.Parser", ("__init__(environment, source)", "parse"), lambda: jinja2.parser.Parser),
+        Relied("a jinja2.parser.Parser", ("stream",), lambda: jinja2.parser.Parser(_template().environment, "")),
     ),
 )

@@ -38,13 +38,9 @@ def compile_source(env: SandboxEnvironment, source: str) -> Compiled | Failure:
     """Compile ``source`` in ``env``; every problem becomes a ``Failure`` with a message, and nothing is executed."""
     try:
         for _, token, _ in env.lex(source):
-            if token in ("block_begin", "raw_begin", "linestatement_begin"):
-                raise TemplateError(
-                    f"statements ({{% … %}}) are not allowed: a template is text with {{{{ expression }}}} parts only "
-                    f"{_STATEMENTS}"
-                )
-            if token in ("comment_begin", "linecomment_begin"):
-                raise TemplateError("comments ({# … #}) are not allowed in templates; remove them")
+            message = lexical_refusal(token)
+            if message is not None:
+                raise TemplateError(message)
         tree = env.parse(source)
         _validate(tree)
         expression = _single_expression(tree)
@@ -61,23 +57,43 @@ def _validate(template: nodes.Template) -> None:
     stack: list[nodes.Node] = [template]
     while stack:
         node = stack.pop()
-        kind = type(node)
-        if kind is nodes.Template or kind is nodes.Output or kind is nodes.TemplateData:
-            pass
-        elif kind not in EXPRESSION_NODES:
-            raise TemplateError(
-                f"{kind.__name__.lower()} statements are not allowed: a template is text with {{{{ expression }}}} "
-                f"parts only {_STATEMENTS}"
-            )
-        elif isinstance(node, nodes.Name) and (node.ctx != "load" or node.name in RESERVED_NAMES):
-            raise TemplateError(f"the name {node.name!r} is not available; use input, steps or run")
-        elif isinstance(node, nodes.Tuple) and node.ctx != "load":
-            raise TemplateError("assignments are not allowed in templates")
-        elif isinstance(node, nodes.Getattr) and node.attr.startswith("__"):
-            raise TemplateError(f"attribute {node.attr!r} is not accessible (names starting with '__' are private)")
-        elif isinstance(node, nodes.Const) and isinstance(node.value, float) and not math.isfinite(node.value):
-            raise TemplateError("a number in the template is too large: JSON numbers stop at about 1.8e308")
+        message = refusal(node)
+        if message is not None:
+            raise TemplateError(message)
         stack.extend(node.iter_child_nodes())
+
+
+def refusal(node: nodes.Node) -> str | None:
+    """Why the sandbox refuses this one node of a parsed template, or None when it may stay."""
+    kind = type(node)
+    if kind is nodes.Template or kind is nodes.Output or kind is nodes.TemplateData:
+        return None
+    if kind not in EXPRESSION_NODES:
+        return (
+            f"{kind.__name__.lower()} statements are not allowed: a template is text with {{{{ expression }}}} "
+            f"parts only {_STATEMENTS}"
+        )
+    if isinstance(node, nodes.Name) and (node.ctx != "load" or node.name in RESERVED_NAMES):
+        return f"the name {node.name!r} is not available; use input, steps or run"
+    if isinstance(node, nodes.Tuple) and node.ctx != "load":
+        return "assignments are not allowed in templates"
+    if isinstance(node, nodes.Getattr) and node.attr.startswith("__"):
+        return f"attribute {node.attr!r} is not accessible (names starting with '__' are private)"
+    if isinstance(node, nodes.Const) and isinstance(node.value, float) and not math.isfinite(node.value):
+        return "a number in the template is too large: JSON numbers stop at about 1.8e308"
+    return None
+
+
+def lexical_refusal(token: str) -> str | None:
+    """Why the sandbox refuses a template containing this lexer token (statements, comments), or None."""
+    if token in ("block_begin", "raw_begin", "linestatement_begin"):
+        return (
+            f"statements ({{% … %}}) are not allowed: a template is text with {{{{ expression }}}} parts only "
+            f"{_STATEMENTS}"
+        )
+    if token in ("comment_begin", "linecomment_begin"):
+        return "comments ({# … #}) are not allowed in templates; remove them"
+    return None
 
 
 def _single_expression(template: nodes.Template) -> nodes.Expr | None:

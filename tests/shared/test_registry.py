@@ -276,6 +276,23 @@ def test_validate_output() -> None:
         == []
     )
     assert registry.validate_output("llm.chat", {"text": "hi", "json": None, "usage": {"total_tokens": 3}}) == []
+    # Outputs that are exact have closed schemas, so the authoring checks can call a misspelt field an error.
+    assert [p.path for p in registry.validate_output("condition", {"result": True, "extra": 1})] == [("extra",)]
+    assert [
+        p.path for p in registry.validate_output("http.request", {"status": 200, "headers": {}, "body": 1, "x": 1})
+    ] == [("x",)]
+    usage = {"total_tokens": 3, "cost": 1}
+    assert [p.path for p in registry.validate_output("llm.chat", {"text": "", "json": None, "usage": usage})] == [
+        ("usage", "cost")
+    ]
+    decided = {
+        **approval,
+        "timed_out": False,
+        "task_id": "t1",
+        "decisions": [{"decided_by": "a@example.org", "decision": "APPROVE", "comment": None}],
+    }
+    assert registry.validate_output("human.approval", decided) == []
+    assert registry.validate_output("human.approval", {**decided, "extra": 1}) != []
 
 
 def test_documents_and_etags() -> None:

@@ -4,7 +4,7 @@ import { graphql } from "../gql";
 
 /** Every payload's `errors`, and what `validateDefinition` returns. */
 export const USER_ERROR_FIELDS = graphql(`
-  fragment UserErrorFields on UserError { path message code }
+  fragment UserErrorFields on UserError { path message code severity }
 `);
 
 /** A run's id and status: what starting, cancelling and retrying a run return. */

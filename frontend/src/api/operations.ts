@@ -82,6 +82,7 @@ export const UPDATE_WORKFLOW = graphql(`
     updateWorkflow(id: $id, input: $input) {
       workflow { id draft revision }
       errors { ...UserErrorFields }
+      problems { ...UserErrorFields }
     }
   }
 `);

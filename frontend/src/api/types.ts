@@ -13,8 +13,9 @@ import type {
 
 export type { RunEventKind, RunStatus } from "../gql/graphql";
 
-/** Every payload's `errors`, and what `validateDefinition` returns (the UserErrorFields fragment). */
-export type UserError = UserErrorFieldsFragment;
+/** Every payload's `errors`, and what `validateDefinition` returns (the UserErrorFields fragment). A problem without
+ *  a severity (one the UI makes itself) is an error. */
+export type UserError = Omit<UserErrorFieldsFragment, "severity"> & Partial<Pick<UserErrorFieldsFragment, "severity">>;
 
 export type Viewer = MeQuery["me"];
 export type NodeTypeInfo = NodeTypesQuery["nodeTypes"][number];

@@ -22,7 +22,7 @@ export interface BuilderToolbarProps {
   /** The definition on the canvas (compared with published versions). */
   definition: Definition;
   draft: Draft;
-  validation: { validated: boolean; problemCount: number };
+  validation: { validated: boolean; problemCount: number; warningCount?: number };
   history: { canUndo: boolean; canRedo: boolean; undo: () => void; redo: () => void };
   onAutoLayout: () => void;
   startRun: Omit<StartRunProps, "latestVersion">;
@@ -64,7 +64,12 @@ export function BuilderToolbar({ workflow, definition, draft, validation, histor
 }
 
 /** Saved or not, the revision, the latest version, and whether the draft is valid. */
-function DraftStatus({ draft, validated, problemCount }: { draft: Draft; validated: boolean; problemCount: number }) {
+function DraftStatus({
+  draft,
+  validated,
+  problemCount,
+  warningCount = 0,
+}: { draft: Draft; validated: boolean; problemCount: number; warningCount?: number }) {
   return (
     <span className="flex shrink-0 items-center gap-1.5 text-muted-foreground" role="status">
       <span aria-hidden="true" className={cn("size-2 rounded-full", draft.dirty ? "bg-warning" : "bg-success")} />
@@ -77,6 +82,12 @@ function DraftStatus({ draft, validated, problemCount }: { draft: Draft; validat
       ) : (
         <span className="text-success">✓ valid</span>
       )}
+      {validated && warningCount ? (
+        <span className="font-medium text-warning">
+          {" "}
+          · <span aria-hidden="true">△</span> {warningCount} warning(s)
+        </span>
+      ) : null}
     </span>
   );
 }

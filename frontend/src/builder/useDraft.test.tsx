@@ -47,6 +47,24 @@ describe("useDraft", () => {
     expect(result.current.dirty).toBe(true);
   });
 
+  it("saves a draft with template errors, shows them and says they block publishing", async () => {
+    const filter: UserError = { path: ["nodes", "1", "config", "expression"], message: "unknown filter 'x' at 9", code: "UNKNOWN_FILTER", severity: "ERROR" };
+    const warning: UserError = { ...filter, message: "field 'y' is not declared at 9", code: "UNDECLARED_FIELD", severity: "WARNING" };
+    let problems = [filter, warning];
+    const { result, rerender, notices, showProblems } = setup({
+      UpdateWorkflow: () => ({ updateWorkflow: { workflow: { id: "w1", draft: edited, revision: 4 }, errors: [], problems } }),
+    });
+    rerender({ definition: edited });
+    await act(async () => expect(await result.current.save()).toBe(true));
+    expect(result.current).toMatchObject({ revision: 4, dirty: false });
+    expect(showProblems).toHaveBeenCalledWith([filter, warning], edited);
+    expect(notices).toEqual([{ kind: "error", text: "Draft saved, with 1 error(s) that block publishing. See the marked nodes." }]);
+    problems = [warning]; // warnings alone: an ordinary save
+    rerender({ definition: opened });
+    await act(async () => expect(await result.current.save()).toBe(true));
+    expect(notices.at(-1)).toEqual({ kind: "ok", text: "Draft saved." });
+  });
+
   it("shows the problems of a refused save and keeps the changes unsaved", async () => {
     const { result, rerender, notices, showProblems } = setup({
       UpdateWorkflow: () => ({ updateWorkflow: { workflow: null, errors: [URL_PROBLEM] } }),

@@ -45,7 +45,15 @@ export function useDraft({ workflow, definition, fullKey, showProblems, notify }
     }
     setRevision(payload.workflow!.revision);
     setSavedKey(JSON.stringify(def));
-    notify({ kind: "ok", text: "Draft saved." });
+    // A draft saves with errors in its templates (they block publishing only): say so, and show what was saved.
+    const problems = payload.problems ?? [];
+    showProblems(problems, def);
+    const errors = problems.filter((p) => p.severity !== "WARNING").length;
+    notify(
+      errors
+        ? { kind: "error", text: `Draft saved, with ${errors} error(s) that block publishing. See the marked nodes.` }
+        : { kind: "ok", text: "Draft saved." },
+    );
     return true;
   }, [definition, update, workflow.id, revision, showProblems, notify]);
 

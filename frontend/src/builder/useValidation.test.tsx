@@ -96,4 +96,25 @@ describe("useValidation", () => {
     expect(result.current.problemCount).toBe(0);
     expect(nodes().every((n) => n.data.problems.length === 0)).toBe(true);
   });
+
+  it("counts warnings apart from errors: a draft with warnings only has no problem", async () => {
+    const warning: UserError = {
+      path: ["nodes", "1", "config", "expression"],
+      message: "field 'amont' is not declared at 9: input lists amount (and may have others)",
+      code: "UNDECLARED_FIELD",
+      severity: "WARNING",
+    };
+    const error: UserError = { ...warning, message: "unknown filter 'nosuchfilter' at 14", code: "UNKNOWN_FILTER", severity: "ERROR" };
+    let problems = [warning];
+    const { result, rerender, nodes } = setup(() => problems);
+    await wait(0);
+    expect(result.current).toMatchObject({ validated: true, problemCount: 0, warningCount: 1 });
+    expect(nodes().find((n) => n.id === "check")!.data.problems).toEqual([
+      { message: warning.message, code: "UNDECLARED_FIELD", field: ["expression"], warning: true },
+    ]);
+    problems = [warning, error];
+    rerender({ definition: withExpression("{{ input.amont | nosuchfilter }}") });
+    await wait(VALIDATE_DEBOUNCE_MS);
+    expect(result.current).toMatchObject({ problemCount: 1, warningCount: 1 });
+  });
 });

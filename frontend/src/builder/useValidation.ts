@@ -4,7 +4,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { useClient } from "urql";
 import { VALIDATE } from "../api/operations";
 import type { UserError } from "../api/types";
-import type { Definition } from "../lib/definition";
+import { errorsOf, warningsOf, type Definition } from "../lib/definition";
 import { mapUserErrors, type MappedErrors } from "../lib/errors";
 import { withProblems } from "../lib/graphEdits";
 import type { GraphState } from "./useGraphState";
@@ -50,8 +50,11 @@ export function useValidation({ definition, validationKey, setNodes }: Pick<Grap
     return () => clearTimeout(timer);
   }, [validationKey, client, showProblems]);
 
-  const problemCount = Object.values(mapped.byNode).reduce((a, l) => a + l.length, 0) + mapped.general.length;
-  return { mapped, validated, problemCount, showProblems };
+  const all = [...Object.values(mapped.byNode).flat(), ...mapped.general];
+  // Edge problems are also on their source node (mapUserErrors), so counting nodes and general counts each once.
+  const problemCount = errorsOf(all).length;
+  const warningCount = warningsOf(all).length;
+  return { mapped, validated, problemCount, warningCount, showProblems };
 }
 
 export type ShowProblems = ReturnType<typeof useValidation>["showProblems"];

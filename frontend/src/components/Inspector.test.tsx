@@ -43,6 +43,21 @@ describe("Inspector (schema-form wiring)", () => {
     expect(screen.getByRole("list", { name: "Problems of this node" }).textContent).toContain("need a branch");
   });
 
+  it("lists warnings apart, in the warning style and naming their field, never as a field error", () => {
+    renderInspector(
+      node("http.request", { url: "{{ input.amont }}" }, [
+        { message: "field 'amont' is not declared at 9", code: "UNDECLARED_FIELD", field: ["url"], warning: true },
+        { message: "step 'b' may be skipped at 3", code: "STEP_MAY_BE_SKIPPED", field: [], warning: true },
+      ]),
+    );
+    const warnings = screen.getByRole("list", { name: "Warnings of this node" });
+    expect(warnings.className).toContain("text-warning");
+    expect(warnings.textContent).toContain("url: field 'amont' is not declared at 9");
+    expect(warnings.textContent).toContain("warning: step 'b' may be skipped at 3");
+    expect(screen.queryByRole("list", { name: "Problems of this node" })).toBeNull();
+    expect(screen.getAllByText(/field 'amont' is not declared/)).toHaveLength(1); // not also under the field
+  });
+
   it("edits shapeless values as JSON and keeps the last valid value while the text does not parse", () => {
     const h = renderInspector(node("transform", { value: 1 }));
     const box = screen.getByLabelText("Value (JSON)");

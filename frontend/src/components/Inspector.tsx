@@ -2,7 +2,7 @@
 import { useEffect, useState, type ReactNode } from "react";
 import type { ErrorSchema } from "@rjsf/utils";
 import type { NodeTypeInfo } from "../api/types";
-import { NODE_ID_PATTERN, type StepNode } from "../lib/definition";
+import { errorsOf, NODE_ID_PATTERN, type StepNode, warningsOf } from "../lib/definition";
 import { toErrorSchema } from "../lib/errors";
 import { asObject } from "../lib/json";
 import type { TemplateSuggestion } from "../lib/templatePaths";
@@ -17,14 +17,20 @@ import { Label } from "./ui/label";
 import { SIDE_PANEL } from "./Workspace";
 
 /** Problems listed with a warning sign each. */
-export function ProblemList({ items, label, className }: { items: readonly { message: string }[]; label: string; className?: string }) {
+export function ProblemList({
+  items,
+  label,
+  className,
+  warning = false,
+}: { items: readonly { message: string }[]; label: string; className?: string; warning?: boolean }) {
   if (!items.length) return null;
   return (
-    <ul className={`list-none space-y-0.5 text-sm text-destructive ${className ?? ""}`} aria-label={label}>
+    <ul className={`list-none space-y-0.5 text-sm ${warning ? "text-warning" : "text-destructive"} ${className ?? ""}`} aria-label={label}>
       {items.map((p, i) => (
         // biome-ignore lint/suspicious/noArrayIndexKey: a list of messages, rebuilt whole and without state; the same text may repeat
         <li key={i}>
-          <span aria-hidden="true">⚠</span> {p.message}
+          <span aria-hidden="true">{warning ? "△" : "⚠"}</span> {warning ? <span className="sr-only">warning: </span> : null}
+          {p.message}
         </li>
       ))}
     </ul>
@@ -75,8 +81,12 @@ export function Inspector({
       setIdError(null);
     }
   };
-  const nodeLevel = node.data.problems.filter((p) => p.field.length === 0 || p.field[0]?.startsWith("@"));
+  const nodeLevel = errorsOf(node.data.problems).filter((p) => p.field.length === 0 || p.field[0]?.startsWith("@"));
   const fieldProblems = node.data.problems.filter((p) => p.field.length > 0 && !p.field[0]?.startsWith("@"));
+  // Warnings block nothing: listed apart, in the warning colour, each naming its field.
+  const warnings = warningsOf(node.data.problems).map((p) => ({
+    message: p.field.length && !p.field[0]?.startsWith("@") ? `${p.field.join(".")}: ${p.message}` : p.message,
+  }));
 
   return (
     <aside className={SIDE_PANEL} aria-label="Inspector">
@@ -119,6 +129,7 @@ export function Inspector({
         />
       </Field>
       <ProblemList items={nodeLevel} label="Problems of this node" />
+      <ProblemList items={warnings} label="Warnings of this node" warning />
       {nodeType ? (
         <section aria-label="Settings" className="grid gap-2">
           <h3>Settings</h3>

@@ -3,17 +3,19 @@ import "@xyflow/react/dist/style.css";
 // problems and status as text, one source handle per branch.
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { memo } from "react";
-import type { StepNode } from "../lib/definition";
+import { errorsOf, warningsOf, type StepNode } from "../lib/definition";
 import { statusLabel } from "../lib/runState";
 import { NodeIcon, nodeColorStyle } from "./NodeIcon";
 
 function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
-  const problems = data.problems.length;
+  const problems = errorsOf(data.problems).length;
+  const warnings = warningsOf(data.problems).length;
   const status = data.status ? statusLabel(data.status) : null;
   const title = data.extras.label || data.title;
   const classes = ["step-node"];
   if (selected) classes.push("selected");
   if (problems) classes.push("has-problems");
+  else if (warnings) classes.push("has-warnings");
   if (data.status) classes.push(`status-${data.status.toLowerCase()}`);
   return (
     <div
@@ -21,7 +23,7 @@ function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
       style={nodeColorStyle(data.color)}
       data-testid={`node-${id}`}
       data-status={data.status ?? undefined}
-      title={data.problems.map((p) => p.message).join("\n") || undefined}
+      title={data.problems.map((p) => (p.warning ? `warning: ${p.message}` : p.message)).join("\n") || undefined}
     >
       <Handle type="target" position={Position.Left} />
       <div className="step-head">
@@ -45,6 +47,11 @@ function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
       {problems ? (
         <div className="step-problems" role="note">
           <span aria-hidden="true">⚠</span> {problems} {problems === 1 ? "problem" : "problems"}
+        </div>
+      ) : null}
+      {warnings ? (
+        <div className="step-warnings" role="note">
+          <span aria-hidden="true">△</span> {warnings} {warnings === 1 ? "warning" : "warnings"}
         </div>
       ) : null}
       {data.branches.length ? (

@@ -39,6 +39,18 @@ export interface Problem {
   message: string;
   field: string[]; // path inside the node's config; [] for the node itself
   code: string;
+  /** A warning is shown but blocks nothing; absent means an error. */
+  warning?: boolean;
+}
+
+/** The errors among problems (warnings left out). */
+export function errorsOf<P extends { warning?: boolean }>(problems: readonly P[]): P[] {
+  return problems.filter((p) => !p.warning);
+}
+
+/** The warnings among problems. */
+export function warningsOf<P extends { warning?: boolean }>(problems: readonly P[]): P[] {
+  return problems.filter((p) => p.warning);
 }
 
 export type StepNodeData = {

@@ -60,6 +60,26 @@ describe("mapUserErrors", () => {
 });
 
 describe("toErrorSchema", () => {
+  it("leaves warnings out of the form's field errors", () => {
+    expect(
+      toErrorSchema([
+        { message: "undeclared field", code: "UNDECLARED_FIELD", field: ["url"], warning: true },
+        { message: "unknown filter", code: "UNKNOWN_FILTER", field: ["url"] },
+      ]),
+    ).toEqual({ url: { __errors: ["unknown filter"] } });
+  });
+
+  it("maps a WARNING's severity onto the problem", () => {
+    const def = { nodes: [{ id: "a", type: "transform", config: {} }], edges: [] };
+    const path = ["nodes", "0", "config", "value"];
+    expect(mapUserErrors([{ path, message: "m", code: "C", severity: "WARNING" }], def).byNode.a).toEqual([
+      { message: "m", code: "C", field: ["value"], warning: true },
+    ]);
+    expect(mapUserErrors([{ path, message: "m", code: "C", severity: "ERROR" }], def).byNode.a).toEqual([
+      { message: "m", code: "C", field: ["value"] },
+    ]);
+  });
+
   it("builds rjsf extraErrors for config fields and skips node-level keys", () => {
     expect(
       toErrorSchema([

@@ -16,7 +16,8 @@ export function mapUserErrors(errors: readonly UserError[], def: Definition): Ma
   for (const err of errors) {
     let path = [...err.path];
     if (path[0] === "definition") path = path.slice(1); // payloads of mutations taking `definition`
-    const problem = (field: string[]): Problem => ({ message: err.message, code: err.code, field });
+    const problem = (field: string[]): Problem =>
+      err.severity === "WARNING" ? { message: err.message, code: err.code, field, warning: true } : { message: err.message, code: err.code, field };
     const index = path.length > 1 ? Number(path[1]) : NaN;
     if (path[0] === "nodes" && Number.isInteger(index) && def.nodes[index]) {
       const nodeId = def.nodes[index].id;
@@ -59,6 +60,7 @@ export function toErrorSchema(problems: readonly Problem[]): ErrorSchemaNode {
   const root: ErrorSchemaNode = {};
   for (const p of problems) {
     if (p.field[0]?.startsWith("@")) continue; // node-level key (id, retry, …), not a config field
+    if (p.warning) continue; // warnings are listed apart: a form field in error style would say "invalid"
     let at: ErrorSchemaNode = root;
     for (const key of p.field) {
       const next = (at[key] as ErrorSchemaNode | undefined) ?? {};
