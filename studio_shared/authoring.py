@@ -54,6 +54,9 @@ TEMPLATE_CODES = frozenset(
         "UNDECLARED_FIELD",
     }
 )
+# Problems with a field's declared shape: a test run may still go ahead (a pinned or real output can prove the
+# declared schema wrong, and the run shows what the data is); every other error is refused for tests too.
+SHAPE_CODES = frozenset({"NO_SUCH_FIELD", "UNDECLARED_FIELD"})
 RUN_FIELDS = ("id", "workflow", "version", "trigger")
 
 # Config fields a node renders itself, with names of its own in scope; None: the field is not a template.

@@ -213,7 +213,7 @@ async def snapshot_draft(
     workflow = await require(s, tenant_id, workflow_id)
     if workflow.archived:
         raise Conflict("the workflow is archived; it can no longer run tests", ["workflowId"])
-    definition = check_definition(workflow.draft, registry)
+    definition = check_definition(workflow.draft, registry, testing=True)
     pins = pins_document(workflow, await list_pins(s, tenant_id, workflow_id)) if use_pins else {}
     digest = _digest(pins)
     v = models.WorkflowVersion

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.auth import Principal
-from studio_shared.authoring import TEMPLATE_CODES
+from studio_shared.authoring import SHAPE_CODES, TEMPLATE_CODES
 from studio_shared.db import models
 from studio_shared.db.types import utcnow
 from studio_shared.definition import validate_definition
@@ -38,18 +38,27 @@ def _check_description(description: str | None) -> str | None:
 
 
 def check_definition(
-    definition: Any, registry: NodeRegistry, *, publishing: bool = False, found: list[Problem] | None = None
+    definition: Any,
+    registry: NodeRegistry,
+    *,
+    publishing: bool = False,
+    testing: bool = False,
+    found: list[Problem] | None = None,
 ) -> dict[str, Any]:
-    """The definition when it may be saved (publishing: published); ValidationFailed with the errors otherwise.
+    """The definition when it may be saved (publishing: published; testing: run as a test); ValidationFailed with
+    the errors otherwise.
 
     A draft may be saved with errors in its templates and their references (``authoring.TEMPLATE_CODES``): drafts
     may be broken while they are worked on. Those, and every warning, are appended to ``found`` so the caller can
-    show them with the saved draft. Publishing refuses every error; warnings never block.
+    show them with the saved draft. Publishing refuses every error; a test run every error but a field missing
+    from a declared shape (``authoring.SHAPE_CODES``); warnings never block.
     """
     problems: list[Problem] = validate_definition(definition, registry)
     errors = [p for p in problems if p.severity == ERROR]
     if publishing and errors:
         raise ValidationFailed(errors)
+    if testing and (refused := [p for p in errors if p.code not in SHAPE_CODES]):
+        raise ValidationFailed(refused)
     blocking = [p for p in errors if p.code not in TEMPLATE_CODES]
     if blocking:
         raise ValidationFailed(blocking)
