@@ -7,9 +7,8 @@ the runs filter, and never touches published versions; pins stand in for nodes i
 
 from __future__ import annotations
 
-import copy
-
 import asyncio
+import copy
 import uuid
 from typing import Any
 
