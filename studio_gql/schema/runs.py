@@ -494,7 +494,8 @@ class UsageQuery:
 @strawberry.type
 class RunMutation:
     @strawberry.mutation(
-        description="Start a run of a published version (default: the latest); a known idempotencyKey returns its run.",
+        description="Start a run of a published version (default: the latest); a known idempotencyKey returns its run. "
+        "Without `input`, the run's input is the trigger's input_schema defaults (`{}` without any).",
         extensions=needs(Permission.RUN_START),
     )
     @payload(_run_errors)
