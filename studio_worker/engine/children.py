@@ -106,7 +106,11 @@ class Children:
                 workflows,
                 sa.and_(workflows.c.tenant_id == versions.c.tenant_id, workflows.c.id == versions.c.workflow_id),
             )
-            .where(versions.c.tenant_id == self.tenant_id, versions.c.workflow_id == workflow_id)
+            .where(
+                versions.c.tenant_id == self.tenant_id,
+                versions.c.workflow_id == workflow_id,
+                versions.c.test.is_(False),  # a child runs a published version, never a test snapshot
+            )
         )
         query = (
             query.order_by(versions.c.version.desc()).limit(1)
