@@ -311,6 +311,14 @@ class Run:
         version = await info.context.loaders.version.load(self._version_id)
         return version.draft_revision if version is not None else None
 
+    @strawberry.field(
+        description="The definition it executes: its published version's, or for a test run the draft as it was "
+        "tested (its test snapshot's). The run monitor draws it."
+    )
+    async def definition(self, info: Info) -> JSON:
+        version = await info.context.loaders.version.load(self._version_id)
+        return version.definition if version is not None else {"nodes": [], "edges": []}
+
     @strawberry.field(description="The input it was started with.")
     async def input(self, info: Info) -> JSON | None:
         documents = await self._documents(info)
