@@ -4,7 +4,7 @@ import { RouterProvider, createMemoryRouter } from "react-router-dom";
 import { Client, Provider, getOperationName, makeResult, type Exchange } from "urql";
 import { filter, map, pipe } from "wonka";
 import { afterEach, describe, expect, it } from "vitest";
-import { ViewerProvider } from "../auth";
+import { SessionProvider, ViewerProvider } from "../auth";
 import { registry } from "../test/registry";
 import { BuilderPage } from "./Builder";
 
@@ -46,6 +46,7 @@ function fakeServer(): Exchange {
     NodeTypes: () => ({ nodeTypes: registry }),
     Validate: () => ({ validateDefinition: [] }),
     WorkflowRuns: () => ({ runs: { nodes: [] } }),
+    WorkflowPins: () => ({ workflow: { id: "w1", pins: [] } }),
   };
   return () => (ops$) =>
     pipe(
@@ -68,11 +69,13 @@ function renderBuilder() {
     { initialEntries: ["/workflows/w1"] },
   );
   render(
-    <Provider value={client}>
-      <ViewerProvider>
-        <RouterProvider router={router} />
-      </ViewerProvider>
-    </Provider>,
+    <SessionProvider>
+      <Provider value={client}>
+        <ViewerProvider>
+          <RouterProvider router={router} />
+        </ViewerProvider>
+      </Provider>
+    </SessionProvider>,
   );
   return router;
 }

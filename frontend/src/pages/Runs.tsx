@@ -8,7 +8,7 @@ import { pipe, subscribe } from "wonka";
 import { RUNS_PAGE, RUN_UPDATES, WORKFLOWS, WORKFLOW_NAME } from "../api/operations";
 import type { RunRow } from "../api/types";
 import { useViewer } from "../auth";
-import { StatusBadge } from "../components/StatusBadge";
+import { StatusBadge, TestBadge } from "../components/StatusBadge";
 import { Alert } from "../components/ui/alert";
 import { Button } from "../components/ui/button";
 import { Input } from "../components/ui/input";
@@ -28,6 +28,7 @@ import {
   toRunFilter,
   type RangeChoice,
   type RunFilters,
+  type RunMode,
   type StatusChoice,
   type TriggerKind,
 } from "../lib/runFilters";
@@ -242,6 +243,7 @@ function RunsPageRows({
             <TableCell>
               <span className="flex items-center gap-2">
                 <StatusBadge status={run.status} />
+                {run.test ? <TestBadge /> : null}
                 <Link to={`/runs/${run.id}`} className="font-mono text-xs" aria-label={`Run ${run.id.slice(0, 8)} of ${run.workflow.name}`}>
                   {run.id.slice(0, 8)}
                 </Link>
@@ -254,7 +256,7 @@ function RunsPageRows({
                 </Link>
               </TableCell>
             ) : null}
-            <TableCell>v{run.version}</TableCell>
+            <TableCell>{run.test ? "draft" : `v${run.version}`}</TableCell>
             <TableCell>
               {TRIGGER_LABELS[run.trigger as TriggerKind] ?? run.trigger}
               {run.parent ? (
@@ -351,6 +353,14 @@ function RunFiltersBar({
           </NativeSelect>
         </div>
       )}
+      <div className="grid gap-1">
+        <Label htmlFor={`${id}-mode`}>Test or live</Label>
+        <NativeSelect id={`${id}-mode`} value={filters.mode ?? ""} onChange={(e) => set({ mode: (e.target.value || null) as RunMode | null })}>
+          <option value="">All runs</option>
+          <option value="live">Live runs</option>
+          <option value="test">Test runs of drafts</option>
+        </NativeSelect>
+      </div>
       <div className="grid gap-1">
         <Label htmlFor={`${id}-status`}>Status</Label>
         <NativeSelect id={`${id}-status`} value={filters.status ?? ""} onChange={(e) => set({ status: (e.target.value || null) as StatusChoice | null })}>
