@@ -46,7 +46,7 @@ export function TestPanel(props: TestPanelProps) {
       {pin ? (
         <div className="grid gap-1">
           <p className="text-sm">
-            <span className="step-pinned">📌 pinned</span> Test runs and test steps use this output instead of running the node.
+            <span className="step-pinned">Pinned</span> Test runs and test steps use this output instead of running the node.
           </p>
           <JsonBlock value={pin.output} label="Pinned output" data-testid="pinned-output" />
           <Button className="w-fit" onClick={() => void act(props.unpin(nodeId))}>
@@ -213,7 +213,7 @@ export function StepResultView({ step, finished }: { step: StepResult | undefine
       <p className="flex items-center gap-1.5 text-sm" role="status">
         <StatusBadge status={step.status} />
         {step.durationMs != null ? <span>{step.durationMs} ms</span> : null}
-        {step.pinned ? <span className="step-pinned">📌 pinned</span> : null}
+        {step.pinned ? <span className="step-pinned">Pinned</span> : null}
         {!finished ? <span className="text-muted-foreground">running…</span> : null}
       </p>
       {step.output !== undefined && step.output !== null ? (

@@ -46,7 +46,7 @@ function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
       {data.outcome ? <div className="step-outcome font-semibold">{data.outcome}</div> : null}
       {data.pinned ? (
         <div className="step-pinned" data-testid={`pinned-${id}`}>
-          <span aria-hidden="true">📌</span> pinned
+          Pinned
         </div>
       ) : null}
       {data.output !== undefined ? (
