@@ -426,7 +426,7 @@ class Control:
                     wake_at=None,
                     error={"type": "Cancelled", "message": "the run was cancelled"},
                 )
-                batch.event("run.cancelled", status=RunStatus.CANCELLED)
+                batch.event("run.cancelled", status=RunStatus.CANCELLED, **_marks(run))
                 conn = await s.connection()
                 published = await records.apply(conn, batch, self.owner)
         if published:
@@ -512,7 +512,7 @@ class Control:
                 cancel_requested_at=None,
             )
             ordered = [sid for sid in definition.topological_order() if sid in reset]
-            batch.event("run.retried", status=RunStatus.QUEUED, from_step=from_step, steps=ordered)
+            batch.event("run.retried", status=RunStatus.QUEUED, from_step=from_step, steps=ordered, **_marks(run))
             audit.record(s, tenant_id, actor.actor, "run.retry", ("run", run_id), {"from_step": from_step})
             conn = await s.connection()
             published = await records.apply(conn, batch, self.owner)
@@ -564,6 +564,11 @@ class Control:
             await self.bus.publish_many(bus_messages(events))
         except Exception:  # committed already; subscribers read the gap from the database
             return
+
+
+def _marks(run: models.Run) -> dict[str, Any]:
+    """What a test run's run-level events carry: ``test: true``."""
+    return {"test": True} if run.test else {}
 
 
 async def _run(s: Any, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run:

@@ -29,6 +29,7 @@ from studio_shared.store import pins as pins_store
 from studio_shared.types import StepStatus
 from studio_worker.control import Control, TestStart
 
+TEST_KEY_PREFIX = "test:"  # a test run's idempotency key, as stored
 MAX_UPSTREAM_BYTES = 4_000_000  # hand-typed upstream outputs of a test step, as JSON
 
 
@@ -45,15 +46,20 @@ async def start_test_run(
     trigger: str = "manual",
     trigger_data: dict[str, Any] | None = None,
 ) -> tuple[models.Run, bool]:
-    """Run the draft's current revision as a test run; an invalid draft is refused with its problems."""
+    """Run the draft's current revision as a test run; an invalid draft is refused with its problems.
+
+    Its idempotency key is stored as ``test:<key>``: test runs and live runs of a workflow never answer each
+    other's keys."""
     async with control.sessions.begin() as s:
         snapshot = await pins_store.snapshot_draft(s, tenant_id, workflow_id, control.registry, use_pins=use_pins)
+    if input is None:  # a pinned trigger output is the test input
+        input = _pinned_input(parse_definition(snapshot.definition, control.registry), snapshot.pins or {})
     return await control.start_run(
         tenant_id,
         actor,
         workflow_id,
         input=input,
-        idempotency_key=idempotency_key,
+        idempotency_key=f"{TEST_KEY_PREFIX}{idempotency_key}" if idempotency_key is not None else None,
         trigger=trigger,
         trigger_data=trigger_data,
         started_by=started_by,
@@ -131,17 +137,22 @@ async def start_test_step(
                 sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id == run.id)
             )
             earlier = {row.step_id: row for row in rows}
-    definition = parse_definition(snapshot.definition, control.registry)
-    if node_id not in definition:
-        raise ValidationFailed.one(["nodeId"], f"the draft has no node {node_id!r}", "NOT_FOUND")
-    if upstream is not None:
-        unknown = sorted(k for k in upstream if k not in definition)
-        if unknown:
-            raise ValidationFailed.one(["upstream", unknown[0]], f"the draft has no node {unknown[0]!r}", "NOT_FOUND")
-        trigger = definition.trigger
-        if input is None and trigger.id in upstream:
-            input = upstream[trigger.id]
-    filled = fill_upstream(definition, node_id, input, upstream or {}, earlier, pins)
+        # Checked inside the transaction: a refused test step (unknown node, missing data) leaves no snapshot.
+        definition = parse_definition(snapshot.definition, control.registry)
+        if node_id not in definition:
+            raise ValidationFailed.one(["nodeId"], f"the draft has no node {node_id!r}", "NOT_FOUND")
+        if upstream is not None:
+            unknown = sorted(k for k in upstream if k not in definition)
+            if unknown:
+                raise ValidationFailed.one(
+                    ["upstream", unknown[0]], f"the draft has no node {unknown[0]!r}", "NOT_FOUND"
+                )
+            trigger = definition.trigger
+            if input is None and trigger.id in upstream:
+                input = upstream[trigger.id]
+        if input is None:
+            input = _pinned_input(definition, pins)
+        filled = fill_upstream(definition, node_id, input, upstream or {}, earlier, pins)
     data: dict[str, Any] = {"test_step": node_id}
     if from_run_id is not None:
         data["upstream_run"] = str(from_run_id)
@@ -238,6 +249,12 @@ def fill_upstream(
             ["fromRunId"], f"every step leading to {node_id!r} was skipped in that run: choose another run", "SKIPPED"
         )
     return filled
+
+
+def _pinned_input(definition: Definition, pins: dict[str, Any]) -> Any:
+    """The pinned output of the trigger node (the run input it stands for), or None."""
+    pin = pins.get(definition.trigger.id)
+    return pin.get("output") if isinstance(pin, dict) else None
 
 
 def _derived(definition: Definition, sid: str, output: Any) -> list[str] | None:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from datetime import datetime
 
@@ -26,6 +28,8 @@ from studio_shared.store import workflows as workflows_store
 from studio_worker import draft_tests
 
 log = logging.getLogger("studio.gql.testing")
+
+MAX_WAIT_S = 10.0  # testStep's waitSeconds
 
 
 @strawberry.type(
@@ -107,6 +111,20 @@ async def _retain(info: Info, workflow_id: uuid.UUID) -> None:
             log.warning("could not remove the files of pruned test run %s", gone, exc_info=True)
 
 
+async def _until_final(info: Info, run: models.Run, wait_s: float) -> models.Run:
+    """The run once it finished, or as it is when ``wait_s`` ran out (read from the database, backing off)."""
+    deadline, pause = time.monotonic() + wait_s, 0.01
+    while True:
+        async with info.context.state.reads() as s:
+            found = await runs_store.get(s, info.context.tenant_id, run.id)
+        if found is None:
+            return run  # deleted meanwhile
+        if found.status.final or time.monotonic() >= deadline:
+            return found
+        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 1.5, 0.2)
+
+
 @strawberry.type
 class TestingMutation:
     @strawberry.mutation(
@@ -146,8 +164,9 @@ class TestingMutation:
         description="Run one node of the draft as a one-node test run. Its upstream steps are filled in, not run: "
         "from `upstream` (JSON typed by hand: {node id: output}), else from the steps of the run `fromRunId` (of "
         "this workflow), else from pins (usePins); the trigger's output is `input` (default: that run's input). "
-        "Subscribe to the returned run; its step `nodeId` holds the output, error, logs, duration and rendered "
-        "config (secrets masked).",
+        "Subscribe to the returned run, or wait for it (`waitSeconds`, at most 10: the run as it is when it "
+        "finished or the wait ended); its step `nodeId` holds the output, error, logs, duration and rendered config "
+        "(secrets masked).",
         extensions=needs(Permission.WORKFLOW_TEST),
         name="testStep",
     )
@@ -161,10 +180,13 @@ class TestingMutation:
         from_run_id: strawberry.ID | None = None,
         upstream: JSON | None = None,
         use_pins: bool = True,
+        wait_seconds: float = 0.0,
     ) -> RunPayload:
         ctx = info.context
         principal = ctx.require_principal()
         key = require_id(workflow_id, "workflow")
+        if not 0 <= wait_seconds <= MAX_WAIT_S:
+            raise ValidationFailed.one(["waitSeconds"], f"wait 0 to {MAX_WAIT_S:g} seconds", "OUT_OF_RANGE")
         run = await draft_tests.start_test_step(
             ctx.state.control,
             ctx.tenant_id,
@@ -178,6 +200,8 @@ class TestingMutation:
             started_by=principal.person_id,
         )
         await _retain(info, key)
+        if wait_seconds > 0:
+            run = await _until_final(info, run, wait_seconds)
         return RunPayload(run=Run.from_model(run), created=True)
 
     @strawberry.mutation(

@@ -298,7 +298,13 @@ async def prune_test_runs(
         except Conflict:
             continue  # still running (or a child is): a later test run prunes it
     version, workflow = models.WorkflowVersion, models.Workflow
-    in_use = sa.select(run.id).where(run.tenant_id == tenant_id, run.workflow_version_id == version.id)
+    # Only this workflow's test runs use its snapshots: the subquery reads them through their index, not every run.
+    in_use = sa.select(run.id).where(
+        run.tenant_id == tenant_id,
+        run.workflow_id == workflow_id,
+        run.test.is_(True),
+        run.workflow_version_id == version.id,
+    )
     # Snapshots of the current draft revision stay: a test starting right now may be about to use one.
     current = sa.select(workflow.revision).where(workflow.tenant_id == tenant_id, workflow.id == workflow_id)
     await s.execute(

@@ -77,8 +77,10 @@ class Children:
         generation: int,
         depth: int,
         started_by: uuid.UUID | None = None,
+        test: bool = False,
     ) -> None:
         self.engine, self.tenant_id, self.run_id, self.step_id = engine, tenant_id, run_id, step_id
+        self.test = test  # the children of a test run's step are part of the test (they run published versions)
         self.generation, self.depth = generation, depth
         self.started_by = started_by  # the root run's person: every descendant inherits it (self-approval)
         self.prefix = f"{run_id}:{step_id}:{generation}:"
@@ -197,6 +199,7 @@ class Children:
                     "workflow_id": target.workflow_id,
                     "workflow_version_id": target.version_id,
                     "version": target.version,
+                    "test": self.test,
                     "status": RunStatus.QUEUED,
                     "trigger": "parent",
                     "trigger_data": {**link, "item_index": index},
@@ -229,6 +232,8 @@ class Children:
                 for node in definition
             )
             data = {**link, "item_index": index, "trigger": "parent", "version": target.version}
+            if self.test:
+                data["test"] = True
             records.append(
                 EventRecord(self.tenant_id, child_id, 1, "run.queued", None, RunStatus.QUEUED, now, data, self.run_id)
             )

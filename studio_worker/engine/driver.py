@@ -533,7 +533,7 @@ class RunDriver:
     async def _park(self, batch: Batch, wake: datetime | None) -> None:
         """Nothing runs and the next thing is far away (or up to someone else): release the run."""
         batch.run_values.update(status=RunStatus.WAITING, wake_at=wake)
-        batch.event("run.waiting", status=RunStatus.WAITING, wake_at=_iso(wake))
+        batch.event("run.waiting", status=RunStatus.WAITING, wake_at=_iso(wake), **self._marks())
         batch.release_lease = True
         batch.expect_signal = self.run["signal"]
         await self._submit(batch)
@@ -598,7 +598,7 @@ class RunDriver:
                 batch.event("step.cancelled", sid, StepStatus.CANCELLED, reason="the run failed")
         run_error = {"step_id": culprit, **error} if culprit else error
         batch.run_values.update(status=RunStatus.FAILED, output=None, error=run_error, finished_at=now, wake_at=None)
-        batch.event("run.failed", status=RunStatus.FAILED, error=run_error)
+        batch.event("run.failed", status=RunStatus.FAILED, error=run_error, **self._marks())
         await self._end(batch, RunStatus.FAILED, aborting=True)
 
     async def _sleep(self, seconds: float) -> None:
@@ -682,6 +682,7 @@ class RunDriver:
                 generation,
                 int(self.run.get("depth") or 0),
                 self.run.get("started_by_user"),
+                bool(self.run.get("test")),
             ),
         )
 

@@ -305,11 +305,23 @@ async def test_a_test_step_runs_one_node_with_upstream_data_from_pins_a_run_or_j
     assert steps["shout"]["output"] == "PINNED" and steps["shout"]["pinned"] is False
     assert steps["hello"]["pinned"] is True
 
-    # The first node after the trigger needs nothing but the input.
-    first = await gql.data(TEST_STEP, {"id": workflow_id, "node": "hello", "i": {"name": "cy"}}, editor)
-    run = await finished(gql, state, tenant, first["testStep"]["run"]["id"])
-    assert steps_of(run)["hello"]["output"] == {"greeting": "hi cy"}
+    # The first node after the trigger needs nothing but the input; waitSeconds answers with the finished run.
+    waited = await gql.data(
+        """mutation($id: ID!, $i: JSON) { testStep(workflowId: $id, nodeId: "hello", input: $i, waitSeconds: 10) {
+             run { id status step(stepId: "hello") { status output durationMs } } errors { code } } }""",
+        {"id": workflow_id, "i": {"name": "cy"}},
+        editor,
+    )
+    assert waited["testStep"]["run"]["status"] == "SUCCEEDED", waited
+    assert waited["testStep"]["run"]["step"]["output"] == {"greeting": "hi cy"}
+    run = await finished(gql, state, tenant, waited["testStep"]["run"]["id"])
     assert steps_of(run)["shout"]["status"] == "SKIPPED"  # downstream of the tested node: not run
+    too_long = await gql.data(
+        'mutation($id: ID!) { testStep(workflowId: $id, nodeId: "hello", waitSeconds: 11) { errors { path } } }',
+        {"id": workflow_id},
+        editor,
+    )
+    assert too_long["testStep"]["errors"] == [{"path": ["waitSeconds"]}]
 
 
 async def test_a_test_step_refuses_an_unknown_node_missing_upstream_data_and_a_foreign_run(
@@ -339,7 +351,10 @@ async def test_a_test_step_refuses_an_unknown_node_missing_upstream_data_and_a_f
     assert foreign_run[0]["code"] == "NOT_FOUND", foreign_run
     async with state.sessions() as s:
         count = await s.scalar(sa.select(sa.func.count()).where(models.Run.workflow_id == uuid.UUID(workflow_id)))
-    assert count == 0
+        snapshots = await s.scalar(
+            sa.select(sa.func.count()).where(models.WorkflowVersion.workflow_id == uuid.UUID(workflow_id))
+        )
+    assert (count, snapshots) == (0, 0), "a refused test step stores nothing"
 
 
 async def test_replaying_an_earlier_runs_trigger_payload_against_the_draft(
@@ -433,6 +448,20 @@ async def test_an_idempotency_key_starts_one_test_run(
     again = await start_test(gql, tenant, workflow_id, i={"name": "a"}, key="k1")
     assert first["created"] is True and again["created"] is False
     assert again["run"]["id"] == first["run"]["id"]
+    # Live runs and test runs never answer each other's keys.
+    assert (await gql.data(PUBLISH, {"id": workflow_id}, tenant.token(Role.EDITOR)))["publishWorkflow"]["errors"] == []
+    live = await gql.data(
+        """mutation($id: ID!) { startRun(workflowId: $id, input: {name: "b"}, idempotencyKey: "k1") {
+             created run { id test idempotencyKey } } }""",
+        {"id": workflow_id},
+        tenant.token(Role.OPERATOR),
+    )
+    assert live["startRun"]["created"] is True and live["startRun"]["run"]["test"] is False
+    assert live["startRun"]["run"]["id"] != first["run"]["id"]
+    keyed = await gql.data(
+        "query($id: ID!) { run(id: $id) { idempotencyKey } }", {"id": first["run"]["id"]}, tenant.token()
+    )
+    assert keyed["run"]["idempotencyKey"] == "k1"
 
 
 async def test_archiving_cancels_unfinished_test_runs_and_publishing_lets_them_finish(
@@ -517,3 +546,83 @@ async def test_a_published_run_never_reads_a_pin_even_one_its_version_row_carrie
     run = await finished(gql, state, tenant, live["startRun"]["run"]["id"])
     assert run["status"] == "FAILED" and steps_of(run)["boom"]["error"]["message"] == "boom 3", run
     assert not any(step["pinned"] for step in run["steps"])
+
+
+async def test_a_pinned_trigger_output_is_the_test_input_and_child_runs_of_a_test_are_tests(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    child_id = await create(
+        gql, tenant, chain({"id": "echo", "type": "transform", "config": {"value": "{{ input.n }}"}})
+    )
+    assert (await gql.data(PUBLISH, {"id": child_id}, tenant.token(Role.EDITOR)))["publishWorkflow"]["errors"] == []
+    parent = chain(
+        {"id": "call", "type": "subworkflow", "config": {"workflow": child_id, "input": {"n": "{{ input.n }}"}}},
+    )
+    workflow_id = await create(gql, tenant, parent, name="parent")
+    await gql.data(PIN, {"id": workflow_id, "node": "start", "out": {"n": 7}}, tenant.token(Role.EDITOR))
+    started = await start_test(gql, tenant, workflow_id)
+    run = await finished(gql, state, tenant, started["run"]["id"])
+    assert run["status"] == "SUCCEEDED", run
+    assert steps_of(run)["call"]["output"] == {"echo": 7}
+    async with state.sessions() as s:
+        children = list(
+            await s.scalars(sa.select(models.Run).where(models.Run.parent_run_id == uuid.UUID(started["run"]["id"])))
+        )
+        queued = await s.scalar(
+            sa.select(models.RunEvent).where(models.RunEvent.run_id == children[0].id, models.RunEvent.seq == 1)
+        )
+    assert [(c.test, c.version) for c in children] == [(True, 1)]  # part of the test; runs the published child
+    assert queued is not None and queued.data is not None and queued.data["test"] is True
+
+
+async def test_test_runs_pass_the_same_admission_as_every_start(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    """The tenant's cap on live runs counts test runs and refuses a test beyond it, as it refuses a real start."""
+    async with state.sessions.begin() as s:
+        await s.execute(sa.update(models.Tenant).where(models.Tenant.id == tenant.id).values(max_live_runs=1))
+    workflow_id = await create(gql, tenant, SLOW)
+    started = await start_test(gql, tenant, workflow_id)
+    await until_running(state, tenant, started["run"]["id"])
+    for document, variables in ((TEST_RUN, {"id": workflow_id}), (TEST_STEP, {"id": workflow_id, "node": "a"})):
+        answer = await gql.raw(document, variables, tenant.token(Role.EDITOR))
+        (error,) = answer["errors"]
+        assert error["extensions"]["code"] == "TOO_MANY_LIVE_RUNS", error
+    async with state.sessions() as s:
+        count = await s.scalar(sa.select(sa.func.count()).where(models.Run.tenant_id == tenant.id))
+    assert count == 1
+    await gql.data(CANCEL, {"id": started["run"]["id"]}, tenant.token(Role.OPERATOR))
+    await finished(gql, state, tenant, started["run"]["id"])
+    assert (await start_test(gql, tenant, workflow_id))["errors"] == [], "room again once the first one ended"
+
+
+async def test_test_snapshots_are_never_triggers_webhooks_or_schedules_targets(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: Any
+) -> None:
+    """A tested, never published workflow listening on a channel, with a webhook: a message starts nothing, a delivery
+    is refused as unpublished, and the test snapshot is no version to start or list."""
+    from tests.gql.test_messaging import SEND, listener
+
+    channel = f"tests-{uuid.uuid4().hex[:8]}"
+    workflow_id = await create(gql, tenant, listener(channel))
+    tested = await start_test(gql, tenant, workflow_id, i={"channel": channel, "text": "hi"})
+    assert (await finished(gql, state, tenant, tested["run"]["id"]))["status"] == "SUCCEEDED"
+    sent = await gql.data(SEND, {"c": channel, "t": "hello"}, tenant.token(Role.OPERATOR))
+    assert sent["sendMessage"]["errors"] == [] and sent["sendMessage"]["runs"] == []
+    hook = await gql.data(
+        "mutation($w: ID!) { createWebhook(workflowId: $w, input: {auth: NONE}) { webhook { id } errors { code } } }",
+        {"w": workflow_id},
+        tenant.token(Role.EDITOR),
+    )
+    delivered = await http.post(f"/hooks/{hook['createWebhook']['webhook']['id']}", json={"x": 1})
+    assert delivered.status_code != 202, delivered.text
+    for version in (None, -1, 0):
+        refused = await gql.data(
+            "mutation($id: ID!, $v: Int) { startRun(workflowId: $id, version: $v) { run { id } errors { code } } }",
+            {"id": workflow_id, "v": version},
+            tenant.token(Role.OPERATOR),
+        )
+        assert refused["startRun"]["run"] is None and refused["startRun"]["errors"], (version, refused)
+    async with state.sessions() as s:
+        runs = await s.scalar(sa.select(sa.func.count()).where(models.Run.workflow_id == uuid.UUID(workflow_id)))
+    assert runs == 1
