@@ -3,11 +3,11 @@
 // more" asks for the page after the last row, as fast at the 100,000th run as at the first.
 import { useCallback, useEffect, useId, useMemo, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
-import { useClient, useQuery } from "urql";
+import { useClient, useMutation, useQuery } from "urql";
 import { pipe, subscribe } from "wonka";
-import { RUNS_PAGE, RUN_UPDATES, WORKFLOWS, WORKFLOW_NAME } from "../api/operations";
+import { RUNS_PAGE, RUN_UPDATES, TEST_REPLAY, WORKFLOWS, WORKFLOW_NAME } from "../api/operations";
 import type { RunRow } from "../api/types";
-import { useViewer } from "../auth";
+import { useCan, useViewer } from "../auth";
 import { StatusBadge, TestBadge } from "../components/StatusBadge";
 import { Alert } from "../components/ui/alert";
 import { Button } from "../components/ui/button";
@@ -200,6 +200,7 @@ function RunsPageRows({
   onEmpty?: (empty: boolean | null) => void;
   onStarter: (userId: string) => void;
 }) {
+  const canTest = useCan("testDraft");
   const [{ data, error, fetching }, refetch] = useQuery({
     query: RUNS_PAGE,
     variables: { filter, first: RUNS_PAGE_SIZE, after },
@@ -259,6 +260,7 @@ function RunsPageRows({
             <TableCell>{run.test ? "draft" : `v${run.version}`}</TableCell>
             <TableCell>
               {TRIGGER_LABELS[run.trigger as TriggerKind] ?? run.trigger}
+              {canTest && !run.parent ? <ReplayOnDraft runId={run.id} /> : null}
               {run.parent ? (
                 <div className="text-xs text-muted-foreground">
                   of <Link to={`/runs/${run.parent.id}`}>run {run.parent.id.slice(0, 8)}</Link>
@@ -445,5 +447,36 @@ function RunFiltersBar({
         <Button onClick={onRefresh}>Refresh</Button>
       </div>
     </form>
+  );
+}
+
+/** A run's trigger payload (its input, webhook delivery, message or schedule fire) replayed against the current draft
+ * of its workflow as a test run; the new run opens. */
+function ReplayOnDraft({ runId }: { runId: string }) {
+  const navigate = useNavigate();
+  const [, testReplay] = useMutation(TEST_REPLAY);
+  const [problem, setProblem] = useState<string | null>(null);
+  return (
+    <div className="text-xs">
+      <button
+        type="button"
+        className="cursor-pointer text-primary underline-offset-2 hover:underline"
+        aria-label={`Replay run ${runId.slice(0, 8)} on the draft`}
+        title="Run this run's trigger payload against the current draft, as a test run"
+        onClick={async () => {
+          const res = await testReplay({ runId });
+          const run = res.data?.testReplay.run;
+          if (run) navigate(`/runs/${run.id}`);
+          else setProblem(res.data?.testReplay.errors[0]?.message ?? res.error?.message ?? "Not replayed.");
+        }}
+      >
+        Replay on the draft
+      </button>
+      {problem ? (
+        <span role="alert" className="block text-destructive">
+          {problem}
+        </span>
+      ) : null}
+    </div>
   );
 }
