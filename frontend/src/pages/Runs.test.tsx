@@ -79,7 +79,7 @@ describe("the Runs page", () => {
     await waitFor(() => expect(screen.getByTestId("address").textContent).toBe("/runs?mode=live"));
     await waitFor(() => expect(lastFilter(server)).toEqual({ test: false, topLevel: true }));
 
-    fireEvent.click(within(table).getByRole("button", { name: "Replay run 00000002 on the draft" }));
+    fireEvent.click(within(table).getByRole("button", { name: "Replay on the draft: run 00000002" }));
     await screen.findByText("elsewhere"); // the new test run's page (not mounted here)
     expect(server.named("TestReplay").map((c) => c.variables)).toEqual([{ runId: "00000002-run" }]);
   });

@@ -461,7 +461,7 @@ function ReplayOnDraft({ runId }: { runId: string }) {
       <button
         type="button"
         className="cursor-pointer text-primary underline-offset-2 hover:underline"
-        aria-label={`Replay run ${runId.slice(0, 8)} on the draft`}
+        aria-label={`Replay on the draft: run ${runId.slice(0, 8)}`}
         title="Run this run's trigger payload against the current draft, as a test run"
         onClick={async () => {
           const res = await testReplay({ runId });
