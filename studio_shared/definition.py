@@ -569,6 +569,38 @@ def parse_definition(definition: object, registry: NodeRegistry | None = None) -
 MAX_INPUT_BYTES = 1_048_576
 
 
+_NO_DEFAULT = object()
+
+
+def schema_defaults(schema: Any) -> Any:
+    """What a form pre-filled from ``schema`` holds: its ``default``, else for an object the defaults of its
+    properties (recursively; properties without one are left out), else None. The UI's start dialog does the same."""
+    found = _defaults(schema)
+    return None if found is _NO_DEFAULT else found
+
+
+def _defaults(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return _NO_DEFAULT
+    if "default" in schema:
+        return copy.deepcopy(schema["default"])
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return _NO_DEFAULT
+    found = {name: _defaults(sub) for name, sub in properties.items()}
+    return {name: value for name, value in found.items() if value is not _NO_DEFAULT}
+
+
+def default_input(definition: Definition) -> Any:
+    """A run's input when its start gives none: the trigger's input_schema defaults, ``{}`` at least.
+
+    ``{}`` is what the start dialog sends for a trigger without input fields; a required field without a default
+    is then reported by check_run_input as missing, as when the input was typed without it.
+    """
+    found = schema_defaults(definition.trigger.config.get("input_schema"))
+    return {} if found is None else found
+
+
 def check_run_input(definition: Definition, value: Any) -> None:
     """A run's input must match its trigger's input_schema; each problem gets a path under ``input``."""
     schema = definition.trigger.config.get("input_schema")

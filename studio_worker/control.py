@@ -24,7 +24,7 @@ from studio_shared.auth import Principal
 from studio_shared.db import Sessions, lone_reads, models
 from studio_shared.db.jsondata import encode, stored_size
 from studio_shared.db.types import utcnow
-from studio_shared.definition import Definition, check_run_input, parse_definition
+from studio_shared.definition import Definition, check_run_input, default_input, parse_definition
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.events import EventBus, EventKind, channels
 from studio_shared.schemas import NodeRegistry
@@ -311,6 +311,8 @@ class Control:
         if definition is None:
             document = await s.scalar(_DEFINITION, {"b_tenant": tenant_id, "b_version": target.version_id})
             definition = self._definition(target.version_id, document)
+        if input is None:  # omitted: the trigger's input_schema defaults, as the start dialog pre-fills them
+            input = default_input(definition)
         check_run_input(definition, input)
         now = utcnow()
         values: dict[str, Any] = {

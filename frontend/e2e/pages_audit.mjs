@@ -47,6 +47,20 @@ export const PAGES = [
       await p.getByRole("dialog", { name: "Publish a new version" }).waitFor();
     },
   },
+  {
+    // The authoring loop's workflow after a test: statuses and outputs on the nodes, pins, the inspector's Test section.
+    name: "builder-tested",
+    path: (ids) => `/workflows/${ids.loop}`,
+    ready: (p) => p.getByText("✓ valid"),
+    open: async (p) => {
+      await p.getByRole("button", { name: "Test workflow" }).click();
+      await p.getByRole("dialog", { name: "Test the draft" }).getByRole("button", { name: "Run test" }).click();
+      await p.locator('[data-testid="test-run-status"][data-status="SUCCEEDED"]').waitFor();
+      await p.getByTestId("node-transform_1").click();
+      await p.getByTestId("test-panel").getByTestId("pinned-output").waitFor();
+    },
+  },
+  { name: "runs-test", path: "/runs?mode=test", ready: (p) => p.getByTestId("test-badge") },
   { name: "triggers", path: (ids) => `/workflows/${ids.workflow}/triggers`, ready: (p) => p.getByRole("heading", { name: "Schedules" }) },
   { name: "runs", path: "/runs", ready: (p) => p.getByRole("table", { name: "Runs" }) },
   { name: "workflow-runs", path: (ids) => `/workflows/${ids.workflow}/runs`, ready: (p) => p.getByRole("table", { name: "Runs" }) },

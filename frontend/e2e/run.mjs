@@ -1,6 +1,8 @@
 // End-to-end: a real `studio serve` on fresh state, driven in Debian's Chromium through playwright-core.
 //
-//   log in → create a workflow → build trigger → condition → (true) approval / (false) transform by drag
+//   log in → a demo workflow's first run succeeds with nothing typed → a new draft tested (nodes green, outputs
+//   inline; time to the first green node measured), one node pinned and the next step run alone, published
+//   (authoring_loop.mjs) → create a workflow → build trigger → condition → (true) approval / (false) transform by drag
 //   and drop and clicks → see and fix a validation error on a node → save → publish → start a run with the
 //   trigger's input form → watch the nodes turn SUCCEEDED live → approve in the inbox (second tab) → see the
 //   run succeed live → the admin screens: a credential (its value never comes back), a user disabled behind a
@@ -19,6 +21,7 @@ import { connect as tcpConnect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { authoringLoop } from "./authoring_loop.mjs";
 import { auditPages } from "./pages_audit.mjs";
 import { runsAndInbox } from "./runs_inbox.mjs";
 
@@ -200,6 +203,10 @@ try {
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Workflows" }).waitFor();
   log("logged in");
+
+  // The authoring loop: a demo's first run, a draft tested, a node pinned and the next step run alone, published.
+  const loop = await authoringLoop({ page, results, log, join });
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Workflows", exact: true }).click();
 
   // Create a workflow: the builder opens with a manual trigger.
   await page.getByLabel("New workflow").fill("E2E approval flow");
@@ -650,7 +657,7 @@ try {
     console.log("open timeline:", JSON.stringify(timeline));
   }
   await page.screenshot({ path: join(results, "large-workflow.png") });
-  const metrics = { openThousandNodesMs: openMs, drawThousandNodesMs: drawnMs, reconnect };
+  const metrics = { testWorkflowFirstGreenMs: loop.firstGreenMs, openThousandNodesMs: openMs, drawThousandNodesMs: drawnMs, reconnect };
   const writeMetrics = () => writeFileSync(join(results, "metrics.json"), JSON.stringify(metrics, null, 2));
   writeMetrics();
   log(`opened a 1,000-node workflow in ${openMs} ms (drawn in ${drawnMs} ms, then validated)`);
@@ -838,7 +845,7 @@ try {
     base,
     token,
     tokens: { temporary: temporaryToken },
-    ids: { workflow: workflowId, run: runUrl.split("/runs/")[1] },
+    ids: { workflow: workflowId, run: runUrl.split("/runs/")[1], loop: loop.workflowId },
     results,
     log,
   });

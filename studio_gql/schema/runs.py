@@ -322,6 +322,14 @@ class Run:
         version = await info.context.loaders.version.load(self._version_id)
         return version.draft_revision if version is not None else None
 
+    @strawberry.field(
+        description="The definition it executes: its published version's, or for a test run the draft as it was "
+        "tested (its test snapshot's). The run monitor draws it."
+    )
+    async def definition(self, info: Info) -> JSON:
+        version = await info.context.loaders.version.load(self._version_id)
+        return version.definition if version is not None else {"nodes": [], "edges": []}
+
     @strawberry.field(description="The input it was started with.")
     async def input(self, info: Info) -> JSON | None:
         documents = await self._documents(info)
@@ -545,7 +553,8 @@ class UsageQuery:
 @strawberry.type
 class RunMutation:
     @strawberry.mutation(
-        description="Start a run of a published version (default: the latest); a known idempotencyKey returns its run.",
+        description="Start a run of a published version (default: the latest); a known idempotencyKey returns its run. "
+        "Without `input`, the run's input is the trigger's input_schema defaults (`{}` without any).",
         extensions=needs(Permission.RUN_START),
     )
     @payload(_run_errors)

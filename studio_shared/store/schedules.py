@@ -18,7 +18,7 @@ from studio_shared.auth import Principal
 from studio_shared.cron import Cron, InvalidCron, InvalidTimezone, jitter, parse_timezone
 from studio_shared.db import models
 from studio_shared.db.types import utcnow
-from studio_shared.definition import check_run_input, parse_definition
+from studio_shared.definition import check_run_input, default_input, parse_definition
 from studio_shared.errors import Conflict, NotFound, Problem, ValidationFailed
 from studio_shared.schemas import NodeRegistry
 from studio_shared.store import audit
@@ -114,7 +114,8 @@ async def _check_target(
     if version is None:
         return  # publishing is checked when a tick fires (the fire fails, saying so)
     try:
-        check_run_input(parse_definition(version.definition, registry), input)
+        definition = parse_definition(version.definition, registry)
+        check_run_input(definition, default_input(definition) if input is None else input)  # as a fire starts it
     except ValidationFailed as exc:
         raise ValidationFailed(Problem(("input", *p.path), p.message, p.code) for p in exc.problems) from None
 

@@ -163,7 +163,7 @@ async def test_no_mutation_changes_a_published_version(gql: Any, tenant: Any, st
             assert all("version" not in arg["name"].lower() for arg in mutation["args"]), mutation
 
     # Everything a workflow mutation can do leaves version 1 exactly as published.
-    other = edited(lambda d: d["nodes"][3]["config"].update(url="https://example.org/other"))
+    other = edited(lambda d: d["nodes"][3]["config"].update(value={"other": True}))
     assert (await update(gql, token, wid, definition=other, name="New", description="d"))["errors"] == []
     assert (await publish(gql, token, wid, "v2"))["errors"] == []
     assert (await gql.data(ARCHIVE, {"id": wid}, token))["archiveWorkflow"]["errors"] == []
@@ -445,7 +445,7 @@ async def test_publish_validates_the_draft_and_writes_no_version_when_invalid(
     assert (await publish(gql, token, wid, "good"))["errors"] == []
 
     # A draft that no longer validates (e.g. saved before a registry change), written behind the API's back.
-    broken = edited(lambda d: (d["nodes"][3]["config"].pop("url"), d["nodes"][2].update(type="gone.type")))
+    broken = edited(lambda d: (d["nodes"][3]["config"].pop("value"), d["nodes"][2].update(type="gone.type")))
     async with state.sessions.begin() as s:
         await s.execute(sa.update(models.Workflow).where(models.Workflow.id == uuid.UUID(wid)).values(draft=broken))
 

@@ -255,7 +255,7 @@ def test_contract_example_is_valid() -> None:
     assert notify.retry == RetryPolicy(max_attempts=3, initial_interval_s=1.0, backoff=2.0)
     assert notify.timeout_s == 30.0
     assert notify.position == Position(900.0, 0.0)
-    assert notify.config["body"] == {"id": "{{ run.id }}"}
+    assert notify.config["value"]["run"] == "{{ run.id }}"
     assert [e.branch for e in definition.outgoing("check")] == ["true", "false"]
 
 

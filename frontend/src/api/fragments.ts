@@ -40,7 +40,7 @@ export const SCHEDULE_FIELDS = graphql(`
 /** A row of the Runs page (and of a workflow's runs). */
 export const RUN_ROW_FIELDS = graphql(`
   fragment RunRowFields on Run {
-    id status version trigger startedVia createdAt startedAt finishedAt parentStepId itemIndex
+    id status version test trigger startedVia createdAt startedAt finishedAt parentStepId itemIndex
     workflow { id name }
     startedBy { id email }
     parent { id }

@@ -66,7 +66,7 @@ export const WORKFLOW = graphql(`
 export const WORKFLOW_RUNS = graphql(`
   query WorkflowRuns($workflowId: ID!) {
     runs(first: 10, filter: { workflowId: $workflowId }) {
-      nodes { id status version createdAt }
+      nodes { id status version test createdAt }
     }
   }
 `);
@@ -105,11 +105,76 @@ export const START_RUN = graphql(`
   }
 `);
 
+/** Testing the draft (the builder): a test run of it, one step of it, an earlier run's trigger payload against it. */
+export const TEST_RUN = graphql(`
+  mutation TestRun($workflowId: ID!, $input: JSON) {
+    testRun(workflowId: $workflowId, input: $input) {
+      run { ...RunStatusFields test }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+export const TEST_STEP = graphql(`
+  mutation TestStep($workflowId: ID!, $nodeId: String!, $input: JSON, $fromRunId: ID, $upstream: JSON, $usePins: Boolean!) {
+    testStep(workflowId: $workflowId, nodeId: $nodeId, input: $input, fromRunId: $fromRunId, upstream: $upstream, usePins: $usePins) {
+      run { ...RunStatusFields test }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+export const TEST_REPLAY = graphql(`
+  mutation TestReplay($runId: ID!) {
+    testReplay(runId: $runId) {
+      run { ...RunStatusFields test }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+/** A test run's steps with their results: the builder's canvas shows them inline, the inspector in full. */
+export const TEST_RUN_STEPS = graphql(`
+  query TestRunSteps($id: ID!) {
+    run(id: $id) {
+      id status test
+      steps { stepId status output error input pinned logs durationMs branches }
+    }
+  }
+`);
+
+export const WORKFLOW_PINS = graphql(`
+  query WorkflowPins($id: ID!) {
+    workflow(id: $id) {
+      id
+      pins { nodeId output branches source sourceRunId }
+    }
+  }
+`);
+
+export const PIN_NODE_OUTPUT = graphql(`
+  mutation PinNodeOutput($workflowId: ID!, $nodeId: String!, $fromRunId: ID, $output: JSON) {
+    pinNodeOutput(workflowId: $workflowId, nodeId: $nodeId, fromRunId: $fromRunId, output: $output) {
+      pin { nodeId }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+export const UNPIN_NODE_OUTPUT = graphql(`
+  mutation UnpinNodeOutput($workflowId: ID!, $nodeId: String!) {
+    unpinNodeOutput(workflowId: $workflowId, nodeId: $nodeId) {
+      pin { nodeId }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
 export const RUN_WITH_DEFINITION = graphql(`
   query RunWithDefinition($id: ID!, $version: Int!) {
     run(id: $id) {
-      id status version trigger startedVia idempotencyKey input output error createdAt startedAt finishedAt
-      parentStepId itemIndex
+      id status version test draftRevision definition trigger startedVia idempotencyKey input output error
+      createdAt startedAt finishedAt parentStepId itemIndex
       parent { id workflow { id name } }
       startedBy { id email }
       triggerDetails { deliveryId receivedAt scheduleId scheduledFor channel messageId replayOf }

@@ -1,5 +1,6 @@
 // The builder's toolbar, one row from 1,280 px up: the way back and the workflow's name (truncated, in full on hover),
-// where the draft stands, undo/redo, layout, comparing versions, save, publish (its note in a dialog), start a run.
+// where the draft stands, undo/redo, layout, comparing versions, save, test the draft, publish (its note in a
+// dialog), start a run.
 import { useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
 import type { WorkflowDetail } from "../api/types";
@@ -15,6 +16,7 @@ import type { Definition } from "../lib/definition";
 import { MOD } from "../lib/shortcuts";
 import { cn } from "../lib/utils";
 import { StartRun, type StartRunProps } from "./StartRun";
+import { TestWorkflow, type TestWorkflowProps } from "./TestWorkflow";
 import type { Draft } from "./useDraft";
 
 export interface BuilderToolbarProps {
@@ -26,12 +28,14 @@ export interface BuilderToolbarProps {
   history: { canUndo: boolean; canRedo: boolean; undo: () => void; redo: () => void };
   onAutoLayout: () => void;
   startRun: Omit<StartRunProps, "latestVersion">;
+  testWorkflow: TestWorkflowProps;
 }
 
-export function BuilderToolbar({ workflow, definition, draft, validation, history, onAutoLayout, startRun }: BuilderToolbarProps) {
+export function BuilderToolbar({ workflow, definition, draft, validation, history, onAutoLayout, startRun, testWorkflow }: BuilderToolbarProps) {
   const canEdit = useCan("editGraph");
   const canPublish = useCan("publish");
   const canStart = useCan("startRun");
+  const canTest = useCan("testDraft");
   return (
     <Toolbar>
       <ToolbarTitle className="flex min-w-0 flex-1 items-center gap-1.5">
@@ -57,6 +61,7 @@ export function BuilderToolbar({ workflow, definition, draft, validation, histor
           Save draft
         </Button>
       ) : null}
+      {canTest ? <TestWorkflow {...testWorkflow} /> : null}
       {canPublish ? <PublishControl publish={draft.publish} dirty={draft.dirty} /> : null}
       {canStart ? <StartRun latestVersion={draft.latestVersion} {...startRun} /> : null}
     </Toolbar>

@@ -1,4 +1,5 @@
-// The right-hand panel for the selected node: its settings (Inspector) and its outgoing connections (EdgeEditor).
+// The right-hand panel for the selected node: its settings (Inspector), its outgoing connections (EdgeEditor) and
+// its test section (TestPanel).
 import { useMemo } from "react";
 import type { NodeTypeInfo } from "../api/types";
 import { EdgeEditor } from "../components/EdgeEditor";
@@ -6,6 +7,7 @@ import { Inspector } from "../components/Inspector";
 import type { Definition, StepEdge, StepNode } from "../lib/definition";
 import { connectTargets, outgoingEdges } from "../lib/graphEdits";
 import { templateSuggestions } from "../lib/templatePaths";
+import { TestPanel, type TestPanelProps } from "./TestPanel";
 import type { GraphEdits } from "./useGraphEdits";
 
 export interface NodePanelProps {
@@ -18,9 +20,11 @@ export interface NodePanelProps {
   /** The definition without positions: what the suggestions and targets follow (not every drag frame). */
   validationKey: string;
   edits: GraphEdits;
+  /** The node's "Test" section (who may test the draft); without it, none. */
+  test?: Omit<TestPanelProps, "nodeId" | "isTrigger">;
 }
 
-export function NodePanel({ node, byType, editable, nodes, edges, definition, validationKey, edits }: NodePanelProps) {
+export function NodePanel({ node, byType, editable, nodes, edges, definition, validationKey, edits, test }: NodePanelProps) {
   const id = node.id;
   // Positions do not change what a node can read, nor which nodes it may connect to (ids, types, labels): both
   // follow the validation key, not every drag frame.
@@ -49,6 +53,7 @@ export function NodePanel({ node, byType, editable, nodes, edges, definition, va
         onConnect={(target, branch) => edits.connect({ source: id, target, sourceHandle: branch, targetHandle: null })}
         onRemove={edits.disconnect}
       />
+      {test ? <TestPanel key={id} nodeId={id} isTrigger={!!byType.get(node.data.nodeType)?.trigger} {...test} /> : null}
     </Inspector>
   );
 }

@@ -2,7 +2,7 @@
 import { Link } from "react-router-dom";
 import { useQuery } from "urql";
 import { WORKFLOW_RUNS } from "../api/operations";
-import { StatusBadge } from "../components/StatusBadge";
+import { StatusBadge, TestBadge } from "../components/StatusBadge";
 import { SIDE_PANEL } from "../components/Workspace";
 
 export function WorkflowPanel({ workflowId }: { workflowId: string }) {
@@ -29,9 +29,10 @@ function RecentRuns({ workflowId }: { workflowId: string }) {
         {runs.map((r) => (
           <li key={r.id} className="flex flex-wrap items-center gap-1.5">
             <Link to={`/runs/${r.id}`}>
-              v{r.version} · {new Date(r.createdAt).toLocaleString()}
+              {r.test ? "draft" : `v${r.version}`} · {new Date(r.createdAt).toLocaleString()}
             </Link>{" "}
             <StatusBadge status={r.status} />
+            {r.test ? <TestBadge /> : null}
           </li>
         ))}
       </ul>

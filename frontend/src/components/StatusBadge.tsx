@@ -18,3 +18,12 @@ export function StatusBadge({ status }: { status: string | null | undefined }) {
     </Badge>
   );
 }
+
+/** Marks a test run of a draft (testRun, testStep, testReplay) wherever runs are listed or shown. */
+export function TestBadge() {
+  return (
+    <Badge variant="outline" data-testid="test-badge" title="A test run of the draft: not a published version">
+      Test
+    </Badge>
+  );
+}

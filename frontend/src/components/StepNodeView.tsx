@@ -1,10 +1,12 @@
 import "@xyflow/react/dist/style.css";
 // One workflow step on the canvas: its type's icon and colour, title and id (long ones truncated, in full on hover),
-// problems and status as text, one source handle per branch.
+// problems and status as text, one source handle per branch; in the builder, a test run's output inline and a
+// "pinned" badge.
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import { memo } from "react";
 import { errorsOf, warningsOf, type StepNode } from "../lib/definition";
 import { statusLabel } from "../lib/runState";
+import { compactJson } from "../lib/testOverlay";
 import { NodeIcon, nodeColorStyle } from "./NodeIcon";
 
 function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
@@ -44,6 +46,21 @@ function StepNodeViewImpl({ id, data, selected }: NodeProps<StepNode>) {
         </div>
       ) : null}
       {data.outcome ? <div className="step-outcome font-semibold">{data.outcome}</div> : null}
+      {data.pinned ? (
+        <div className="step-pinned" data-testid={`pinned-${id}`}>
+          Pinned
+        </div>
+      ) : null}
+      {data.output !== undefined ? (
+        // The test run's output, one line; expanded in full (nodrag: pressing it is no drag of the node).
+        <details className="step-output nodrag" data-testid={`output-${id}`}>
+          <summary>
+            <span className="sr-only">output </span>
+            {compactJson(JSON.parse(data.output), 40)}
+          </summary>
+          <pre>{data.output}</pre>
+        </details>
+      ) : null}
       {problems ? (
         <div className="step-problems" role="note">
           <span aria-hidden="true">⚠</span> {problems} {problems === 1 ? "problem" : "problems"}

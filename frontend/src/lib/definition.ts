@@ -63,6 +63,10 @@ export type StepNodeData = {
   status?: string;
   /** The run monitor: what a finished branching step chose ("→ rejected"). */
   outcome?: string;
+  /** The builder: the node's output in the last test run (JSON text), shown inline under it. */
+  output?: string;
+  /** The builder: the draft pins this node's output (test runs use the pin instead of running it). */
+  pinned?: boolean;
   /** The type's icon (SVG path data) and its category's colour, from the registry. */
   icon?: string;
   color?: string;

@@ -107,7 +107,7 @@ describe("connecting", () => {
     const labelled = nodes.map((n) => (n.id === "ok" ? withLabel(n, "Sign-off") : n));
     expect(connectTargets(labelled, "check", byType)).toEqual([
       { id: "ok", label: "Sign-off" },
-      { id: "notify", label: "HTTP request" },
+      { id: "notify", label: "Transform" },
     ]);
   });
 });
@@ -138,7 +138,7 @@ describe("editing a node", () => {
   });
 
   it("reads the trigger's input schema for the start-run form", () => {
-    expect(triggerInputSchema(graph().nodes, byType)).toEqual({ type: "object" });
+    expect(triggerInputSchema(graph().nodes, byType)).toEqual(approveLargeOrders.definition.nodes[0]?.config.input_schema);
     expect(triggerInputSchema(graph().nodes.slice(1), byType)).toBeUndefined();
   });
 });

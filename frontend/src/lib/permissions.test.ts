@@ -5,7 +5,7 @@ import { adminNav, allowedControls, can } from "./permissions";
 const VIEWER = ["workflow:read", "run:read", "artifact:read", "task:read"];
 const APPROVER = [...VIEWER, "task:decide"];
 const OPERATOR = [...APPROVER, "run:start", "run:cancel", "run:retry", "message:send"];
-const EDITOR = [...OPERATOR, "workflow:write", "workflow:publish", "trigger:manage"];
+const EDITOR = [...OPERATOR, "workflow:write", "workflow:publish", "workflow:test", "trigger:manage"];
 const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "audit:read"];
 
 describe("permission gating", () => {
@@ -24,6 +24,7 @@ describe("permission gating", () => {
     expect(can(APPROVER, "retryRun")).toBe(false);
     expect(can(OPERATOR, "editGraph")).toBe(false);
     expect(can(OPERATOR, "publish")).toBe(false);
+    expect(can(OPERATOR, "testDraft")).toBe(false); // an operator starts real runs only
   });
 
   it("gives an editor every builder control", () => {
@@ -33,6 +34,7 @@ describe("permission gating", () => {
       "saveDraft",
       "publish",
       "startRun",
+      "testDraft",
       "cancelRun",
       "retryRun",
       "inbox",

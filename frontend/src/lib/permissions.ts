@@ -4,6 +4,7 @@ export const PERMISSIONS = {
   workflowRead: "workflow:read",
   workflowWrite: "workflow:write",
   workflowPublish: "workflow:publish",
+  workflowTest: "workflow:test",
   runRead: "run:read",
   runStart: "run:start",
   runCancel: "run:cancel",
@@ -25,6 +26,8 @@ export const CONTROL_PERMISSION = {
   saveDraft: PERMISSIONS.workflowWrite,
   publish: PERMISSIONS.workflowPublish,
   startRun: PERMISSIONS.runStart,
+  // Test runs, test steps, pins and replays against the draft (EDITOR and above).
+  testDraft: PERMISSIONS.workflowTest,
   cancelRun: PERMISSIONS.runCancel,
   retryRun: PERMISSIONS.runRetry,
   inbox: PERMISSIONS.taskRead,

@@ -11,6 +11,8 @@ describe("run filters in the URL", () => {
     { ...NO_FILTERS, status: "ACTIVE", trigger: "webhook", range: "24h" },
     { ...NO_FILTERS, workflow: "0b7c9a52-1f7e-4a53-9c55-2d3e0c6f9d10", startedBy: "5f0e8a7b-3c2d-4e1f-8a9b-0c1d2e3f4a5b", children: true },
     { ...NO_FILTERS, trigger: "schedule", from: "2026-12-01T00:00:00.000Z", to: "2026-12-02T00:00:00.000Z" },
+    { ...NO_FILTERS, mode: "test" },
+    { ...NO_FILTERS, mode: "live", status: "FAILED" },
   ];
 
   it("round-trips every filter: filters → query string → the same filters", () => {
@@ -37,7 +39,7 @@ describe("run filters in the URL", () => {
   });
 
   it("drops what a hand-edited link cannot mean instead of breaking the page", () => {
-    const filters = parseRunFilters("?status=EXPLODED&trigger=%3Cscript%3E&range=2y&from=yesterday&startedBy=a%20b&children=yes&workflow=ok_id-1");
+    const filters = parseRunFilters("?status=EXPLODED&trigger=%3Cscript%3E&range=2y&from=yesterday&startedBy=a%20b&children=yes&mode=maybe&workflow=ok_id-1");
     expect(filters).toEqual({ ...NO_FILTERS, workflow: "ok_id-1" });
     // A relative range and an absolute window do not mix: the range wins.
     expect(parseRunFilters("?range=1h&from=2026-12-01T00:00:00Z")).toEqual({ ...NO_FILTERS, range: "1h" });
@@ -59,6 +61,10 @@ describe("run filters in the URL", () => {
       createdBefore: "2026-12-02T00:00:00.000Z",
       startedBy: "u",
     });
+    // Test or live: RunFilter.test; "all" asks for neither.
+    expect(toRunFilter({ ...NO_FILTERS, mode: "test" }, NOW)).toEqual({ test: true, topLevel: true });
+    expect(toRunFilter({ ...NO_FILTERS, mode: "live" }, NOW)).toEqual({ test: false, topLevel: true });
+    expect(serializeRunFilters({ ...NO_FILTERS, mode: "test", children: true })).toBe("children=1&mode=test");
     // Child runs are what the "parent" trigger lists, whatever the checkbox says.
     expect(toRunFilter({ ...NO_FILTERS, trigger: "parent" }, NOW)).toEqual({ trigger: ["parent"] });
   });

@@ -30,9 +30,12 @@ export interface RunFilters {
   to: string | null;
   /** Child runs too (of foreach, subworkflow, loop); the default lists top-level runs only. */
   children: boolean;
-  // Test or live: test runs (`testRun`) arrive with the next issue. When `RunFilter` gains the field, add
-  // `mode: "test" | "live" | null` here, a key to QUERY_KEYS, a case to parse/serialize and a line to toRunFilter.
+  /** Test runs of drafts only, live runs only, or both (null). */
+  mode: RunMode | null;
 }
+
+export const RUN_MODES = ["test", "live"] as const;
+export type RunMode = (typeof RUN_MODES)[number];
 
 export const NO_FILTERS: RunFilters = {
   workflow: null,
@@ -43,10 +46,11 @@ export const NO_FILTERS: RunFilters = {
   from: null,
   to: null,
   children: false,
+  mode: null,
 };
 
 /** The query-string keys, in the order they are written. */
-export const QUERY_KEYS = ["workflow", "status", "trigger", "startedBy", "range", "from", "to", "children"] as const;
+export const QUERY_KEYS = ["workflow", "status", "trigger", "startedBy", "range", "from", "to", "children", "mode"] as const;
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -78,6 +82,7 @@ export function parseRunFilters(search: string | URLSearchParams, pathWorkflow?:
     from: range ? null : isoOrNull(params.get("from")),
     to: range ? null : isoOrNull(params.get("to")),
     children: params.get("children") === "1",
+    mode: oneOf(params.get("mode"), RUN_MODES),
   };
 }
 
@@ -93,6 +98,7 @@ export function serializeRunFilters(filters: RunFilters, pathWorkflow?: string |
     from: filters.range ? null : filters.from,
     to: filters.range ? null : filters.to,
     children: filters.children ? "1" : null,
+    mode: filters.mode,
   };
   for (const key of QUERY_KEYS) {
     const value = values[key];
@@ -108,6 +114,7 @@ export function toRunFilter(filters: RunFilters, now: number = Date.now()): RunF
   if (filters.status) out.status = filters.status === "ACTIVE" ? [...ACTIVE_STATUSES] : [filters.status];
   if (filters.trigger) out.trigger = [filters.trigger];
   if (filters.startedBy) out.startedBy = filters.startedBy;
+  if (filters.mode) out.test = filters.mode === "test";
   if (filters.range) out.createdAfter = new Date(now - RANGES[filters.range]).toISOString();
   else {
     if (filters.from) out.createdAfter = filters.from;

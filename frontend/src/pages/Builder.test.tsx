@@ -4,7 +4,7 @@ import { RouterProvider, createMemoryRouter } from "react-router-dom";
 import { Client, Provider, getOperationName, makeResult, type Exchange } from "urql";
 import { filter, map, pipe } from "wonka";
 import { afterEach, describe, expect, it } from "vitest";
-import { ViewerProvider } from "../auth";
+import { SessionProvider, ViewerProvider } from "../auth";
 import { registry } from "../test/registry";
 import { BuilderPage } from "./Builder";
 
@@ -32,6 +32,8 @@ const draft = {
   ],
 };
 const DRAFT_IDS = ["ask", "call", "check", "route", "start"];
+/** The schema form's code loads lazily on first use: on a busy machine, that takes more than waitFor's second. */
+const FORM_LOADS = { timeout: 10_000 };
 
 function fakeServer(): Exchange {
   const answers: Record<string, (vars: Record<string, unknown>) => unknown> = {
@@ -44,6 +46,7 @@ function fakeServer(): Exchange {
     NodeTypes: () => ({ nodeTypes: registry }),
     Validate: () => ({ validateDefinition: [] }),
     WorkflowRuns: () => ({ runs: { nodes: [] } }),
+    WorkflowPins: () => ({ workflow: { id: "w1", pins: [] } }),
   };
   return () => (ops$) =>
     pipe(
@@ -66,11 +69,13 @@ function renderBuilder() {
     { initialEntries: ["/workflows/w1"] },
   );
   render(
-    <Provider value={client}>
-      <ViewerProvider>
-        <RouterProvider router={router} />
-      </ViewerProvider>
-    </Provider>,
+    <SessionProvider>
+      <Provider value={client}>
+        <ViewerProvider>
+          <RouterProvider router={router} />
+        </ViewerProvider>
+      </Provider>
+    </SessionProvider>,
   );
   return router;
 }
@@ -108,7 +113,7 @@ describe("builder history and clipboard", () => {
     await waitFor(() => expect(nodeIds()).toEqual(DRAFT_IDS));
     fireEvent.click(screen.getByTestId("palette-condition")); // selected: its inspector opens
     const field = () => screen.getByRole("combobox", { name: /^Expression/ }) as HTMLInputElement;
-    await waitFor(() => field());
+    await waitFor(() => field(), FORM_LOADS); // the form's code loads on first use
     for (const text of ["{", "{{", "{{ in", "{{ input }}"]) fireEvent.change(field(), { target: { value: text } });
     expect(field().value).toBe("{{ input }}");
     // The suggestions of the new node: it has no upstream node yet, so input and run only.
@@ -142,7 +147,7 @@ describe("builder history and clipboard", () => {
     renderBuilder();
     await waitFor(() => expect(nodeIds()).toEqual(DRAFT_IDS));
     fireEvent.click(screen.getByTestId("palette-http.request")); // selected: the form fills in method, timeouts…
-    await waitFor(() => expect(screen.getByRole("combobox", { name: /^URL/ })).toBeTruthy());
+    await waitFor(() => expect(screen.getByRole("combobox", { name: /^URL/ })).toBeTruthy(), FORM_LOADS);
     fireEvent.click(button("Undo"));
     await waitFor(() => expect(nodeIds()).toEqual(DRAFT_IDS));
     fireEvent.click(button("Redo"));
@@ -150,7 +155,7 @@ describe("builder history and clipboard", () => {
     expect(button("Redo").disabled).toBe(true);
     // Selecting it again fills in the defaults again: still one step from the start.
     fireEvent.click(screen.getByTestId("node-http_request_1"));
-    await waitFor(() => expect(screen.getByRole("combobox", { name: /^URL/ })).toBeTruthy());
+    await waitFor(() => expect(screen.getByRole("combobox", { name: /^URL/ })).toBeTruthy(), FORM_LOADS);
     fireEvent.click(button("Undo"));
     await waitFor(() => expect(nodeIds()).toEqual(DRAFT_IDS));
   });

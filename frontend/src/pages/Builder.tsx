@@ -2,11 +2,12 @@
 // The page loads the workflow and the node types; the editor composes the hooks and panels of src/builder/, which
 // hold its state (graph, selection, history, clipboard, validation, draft) one concern each.
 import { ReactFlowProvider, type NodeChange } from "@xyflow/react";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Link } from "react-router-dom";
 import { useParams } from "react-router-dom";
 import { useQuery } from "urql";
 import { NODE_TYPES, WORKFLOW } from "../api/operations";
-import type { NodeTypeInfo, WorkflowDetail } from "../api/types";
+import type { NodeTypeInfo, UserError, WorkflowDetail } from "../api/types";
 import { useCan } from "../auth";
 import { BuilderCanvas } from "../builder/BuilderCanvas";
 import { BuilderToolbar } from "../builder/BuilderToolbar";
@@ -21,6 +22,8 @@ import { LeaveDialog, useLeaveGuard } from "../builder/useLeaveGuard";
 import { useSelection } from "../builder/useSelection";
 import { useShortcuts } from "../builder/useShortcuts";
 import { useStartRun } from "../builder/useStartRun";
+import { useFollowRun } from "../builder/useFollowRun";
+import { useTestDraft } from "../builder/useTestDraft";
 import { useUndoRedo } from "../builder/useUndoRedo";
 import { useValidation } from "../builder/useValidation";
 import { WorkflowPanel } from "../builder/WorkflowPanel";
@@ -28,9 +31,12 @@ import { ProblemList } from "../components/Inspector";
 import { preloadSchemaForm } from "../components/LazySchemaForm";
 import { Palette } from "../components/Palette";
 import { Spinner } from "../components/Page";
+import { StatusBadge } from "../components/StatusBadge";
+import { Button } from "../components/ui/button";
 import { PageProblem, Workspace } from "../components/Workspace";
 import type { Definition, StepNode } from "../lib/definition";
 import { triggerInputSchema } from "../lib/graphEdits";
+import { overlayTest, type TestStepView } from "../lib/testOverlay";
 
 export function BuilderPage() {
   const { id = "" } = useParams();
@@ -58,6 +64,28 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
   const draft = useDraft({ workflow, ...graph, showProblems: validation.showProblems, notify });
   const leave = useLeaveGuard(draft.dirty);
   const startRun = useStartRun(workflow.id, notify);
+  const canTest = useCan("testDraft");
+  const { dirty, save } = draft;
+  const { showProblems } = validation;
+  const { definition } = graph;
+  const test = useTestDraft({
+    workflowId: workflow.id,
+    saveFirst: useCallback(async () => !dirty || save(), [dirty, save]),
+    notify,
+    onProblems: useCallback((errors: readonly UserError[]) => void showProblems(errors, definition), [showProblems, definition]),
+  });
+  const testRun = useFollowRun(test.testRunId);
+  const stepRun = useFollowRun(test.stepRun?.runId ?? null);
+  const pinned = useMemo(() => new Set(test.pins.map((p) => p.nodeId)), [test.pins]);
+  const testSteps = useMemo(() => {
+    if (!testRun) return null;
+    const steps: Record<string, TestStepView> = {};
+    for (const [id, status] of Object.entries(testRun.statuses)) steps[id] = { status, output: testRun.results[id]?.output };
+    return steps;
+  }, [testRun?.statuses, testRun?.results, testRun]);
+  // The test run's statuses and outputs, and the pins, are drawn on the canvas's nodes (not kept in the graph).
+  const overlays = useRef(new WeakMap<StepNode, StepNode>());
+  const shownNodes = useMemo(() => overlayTest(graph.nodes, testSteps, pinned, overlays.current), [graph.nodes, testSteps, pinned]);
   const clipboard = useClipboard({ ...graph, selectedId: selection.selectedId, insert: edits.insert, notify });
   useShortcuts(canEdit, {
     undo: history.undo,
@@ -97,13 +125,30 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
         history={history}
         onAutoLayout={edits.autoLayout}
         startRun={{ inputSchema: triggerInputSchema(graph.nodes, catalog.byType), onStart: startRun }}
+        testWorkflow={{
+          inputSchema: triggerInputSchema(graph.nodes, catalog.byType),
+          onTest: test.start,
+          running: !!testRun && !testRun.finished,
+        }}
       />
       <NoticeLine notice={notice} />
+      {testRun ? (
+        <p className="flex flex-wrap items-center gap-2 border-b px-3 py-1 text-sm" data-testid="test-run-bar">
+          <span className="rounded border px-1 text-xs font-semibold">Test</span> Test run of the draft:
+          <span data-testid="test-run-status" data-status={testRun.status ?? undefined}>
+            <StatusBadge status={testRun.status ?? "QUEUED"} />
+          </span>
+          <Link to={`/runs/${testRun.runId}`}>Open the test run</Link>
+          <Button variant="ghost" className="h-6 px-2" onClick={() => test.setTestRunId(null)}>
+            Clear results
+          </Button>
+        </p>
+      ) : null}
       <ProblemList items={validation.mapped.general} label="Problems of the workflow" className="px-3 py-1" />
       <div className="flex min-h-0 flex-1">
         {canEdit ? <Palette types={types} onAdd={(t) => edits.addNode(t)} /> : null}
         <BuilderCanvas
-          nodes={graph.nodes}
+          nodes={shownNodes}
           edges={graph.edges}
           editable={canEdit}
           onNodesChange={onNodesChangeTracked}
@@ -124,6 +169,22 @@ function Builder({ workflow, types }: { workflow: WorkflowDetail; types: NodeTyp
             definition={graph.definition}
             validationKey={graph.validationKey}
             edits={edits}
+            test={
+              canTest
+                ? {
+                    workflowId: workflow.id,
+                    lastTest: testRun ? { runId: testRun.runId, step: testRun.results[selection.selected.id] } : null,
+                    pin: test.pins.find((p) => p.nodeId === selection.selected?.id) ?? null,
+                    stepResult:
+                      stepRun && test.stepRun?.nodeId === selection.selected.id
+                        ? { step: stepRun.results[selection.selected.id], finished: stepRun.finished }
+                        : null,
+                    pinOutput: test.pin,
+                    unpin: test.unpin,
+                    runStep: test.runStep,
+                  }
+                : undefined
+            }
           />
         ) : (
           <WorkflowPanel workflowId={workflow.id} />

@@ -3,7 +3,7 @@ import { ReactFlowProvider, useNodesState } from "@xyflow/react";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { useClient, useMutation, useQuery } from "urql";
-import { CANCEL_RUN, NODE_TYPES, RETRY_RUN, RUN_ARTIFACTS, RUN_HEAD, RUN_WITH_DEFINITION, STEP } from "../api/operations";
+import { CANCEL_RUN, NODE_TYPES, RETRY_RUN, RUN_ARTIFACTS, RUN_HEAD, RUN_WITH_DEFINITION, STEP, TEST_REPLAY } from "../api/operations";
 import type { RunEvent } from "../api/types";
 import { useCan } from "../auth";
 import { ApprovalOutcome } from "../components/ApprovalOutcome";
@@ -11,7 +11,7 @@ import { ChildRuns, PARENT_NODE_TYPES } from "../components/ChildRuns";
 import { CodeBlock } from "../components/CodeBlock";
 import { ErrorBox, JsonBlock } from "../components/ErrorBox";
 import { RunFacts } from "../components/RunFacts";
-import { StatusBadge } from "../components/StatusBadge";
+import { StatusBadge, TestBadge } from "../components/StatusBadge";
 import { StepGraph } from "../components/StepGraph";
 import { Alert } from "../components/ui/alert";
 import { Button } from "../components/ui/button";
@@ -41,6 +41,7 @@ export function RunMonitorPage() {
 function RunMonitor({ runId, version }: { runId: string; version: number }) {
   const canCancel = useCan("cancelRun");
   const canRetry = useCan("retryRun");
+  const canTest = useCan("testDraft");
   const navigate = useNavigate();
   const [runResult, refetchRun] = useQuery({
     query: RUN_WITH_DEFINITION,
@@ -97,11 +98,12 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
   }, [finished, settleFromServer]);
 
   const graph = useMemo(() => {
-    const def = run?.workflow.version?.definition as Definition | undefined;
+    // What the run executes: a test run's draft snapshot has no published version (Run.definition has both).
+    const def = (run?.definition ?? run?.workflow.version?.definition) as Definition | undefined;
     if (!def || !nt.data) return null;
     const g = definitionToGraph(def, typeInfo(nt.data.nodeTypes));
     return { nodes: g.needsLayout ? layoutGraph(g.nodes, g.edges) : g.nodes, edges: g.edges };
-  }, [run?.workflow.version?.definition, nt.data]);
+  }, [run?.definition, run?.workflow.version?.definition, nt.data]);
 
   // React Flow measures nodes through onNodesChange before it shows them: keep them in its state. The statuses
   // are put on them while rendering (not in an effect), so the run's badge and its nodes never disagree on screen.
@@ -137,6 +139,15 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
   const [, cancel] = useMutation(CANCEL_RUN);
   const [cancelError, setCancelError] = useState<string | null>(null);
   const [, retry] = useMutation(RETRY_RUN);
+  const [, testReplay] = useMutation(TEST_REPLAY);
+  const [replayError, setReplayError] = useState<string | null>(null);
+  /** Replays this run's trigger payload (input, webhook delivery, message, schedule fire) against the draft. */
+  const replayOnDraft = async () => {
+    const res = await testReplay({ runId });
+    const replayed = res.data?.testReplay.run;
+    if (replayed) navigate(`/runs/${replayed.id}`);
+    else setReplayError(res.data?.testReplay.errors[0]?.message ?? res.error?.message ?? "Not replayed.");
+  };
 
   /** Retries from a step; the answer is the same run, queued again (or another run: then show that one). */
   const retryFrom = async (stepId: string): Promise<string | null> => {
@@ -162,6 +173,11 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
           <Link to="/">Workflows</Link> / <Link to={`/workflows/${run.workflow.id}`}>{run.workflow.name}</Link> /{" "}
           <Link to={`/workflows/${run.workflow.id}/runs`}>Runs</Link> / run {run.id.slice(0, 8)}
         </ToolbarTitle>
+        {run.test ? (
+          <span className="inline-flex items-center gap-1.5 text-muted-foreground">
+            <TestBadge /> of the draft{run.draftRevision ? ` (revision ${run.draftRevision})` : ""}
+          </span>
+        ) : null}
         <span className="inline-flex items-center gap-1.5 text-muted-foreground" role="status" aria-live="polite" data-testid="run-status" data-status={status}>
           <StatusBadge status={status} />
           {connection === "reconnecting" ? " · reconnecting…" : ""}
@@ -178,6 +194,11 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
             Cancel run
           </Button>
         ) : null}
+        {canTest && !run.parent ? (
+          <Button onClick={() => void replayOnDraft()} title="Run this run's trigger payload against the current draft, as a test run">
+            Replay on the draft
+          </Button>
+        ) : null}
       </Toolbar>
       <RunFacts
         run={run}
@@ -186,6 +207,11 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
         finishedAt={state.finishedAt ?? run.finishedAt ?? null}
         wakeAt={state.wakeAt}
       />
+      {replayError ? (
+        <p className="px-3 py-1 text-sm text-destructive" role="alert">
+          {replayError}
+        </p>
+      ) : null}
       {cancelError ? (
         <p className="px-3 py-1 text-sm text-destructive" role="alert">
           {cancelError}

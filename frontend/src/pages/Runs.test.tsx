@@ -32,9 +32,15 @@ const row = (n: number, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-function runsPage(at: string, route = "/runs", pages: Record<string, unknown[]> = { first: [row(1), row(2)] }) {
+function runsPage(
+  at: string,
+  route = "/runs",
+  pages: Record<string, unknown[]> = { first: [row(1), row(2)] },
+  role: keyof typeof ROLE_PERMISSIONS = "VIEWER",
+) {
   const server = liveClient({
-    Me: () => ({ me: { user: { id: "u1", email: "ann@example.org" }, tenant: { id: "t", name: "T" }, role: "VIEWER", permissions: ROLE_PERMISSIONS.VIEWER } }),
+    Me: () => ({ me: { user: { id: "u1", email: "ann@example.org" }, tenant: { id: "t", name: "T" }, role, permissions: ROLE_PERMISSIONS[role] } }),
+    TestReplay: (v: { runId: string }) => ({ testReplay: { run: { id: `replay-of-${v.runId}`, status: "QUEUED", test: true }, errors: [] } }),
     Workflows: () => ({ workflows: { nodes: [{ id: "w1", name: "Refunds", description: null, updatedAt: "2026-12-07T10:00:00Z", latestVersion: { version: 2 } }] } }),
     WorkflowName: () => ({ workflow: { id: "w1", name: "Refunds" } }),
     RunsPage: (v: { after: string | null }) => {
@@ -58,6 +64,33 @@ function runsPage(at: string, route = "/runs", pages: Record<string, unknown[]> 
 const lastFilter = (server: ReturnType<typeof liveClient>) => server.named("RunsPage").at(-1)?.variables?.filter;
 
 describe("the Runs page", () => {
+  it("filters test or live runs, marks test runs, and lets an editor replay a run on the draft", async () => {
+    const server = runsPage("/runs?mode=test", "/runs", { first: [row(1, { test: true, version: 0 }), row(2)] }, "EDITOR");
+    const table = await screen.findByRole("table", { name: "Runs" });
+    await waitFor(() => expect(within(table).getAllByTestId("run-row")).toHaveLength(2));
+    expect(lastFilter(server)).toEqual({ test: true, topLevel: true });
+    expect((screen.getByLabelText("Test or live") as HTMLSelectElement).value).toBe("test");
+    const [testRow, liveRow] = within(table).getAllByTestId("run-row");
+    expect(within(testRow!).getByTestId("test-badge").textContent).toBe("Test");
+    expect(testRow!.textContent).toContain("draft");
+    expect(within(liveRow!).queryByTestId("test-badge")).toBeNull();
+
+    fireEvent.change(screen.getByLabelText("Test or live"), { target: { value: "live" } });
+    await waitFor(() => expect(screen.getByTestId("address").textContent).toBe("/runs?mode=live"));
+    await waitFor(() => expect(lastFilter(server)).toEqual({ test: false, topLevel: true }));
+
+    fireEvent.click(within(table).getByRole("button", { name: "Replay on the draft: run 00000002" }));
+    await screen.findByText("elsewhere"); // the new test run's page (not mounted here)
+    expect(server.named("TestReplay").map((c) => c.variables)).toEqual([{ runId: "00000002-run" }]);
+  });
+
+  it("offers a viewer no replay on the draft", async () => {
+    runsPage("/runs");
+    const table = await screen.findByRole("table", { name: "Runs" });
+    await waitFor(() => expect(within(table).getAllByTestId("run-row")).toHaveLength(2));
+    expect(within(table).queryByRole("button", { name: /on the draft/ })).toBeNull();
+  });
+
   it("asks for the filters in the address, and writes a changed filter back to it", async () => {
     const server = runsPage("/runs?status=FAILED&trigger=webhook");
     const table = await screen.findByRole("table", { name: "Runs" });

@@ -3,12 +3,12 @@
 // more" asks for the page after the last row, as fast at the 100,000th run as at the first.
 import { useCallback, useEffect, useId, useMemo, useState } from "react";
 import { Link, useLocation, useNavigate, useParams } from "react-router-dom";
-import { useClient, useQuery } from "urql";
+import { useClient, useMutation, useQuery } from "urql";
 import { pipe, subscribe } from "wonka";
-import { RUNS_PAGE, RUN_UPDATES, WORKFLOWS, WORKFLOW_NAME } from "../api/operations";
+import { RUNS_PAGE, RUN_UPDATES, TEST_REPLAY, WORKFLOWS, WORKFLOW_NAME } from "../api/operations";
 import type { RunRow } from "../api/types";
-import { useViewer } from "../auth";
-import { StatusBadge } from "../components/StatusBadge";
+import { useCan, useViewer } from "../auth";
+import { StatusBadge, TestBadge } from "../components/StatusBadge";
 import { Alert } from "../components/ui/alert";
 import { Button } from "../components/ui/button";
 import { Input } from "../components/ui/input";
@@ -28,6 +28,7 @@ import {
   toRunFilter,
   type RangeChoice,
   type RunFilters,
+  type RunMode,
   type StatusChoice,
   type TriggerKind,
 } from "../lib/runFilters";
@@ -199,6 +200,7 @@ function RunsPageRows({
   onEmpty?: (empty: boolean | null) => void;
   onStarter: (userId: string) => void;
 }) {
+  const canTest = useCan("testDraft");
   const [{ data, error, fetching }, refetch] = useQuery({
     query: RUNS_PAGE,
     variables: { filter, first: RUNS_PAGE_SIZE, after },
@@ -242,6 +244,7 @@ function RunsPageRows({
             <TableCell>
               <span className="flex items-center gap-2">
                 <StatusBadge status={run.status} />
+                {run.test ? <TestBadge /> : null}
                 <Link to={`/runs/${run.id}`} className="font-mono text-xs" aria-label={`Run ${run.id.slice(0, 8)} of ${run.workflow.name}`}>
                   {run.id.slice(0, 8)}
                 </Link>
@@ -254,9 +257,10 @@ function RunsPageRows({
                 </Link>
               </TableCell>
             ) : null}
-            <TableCell>v{run.version}</TableCell>
+            <TableCell>{run.test ? "draft" : `v${run.version}`}</TableCell>
             <TableCell>
               {TRIGGER_LABELS[run.trigger as TriggerKind] ?? run.trigger}
+              {canTest && !run.parent ? <ReplayOnDraft runId={run.id} /> : null}
               {run.parent ? (
                 <div className="text-xs text-muted-foreground">
                   of <Link to={`/runs/${run.parent.id}`}>run {run.parent.id.slice(0, 8)}</Link>
@@ -352,6 +356,14 @@ function RunFiltersBar({
         </div>
       )}
       <div className="grid gap-1">
+        <Label htmlFor={`${id}-mode`}>Test or live</Label>
+        <NativeSelect id={`${id}-mode`} value={filters.mode ?? ""} onChange={(e) => set({ mode: (e.target.value || null) as RunMode | null })}>
+          <option value="">All runs</option>
+          <option value="live">Live runs</option>
+          <option value="test">Test runs of drafts</option>
+        </NativeSelect>
+      </div>
+      <div className="grid gap-1">
         <Label htmlFor={`${id}-status`}>Status</Label>
         <NativeSelect id={`${id}-status`} value={filters.status ?? ""} onChange={(e) => set({ status: (e.target.value || null) as StatusChoice | null })}>
           <option value="">Any status</option>
@@ -435,5 +447,36 @@ function RunFiltersBar({
         <Button onClick={onRefresh}>Refresh</Button>
       </div>
     </form>
+  );
+}
+
+/** A run's trigger payload (its input, webhook delivery, message or schedule fire) replayed against the current draft
+ * of its workflow as a test run; the new run opens. */
+function ReplayOnDraft({ runId }: { runId: string }) {
+  const navigate = useNavigate();
+  const [, testReplay] = useMutation(TEST_REPLAY);
+  const [problem, setProblem] = useState<string | null>(null);
+  return (
+    <div className="text-xs">
+      <button
+        type="button"
+        className="cursor-pointer text-primary underline-offset-2 hover:underline"
+        aria-label={`Replay on the draft: run ${runId.slice(0, 8)}`}
+        title="Run this run's trigger payload against the current draft, as a test run"
+        onClick={async () => {
+          const res = await testReplay({ runId });
+          const run = res.data?.testReplay.run;
+          if (run) navigate(`/runs/${run.id}`);
+          else setProblem(res.data?.testReplay.errors[0]?.message ?? res.error?.message ?? "Not replayed.");
+        }}
+      >
+        Replay on the draft
+      </button>
+      {problem ? (
+        <span role="alert" className="block text-destructive">
+          {problem}
+        </span>
+      ) : null}
+    </div>
   );
 }

@@ -52,7 +52,7 @@ export const ROLE_PERMISSIONS = (() => {
   const VIEWER = ["workflow:read", "run:read", "artifact:read", "task:read"];
   const APPROVER = [...VIEWER, "task:decide"];
   const OPERATOR = [...APPROVER, "run:start", "run:cancel", "run:retry", "message:send"];
-  const EDITOR = [...OPERATOR, "workflow:write", "workflow:publish", "trigger:manage"];
+  const EDITOR = [...OPERATOR, "workflow:write", "workflow:publish", "workflow:test", "trigger:manage"];
   const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "audit:read"];
   return { VIEWER, APPROVER, OPERATOR, EDITOR, ADMIN };
 })();
