@@ -328,7 +328,7 @@ class Run:
     )
     async def definition(self, info: Info) -> JSON:
         version = await info.context.loaders.version.load(self._version_id)
-        return version.definition if version is not None else {"nodes": [], "edges": []}
+        return JSON(version.definition if version is not None else {"nodes": [], "edges": []})
 
     @strawberry.field(description="The input it was started with.")
     async def input(self, info: Info) -> JSON | None:
