@@ -39,5 +39,6 @@ export default defineConfig({
     environment: "jsdom",
     setupFiles: ["./src/test-setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
+    testTimeout: 30_000, // see test-setup.ts: a busy machine is slow, not wrong
   },
 });
