@@ -41,6 +41,7 @@ class Permission(StrEnum):
     MESSAGE_SEND = "message:send"
     WORKFLOW_WRITE = "workflow:write"
     WORKFLOW_PUBLISH = "workflow:publish"
+    WORKFLOW_TEST = "workflow:test"  # test runs and test steps of the draft, and its pinned outputs
     TRIGGER_MANAGE = "trigger:manage"
     CREDENTIAL_MANAGE = "credential:manage"
     USER_MANAGE = "user:manage"
@@ -57,7 +58,14 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset(
         {Permission.RUN_START, Permission.RUN_CANCEL, Permission.RUN_RETRY, Permission.MESSAGE_SEND}
     ),
-    Role.EDITOR: frozenset({Permission.WORKFLOW_WRITE, Permission.WORKFLOW_PUBLISH, Permission.TRIGGER_MANAGE}),
+    Role.EDITOR: frozenset(
+        {
+            Permission.WORKFLOW_WRITE,
+            Permission.WORKFLOW_PUBLISH,
+            Permission.WORKFLOW_TEST,
+            Permission.TRIGGER_MANAGE,
+        }
+    ),
     Role.ADMIN: frozenset(
         {Permission.CREDENTIAL_MANAGE, Permission.USER_MANAGE, Permission.APIKEY_MANAGE, Permission.AUDIT_READ}
     ),

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # max_live_runs overrides it): a start beyond it is refused (retryable), a foreach/subworkflow/loop step that
     # would exceed it fails, so nested fan-outs cannot fill the database and the queue without bound.
     max_live_runs_per_tenant: int = Field(default=10_000, ge=1)
+    # Test runs of the draft (testRun, testStep, testReplay) kept per workflow: starting one deletes the finished
+    # test runs beyond the newest this many, with their steps, events and artifacts. Live runs are never pruned.
+    test_runs_kept_per_workflow: int = Field(default=50, ge=1)
     run_lease_s: float = Field(default=10.0, gt=0.5)  # a dead worker's runs are taken over after this
     sweep_interval_s: float = Field(default=2.0, gt=0)
     requeue_after_s: float = Field(default=30.0, gt=0)  # a QUEUED run nobody picked up is dispatched again

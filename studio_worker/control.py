@@ -46,7 +46,11 @@ log = logging.getLogger("studio.control")
 
 def _start_target(*, latest: bool) -> sa.Select[Any]:
     """The workflow's archived flag and the version to run (the newest, or ``b_version``): one row, or none."""
-    joined = sa.and_(_versions.c.tenant_id == _workflows.c.tenant_id, _versions.c.workflow_id == _workflows.c.id)
+    joined = sa.and_(
+        _versions.c.tenant_id == _workflows.c.tenant_id,
+        _versions.c.workflow_id == _workflows.c.id,
+        _versions.c.test.is_(False),  # test snapshots are never a version to start
+    )
     if not latest:
         joined = sa.and_(joined, _versions.c.version == sa.bindparam("b_version"))
     return (
@@ -59,6 +63,22 @@ def _start_target(*, latest: bool) -> sa.Select[Any]:
 
 
 _LATEST, _VERSION = _start_target(latest=True), _start_target(latest=False)
+# A test run's target: a test snapshot of the workflow (its version is 0 on the run: it runs the draft).
+_SNAPSHOT = (
+    sa.select(_workflows.c.archived, _versions.c.id.label("version_id"), sa.literal(0).label("version"))
+    .select_from(
+        _workflows.outerjoin(
+            _versions,
+            sa.and_(
+                _versions.c.tenant_id == _workflows.c.tenant_id,
+                _versions.c.workflow_id == _workflows.c.id,
+                _versions.c.id == sa.bindparam("b_snapshot"),
+                _versions.c.test.is_(True),
+            ),
+        )
+    )
+    .where(_workflows.c.tenant_id == sa.bindparam("b_tenant"), _workflows.c.id == sa.bindparam("b_workflow"))
+)
 _DEFINITION = sa.select(_versions.c.definition).where(
     _versions.c.tenant_id == sa.bindparam("b_tenant"), _versions.c.id == sa.bindparam("b_version")
 )
@@ -88,6 +108,18 @@ _BY_KEY = sa.select(_runs).where(
 )
 
 
+_STEP_DEFAULTS: dict[str, Any] = {"status": StepStatus.PENDING, "attempt": 0}
+
+
+@dataclass(frozen=True)
+class TestStart:
+    """What makes a start a test run: the test snapshot it runs, and steps filled in before it starts (a test step:
+    column values by step id, see ``studio_worker.draft_tests``)."""
+
+    snapshot_id: uuid.UUID
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
 @dataclass
 class _NewRun:
     """The rows that start a run: Core, not the ORM, on the hot path of every trigger (four statements, no unit of
@@ -102,7 +134,8 @@ class _NewRun:
     async def insert(self, s: AsyncSession) -> None:
         # Encoded once: the size the quotas count is that of the text stored (the run's input and trigger data).
         stored_input, stored_trigger = encode(self.run["input"]), encode(self.run["trigger_data"])
-        self.run["stored_bytes"] = stored_input.size + stored_trigger.size
+        extra = self.run.pop("stored_bytes_extra", 0)  # a test step's filled-in steps
+        self.run["stored_bytes"] = stored_input.size + stored_trigger.size + extra
         await s.execute(_INSERT_RUN, {**self.run, "input": stored_input, "trigger_data": stored_trigger})
         await s.execute(_INSERT_STEPS, self.steps)
         await s.execute(_INSERT_EVENT, self.event.row())
@@ -149,6 +182,7 @@ class Control:
         trigger_data: dict[str, Any] | None = None,
         started_by: uuid.UUID | None = None,
         admitted: bool = False,
+        test: TestStart | None = None,
     ) -> tuple[models.Run, bool]:
         """Create a QUEUED run with every step PENDING and enqueue it; (run, created). A known key returns its run.
 
@@ -160,6 +194,9 @@ class Control:
         ``started_by``: the person on whose authority it starts (the user, an API key's user, the user who made the
         webhook or schedule); its child runs inherit it, and it may not approve their tasks when self-approval is
         off.
+
+        ``test``: a test run of the draft (see ``studio_worker.draft_tests``): it runs that test snapshot instead of a
+        published version, through the same admission, and its steps may start filled in (a test step).
         """
         if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
             raise ValidationFailed.one(["idempotencyKey"], "an idempotency key has 1 to 200 characters")
@@ -185,6 +222,7 @@ class Control:
                 trigger_data,
                 admitted,
                 started_by,
+                test,
             )
 
         try:
@@ -242,14 +280,21 @@ class Control:
         trigger_data: dict[str, Any] | None,
         admitted: bool,
         started_by: uuid.UUID | None = None,
+        test: TestStart | None = None,
     ) -> _NewRun:
         """The rows of a new run, after every check (its key is new, or the unique constraint says otherwise)."""
         params = {"b_tenant": tenant_id, "b_workflow": workflow_id, "b_version": version}
-        target = (await s.execute(_LATEST if version is None else _VERSION, params)).first()
+        if test is not None:
+            query, params["b_snapshot"] = _SNAPSHOT, test.snapshot_id
+        else:
+            query = _LATEST if version is None else _VERSION
+        target = (await s.execute(query, params)).first()
         if target is None:
             raise NotFound("workflow", workflow_id)
         if target.archived:
             raise Conflict("the workflow is archived; it can no longer start runs", ["workflowId"])
+        if target.version_id is None and test is not None:
+            raise NotFound("test snapshot", test.snapshot_id)
         if target.version_id is None:
             if version is None:
                 raise ValidationFailed.one(["workflowId"], "publish the workflow before starting runs", "NOT_PUBLISHED")
@@ -274,6 +319,7 @@ class Control:
             "workflow_id": workflow_id,
             "workflow_version_id": target.version_id,
             "version": target.version,
+            "test": test is not None,
             "status": RunStatus.QUEUED,
             "trigger": trigger,
             "trigger_data": trigger_data,
@@ -296,8 +342,9 @@ class Control:
             None,
             RunStatus.QUEUED,
             now,
-            {"trigger": trigger, "version": target.version},
+            {"trigger": trigger, "version": target.version, **({"test": True} if test is not None else {})},
         )
+        filled = test.steps if test is not None else {}
         steps = [
             {
                 "id": uuid.uuid4(),
@@ -307,13 +354,24 @@ class Control:
                 "node_type": node.type,
                 "created_at": now,
                 "updated_at": now,
+                **filled.get(node.id, {}),
             }
             for node in definition
         ]
+        if filled:  # one executemany: every row names the same columns
+            columns = {column for values_ in filled.values() for column in values_}
+            for step in steps:
+                for column in columns:
+                    step.setdefault(column, _STEP_DEFAULTS.get(column))
+                if step.get("envelope") is not None:
+                    step["envelope"] = {**step["envelope"], "run_id": str(values["id"])}
+            values["stored_bytes_extra"] = sum(
+                stored_size(step.get(column)) for step in steps for column in ("output", "envelope", "branches")
+            )
         entry = {
             "tenant_id": tenant_id,
             "actor": actor,
-            "action": "run.start",
+            "action": "run.test" if test is not None else "run.start",
             "target_kind": "run",
             "target_id": str(values["id"]),
             "data": {"workflow": str(workflow_id)},
@@ -379,7 +437,7 @@ class Control:
                     wake_at=None,
                     error={"type": "Cancelled", "message": "the run was cancelled"},
                 )
-                batch.event(EventKind.RUN_CANCELLED, status=RunStatus.CANCELLED)
+                batch.event(EventKind.RUN_CANCELLED, status=RunStatus.CANCELLED, **_marks(run))
                 conn = await s.connection()
                 published = await records.apply(conn, batch, self.owner)
         if published:
@@ -465,7 +523,7 @@ class Control:
                 cancel_requested_at=None,
             )
             ordered = [sid for sid in definition.topological_order() if sid in reset]
-            batch.event(EventKind.RUN_RETRIED, status=RunStatus.QUEUED, from_step=from_step, steps=ordered)
+            batch.event(EventKind.RUN_RETRIED, status=RunStatus.QUEUED, from_step=from_step, steps=ordered, **_marks(run))
             audit.record(s, tenant_id, actor.actor, "run.retry", ("run", run_id), {"from_step": from_step})
             conn = await s.connection()
             published = await records.apply(conn, batch, self.owner)
@@ -521,6 +579,11 @@ class Control:
                 len(events),
                 exc_info=True,
             )
+
+
+def _marks(run: models.Run) -> dict[str, Any]:
+    """What a test run's run-level events carry: ``test: true``."""
+    return {"test": True} if run.test else {}
 
 
 async def _run(s: Any, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run:

@@ -36,7 +36,7 @@ CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,99}$")
 _v, _w = models.WorkflowVersion, models.Workflow
 _NEWEST = (
     sa.select(_v.workflow_id, sa.func.max(_v.version).label("version"))
-    .where(_v.tenant_id == sa.bindparam("b_tenant"))
+    .where(_v.tenant_id == sa.bindparam("b_tenant"), _v.test.is_(False))
     .group_by(_v.workflow_id)
     .subquery()
 )

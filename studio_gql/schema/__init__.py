@@ -19,6 +19,7 @@ from studio_gql.schema.registry import RegistryQuery
 from studio_gql.schema.runs import RunMutation, RunQuery, RunSubscription, UsageQuery
 from studio_gql.schema.schedules import ScheduleMutation, ScheduleQuery
 from studio_gql.schema.tasks import HumanTaskMutation, HumanTaskQuery, HumanTaskSubscription
+from studio_gql.schema.testing import TestingMutation
 from studio_gql.schema.webhooks import WebhookMutation
 from studio_gql.schema.workflows import WorkflowMutation, WorkflowQuery
 from studio_shared.settings import Settings
@@ -46,6 +47,7 @@ class Mutation(
     IdentityMutation,
     WorkflowMutation,
     RunMutation,
+    TestingMutation,
     CredentialMutation,
     WebhookMutation,
     MessageMutation,

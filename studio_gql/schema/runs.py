@@ -111,10 +111,25 @@ class Step:
     started_at: datetime | None
     finished_at: datetime | None
     wake_at: datetime | None = strawberry.field(description="When a waiting or backing-off step resumes.")
+    pinned: bool = strawberry.field(
+        description="A test run used the node's pinned output instead of running it (never in a published run)."
+    )
+    logs: list[str] = strawberry.field(description="The step's log lines (secrets masked), once finished.")
+    duration_ms: int | None = strawberry.field(description="From start to finish, in milliseconds, once finished.")
 
     @classmethod
     def from_model(cls, row: models.Step) -> Step:
+        envelope = row.envelope if isinstance(row.envelope, dict) else {}
+        logs = envelope.get("logs")
+        duration = (
+            int((row.finished_at - row.started_at).total_seconds() * 1000)
+            if row.started_at is not None and row.finished_at is not None
+            else None
+        )
         return cls(
+            pinned=envelope.get("pinned") is True,
+            logs=[str(line) for line in logs] if isinstance(logs, list) else [],
+            duration_ms=duration,
             step_id=row.step_id,
             node_type=row.node_type,
             status=row.status,
@@ -160,7 +175,13 @@ class RunTriggerDetails:
     scheduled_for: datetime | None = strawberry.field(description="The schedule's tick (before jitter).")
     channel: str | None = strawberry.field(description="The channel of the message that started the run.")
     message_id: strawberry.ID | None = strawberry.field(description="The message that started the run.")
-    replay_of: strawberry.ID | None = strawberry.field(description="The run this one replays (replayRun).")
+    replay_of: strawberry.ID | None = strawberry.field(description="The run this one replays (replayRun, testReplay).")
+    test_step: str | None = strawberry.field(
+        description="A test step (testStep): the node it ran; every other step was filled in or skipped."
+    )
+    upstream_run: strawberry.ID | None = strawberry.field(
+        description="A test step: the earlier run whose step outputs it used as upstream data."
+    )
 
     @classmethod
     def from_model(cls, row: Any) -> RunTriggerDetails:
@@ -176,6 +197,8 @@ class RunTriggerDetails:
             channel=_text(data.get("channel")),
             message_id=_id(_text(data.get("message_id"))),
             replay_of=_id(_text(data.get("replay_of"))),
+            test_step=_text(data.get("test_step")),
+            upstream_run=_id(_text(data.get("upstream_run"))),
         )
 
 
@@ -185,6 +208,8 @@ def _public_key(row: Any) -> str | None:
     key: str | None = row.idempotency_key
     if key is not None and key.startswith("webhook:"):
         return key.split(":", 2)[-1]
+    if key is not None and getattr(row, "test", False) and key.startswith("test:"):
+        return key.removeprefix("test:")  # a test run's key is kept apart from live runs' (see draft_tests)
     return key
 
 
@@ -220,10 +245,15 @@ class ChildRunSummary:
     cancelled: int
 
 
-@strawberry.type(description="One execution of a published workflow version.")
+@strawberry.type(description="One execution of a published workflow version, or a test run of the draft.")
 class Run:
     id: strawberry.ID
-    version: int
+    version: int = strawberry.field(description="The published version it runs; 0 for a test run of the draft.")
+    test: bool = strawberry.field(
+        description="A test run of the draft (testRun, testStep, testReplay): same engine, credentials and side "
+        "effects as a real run, but it never touches triggers or published versions, may use pinned outputs, and "
+        "is kept by the per-workflow test-run retention."
+    )
     status: RunStatus
     trigger: str
     idempotency_key: str | None = strawberry.field(
@@ -257,6 +287,7 @@ class Run:
         return cls(
             id=strawberry.ID(str(row.id)),
             version=row.version,
+            test=bool(row.test),
             status=row.status,
             trigger=row.trigger,
             idempotency_key=_public_key(row),
@@ -283,6 +314,13 @@ class Run:
         if not sa.inspect(self._row).unloaded.intersection(store.DOCUMENTS):
             return self._row
         return await info.context.loaders.run_documents.load(self._row.id)
+
+    @strawberry.field(description="A test run: the draft revision it ran (its test snapshot's); null for a live run.")
+    async def draft_revision(self, info: Info) -> int | None:
+        if not self.test:
+            return None
+        version = await info.context.loaders.version.load(self._version_id)
+        return version.draft_revision if version is not None else None
 
     @strawberry.field(description="The input it was started with.")
     async def input(self, info: Info) -> JSON | None:
@@ -424,6 +462,9 @@ class RunFilter:
     top_level: bool | None = strawberry.field(
         default=None, description="true: only runs no step started; false: only child runs; null: both."
     )
+    test: bool | None = strawberry.field(
+        default=None, description="true: only test runs of drafts; false: only live runs; null: both."
+    )
 
     def where(self) -> store.RunFilter | None:
         """The store's filter, or None when an id in it names nothing (the answer is then empty, as for a missing
@@ -453,6 +494,7 @@ class RunFilter:
             triggers=list(dict.fromkeys(self.trigger or [])),
             started_by=started_by,
             top_level=self.top_level,
+            test=self.test,
         )
 
 

@@ -13,11 +13,14 @@ from studio_gql.errors import UserError, payload
 from studio_gql.permissions import needs
 from studio_gql.schema.common import JSON, Connection, connection, parse_id, require_id
 from studio_shared.db import models
+from studio_shared.errors import Conflict
 from studio_shared.rbac import Permission
+from studio_shared.store import runs as runs_store
 from studio_shared.store import workflows as store
 
 if TYPE_CHECKING:
     from studio_gql.schema.schedules import Schedule
+    from studio_gql.schema.testing import NodePin
     from studio_gql.schema.webhooks import Webhook
 
 
@@ -83,6 +86,15 @@ class Workflow:
         from studio_gql.schema.schedules import schedules_of
 
         return await schedules_of(info, uuid.UUID(str(self.id)))
+
+    @strawberry.field(
+        description="Pinned node outputs on the draft (test runs and test steps use them instead of running the "
+        "node), by node id."
+    )
+    async def pins(self, info: Info) -> list[Annotated[NodePin, strawberry.lazy("studio_gql.schema.testing")]]:
+        from studio_gql.schema.testing import pins_of
+
+        return await pins_of(info, uuid.UUID(str(self.id)))
 
     @strawberry.field(description="The newest published version, or null before the first publish.")
     async def latest_version(self, info: Info) -> WorkflowVersion | None:
@@ -215,12 +227,20 @@ class WorkflowMutation:
         return WorkflowVersionPayload(version=WorkflowVersion.from_model(row))
 
     @strawberry.mutation(
-        description="Archive a workflow: it leaves the default list and can no longer be edited or published.",
+        description="Archive a workflow: it leaves the default list and can no longer be edited, published or "
+        "tested; its unfinished test runs are cancelled (its live runs finish as they would).",
         extensions=needs(Permission.WORKFLOW_WRITE),
     )
     @payload(_workflow_errors)
     async def archive_workflow(self, info: Info, id: strawberry.ID) -> WorkflowPayload:
         ctx = info.context
+        principal = ctx.require_principal()
         async with ctx.state.sessions.begin() as s:
-            row = await store.archive(s, ctx.tenant_id, ctx.require_principal(), require_id(id, "workflow"))
+            row = await store.archive(s, ctx.tenant_id, principal, require_id(id, "workflow"))
+            tests = await runs_store.live_test_runs(s, ctx.tenant_id, row.id)
+        for run_id in tests:  # after the commit: no new test can start, so none is left behind
+            try:
+                await ctx.state.control.cancel_run(ctx.tenant_id, principal, run_id)
+            except Conflict:
+                continue  # it finished meanwhile
         return WorkflowPayload(workflow=Workflow.from_model(row))

@@ -99,18 +99,48 @@ class Workflow(Tenanted, Timestamps, Base):
 
 
 class WorkflowVersion(Tenanted, Base):
-    """A published, immutable snapshot of a workflow's draft."""
+    """An immutable snapshot of a workflow's draft: a published version (1, 2, …), or a test snapshot.
+
+    A test snapshot (``test``) is what test runs of the draft execute: the draft at one revision with the pins in
+    effect then, reused by every test run of that (revision, pins). Its ``version`` is negative (-1, -2, … in the
+    order they were taken) so the unique key holds; every published-version lookup (lists, "latest", triggers,
+    child runs, publish's numbering) leaves snapshots out.
+    """
 
     __tablename__ = "workflow_versions"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "workflow_id", "version"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "workflow_id", "version"),
+        sa.Index(None, "tenant_id", "workflow_id", "test", "draft_revision"),
+    )
 
     workflow_id: Mapped[uuid.UUID] = mapped_column(_fk("workflows.id"))
     version: Mapped[int]
     definition: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    test: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    draft_revision: Mapped[int | None]  # a test snapshot: the draft revision it copies
+    # A test snapshot: the pins in effect, {node_id: {"output": …, "branches": [...] | null}}, and their digest.
+    pins: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    pins_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     note: Mapped[str | None] = mapped_column(sa.Text)
     published_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = synonym("published_at")  # lets versions page like every other list
+
+
+class NodePin(Tenanted, Timestamps, Base):
+    """A node's pinned output on a workflow's draft: test runs and test steps use it instead of running the node.
+    Pins belong to the draft; a published run never reads one."""
+
+    __tablename__ = "node_pins"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "workflow_id", "node_id"),)
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(_fk("workflows.id"))
+    node_id: Mapped[str] = mapped_column(sa.String(64))
+    output: Mapped[Any | None] = mapped_column(JSONDoc)
+    branches: Mapped[list[str] | None] = mapped_column(JSONDoc)  # branches taken; None: every outgoing edge
+    source: Mapped[str] = mapped_column(sa.String(16))  # "run": copied from a run's step; "manual": typed by hand
+    source_run_id: Mapped[uuid.UUID | None] = mapped_column(_fk("runs.id", "SET NULL"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
 
 
 class Run(Tenanted, Timestamps, Base):
@@ -126,6 +156,9 @@ class Run(Tenanted, Timestamps, Base):
         # started for, and top-level runs only (its default view: a 10,000-item foreach does not bury the rest).
         sa.Index(None, "tenant_id", "trigger", "created_at", "id"),
         sa.Index(None, "tenant_id", "started_by_user", "created_at", "id"),
+        # Test runs of the draft: the Runs page's "test or live" filter, and the per-workflow retention.
+        sa.Index(None, "tenant_id", "test", "created_at", "id"),
+        sa.Index(None, "tenant_id", "workflow_id", "test", "created_at", "id"),
         sa.Index(
             "ix_runs_top_level",
             "tenant_id",
@@ -142,7 +175,10 @@ class Run(Tenanted, Timestamps, Base):
 
     workflow_id: Mapped[uuid.UUID] = mapped_column(_fk("workflows.id"))
     workflow_version_id: Mapped[uuid.UUID] = mapped_column(_fk("workflow_versions.id"))
-    version: Mapped[int]
+    version: Mapped[int]  # the published version it runs; 0 for a test run of the draft
+    # A test run of the draft (testRun, testStep, testReplay): it runs a test snapshot, may use pinned outputs,
+    # and is kept by the per-workflow test-run retention.
+    test: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     status: Mapped[RunStatus] = mapped_column(str_enum(RunStatus), default=RunStatus.QUEUED)
     trigger: Mapped[str] = mapped_column(sa.String(32))
     trigger_data: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)  # e.g. the raw webhook delivery

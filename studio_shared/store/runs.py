@@ -36,6 +36,7 @@ class RunFilter:
     triggers: Sequence[str] = ()  # manual, webhook, schedule, message, parent (a child run), ...
     started_by: uuid.UUID | None = None  # the person the run tree was started for (``Run.started_by_user``)
     top_level: bool | None = None  # True: runs no step started; False: child runs only
+    test: bool | None = None  # True: test runs of drafts only; False: live runs only
 
 
 # What a list of runs leaves out of each row: the JSON a run holds (its input, output, error and trigger delivery may be
@@ -87,6 +88,8 @@ def _filtered(stmt: sa.Select[models.Run], where: RunFilter) -> sa.Select[models
         stmt = stmt.where(run.started_by_user == where.started_by)
     if where.top_level is not None:
         stmt = stmt.where(run.parent_run_id.is_(None) if where.top_level else run.parent_run_id.is_not(None))
+    if where.test is not None:
+        stmt = stmt.where(run.test.is_(where.test))
     return stmt
 
 
@@ -263,3 +266,71 @@ async def by_idempotency_key(
     return await s.scalar(
         sa.select(run).where(run.tenant_id == tenant_id, run.workflow_id == workflow_id, run.idempotency_key == key)
     )
+
+
+async def prune_test_runs(
+    s: AsyncSession, tenant_id: uuid.UUID, workflow_id: uuid.UUID, keep: int, actor: str
+) -> list[uuid.UUID]:
+    """The test-run retention of one workflow: delete its finished test runs beyond the newest ``keep`` test runs
+    (with their child runs, steps, events, artifact rows), and the test snapshots no run uses any more. Live test
+    runs are never deleted. Returns the deleted run ids: the caller removes their stored objects after the commit.
+    """
+    run = models.Run
+    old = (
+        await s.scalars(
+            sa.select(run.id)
+            .where(
+                run.tenant_id == tenant_id,
+                run.workflow_id == workflow_id,
+                run.test.is_(True),
+                run.parent_run_id.is_(None),
+            )
+            .order_by(run.created_at.desc(), run.id.desc())
+            .offset(keep)
+            .limit(500)
+        )
+    ).all()
+    deleted: list[uuid.UUID] = []
+    for run_id in old:
+        try:
+            async with s.begin_nested():
+                deleted += await delete_tree(s, tenant_id, run_id, actor)
+        except Conflict:
+            continue  # still running (or a child is): a later test run prunes it
+    version, workflow = models.WorkflowVersion, models.Workflow
+    # Only this workflow's test runs use its snapshots: the subquery reads them through their index, not every run.
+    in_use = sa.select(run.id).where(
+        run.tenant_id == tenant_id,
+        run.workflow_id == workflow_id,
+        run.test.is_(True),
+        run.workflow_version_id == version.id,
+    )
+    # Snapshots of the current draft revision stay: a test starting right now may be about to use one.
+    current = sa.select(workflow.revision).where(workflow.tenant_id == tenant_id, workflow.id == workflow_id)
+    await s.execute(
+        sa.delete(version)
+        .where(
+            version.tenant_id == tenant_id,
+            version.workflow_id == workflow_id,
+            version.test.is_(True),
+            version.draft_revision < current.scalar_subquery(),
+            ~sa.exists(in_use),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return deleted
+
+
+async def live_test_runs(s: AsyncSession, tenant_id: uuid.UUID, workflow_id: uuid.UUID) -> list[uuid.UUID]:
+    """The workflow's test runs that have not finished (top-level ones: cancelling a run cancels its children)."""
+    run = models.Run
+    rows = await s.scalars(
+        sa.select(run.id).where(
+            run.tenant_id == tenant_id,
+            run.workflow_id == workflow_id,
+            run.test.is_(True),
+            run.parent_run_id.is_(None),
+            run.status.not_in(FINAL),
+        )
+    )
+    return list(rows)

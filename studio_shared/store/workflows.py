@@ -154,7 +154,9 @@ async def publish(
     definition = check_definition(workflow.draft, registry)
     latest = await s.scalar(
         sa.select(sa.func.max(models.WorkflowVersion.version)).where(
-            models.WorkflowVersion.tenant_id == tenant_id, models.WorkflowVersion.workflow_id == workflow_id
+            models.WorkflowVersion.tenant_id == tenant_id,
+            models.WorkflowVersion.workflow_id == workflow_id,
+            models.WorkflowVersion.test.is_(False),
         )
     )
     version = models.WorkflowVersion(
@@ -212,7 +214,9 @@ async def list_versions(
     s: AsyncSession, tenant_id: uuid.UUID, workflow_id: uuid.UUID, first: int | None, after: str | None
 ) -> Page[models.WorkflowVersion]:
     stmt = sa.select(models.WorkflowVersion).where(
-        models.WorkflowVersion.tenant_id == tenant_id, models.WorkflowVersion.workflow_id == workflow_id
+        models.WorkflowVersion.tenant_id == tenant_id,
+        models.WorkflowVersion.workflow_id == workflow_id,
+        models.WorkflowVersion.test.is_(False),
     )
     stmt, size = keyset(stmt, models.WorkflowVersion.published_at, models.WorkflowVersion.id, first, after)
     return paged((await s.scalars(stmt)).all(), size)
@@ -221,9 +225,11 @@ async def list_versions(
 async def get_version(
     s: AsyncSession, tenant_id: uuid.UUID, workflow_id: uuid.UUID, version: int | None
 ) -> models.WorkflowVersion | None:
-    """A version by number, or the latest published one when ``version`` is None."""
+    """A published version by number, or the latest published one when ``version`` is None."""
     stmt = sa.select(models.WorkflowVersion).where(
-        models.WorkflowVersion.tenant_id == tenant_id, models.WorkflowVersion.workflow_id == workflow_id
+        models.WorkflowVersion.tenant_id == tenant_id,
+        models.WorkflowVersion.workflow_id == workflow_id,
+        models.WorkflowVersion.test.is_(False),
     )
     if version is None:
         stmt = stmt.order_by(models.WorkflowVersion.version.desc()).limit(1)
@@ -239,13 +245,13 @@ async def latest_versions(
     v = models.WorkflowVersion
     newest = (
         sa.select(v.workflow_id, sa.func.max(v.version).label("version"))
-        .where(v.tenant_id == tenant_id, v.workflow_id.in_(workflow_ids))
+        .where(v.tenant_id == tenant_id, v.workflow_id.in_(workflow_ids), v.test.is_(False))
         .group_by(v.workflow_id)
         .subquery()
     )
     rows = await s.scalars(
         sa.select(v)
         .join(newest, sa.and_(v.workflow_id == newest.c.workflow_id, v.version == newest.c.version))
-        .where(v.tenant_id == tenant_id)
+        .where(v.tenant_id == tenant_id, v.test.is_(False))
     )
     return {row.workflow_id: row for row in rows}

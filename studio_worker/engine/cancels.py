@@ -151,7 +151,7 @@ async def _cancel_chunk(
                 error=ERROR,
                 last_seq=runs.c.last_seq + 1 + unfinished_steps,
             )
-            .returning(runs.c.tenant_id, runs.c.id, runs.c.last_seq, runs.c.parent_run_id)
+            .returning(runs.c.tenant_id, runs.c.id, runs.c.last_seq, runs.c.parent_run_id, runs.c.test)
         )
     ).all()
     if not cancelled:
@@ -215,9 +215,8 @@ async def _cancel_chunk(
                     row, seq + offset, EventKind.STEP_CANCELLED, step_id, StepStatus.CANCELLED, {"reason": REASON}, now
                 )
             )
-        records.append(
-            _record(row, row.last_seq, EventKind.RUN_CANCELLED, None, RunStatus.CANCELLED, {"error": ERROR}, now)
-        )
+        data = {"error": ERROR, **({"test": True} if row.test else {})}
+        records.append(_record(row, row.last_seq, EventKind.RUN_CANCELLED, None, RunStatus.CANCELLED, data, now))
     await conn.execute(events.insert(), [r.row() for r in records])
     # A child cancelled on its own (not with its parent) must still wake a parent that waits for it.
     for tenant, parent in {(r.tenant_id, r.parent_run_id) for r in cancelled if r.parent_run_id is not None}:

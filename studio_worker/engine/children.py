@@ -63,8 +63,10 @@ class Children:
         generation: int,
         depth: int,
         started_by: uuid.UUID | None = None,
+        test: bool = False,
     ) -> None:
         self.engine, self.tenant_id, self.run_id, self.step_id = engine, tenant_id, run_id, step_id
+        self.test = test  # the children of a test run's step are part of the test (they run published versions)
         self.generation, self.depth = generation, depth
         self.started_by = started_by  # the root run's person: every descendant inherits it (self-approval)
         self.prefix = f"{run_id}:{step_id}:{generation}:"
@@ -96,7 +98,11 @@ class Children:
                 workflows,
                 sa.and_(workflows.c.tenant_id == versions.c.tenant_id, workflows.c.id == versions.c.workflow_id),
             )
-            .where(versions.c.tenant_id == self.tenant_id, versions.c.workflow_id == workflow_id)
+            .where(
+                versions.c.tenant_id == self.tenant_id,
+                versions.c.workflow_id == workflow_id,
+                versions.c.test.is_(False),  # a child runs a published version, never a test snapshot
+            )
         )
         query = (
             query.order_by(versions.c.version.desc()).limit(1)
@@ -183,6 +189,7 @@ class Children:
                     "workflow_id": target.workflow_id,
                     "workflow_version_id": target.version_id,
                     "version": target.version,
+                    "test": self.test,
                     "status": RunStatus.QUEUED,
                     "trigger": "parent",
                     "trigger_data": {**link, "item_index": index},
@@ -215,6 +222,8 @@ class Children:
                 for node in definition
             )
             data = {**link, "item_index": index, "trigger": "parent", "version": target.version}
+            if self.test:
+                data["test"] = True
             records.append(
                 EventRecord(
                     self.tenant_id, child_id, 1, EventKind.RUN_QUEUED, None, RunStatus.QUEUED, now, data, self.run_id

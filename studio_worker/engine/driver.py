@@ -94,6 +94,7 @@ class RunDriver:
         self.definition: Definition
         self.run: dict[str, Any] = {}
         self.scope_steps: dict[str, dict[str, Any]] = {}
+        self.pins: dict[str, Any] = {}  # a test run's pinned outputs (from its test snapshot); never a live run's
         self.used = 0  # the run's stored bytes: committed (runs.stored_bytes) plus admitted since
         self.reserved = 0  # bytes the run's output will copy from sink steps that succeeded
         self.usage: TenantUsage
@@ -166,6 +167,8 @@ class RunDriver:
         if definition is None:
             document = await records.load_definition(conn, self.tenant_id, run["workflow_version_id"])
             definition = eng.remember_definition(run["workflow_version_id"], document)
+        # Pins are read for test runs only: a published run never reads a pin, whatever its version holds.
+        self.pins = await records.load_pins(conn, self.tenant_id, run["workflow_version_id"]) if run["test"] else {}
         return definition, await records.load_steps(conn, self.tenant_id, self.run_id)
 
     # -- the loop ----------------------------------------------------------------------------------------
@@ -175,10 +178,10 @@ class RunDriver:
         status = RunStatus(self.run["status"])
         if status is RunStatus.QUEUED:
             batch.run_values.update(status=RunStatus.RUNNING, started_at=utcnow(), wake_at=None)
-            batch.event(EventKind.RUN_STARTED, status=RunStatus.RUNNING)
+            batch.event(EventKind.RUN_STARTED, status=RunStatus.RUNNING, **self._marks())
         elif status is RunStatus.WAITING:
             batch.run_values.update(status=RunStatus.RUNNING, wake_at=None)
-            batch.event(EventKind.RUN_RESUMED, status=RunStatus.RUNNING)
+            batch.event(EventKind.RUN_RESUMED, status=RunStatus.RUNNING, **self._marks())
         for sid, row in self.rows.items():
             if row.status is StepStatus.RUNNING:  # its driver died mid-step: run it again, no retry budget spent
                 self._set(batch, sid, StepStatus.PENDING, interruptions=row.interruptions + 1, wake_at=None)
@@ -255,6 +258,12 @@ class RunDriver:
         self._set(batch, sid, StepStatus.RUNNING, attempt=attempt, started_at=now, finished_at=None, wake_at=None)
         row.started_at = now
         batch.event(EventKind.STEP_STARTED, sid, StepStatus.RUNNING, attempt=attempt)
+        pin = self.pins.get(sid)
+        if isinstance(pin, dict):  # a test run: the pinned output stands in for running the node
+            branches = pin.get("branches")
+            pinned = NodeResult(output=pin.get("output"), branches=tuple(branches) if branches is not None else None)
+            await self._record(batch, sid, pinned)
+            return
         if spec is None:
             missing = NodeError("UnknownNodeType", f"no implementation for node type {node.type!r}")
             await self._record(batch, sid, missing)
@@ -385,6 +394,8 @@ class RunDriver:
             branches = list(outcome.branches) if outcome.branches is not None else None
             values = {"output": output, "branches": branches, "error": None, "envelope": envelope, "finished_at": now}
             data = {"attempt": row.attempt}
+            if sid in self.pins:
+                envelope["pinned"] = data["pinned"] = True
             if branches is not None:
                 data["branches"] = branches
             if output.size <= SMALL_OUTPUT_BYTES:
@@ -489,7 +500,7 @@ class RunDriver:
         now = utcnow()
         output = sink_outputs(self.definition, {k: v["output"] for k, v in self.scope_steps.items()}, self._views())
         batch.run_values.update(status=status, output=output, error=error, finished_at=now, wake_at=None)
-        batch.event(EventKind.run_finished(status), status=status, error=error)
+        batch.event(EventKind.run_finished(status), status=status, error=error, **self._marks())
         batch.expect_signal = self.run["signal"]
         await self._end(batch, status)
 
@@ -535,7 +546,7 @@ class RunDriver:
     async def _park(self, batch: Batch, wake: datetime | None) -> None:
         """Nothing runs and the next thing is far away (or up to someone else): release the run."""
         batch.run_values.update(status=RunStatus.WAITING, wake_at=wake)
-        batch.event(EventKind.RUN_WAITING, status=RunStatus.WAITING, wake_at=_iso(wake))
+        batch.event(EventKind.RUN_WAITING, status=RunStatus.WAITING, wake_at=_iso(wake), **self._marks())
         batch.release_lease = True
         batch.expect_signal = self.run["signal"]
         await self._submit(batch)
@@ -602,7 +613,7 @@ class RunDriver:
                 batch.event(EventKind.STEP_CANCELLED, sid, StepStatus.CANCELLED, reason="the run failed")
         run_error = {"step_id": culprit, **error} if culprit else error
         batch.run_values.update(status=RunStatus.FAILED, output=None, error=run_error, finished_at=now, wake_at=None)
-        batch.event(EventKind.RUN_FAILED, status=RunStatus.FAILED, error=run_error)
+        batch.event(EventKind.RUN_FAILED, status=RunStatus.FAILED, error=run_error, **self._marks())
         await self._end(batch, RunStatus.FAILED, aborting=True)
 
     async def _sleep(self, seconds: float) -> None:
@@ -635,6 +646,10 @@ class RunDriver:
             branches = values["branches"]
             branches = branches.value if type(branches) is Encoded else branches
             row.branches = tuple(branches) if branches is not None else None
+
+    def _marks(self) -> dict[str, Any]:
+        """What every run-level event of a test run carries: ``test: true``."""
+        return {"test": True} if self.run.get("test") else {}
 
     def _views(self) -> dict[str, StepState]:
         return {sid: row.view() for sid, row in self.rows.items()}
@@ -682,6 +697,7 @@ class RunDriver:
                 generation,
                 int(self.run.get("depth") or 0),
                 self.run.get("started_by_user"),
+                bool(self.run.get("test")),
             ),
         )
 

@@ -191,6 +191,11 @@ _LOAD_STEPS = sa.select(steps).where(
 _LOAD_DEFINITION = sa.select(versions.c.definition).where(
     versions.c.tenant_id == sa.bindparam("b_tenant"), versions.c.id == sa.bindparam("b_version")
 )
+_LOAD_PINS = sa.select(versions.c.pins).where(
+    versions.c.tenant_id == sa.bindparam("b_tenant"),
+    versions.c.id == sa.bindparam("b_version"),
+    versions.c.test.is_(True),  # only a test snapshot has pins; a published version never gives any
+)
 _LEASE_HOLDER = sa.select(runs.c.lease_owner).where(
     runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.id == sa.bindparam("b_run")
 )
@@ -231,6 +236,12 @@ async def load_steps(conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.U
 
 async def load_definition(conn: AsyncConnection, tenant_id: uuid.UUID, version_id: uuid.UUID) -> dict[str, Any] | None:
     return await conn.scalar(_LOAD_DEFINITION, {"b_tenant": tenant_id, "b_version": version_id})
+
+
+async def load_pins(conn: AsyncConnection, tenant_id: uuid.UUID, version_id: uuid.UUID) -> dict[str, Any]:
+    """The pinned outputs a test snapshot carries, {node_id: {"output", "branches"}}; {} for any other version."""
+    found = await conn.scalar(_LOAD_PINS, {"b_tenant": tenant_id, "b_version": version_id})
+    return found if isinstance(found, dict) else {}
 
 
 async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRecord]:

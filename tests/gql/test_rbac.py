@@ -40,6 +40,7 @@ CONTRACT_LOWEST_ROLE: dict[str, Role] = {
     "message:send": Role.OPERATOR,
     "workflow:write": Role.EDITOR,
     "workflow:publish": Role.EDITOR,
+    "workflow:test": Role.EDITOR,
     "trigger:manage": Role.EDITOR,
     "credential:manage": Role.ADMIN,
     "user:manage": Role.ADMIN,
@@ -261,6 +262,18 @@ async def _finished_run_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.run(finished=True)}
 
 
+async def _pinned_workflow_id(seed: Seed) -> dict[str, Any]:
+    """A workflow whose trigger node has a pinned output."""
+    workflow_id = await seed.workflow()
+    data = await seed.gql.data(
+        """mutation($id: ID!) { pinNodeOutput(workflowId: $id, nodeId: "start", output: {a: 1}) { errors { code } } }""",
+        {"id": workflow_id},
+        seed.tenant.token(Role.ADMIN),
+    )
+    assert data["pinNodeOutput"]["errors"] == []
+    return {"id": workflow_id}
+
+
 async def _human_task_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.human_task()}
 
@@ -293,6 +306,37 @@ OPERATIONS: dict[str, Op] = {
         Permission.RUN_START,
         "mutation($id: ID!) { replayRun(id: $id) { run { id } errors { code } } }",
         _finished_run_id,
+    ),
+    "testRun": Op(
+        "Mutation",
+        Permission.WORKFLOW_TEST,
+        "mutation($id: ID!) { testRun(workflowId: $id) { run { id test } errors { code } } }",
+        _workflow_id,
+    ),
+    "testStep": Op(
+        "Mutation",
+        Permission.WORKFLOW_TEST,
+        'mutation($id: ID!) { testStep(workflowId: $id, nodeId: "start") { run { id test } errors { code } } }',
+        _workflow_id,
+    ),
+    "testReplay": Op(
+        "Mutation",
+        Permission.WORKFLOW_TEST,
+        "mutation($id: ID!) { testReplay(runId: $id) { run { id test } errors { code } } }",
+        _finished_run_id,
+    ),
+    "pinNodeOutput": Op(
+        "Mutation",
+        Permission.WORKFLOW_TEST,
+        'mutation($id: ID!) { pinNodeOutput(workflowId: $id, nodeId: "start", output: {x: 1}) { pin { nodeId } '
+        "errors { code } } }",
+        _workflow_id,
+    ),
+    "unpinNodeOutput": Op(
+        "Mutation",
+        Permission.WORKFLOW_TEST,
+        'mutation($id: ID!) { unpinNodeOutput(workflowId: $id, nodeId: "start") { pin { nodeId } errors { code } } }',
+        _pinned_workflow_id,
     ),
     "deleteRun": Op(
         "Mutation",

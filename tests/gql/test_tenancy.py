@@ -153,6 +153,34 @@ TENANCY_CASES: dict[str, IdCase] = {
         "mutation($id: ID!) { replayRun(id: $id) { run { id status } errors { path message code } } }",
         "finished_run",
     ),
+    "testRun": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { testRun(workflowId: $id) { run { id status } errors { path message code } } }",
+        "workflow",
+    ),
+    "testStep": IdCase(
+        "Mutation",
+        """mutation($id: ID!) { testStep(workflowId: $id, nodeId: "start") {
+             run { id status } errors { path message code } } }""",
+        "workflow",
+    ),
+    "testReplay": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { testReplay(runId: $id) { run { id status } errors { path message code } } }",
+        "finished_run",
+    ),
+    "pinNodeOutput": IdCase(
+        "Mutation",
+        """mutation($id: ID!) { pinNodeOutput(workflowId: $id, nodeId: "start", output: {hijacked: true}) {
+             pin { nodeId } workflow { id } errors { path message code } } }""",
+        "workflow",
+    ),
+    "unpinNodeOutput": IdCase(
+        "Mutation",
+        """mutation($id: ID!) { unpinNodeOutput(workflowId: $id, nodeId: "start") {
+             pin { nodeId } workflow { id } errors { path message code } } }""",
+        "workflow",
+    ),
     "humanTask": IdCase("Query", "query($id: ID!) { humanTask(id: $id) { id status title } }", "human_task"),
     "decideHumanTask": IdCase(
         "Mutation",
@@ -215,6 +243,7 @@ SNAPSHOT = """query($id: ID!) {
     id name description draft revision archived createdAt updatedAt
     latestVersion { id version definition note publishedAt }
     versions(first: 100) { edges { node { id version } } }
+    pins { nodeId output source }
     webhooks { id auth enabled rateLimitPerMinute previousSecretExpiresAt }
     schedules { id cron timezone enabled nextFireAt overlap input fires(first: 10) { edges { node { id } } } }
   }
