@@ -104,8 +104,8 @@ async def test_a_test_run_runs_the_unpublished_draft_and_is_marked_test_everywhe
     run = await finished(gql, state, tenant, started["run"]["id"])
     assert run["status"] == "SUCCEEDED", run
     assert run["output"] == {"shout": "HI ADA"}
-    run_events = [e for e in run["events"] if e["kind"].startswith("run.")]
-    assert [e["kind"] for e in run_events] == ["run.queued", "run.started", "run.succeeded"]
+    run_events = [e for e in run["events"] if e["kind"].startswith("RUN_")]
+    assert [e["kind"] for e in run_events] == ["RUN_QUEUED", "RUN_STARTED", "RUN_SUCCEEDED"]
     assert all(e["data"]["test"] is True for e in run_events), run_events
     assert not any(step["pinned"] for step in run["steps"])
     # The test touched no published version: none exists, none is listed, nothing is the latest.
@@ -118,7 +118,7 @@ async def test_a_test_run_runs_the_unpublished_draft_and_is_marked_test_everywhe
     live_id = live["startRun"]["run"]["id"]
     live_run = await finished(gql, state, tenant, live_id)
     assert live_run["test"] is False and live_run["version"] == 1
-    assert all("test" not in (e["data"] or {}) for e in live_run["events"] if e["kind"].startswith("run."))
+    assert all("test" not in (e["data"] or {}) for e in live_run["events"] if e["kind"].startswith("RUN_"))
     # The runs filter: test only, live only, both.
     for test, expected in ((True, {started["run"]["id"]}), (False, {live_id}), (None, {started["run"]["id"], live_id})):
         listed = await gql.data(RUNS, {"w": workflow_id, "test": test}, tenant.token(Role.VIEWER))
@@ -168,7 +168,7 @@ async def test_pins_stand_in_for_their_nodes_in_test_runs_and_never_in_published
     steps = steps_of(test)
     assert steps["boom"]["pinned"] is True and steps["boom"]["output"] == {"x": 42}
     assert steps["after"]["output"] == 42 and steps["a"]["pinned"] is False
-    succeeded = [e for e in test["events"] if e["kind"] == "step.succeeded" and e["data"].get("pinned")]
+    succeeded = [e for e in test["events"] if e["kind"] == "STEP_SUCCEEDED" and e["data"].get("pinned")]
     assert len(succeeded) == 1
 
     # usePins: false runs every node: the fail node fails.
@@ -286,7 +286,7 @@ async def test_a_test_step_runs_one_node_with_upstream_data_from_pins_a_run_or_j
     assert steps["hello"]["status"] == "SUCCEEDED" and steps["hello"]["logs"] == [
         "not run by this test step: output typed by hand"
     ]
-    assert [e["kind"] for e in run["events"] if e["kind"].startswith("step.")] == ["step.started", "step.succeeded"]
+    assert [e["kind"] for e in run["events"] if e["kind"].startswith("STEP_")] == ["STEP_STARTED", "STEP_SUCCEEDED"]
 
     # From an earlier run's steps.
     earlier = await start_test(gql, tenant, workflow_id, i={"name": "ada"})
@@ -414,7 +414,7 @@ async def test_a_test_run_cancelled_midway(gql: GraphQLClient, state: AppState, 
         "CANCELLED",
         "CANCELLED",
     )
-    assert [e["data"].get("test") for e in run["events"] if e["kind"] == "run.cancelled"] == [True]
+    assert [e["data"].get("test") for e in run["events"] if e["kind"] == "RUN_CANCELLED"] == [True]
 
 
 async def test_concurrent_test_runs_of_one_draft_share_one_snapshot(
