@@ -124,7 +124,7 @@ class Control:
     def __post_init__(self) -> None:
         self.db = self.sessions.kw["bind"]
         self._lookups = lone_reads(self.db)  # single queries outside a transaction (autocommit on PostgreSQL)
-        self._definitions = self.definitions or Definitions(self.registry)
+        self._definitions = self.definitions if self.definitions is not None else Definitions(self.registry)
 
     # -- start -------------------------------------------------------------------------------------------
 
