@@ -17,8 +17,8 @@ import httpx
 from studio_shared.credentials import ResolvedCredential
 from studio_shared.db import jsondata
 from studio_shared.db.types import utcnow
+from studio_shared.store import llm_calls
 from studio_worker.egress import EgressDenied, EgressError, check_url, send
-from studio_worker.engine.records import llm_calls
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.outputs import derived_id
 from studio_worker.nodes.redact import Redactor

@@ -1,4 +1,5 @@
-"""The run tables (runs, steps, run_events, llm_calls) have one home in the worker: ``studio_worker.engine.records``.
+"""The run tables (runs, steps, run_events) have one home in the worker: ``studio_worker.engine.records``; a step's
+model calls (llm_calls) are the nodes' data access, ``studio_shared.store.llm_calls`` (nodes never import the engine).
 
 A static check (an AST walk, nothing runs): no other ``studio_worker`` module builds a statement on those tables (a
 SQLAlchemy select, insert, update or delete naming their models or tables, a session ``get`` of their models, or
@@ -98,6 +99,7 @@ def test_the_home_is_where_the_sql_is() -> None:
     home = [p for p in _modules(HOME) if run_table_sql(p.read_text())]
     assert len(home) >= 3
     assert run_table_sql((ROOT / "studio_shared/store/runs.py").read_text())
+    assert run_table_sql((ROOT / "studio_shared/store/llm_calls.py").read_text())
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The model calls a step made (``llm_calls``): memoized by id, so a re-executed step is not billed twice."""
+"""The model calls a step made (``llm_calls``): memoized by id, so a re-executed step is not billed twice (the
+``llm.*`` and ``agent`` nodes, ``studio_worker.nodes.llm``)."""
 
 from __future__ import annotations
 
