@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +30,9 @@ from studio_shared.events import EventBus, EventKind, channels
 from studio_shared.schemas import NodeRegistry
 from studio_shared.store import audit, human_tasks, tenants
 from studio_shared.types import FINAL_RUN_STATUSES, Decision, HumanTaskStatus, RunStatus, StepStatus
+from studio_worker import draft_tests
 from studio_worker.admission import Admission, refuse_beyond_cap
+from studio_worker.draft_tests import TestStart
 from studio_worker.engine import envelopes, records
 from studio_worker.engine.definitions import Definitions
 from studio_worker.engine.planner import StepState, reset_for_retry
@@ -85,15 +87,6 @@ _DEFINITION = sa.select(_versions.c.definition).where(
     _versions.c.tenant_id == sa.bindparam("b_tenant"), _versions.c.id == sa.bindparam("b_version")
 )
 _INSERT_AUDIT = models.AuditEntry.__table__.insert()
-
-
-@dataclass(frozen=True)
-class TestStart:
-    """What makes a start a test run: the test snapshot it runs, and steps filled in before it starts (a test step:
-    column values by step id, see ``studio_worker.draft_tests``)."""
-
-    snapshot_id: uuid.UUID
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -299,6 +292,12 @@ class Control:
         """The run an idempotency key started, if any: one query on its own, before the start takes a turn."""
         async with self._lookups.connect() as conn:
             return await lookups.by_key(conn, tenant_id, workflow_id, key)
+
+    # -- test runs of the draft (studio_worker.draft_tests): started through start_run -----------------------
+
+    start_test_run = draft_tests.start_test_run
+    start_test_step = draft_tests.start_test_step
+    start_test_replay = draft_tests.start_test_replay
 
     # -- cancel ------------------------------------------------------------------------------------------
 

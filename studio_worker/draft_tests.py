@@ -16,7 +16,8 @@ node, so "run this step" runs it whatever branch the data took. A missing ancest
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from studio_shared.db import models
 from studio_shared.db.jsondata import NotStorable, encode
@@ -25,11 +26,22 @@ from studio_shared.definition import Definition, parse_definition
 from studio_shared.errors import NotFound, ValidationFailed
 from studio_shared.store import pins as pins_store
 from studio_shared.types import StepStatus
-from studio_worker.control import Control, TestStart
 from studio_worker.engine.records import lookups
+
+if TYPE_CHECKING:
+    from studio_worker.control import Control
 
 TEST_KEY_PREFIX = "test:"  # a test run's idempotency key, as stored
 MAX_UPSTREAM_BYTES = 4_000_000  # hand-typed upstream outputs of a test step, as JSON
+
+
+@dataclass(frozen=True)
+class TestStart:
+    """What makes a start a test run: the test snapshot it runs, and steps filled in before it starts (a test step:
+    column values by step id)."""
+
+    snapshot_id: uuid.UUID
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def start_test_run(
