@@ -9,8 +9,7 @@
   dispatch gives it one of the tenant's concurrency slots when one is free, exactly like a start beyond the limit.
 
 A refusal is ``RateLimited`` (``TooManyLiveRuns`` for the cap), which every transport maps the same way. Live runs are
-counted with a bounded count (``LIMIT cap``) over the ``(tenant_id, status, created_at)`` index: the cost grows with
-the tenant's live runs up to the cap, never with its history.
+counted with a bounded count (``studio_worker.engine.records.limits``).
 """
 
 from __future__ import annotations
@@ -19,40 +18,12 @@ import math
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
-
-from studio_shared.db import models
 from studio_shared.errors import RateLimited, TooManyLiveRuns
 from studio_shared.ratelimit import RateLimiter
 from studio_shared.settings import Settings
-from studio_shared.types import RunStatus
+from studio_worker.engine.records import limits
 
 START_TURN_WAIT_S = 1.0  # a start waits this long for its turn at most; one whose turn is further away is refused
-LIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
-
-_runs, _tenants = models.Run.__table__, models.Tenant.__table__
-
-
-def live_cap() -> sa.ScalarSelect[Any] | sa.ColumnElement[Any]:
-    """The tenant's cap on live runs: its row's ``max_live_runs``, else ``b_default_cap``."""
-    return sa.func.coalesce(
-        sa.select(_tenants.c.max_live_runs).where(_tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
-        sa.bindparam("b_default_cap"),
-    )
-
-
-def live_runs() -> sa.ScalarSelect[Any]:
-    """The tenant's live runs, counted up to its cap at most (an index range, however many it has had)."""
-    bounded = (
-        sa.select(sa.literal_column("1"))
-        .where(_runs.c.tenant_id == sa.bindparam("b_tenant"), _runs.c.status.in_(LIVE))
-        .limit(live_cap())
-        .subquery()
-    )
-    return sa.select(sa.func.count()).select_from(bounded).scalar_subquery()
-
-
-_LIVE_RUNS = sa.select(live_runs().label("live"), live_cap().label("cap"))
 
 
 class Admission:
@@ -83,8 +54,8 @@ class Admission:
 
 async def check_live_room(conn: Any, tenant_id: uuid.UUID, adding: int, default_cap: int) -> None:
     """TooManyLiveRuns unless ``adding`` more live runs fit under the tenant's cap (a Core connection or session)."""
-    row = (await conn.execute(_LIVE_RUNS, {"b_tenant": tenant_id, "b_default_cap": default_cap})).one()
-    refuse_beyond_cap(int(row.live), int(row.cap), adding)
+    live, cap = await limits.live_room(conn, tenant_id, default_cap)
+    refuse_beyond_cap(live, cap, adding)
 
 
 def refuse_beyond_cap(live: int, cap: int, adding: int) -> None:

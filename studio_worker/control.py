@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,19 +22,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.auth import Principal
 from studio_shared.db import Sessions, lone_reads, models
-from studio_shared.db.jsondata import encode, stored_size
+from studio_shared.db.jsondata import stored_size
 from studio_shared.db.types import utcnow
-from studio_shared.definition import Definition, check_run_input, default_input, parse_definition
+from studio_shared.definition import check_run_input, default_input, parse_definition
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.events import EventBus, EventKind, channels
 from studio_shared.schemas import NodeRegistry
 from studio_shared.store import audit, human_tasks, tenants
 from studio_shared.types import FINAL_RUN_STATUSES, Decision, HumanTaskStatus, RunStatus, StepStatus
-from studio_worker.admission import Admission, live_cap, live_runs, refuse_beyond_cap
+from studio_worker import draft_tests
+from studio_worker.admission import Admission, refuse_beyond_cap
+from studio_worker.draft_tests import TestStart
 from studio_worker.engine import envelopes, records
-from studio_worker.engine.cancels import cancel_children
+from studio_worker.engine.definitions import Definitions
 from studio_worker.engine.planner import StepState, reset_for_retry
-from studio_worker.engine.records import Batch, EventRecord, bus_messages
+from studio_worker.engine.records import Batch, EventRecord, bus_messages, limits, lookups
+from studio_worker.engine.records.cancels import cancel_children
+from studio_worker.engine.records.new_runs import NewRun, insert_new_runs, new_run
 from studio_worker.nodes.human import publish_task_update
 from studio_worker.queue import JobQueue
 
@@ -82,63 +86,19 @@ _SNAPSHOT = (
 _DEFINITION = sa.select(_versions.c.definition).where(
     _versions.c.tenant_id == sa.bindparam("b_tenant"), _versions.c.id == sa.bindparam("b_version")
 )
-_INSERT_RUN = models.Run.__table__.insert()
-_INSERT_STEPS = models.Step.__table__.insert()
-_INSERT_EVENT = models.RunEvent.__table__.insert()
 _INSERT_AUDIT = models.AuditEntry.__table__.insert()
-DEFINITION_CACHE = 256
-_runs = models.Run.__table__
-# Does the tenant already have runs waiting for a slot? Then a new one joins them instead of being dispatched:
-# a tenant that queues thousands must not fill the shared queue with jobs that can only be refused. And how many
-# live runs does it have, against its cap? One statement, on the path of every start.
-_ANY_HELD = (
-    sa.select(_runs.c.id)
-    .where(
-        _runs.c.tenant_id == sa.bindparam("b_tenant"),
-        _runs.c.status == RunStatus.QUEUED,
-        _runs.c.held_since.is_not(None),
-    )
-    .limit(1)
-)
-_ADMISSION = sa.select(sa.exists(_ANY_HELD).label("held"), live_runs().label("live"), live_cap().label("cap"))
-_BY_KEY = sa.select(_runs).where(
-    _runs.c.tenant_id == sa.bindparam("b_tenant"),
-    _runs.c.workflow_id == sa.bindparam("b_workflow"),
-    _runs.c.idempotency_key == sa.bindparam("b_key"),
-)
-
-
-_STEP_DEFAULTS: dict[str, Any] = {"status": StepStatus.PENDING, "attempt": 0}
-
-
-@dataclass(frozen=True)
-class TestStart:
-    """What makes a start a test run: the test snapshot it runs, and steps filled in before it starts (a test step:
-    column values by step id, see ``studio_worker.draft_tests``)."""
-
-    snapshot_id: uuid.UUID
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
-class _NewRun:
-    """The rows that start a run: Core, not the ORM, on the hot path of every trigger (four statements, no unit of
-    work)."""
+class _Start:
+    """A start's rows: the new run's (``records.new_runs``) and its audit entry."""
 
-    run: dict[str, Any]
-    steps: list[dict[str, Any]]
-    event: EventRecord
+    new: NewRun
     audit: dict[str, Any]
     behind_held: bool  # the tenant has runs waiting for a slot: this one joins them instead of being dispatched
 
     async def insert(self, s: AsyncSession) -> None:
-        # Encoded once: the size the quotas count is that of the text stored (the run's input and trigger data).
-        stored_input, stored_trigger = encode(self.run["input"]), encode(self.run["trigger_data"])
-        extra = self.run.pop("stored_bytes_extra", 0)  # a test step's filled-in steps
-        self.run["stored_bytes"] = stored_input.size + stored_trigger.size + extra
-        await s.execute(_INSERT_RUN, {**self.run, "input": stored_input, "trigger_data": stored_trigger})
-        await s.execute(_INSERT_STEPS, self.steps)
-        await s.execute(_INSERT_EVENT, self.event.row())
+        await insert_new_runs(s, [self.new])
         await s.execute(_INSERT_AUDIT, self.audit)
 
 
@@ -152,20 +112,12 @@ class Control:
     reads: Sessions | None = None  # a read-only factory (see studio_shared.db.read_only); default: sessions
     allow_self_approval: bool = True  # Settings.allow_self_approval: may a run's starter decide its tasks?
     owner: str = f"control:{uuid.uuid4().hex[:12]}"
-    _definitions: dict[uuid.UUID, Definition] = field(default_factory=dict)
+    definitions: Definitions | None = None  # the run engine's, when this process hosts one
 
     def __post_init__(self) -> None:
         self.db = self.sessions.kw["bind"]
         self._lookups = lone_reads(self.db)  # single queries outside a transaction (autocommit on PostgreSQL)
-
-    def _definition(self, version_id: uuid.UUID, document: Any) -> Definition:
-        """Published versions are immutable: parse each once (a bounded cache)."""
-        found = self._definitions.get(version_id)
-        if found is None:
-            if len(self._definitions) >= DEFINITION_CACHE:
-                self._definitions.pop(next(iter(self._definitions)))
-            found = self._definitions[version_id] = parse_definition(document, self.registry)
-        return found
+        self._definitions = self.definitions if self.definitions is not None else Definitions(self.registry)
 
     # -- start -------------------------------------------------------------------------------------------
 
@@ -209,7 +161,7 @@ class Control:
 
         # On SQLite, read and check outside the write transaction: it holds the database's one write lock. On
         # PostgreSQL one transaction does both: three round trips fewer (BEGIN, the tenant's declaration, ROLLBACK).
-        async def start(s: AsyncSession) -> _NewRun:
+        async def start(s: AsyncSession) -> _Start:
             return await self._start_rows(
                 s,
                 tenant_id,
@@ -242,7 +194,7 @@ class Control:
                 if existing is not None:
                     return existing, False
             raise
-        values, event, behind_held = found.run, found.event, found.behind_held
+        values, event, behind_held = found.new.run, found.new.event, found.behind_held
         if behind_held:  # a finishing run of the tenant (or the sweep) dispatches it when its turn comes
             await self._published([event])
         else:
@@ -281,7 +233,7 @@ class Control:
         admitted: bool,
         started_by: uuid.UUID | None = None,
         test: TestStart | None = None,
-    ) -> _NewRun:
+    ) -> _Start:
         """The rows of a new run, after every check (its key is new, or the unique constraint says otherwise)."""
         params = {"b_tenant": tenant_id, "b_workflow": workflow_id, "b_version": version}
         if test is not None:
@@ -299,95 +251,55 @@ class Control:
             if version is None:
                 raise ValidationFailed.one(["workflowId"], "publish the workflow before starting runs", "NOT_PUBLISHED")
             raise ValidationFailed.one(["version"], f"the workflow has no version {version}", "NOT_FOUND")
-        room = (
-            await s.execute(
-                _ADMISSION, {"b_tenant": tenant_id, "b_default_cap": self.admission.settings.max_live_runs_per_tenant}
-            )
-        ).one()
+        behind_held, live, cap = await limits.start_room(s, tenant_id, self.admission.settings.max_live_runs_per_tenant)
         if not admitted:
-            refuse_beyond_cap(int(room.live), int(room.cap), 1)
-        behind_held = bool(room.held)
+            refuse_beyond_cap(live, cap, 1)
         definition = self._definitions.get(target.version_id)
         if definition is None:
             document = await s.scalar(_DEFINITION, {"b_tenant": tenant_id, "b_version": target.version_id})
-            definition = self._definition(target.version_id, document)
+            definition = self._definitions.remember(target.version_id, document)
         if input is None:  # omitted: the trigger's input_schema defaults, as the start dialog pre-fills them
             input = default_input(definition)
         check_run_input(definition, input)
         now = utcnow()
-        values: dict[str, Any] = {
-            "id": uuid.uuid4(),
-            "tenant_id": tenant_id,
-            "workflow_id": workflow_id,
-            "workflow_version_id": target.version_id,
-            "version": target.version,
-            "test": test is not None,
-            "status": RunStatus.QUEUED,
-            "trigger": trigger,
-            "trigger_data": trigger_data,
-            "input": input,
-            "idempotency_key": idempotency_key,
-            "created_by": actor,
-            "started_by_user": started_by,
-            "depth": 0,
-            "last_seq": 1,
-            "signal": 0,
-            "held_since": now if behind_held else None,  # the oldest held run is dispatched first, as slots free
-            "created_at": now,
-            "updated_at": now,
-        }
-        event = EventRecord(
-            tenant_id,
-            values["id"],
-            1,
-            EventKind.RUN_QUEUED,
-            None,
-            RunStatus.QUEUED,
-            now,
-            {"trigger": trigger, "version": target.version, **({"test": True} if test is not None else {})},
+        new = new_run(
+            tenant_id=tenant_id,
+            workflow_id=workflow_id,
+            version_id=target.version_id,
+            version=target.version,
+            definition=definition,
+            input=input,
+            trigger=trigger,
+            trigger_data=trigger_data,
+            now=now,
+            idempotency_key=idempotency_key,
+            created_by=actor,
+            started_by=started_by,
+            test=test is not None,
+            held=behind_held,  # the oldest held run is dispatched first, as slots free
+            filled=test.steps if test is not None else None,
         )
-        filled = test.steps if test is not None else {}
-        steps = [
-            {
-                "id": uuid.uuid4(),
-                "tenant_id": tenant_id,
-                "run_id": values["id"],
-                "step_id": node.id,
-                "node_type": node.type,
-                "created_at": now,
-                "updated_at": now,
-                **filled.get(node.id, {}),
-            }
-            for node in definition
-        ]
-        if filled:  # one executemany: every row names the same columns
-            columns = {column for values_ in filled.values() for column in values_}
-            for step in steps:
-                for column in columns:
-                    step.setdefault(column, _STEP_DEFAULTS.get(column))
-                if step.get("envelope") is not None:
-                    step["envelope"] = {**step["envelope"], "run_id": str(values["id"])}
-            values["stored_bytes_extra"] = sum(
-                stored_size(step.get(column)) for step in steps for column in ("output", "envelope", "branches")
-            )
         entry = {
             "tenant_id": tenant_id,
             "actor": actor,
             "action": "run.test" if test is not None else "run.start",
             "target_kind": "run",
-            "target_id": str(values["id"]),
+            "target_id": str(new.id),
             "data": {"workflow": str(workflow_id)},
             "at": now,
         }
-        return _NewRun(values, steps, event, entry, behind_held)
+        return _Start(new, entry, behind_held)
 
     async def _by_key(self, tenant_id: uuid.UUID, workflow_id: uuid.UUID, key: str) -> models.Run | None:
         """The run an idempotency key started, if any: one query on its own, before the start takes a turn."""
         async with self._lookups.connect() as conn:
-            row = (
-                await conn.execute(_BY_KEY, {"b_tenant": tenant_id, "b_workflow": workflow_id, "b_key": key})
-            ).first()
-        return models.Run(**row._mapping) if row is not None else None
+            return await lookups.by_key(conn, tenant_id, workflow_id, key)
+
+    # -- test runs of the draft (studio_worker.draft_tests): started through start_run -----------------------
+
+    start_test_run = draft_tests.start_test_run
+    start_test_step = draft_tests.start_test_step
+    start_test_replay = draft_tests.start_test_replay
 
     # -- cancel ------------------------------------------------------------------------------------------
 
@@ -409,9 +321,7 @@ class Control:
                 batch = Batch(
                     tenant_id, run_id, release_lease=True, poke_parent=run.parent_run_id, cancel_children=True
                 )
-                step_rows = await s.scalars(
-                    sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id == run_id)
-                )
+                step_rows = await lookups.steps_of(s, tenant_id, run_id)
                 reason = "the run was cancelled"
                 for step in step_rows:
                     if not step.status.final:
@@ -479,12 +389,7 @@ class Control:
             if from_step is not None and from_step not in definition:
                 known = ", ".join(sorted(n.id for n in definition)[:20])
                 raise ValidationFailed.one(["fromStep"], f"the workflow has no step {from_step!r} (steps: {known})")
-            step_rows = {
-                step.step_id: step
-                for step in await s.scalars(
-                    sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id == run_id)
-                )
-            }
+            step_rows = {step.step_id: step for step in await lookups.steps_of(s, tenant_id, run_id)}
             states = {sid: StepState(step.status) for sid, step in step_rows.items()}
             reset = reset_for_retry(definition, states, from_step)
             if not reset:
@@ -591,9 +496,7 @@ def _marks(run: models.Run) -> dict[str, Any]:
 
 
 async def _run(s: Any, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run:
-    run: models.Run | None = await s.scalar(
-        sa.select(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id == run_id)
-    )
+    run = await lookups.load(s, tenant_id, run_id)
     if run is None:
         raise NotFound("run", run_id)
     return run

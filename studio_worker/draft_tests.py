@@ -16,9 +16,8 @@ node, so "run this step" runs it whatever branch the data took. A missing ancest
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-import sqlalchemy as sa
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from studio_shared.db import models
 from studio_shared.db.jsondata import NotStorable, encode
@@ -27,10 +26,22 @@ from studio_shared.definition import Definition, parse_definition
 from studio_shared.errors import NotFound, ValidationFailed
 from studio_shared.store import pins as pins_store
 from studio_shared.types import StepStatus
-from studio_worker.control import Control, TestStart
+from studio_worker.engine.records import lookups
+
+if TYPE_CHECKING:
+    from studio_worker.control import Control
 
 TEST_KEY_PREFIX = "test:"  # a test run's idempotency key, as stored
 MAX_UPSTREAM_BYTES = 4_000_000  # hand-typed upstream outputs of a test step, as JSON
+
+
+@dataclass(frozen=True)
+class TestStart:
+    """What makes a start a test run: the test snapshot it runs, and steps filled in before it starts (a test step:
+    column values by step id)."""
+
+    snapshot_id: uuid.UUID
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def start_test_run(
@@ -73,9 +84,7 @@ async def start_test_replay(
     """Replay an earlier top-level run's trigger payload (its input and trigger data: a webhook delivery, a message,
     a schedule's fire) against the workflow's current draft, as a test run."""
     async with (control.reads or control.sessions)() as s:
-        original = await s.scalar(
-            sa.select(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id == run_id)
-        )
+        original = await lookups.load(s, tenant_id, run_id)
     if original is None or original.parent_run_id is not None:
         raise NotFound("run", run_id)
     return await start_test_run(
@@ -126,17 +135,12 @@ async def start_test_step(
         )
         earlier: dict[str, models.Step] = {}
         if from_run_id is not None:
-            run = await s.scalar(
-                sa.select(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id == from_run_id)
-            )
+            run = await lookups.load(s, tenant_id, from_run_id)
             if run is None or run.workflow_id != workflow_id:
                 raise NotFound("run", from_run_id)
             if input is None:
                 input = run.input
-            rows = await s.scalars(
-                sa.select(models.Step).where(models.Step.tenant_id == tenant_id, models.Step.run_id == run.id)
-            )
-            earlier = {row.step_id: row for row in rows}
+            earlier = {row.step_id: row for row in await lookups.steps_of(s, tenant_id, run.id)}
         # Checked inside the transaction: a refused test step (unknown node, missing data) leaves no snapshot.
         definition = parse_definition(snapshot.definition, control.registry)
         if node_id not in definition:

@@ -80,6 +80,7 @@ async def hosted(
             Admission(settings, limiter),  # one pace and one cap for every kind of start, in this process and others
             reads=reads,
             allow_self_approval=settings.allow_self_approval,
+            definitions=run_engine.definitions if run_engine is not None else None,  # one cache per process
         )
         if run_engine is not None:  # embedded: this process fires the schedules too (with Redis: `studio scheduler`)
             scheduler = Scheduler(settings, engine, bus, control)

@@ -47,6 +47,7 @@ from studio_shared.settings import Settings
 from studio_shared.types import FINAL_RUN_STATUSES
 from studio_worker.admission import Admission
 from studio_worker.control import Control
+from studio_worker.engine.records import lookups
 from studio_worker.engine.runtime import worker_identity
 from studio_worker.fire_plan import BUFFERED, FAILED, MISSED, PENDING, STARTED, Previous, Timing, plan
 
@@ -54,7 +55,6 @@ log = logging.getLogger("studio.scheduler")
 
 _schedules: sa.Table = models.Schedule.__table__
 _fires: sa.Table = models.ScheduleFire.__table__
-_runs: sa.Table = models.Run.__table__
 _audit: sa.Table = models.AuditEntry.__table__
 PENDING_STALE_S = 15.0  # a fire pending this long lost its scheduler: any scheduler starts it (idempotently)
 BATCH = 200  # due schedules, or open fires, one pass takes on (the rest: the next pass, right after)
@@ -298,26 +298,8 @@ class Scheduler:
 
     async def _cancel_previous(self, fire: Fire) -> None:
         """cancel_previous: cancel the run of the schedule's previous started fire if it is still active."""
-        latest = (
-            sa.select(_fires.c.run_id)
-            .where(
-                _fires.c.tenant_id == fire.tenant_id,
-                _fires.c.schedule_id == fire.schedule_id,
-                _fires.c.scheduled_for < fire.tick,
-                _fires.c.outcome == STARTED,
-            )
-            .order_by(_fires.c.scheduled_for.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
         async with self.reader.connect() as conn:
-            run_id = await conn.scalar(
-                sa.select(_runs.c.id).where(
-                    _runs.c.tenant_id == fire.tenant_id,
-                    _runs.c.id == latest,
-                    _runs.c.status.not_in(list(FINAL_RUN_STATUSES)),
-                )
-            )
+            run_id = await lookups.active_run_of_latest_fire(conn, fire.tenant_id, fire.schedule_id, fire.tick, STARTED)
         if run_id is None:
             return
         actor = SchedulePrincipal(tenant_id=fire.tenant_id, role=Role.OPERATOR, schedule_id=fire.schedule_id)
@@ -400,21 +382,7 @@ async def _previous(
     conn: AsyncConnection, tenant_id: uuid.UUID, schedule_id: uuid.UUID, before: datetime | None = None
 ) -> Previous:
     """The state of the schedule's newest fire that started (or will start) a run, before ``before``."""
-    joined = _fires.outerjoin(_runs, sa.and_(_runs.c.tenant_id == _fires.c.tenant_id, _runs.c.id == _fires.c.run_id))
-    stmt = (
-        sa.select(_fires.c.outcome, _runs.c.status)
-        .select_from(joined)
-        .where(
-            _fires.c.tenant_id == tenant_id,
-            _fires.c.schedule_id == schedule_id,
-            _fires.c.outcome.in_([PENDING, STARTED, BUFFERED]),
-        )
-        .order_by(_fires.c.scheduled_for.desc())
-        .limit(1)
-    )
-    if before is not None:
-        stmt = stmt.where(_fires.c.scheduled_for < before)
-    row = (await conn.execute(stmt)).first()
+    row = await lookups.newest_fire(conn, tenant_id, schedule_id, [PENDING, STARTED, BUFFERED], before)
     if row is None:
         return Previous()
     if row.outcome == BUFFERED:

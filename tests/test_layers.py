@@ -57,13 +57,8 @@ def offenders(package: str, forbidden: str, allowed: tuple[str, ...] = ()) -> li
     )
 
 
-# What the API may ask of the worker package: the hosted engine (host), starting and steering runs (control), and
-# starting test runs of a draft through control (draft_tests: control's entry points for tests, beside it).
-API_SURFACE = ("studio_worker.host", "studio_worker.control", "studio_worker.draft_tests")
-
-
 def test_studio_gql_uses_the_worker_through_its_host_surface_and_control_only() -> None:
-    assert offenders("studio_gql", "studio_worker", allowed=API_SURFACE) == []
+    assert offenders("studio_gql", "studio_worker", allowed=("studio_worker.host", "studio_worker.control")) == []
 
 
 def test_node_handlers_do_not_import_the_engine() -> None:

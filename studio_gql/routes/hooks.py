@@ -197,8 +197,8 @@ async def _await_run(
     pause = 0.02
     while True:
         async with state.reads() as s:
-            run = await s.get(models.Run, run_id)
-        if run is None or run.tenant_id != tenant_id:
+            run = await runs_store.get(s, tenant_id, run_id)
+        if run is None:
             return status, answer
         if run.status in FINAL:
             return 200, {"run_id": str(run_id), "status": run.status.value, "output": run.output, "error": run.error}

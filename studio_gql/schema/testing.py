@@ -1,5 +1,6 @@
 """Testing the draft: test runs, test steps, replays against the draft, and pinned node outputs (see
-``studio_worker.draft_tests``). EDITOR and above (``workflow:test``); an OPERATOR starts real runs only."""
+``studio_worker.draft_tests``, started through ``Control``). EDITOR and above (``workflow:test``); an OPERATOR starts
+real runs only."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from studio_shared.storage import StorageError
 from studio_shared.store import pins as pins_store
 from studio_shared.store import runs as runs_store
 from studio_shared.store import workflows as workflows_store
-from studio_worker import draft_tests
 
 log = logging.getLogger("studio.gql.testing")
 
@@ -146,8 +146,7 @@ class TestingMutation:
         ctx = info.context
         principal = ctx.require_principal()
         key = require_id(workflow_id, "workflow")
-        run, created = await draft_tests.start_test_run(
-            ctx.state.control,
+        run, created = await ctx.state.control.start_test_run(
             ctx.tenant_id,
             principal.actor,
             key,
@@ -187,8 +186,7 @@ class TestingMutation:
         key = require_id(workflow_id, "workflow")
         if not 0 <= wait_seconds <= MAX_WAIT_S:
             raise ValidationFailed.one(["waitSeconds"], f"wait 0 to {MAX_WAIT_S:g} seconds", "OUT_OF_RANGE")
-        run = await draft_tests.start_test_step(
-            ctx.state.control,
+        run = await ctx.state.control.start_test_step(
             ctx.tenant_id,
             principal.actor,
             key,
@@ -214,8 +212,8 @@ class TestingMutation:
     async def replay_as_test(self, info: Info, run_id: strawberry.ID) -> RunPayload:
         ctx = info.context
         principal = ctx.require_principal()
-        run, created = await draft_tests.start_test_replay(
-            ctx.state.control, ctx.tenant_id, principal.actor, require_id(run_id, "run"), principal.person_id
+        run, created = await ctx.state.control.start_test_replay(
+            ctx.tenant_id, principal.actor, require_id(run_id, "run"), principal.person_id
         )
         await _retain(info, run.workflow_id)
         return RunPayload(run=Run.from_model(run), created=created)

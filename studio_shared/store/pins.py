@@ -25,7 +25,7 @@ from studio_shared.db.jsondata import NotStorable, encode
 from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.schemas import NodeRegistry
-from studio_shared.store import audit
+from studio_shared.store import audit, runs
 from studio_shared.store.workflows import check_definition, require
 from studio_shared.types import StepStatus
 
@@ -127,16 +127,10 @@ async def pin(
     node = _draft_node(workflow, node_id)
     source, source_run = SOURCE_MANUAL, None
     if from_run_id is not None:
-        run = await s.scalar(
-            sa.select(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id == from_run_id)
-        )
+        run = await runs.get(s, tenant_id, from_run_id)
         if run is None or run.workflow_id != workflow_id:
             raise NotFound("run", from_run_id)
-        step = await s.scalar(
-            sa.select(models.Step).where(
-                models.Step.tenant_id == tenant_id, models.Step.run_id == run.id, models.Step.step_id == node_id
-            )
-        )
+        step = await runs.step_of(s, tenant_id, run.id, node_id)
         if step is None or step.status is not StepStatus.SUCCEEDED:
             state = "has no such step" if step is None else f"has step {node_id!r} {step.status.value}"
             raise ValidationFailed.one(

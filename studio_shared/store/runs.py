@@ -178,6 +178,15 @@ async def steps_of(
     return out
 
 
+async def step_of(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID, step_id: str) -> models.Step | None:
+    step: models.Step | None = await s.scalar(
+        sa.select(models.Step).where(
+            models.Step.tenant_id == tenant_id, models.Step.run_id == run_id, models.Step.step_id == step_id
+        )
+    )
+    return step
+
+
 async def versions_by_ids(
     s: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, models.WorkflowVersion]:

@@ -27,12 +27,12 @@ from studio_shared.db.jsondata import Encoded, NotStorable, encode
 from studio_shared.db.types import utcnow
 from studio_shared.definition import check_run_input
 from studio_shared.errors import TooManyLiveRuns, ValidationFailed
-from studio_shared.events import EventKind
-from studio_shared.types import FINAL_RUN_STATUSES, RunStatus
 from studio_worker.admission import check_live_room
-from studio_worker.engine.cancels import cancel_children
+from studio_worker.engine import records
 from studio_worker.engine.quotas import REFUSE_FRESH_S, size_text
-from studio_worker.engine.records import CANCEL_STEP_CHILDREN, EventRecord, bus_messages, runs
+from studio_worker.engine.records import bus_messages, children
+from studio_worker.engine.records.cancels import cancel_children
+from studio_worker.engine.records.new_runs import Parent, insert_new_runs, new_run
 from studio_worker.nodes.base import ChildOutcome, NodeError
 from studio_worker.nodes.children import Target
 
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("studio.engine.children")
 
-steps = models.Step.__table__
-events = models.RunEvent.__table__
 versions = models.WorkflowVersion.__table__
 workflows = models.Workflow.__table__
 
@@ -120,15 +118,11 @@ class Children:
 
     async def definition(self, target: Target) -> Definition:
         """The parsed definition of the target version (cached: published versions never change)."""
-        definition = self.engine.cached_definition(target.version_id)
+        definition = self.engine.definitions.get(target.version_id)
         if definition is None:
             async with self.engine.reader.connect() as conn:
-                document = await conn.scalar(
-                    sa.select(versions.c.definition).where(
-                        versions.c.tenant_id == self.tenant_id, versions.c.id == target.version_id
-                    )
-                )
-            definition = self.engine.remember_definition(target.version_id, document)
+                document = await records.load_definition(conn, self.tenant_id, target.version_id)
+            definition = self.engine.definitions.remember(target.version_id, document)
         return definition
 
     # -- spawning --------------------------------------------------------------------------------------
@@ -176,67 +170,32 @@ class Children:
                 ) from None
         encoded = await self._admitted_inputs(inputs)
         now = utcnow()
-        run_rows: list[dict[str, Any]] = []
-        step_rows: list[dict[str, Any]] = []
-        records: list[EventRecord] = []
-        link = {"parent_run_id": str(self.run_id), "parent_step_id": self.step_id}
-        for (index, _), child_input in zip(inputs, encoded, strict=True):
-            child_id = uuid.uuid4()
-            run_rows.append(
-                {
-                    "id": child_id,
-                    "tenant_id": self.tenant_id,
-                    "workflow_id": target.workflow_id,
-                    "workflow_version_id": target.version_id,
-                    "version": target.version,
-                    "test": self.test,
-                    "status": RunStatus.QUEUED,
-                    "trigger": "parent",
-                    "trigger_data": {**link, "item_index": index},
-                    "input": child_input,
-                    "idempotency_key": self.key(index),
-                    "parent_run_id": self.run_id,
-                    "parent_step_id": self.step_id,
-                    "item_index": index,
-                    "depth": self.depth + 1,
-                    "created_by": f"run:{self.run_id}",
-                    "started_by_user": self.started_by,
-                    "last_seq": 1,
-                    "stored_bytes": child_input.size,  # its input counts against the stored-output quotas
-                    "signal": 0,
-                    "held_since": now,  # admitted like any run: dispatched when the tenant has a free slot
-                    "created_at": now,
-                    "updated_at": now,
-                }
+        new = [
+            new_run(
+                tenant_id=self.tenant_id,
+                workflow_id=target.workflow_id,
+                version_id=target.version_id,
+                version=target.version,
+                definition=definition,
+                input=child_input,
+                stored_input=child_input,  # its input counts against the stored-output quotas
+                trigger="parent",
+                trigger_data=Parent(self.run_id, self.step_id, index).link(),
+                now=now,
+                idempotency_key=self.key(index),
+                created_by=f"run:{self.run_id}",
+                started_by=self.started_by,
+                test=self.test,
+                held=True,  # admitted like any run: dispatched when the tenant has a free slot
+                parent=Parent(self.run_id, self.step_id, index),
+                depth=self.depth + 1,
             )
-            step_rows.extend(
-                {
-                    "id": uuid.uuid4(),
-                    "tenant_id": self.tenant_id,
-                    "run_id": child_id,
-                    "step_id": node.id,
-                    "node_type": node.type,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for node in definition
-            )
-            data = {**link, "item_index": index, "trigger": "parent", "version": target.version}
-            if self.test:
-                data["test"] = True
-            records.append(
-                EventRecord(
-                    self.tenant_id, child_id, 1, EventKind.RUN_QUEUED, None, RunStatus.QUEUED, now, data, self.run_id
-                )
-            )
+            for (index, _), child_input in zip(inputs, encoded, strict=True)
+        ]
         try:
             async with self.engine.db.begin() as conn:
-                await check_live_room(
-                    conn, self.tenant_id, len(run_rows), self.engine.settings.max_live_runs_per_tenant
-                )
-                await conn.execute(runs.insert(), run_rows)
-                await conn.execute(steps.insert(), step_rows)
-                await conn.execute(events.insert(), [r.row() for r in records])
+                await check_live_room(conn, self.tenant_id, len(new), self.engine.settings.max_live_runs_per_tenant)
+                await insert_new_runs(conn, new)
         except TooManyLiveRuns as exc:
             # Fails the step (not retried by default: the same fan-out would meet the same cap).
             raise NodeError(
@@ -247,9 +206,9 @@ class Children:
                 "max_concurrency) or raise the cap (STUDIO_MAX_LIVE_RUNS_PER_TENANT, or the tenant's max_live_runs)",
             ) from None
         try:
-            await self.engine.bus.publish_many(bus_messages(records))
+            await self.engine.bus.publish_many(bus_messages([n.event for n in new]))
         except Exception:  # committed; subscribers read the database
-            log.warning("publishing the queued events of %d child runs failed", len(records), exc_info=True)
+            log.warning("publishing the queued events of %d child runs failed", len(new), exc_info=True)
         await self.engine.dispatch_held(self.tenant_id)
 
     # -- watching --------------------------------------------------------------------------------------
@@ -257,51 +216,29 @@ class Children:
     async def exists(self, target: Target, index: int) -> bool:
         """Is there a child at ``index``? (A lookup by idempotency key: the unique index answers it.)"""
         async with self.engine.reader.connect() as conn:
-            found = await conn.scalar(
-                sa.select(runs.c.id).where(
-                    runs.c.tenant_id == self.tenant_id,
-                    runs.c.workflow_id == target.workflow_id,
-                    runs.c.idempotency_key == self.key(index),
-                )
-            )
-        return found is not None
+            return await children.exists(conn, self.tenant_id, target.workflow_id, self.key(index))
 
     async def spawned(self) -> int:
         """How many children this generation has (indexes 0..n-1 are spawned in order)."""
         async with self.engine.reader.connect() as conn:
-            count = await conn.scalar(sa.select(sa.func.count()).where(*self._mine()))
-        return int(count or 0)
+            return await children.count(conn, self.tenant_id, self.run_id, self.step_id, self.prefix)
 
     async def outcomes(self, indexes: Sequence[int]) -> dict[int, ChildOutcome]:
         """The finished children among ``indexes`` (the ones still active are left out)."""
         if not indexes:
             return {}
         async with self.engine.reader.connect() as conn:
-            rows = await conn.execute(
-                sa.select(runs.c.id, runs.c.item_index, runs.c.status, runs.c.output, runs.c.error).where(
-                    *self._mine(),
-                    runs.c.item_index.in_(list(indexes)),
-                    runs.c.status.in_(FINAL_RUN_STATUSES),
-                )
-            )
-            return {r.item_index: _outcome(r) for r in rows}
+            rows = await children.finished(conn, self.tenant_id, self.run_id, self.step_id, self.prefix, indexes)
+        return {r.item_index: _outcome(r) for r in rows}
 
     async def all_outcomes(self) -> list[ChildOutcome]:
         """One outcome per item index in order, read a page at a time, over every generation of the step:
         a child that succeeded (in any generation) wins, else the newest one."""
         found: list[ChildOutcome] = []
         after = -1
-        succeeded = sa.case((runs.c.status == RunStatus.SUCCEEDED, 0), else_=1)
         async with self.engine.reader.connect() as conn:
             while True:
-                rows = list(
-                    await conn.execute(
-                        sa.select(runs.c.id, runs.c.item_index, runs.c.status, runs.c.output, runs.c.error)
-                        .where(*self._of_step(), runs.c.item_index > after)
-                        .order_by(runs.c.item_index, succeeded, runs.c.created_at.desc())
-                        .limit(PAGE)
-                    )
-                )
+                rows = await children.page_by_index(conn, self.tenant_id, self.run_id, self.step_id, after, PAGE)
                 for row in rows:
                     if not found or found[-1].index != row.item_index:
                         found.append(_outcome(row))
@@ -312,30 +249,14 @@ class Children:
     async def succeeded_indexes(self) -> set[int]:
         """Items a child of an earlier generation already did: a resumed foreach keeps their outputs."""
         async with self.engine.reader.connect() as conn:
-            rows = await conn.execute(
-                sa.select(runs.c.item_index).where(*self._of_step(), runs.c.status == RunStatus.SUCCEEDED).distinct()
-            )
-            return {r.item_index for r in rows}
-
-    def _of_step(self) -> list[sa.ColumnElement[bool]]:
-        return [
-            runs.c.tenant_id == self.tenant_id,
-            runs.c.parent_run_id == self.run_id,
-            runs.c.parent_step_id == self.step_id,
-        ]
-
-    def _mine(self) -> list[sa.ColumnElement[bool]]:
-        """This generation's children (their keys start with the generation's prefix)."""
-        pattern = self.prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return [*self._of_step(), runs.c.idempotency_key.like(pattern, escape="\\")]
+            return await children.succeeded_indexes(conn, self.tenant_id, self.run_id, self.step_id)
 
     # -- cancelling ------------------------------------------------------------------------------------
 
     async def cancel_active(self) -> None:
         """Ask this step's active children to cancel (every generation); their drivers do the rest."""
-        params = {"b_tenant": self.tenant_id, "b_run": self.run_id, "b_step": self.step_id, "b_now": utcnow()}
         async with self.engine.db.begin() as conn:
-            await conn.execute(CANCEL_STEP_CHILDREN, params)
+            await children.request_cancel(conn, self.tenant_id, self.run_id, self.step_id, utcnow())
         await cancel_children(self.engine.db, self.engine.bus, self.engine.queue, self.tenant_id, self.run_id)
 
 

@@ -26,11 +26,11 @@ from studio_shared.events import EventKind
 from studio_shared.templates import TemplateError
 from studio_shared.types import RunStatus, StepStatus
 from studio_worker.engine import envelopes, records
-from studio_worker.engine.cancels import cancel_children
 from studio_worker.engine.children import Children
 from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
 from studio_worker.engine.quotas import REFUSE_FRESH_S, TenantUsage, size_text
 from studio_worker.engine.records import STEP_JSON, Batch, EventDraft, LeaseLost, Signalled
+from studio_worker.engine.records.cancels import cancel_children
 from studio_worker.nodes import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.redact import Redactor
 
@@ -163,10 +163,10 @@ class RunDriver:
 
     async def _read_run(self, conn: Any, run: Mapping[str, Any]) -> tuple[Definition, list[dict[str, Any]]]:
         eng = self.engine
-        definition = eng.cached_definition(run["workflow_version_id"])
+        definition = eng.definitions.get(run["workflow_version_id"])
         if definition is None:
             document = await records.load_definition(conn, self.tenant_id, run["workflow_version_id"])
-            definition = eng.remember_definition(run["workflow_version_id"], document)
+            definition = eng.definitions.remember(run["workflow_version_id"], document)
         # Pins are read for test runs only: a published run never reads a pin, whatever its version holds.
         self.pins = await records.load_pins(conn, self.tenant_id, run["workflow_version_id"]) if run["test"] else {}
         return definition, await records.load_steps(conn, self.tenant_id, self.run_id)

@@ -19,26 +19,14 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from studio_shared.db import models
 from studio_shared.settings import Settings
+from studio_worker.engine.records import limits
 
 REFRESH_S = 5.0  # a tenant's total is re-read at least this often while its runs store data
 REFUSE_FRESH_S = 1.0  # a refusal rests on a total read at most this long ago
 MAX_TENANTS = 10_000  # totals cached per process (least recently used dropped)
-
-_runs = models.Run.__table__
-_tenants = models.Tenant.__table__
-_USAGE = sa.select(
-    sa.select(sa.func.coalesce(sa.func.sum(_runs.c.stored_bytes), 0))
-    .where(_runs.c.tenant_id == sa.bindparam("b_tenant"))
-    .scalar_subquery()
-    .label("stored"),
-    sa.select(_tenants.c.max_output_bytes).where(_tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
-    sa.select(_tenants.c.max_run_output_bytes).where(_tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
-)
 
 
 @dataclass
@@ -94,9 +82,8 @@ class Quotas:
     async def _read(self, tenant_id: uuid.UUID) -> TenantUsage:
         read_at = time.monotonic()
         async with self.reader.connect() as conn:
-            row = (await conn.execute(_USAGE, {"b_tenant": tenant_id})).one()
+            stored, tenant_limit, run_limit = await limits.stored_usage(conn, tenant_id)
         self.reads += 1
-        stored, tenant_limit, run_limit = int(row[0] or 0), row[1], row[2]
         usage = self._usage.get(tenant_id)
         if usage is None:
             usage = self._usage[tenant_id] = TenantUsage(0, 0, 0, "", "", 0.0)

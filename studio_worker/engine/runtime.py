@@ -8,94 +8,27 @@ import logging
 import os
 import socket
 import uuid
-from collections import OrderedDict
 from datetime import datetime, timedelta
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from studio_shared.db import lone_reads, lone_statements, read_only
 from studio_shared.db.types import utcnow
-from studio_shared.definition import Definition, parse_definition
 from studio_shared.events import EventBus, Message, channels, listen_forever
 from studio_shared.settings import Settings
 from studio_shared.templates import Templates, default_templates
-from studio_shared.types import RunStatus
-from studio_worker.engine.cancels import CHUNK as CANCEL_CHUNK
-from studio_worker.engine.cancels import cancel_unstarted
 from studio_worker.engine.commit import GroupCommitter
+from studio_worker.engine.definitions import Definitions
 from studio_worker.engine.driver import RunDriver
 from studio_worker.engine.quotas import Quotas
-from studio_worker.engine.records import runs, tenants
+from studio_worker.engine.records import leases, limits
+from studio_worker.engine.records.cancels import CHUNK as CANCEL_CHUNK
+from studio_worker.engine.records.cancels import cancel_unstarted
 from studio_worker.nodes.plugins import NodeCatalog
 from studio_worker.nodes.services import NodeServices
 from studio_worker.queue import JobQueue
 
 log = logging.getLogger("studio.engine")
-DEFINITION_CACHE = 512
-
-
-MAX_KICK = 100  # held runs dispatched by one finishing run at most (the rest by the next ones, or the sweep)
-_LIMIT = sa.func.coalesce(
-    sa.select(tenants.c.max_concurrent_runs).where(tenants.c.id == sa.bindparam("b_tenant")).scalar_subquery(),
-    sa.bindparam("b_default_limit"),
-)
-# The tenant's slots taken: RUNNING runs, and QUEUED ones that are not held (their job is in the queue: dispatched
-# or started, they take a slot when a worker claims them). Counted up to the limit at most.
-_BUSY = (
-    sa.select(sa.func.count())
-    .select_from(
-        sa.select(sa.literal_column("1"))
-        .where(
-            runs.c.tenant_id == sa.bindparam("b_tenant"),
-            sa.or_(
-                runs.c.status == RunStatus.RUNNING,
-                sa.and_(runs.c.status == RunStatus.QUEUED, runs.c.held_since.is_(None)),
-            ),
-        )
-        .limit(_LIMIT)
-        .subquery("busy")
-    )
-    .scalar_subquery()
-)
-_FREE = sa.case((_LIMIT - _BUSY > MAX_KICK, MAX_KICK), (_LIMIT - _BUSY > 0, _LIMIT - _BUSY), else_=0)
-# The oldest held runs of a tenant, as many as it has free slots: one read (a tenant at its limit, or with nothing
-# held, reads no run row beyond its busy ones).
-_HELD_WITHIN_LIMIT = (
-    sa.select(runs.c.id)
-    .where(
-        runs.c.tenant_id == sa.bindparam("b_tenant"),
-        runs.c.status == RunStatus.QUEUED,
-        runs.c.held_since.is_not(None),
-        runs.c.lease_owner.is_(None),
-    )
-    .order_by(runs.c.created_at, runs.c.id)
-    .limit(_FREE)
-)
-# Dispatching a held run ends its hold, in the same conditional update that decides who dispatches it: a run is
-# dispatched once, however many finishing runs look at the held ones at the same moment, and it counts as busy from
-# then on. (A dispatched run whose claim is refused is held again; one whose job is lost is re-sent by the sweep
-# after requeue_after_s, counted from here.)
-_UNHOLD = (
-    runs.update()
-    .where(
-        runs.c.tenant_id == sa.bindparam("b_tenant"),
-        runs.c.id.in_(sa.bindparam("b_ids", expanding=True)),
-        runs.c.status == RunStatus.QUEUED,
-        runs.c.held_since.is_not(None),
-        runs.c.lease_owner.is_(None),
-    )
-    .values(held_since=None, updated_at=sa.bindparam("b_now"))
-    .returning(runs.c.id)
-)
-# Tenants whose held runs have waited a while (a kick may have been lost): the sweep gives them their free slots.
-_HOLDING_TENANTS = (
-    sa.select(runs.c.tenant_id)
-    .where(runs.c.status == RunStatus.QUEUED, runs.c.held_since < sa.bindparam("b_before"))
-    .distinct()
-    .limit(100)
-)
 
 
 def worker_identity() -> str:
@@ -132,7 +65,7 @@ class RunEngine:
         self.active: dict[uuid.UUID, RunDriver] = {}
         self.draining = asyncio.Event()  # set on shutdown: drivers start no new step and hand their runs over
         self._idle = asyncio.Event()  # set whenever the last active driver returns
-        self._definitions: OrderedDict[uuid.UUID, Definition] = OrderedDict()
+        self.definitions = Definitions(self.registry)  # shared with Control when one process hosts both
         self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -168,11 +101,7 @@ class RunEngine:
     async def release(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
         """Give up this process's lease on a run (steps it left RUNNING are re-run as interrupted)."""
         async with self.db.begin() as conn:
-            await conn.execute(
-                runs.update()
-                .where(runs.c.tenant_id == tenant_id, runs.c.id == run_id, runs.c.lease_owner == self.owner)
-                .values(lease_owner=None, lease_expires_at=None)
-            )
+            await leases.release(conn, tenant_id, run_id, self.owner)
 
     # -- jobs --------------------------------------------------------------------------------------------
 
@@ -204,29 +133,12 @@ class RunEngine:
 
         A read first (nearly always nothing is held, or no slot is free: no write), then the conditional update.
         """
-        params = {"b_tenant": tenant_id, "b_default_limit": self.settings.max_concurrent_runs_per_tenant}
         async with self.reader.connect() as conn:
-            due = list(await conn.scalars(_HELD_WITHIN_LIMIT, params))
+            due = await limits.held_within_limit(conn, tenant_id, self.settings.max_concurrent_runs_per_tenant)
         if not due:
             return []
         async with self.lone_statements.begin() as conn:
-            return list(await conn.scalars(_UNHOLD, {"b_tenant": tenant_id, "b_ids": due, "b_now": utcnow()}))
-
-    # -- definitions -------------------------------------------------------------------------------------
-
-    def cached_definition(self, version_id: uuid.UUID) -> Definition | None:
-        definition = self._definitions.get(version_id)
-        if definition is not None:
-            self._definitions.move_to_end(version_id)
-        return definition
-
-    def remember_definition(self, version_id: uuid.UUID, document: Any) -> Definition:
-        """Published versions are immutable, so a parsed definition is cached for the process's life."""
-        definition = parse_definition(document, self.registry)
-        self._definitions[version_id] = definition
-        if len(self._definitions) > DEFINITION_CACHE:
-            self._definitions.popitem(last=False)
-        return definition
+            return await limits.unhold(conn, tenant_id, due, utcnow())
 
     # -- background loops --------------------------------------------------------------------------------
 
@@ -247,16 +159,9 @@ class RunEngine:
         (the next beat renews it, three more come before the lease ends): waiting for it made this statement and
         the commits of several drivers lock rows in different orders, and each deadlock PostgreSQL broke after a
         second (found in the noisy-tenant scenario)."""
-        mine = sa.and_(runs.c.lease_owner == self.owner, runs.c.id.in_(list(self.active)))
-        free = sa.select(runs.c.id).where(mine).with_for_update(skip_locked=True)
         async with self.db.begin() as conn:
-            rows = await conn.execute(
-                runs.update()
-                .where(mine, runs.c.id.in_(free))
-                .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_s))
-                .returning(runs.c.id, runs.c.cancel_requested_at)
-            )
-            for run_id, cancel_requested_at in rows:
+            renewed = await leases.renew(conn, self.owner, self.active, utcnow() + timedelta(seconds=self.lease_s))
+            for run_id, cancel_requested_at in renewed:
                 driver = self.active.get(run_id)
                 if driver is not None and cancel_requested_at is not None:
                     driver.cancel.set()
@@ -286,23 +191,10 @@ class RunEngine:
         backstop for a finishing run's kick that was lost).
         """
         now = utcnow()
-        unleased = sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at < now)
-        stale_queue = now - timedelta(seconds=self.settings.requeue_after_s)
-        condition = sa.or_(
-            sa.and_(runs.c.status == RunStatus.RUNNING, unleased),
-            sa.and_(runs.c.status == RunStatus.WAITING, runs.c.wake_at <= now, unleased),
-            sa.and_(runs.c.status == RunStatus.WAITING, runs.c.cancel_requested_at.is_not(None), unleased),
-            sa.and_(
-                runs.c.status == RunStatus.QUEUED,
-                runs.c.updated_at < stale_queue,
-                runs.c.held_since.is_(None),
-                unleased,
-            ),
-        )
+        requeue_after = timedelta(seconds=self.settings.requeue_after_s)
         async with self.reader.connect() as conn:
-            rows = await conn.execute(sa.select(runs.c.tenant_id, runs.c.id).where(condition).limit(limit))
-            found = [(r.tenant_id, r.id) for r in rows]
-            holding = list(await conn.scalars(_HOLDING_TENANTS, {"b_before": stale_queue}))
+            found = await leases.unheld(conn, now, requeue_after, limit)
+            holding = await limits.holding_tenants(conn, now - requeue_after)
         for tenant_id in holding:
             found.extend((tenant_id, run_id) for run_id in await self._take_held(tenant_id))
         return [(tenant_id, run_id) for tenant_id, run_id in found if run_id not in self.active]

@@ -13,17 +13,16 @@ import json
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
 from studio_shared.credentials import ResolvedCredential
-from studio_shared.db import jsondata, models
+from studio_shared.db import jsondata
 from studio_shared.db.types import utcnow
+from studio_shared.store import llm_calls
 from studio_worker.egress import EgressDenied, EgressError, check_url, send
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.outputs import derived_id
 from studio_worker.nodes.redact import Redactor
 
-_calls: sa.Table = models.LlmCall.__table__
 MODEL_TIMEOUT_S = 120.0
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 RATE_LIMIT_TRIES = 3  # 429s absorbed inside one attempt (honouring Retry-After up to MAX_BACKOFF_S)
@@ -49,13 +48,7 @@ async def complete(
     call_id = derived_id(ctx, "llm", str(index))
     digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
     async with services.db.connect() as conn:
-        memo = (
-            await conn.execute(
-                sa.select(_calls.c.request_sha256, _calls.c.response).where(
-                    _calls.c.tenant_id == ctx.tenant_id, _calls.c.id == call_id
-                )
-            )
-        ).one_or_none()
+        memo = await llm_calls.recorded(conn, ctx.tenant_id, call_id)
     if memo is not None and memo.request_sha256 == digest:
         ctx.log(f"model call {index}: answer reused from an earlier execution (not billed again)")
         answer: dict[str, Any] = memo.response
@@ -77,8 +70,7 @@ async def complete(
         "created_at": utcnow(),
     }
     async with services.db.begin() as conn:
-        await conn.execute(_calls.delete().where(_calls.c.tenant_id == ctx.tenant_id, _calls.c.id == call_id))
-        await conn.execute(_calls.insert().values(**row))
+        await llm_calls.record(conn, row)
     return answer
 
 

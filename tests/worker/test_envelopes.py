@@ -121,7 +121,7 @@ async def test_succeeded_skipped_failed_and_cancelled_steps_store_valid_envelope
 async def test_never_started_child_runs_cancelled_with_their_parent_store_envelopes(
     state: AppState, tenant: TenantFixture, tmp_path: Path
 ) -> None:
-    """Children held QUEUED by the tenant's limit are cancelled in bulk (engine/cancels.py), envelopes included."""
+    """Children held QUEUED by the tenant's limit are cancelled in bulk (engine/records/cancels.py), envelopes included."""
     async with state.sessions.begin() as s:
         await s.execute(sa.update(models.Tenant).where(models.Tenant.id == tenant.id).values(max_concurrent_runs=2))
     sink = str(tmp_path / "sink")
