@@ -26,8 +26,8 @@ from bench.common import POSTGRES_URL, fresh_database, percentile
 from studio_shared.db import models
 from studio_shared.db.types import utcnow
 from studio_shared.types import RunStatus
-from studio_worker.control import _ADMISSION
 from studio_worker.engine.records import _CLAIM, ACTIVE_RUN
+from studio_worker.engine.records.limits import _START_ROOM as _ADMISSION
 
 NAME = "admission"
 HELP = "the claim and the start's live-run check against a tenant with 10,000 queued runs"
