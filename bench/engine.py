@@ -388,7 +388,7 @@ async def measure(
                 count = int(mode.split("-")[1]) if services else 0
                 async with studio(settings) as state:
                     tenant_id, workflow_id = await seed(state, definition)
-                    sql = SqlStats().attach(state.engine)
+                    sql = SqlStats().attach(state.db_engine)
                     redis_before = await redis_commands(redis_url) if services else None
                     log_dir = logs or Path(tmp)
                     log_dir.mkdir(parents=True, exist_ok=True)

@@ -176,12 +176,12 @@ def counting(state: AppState, *, transactions: bool = False) -> Iterator[None]:
 
     listeners = [("before_cursor_execute", before)] + ([("begin", begin)] if transactions else [])
     for name, listener in listeners:
-        event.listen(state.engine.sync_engine, name, listener)
+        event.listen(state.db_engine.sync_engine, name, listener)
     try:
         yield
     finally:
         for name, listener in listeners:
-            event.remove(state.engine.sync_engine, name, listener)
+            event.remove(state.db_engine.sync_engine, name, listener)
 
 
 RUNS_QUERY = (
@@ -359,11 +359,11 @@ async def seed_runs(state: AppState, token_tenant: uuid.UUID, count: int) -> See
                 }
                 for sid in ("start", "check", "notify")
             )  # fmt: skip
-        async with state.engine.begin() as conn:
+        async with state.db_engine.begin() as conn:
             await conn.execute(runs.insert(), run_rows)
             await conn.execute(steps.insert(), step_rows)
-    if state.engine.dialect.name == "postgresql":  # the planner's statistics, as autovacuum would gather them
-        async with state.engine.begin() as conn:
+    if state.db_engine.dialect.name == "postgresql":  # the planner's statistics, as autovacuum would gather them
+        async with state.db_engine.begin() as conn:
             await conn.execute(sa.text("ANALYZE runs"))
             await conn.execute(sa.text("ANALYZE steps"))
     # The cursor of the top-level run 60 % of the way down the list, newest first: a page there costs what the first

@@ -44,34 +44,34 @@ def create_app(settings: Settings) -> Starlette:
         # start: a failed start-up leaves nothing open behind it.
         async with AsyncExitStack() as stack:
             box = SecretBox.from_settings(settings)
-            engine = create_engine(settings)
-            stack.push_async_callback(engine.dispose)
-            sessions = session_factory(engine)
-            reads = session_factory(read_only(engine))
+            db_engine = create_engine(settings)
+            stack.push_async_callback(db_engine.dispose)
+            sessions = session_factory(db_engine)
+            reads = session_factory(read_only(db_engine))
             limiter = RateLimiter(settings.redis_url)
             stack.push_async_callback(limiter.close)
-            store = store_from_settings(settings)
-            stack.push_async_callback(store.close)
+            objects = store_from_settings(settings)
+            stack.push_async_callback(objects.close)
             bus = event_bus_from(settings.redis_url)
             await bus.start()
             stack.push_async_callback(bus.close)
-            worker = await stack.enter_async_context(host.hosted(settings, engine, sessions, reads, bus, limiter))
+            worker = await stack.enter_async_context(host.hosted(settings, db_engine, sessions, reads, bus, limiter))
             app.state.studio = AppState(
                 settings=settings,
-                engine=engine,
+                db_engine=db_engine,
                 sessions=sessions,
                 reads=reads,
-                lookups=lone_reads(engine),
+                lookups=lone_reads(db_engine),
                 registry=worker.registry,
                 bus=bus,
                 queue=worker.queue,
                 control=worker.control,
                 messaging=worker.messaging,
                 box=box,
-                store=store,
+                objects=objects,
                 limiter=limiter,
                 webhook_endpoints=hooks.EndpointCache(reads, box),
-                engine_runtime=worker.run_engine,
+                run_engine=worker.run_engine,
             )
             yield
 

@@ -62,7 +62,7 @@ class SharedReads:
 @dataclass(frozen=True, slots=True)
 class AppState:
     settings: Settings
-    engine: AsyncEngine
+    db_engine: AsyncEngine  # the database's (SQLAlchemy); the run engine is run_engine
     sessions: Sessions  # reads and writes (on SQLite every transaction takes the write lock: see db.engine)
     reads: Sessions  # queries only: never the write lock, so a cancelled request cannot leave it held
     lookups: AsyncEngine  # single queries outside a transaction (db.lone_reads): authentication's user lookup
@@ -72,8 +72,8 @@ class AppState:
     control: Control
     messaging: Messaging  # the messaging trigger
     box: SecretBox  # credentials at rest, signed artifact links
-    store: ObjectStore  # artifacts
+    objects: ObjectStore  # artifacts' bytes (local folder or S3); the data-access layer is studio_shared.store
     limiter: RateLimiter  # per-webhook delivery limits (the start pace is the control's admission)
     webhook_endpoints: EndpointCache  # webhooks by id for the delivery path
-    engine_runtime: RunEngine | None  # the in-process engine of the embedded default; None when workers run elsewhere
+    run_engine: RunEngine | None  # the in-process engine of the embedded default; None when workers run elsewhere
     shared_reads: SharedReads = field(default_factory=SharedReads)  # rows that many subscribers read at once

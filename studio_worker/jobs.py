@@ -41,7 +41,7 @@ class WorkerContext:
     sql: SqlStats  # the worker's SQL statement counts, logged at shutdown
     bus: EventBus
     queue: ArqQueue
-    engine: RunEngine
+    run_engine: RunEngine
     wake_task: asyncio.Task[None]  # wakes the worker's poll on the API's nudges
 
     def put(self, ctx: dict[Any, Any]) -> None:
@@ -65,7 +65,7 @@ CONTEXT_KEY = "studio"
 
 
 async def advance_run(ctx: dict[Any, Any], tenant_id: str, run_id: str) -> None:
-    await WorkerContext.of(ctx).engine.advance(uuid.UUID(tenant_id), uuid.UUID(run_id))
+    await WorkerContext.of(ctx).run_engine.advance(uuid.UUID(tenant_id), uuid.UUID(run_id))
 
 
 class WakingWorker(ClaimingWorker):
@@ -83,7 +83,7 @@ class WakingWorker(ClaimingWorker):
         step and hand each run over once its running steps are done, so the wait is as short as they are."""
         context = WorkerContext.find(self.ctx)
         if context is not None:
-            context.engine.draining.set()
+            context.run_engine.draining.set()
         self.wake.set()
         super().handle_sig_wait_for_completion(signum)
 
@@ -117,20 +117,20 @@ def build_worker(settings: Settings) -> WakingWorker:
         await bus.start()
         queue = ArqQueue(redis_url)
         await queue.start()
-        engine = RunEngine(settings, db, bus, queue, load_catalog(settings))
-        await engine.start()
+        run_engine = RunEngine(settings, db, bus, queue, load_catalog(settings))
+        await run_engine.start()
         wake_task = asyncio.create_task(listen_forever(bus, channels.wake(), lambda _: worker.wake.set()))
-        WorkerContext(db=db, sql=sql, bus=bus, queue=queue, engine=engine, wake_task=wake_task).put(ctx)
-        log.info("worker %s ready (concurrency %d)", engine.owner, settings.worker_concurrency)
+        WorkerContext(db=db, sql=sql, bus=bus, queue=queue, run_engine=run_engine, wake_task=wake_task).put(ctx)
+        log.info("worker %s ready (concurrency %d)", run_engine.owner, settings.worker_concurrency)
 
     async def shutdown(ctx: dict[Any, Any]) -> None:
         context = WorkerContext.of(ctx)
         context.wake_task.cancel()
-        await context.engine.close()
+        await context.run_engine.close()
         await context.queue.close()
         await context.bus.close()
         await context.db.dispose()
-        log.info("worker %s stopped: %s", context.engine.owner, context.sql.summary())
+        log.info("worker %s stopped: %s", context.run_engine.owner, context.sql.summary())
 
     worker = WakingWorker(
         functions=[func(advance_run, name=ADVANCE_JOB, max_tries=1000, timeout=JOB_TIMEOUT_S)],

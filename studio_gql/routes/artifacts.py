@@ -31,7 +31,7 @@ async def download(request: Request) -> Response:
     artifact = await _authorized(state, request)
     if artifact is None:
         return JSONResponse(NOT_FOUND, status_code=404)
-    chunks = state.store.stream(artifact.storage_key)
+    chunks = state.objects.stream(artifact.storage_key)
     try:
         first = await anext(chunks, b"")
     except ObjectNotFound:

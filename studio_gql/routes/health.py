@@ -22,7 +22,7 @@ async def healthz(request: Request) -> JSONResponse:
 async def readyz(request: Request) -> JSONResponse:
     """200 when every dependency answers; 503 naming the ones that do not (never their error text)."""
     state: AppState = request.app.state.studio
-    checks = {"database": _database(state), "storage": state.store.check()}
+    checks = {"database": _database(state), "storage": state.objects.check()}
     if state.settings.redis_url:
         checks["redis"] = _redis(state.settings.redis_url)
     results = {}
@@ -41,7 +41,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def _database(state: AppState) -> None:
-    async with state.engine.connect() as conn:
+    async with state.db_engine.connect() as conn:
         await conn.execute(sa.text("SELECT 1"))
 
 

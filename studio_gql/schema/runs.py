@@ -639,7 +639,7 @@ class RunMutation:
             deleted = await store.delete_tree(s, ctx.tenant_id, run_id, ctx.require_principal().actor)
         for gone in deleted:  # after the commit: a file without its row is garbage, a row without its file a 404
             try:
-                await ctx.state.store.delete_prefix(f"{ctx.tenant_id}/{gone}/")
+                await ctx.state.objects.delete_prefix(f"{ctx.tenant_id}/{gone}/")
             except StorageError:
                 log.warning("could not remove the files of deleted run %s", gone, exc_info=True)
         return DeletePayload(deleted_id=id)

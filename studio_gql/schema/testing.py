@@ -106,7 +106,7 @@ async def _retain(info: Info, workflow_id: uuid.UUID) -> None:
         return
     for gone in deleted:
         try:
-            await ctx.state.store.delete_prefix(f"{ctx.tenant_id}/{gone}/")
+            await ctx.state.objects.delete_prefix(f"{ctx.tenant_id}/{gone}/")
         except StorageError:
             log.warning("could not remove the files of pruned test run %s", gone, exc_info=True)
 

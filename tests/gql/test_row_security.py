@@ -100,7 +100,7 @@ async def test_the_api_works_as_an_ordinary_role(
 async def test_every_tenant_table_has_a_forced_tenant_policy(state: AppState) -> None:
     """A table added later with a ``tenant_id`` must join the backstop (the migration lists the tables by name)."""
     tenant_tables = {t.name for t in models.Base.metadata.sorted_tables if "tenant_id" in t.c}
-    async with state.engine.connect() as conn:
+    async with state.db_engine.connect() as conn:
         protected = set(
             await conn.scalars(
                 sa.text(

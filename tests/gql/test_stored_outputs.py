@@ -87,7 +87,7 @@ async def test_a_non_finite_number_an_older_version_stored_is_answered_as_null(
     workflow_id = await publish(state, tenant, chain({"id": "a", "type": "transform", "config": {"value": 1}}))
     run, _ = await state.control.start_run(tenant.id, "test", workflow_id)
     await wait_for(state, tenant.id, run.id)
-    async with state.engine.begin() as conn:  # what json.dumps wrote before the encoder refused it
+    async with state.db_engine.begin() as conn:  # what json.dumps wrote before the encoder refused it
         await conn.execute(
             sa.text("UPDATE runs SET output = :text WHERE id = :id"),
             {"text": '{"a": Infinity, "b": [NaN, 1.5]}', "id": run.id.hex},

@@ -566,11 +566,11 @@ def statements(state: Any) -> Iterator[list[str]]:
             sink.append(statement)
 
     token = _counting.set(seen)
-    event.listen(state.engine.sync_engine, "before_cursor_execute", before)
+    event.listen(state.db_engine.sync_engine, "before_cursor_execute", before)
     try:
         yield seen
     finally:
-        event.remove(state.engine.sync_engine, "before_cursor_execute", before)
+        event.remove(state.db_engine.sync_engine, "before_cursor_execute", before)
         _counting.reset(token)
 
 

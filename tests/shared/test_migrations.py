@@ -18,7 +18,7 @@ async def _diff(engine: AsyncEngine) -> list[object]:
 
 
 async def test_models_and_migrations_do_not_drift(state: AppState) -> None:
-    assert await _diff(state.engine) == [], "run alembic revision --autogenerate and commit the migration"
+    assert await _diff(state.db_engine) == [], "run alembic revision --autogenerate and commit the migration"
 
 
 def test_every_secondary_index_leads_with_the_tenant() -> None:

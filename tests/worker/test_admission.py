@@ -44,7 +44,7 @@ async def set_limits(state: AppState, tenant: TenantFixture, **values: int | Non
 async def counts(state: AppState, tenant: TenantFixture) -> dict[str, int]:
     """The tenant's runs by status, and its QUEUED ones that are not held (dispatched, waiting for a worker)."""
     runs = models.Run.__table__
-    async with state.engine.connect() as conn:
+    async with state.db_engine.connect() as conn:
         rows = await conn.execute(
             sa.select(runs.c.status, runs.c.held_since.is_(None), sa.func.count())
             .where(runs.c.tenant_id == tenant.id)
@@ -308,7 +308,7 @@ async def test_a_schedule_fire_beyond_the_start_pace_starts_its_run_at_its_turn(
     monkeypatch.setattr(settings, "run_starts_per_tenant_per_s", 2)
     workflow_id = await publish(state, tenant, chain(node("a", "transform", value=1)))
     schedule_id = await make_schedule(state, tenant, workflow_id)
-    scheduler = Scheduler(settings, state.engine, state.bus, state.control)
+    scheduler = Scheduler(settings, state.db_engine, state.bus, state.control)
     try:
         await state.control.admission.take_turns(tenant.id, 5)  # the tenant's next turn is 2 s away
         with pytest.raises(RateLimited):

@@ -217,7 +217,7 @@ class RedisSink:
 async def dump_database(state: AppState) -> str:
     """Every row of every table, as text (the credentials table holds only ciphertext, so it is scanned too)."""
     out: list[str] = []
-    async with state.engine.connect() as conn:
+    async with state.db_engine.connect() as conn:
         for table in models.Base.metadata.sorted_tables:
             for row in await conn.execute(sa.select(table)):
                 out.append(repr(tuple(row)))

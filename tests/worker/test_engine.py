@@ -201,7 +201,7 @@ async def test_retry_waits_are_jittered_once_and_a_resumed_run_keeps_them(
     assert max(waits) - min(waits) > 10, f"the waits are not jittered: {waits}"
 
     # Resume the run (a poke, as a decision would): its driver parks it again on the same, stored wake times.
-    async with state.engine.begin() as conn:
+    async with state.db_engine.begin() as conn:
         await records.poke(conn, tenant.id, run.id)
     await state.control.queue.enqueue_advance(tenant.id, run.id)
     for _ in range(1500):
@@ -383,7 +383,7 @@ async def test_the_sweep_dispatches_held_runs_only_into_free_slots(
                 .where(models.Run.id == run_id)
                 .values(held_since=past, updated_at=past, created_at=past + timedelta(seconds=i))
             )
-    sweeper = RunEngine(state.settings, state.engine, state.bus, state.control.queue, load_catalog(state.settings))
+    sweeper = RunEngine(state.settings, state.db_engine, state.bus, state.control.queue, load_catalog(state.settings))
     assert not {run_id for _, run_id in await sweeper.sweep()} & {blocker, *held}, "no free slot: nothing to send"
 
     # A run started now joins the held ones at the back instead of putting a job in the shared queue.
@@ -465,7 +465,7 @@ async def test_the_lease_heartbeat_passes_over_a_run_whose_row_a_commit_holds(
     workflow_id = await publish(state, tenant, chain(transform("a", 1)))
     monkeypatch.setattr(state.control.queue, "enqueue_advance", not_yet)
     busy, idle = [(await state.control.start_run(tenant.id, "test", workflow_id))[0].id for _ in range(2)]
-    heart = RunEngine(state.settings, state.engine, state.bus, state.control.queue, load_catalog(state.settings))
+    heart = RunEngine(state.settings, state.db_engine, state.bus, state.control.queue, load_catalog(state.settings))
     soon = utcnow() + timedelta(seconds=0.5)  # sooner than a renewal (run_lease_s > 0.5)
     async with state.sessions.begin() as s:
         await s.execute(
@@ -474,7 +474,7 @@ async def test_the_lease_heartbeat_passes_over_a_run_whose_row_a_commit_holds(
             .values(lease_owner=heart.owner, lease_expires_at=soon)
         )
     heart.active = {run_id: SimpleNamespace(cancel=asyncio.Event()) for run_id in (busy, idle)}  # type: ignore[misc]
-    async with state.engine.begin() as commit:  # a driver's commit holds the busy run's row
+    async with state.db_engine.begin() as commit:  # a driver's commit holds the busy run's row
         await commit.execute(sa.select(models.Run.id).where(models.Run.id == busy).with_for_update())
         await asyncio.wait_for(heart.renew_leases(), timeout=3)
     async with state.sessions() as s:

@@ -128,7 +128,7 @@ def test_the_definition_cache_keeps_the_most_recently_used() -> None:
 async def test_an_embedded_process_has_one_definition_cache(state: AppState) -> None:
     """The API process hosting the run engine (the embedded default): Control parses into the engine's cache, not a
     second one; without an engine in the process (workers elsewhere), Control has one of its own."""
-    if state.engine_runtime is not None:
-        assert state.control._definitions is state.engine_runtime.definitions
+    if state.run_engine is not None:
+        assert state.control._definitions is state.run_engine.definitions
     else:
         assert isinstance(state.control._definitions, Definitions)

@@ -346,7 +346,7 @@ async def test_model_answers_are_memoized_per_step_and_call(
     """A step executed again (a worker died after the model answered) gets the stored answer, unbilled."""
     await openai(state, tenant, model)
     finished = await run_once(state, tenant, chain(node("noop", "transform", value=1)))
-    services = NodeServices(state.settings, state.engine)
+    services = NodeServices(state.settings, state.db_engine)
     ctx = NodeContext(
         tenant_id=tenant.id,
         run_id=finished.run.id,

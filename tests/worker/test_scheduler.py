@@ -129,7 +129,7 @@ def test_a_jittered_tick_is_due_only_after_its_jitter() -> None:
 @pytest.fixture
 def scheduler(state: AppState, settings: Settings) -> Scheduler:
     """A scheduler of this process (not started: the tests drive its passes with their own clock)."""
-    return Scheduler(settings, state.engine, state.bus, state.control)
+    return Scheduler(settings, state.db_engine, state.bus, state.control)
 
 
 async def make_schedule(
@@ -232,7 +232,7 @@ async def test_two_schedulers_racing_on_one_tick_fire_it_once(
 ) -> None:
     workflow_id = await publish(state, tenant, chain(ECHO))
     schedule_id = await make_schedule(state, tenant, workflow_id, overlap="allow")
-    a, b = (Scheduler(settings, state.engine, state.bus, state.control) for _ in range(2))
+    a, b = (Scheduler(settings, state.db_engine, state.bus, state.control) for _ in range(2))
     for step in range(5):
         now = at(10 * step + 0.5)
         claimed = await asyncio.gather(*(s.fire(tenant.id, schedule_id, now) for s in (a, b, a, b)))
@@ -279,7 +279,7 @@ async def test_a_fire_left_pending_by_a_dead_scheduler_starts_one_run(
     first, _ = await state.control.start_run(
         tenant.id, f"schedule:{schedule_id}", workflow_id, idempotency_key=run_key(schedule_id, T0), trigger="schedule"
     )
-    a, b = (Scheduler(settings, state.engine, state.bus, state.control) for _ in range(2))
+    a, b = (Scheduler(settings, state.db_engine, state.bus, state.control) for _ in range(2))
     await asyncio.gather(a.resume_open(), b.resume_open(), a.resume_open())
     fires = await fires_of(state, tenant, schedule_id)
     assert [f.outcome for f in fires] == ["started", "started"]
@@ -725,7 +725,7 @@ async def test_the_embedded_scheduler_fires_a_per_second_schedule(
 
 async def test_a_changed_schedule_wakes_a_sleeping_scheduler(state: AppState, settings: Settings) -> None:
     sleepy = Scheduler(
-        settings.model_copy(update={"scheduler_interval_s": 60.0}), state.engine, state.bus, state.control
+        settings.model_copy(update={"scheduler_interval_s": 60.0}), state.db_engine, state.bus, state.control
     )
     passed = asyncio.Event()
     original = sleepy.run_once

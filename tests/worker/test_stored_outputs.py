@@ -150,7 +150,7 @@ async def test_a_batch_holding_infinity_fails_alone_and_the_rest_of_its_group_co
             .values(lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=60))
         )
     # Its own bus: this is about the shared transaction (closing it mid-publish to Redis could hang the close).
-    committer = GroupCommitter(state.engine, MemoryEventBus(), owner)
+    committer = GroupCommitter(state.db_engine, MemoryEventBus(), owner)
     await committer.start()
 
     def started(run_id: uuid.UUID, probe: float) -> Batch:
