@@ -12,7 +12,7 @@ NODE_PINNED   := $(shell cat .nvmrc)
 NODE_PREFIX   := .node
 export PATH   := $(CURDIR)/$(NODE_PREFIX)/bin:$(PATH)
 
-.PHONY: install run test test-sqlite test-postgres lint typecheck schema-check schema bench bench-deps \
+.PHONY: install run test test-python test-sqlite test-postgres lint typecheck schema-check schema bench bench-deps \
 	node frontend test-frontend test-e2e reliability
 
 install: $(STAMP)
@@ -70,6 +70,20 @@ test-sqlite: install
 test-postgres: install
 	STUDIO_TEST_BACKEND=postgres $(BIN)/pytest
 
+# Both passes at once: each keeps about one core busy, and they share nothing but the servers (a PostgreSQL
+# database and a Redis database of each session's own; the SQLite pass uses no Redis). The SQLite pass prints as it
+# goes; the PostgreSQL pass writes to .venv/test-postgres.log, printed when both are done.
+PG_LOG := $(VENV)/test-postgres.log
+test-python: install
+	@STUDIO_TEST_BACKEND=postgres $(BIN)/pytest -p no:cacheprovider > $(PG_LOG) 2>&1 & pg=$$!; \
+	trap 'kill $$pg 2>/dev/null' INT TERM; \
+	echo "the PostgreSQL pass runs beside this one (STUDIO_TEST_BACKEND=postgres, output in $(PG_LOG))"; \
+	STUDIO_TEST_BACKEND=sqlite $(BIN)/pytest; sqlite=$$?; \
+	wait $$pg; postgres=$$?; \
+	echo; echo "---------- the PostgreSQL pass (STUDIO_TEST_BACKEND=postgres) ----------"; cat $(PG_LOG); \
+	echo "SQLite pass: exit $$sqlite; PostgreSQL pass: exit $$postgres"; \
+	[ $$sqlite -eq 0 ] && [ $$postgres -eq 0 ]
+
 test-frontend: $(NPM_STAMP) | node
 	cd frontend && npm run typecheck && npm run lint && npm test
 
@@ -77,7 +91,7 @@ test-frontend: $(NPM_STAMP) | node
 test-e2e: install frontend | node
 	STUDIO_BIN=$(CURDIR)/$(BIN)/studio node frontend/e2e/run.mjs
 
-test: lint typecheck schema-check test-frontend test-sqlite test-postgres test-e2e
+test: lint typecheck schema-check test-frontend test-python test-e2e
 
 # Fault scenarios against real worker processes (PostgreSQL + Redis); prints figures, fails on a broken bound.
 reliability: install

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Sequence
 
 from reliability import fanout, faults, fuzz, hostile, live, load, outage, services
@@ -30,22 +31,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario {', '.join(unknown)}: choose from {', '.join(SCENARIOS)}")
     outcomes: dict[str, Outcome] = {}
+    seconds: dict[str, float] = {}
     for name in args.scenarios or list(SCENARIOS):
         print(f"\n## {name}: {SCENARIOS[name].TITLE}", flush=True)
+        began = time.monotonic()
         outcomes[name] = asyncio.run(SCENARIOS[name].run(args.runs))
-    print(summary(outcomes))
+        seconds[name] = time.monotonic() - began
+    print(summary(outcomes, seconds))
     failed = [name for name, outcome in outcomes.items() if not outcome.ok]
     print("\nall bounds held" if not failed else f"\nbounds broken in: {', '.join(failed)}")
     return 1 if failed else 0
 
 
-def summary(outcomes: dict[str, Outcome]) -> str:
-    """The closing table: one row per scenario, its headline figures, and its bounds held out of checked."""
-    lines = ["", "## Summary", "", "| scenario | figures | bounds held |", "| --- | --- | ---: |"]
+def summary(outcomes: dict[str, Outcome], seconds: dict[str, float]) -> str:
+    """The closing table: one row per scenario, its headline figures, its bounds held out of checked, and how long
+    it took (the whole run has to fit in CI's time)."""
+    lines = ["", "## Summary", "", "| scenario | figures | bounds held | s |", "| --- | --- | ---: | ---: |"]
     for name, outcome in outcomes.items():
         figures = "; ".join(f"{key} {value}" for key, value in outcome.figures.items())
-        held = sum(outcome.bounds.values())
-        lines.append(f"| {name} | {figures} | {held}/{len(outcome.bounds)}{'' if outcome.ok else ' FAIL'} |")
+        held = f"{sum(outcome.bounds.values())}/{len(outcome.bounds)}{'' if outcome.ok else ' FAIL'}"
+        lines.append(f"| {name} | {figures} | {held} | {seconds[name]:.0f} |")
+    lines.append(f"| all | | | {sum(seconds.values()):.0f} |")
     return "\n".join(lines)
 
 

@@ -46,6 +46,14 @@ REDIS_URL = f"redis://127.0.0.1:6379/{1 + os.getpid() % 10}"
 REPO = Path(__file__).resolve().parents[1]
 
 
+def services_pass_only() -> None:
+    """Tests of Redis itself (the event bus, arq's queue, the shared rate limiter) run in the postgres pass, the
+    services mode. The SQLite pass is the embedded default, with no Redis: `make test` runs both passes at once,
+    and this keeps the two from sharing a Redis database."""
+    if not SERVICES:
+        pytest.skip("Redis: the postgres pass (services mode) runs it")
+
+
 def missing_service(name: str, how: str) -> None:
     """Skip with a reason that says how to enable the test, or fail when CI demands every service."""
     message = f"{name} is not available: {how}"

@@ -24,7 +24,7 @@ from studio_shared.events import (
     reconnected_since,
 )
 from studio_shared.events.redis import RedisEventBus, mask_password
-from tests.conftest import missing_service
+from tests.conftest import missing_service, services_pass_only
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 WAIT_S = 5.0
@@ -34,6 +34,7 @@ Bus = MemoryEventBus | RedisEventBus
 
 async def _admin() -> aioredis.Redis:
     """A plain client for inspecting Redis; skips (or fails under CI) when Redis is not running."""
+    services_pass_only()
     client: aioredis.Redis = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, decode_responses=True)
     try:
         await client.ping()

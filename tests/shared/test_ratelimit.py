@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from studio_shared.ratelimit import RateLimiter
-from tests.conftest import REDIS_URL, missing_service
+from tests.conftest import REDIS_URL, missing_service, services_pass_only
 
 # A turn every TURN_S; two at once; a turn at most 2.5 turns away is waited for. Every bound below is a fraction of
 # a turn: at 0.1 s a turn, "at once" meant under 80 ms, which a loaded machine's Redis round trip can take.
@@ -26,6 +26,7 @@ AT_ONCE = 0.8 * TURN_S  # a call that took no turn answers within this
 @pytest.fixture(params=["memory", "redis"])
 async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "redis":
+        services_pass_only()
         probe = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
         try:
             await probe.ping()
