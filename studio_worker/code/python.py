@@ -200,17 +200,26 @@ async def run_python(job: Job, *, packages: str = "", unsafe_no_sandbox: bool = 
     return await _execute(argv, job, inside, env={}, cwd=None)
 
 
-async def _read(stream: asyncio.StreamReader | None, cap: int) -> bytes | None:
-    """Everything ``stream`` says, or None once it passes ``cap`` bytes (the rest is not read)."""
+async def _read(stream: asyncio.StreamReader | None, cap: int, proc: asyncio.subprocess.Process) -> bytes | None:
+    """Everything ``stream`` says, or None once it passes ``cap`` bytes: then the process is killed and the rest
+    read and dropped (a reader that stops reading would never see the pipe close)."""
     if stream is None:
         return b""
     chunks, size = [], 0
     while chunk := await stream.read(64 * 1024):
         size += len(chunk)
         if size > cap:
+            _kill(proc)
+            await _drain(stream)
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _drain(stream: asyncio.StreamReader | None) -> None:
+    if stream is not None:
+        while await stream.read(64 * 1024):
+            pass
 
 
 async def _feed(stdin: asyncio.StreamWriter | None, data: bytes) -> None:
@@ -253,14 +262,19 @@ async def _execute(argv: list[str], job: Job, paths: list[str], *, env: dict[str
     try:
         async with asyncio.timeout(job.timeout_s):
             _, out, err, _ = await asyncio.gather(
-                _feed(proc.stdin, payload), _read(proc.stdout, cap), _read(proc.stderr, 64 * 1024), proc.wait()
+                _feed(proc.stdin, payload),
+                _read(proc.stdout, cap, proc),
+                _read(proc.stderr, 64 * 1024, proc),
+                proc.wait(),
             )
     except TimeoutError:
         raise CodeError("CodeTimeout", f"the code ran past timeout_s={job.timeout_s:g} and was stopped") from None
     finally:
         _kill(proc)
-        with contextlib.suppress(ProcessLookupError):
-            await proc.wait()
+        # The pipes must be read to their end for asyncio to see the process finish (it may have stopped reading).
+        with contextlib.suppress(ProcessLookupError, TimeoutError):
+            async with asyncio.timeout(10):
+                await asyncio.gather(_drain(proc.stdout), _drain(proc.stderr), proc.wait())
     if out is None:
         raise CodeError("CodeOutputTooLarge", f"the code wrote more than {cap:,} bytes to its answer channel")
     return _answer(job, out, err or b"", proc.returncode)
