@@ -21,11 +21,9 @@ import ctypes
 import io
 import json
 import os
-import platform
 import resource
 import struct
 import sys
-import traceback
 
 FILENAME = "main.py"
 
@@ -76,7 +74,7 @@ def _filter(machine: str) -> bytes:
 
 
 def install_filter() -> None:
-    machine = platform.machine()
+    machine = os.uname().machine
     if machine not in _ARCHES:
         raise OSError(f"no process filter for the machine {machine!r}")
     program = _filter(machine)
@@ -153,6 +151,8 @@ def user_line(exc: BaseException) -> int | None:
     """The line of the user's code nearest to where ``exc`` was raised."""
     if isinstance(exc, SyntaxError) and exc.filename == FILENAME:
         return exc.lineno
+    import traceback  # only on failure: every import is paid by each execution's start
+
     line = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == FILENAME:

@@ -7,6 +7,7 @@ fail under ``STUDIO_REQUIRE_SERVICES=1``. The same code through a real workflow 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -475,3 +476,19 @@ async def test_the_unsafe_opt_out_runs_with_limits_but_no_sandbox(canary: str, m
     with pytest.raises(CodeError) as memory:
         await run_python(job("def main(input, steps, run):\n    bytearray(10 * 1024 ** 3)\n"), unsafe_no_sandbox=True)
     assert memory.value.type == "CodeMemoryLimit"
+
+
+async def test_a_cancelled_javascript_step_stops_its_isolate() -> None:
+    """A run cancelled (or a node timeout) while its code loops: V8 terminates the execution and frees the context,
+    rather than burning a core until timeout_s."""
+    from py_mini_racer._context import context_count  # mini-racer's own test helper: contexts still allocated
+
+    before = context_count()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            await js("function main() {\n  while (true) {}\n}\n", timeout_s=60)
+    for _ in range(1000):  # the context closes on mini-racer's own loop, a moment after the cancellation
+        if context_count() == before:
+            break
+        await asyncio.sleep(0.01)
+    assert context_count() == before
