@@ -17,6 +17,7 @@ The answer is one JSON document: ``{"ok": true, "value": ..., "logs": ..., "logs
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
 import json
@@ -198,7 +199,7 @@ def run(job: dict[str, object], log: CappedLog) -> dict[str, object]:
 
 
 def main() -> None:
-    answer = os.fdopen(os.dup(1), "w", encoding="utf-8", errors="surrogatepass")
+    answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     job = json.loads(sys.stdin.buffer.read())
     limits = job["limits"]
     null = os.open(os.devnull, os.O_RDWR)
@@ -206,8 +207,6 @@ def main() -> None:
         os.dup2(null, fd)
     os.close(null)
     log = CappedLog(int(limits["log_chars"]))
-    sys.stdin = io.StringIO("")
-    sys.stdout = sys.stderr = log
     try:
         set_limits(limits)
         install_filter()
@@ -217,11 +216,12 @@ def main() -> None:
             "error": {"type": "SandboxUnavailable", "message": f"the sandbox could not set its limits: {exc}"},
         }
     else:
-        outcome = run(job, log)
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            outcome = run(job, log)
     outcome["logs"] = log.text()
     outcome["logs_dropped"] = log.dropped
     try:
-        text = json.dumps(outcome, allow_nan=False, ensure_ascii=False)
+        text = json.dumps(outcome, allow_nan=False)  # ASCII: a lone surrogate the code printed stays an escape
     except (TypeError, ValueError, RecursionError):  # the logs themselves cannot be encoded: keep the verdict
         text = json.dumps({"ok": False, "error": {"type": "CodeError", "message": "the answer could not be encoded"}})
     answer.write(text)
