@@ -6,7 +6,8 @@ terminated). The context has ECMAScript's built-ins only: no ``process``, ``requ
 clock-driven timers. Before the step's code runs, a prelude removes what would allocate memory outside V8's heap,
 where the heap limit does not reach (measured: 300,000 ``Intl.Segmenter`` objects under a 128 MB limit held 2 GB,
 a ``Uint8Array`` of 1 GB was allowed): ``ArrayBuffer``, ``SharedArrayBuffer``, ``DataView``, the typed arrays,
-``Atomics``, ``WebAssembly`` and ``Intl``; and mini-racer's ``setTimeout``/``clearTimeout`` (built on
+``Atomics``, ``WebAssembly``, ``Intl`` and ``Temporal``; dates' ``toLocale*String`` refuse locales and options (each
+call would build an ICU formatter); and mini-racer's ``setTimeout``/``clearTimeout`` (built on
 ``SharedArrayBuffer``). ``console.log`` and friends write to the step's logs.
 
 mini-racer's asyncio calls run on one event loop of their own, in a daemon thread started on first use; V8 itself
@@ -32,11 +33,23 @@ PRELUDE = r"""
 (() => {
   const g = globalThis;
   for (const name of [
-    "ArrayBuffer", "SharedArrayBuffer", "DataView", "Atomics", "WebAssembly", "Intl",
+    "ArrayBuffer", "SharedArrayBuffer", "DataView", "Atomics", "WebAssembly", "Intl", "Temporal",
     "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array", "Uint32Array",
     "Float16Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array",
   ]) {
     delete g[name];
+  }
+  // A date formatted with locales or options builds an ICU formatter each time, outside the heap (measured: 100,000
+  // calls held 290 MB under a 128 MB limit). Without them V8 reuses one.
+  for (const name of ["toLocaleString", "toLocaleDateString", "toLocaleTimeString"]) {
+    const original = Date.prototype[name];
+    const plain = function () {
+      if (arguments[0] !== undefined || arguments[1] !== undefined) {
+        throw new TypeError(`Date.prototype.${name} takes no locales or options in code steps (there is no Intl)`);
+      }
+      return original.call(this);
+    };
+    Object.defineProperty(Date.prototype, name, { value: plain, writable: true, configurable: true });
   }
   g.setTimeout = undefined;
   g.clearTimeout = undefined;

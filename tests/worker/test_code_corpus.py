@@ -328,10 +328,14 @@ async def test_javascript_has_nothing_that_allocates_outside_the_heap() -> None:
     done = await js(
         "function main() {\n"
         "  return ['ArrayBuffer', 'SharedArrayBuffer', 'DataView', 'Uint8Array', 'Float64Array', 'Atomics',\n"
-        "          'WebAssembly', 'Intl'].filter((name) => name in globalThis);\n"
+        "          'WebAssembly', 'Intl', 'Temporal'].filter((name) => name in globalThis);\n"
         "}\n"
     )
     assert done.value == []
+    dates = await js("function main() {\n  return typeof new Date(0).toLocaleString();\n}\n")
+    assert dates.value == "string"  # the default format is one cached formatter
+    formatter = await js_fails("function main() {\n  return new Date(0).toLocaleString('de', {weekday: 'long'});\n}\n")
+    assert "takes no locales or options" in formatter.message and "(line 2)" in formatter.message
 
 
 async def test_infinite_loops_time_out() -> None:
