@@ -28,6 +28,7 @@ from studio_worker.code import MAX_LOG_CHARS, MAX_OUTPUT_BYTES, CodeError, Execu
 
 T = TypeVar("T")
 SCRIPT = "main.js"
+LOGS_TIMEOUT_S = 0.5
 
 PRELUDE = r"""
 (() => {
@@ -147,11 +148,14 @@ def _line(text: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def _logs_of(mr: Any) -> str:
+async def _logs_of(mr: Any) -> str:
+    """What the code printed before it failed, read with a deadline of its own: the code may have replaced anything
+    the reader calls (an ``Array.prototype.join`` that never returns)."""
     try:
-        got = json.loads(mr.eval("__studio_logs()"))
+        async with asyncio.timeout(LOGS_TIMEOUT_S):
+            got = json.loads(await mr.eval_cancelable("__studio_logs()"))
         return with_marker(str(got["logs"]), int(got["dropped"]))
-    except Exception:  # the isolate was terminated: nothing more can be read from it
+    except Exception:  # terminated, tampered with or too slow: the error goes without its logs
         return ""
 
 
@@ -173,7 +177,7 @@ async def _execute(job: Job) -> Execution:
                     result = await result
         except TimeoutError:
             raise CodeError(
-                "CodeTimeout", f"the code ran past timeout_s={job.timeout_s:g} and was stopped", _logs_of(mr)
+                "CodeTimeout", f"the code ran past timeout_s={job.timeout_s:g} and was stopped", await _logs_of(mr)
             ) from None
         except JSOOMException:
             raise CodeError(
@@ -188,7 +192,7 @@ async def _execute(job: Job) -> Execution:
                     "CodeMemoryLimit",
                     f"the code used more than memory_mb={job.memory_mb} of JavaScript heap and was stopped",
                 ) from None
-            raise CodeError("CodeError", _eval_message(str(exc)), _logs_of(mr)) from None
+            raise CodeError("CodeError", _eval_message(str(exc)), await _logs_of(mr)) from None
         if isinstance(result, JSTimeoutException):  # pragma: no cover - mini-racer raises it, never returns it
             raise result
     return _answer(job, result)
@@ -212,20 +216,29 @@ def _eval_message(text: str) -> str:
 
 
 def _answer(job: Job, result: Any) -> Execution:
-    if not isinstance(result, str):
-        raise CodeError("CodeError", "the code's answer could not be read")
+    """The prelude's answer; the code may have replaced the prelude's functions, so every part is checked."""
+    unreadable = CodeError("CodeError", "the code's answer could not be read (was __studio_call replaced?)")
     try:
-        answer = json.loads(result)
+        answer = json.loads(result) if isinstance(result, str) else None
     except ValueError:
-        raise CodeError("CodeError", "the code's answer could not be read") from None
-    logs = with_marker(str(answer.get("logs") or ""), int(answer.get("dropped") or 0))
+        answer = None
+    if not isinstance(answer, dict):
+        raise unreadable
+    logs = with_marker(str(answer.get("logs") or ""), _count(answer.get("dropped")))
     if answer.get("ok") is True:
-        return Execution(json.loads(answer["value"]), logs)
+        try:
+            return Execution(json.loads(answer["value"]), logs)
+        except (KeyError, TypeError, ValueError):
+            raise unreadable from None
     kind = str(answer.get("type") or "CodeError")
     if kind == "CodeOutputTooLarge":
-        size = int(answer.get("size") or 0)
+        size = _count(answer.get("size"))
         message = f"main returned {size:,} characters of JSON; a code step may return {MAX_OUTPUT_BYTES:,}"
         raise CodeError(kind, message, logs)
     message = str(answer.get("message") or "the code failed")
     line = _line(str(answer.get("stack") or ""))
-    raise CodeError(kind, f"{message} (line {line})" if line is not None else message, logs)
+    raise CodeError("CodeError", f"{message} (line {line})" if line is not None else message, logs)
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and value == value else 0

@@ -339,8 +339,9 @@ async def test_javascript_has_nothing_that_allocates_outside_the_heap() -> None:
 
 
 async def test_infinite_loops_time_out() -> None:
-    error = await js_fails("function main() {\n  while (true) {}\n}\n", timeout_s=0.5)
+    error = await js_fails("function main() {\n  console.log('started');\n  while (true) {}\n}\n", timeout_s=0.5)
     assert error.type == "CodeTimeout" and "timeout_s=0.5" in error.message
+    assert error.logs == "started\n"  # what it printed before it was stopped
     pending = await js_fails("function main() {\n  return new Promise(() => {});\n}\n", timeout_s=0.5)
     assert pending.type == "CodeTimeout"
 
@@ -394,6 +395,26 @@ async def test_javascript_pollution_stays_in_its_execution() -> None:
         "}\n"
     )
     assert clean.value == [None, [2], '{"a":1}', "undefined"]
+
+
+async def test_javascript_that_breaks_the_prelude_fails_cleanly_and_in_time() -> None:
+    """After a timeout the worker reads the logs through the prelude's functions: code that replaced what they use
+    (or replaced them) must not hang the worker's JavaScript loop, nor fail the step with an internal error."""
+    hang = await js_fails(
+        "function main() {\n"
+        "  console.log('kept?');\n"
+        "  Array.prototype.join = function () { while (true) {} };\n"
+        "  Object.prototype.toJSON = function () { while (true) {} };\n"
+        "  while (true) {}\n"
+        "}\n",
+        timeout_s=0.3,
+    )
+    assert hang.type == "CodeTimeout" and hang.logs == ""
+    forged = await js_fails("globalThis.__studio_call = () => '[1]';\nfunction main() {\n  return 1;\n}\n")
+    assert forged.type == "CodeError" and "could not be read" in forged.message
+    own = await js("globalThis.__studio_call = () => JSON.stringify({ok: true, value: '\"mine\"'});\n")
+    assert own.value == "mine"  # a step may forge its own answer: it is its own output anyway
+    assert (await js("function main() {\n  return 2;\n}\n")).value == 2  # and the next execution is unaffected
 
 
 # -- huge outputs and logs -----------------------------------------------------------------------------------
