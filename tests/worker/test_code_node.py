@@ -5,14 +5,18 @@ test_code_corpus.py."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from studio_gql.state import AppState
 from studio_worker.code.python import sandbox_status
-from tests.conftest import TenantFixture, missing_service
-from tests.worker.engine_harness import chain, run_once
+from tests.conftest import SERVICES, TenantFixture, Workers, missing_service
+from tests.worker.engine_harness import chain, load, publish, run_once, wait_for
 
 pytestmark = pytest.mark.usefixtures("workers")
 
@@ -111,3 +115,71 @@ async def test_a_step_may_read_what_an_earlier_code_step_returned(state: AppStat
     finished = await run_once(state, tenant, chain(first, second), input={"word": "hello"})
     assert finished.run.status.value == "SUCCEEDED", finished.steps["two"].error
     assert finished.steps["two"].output == "HELLO!"
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every live process on this machine: pid -> (parent pid, state); zombies count as gone."""
+    found: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                found[int(entry.name)] = (int(ppid), state)
+    return found
+
+
+def _descendants(pid: int) -> set[int]:
+    table = _processes()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, (parent, _) in table.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SERVICES, reason="needs worker processes: runs in the postgres pass (make test)")
+async def test_kill_9_of_the_worker_mid_code_step_leaves_no_sandbox_and_loses_no_run(
+    state: AppState, tenant: TenantFixture, workers: Workers, language: str
+) -> None:
+    """The sandbox dies with its worker (--die-with-parent, and V8 with the process); the run's lease expires and
+    the other worker executes the step again: a code step has no effect outside itself, so running it twice is
+    what recovery means here."""
+    source = {
+        "javascript": "function main(input) {\n  const end = Date.now() + input.ms;\n  while (Date.now() < end) {}\n"
+        "  return 'done';\n}\n",
+        "python": "import time\ndef main(input, steps, run):\n    time.sleep(input['ms'] / 1000)\n    return 'done'\n",
+    }[language]
+    workflow_id = await publish(state, tenant, chain(code(language, source, timeout_s=30)))
+    run, _ = await state.control.start_run(tenant.id, "test", workflow_id, input={"ms": 2500})
+    victim = None
+    for _ in range(2000):
+        found = await load(state, tenant.id, run.id)
+        owner = found.run.lease_owner
+        if "code" in found.steps and found.steps["code"].status.value == "RUNNING" and owner:
+            victim = next((p for p in workers.procs if p.pid == int(owner.split(":")[1])), None)
+            if victim is not None and (language == "javascript" or _descendants(victim.pid)):
+                break
+        await asyncio.sleep(0.01)
+    assert victim is not None, "the code step started on a worker"
+    sandbox = _descendants(victim.pid)
+    assert bool(sandbox) is (language == "python")
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    workers.procs.remove(victim)
+    try:
+        for _ in range(1000):
+            if not sandbox & set(_processes()):
+                break
+            await asyncio.sleep(0.01)
+        assert not sandbox & set(_processes()), "the sandbox outlived its worker"
+        done = await wait_for(state, tenant.id, run.id, timeout=60)
+    finally:
+        while len(workers.procs) < 2:
+            workers.start()
+    assert done.run.status.value == "SUCCEEDED", done.steps["code"].error
+    assert done.steps["code"].output == "done" and done.steps["code"].interruptions == 1
