@@ -81,7 +81,15 @@ def _system_binds() -> list[str]:
 
 def package_paths(setting: str) -> list[Path]:
     """The operator's package folders (``STUDIO_CODE_PYTHON_PACKAGES``), each an existing directory."""
-    return [Path(part.strip()) for part in setting.split(",") if part.strip()]
+    paths = [Path(part.strip()).resolve() for part in setting.split(",") if part.strip()]
+    for path in paths:
+        if not path.is_dir():
+            raise CodeError(
+                "SandboxUnavailable",
+                f"STUDIO_CODE_PYTHON_PACKAGES names {str(path)!r}, which is not a directory on this worker: "
+                "fix the setting or create it",
+            )
+    return paths
 
 
 def bwrap_argv(bwrap: str, packages: list[Path]) -> tuple[list[str], list[str]]:
@@ -149,11 +157,11 @@ def warn_if_unsandboxed(settings: Settings) -> None:
         )
 
 
-async def sandbox_status(packages: str = "") -> SandboxStatus:
+async def sandbox_status() -> SandboxStatus:
     """Whether bubblewrap can run the runner here: probed once per process with a real execution."""
     global _status
     if _status is None:
-        _status = await _probe(packages)
+        _status = await _probe()
         if not _status.available:
             log.warning("Python code steps are refused: the sandbox is unavailable (%s)", _status.reason)
     return _status
@@ -165,12 +173,12 @@ def forget_status() -> None:
     _status = None
 
 
-async def _probe(packages: str) -> SandboxStatus:
+async def _probe() -> SandboxStatus:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return SandboxStatus(False, "is not installed (no bwrap on PATH)")
     probe = Job("def main(input, steps, run):\n    return 'ok'\n", None, None, None, 10, 64)
-    argv, inside = bwrap_argv(bwrap, package_paths(packages))
+    argv, inside = bwrap_argv(bwrap, [])  # the sandbox alone: the package folders are checked per execution
     try:
         execution = await _execute(argv, probe, inside, env={}, cwd=None)
     except CodeError as exc:
@@ -187,7 +195,7 @@ async def run_python(job: Job, *, packages: str = "", unsafe_no_sandbox: bool = 
             env = {"HOME": home, "LANG": "C.UTF-8"}
             argv = [interpreter(), "-I", "-S", "-B", str(RUNNER)]
             return await _execute(argv, job, [str(p) for p in folders], env=env, cwd=home)
-    status = await sandbox_status(packages)
+    status = await sandbox_status()
     if not status.available:
         raise CodeError(
             "SandboxUnavailable",

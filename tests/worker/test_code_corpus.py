@@ -482,7 +482,7 @@ async def test_a_bubblewrap_that_cannot_make_namespaces_is_refused(
     assert error.type == "SandboxUnavailable"
     assert "No permissions to create new namespace" in error.message and "apt-get install bubblewrap" in error.message
     calls = []
-    monkeypatch.setattr(sandbox, "_probe", lambda packages: calls.append(packages))
+    monkeypatch.setattr(sandbox, "_probe", lambda: calls.append("probed"))
     await py_fails("def main(input, steps, run):\n    return 1\n")
     assert calls == []  # probed once per process
 
@@ -517,3 +517,26 @@ async def test_a_cancelled_javascript_step_stops_its_isolate() -> None:
             break
         await asyncio.sleep(0.01)
     assert context_count() == before
+
+
+async def test_operator_packages_are_importable_read_only(bwrap: None, tmp_path: Path) -> None:
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    (folder / "studio_extra.py").write_text("VALUE = 42\n")
+    source = (
+        "import errno\n"
+        "import studio_extra\n"
+        "def main(input, steps, run):\n"
+        "    try:\n"
+        "        open(studio_extra.__file__, 'a').write('# changed')\n"
+        "        return 'changed'\n"
+        "    except OSError as exc:\n"
+        "        return [studio_extra.VALUE, errno.errorcode[exc.errno]]\n"
+    )
+    done = await run_python(job(source), packages=str(folder))
+    assert done.value == [42, "EROFS"]
+    missing = await py_fails(source)  # without the setting: the standard library only
+    assert "ModuleNotFoundError: No module named 'studio_extra' (line 2)" in missing.message
+    with pytest.raises(CodeError) as wrong:
+        await run_python(job(source), packages=str(tmp_path / "nowhere"))
+    assert wrong.value.type == "SandboxUnavailable" and "not a directory" in wrong.value.message
