@@ -163,7 +163,11 @@ def user_line(exc: BaseException) -> int | None:
 
 def describe(exc: BaseException) -> dict[str, str]:
     name = type(exc).__name__
-    message = f"{name}: {exc}" if str(exc) else name
+    try:
+        text = str(exc)
+    except Exception:  # the code's own exception class may fail to print itself
+        text = ""
+    message = f"{name}: {text}" if text else name
     line = user_line(exc)
     if line is not None:
         message += f" (line {line})"
