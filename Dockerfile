@@ -16,6 +16,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
+# bubblewrap: the sandbox of Python `code` steps. Inside a container it also needs user namespaces, which Docker's
+# default seccomp profile refuses: without them those steps fail with SandboxUnavailable, saying how to enable them.
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && rm -rf /var/lib/apt/lists/*
+
 COPY pyproject.toml README.md alembic.ini ./
 COPY studio_shared ./studio_shared
 COPY studio_worker ./studio_worker

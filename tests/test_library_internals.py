@@ -143,8 +143,11 @@ def _library_imports(tree: ast.Module) -> set[str]:
 
 
 # Underscore names that are documented public API: SQLAlchemy's Row and Python's named tuples prefix theirs with an
-# underscore so that they cannot collide with a column or field name.
-DOCUMENTED_UNDERSCORE_NAMES = frozenset({"_mapping", "_asdict", "_fields", "_tuple", "_t", "_replace", "_make"})
+# underscore so that they cannot collide with a column or field name; os._exit ends a process at once (the code
+# node's sandboxed runner, past threads the user's code left running).
+DOCUMENTED_UNDERSCORE_NAMES = frozenset(
+    {"_mapping", "_asdict", "_fields", "_tuple", "_t", "_replace", "_make", "_exit"}
+)
 
 
 def _private(name: str) -> bool:

@@ -330,6 +330,21 @@ def test_a_node_s_own_names_are_known_in_its_own_fields_only() -> None:
     assert "UNKNOWN_NAME" in [p.code for p in validate_definition(definition)]
 
 
+def test_a_code_step_s_source_is_not_a_template() -> None:
+    """Code may hold ``{{`` (a JavaScript object in a template literal, a Python f-string's braces): its source is
+    passed to the sandbox as written, so the template checks leave it alone; the step's output is still checked
+    where later steps read it."""
+    source = "function main(input) {\n  return `{{ nosuchname | nosuchfilter }}`;\n}\n"
+    definition = graph("{{ steps.use.output.anything }}")
+    definition["nodes"][5] = {"id": "use", "type": "code", "config": {"language": "javascript", "source": source}}
+    definition["nodes"][6]["config"]["value"] = "{{ steps.use.output.anything }}"
+    assert [p for p in validate_definition(definition) if p.severity == ERROR] == []
+    definition["nodes"][5]["type"] = "transform"
+    definition["nodes"][5]["config"] = {"value": source}
+    errors = {p.code for p in validate_definition(definition) if p.severity == ERROR}
+    assert {"UNKNOWN_NAME", "UNKNOWN_FILTER"} <= errors  # the same text as a template: checked and refused
+
+
 def test_registry_output_schemas_are_closed_where_outputs_are_exact() -> None:
     for template, message in [
         (
