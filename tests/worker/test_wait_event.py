@@ -20,6 +20,7 @@ from studio_shared.errors import NotFound, ValidationFailed
 from studio_shared.resume import ResumeLinks
 from studio_shared.store import event_waits
 from studio_shared.store.event_waits import ResumeRefused
+from studio_shared.store.pins import derived_branches
 from studio_shared.types import EventWaitStatus, RunStatus, StepStatus
 from tests.conftest import TenantFixture
 from tests.worker.engine_harness import Finished, actor, assert_events_contiguous, chain, load, publish, wait_for
@@ -257,3 +258,27 @@ def test_definitions_refuse_two_steps_with_one_event_name_and_unknown_resume_url
     assert ("nodes[2].config.event", "DUPLICATE_EVENT") in problems
     assert ("nodes[3].config.value", "NO_SUCH_FIELD") in problems
     assert ("nodes[4].config.payload_schema.type", "INVALID_CONFIG") in problems, "checked by the validator factory"
+
+
+def test_resume_tokens_round_trip_survive_a_key_rotation_and_refuse_forgeries() -> None:
+    tenant_id, run_id = uuid.uuid4(), uuid.uuid4()
+    old = ResumeLinks([b"k" * 32], "https://studio.example/base/")
+    rotated = ResumeLinks([b"n" * 32, b"k" * 32], "https://studio.example/base")
+    token = old.token(tenant_id, run_id, "wait_1")
+    assert old.url(tenant_id, run_id, "wait_1") == f"https://studio.example/base/hooks/resume/{token}"
+    assert old.token(tenant_id, run_id, "wait_1") == token, "deterministic: templates know it before the step runs"
+    for links in (old, rotated):
+        found = links.parse(token)
+        assert found is not None and (found.tenant_id, found.run_id, found.step_id) == (tenant_id, run_id, "wait_1")
+    assert ResumeLinks([b"n" * 32], "https://x").parse(token) is None, "a dropped key's URLs stop working"
+    subject, mac = token.split(".")
+    other = old.token(uuid.uuid4(), run_id, "wait_1").split(".")[0]
+    for forged in (f"{other}.{mac}", f"{subject}.{mac[:-2]}", f"{subject}{mac}", "", "a.b", "x" * 300, f"{subject}.."):
+        assert old.parse(forged) is None, forged
+
+
+def test_a_pinned_output_chooses_its_branch() -> None:
+    node = {"id": "wait", "type": "wait.event", "config": {}}
+    assert derived_branches(node, {"received": True}) == ["received"]
+    assert derived_branches(node, {"received": False, "timed_out": True}) == ["timeout"]
+    assert derived_branches(node, {"payload": 1}) is None
