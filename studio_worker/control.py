@@ -539,14 +539,18 @@ class Control:
                     "(its timeout_s): it takes the timeout branch",
                 )
             _check_payload(wait, payload)
-            if not await event_waits.receive(s, tenant_id, wait.id, payload, via, actor, now):
-                raise _not_taken(await event_waits.get(s, tenant_id, wait.id), sid, name, run.status)
+            # The run row first, then the wait: the order of a driver's final batch (run, then its waits), so the
+            # two never deadlock. Concurrent resumes queue on the run row; the losers' conditional update finds
+            # the wait closed and their transaction (poke and event included) rolls back.
             data = {"event": name, "via": via, "at": now.isoformat()}
             record = await records.poke_with_event(
                 await s.connection(), tenant_id, run_id, EventKind.STEP_EVENT_RECEIVED, sid, StepStatus.WAITING, data
             )
-            if record is None:  # the run ended meanwhile; rolled back with this transaction
+            if record is None:  # the run ended meanwhile
                 raise ResumeRefused("NOT_WAITING", f"the run has ended; step {sid!r} is not waiting any more")
+            if not await event_waits.receive(s, tenant_id, wait.id, payload, via, actor, now):
+                await s.refresh(wait)  # what won, as committed (the session holds the row as first read)
+                raise _not_taken(wait, sid, name, run.status)
             audit.record(s, tenant_id, actor, "run.resume", ("run", run_id), {"step": sid, "event": name, "via": via})
         await self._published([record])
         await self._dispatch(tenant_id, run_id)
