@@ -1,4 +1,5 @@
-"""``POST /hooks/{webhook_id}``: verified, idempotent webhook deliveries that start runs (contract §7).
+"""``POST /hooks/{webhook_id}``: verified, idempotent webhook deliveries that start runs (contract §7); and
+``POST /hooks/resume/{token}``, the resume URL of a waiting ``wait.event`` step, under the same limits (``resume``).
 
 Order of checks: the hook exists and is enabled (404), the body fits (413), the signature over the raw body
 (401), the body is JSON (400), the rate limit (429: only deliveries that passed the checks before it count, so
