@@ -76,6 +76,8 @@ def derived_branches(node: dict[str, Any], output: Any) -> list[str] | None:
         return [key if key in cases else "default"]
     if kind == "human.approval" and output.get("decision") in {"approved", "rejected"}:
         return [str(output["decision"])]
+    if kind == "wait.event" and isinstance(output.get("received"), bool):
+        return ["received" if output["received"] else "timeout"]
     return None
 
 

@@ -626,6 +626,7 @@ CONTRACT_TYPES = {
     "subworkflow",
     "loop",
     "code",
+    "wait.event",
 }
 
 

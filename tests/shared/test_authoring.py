@@ -165,7 +165,7 @@ BROKEN: list[tuple[Any, str, str, str, str]] = [
         "value",
         ERROR,
         "NO_SUCH_FIELD",
-        "unknown field 'owner' at 7: run has only: id, workflow, version, trigger",
+        "unknown field 'owner' at 7: run has only: id, workflow, version, trigger, resume_urls",
     ),
     ("{{ item }}", "value", ERROR, "UNKNOWN_NAME", "unknown name 'item' at 3 — templates can read input, steps, run"),
     (

@@ -47,9 +47,14 @@ CONTRACT_TYPES = [
     "subworkflow",
     "loop",
     "code",
+    "wait.event",
 ]
 TRIGGERS = {"trigger.manual", "trigger.webhook", "trigger.schedule", "trigger.message"}
-BRANCHES = {"condition": ["true", "false"], "human.approval": ["approved", "rejected"]}
+BRANCHES = {
+    "condition": ["true", "false"],
+    "human.approval": ["approved", "rejected"],
+    "wait.event": ["received", "timeout"],
+}
 TEMPLATE_FIELDS = {
     "condition": ["expression"],
     "switch": ["value"],
