@@ -280,11 +280,10 @@ class WorkflowMutation:
         self, info: Info, workflow_id: strawberry.ID, error_workflow_id: strawberry.ID | None = None
     ) -> WorkflowPayload:
         ctx = info.context
+        workflow = require_id(workflow_id, "workflow")  # the workflow first: a malformed one reads as unknown
         target = None if error_workflow_id is None else _error_workflow_id(error_workflow_id)
         async with ctx.state.sessions.begin() as s:
-            row = await store.set_error_workflow(
-                s, ctx.tenant_id, ctx.require_principal(), require_id(workflow_id, "workflow"), target
-            )
+            row = await store.set_error_workflow(s, ctx.tenant_id, ctx.require_principal(), workflow, target)
         return WorkflowPayload(workflow=Workflow.from_model(row))
 
     @strawberry.mutation(
