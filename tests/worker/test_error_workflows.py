@@ -283,3 +283,19 @@ async def test_an_error_run_beyond_the_live_run_cap_is_refused_and_explained(
     [event] = error_events(failed)
     assert event["started"] is False and "at most 1 live runs" in event["reason"]
     assert await runs_of(state, tenant, handler) == []
+
+
+async def test_the_documented_input_schema_can_be_the_error_workflows_input_schema(
+    state: AppState, tenant: TenantFixture
+) -> None:
+    """error_input.schema.json is a schema the studio accepts as a trigger's input_schema (the builder then completes
+    {{ input.failed_run.… }}), and the error input fits it."""
+    handler_definition = chain({"id": "note", "type": "transform", "config": {"value": "{{ input.failed_run.id }}"}})
+    handler_definition["nodes"][0]["config"]["input_schema"] = SCHEMA
+    handler = await publish(state, tenant, handler_definition, name="typed handler")
+    failing = await publish(state, tenant, FAILING, name="orders")
+    await set_error_workflow(state, failing, handler)
+    failed = await start(state, tenant, failing, {"order": 9})
+    assert failed.run.error_run_id is not None, error_events(failed)
+    error_run = await wait_for(state, tenant.id, failed.run.error_run_id)
+    assert error_run.run.status is RunStatus.SUCCEEDED and error_run.steps["note"].output == str(failed.run.id)
