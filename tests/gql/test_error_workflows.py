@@ -67,6 +67,15 @@ async def test_set_read_and_clear_an_error_workflow(gql: GraphQLClient, tenant: 
     data = await gql.data(SET, {"w": failing, "e": None}, editor)
     assert data["setErrorWorkflow"]["workflow"]["errorWorkflow"] is None
     assert (await gql.data(WORKFLOW, {"id": failing}, editor))["workflow"]["errorWorkflow"] is None
+    audit = await gql.data(
+        "{ auditLog(first: 20) { edges { node { action targetId data } } } }", token=tenant.token(Role.ADMIN)
+    )
+    changes = [e["node"] for e in audit["auditLog"]["edges"] if e["node"]["action"] == "workflow.error_workflow"]
+    assert {(c["targetId"], (c["data"] or {}).get("error_workflow")) for c in changes} == {
+        (failing, handler),
+        (handler, handler),
+        (failing, None),
+    }
 
 
 async def test_unknown_foreign_and_archived_error_workflows_are_refused(
