@@ -95,7 +95,13 @@ async def plan_error_start(
         return refused(f"the error workflow {target.name!r} is archived: choose another one")
     if target.version_id is None:
         return refused(f"the error workflow {target.name!r} has no published version: publish it")
-    definition = await _definition(engine, tenant_id, target.version_id)
+    try:
+        definition = await _definition(engine, tenant_id, target.version_id)
+    except Exception:  # a version stored before today's rules, say: the failed run still fails as it would
+        log.warning("version %s of error workflow %s cannot be loaded", target.version, target_id, exc_info=True)
+        return refused(
+            f"version {target.version} of the error workflow {target.name!r} cannot be loaded: publish it again"
+        )
     value = error_input(run, name, error, failed_step)
     try:
         check_run_input(definition, value)
