@@ -14,6 +14,7 @@ from types import ModuleType
 from bench import (
     admission,
     engine,
+    error_runs,
     fanout,
     graphql_reads,
     graphql_validation,
@@ -39,6 +40,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     schemas,
     admission,
     validation,
+    error_runs,
 )
 
 
