@@ -15,6 +15,7 @@ from bench import (
     admission,
     code,
     engine,
+    error_runs,
     fanout,
     graphql_reads,
     graphql_validation,
@@ -41,6 +42,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     admission,
     validation,
     code,
+    error_runs,
 )
 
 

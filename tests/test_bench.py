@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
-from bench import admission, code, engine, graphql_reads, graphql_validation, starts, validation
+from bench import admission, code, engine, error_runs, graphql_reads, graphql_validation, starts, validation
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES
 
 pytestmark = pytest.mark.slow
@@ -35,6 +37,20 @@ async def test_the_start_benchmark_counts_what_each_start_cost() -> None:
     assert result.transactions == [1 if SERVICES else 4] * 5
     assert min(result.statements) >= 5, "the lookups and the four inserts at least"
     assert result.table().splitlines()[-1].startswith(f"| {backend} | 5 |") and "nan" not in result.table()
+
+
+async def test_the_error_runs_benchmark_finds_one_error_run_per_failure() -> None:
+    args = argparse.Namespace(
+        runs=4,
+        backend="postgres" if SERVICES else "sqlite",
+        workers=1,
+        postgres_url=POSTGRES_ADMIN_URL,
+        redis_url="redis://127.0.0.1:6379/11",
+    )
+    without, with_one = await error_runs.measure(args)
+    assert (without["error_workflow"], without["error_runs"]) == (0, 0)
+    assert (with_one["error_workflow"], with_one["error_runs"], with_one["error_runs_succeeded"]) == (1, 4, 4)
+    assert all(f["runs"] == 4 and f["p50_ms"] > 0 and f["failed_per_s"] > 0 for f in (without, with_one))
 
 
 async def test_the_admission_benchmark_times_the_claim_and_the_start_check_against_a_backlog() -> None:

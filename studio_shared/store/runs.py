@@ -33,7 +33,7 @@ class RunFilter:
     created_before: datetime | None = None
     parent_run_id: uuid.UUID | None = None
     parent_step_id: str | None = None
-    triggers: Sequence[str] = ()  # manual, webhook, schedule, message, parent (a child run), ...
+    triggers: Sequence[str] = ()  # manual, webhook, schedule, message, parent (a child run), error, ...
     started_by: uuid.UUID | None = None  # the person the run tree was started for (``Run.started_by_user``)
     top_level: bool | None = None  # True: runs no step started; False: child runs only
     test: bool | None = None  # True: test runs of drafts only; False: live runs only

@@ -92,6 +92,19 @@ TENANCY_CASES: dict[str, IdCase] = {
         "mutation($id: ID!) { archiveWorkflow(id: $id) { workflow { id archived } errors { path message code } } }",
         "workflow",
     ),
+    # The workflow and the error workflow it names: both must be the caller's (a workflow may name itself).
+    "setErrorWorkflow": IdCase(
+        "Mutation",
+        """mutation($id: ID!) { setErrorWorkflow(workflowId: $id, errorWorkflowId: $id) {
+             workflow { id errorWorkflow { id } } errors { path message code } } }""",
+        "workflow",
+    ),
+    "setDefaultErrorWorkflow": IdCase(
+        "Mutation",
+        """mutation($id: ID!) { setDefaultErrorWorkflow(errorWorkflowId: $id) {
+             tenant { id defaultErrorWorkflow { id } } errors { path message code } } }""",
+        "workflow",
+    ),
     "setUserRole": IdCase(
         "Mutation",
         """mutation($id: ID!) {

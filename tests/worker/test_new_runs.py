@@ -104,14 +104,19 @@ def test_filled_steps_name_the_same_columns_and_count_their_documents() -> None:
 
 
 def test_every_caller_builds_new_runs_with_the_one_builder() -> None:
-    """Control's starts (and through it test runs, test steps and replays) and a step's child runs."""
+    """Control's starts (and through it test runs, test steps and replays), a step's child runs and a failed run's
+    error run."""
     callers = set()
     for path in (ROOT / "studio_worker").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "new_run":
                 callers.add(path.relative_to(ROOT).as_posix())
-    assert callers == {"studio_worker/control.py", "studio_worker/engine/children.py"}
+    assert callers == {
+        "studio_worker/control.py",
+        "studio_worker/engine/children.py",
+        "studio_worker/engine/error_workflows.py",
+    }
 
 
 def test_the_definition_cache_keeps_the_most_recently_used() -> None:

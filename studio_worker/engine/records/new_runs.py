@@ -1,5 +1,5 @@
 """A new run's rows, built in one place for every caller: a start (manual, webhook, message, schedule, a test run, a
-test step, a replay) and a step's child runs.
+test step, a replay), a step's child runs and a failed run's error run (``records.error_runs``).
 
 A new run is QUEUED with one PENDING step row per node (a test step's steps may start filled in) and its first event,
 ``run.queued`` (seq 1). Core, not the ORM, on the hot path of every trigger: one statement per table, however many
