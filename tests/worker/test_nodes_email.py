@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -20,11 +21,13 @@ from studio_shared.credentials import check
 from studio_worker.nodes.base import NodeContext, NodeError
 from studio_worker.nodes.mail import email_send
 from studio_worker.nodes.services import NodeServices
-from tests.conftest import TenantFixture
-from tests.worker.engine_harness import chain, run_once
+from tests.conftest import SERVICES, TenantFixture, Workers
+from tests.worker.engine_harness import chain, load, publish, run_once, wait_for
 from tests.worker.test_nodes_io import add_credential, node, recorded_text
+from tests.worker.test_recovery import replace_workers, stop_worker
 
 pytestmark = pytest.mark.usefixtures("workers")
+__all__ = ["replace_workers"]  # the fixture, shared with the recovery tests
 PASSWORD = "smtp-pw-8c1e5a2f7d"  # must never show up in anything a run records
 USER = "mailer"
 
@@ -366,3 +369,41 @@ def test_smtp_credentials_are_checked_field_by_field() -> None:
     assert problems["value.from"] == "from must be an email address like studio@example.org"
     [half] = check("m", "smtp", {**good, "username": "u"}, None)
     assert half.message == "smtp credentials take a username and a password together, or neither"
+
+
+# -- kill -9 of the worker sending (services mode: real worker processes) -----------------------------------
+
+
+@pytest.mark.skipif(not SERVICES, reason="needs worker processes: runs in the postgres pass (make test)")
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["rcpt", "data"])
+async def test_kill_9_of_the_worker_sending_never_sends_twice(
+    state: AppState, tenant: TenantFixture, mailbox: Mailbox, replace_workers: Workers, stage: str
+) -> None:
+    """Killed before the message is handed over, the run's next worker sends it; killed while it is handed over,
+    the next worker does not send it again and says the delivery is unknown. Either way: one message."""
+    await smtp_credential(state, tenant, mailbox)
+    hold = asyncio.Event()
+    if stage == "rcpt":
+        mailbox.hold_rcpt = hold
+    else:
+        mailbox.hold_data = hold
+    workflow_id = await publish(state, tenant, chain(node("send", "email.send", **CONFIG)))
+    run, _ = await state.control.start_run(tenant.id, "test", workflow_id)
+    await asyncio.wait_for(mailbox.reached.wait(), 30)
+    owner = (await load(state, tenant.id, run.id)).run.lease_owner
+    assert owner is not None
+    victim = next(p for p in replace_workers.procs if p.pid == int(owner.split(":")[1]))
+    await stop_worker(replace_workers, victim, signal.SIGKILL)
+    mailbox.hold_rcpt = mailbox.hold_data = None
+    hold.set()
+    done = await wait_for(state, tenant.id, run.id, timeout=60)
+    assert len(mailbox.messages) == 1
+    step = done.steps["send"]
+    assert step.interruptions == 1
+    if stage == "rcpt":
+        assert done.run.status.value == "SUCCEEDED", step.error
+        assert step.output["message_id"] == parsed(mailbox.messages[0])["Message-ID"]
+    else:
+        assert done.run.status.value == "FAILED"
+        assert step.error["type"] == "EmailDeliveryUnknown", step.error
