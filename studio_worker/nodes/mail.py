@@ -70,7 +70,10 @@ def _message(
     """The message and its envelope recipients, or a NodeError saying which field to fix."""
     settings = ctx.need_services().settings
     to, cc, bcc = (_recipients(config.get(f), f) for f in ("to", "cc", "bcc"))
-    envelope = list(dict.fromkeys(address.lower() for _, address in (*to, *cc, *bcc)))
+    spellings: dict[str, str] = {}  # one envelope recipient per address (domains are case-blind), as first written
+    for _, address in (*to, *cc, *bcc):
+        spellings.setdefault(address.lower(), address)
+    envelope = list(spellings.values())
     if not envelope:
         raise NodeError("InvalidConfig", "no recipients: config.to, cc or bcc must render to at least one address")
     if len(envelope) > settings.email_max_recipients:
@@ -111,6 +114,16 @@ def _message(
             "(STUDIO_EMAIL_MAX_MESSAGE_BYTES)",
         )
     return message, envelope
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate failure behind ``exc`` (aiosmtplib wraps the implicit-TLS handshake's), if any."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None or isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _server_said(exc: aiosmtplib.SMTPResponseException) -> str:
@@ -223,7 +236,15 @@ async def _send(
             raise NodeError("Timeout", f"SMTP server {host} took longer than {timeout_s:g} s", retryable=True) from None
         except aiosmtplib.SMTPServerDisconnected:
             raise NodeError("ConnectionError", f"SMTP server {host} closed the connection", retryable=True) from None
-        except aiosmtplib.SMTPException as exc:  # no STARTTLS offered, no AUTH method in common, TLS failures
+        except (aiosmtplib.SMTPException, ssl.SSLCertVerificationError) as exc:
+            certificate = _certificate_error(exc)
+            if certificate is not None:
+                raise NodeError(
+                    "TlsCertificateInvalid",
+                    f"SMTP server {host}: {certificate.verify_message or 'certificate verify failed'}; its "
+                    f"certificate must name {host} and chain to a certificate authority the worker trusts",
+                ) from None
+            # no STARTTLS offered, no AUTH method in common, other TLS failures
             raise NodeError("SmtpError", f"SMTP server {host}: {str(exc)[:MAX_ERROR_CHARS]}") from None
         except (ssl.SSLError, OSError) as exc:
             raise NodeError("ConnectionError", f"SMTP server {host}: {exc}"[:MAX_ERROR_CHARS], retryable=True) from None

@@ -427,7 +427,13 @@ async def sql_query(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError) as exc:
         raise NodeError("ConnectionError", redact(f"database {host}: {exc}"), retryable=True) from None
     finally:
-        conn.terminate()
+        try:
+            await asyncio.wait_for(conn.close(), 2)
+        except asyncio.CancelledError:
+            conn.terminate()
+            raise
+        except Exception:  # a connection stuck mid-statement (the client timeout): drop it
+            conn.terminate()
     return NodeResult(output=output)
 
 

@@ -8,6 +8,7 @@ import email
 import email.policy
 import signal
 import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from studio_worker.nodes.base import NodeContext, NodeError
 from studio_worker.nodes.mail import email_send
 from studio_worker.nodes.services import NodeServices
 from tests.conftest import SERVICES, TenantFixture, Workers
+from tests.tls_certs import ThrowawayCA
 from tests.worker.engine_harness import chain, load, publish, run_once, wait_for
 from tests.worker.test_nodes_io import add_credential, node, recorded_text
 from tests.worker.test_recovery import replace_workers, stop_worker
@@ -407,3 +409,62 @@ async def test_kill_9_of_the_worker_sending_never_sends_twice(
     else:
         assert done.run.status.value == "FAILED"
         assert step.error["type"] == "EmailDeliveryUnknown", step.error
+
+
+# -- TLS: STARTTLS and implicit TLS against servers with certificates of a test CA --------------------------------
+
+
+@pytest.fixture(scope="module")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> ThrowawayCA:
+    return ThrowawayCA.create(tmp_path_factory.mktemp("ca"))
+
+
+async def tls_server(box: Mailbox, context: ssl.SSLContext, implicit: bool) -> asyncio.Server:
+    def protocol() -> SMTP:
+        if implicit:  # the whole connection is TLS (aiosmtpd cannot tell, so it is told AUTH needs no STARTTLS)
+            return SMTP(box, hostname="mail.test", authenticator=authenticate, auth_require_tls=False)
+        return SMTP(box, hostname="mail.test", authenticator=authenticate, tls_context=context, require_starttls=True)
+
+    server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0, ssl=context if implicit else None)
+    box.port = server.sockets[0].getsockname()[1]
+    return server
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_tls_sends_with_a_verified_certificate_and_refuses_any_other(
+    state: AppState,
+    tenant: TenantFixture,
+    step: Any,
+    test_ca: ThrowawayCA,
+    monkeypatch: pytest.MonkeyPatch,
+    security: str,
+) -> None:
+    """AUTH happens inside TLS (the server requires it); an untrusted CA or another name fails before any mail."""
+    box = Mailbox()
+    good = await tls_server(box, test_ca.server_context("127.0.0.1"), implicit=security == "tls")
+    try:
+        await smtp_credential(state, tenant, box, name=f"tls-{security}", security=security)
+        config = {**CONFIG, "credential": f"tls-{security}", "timeout_s": 5}
+        with pytest.raises(NodeError) as untrusted:  # the system's CAs do not know the test CA
+            await email_send(await step(), config)
+        assert untrusted.value.type == "TlsCertificateInvalid", untrusted.value.as_dict()
+        assert untrusted.value.retryable is False
+        assert box.messages == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.ca_file))
+        output = (await email_send(await step(), config)).output
+        assert output["accepted"] == ["ada@example.org"]
+        assert len(box.messages) == 1
+    finally:
+        good.close()
+        await good.wait_closed()
+    other = await tls_server(box, test_ca.server_context("other.test"), implicit=security == "tls")
+    try:
+        await smtp_credential(state, tenant, box, name=f"tls-{security}-other", security=security)
+        with pytest.raises(NodeError) as mismatch:
+            await email_send(await step(), {**config, "credential": f"tls-{security}-other"})
+        assert mismatch.value.type == "TlsCertificateInvalid", mismatch.value.as_dict()
+        assert "127.0.0.1" in mismatch.value.message
+        assert len(box.messages) == 1
+    finally:
+        other.close()
+        await other.wait_closed()

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import ssl
 import struct
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,8 +21,9 @@ from studio_gql.state import AppState
 from studio_shared.credentials import check
 from studio_worker.nodes.base import NodeContext, NodeError
 from studio_worker.nodes.services import NodeServices
-from studio_worker.nodes.sql import STUDIO_DATABASE, sql_query, to_json, translate
+from studio_worker.nodes.sql import STUDIO_DATABASE, _tls, sql_query, to_json, translate
 from tests.conftest import POSTGRES_ADMIN_URL, TenantFixture, missing_service
+from tests.tls_certs import ThrowawayCA
 from tests.worker.engine_harness import chain, run_once
 from tests.worker.test_nodes_io import add_credential, node, recorded_text
 
@@ -443,3 +446,32 @@ def test_postgres_credentials_are_checked_field_by_field() -> None:
     }
     assert problems == {"value.host", "value.sslmode"}
     assert {p.dotted for p in check("m", "postgres", {"host": "h"}, None)} == {"value"}
+
+
+async def test_verify_full_checks_the_credentials_host_name_on_the_checked_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg is handed the checked address; verify-full still checks the certificate against the host name."""
+    ca = ThrowawayCA.create(tmp_path)
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0, ssl=ca.server_context("db.test"))
+    port = server.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+
+    async def handshake(context: ssl.SSLContext | bool) -> None:
+        transport, _ = await loop.create_connection(
+            asyncio.Protocol, "127.0.0.1", port, ssl=context, server_hostname="127.0.0.1"
+        )  # what asyncpg does with host=<address>
+        transport.close()
+
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):  # the test CA is not trusted yet
+            await handshake(_tls("verify-full", "db.test"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca.ca_file))
+        await handshake(_tls("verify-full", "db.test"))
+        with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
+            await handshake(_tls("verify-full", "other.test"))
+        await handshake(_tls("require", "other.test"))  # require encrypts without checking
+        assert _tls("disable", "db.test") is False
+    finally:
+        server.close()
+        await server.wait_closed()
