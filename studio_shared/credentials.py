@@ -89,9 +89,8 @@ KINDS: dict[str, dict[str, Any]] = {
             "host": {**_HOST, "title": "Host", "description": "SMTP server name or address, e.g. smtp.example.org."},
             "port": {
                 **_PORT,
-                "default": 587,
                 "title": "Port",
-                "description": "587 for STARTTLS, 465 for TLS, 25 plain.",
+                "description": "Leave empty for the security's usual port: 587 for starttls, 465 for tls, 25 for none.",
             },
             "security": {
                 "type": "string",

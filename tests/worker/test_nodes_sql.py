@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import ssl
 import struct
+import sys
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,12 +24,14 @@ from studio_shared.credentials import check
 from studio_worker.nodes.base import NodeContext, NodeError
 from studio_worker.nodes.services import NodeServices
 from studio_worker.nodes.sql import STUDIO_DATABASE, _tls, sql_query, to_json, translate
-from tests.conftest import POSTGRES_ADMIN_URL, TenantFixture, missing_service
+from tests.conftest import POSTGRES_ADMIN_URL, SERVICES, TenantFixture, Workers, missing_service
 from tests.tls_certs import ThrowawayCA
-from tests.worker.engine_harness import chain, run_once
+from tests.worker.engine_harness import chain, load, publish, run_once, wait_for
 from tests.worker.test_nodes_io import add_credential, node, recorded_text
+from tests.worker.test_recovery import replace_workers, stop_worker
 
 pytestmark = pytest.mark.usefixtures("workers")
+__all__ = ["replace_workers"]  # the fixture, shared with the recovery tests
 PASSWORD = "pg-pw-5e0b7c93a1"  # the server trusts 127.0.0.1, so it is never checked; it must never be recorded
 INJECTIONS = [
     "'; DROP TABLE items; --",
@@ -258,7 +262,7 @@ async def step(state: AppState, tenant: TenantFixture) -> AsyncIterator[Any]:
 
 
 async def test_a_million_rows_are_capped_at_the_limit_in_bounded_memory(
-    state: AppState, tenant: TenantFixture, sql_database: str, step: Any
+    state: AppState, tenant: TenantFixture, sql_database: str, step: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await pg_credential(state, tenant, sql_database)
     ctx = await step()
@@ -272,7 +276,9 @@ async def test_a_million_rows_are_capped_at_the_limit_in_bounded_memory(
     assert output["row_count"] == len(output["rows"]) == 1000
     assert output["truncated"] is True
     assert output["rows"][-1]["g"] == 1000
-    assert peak < 16 * 1024 * 1024, f"peak {peak} bytes: the rows past the limit were read"  # all: ~150 MB
+    assert peak < 16 * 1024 * 1024, f"peak {peak} bytes: the rows past the limit were read"  # all of it: ~390 MB
+    with capsys.disabled():
+        sys.stdout.write(f"\nsql.query over 1,000,000 rows, row_limit 1000: peak Python allocations {peak:,} bytes\n")
     exact = (await sql_query(ctx, {**config, "sql": "SELECT g FROM generate_series(1, 1000) g"})).output
     assert exact["row_count"] == 1000 and exact["truncated"] is False  # exactly the limit is not truncated
     small = await step({"sql_max_result_bytes": 2048})
@@ -475,3 +481,59 @@ async def test_verify_full_checks_the_credentials_host_name_on_the_checked_addre
     finally:
         server.close()
         await server.wait_closed()
+
+
+# -- kill -9 of the worker running a statement (services mode: real worker processes) -----------------------------
+
+
+async def statement_running(database: str) -> bool:
+    conn = await asyncpg.connect(server_url(database))
+    try:
+        found = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 "
+            "AND query LIKE '%pg_sleep%' AND state = 'active'",
+            database,
+            "workflow-studio sql.query",
+        )
+        return bool(found)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.skipif(not SERVICES, reason="needs worker processes: runs in the postgres pass (make test)")
+@pytest.mark.slow
+@pytest.mark.parametrize("read_only", [True, False])
+async def test_kill_9_of_the_worker_running_a_statement(
+    state: AppState, tenant: TenantFixture, sql_database: str, replace_workers: Workers, read_only: bool
+) -> None:
+    """The next worker runs the statement again; a write cut off before its commit was rolled back with the dead
+    connection, so it is done once (a write killed after its commit would be done twice: at least once)."""
+    await pg_credential(state, tenant, sql_database)
+    sql = (
+        "SELECT count(*) AS n FROM items, pg_sleep(1.5)"
+        if read_only
+        else "INSERT INTO items (name) SELECT 'once' FROM pg_sleep(1.5) RETURNING name"
+    )
+    query = node("q", "sql.query", credential="db", sql=sql, read_only=read_only)
+    workflow_id = await publish(state, tenant, chain(query))
+    run, _ = await state.control.start_run(tenant.id, "test", workflow_id)
+    deadline = asyncio.get_running_loop().time() + 30
+    while not await statement_running(sql_database):
+        assert asyncio.get_running_loop().time() < deadline, "the statement never started"
+        await asyncio.sleep(0.05)
+    owner = (await load(state, tenant.id, run.id)).run.lease_owner
+    assert owner is not None
+    victim = next(p for p in replace_workers.procs if p.pid == int(owner.split(":")[1]))
+    await stop_worker(replace_workers, victim, signal.SIGKILL)
+    done = await wait_for(state, tenant.id, run.id, timeout=60)
+    assert done.run.status.value == "SUCCEEDED", done.steps["q"].error
+    assert done.steps["q"].interruptions == 1
+    if read_only:
+        assert done.steps["q"].output["rows"] == [{"n": 2}]
+    else:
+        assert done.steps["q"].output["rows"] == [{"name": "once"}]
+        conn = await asyncpg.connect(server_url(sql_database))
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM items WHERE name = 'once'") == 1
+        finally:
+            await conn.close()
