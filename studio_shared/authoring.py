@@ -65,6 +65,7 @@ _OWN_NAMES: dict[tuple[str, str], frozenset[str] | None] = {
     ("loop", "input"): frozenset({"iteration", "previous"}),
     ("loop", "until"): frozenset({"output", "iteration"}),
     ("human.approval", "form_schema"): None,
+    ("sql.query", "sql"): None,  # SQL text: values go in through params, never through the text
 }
 _TYPE_WORDS = {
     "string": "text",

@@ -120,6 +120,12 @@ def translate(sql: str) -> tuple[str, list[str]]:
             else:
                 out.append(c)
                 i += 1
+        elif c == "{" and sql.startswith("{{", i):
+            raise NodeError(
+                "InvalidSql",
+                "the SQL is not a template: write :name where a value goes, and give it in params "
+                '(e.g. params {"name": "{{ input.name }}"})',
+            )
         elif c == ":":
             if sql.startswith("::", i):
                 out.append("::")

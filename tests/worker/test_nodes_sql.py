@@ -20,7 +20,9 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from studio_gql.state import AppState
+from studio_shared.authoring import check_templates
 from studio_shared.credentials import check
+from studio_shared.schemas import load_registry
 from studio_worker.nodes.base import NodeContext, NodeError
 from studio_worker.nodes.services import NodeServices
 from studio_worker.nodes.sql import STUDIO_DATABASE, _tls, sql_query, to_json, translate
@@ -382,6 +384,7 @@ async def test_the_password_never_reaches_an_error(state: AppState, tenant: Tena
         ({"sql": "SELECT :n::int", "params": {}}, "InvalidConfig"),
         ({"sql": "SELECT 1", "params": {"n": 1}}, "InvalidConfig"),
         ({"sql": "SELECT $1", "params": {}}, "InvalidSql"),
+        ({"sql": "SELECT * FROM items WHERE name = {{ input.name }}"}, "InvalidSql"),
         ({"sql": "SELECT * FROM nowhere"}, "SqlError"),
         ({"sql": "SELECT 1; SELECT 2"}, "SqlError"),
     ],
@@ -426,6 +429,15 @@ async def test_parameters_take_the_type_the_statement_needs(
         "a": [1, 2],
         "s": "3",
     }
+
+
+def test_the_sql_is_not_checked_as_a_template() -> None:
+    """A SQL text holding {% or {{ in a literal is not a broken template: publishing it raises no template problem."""
+    sql = "SELECT '{{1,2},{3,4}}'::int[][] AS grid, '{% raw' AS text WHERE :x = 1"
+    definition = chain(node("q", "sql.query", credential="db", sql=sql, params={"x": "{{ input.x }}"}))
+    assert check_templates(definition, load_registry()) == []
+    broken = chain(node("q", "sql.query", credential="db", sql="SELECT :x", params={"x": "{{ nope.x }}"}))
+    assert [p.dotted for p in check_templates(broken, load_registry())] == ["nodes[1].config.params.x"]
 
 
 def test_named_parameters_skip_literals_comments_and_casts() -> None:
