@@ -33,9 +33,14 @@ async def claim(conn: AsyncConnection, row: dict[str, Any]) -> tuple[str, Any]:
     return PENDING, None
 
 
-async def mark(conn: AsyncConnection, tenant_id: uuid.UUID, send_id: uuid.UUID, state: str, output: Any = None) -> None:
-    await conn.execute(
+async def advance(
+    conn: AsyncConnection, tenant_id: uuid.UUID, send_id: uuid.UUID, before: str, after: str, output: Any = None
+) -> bool:
+    """Move the send from ``before`` to ``after``; False when it is no longer ``before`` (another execution of the
+    step, a worker whose lease had expired, moved it first): only one execution ever hands the message over."""
+    result = await conn.execute(
         sends.update()
-        .where(sends.c.tenant_id == tenant_id, sends.c.id == send_id)
-        .values(state=state, output=output, updated_at=utcnow())
+        .where(sends.c.tenant_id == tenant_id, sends.c.id == send_id, sends.c.state == before)
+        .values(state=after, output=output, updated_at=utcnow())
     )
+    return bool(result.rowcount == 1)

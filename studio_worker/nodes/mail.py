@@ -23,6 +23,7 @@ from email.utils import formatdate, getaddresses
 from typing import Any
 
 import aiosmtplib
+from sqlalchemy.exc import IntegrityError
 
 from studio_shared.credentials import EMAIL_ADDRESS, ResolvedCredential
 from studio_shared.store import email_sends
@@ -148,8 +149,12 @@ async def email_send(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
         "message_id": message_id,
         "recipients": len(envelope),
     }
-    async with services.db.begin() as conn:
-        state, recorded = await email_sends.claim(conn, row)
+    try:
+        async with services.db.begin() as conn:
+            state, recorded = await email_sends.claim(conn, row)
+    except IntegrityError:  # another execution of the step claimed it between our read and our insert
+        async with services.db.begin() as conn:
+            state, recorded = await email_sends.claim(conn, row)
     if state == email_sends.SENT:
         ctx.log(f"already sent as {message_id}: not sent again")
         return NodeResult(output=recorded)
@@ -215,7 +220,12 @@ async def _send(
                     "RecipientsRefused", f"the server refused every recipient: {first['code']} {first['message']}"
                 )
             async with services.db.begin() as conn:
-                await email_sends.mark(conn, ctx.tenant_id, send_id, email_sends.DATA)
+                mine = await email_sends.advance(conn, ctx.tenant_id, send_id, email_sends.PENDING, email_sends.DATA)
+            if not mine:  # another execution of this step (a worker presumed dead) is handing it over
+                raise NodeError(
+                    "EmailDeliveryUnknown",
+                    f"another execution of this step is sending {message['Message-ID']}; it is not sent twice",
+                )
             handed_over = True
             await smtp.data(message.as_bytes())
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
@@ -228,7 +238,7 @@ async def _send(
         except aiosmtplib.SMTPResponseException as exc:
             if handed_over:  # the server answered DATA with a refusal: nothing was delivered, a retry may send
                 async with services.db.begin() as conn:
-                    await email_sends.mark(conn, ctx.tenant_id, send_id, email_sends.PENDING)
+                    await email_sends.advance(conn, ctx.tenant_id, send_id, email_sends.DATA, email_sends.PENDING)
             raise NodeError(
                 "SmtpRefused", f"{host} answered {_server_said(exc)}", retryable=400 <= exc.code < 500
             ) from None
@@ -253,7 +263,7 @@ async def _send(
         sock.close()
     output = {"message_id": str(message["Message-ID"]), "accepted": accepted, "refused": refused}
     async with services.db.begin() as conn:
-        await email_sends.mark(conn, ctx.tenant_id, send_id, email_sends.SENT, output)
+        await email_sends.advance(conn, ctx.tenant_id, send_id, email_sends.DATA, email_sends.SENT, output)
     ctx.log(f"sent {output['message_id']} through {host} to {len(accepted)} recipient(s), {len(refused)} refused")
     return output
 

@@ -43,12 +43,14 @@ class Mailbox:
     hold_data: asyncio.Event | None = None  # when set: DATA stores the message, then waits before answering
     reached: asyncio.Event = field(default_factory=asyncio.Event)
     refuse: set[str] = field(default_factory=set)
+    held: int = 0  # sessions that waited at RCPT
     port: int = 0
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if self.hold_rcpt is not None:
+            self.held += 1
             self.reached.set()
             await self.hold_rcpt.wait()
         if address in self.refuse:
@@ -90,6 +92,7 @@ def empty(mailbox: Mailbox) -> None:
     mailbox.hold_rcpt = mailbox.hold_data = None
     mailbox.reached = asyncio.Event()
     mailbox.refuse = set()
+    mailbox.held = 0
 
 
 async def smtp_credential(
@@ -237,6 +240,27 @@ async def test_a_step_stopped_before_handing_the_message_over_sends_it_once(
     mailbox.hold_rcpt.set()
     mailbox.hold_rcpt = None
     await email_send(ctx, dict(CONFIG))
+    assert len(mailbox.messages) == 1
+
+
+async def test_two_executions_at_once_send_once(
+    state: AppState, tenant: TenantFixture, mailbox: Mailbox, step: Any
+) -> None:
+    """A worker presumed dead (its lease expired) still sending while another executes the step: one of them hands
+    the message over, the other stops before DATA."""
+    await smtp_credential(state, tenant, mailbox)
+    ctx = await step()
+    mailbox.hold_rcpt = asyncio.Event()
+    both = [asyncio.create_task(email_send(ctx, dict(CONFIG))) for _ in range(2)]
+    for _ in range(600):
+        if mailbox.held == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert mailbox.held == 2, "both executions reached the server"
+    mailbox.hold_rcpt.set()
+    outcomes = await asyncio.gather(*both, return_exceptions=True)
+    errors = [o for o in outcomes if isinstance(o, NodeError)]
+    assert [e.type for e in errors] == ["EmailDeliveryUnknown"], outcomes
     assert len(mailbox.messages) == 1
 
 
