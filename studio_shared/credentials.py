@@ -119,6 +119,7 @@ KINDS: dict[str, dict[str, Any]] = {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 200,
+                "pattern": "^[^\\x00-\\x1f\\x7f]+$",  # no line breaks: it goes into the From header
                 "title": "From name",
                 "description": "Display name of the sender (optional).",
             },

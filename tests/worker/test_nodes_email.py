@@ -393,6 +393,10 @@ def test_smtp_credentials_are_checked_field_by_field() -> None:
     }
     assert set(problems) == {"value.security", "value.port", "value.host", "value.from"}
     assert problems["value.from"] == "from must be an email address like studio@example.org"
+    assert [p.dotted for p in check("m", "smtp", {**good, "from_name": "Ops\r\nBcc: x@example.org"}, None)] == [
+        "value.from_name"
+    ]
+    assert check("m", "smtp", {**good, "from_name": "Ops, \"Team\" é"}, None) == []
     [half] = check("m", "smtp", {**good, "username": "u"}, None)
     assert half.message == "smtp credentials take a username and a password together, or neither"
 
