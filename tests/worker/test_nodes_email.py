@@ -396,7 +396,7 @@ def test_smtp_credentials_are_checked_field_by_field() -> None:
     assert [p.dotted for p in check("m", "smtp", {**good, "from_name": "Ops\r\nBcc: x@example.org"}, None)] == [
         "value.from_name"
     ]
-    assert check("m", "smtp", {**good, "from_name": "Ops, \"Team\" é"}, None) == []
+    assert check("m", "smtp", {**good, "from_name": 'Ops, "Team" é'}, None) == []
     [half] = check("m", "smtp", {**good, "username": "u"}, None)
     assert half.message == "smtp credentials take a username and a password together, or neither"
 
