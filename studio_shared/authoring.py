@@ -66,6 +66,7 @@ _OWN_NAMES: dict[tuple[str, str], frozenset[str] | None] = {
     ("loop", "until"): frozenset({"output", "iteration"}),
     ("human.approval", "form_schema"): None,
     ("code", "source"): None,  # the step's own program, passed as written
+    ("sql.query", "sql"): None,  # SQL text: values go in through params, never through the text
 }
 _TYPE_WORDS = {
     "string": "text",

@@ -67,6 +67,30 @@ async def test_value_is_write_only_and_encrypted_at_rest(
             ["value", "base_url"],
             "",
         ),
+        (
+            {
+                "name": "x",
+                "kind": "smtp",
+                "value": {"host": "smtp.example.org", "from": "a@example.org", "password": CANARY},
+            },
+            ["value"],
+            "a username and a password together, or neither",
+        ),
+        (
+            {"name": "x", "kind": "smtp", "value": {"host": f"{CANARY} x", "from": "a@example.org"}},
+            ["value", "host"],
+            "host must be a host name or IP address",
+        ),
+        (
+            {"name": "x", "kind": "postgres", "value": {"host": "db", "database": "d", "password": CANARY}},
+            ["value"],
+            "postgres credentials need host, database, user",
+        ),
+        (
+            {"name": "x", "kind": "postgres", "value": {"host": "db", "database": "d", "user": "u", "dsn": CANARY}},
+            ["value"],
+            "postgres credentials take only: host, port, database, user, password, sslmode",
+        ),
         ({"name": "../etc", "kind": "bearer", "value": {"token": CANARY}}, ["name"], "letters, digits"),
         (
             {"name": "x", "kind": "bearer", "value": {"token": CANARY}, "allowedHosts": ["http://a"]},

@@ -26,12 +26,15 @@ export function uiSchemaFor(schema: Schema): UiSchema {
     );
     if (shapeless || freeObject || complex || prop["x-json-schema"]) {
       ui[name] = { "ui:field": "json" };
-    } else if (widget === "template" || prop["x-ui-multiline"]) {
+    } else if (widget === "template") {
       ui[name] = {
         "ui:widget": "template",
         "ui:placeholder": "{{ input.… }}",
         "ui:options": { multiline: !!prop["x-ui-multiline"] },
       };
+    } else if (prop["x-ui-multiline"]) {
+      // Long text that is not a template (sql.query's SQL): a plain text area, no {{ }} suggestions.
+      ui[name] = { "ui:widget": "textarea", "ui:options": { rows: 6 } };
     }
   }
   return ui;
