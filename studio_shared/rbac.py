@@ -47,6 +47,7 @@ class Permission(StrEnum):
     USER_MANAGE = "user:manage"
     APIKEY_MANAGE = "apikey:manage"
     AUDIT_READ = "audit:read"
+    TENANT_MANAGE = "tenant:manage"  # the tenant's own settings (its default error workflow)
 
 
 # What each role adds on top of the role below it.
@@ -67,7 +68,13 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.ADMIN: frozenset(
-        {Permission.CREDENTIAL_MANAGE, Permission.USER_MANAGE, Permission.APIKEY_MANAGE, Permission.AUDIT_READ}
+        {
+            Permission.CREDENTIAL_MANAGE,
+            Permission.USER_MANAGE,
+            Permission.APIKEY_MANAGE,
+            Permission.AUDIT_READ,
+            Permission.TENANT_MANAGE,
+        }
     ),
 }
 

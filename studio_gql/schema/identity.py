@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.exceptions import StrawberryGraphQLError
@@ -22,12 +22,45 @@ from studio_shared.errors import Problem, Unauthenticated, ValidationFailed
 from studio_shared.rbac import Permission, Role, permissions_for
 from studio_shared.store import api_keys, audit, tenants
 
+if TYPE_CHECKING:
+    from studio_gql.schema.workflows import Workflow
+
 
 @strawberry.type(description="A tenant: the boundary of every workflow, run and secret.")
 class Tenant:
     id: strawberry.ID
     slug: str
     name: str
+    _default_error_workflow_id: strawberry.Private[uuid.UUID | None] = None
+
+    @classmethod
+    def from_model(cls, row: models.Tenant) -> Tenant:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            slug=row.slug,
+            name=row.name,
+            _default_error_workflow_id=row.default_error_workflow_id,
+        )
+
+    @strawberry.field(
+        description="The workflow started when a live top-level run of a workflow without an error workflow of its "
+        "own fails (setDefaultErrorWorkflow), or null. Null too once that workflow is gone."
+    )
+    async def default_error_workflow(
+        self, info: Info
+    ) -> Annotated[Workflow, strawberry.lazy("studio_gql.schema.workflows")] | None:
+        from studio_gql.schema.workflows import Workflow
+
+        if self._default_error_workflow_id is None:
+            return None
+        row = await info.context.loaders.workflow.load(self._default_error_workflow_id)
+        return Workflow.from_model(row) if row else None
+
+
+@strawberry.type
+class TenantPayload:
+    tenant: Tenant | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="A person who can log in.")
@@ -183,7 +216,7 @@ class IdentityQuery:
         user = await info.context.loaders.user.load(principal.user_id) if principal.user_id else None
         return Viewer(
             user=User.from_model(user) if user else None,
-            tenant=Tenant(id=strawberry.ID(str(tenant.id)), slug=tenant.slug, name=tenant.name),
+            tenant=Tenant.from_model(tenant),
             role=principal.role,
             permissions=sorted(p.value for p in permissions_for(principal.role)),
         )

@@ -449,6 +449,39 @@ class Run:
         row = await info.context.loaders.run.load(self._parent_run_id)
         return Run.from_model(row) if row else None
 
+    @strawberry.field(
+        description="The error run this run's failure started (its workflow's error workflow, else the tenant's "
+        "default), if any; the run's `RUN_ERROR_WORKFLOW` event says why none started. Null once that run is deleted."
+    )
+    async def error_run(self, info: Info) -> Run | None:
+        if self._row.error_run_id is None:
+            return None
+        row = await info.context.loaders.run.load(self._row.error_run_id)
+        return Run.from_model(row) if row else None
+
+    @strawberry.field(
+        description="For an error run (trigger `error`): the failed run that started it. Null for any other run, and "
+        "once that run is deleted."
+    )
+    async def failed_run(self, info: Info) -> Run | None:
+        failed_id = failed_run_id(self._row)
+        if failed_id is None:
+            return None
+        row = await info.context.loaders.run.load(failed_id)
+        return Run.from_model(row) if row else None
+
+
+def failed_run_id(row: models.Run) -> uuid.UUID | None:
+    """An error run's failed run, from its idempotency key ``error:<failed run id>`` (a plain column: a page of runs
+    reads it without their documents)."""
+    key = row.idempotency_key
+    if row.trigger != "error" or key is None or not key.startswith("error:"):
+        return None
+    try:
+        return uuid.UUID(key.removeprefix("error:"))
+    except ValueError:
+        return None
+
 
 MAX_FILTER_VALUES = 10  # statuses and trigger kinds a filter may list
 MAX_TRIGGER_LENGTH = 32  # the width of runs.trigger

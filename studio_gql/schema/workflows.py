@@ -12,8 +12,9 @@ from studio_gql.context import Info
 from studio_gql.errors import UserError, payload
 from studio_gql.permissions import needs
 from studio_gql.schema.common import JSON, Connection, connection, parse_id, require_id
+from studio_gql.schema.identity import Tenant, TenantPayload
 from studio_shared.db import models
-from studio_shared.errors import Conflict, Problem
+from studio_shared.errors import Conflict, Problem, ValidationFailed
 from studio_shared.rbac import Permission
 from studio_shared.store import runs as runs_store
 from studio_shared.store import workflows as store
@@ -53,6 +54,7 @@ class Workflow:
     archived: bool
     created_at: datetime
     updated_at: datetime
+    _error_workflow_id: strawberry.Private[uuid.UUID | None] = None
 
     @classmethod
     def from_model(cls, row: models.Workflow) -> Workflow:
@@ -65,7 +67,18 @@ class Workflow:
             archived=row.archived,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            _error_workflow_id=row.error_workflow_id,
         )
+
+    @strawberry.field(
+        description="The workflow started when a live top-level run of this one fails (setErrorWorkflow), or null: "
+        "then the tenant's default (`Tenant.defaultErrorWorkflow`) applies. Null too once that workflow is gone."
+    )
+    async def error_workflow(self, info: Info) -> Workflow | None:
+        if self._error_workflow_id is None:
+            return None
+        row = await info.context.loaders.workflow.load(self._error_workflow_id)
+        return Workflow.from_model(row) if row else None
 
     @strawberry.field(
         description="Webhooks that start this workflow (their secrets are never shown again). A webhook's id is in "
@@ -188,6 +201,14 @@ def _workflow_errors(errors: list[UserError]) -> WorkflowPayload:
     return WorkflowPayload(errors=errors)
 
 
+def _error_workflow_id(value: strawberry.ID) -> uuid.UUID:
+    """A malformed error workflow id reads exactly like an unknown one."""
+    parsed = parse_id(value)
+    if parsed is None:
+        raise ValidationFailed.one(["errorWorkflowId"], f"workflow {str(value)!r} not found", "NOT_FOUND")
+    return parsed
+
+
 @strawberry.type
 class WorkflowMutation:
     @strawberry.mutation(
@@ -245,6 +266,41 @@ class WorkflowMutation:
         return WorkflowVersionPayload(
             version=WorkflowVersion.from_model(row), problems=[UserError.from_problem(p) for p in found]
         )
+
+    @strawberry.mutation(
+        description="Name the workflow's error workflow (null: none of its own, the tenant's default applies): when a "
+        "live top-level run of it fails (a step's timeout included), the error workflow's latest published version "
+        "starts once with the failed run as its input (trigger `error`). A workflow of another tenant reads as "
+        "unknown (NOT_FOUND under errorWorkflowId); an archived one is refused. Runs of the error workflow never "
+        "start an error workflow themselves, so a workflow may name itself.",
+        extensions=needs(Permission.WORKFLOW_WRITE),
+    )
+    @payload(_workflow_errors)
+    async def set_error_workflow(
+        self, info: Info, workflow_id: strawberry.ID, error_workflow_id: strawberry.ID | None = None
+    ) -> WorkflowPayload:
+        ctx = info.context
+        target = None if error_workflow_id is None else _error_workflow_id(error_workflow_id)
+        async with ctx.state.sessions.begin() as s:
+            row = await store.set_error_workflow(
+                s, ctx.tenant_id, ctx.require_principal(), require_id(workflow_id, "workflow"), target
+            )
+        return WorkflowPayload(workflow=Workflow.from_model(row))
+
+    @strawberry.mutation(
+        description="Set the tenant's default error workflow (null: none), started for failed live top-level runs of "
+        "workflows that name no error workflow of their own. ADMIN (tenant:manage).",
+        extensions=needs(Permission.TENANT_MANAGE),
+    )
+    @payload(lambda errors: TenantPayload(errors=errors))
+    async def set_default_error_workflow(
+        self, info: Info, error_workflow_id: strawberry.ID | None = None
+    ) -> TenantPayload:
+        ctx = info.context
+        target = None if error_workflow_id is None else _error_workflow_id(error_workflow_id)
+        async with ctx.state.sessions.begin() as s:
+            row = await store.set_default_error_workflow(s, ctx.tenant_id, ctx.require_principal(), target)
+        return TenantPayload(tenant=Tenant.from_model(row))
 
     @strawberry.mutation(
         description="Archive a workflow: it leaves the default list and can no longer be edited, published or "

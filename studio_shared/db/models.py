@@ -47,6 +47,9 @@ class Tenant(Base, Timestamps):
     max_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     max_run_output_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     max_live_runs: Mapped[int | None]  # overrides Settings.max_live_runs_per_tenant
+    # The workflow started when a live top-level run of a workflow without an error workflow of its own fails.
+    # No foreign key (it would close a cycle with workflows.tenant_id): the API checks it is one of this tenant's.
+    default_error_workflow_id: Mapped[uuid.UUID | None]
 
 
 class User(Tenanted, Timestamps, Base):
@@ -96,6 +99,9 @@ class Workflow(Tenanted, Timestamps, Base):
     revision: Mapped[int] = mapped_column(default=1)  # bumped on every draft edit: optimistic concurrency
     archived: Mapped[bool] = mapped_column(default=False)
     created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
+    # Started when a live top-level run of this workflow fails (null: the tenant's default). Checked, not a
+    # foreign key: the API takes only a workflow of the same tenant; the engine resolves it when a run fails.
+    error_workflow_id: Mapped[uuid.UUID | None]
 
 
 class WorkflowVersion(Tenanted, Base):
@@ -212,6 +218,8 @@ class Run(Tenanted, Timestamps, Base):
     signal: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The error run this run's failure started (written in its final transaction); its trigger data names this run.
+    error_run_id: Mapped[uuid.UUID | None]
 
 
 class Step(Tenanted, Timestamps, Base):

@@ -32,6 +32,9 @@ class EventKind(StrEnum):
     RUN_SUCCEEDED = "run.succeeded"
     RUN_FAILED = "run.failed"
     RUN_CANCELLED = "run.cancelled"
+    # A live top-level run failed and names an error workflow: whether an error run started (its id) or why not.
+    # Written in the failed run's final transaction, just before its ``run.failed``.
+    RUN_ERROR_WORKFLOW = "run.error_workflow"
     STEP_STARTED = "step.started"
     STEP_INTERRUPTED = "step.interrupted"
     STEP_WAITING = "step.waiting"

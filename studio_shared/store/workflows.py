@@ -287,3 +287,61 @@ async def latest_versions(
         .where(v.tenant_id == tenant_id, v.test.is_(False))
     )
     return {row.workflow_id: row for row in rows}
+
+
+async def _error_target(s: AsyncSession, tenant_id: uuid.UUID, target_id: uuid.UUID | None) -> None:
+    """An error workflow must be a workflow of this tenant that is not archived (another tenant's id reads as
+    unknown, exactly like an id that names nothing)."""
+    if target_id is None:
+        return
+    target = await get(s, tenant_id, target_id)
+    if target is None:
+        raise ValidationFailed.one(["errorWorkflowId"], f"workflow {str(target_id)!r} not found", "NOT_FOUND")
+    if target.archived:
+        raise Conflict("the error workflow is archived; it can no longer start runs", ["errorWorkflowId"])
+
+
+async def set_error_workflow(
+    s: AsyncSession, tenant_id: uuid.UUID, actor: Principal, workflow_id: uuid.UUID, error_workflow_id: uuid.UUID | None
+) -> models.Workflow:
+    """Name the workflow started when a live top-level run of this one fails (None: the tenant's default). A workflow
+    may name itself: an error run never starts an error workflow, so no chain of them can loop."""
+    workflow = await require(s, tenant_id, workflow_id)
+    if workflow.archived and error_workflow_id is not None:
+        raise Conflict("the workflow is archived; it can no longer be edited", ["workflowId"])
+    await _error_target(s, tenant_id, error_workflow_id)
+    if workflow.error_workflow_id != error_workflow_id:
+        workflow.error_workflow_id = error_workflow_id
+        workflow.updated_at = utcnow()
+        audit.record(
+            s,
+            tenant_id,
+            actor.actor,
+            "workflow.error_workflow",
+            ("workflow", workflow_id),
+            {"error_workflow": str(error_workflow_id) if error_workflow_id else None},
+        )
+        await s.flush()
+    return workflow
+
+
+async def set_default_error_workflow(
+    s: AsyncSession, tenant_id: uuid.UUID, actor: Principal, error_workflow_id: uuid.UUID | None
+) -> models.Tenant:
+    """The tenant's default error workflow, for workflows that name none (None: no default)."""
+    tenant = await s.get(models.Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("tenant", tenant_id)
+    await _error_target(s, tenant_id, error_workflow_id)
+    if tenant.default_error_workflow_id != error_workflow_id:
+        tenant.default_error_workflow_id = error_workflow_id
+        audit.record(
+            s,
+            tenant_id,
+            actor.actor,
+            "tenant.default_error_workflow",
+            ("tenant", tenant_id),
+            {"error_workflow": str(error_workflow_id) if error_workflow_id else None},
+        )
+        await s.flush()
+    return tenant

@@ -27,6 +27,7 @@ from studio_shared.templates import TemplateError
 from studio_shared.types import RunStatus, StepStatus
 from studio_worker.engine import envelopes, records
 from studio_worker.engine.children import Children
+from studio_worker.engine.error_workflows import plain, plan_error_start
 from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
 from studio_worker.engine.quotas import REFUSE_FRESH_S, TenantUsage, size_text
 from studio_worker.engine.records import STEP_JSON, Batch, EventDraft, LeaseLost, Signalled
@@ -512,15 +513,40 @@ class RunDriver:
         parent = self.run.get("parent_run_id")
         batch.poke_parent = parent
         batch.cancel_children = status is not RunStatus.SUCCEEDED
+        if status is RunStatus.FAILED:
+            await self._stage_error_run(batch)
         if aborting:
             await self.engine.committer.submit(batch)
         else:
             await self._submit(batch)
+        start = batch.error_start
+        if start is not None and start.started and start.new is not None:
+            try:  # committed with this run's final state; the held-run dispatch below may give it a slot now
+                await self.engine.bus.publish_many(records.bus_messages([start.new.event]))
+            except Exception:
+                log.warning("publishing the queued event of error run %s failed", start.new.id, exc_info=True)
         if parent is not None and batch.parent_poked:  # a parent that already ended (cancelled, say) needs no job
             await self.engine.queue.enqueue_advance(self.tenant_id, parent)
         if batch.cancel_children:
             await cancel_children(self.engine.db, self.engine.bus, self.engine.queue, self.tenant_id, self.run_id)
         await self.engine.dispatch_held(self.tenant_id)  # this run's slot is free
+
+    async def _stage_error_run(self, batch: Batch) -> None:
+        """A failed live run starts its error workflow in its final transaction (or says there why it starts none);
+        nothing here fails the run's own commit."""
+        error = plain(batch.run_values.get("error"))
+        error = error if isinstance(error, dict) else None
+        sid = error.get("step_id") if error else None
+        failed_step = None
+        if isinstance(sid, str) and sid in self.rows:
+            failed_step = {"id": sid, "type": self.rows[sid].node_type, "error": self.rows[sid].error}
+        try:
+            start = await plan_error_start(self.engine, self.tenant_id, self.run, error, failed_step)
+        except Exception:
+            log.exception("run %s failed; its error workflow could not be prepared", self.run_id)
+            return
+        if start is not None:
+            start.stage(batch)
 
     async def _finish_failed(self, batch: Batch, current: Plan) -> None:
         await self._stop_tasks()

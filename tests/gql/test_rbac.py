@@ -46,6 +46,7 @@ CONTRACT_LOWEST_ROLE: dict[str, Role] = {
     "user:manage": Role.ADMIN,
     "apikey:manage": Role.ADMIN,
     "audit:read": Role.ADMIN,
+    "tenant:manage": Role.ADMIN,
 }
 CONTRACT_ROLE_ORDER = ["VIEWER", "APPROVER", "OPERATOR", "EDITOR", "ADMIN"]
 
@@ -527,6 +528,18 @@ OPERATIONS: dict[str, Op] = {
         Permission.WORKFLOW_WRITE,
         "mutation($id: ID!) { archiveWorkflow(id: $id) { workflow { id } errors { code } } }",
         _workflow_id,
+    ),
+    "setErrorWorkflow": Op(
+        "Mutation",
+        Permission.WORKFLOW_WRITE,
+        "mutation($id: ID!) { setErrorWorkflow(workflowId: $id, errorWorkflowId: $id) { workflow { id } "
+        "errors { code } } }",
+        _workflow_id,
+    ),
+    "setDefaultErrorWorkflow": Op(
+        "Mutation",
+        Permission.TENANT_MANAGE,
+        "mutation { setDefaultErrorWorkflow(errorWorkflowId: null) { tenant { id } errors { code } } }",
     ),
 }
 

@@ -211,3 +211,53 @@ async def test_kill_9_during_a_fan_out_loses_no_item_and_runs_none_twice(
         f"kill -9 mid-fan-out: 16 items, none lost or repeated; {restarted} interrupted step(s) re-run; "
         f"the fan-out finished {finished_in:.2f}s after the kill",
     )
+
+
+async def test_kill_9_around_failures_starts_exactly_one_error_run_per_failed_run(
+    state: AppState, tenant: TenantFixture, replace_workers: Workers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Twelve runs fail one after another while a worker is killed: each failed run starts exactly one error run,
+    whether its final transaction committed before the kill (the error run's rows with it) or after, on the other
+    worker (a run re-driven to its failure)."""
+    sink, handled = str(tmp_path / "sink"), str(tmp_path / "handled")
+    handler = await publish(
+        state, tenant, chain({"id": "note", "type": "test.count", "config": {"sink": handled}}), name="on-error"
+    )
+    failing = await publish(
+        state,
+        tenant,
+        chain(
+            {"id": "nap", "type": "test.sleep", "config": {"seconds": 0.5, "sink": sink}, "retry": {"max_attempts": 1}},
+            {"id": "boom", "type": "fail", "config": {"message": "broken"}},
+        ),
+        name="failing",
+    )
+    async with state.sessions.begin() as s:
+        await s.execute(
+            sa.update(models.Workflow).where(models.Workflow.id == failing).values(error_workflow_id=handler)
+        )
+    runs = []
+    for _ in range(12):
+        run, _ = await state.control.start_run(tenant.id, "test", failing)
+        runs.append(run.id)
+    await until(lambda: [line["what"] for line in sink_lines(sink)].count("done") >= 3, 30, "the first failures")
+    await stop_worker(replace_workers, replace_workers.procs[0], signal.SIGKILL)
+    failed = [await wait_for(state, tenant.id, run_id, timeout=60) for run_id in runs]
+
+    assert all(f.run.status is RunStatus.FAILED for f in failed)
+    async with state.sessions() as s:
+        error_runs = list(
+            await s.scalars(
+                sa.select(models.Run).where(models.Run.tenant_id == tenant.id, models.Run.workflow_id == handler)
+            )
+        )
+    assert len(error_runs) == 12, "exactly one error run per failed run"
+    assert sorted(r.idempotency_key or "" for r in error_runs) == sorted(f"error:{run_id}" for run_id in runs)
+    assert {f.run.error_run_id for f in failed} == {r.id for r in error_runs}
+    for f in failed:
+        assert [e.data["started"] for e in f.events if e.kind == "run.error_workflow"] == [True]
+    done = [await wait_for(state, tenant.id, r.id, timeout=60) for r in error_runs]
+    assert all(d.run.status is RunStatus.SUCCEEDED for d in done)
+    assert {line["run"] for line in sink_lines(handled)} == {str(r.id) for r in error_runs}
+    interrupted = sum(f.steps["nap"].interruptions for f in failed)
+    report(capsys, f"kill -9 around 12 failures: 12 error runs, one each; {interrupted} failing step(s) re-run")

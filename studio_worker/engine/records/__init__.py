@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,6 +27,9 @@ from studio_shared.db.types import JSONDoc, utcnow
 from studio_shared.events import Event, EventKind, channels
 from studio_shared.store import human_tasks
 from studio_shared.types import RunStatus, StepStatus
+
+if TYPE_CHECKING:
+    from studio_worker.engine.records.error_runs import ErrorStart
 
 runs = models.Run.__table__
 steps = models.Step.__table__
@@ -110,6 +113,7 @@ class Batch:
     cancel_children: bool = False  # the run ends unsuccessfully: cancel its child runs and its open human tasks
     freed_bytes: int = 0  # stored bytes of the JSON values this batch overwrites (the writer measures them)
     stored_total: int | None = None  # the run's stored_bytes after this batch, once applied
+    error_start: ErrorStart | None = None  # a failed live run's error run, started in this batch's transaction
 
     def step(self, step_id: str, expected: StepStatus, **values: Any) -> None:
         self.expected.setdefault(step_id, expected)
@@ -247,6 +251,8 @@ async def load_pins(conn: AsyncConnection, tenant_id: uuid.UUID, version_id: uui
 async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRecord]:
     """Write one run's batch inside the caller's transaction; LeaseLost when ``owner`` no longer holds the run,
     NotStorable (before any statement) when one of its values cannot be stored."""
+    if batch.error_start is not None:  # decided in this transaction; its rows are written after the fence
+        await batch.error_start.prepare(conn, batch)
     added = encode_batch(batch)
     now = utcnow()
     fenced_by_signal = batch.expect_signal is not None
@@ -269,6 +275,8 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
         raise LeaseLost(f"run {batch.run_id} is no longer leased to {owner}")
     last_seq, batch.stored_total = fenced
     await _update_steps(conn, batch, now)
+    if batch.error_start is not None:
+        await batch.error_start.write(conn)
     if batch.poke_parent is not None:
         poked = await conn.scalar(_POKED, {"b_tenant": batch.tenant_id, "b_run": batch.poke_parent, "b_now": now})
         batch.parent_poked = poked is not None

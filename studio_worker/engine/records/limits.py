@@ -29,12 +29,13 @@ def live_cap() -> sa.ScalarSelect[Any] | sa.ColumnElement[Any]:
     )
 
 
-def live_runs() -> sa.ScalarSelect[Any]:
-    """The tenant's live runs, counted up to its cap at most (an index range, however many it has had)."""
+def live_runs(beyond: int = 0) -> sa.ScalarSelect[Any]:
+    """The tenant's live runs, counted up to its cap (plus ``beyond``) at most (an index range, however many it has
+    had)."""
     bounded = (
         sa.select(sa.literal_column("1"))
         .where(runs.c.tenant_id == sa.bindparam("b_tenant"), runs.c.status.in_(LIVE))
-        .limit(live_cap())
+        .limit(live_cap() + beyond if beyond else live_cap())
         .subquery()
     )
     return sa.select(sa.func.count()).select_from(bounded).scalar_subquery()
@@ -60,6 +61,17 @@ async def live_room(conn: Any, tenant_id: uuid.UUID, default_cap: int) -> tuple[
     """The tenant's live runs (counted up to its cap) and its cap (a Core connection or a session)."""
     row = (await conn.execute(_LIVE_RUNS, {"b_tenant": tenant_id, "b_default_cap": default_cap})).one()
     return int(row.live), int(row.cap)
+
+
+# A live run ending in the same transaction as a start (a failed run starting its error run) counts itself: one more.
+_LIVE_RUNS_AND_ONE = sa.select(live_runs(1).label("live"), live_cap().label("cap"))
+
+
+async def live_room_replacing(conn: Any, tenant_id: uuid.UUID, default_cap: int) -> tuple[int, int]:
+    """The tenant's live runs other than the one ending in this transaction (counted up to its cap), and its cap:
+    what a start in the final transaction of a live run checks (the caller's run is live until it commits)."""
+    row = (await conn.execute(_LIVE_RUNS_AND_ONE, {"b_tenant": tenant_id, "b_default_cap": default_cap})).one()
+    return max(int(row.live) - 1, 0), int(row.cap)
 
 
 async def start_room(conn: Any, tenant_id: uuid.UUID, default_cap: int) -> tuple[bool, int, int]:
