@@ -27,6 +27,7 @@ from studio_shared.db import create_engine, lone_reads, read_only, session_facto
 from studio_shared.db.errors import RETRY_AFTER_S, is_transient
 from studio_shared.events import event_bus_from
 from studio_shared.ratelimit import RateLimiter
+from studio_shared.resume import ResumeLinks
 from studio_shared.settings import Settings
 from studio_shared.storage import store_from_settings
 from studio_worker import host
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> Starlette:
                 limiter=limiter,
                 webhook_endpoints=hooks.EndpointCache(reads, box),
                 run_engine=worker.run_engine,
+                resume_links=ResumeLinks.from_settings(settings),
             )
             yield
 
@@ -80,6 +82,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", health.healthz),
         Route("/artifacts/{id:str}", artifacts.download),
+        Route("/hooks/resume/{token:str}", hooks.resume, methods=["POST"]),
         Route("/hooks/{webhook_id:str}", hooks.deliver, methods=["POST"]),
         Route("/messages/{channel:str}", inbound.receive, methods=["POST"]),
         Route("/readyz", health.readyz),

@@ -13,6 +13,7 @@ from studio_shared.crypto import SecretBox
 from studio_shared.db import Sessions
 from studio_shared.events import EventBus
 from studio_shared.ratelimit import RateLimiter
+from studio_shared.resume import ResumeLinks
 from studio_shared.schemas import NodeRegistry
 from studio_shared.settings import Settings
 from studio_shared.storage import ObjectStore
@@ -76,4 +77,5 @@ class AppState:
     limiter: RateLimiter  # per-webhook delivery limits (the start pace is the control's admission)
     webhook_endpoints: EndpointCache  # webhooks by id for the delivery path
     run_engine: RunEngine | None  # the in-process engine of the embedded default; None when workers run elsewhere
+    resume_links: ResumeLinks  # checks the tokens of wait.event steps' resume URLs (POST /hooks/resume/<token>)
     shared_reads: SharedReads = field(default_factory=SharedReads)  # rows that many subscribers read at once

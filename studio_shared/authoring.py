@@ -57,7 +57,7 @@ TEMPLATE_CODES = frozenset(
 # Problems with a field's declared shape: a test run may still go ahead (a pinned or real output can prove the
 # declared schema wrong, and the run shows what the data is); every other error is refused for tests too.
 SHAPE_CODES = frozenset({"NO_SUCH_FIELD", "UNDECLARED_FIELD"})
-RUN_FIELDS = ("id", "workflow", "version", "trigger")
+RUN_FIELDS = ("id", "workflow", "version", "trigger", "resume_urls")
 
 # Config fields a node renders itself, with names of its own in scope; None: the field is not a template.
 _OWN_NAMES: dict[tuple[str, str], frozenset[str] | None] = {
@@ -353,10 +353,29 @@ class _Checker:
                     "NO_SUCH_FIELD",
                     ERROR,
                 )
+            if len(segments) >= 2 and segments[0].key == "resume_urls":
+                return self._resume_url(segments[1])
             return None
         if reference.name != "steps" or not segments:
             return None  # a node's own names (item, args, …): not guessed at
         return self._step(node, segments)
+
+    def _resume_url(self, segment: Segment) -> _Finding | None:
+        """``run.resume_urls.X``: X must be a wait.event node (its URL is known from the start: any node reads it)."""
+        waits = [
+            raw["id"]
+            for raw in self.nodes
+            if isinstance(raw, dict) and raw.get("type") == "wait.event" and isinstance(raw.get("id"), str)
+        ]
+        if segment.key in waits:
+            return None
+        listed = f"the wait.event nodes are {', '.join(waits[:8])}" if waits else "this workflow has no wait.event node"
+        return _Finding(
+            segment.offset,
+            f"unknown field {segment.key!r}: run.resume_urls has the resume URL of each wait.event node; {listed}",
+            "NO_SUCH_FIELD",
+            ERROR,
+        )
 
     def _step(self, node: int, segments: Sequence[Segment]) -> _Finding | None:
         first = segments[0]

@@ -30,6 +30,11 @@ def _derive(secret: str, purpose: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"studio:" + purpose).derive(secret.encode())
 
 
+def derive_keys(settings: Settings, purpose: bytes) -> list[bytes]:
+    """One key per configured secret (newest first) for ``purpose``: sign with the first, verify with any."""
+    return [_derive(s, purpose) for s in configured_secrets(settings)]
+
+
 def configured_secrets(settings: Settings) -> list[str]:
     if settings.secret_key is None:
         raise ValueError("no secret key configured: call Settings.with_dev_secrets() or set STUDIO_SECRET_KEY")

@@ -282,6 +282,35 @@ def _check_nodes(
     return graph, typed, triggers, undetermined
 
 
+WAIT_EVENT = "wait.event"
+
+
+def wait_event_name(node_id: str, config: Any) -> str:
+    """The name ``signalRun`` resumes a ``wait.event`` step with: its config's ``event``, else the step id."""
+    event = config.get("event") if isinstance(config, Mapping) else None
+    return event if isinstance(event, str) and event else node_id
+
+
+def _check_wait_events(nodes: list[Any], problems: list[Problem]) -> None:
+    """Each wait.event step of a workflow listens for a name of its own: signalRun names one step."""
+    first_at: dict[str, int] = {}
+    for i, raw in enumerate(nodes):
+        if not isinstance(raw, dict) or raw.get("type") != WAIT_EVENT or not isinstance(raw.get("id"), str):
+            continue
+        name = wait_event_name(raw["id"], raw.get("config"))
+        if name in first_at:
+            problems.append(
+                Problem(
+                    _p("nodes", i, "config", "event"),
+                    f"nodes[{first_at[name]}] waits for event {name!r} already: give each wait.event step its own "
+                    "event name (signalRun resumes one step by it)",
+                    "DUPLICATE_EVENT",
+                )
+            )
+        else:
+            first_at[name] = i
+
+
 def _check_edges(
     edges: list[Any],
     graph: _Graph,
@@ -485,6 +514,7 @@ def validate_definition(
         return problems  # nothing further can be checked reliably
     nodes: list[Any] = definition["nodes"]
     graph, typed, triggers, undetermined = _check_nodes(nodes, registry, problems)
+    _check_wait_events(nodes, problems)
     if len(triggers) > 1:
         problems.append(
             Problem(

@@ -38,6 +38,7 @@ class Permission(StrEnum):
     RUN_START = "run:start"
     RUN_CANCEL = "run:cancel"
     RUN_RETRY = "run:retry"
+    RUN_SIGNAL = "run:signal"  # resume a run's waiting wait.event step (signalRun), and read its resume URL
     MESSAGE_SEND = "message:send"
     WORKFLOW_WRITE = "workflow:write"
     WORKFLOW_PUBLISH = "workflow:publish"
@@ -57,7 +58,13 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
     ),
     Role.APPROVER: frozenset({Permission.TASK_DECIDE}),
     Role.OPERATOR: frozenset(
-        {Permission.RUN_START, Permission.RUN_CANCEL, Permission.RUN_RETRY, Permission.MESSAGE_SEND}
+        {
+            Permission.RUN_START,
+            Permission.RUN_CANCEL,
+            Permission.RUN_RETRY,
+            Permission.RUN_SIGNAL,
+            Permission.MESSAGE_SEND,
+        }
     ),
     Role.EDITOR: frozenset(
         {

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     webhook_rotation_overlap_s: int = Field(default=24 * 3600, ge=0)  # the old secret verifies this long
     webhook_max_wait_s: float = Field(default=30.0, gt=0, le=300)  # ?wait= is capped here
     message_max_body_bytes: int = Field(default=256 * 1024, ge=1024)  # POST /messages/{channel}
+    # The studio's address as outside systems reach it: the absolute resume URLs of wait.event steps start with it.
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
     # Outbound HTTP from nodes: public addresses only, unless opted in for on-premise targets.
     http_allow_private: bool = False

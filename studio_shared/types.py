@@ -46,6 +46,15 @@ class HumanTaskStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class EventWaitStatus(StrEnum):
+    """A ``wait.event`` step's wait: WAITING until one resume (RECEIVED), its timeout, or its run's end."""
+
+    WAITING = "WAITING"
+    RECEIVED = "RECEIVED"
+    TIMED_OUT = "TIMED_OUT"
+    CANCELLED = "CANCELLED"
+
+
 class Decision(StrEnum):
     APPROVE = "APPROVE"
     REJECT = "REJECT"

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,14 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from studio_shared.auth import Principal
 from studio_shared.db import Sessions, lone_reads, models
-from studio_shared.db.jsondata import stored_size
+from studio_shared.db.jsondata import NotStorable, encode, stored_size
 from studio_shared.db.types import utcnow
-from studio_shared.definition import check_run_input, default_input, parse_definition
+from studio_shared.definition import Definition, check_run_input, default_input, parse_definition
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.events import EventBus, EventKind, channels
-from studio_shared.schemas import NodeRegistry
-from studio_shared.store import audit, human_tasks, tenants
-from studio_shared.types import FINAL_RUN_STATUSES, Decision, HumanTaskStatus, RunStatus, StepStatus
+from studio_shared.schemas import NodeRegistry, UnusableSchema, user_schema
+from studio_shared.store import audit, event_waits, human_tasks, tenants
+from studio_shared.store.event_waits import ResumeRefused
+from studio_shared.types import FINAL_RUN_STATUSES, Decision, EventWaitStatus, HumanTaskStatus, RunStatus, StepStatus
 from studio_worker import draft_tests
 from studio_worker.admission import Admission, refuse_beyond_cap
 from studio_worker.draft_tests import TestStart
@@ -40,6 +42,8 @@ from studio_worker.engine.records import Batch, EventRecord, bus_messages, limit
 from studio_worker.engine.records.cancels import cancel_children
 from studio_worker.engine.records.new_runs import NewRun, insert_new_runs, new_run
 from studio_worker.nodes.human import publish_task_update
+from studio_worker.nodes.wait import TYPE as WAIT_EVENT
+from studio_worker.nodes.wait import event_name
 from studio_worker.queue import JobQueue
 
 _workflows, _versions = models.Workflow.__table__, models.WorkflowVersion.__table__
@@ -87,6 +91,17 @@ _DEFINITION = sa.select(_versions.c.definition).where(
     _versions.c.tenant_id == sa.bindparam("b_tenant"), _versions.c.id == sa.bindparam("b_version")
 )
 _INSERT_AUDIT = models.AuditEntry.__table__.insert()
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """A resume a ``wait.event`` step accepted."""
+
+    run_id: uuid.UUID
+    step_id: str
+    event: str
+    via: str
+    at: datetime
 
 
 @dataclass
@@ -479,6 +494,90 @@ class Control:
             raise NotFound("human task", task_id)
         return task
 
+    # -- wait.event ---------------------------------------------------------------------------------------
+
+    async def resume_wait(
+        self,
+        tenant_id: uuid.UUID,
+        run_id: uuid.UUID,
+        *,
+        step_id: str | None = None,
+        event: str | None = None,
+        payload: Any = None,
+        via: str,
+        actor: str | None = None,
+    ) -> Resumed:
+        """Resume a waiting ``wait.event`` step of the run, named by its step id (its resume URL) or its event name
+        (``signalRun``), with ``payload`` as the step's output.
+
+        The first resume wins: the wait leaves WAITING through one conditional update, in the same transaction as
+        the run's ``step.event_received`` event and its poke, so concurrent resumes (or a resume racing the timeout)
+        resume the step exactly once. Refusals: NotFound (no such run for this tenant, or no such step),
+        ValidationFailed (no step listens for ``event``; the payload does not match ``payload_schema``: the step
+        keeps waiting), ResumeRefused (ALREADY_RESUMED with the first resume's outcome, or NOT_WAITING).
+        """
+        async with (self.reads or self.sessions)() as s:
+            run = await lookups.load(s, tenant_id, run_id)
+            if run is None:
+                raise NotFound("run", run_id)
+            definition = await self._definition_of(s, tenant_id, run.workflow_version_id)
+        sid = self._wait_step(definition, run_id, step_id, event)
+        name = event_name(sid, definition.node(sid).config)
+        try:
+            encode(payload)
+        except NotStorable as exc:
+            raise ValidationFailed.one(["payload"], str(exc.at("payload")), "INVALID_PAYLOAD") from None
+        now = utcnow()
+        async with self.sessions.begin() as s:
+            wait = await event_waits.latest_of_step(s, tenant_id, run_id, sid)
+            if wait is None or wait.status is not EventWaitStatus.WAITING:
+                raise _not_taken(wait, sid, name, run.status)
+            if wait.expires_at is not None and wait.expires_at <= now:
+                raise ResumeRefused(
+                    "NOT_WAITING",
+                    f"step {sid!r} stopped waiting for event {name!r} at {wait.expires_at:%Y-%m-%d %H:%M:%S} UTC "
+                    "(its timeout_s): it takes the timeout branch",
+                )
+            _check_payload(wait, payload)
+            if not await event_waits.receive(s, tenant_id, wait.id, payload, via, actor, now):
+                raise _not_taken(await event_waits.get(s, tenant_id, wait.id), sid, name, run.status)
+            data = {"event": name, "via": via, "at": now.isoformat()}
+            record = await records.poke_with_event(
+                await s.connection(), tenant_id, run_id, EventKind.STEP_EVENT_RECEIVED, sid, StepStatus.WAITING, data
+            )
+            if record is None:  # the run ended meanwhile; rolled back with this transaction
+                raise ResumeRefused("NOT_WAITING", f"the run has ended; step {sid!r} is not waiting any more")
+            audit.record(s, tenant_id, actor, "run.resume", ("run", run_id), {"step": sid, "event": name, "via": via})
+        await self._published([record])
+        await self._dispatch(tenant_id, run_id)
+        return Resumed(run_id, sid, name, via, now)
+
+    async def _definition_of(self, s: AsyncSession, tenant_id: uuid.UUID, version_id: uuid.UUID) -> Definition:
+        definition = self._definitions.get(version_id)
+        if definition is None:
+            document = await s.scalar(_DEFINITION, {"b_tenant": tenant_id, "b_version": version_id})
+            definition = self._definitions.remember(version_id, document)
+        return definition
+
+    @staticmethod
+    def _wait_step(definition: Definition, run_id: uuid.UUID, step_id: str | None, event: str | None) -> str:
+        """The wait.event step a resume names: by id (a resume URL) or by its event name (signalRun)."""
+        waits = [node for node in definition if node.type == WAIT_EVENT]
+        if step_id is not None:
+            if not any(node.id == step_id for node in waits):
+                raise NotFound("run", run_id)  # a URL for a step that is no wait.event: nothing to tell apart
+            return step_id
+        found = [node.id for node in waits if event_name(node.id, node.config) == event]
+        if not found:
+            names = sorted(event_name(node.id, node.config) for node in waits)
+            listed = (
+                f"its wait.event steps listen for: {', '.join(names[:20])}" if names else "it has no wait.event step"
+            )
+            raise ValidationFailed.one(
+                ["name"], f"no step of this run's workflow waits for event {event!r}; {listed}", "UNKNOWN_EVENT"
+            )
+        return found[0]
+
     async def _published(self, events: list[EventRecord]) -> None:
         try:
             await self.bus.publish_many(bus_messages(events))
@@ -488,6 +587,48 @@ class Control:
                 len(events),
                 exc_info=True,
             )
+
+
+def _not_taken(wait: models.EventWait | None, sid: str, name: str, run_status: RunStatus) -> ResumeRefused:
+    """Why a resume found no WAITING wait: an earlier resume won (with its outcome), or the step is not waiting."""
+    if wait is None:
+        if run_status in FINAL_RUN_STATUSES:
+            return ResumeRefused(
+                "NOT_WAITING", f"the run is {run_status.value}; step {sid!r} never waited and never will"
+            )
+        return ResumeRefused(
+            "NOT_WAITING", f"step {sid!r} has not started waiting for event {name!r} yet: resume it once it waits"
+        )
+    if wait.status is EventWaitStatus.RECEIVED:
+        at = f" at {wait.received_at:%Y-%m-%d %H:%M:%S} UTC" if wait.received_at else ""
+        return ResumeRefused(
+            "ALREADY_RESUMED",
+            f"step {sid!r} was already resumed (via {wait.via}{at}); the first resume wins, this one changed nothing",
+            event_waits.outcome(wait),
+        )
+    if wait.status is EventWaitStatus.TIMED_OUT:
+        return ResumeRefused(
+            "NOT_WAITING", f"step {sid!r} timed out waiting for event {name!r} and took its timeout branch"
+        )
+    if wait.status is EventWaitStatus.CANCELLED:
+        return ResumeRefused("NOT_WAITING", f"the run ended ({run_status.value}); step {sid!r} is not waiting any more")
+    return ResumeRefused("NOT_WAITING", f"step {sid!r} is not waiting")
+
+
+def _check_payload(wait: models.EventWait, payload: Any) -> None:
+    """The payload must match the step's payload_schema (through the one validator factory); the step keeps waiting
+    when it does not."""
+    if wait.payload_schema is None:
+        return
+    try:
+        compiled = user_schema(wait.payload_schema, formats=True)
+    except UnusableSchema as exc:
+        raise ValidationFailed.one(
+            ["payload"], f"the step's payload_schema cannot be used; fix it and publish again: {exc}", "UNUSABLE_SCHEMA"
+        ) from None
+    problems = compiled.problems(payload, ("payload",), "INVALID_PAYLOAD")
+    if problems:
+        raise ValidationFailed(problems)
 
 
 def _marks(run: models.Run) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from studio_shared.store import runs as runs_store
 from studio_shared.store import webhooks as store
-from studio_shared.types import RunStatus
+from studio_shared.store.event_waits import ResumeRefused
+from studio_shared.types import RunStatus, WebhookAuth
 from studio_shared.webhooks import SignatureInvalid, delivery_key, verify
 
 log = logging.getLogger("studio.hooks")
@@ -206,6 +207,100 @@ async def _await_run(
             return status, {**answer, "status": run.status.value}
         await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
         pause = min(pause * 1.5, 0.2)
+
+
+# -- POST /hooks/resume/{token}: the resume URL of a wait.event step ------------------------------------------------
+
+UNKNOWN_RESUME = "no waiting step has this resume URL: check the URL (it is the whole of it, as the step showed it)"
+
+
+async def resume(request: Request) -> Response:
+    """Resume a waiting ``wait.event`` step with the JSON body as its payload (an empty body: null).
+
+    Order of checks, as for deliveries: the token (404, the same answer for a forged token and an unknown run or
+    step: a forged one is refused by its MAC, compared in constant time, before anything is looked up), the body's
+    size (413), the signature when the workflow has a signed webhook (401), JSON (400), the webhook's rate limit
+    (429); then the resume itself: 422 a payload its payload_schema refuses (the step keeps waiting), 409 a step
+    that is not waiting or was resumed already (with the first resume's outcome), 202 accepted.
+
+    Signature: when any of the run's workflow's webhooks has a signature scheme, the resume must carry a valid
+    signature of one of them, exactly as a delivery to that webhook would (the webhook that started the run is
+    tried first). Its rate limit then counts the resume, in the same budget as its deliveries; an unsigned resume
+    counts against the limit of the webhook that started the run, if any.
+    """
+    state: AppState = request.app.state.studio
+    settings = state.settings
+    target = state.resume_links.parse(request.path_params["token"])
+    if target is None:
+        return problem(404, "not_found", UNKNOWN_RESUME)
+    tenancy.act_for(target.tenant_id)  # the rest acts for the token's tenant only
+    body = await read_body(request, settings.webhook_max_body_bytes)
+    if body is None:
+        return problem(413, "too_large", f"the body is larger than {settings.webhook_max_body_bytes} bytes")
+    async with state.reads() as s:
+        run = await runs_store.get(s, target.tenant_id, target.run_id)
+        guards = await store.endpoints_of_workflow(s, state.box, target.tenant_id, run.workflow_id) if run else []
+    if run is None:
+        return problem(404, "not_found", UNKNOWN_RESUME)
+    started_by = str((run.trigger_data or {}).get("webhook_id")) if run.trigger == "webhook" else None
+    guards.sort(key=lambda hook: str(hook.id) != started_by)  # the run's own webhook first (a stable sort)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    signed = [hook for hook in guards if hook.auth is not WebhookAuth.NONE]
+    counted: store.Endpoint | None = next((hook for hook in guards if str(hook.id) == started_by), None)
+    if signed:
+        counted, refusal = None, None
+        for hook in signed:
+            try:
+                verify(hook.auth, hook.secrets, headers, body, time.time())
+            except SignatureInvalid as exc:
+                refusal = refusal or exc
+                continue
+            counted = hook
+            break
+        if counted is None:
+            return problem(401, "bad_signature", f"this workflow's webhook signs its resumes: {refusal}")
+    try:
+        payload = hygiene.loads(body) if body.strip() else None
+    except hygiene.BadJSON as exc:
+        return problem(400, "not_json", f"the body must be JSON (or empty): {exc}")
+    except ValueError:
+        return problem(400, "not_json", "the body must be JSON (or empty)")
+    if counted is not None and counted.rate_limit_per_minute is not None:
+        retry_after = await state.limiter.hit(f"webhook:{counted.id}", counted.rate_limit_per_minute)
+        if retry_after is not None:
+            return problem(
+                429,
+                "rate_limited",
+                f"this workflow's webhook takes {counted.rate_limit_per_minute} requests a minute, resumes included; "
+                f"retry after {retry_after} s",
+                {"Retry-After": str(retry_after)},
+            )
+    actor = f"webhook:{counted.id}" if signed and counted is not None else "resume_url"
+    try:
+        resumed = await state.control.resume_wait(
+            target.tenant_id, target.run_id, step_id=target.step_id, payload=payload, via="url", actor=actor
+        )
+    except NotFound:
+        return problem(404, "not_found", UNKNOWN_RESUME)
+    except ResumeRefused as exc:
+        answer: dict[str, Any] = {"error": exc.code.lower(), "message": str(exc)}
+        if exc.first is not None:
+            answer["first"] = exc.first
+        return JSONResponse(answer, status_code=409)
+    except ValidationFailed as exc:
+        problems = [{"path": list(p.path), "message": p.message, "code": p.code} for p in exc.problems]
+        return JSONResponse({"error": "invalid_payload", "message": str(exc), "problems": problems}, status_code=422)
+    return JSONResponse(
+        {
+            "run_id": str(resumed.run_id),
+            "step_id": resumed.step_id,
+            "event": resumed.event,
+            "status": "received",
+            "via": resumed.via,
+            "at": resumed.at.isoformat(),
+        },
+        status_code=202,
+    )
 
 
 class EndpointCache:

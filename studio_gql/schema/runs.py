@@ -24,12 +24,13 @@ from studio_gql.schema.workflows import Workflow
 from studio_shared.db import models
 from studio_shared.errors import NotFound, ValidationFailed
 from studio_shared.events import Event, EventKind, channels, reconnected_since
-from studio_shared.rbac import Permission
+from studio_shared.rbac import Permission, permissions_for
 from studio_shared.storage import StorageError
 from studio_shared.store import Page
 from studio_shared.store import runs as store
 from studio_shared.store import usage as usage_store
 from studio_shared.store import workflows as workflows_store
+from studio_shared.store.event_waits import ResumeRefused
 from studio_shared.store.pagination import decode_cursor, page_size
 from studio_shared.types import RunStatus as RunStatusEnum
 from studio_shared.types import StepStatus as StepStatusEnum
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("studio.gql.runs")
 
+MAX_EVENT_NAME = 100  # wait.event's config.event: at most 100 characters
 RunStatus = RunStatusEnum  # registered as GraphQL enums on the classes themselves (see common.Role)
 StepStatus = StepStatusEnum
 strawberry.enum(RunStatus, name="RunStatus", description="QUEUED → RUNNING ⇄ WAITING → final.")
@@ -65,8 +67,21 @@ class RunEvent:
     step_id: str | None
     status: str | None
     at: datetime
-    data: JSON | None
     final: bool = strawberry.field(description="True on the run's last event; the stream completes after it.")
+    raw_data: strawberry.Private[dict[str, Any] | None] = None
+
+    @strawberry.field(
+        description="The event's details. STEP_AWAITING_EVENT: {event, resume_url, expires_at}; its resume_url (a "
+        "capability: whoever holds it may resume the step) is null for roles without run:signal. "
+        "STEP_EVENT_RECEIVED: {event, via, at}."
+    )
+    def data(self, info: Info) -> JSON | None:
+        found = self.raw_data
+        if self.kind is EventKind.STEP_AWAITING_EVENT and isinstance(found, dict) and found.get("resume_url"):
+            principal = info.context.principal
+            if principal is None or Permission.RUN_SIGNAL not in permissions_for(principal.role):
+                found = {**found, "resume_url": None}
+        return JSON(found)
 
     @classmethod
     def from_model(cls, row: models.RunEvent) -> RunEvent:
@@ -78,7 +93,7 @@ class RunEvent:
             step_id=row.step_id,
             status=row.status,
             at=row.at,
-            data=JSON(row.data),
+            raw_data=row.data,
             final=kind.final,
         )
 
@@ -92,7 +107,7 @@ class RunEvent:
             step_id=event.step_id,
             status=event.status,
             at=event.at,
-            data=JSON(event.data),
+            raw_data=event.data,
             final=event.final,
         )
 
@@ -633,6 +648,38 @@ class RunMutation:
             ctx.tenant_id, ctx.require_principal(), require_id(id, "run"), from_step
         )
         return RunPayload(run=Run.from_model(run))
+
+    @strawberry.mutation(
+        description="Resume the run's waiting `wait.event` step whose event name (its config's `event`, default its "
+        "step id) is `name`, with `payload` as its output (checked against its `payload_schema`). The first resume "
+        "wins: a later one, by signal or by resume URL, is refused with ALREADY_RESUMED and the first outcome; a step "
+        "that is not waiting (not reached yet, timed out, its run ended) with NOT_WAITING; an unknown name with "
+        "UNKNOWN_EVENT; a payload the schema refuses with INVALID_PAYLOAD (the step keeps waiting).",
+        extensions=needs(Permission.RUN_SIGNAL),
+    )
+    @payload(_run_errors)
+    async def signal_run(self, info: Info, run_id: strawberry.ID, name: str, payload: JSON | None = None) -> RunPayload:
+        ctx = info.context
+        principal = ctx.require_principal()
+        key = require_id(run_id, "run")
+        if not 0 < len(name) <= MAX_EVENT_NAME:
+            raise ValidationFailed.one(["name"], f"an event name has 1 to {MAX_EVENT_NAME} characters")
+        try:
+            await ctx.state.control.resume_wait(
+                ctx.tenant_id, key, event=name, payload=payload, via="signal", actor=principal.actor
+            )
+        except ResumeRefused as exc:
+            async with ctx.state.reads() as s:
+                row = await store.get(s, ctx.tenant_id, key)
+            return RunPayload(
+                run=Run.from_model(row) if row else None,
+                errors=[UserError(path=["name"], message=str(exc), code=exc.code)],
+            )
+        async with ctx.state.reads() as s:
+            row = await store.get(s, ctx.tenant_id, key)
+        if row is None:  # deleted in the meantime
+            raise NotFound("run", run_id)
+        return RunPayload(run=Run.from_model(row))
 
     @strawberry.mutation(
         description="Start a new run with the same input and trigger delivery as an earlier one (say, a webhook "

@@ -20,6 +20,7 @@ from studio_shared.db.types import JSONDoc, str_enum, utcnow
 from studio_shared.rbac import Role
 from studio_shared.types import (
     Decision,
+    EventWaitStatus,
     HumanTaskStatus,
     IdempotencyState,
     MessageDirection,
@@ -301,6 +302,29 @@ class HumanTaskDecision(Tenanted, Base):
     comment: Mapped[str | None] = mapped_column(sa.Text)
     data: Mapped[Any | None] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventWait(Tenanted, Timestamps, Base):
+    """A ``wait.event`` step waiting for an outside event (its resume URL or ``signalRun``).
+
+    The id derives from the step's idempotency key, so a re-executed step finds its wait again (and a step run
+    again by ``retryRun`` opens a new one). It leaves WAITING exactly once, through a conditional update: the first
+    resume (RECEIVED, with its payload), the timeout (TIMED_OUT) or the run's end (CANCELLED).
+    """
+
+    __tablename__ = "event_waits"
+    __table_args__ = (sa.Index(None, "tenant_id", "run_id", "step_id", "created_at"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))
+    step_id: Mapped[str] = mapped_column(sa.String(64))
+    event: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[EventWaitStatus] = mapped_column(str_enum(EventWaitStatus), default=EventWaitStatus.WAITING)
+    payload_schema: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    expires_at: Mapped[datetime | None]
+    payload: Mapped[Any | None] = mapped_column(JSONDoc)
+    via: Mapped[str | None] = mapped_column(sa.String(16))  # "url" or "signal"
+    actor: Mapped[str | None] = mapped_column(sa.String(200))  # who signalled (user:<id>, apikey:<id>); null for a URL
+    received_at: Mapped[datetime | None]
 
 
 class Webhook(Tenanted, Timestamps, Base):

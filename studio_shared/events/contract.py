@@ -47,6 +47,8 @@ class EventKind(StrEnum):
     STEP_TASK_OPENED = "step.task_opened"
     STEP_TASK_EXPIRED = "step.task_expired"
     STEP_TASK_ESCALATED = "step.task_escalated"
+    STEP_AWAITING_EVENT = "step.awaiting_event"  # a wait.event step waits: {event, resume_url, expires_at}
+    STEP_EVENT_RECEIVED = "step.event_received"  # its resume was accepted: {event, via, at}
 
     @property
     def run_level(self) -> bool:

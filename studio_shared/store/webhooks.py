@@ -184,6 +184,19 @@ async def endpoint(s: AsyncSession, box: SecretBox, webhook_id: uuid.UUID) -> En
     )
 
 
+async def endpoints_of_workflow(
+    s: AsyncSession, box: SecretBox, tenant_id: uuid.UUID, workflow_id: uuid.UUID
+) -> list[Endpoint]:
+    """The workflow's webhooks as endpoints (secrets opened), oldest first: what guards its steps' resume URLs."""
+    ids = await s.scalars(
+        sa.select(models.Webhook.id)
+        .where(models.Webhook.tenant_id == tenant_id, models.Webhook.workflow_id == workflow_id)
+        .order_by(models.Webhook.created_at, models.Webhook.id)
+    )
+    found = [await endpoint(s, box, webhook_id) for webhook_id in ids.all()]
+    return [hook for hook in found if hook is not None]
+
+
 def _scope(webhook_id: uuid.UUID) -> str:
     return f"webhook:{webhook_id}"
 

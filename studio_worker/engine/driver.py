@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("studio.engine")
 
+WAIT_EVENT = "wait.event"  # steps of this type have a resume URL in every template's run.resume_urls
 INLINE_WAIT_S = 2.0  # a wake-up closer than this is slept through; a later one parks the run
 MAX_BATCH_ITEMS = 400  # commit at least this often during a long stretch of pure steps
 SMALL_OUTPUT_BYTES = 8_000  # events carry a step's output when it is this small (else: read the step)
@@ -98,6 +99,7 @@ class RunDriver:
         self.pins: dict[str, Any] = {}  # a test run's pinned outputs (from its test snapshot); never a live run's
         self.used = 0  # the run's stored bytes: committed (runs.stored_bytes) plus admitted since
         self.reserved = 0  # bytes the run's output will copy from sink steps that succeeded
+        self._urls: dict[Any, dict[str, str]] = {}  # the resume URLs of the loaded definition (see _resume_urls)
         self.usage: TenantUsage
 
     # -- entry -------------------------------------------------------------------------------------------
@@ -690,8 +692,20 @@ class RunDriver:
                 "workflow": str(run["workflow_id"]),
                 "version": run["version"],
                 "trigger": run["trigger"],
+                "resume_urls": self._resume_urls(),
             },
         }
+
+    def _resume_urls(self) -> dict[str, str]:
+        """The resume URL of every ``wait.event`` step of the run (signed, deterministic: known before it runs)."""
+        version = self.run["workflow_version_id"]
+        urls = self._urls.get(version)
+        if urls is None:
+            waits = [node.id for node in self.definition if node.type == WAIT_EVENT]
+            links = self.engine.services.resume_links if waits else None
+            urls = {sid: links.url(self.tenant_id, self.run_id, sid) for sid in waits} if links else {}
+            self._urls = {version: urls}
+        return urls
 
     def _render(self, node: Node, spec: NodeSpec) -> dict[str, Any]:
         registry_type = self.engine.registry.get(node.type)

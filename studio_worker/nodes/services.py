@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from studio_shared.credentials import ResolvedCredential
 from studio_shared.crypto import DecryptionFailed, SecretBox, configured_secrets
 from studio_shared.events import EventBus
+from studio_shared.resume import ResumeLinks
 from studio_shared.settings import Settings
 from studio_shared.storage import ObjectStore, store_from_settings
 from studio_shared.store import credentials
@@ -35,6 +36,7 @@ class NodeServices:
         self.resolver = resolver  # DNS override for tests; None: the system resolver
         self.policy = EgressPolicy.from_settings(settings)
         self._box: SecretBox | None = None
+        self._resume_links: ResumeLinks | None = None
         self._store: ObjectStore | None = None
 
     @property
@@ -42,6 +44,13 @@ class NodeServices:
         if self._box is None:
             self._box = SecretBox(configured_secrets(self.settings))
         return self._box
+
+    @property
+    def resume_links(self) -> ResumeLinks:
+        """Signs the resume URLs of wait.event steps (``run.resume_urls`` in templates)."""
+        if self._resume_links is None:
+            self._resume_links = ResumeLinks.from_settings(self.settings)
+        return self._resume_links
 
     @property
     def store(self) -> ObjectStore:

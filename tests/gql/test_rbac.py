@@ -37,6 +37,7 @@ CONTRACT_LOWEST_ROLE: dict[str, Role] = {
     "run:start": Role.OPERATOR,
     "run:cancel": Role.OPERATOR,
     "run:retry": Role.OPERATOR,
+    "run:signal": Role.OPERATOR,
     "message:send": Role.OPERATOR,
     "workflow:write": Role.EDITOR,
     "workflow:publish": Role.EDITOR,
@@ -74,6 +75,13 @@ APPROVAL_DEFINITION: dict[str, Any] = {
         {"id": "ask", "type": "human.approval", "config": {"title": "RBAC check"}},
     ],
     "edges": [{"source": "start", "target": "ask"}],
+}
+WAIT_EVENT_DEFINITION: dict[str, Any] = {
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {}},
+        {"id": "wait", "type": "wait.event", "config": {"event": "go"}},
+    ],
+    "edges": [{"source": "start", "target": "wait"}],
 }
 DENIED = frozenset({"FORBIDDEN", "UNAUTHENTICATED"})
 
@@ -259,6 +267,11 @@ async def _active_run_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.run(finished=False)}
 
 
+async def _waiting_event_run_id(seed: Seed) -> dict[str, Any]:
+    """A run whose wait.event step waits for the event "go" (each call resumes a fresh one)."""
+    return {"id": await seed.run(finished=False, definition=WAIT_EVENT_DEFINITION)}
+
+
 async def _finished_run_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.run(finished=True)}
 
@@ -301,6 +314,12 @@ OPERATIONS: dict[str, Op] = {
         Permission.RUN_RETRY,
         'mutation($id: ID!) { retryRun(id: $id, fromStep: "start") { run { id } errors { code } } }',
         _finished_run_id,
+    ),
+    "signalRun": Op(
+        "Mutation",
+        Permission.RUN_SIGNAL,
+        'mutation($id: ID!) { signalRun(runId: $id, name: "go", payload: {ok: true}) { run { id } errors { code } } }',
+        _waiting_event_run_id,
     ),
     "replayRun": Op(
         "Mutation",

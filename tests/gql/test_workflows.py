@@ -625,6 +625,7 @@ CONTRACT_TYPES = {
     "foreach",
     "subworkflow",
     "loop",
+    "wait.event",
 }
 
 

@@ -46,9 +46,14 @@ CONTRACT_TYPES = [
     "foreach",
     "subworkflow",
     "loop",
+    "wait.event",
 ]
 TRIGGERS = {"trigger.manual", "trigger.webhook", "trigger.schedule", "trigger.message"}
-BRANCHES = {"condition": ["true", "false"], "human.approval": ["approved", "rejected"]}
+BRANCHES = {
+    "condition": ["true", "false"],
+    "human.approval": ["approved", "rejected"],
+    "wait.event": ["received", "timeout"],
+}
 TEMPLATE_FIELDS = {
     "condition": ["expression"],
     "switch": ["value"],

@@ -25,7 +25,7 @@ from studio_shared.db import models
 from studio_shared.db.jsondata import Encoded, NotStorable, encode
 from studio_shared.db.types import JSONDoc, utcnow
 from studio_shared.events import Event, EventKind, channels
-from studio_shared.store import human_tasks
+from studio_shared.store import event_waits, human_tasks
 from studio_shared.types import RunStatus, StepStatus
 
 if TYPE_CHECKING:
@@ -283,6 +283,7 @@ async def apply(conn: AsyncConnection, batch: Batch, owner: str) -> list[EventRe
     if batch.cancel_children:
         await conn.execute(_CANCEL_CHILDREN, {"b_tenant": batch.tenant_id, "b_run": batch.run_id, "b_now": now})
         await human_tasks.cancel_open_of_run(conn, batch.tenant_id, batch.run_id, now)  # updated_at = the events' at
+        await event_waits.cancel_waiting_of_run(conn, batch.tenant_id, batch.run_id, now)
     first = last_seq - len(batch.events) + 1
     records = [
         EventRecord(
@@ -373,6 +374,40 @@ CANCEL_STEP_CHILDREN = _CANCEL_CHILDREN.where(runs.c.parent_step_id == sa.bindpa
 async def poke(conn: AsyncConnection, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
     """Wake an active run's driver from outside it (a human decision), in the caller's transaction."""
     await conn.execute(_POKE, {"b_tenant": tenant_id, "b_run": run_id, "b_now": utcnow()})
+
+
+# A poke that records an event of its own: the seq comes from the same row update as the signal (a driver's batch
+# allocates its seqs from that row too, so the two serialize on the row lock and never share a seq).
+_POKE_WITH_EVENT = _POKE.values(
+    last_seq=runs.c.last_seq + 1,
+    stored_bytes=runs.c.stored_bytes + sa.bindparam("b_bytes"),
+).returning(runs.c.last_seq, runs.c.parent_run_id)
+
+
+async def poke_with_event(
+    conn: AsyncConnection,
+    tenant_id: uuid.UUID,
+    run_id: uuid.UUID,
+    kind: EventKind,
+    step_id: str | None,
+    status: str | None,
+    data: dict[str, Any],
+) -> EventRecord | None:
+    """Wake an active run's driver and record one event about it, in the caller's transaction (a resumed
+    ``wait.event`` step: the resume and its event commit together). None, writing nothing, when the run is no
+    longer active. The caller publishes the record after its commit."""
+    encoded = encode(data)
+    now = utcnow()
+    row = (
+        await conn.execute(
+            _POKE_WITH_EVENT, {"b_tenant": tenant_id, "b_run": run_id, "b_now": now, "b_bytes": encoded.size}
+        )
+    ).first()
+    if row is None:
+        return None
+    record = EventRecord(tenant_id, run_id, row[0], kind, step_id, status, now, data, row[1], encoded)
+    await conn.execute(_INSERT_EVENTS, [record.row()])
+    return record
 
 
 @functools.cache
