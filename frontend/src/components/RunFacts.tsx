@@ -5,6 +5,7 @@ import { Link } from "react-router-dom";
 import type { RunWithDefinitionQuery } from "../gql/graphql";
 import { countdown, elapsed, formatDuration, formatWhen, useNow } from "../lib/time";
 import { CopyButton } from "./Secret";
+import { StatusBadge } from "./StatusBadge";
 
 type MonitoredRun = NonNullable<RunWithDefinitionQuery["run"]>;
 
@@ -31,6 +32,8 @@ export function triggerText(run: Pick<MonitoredRun, "trigger" | "triggerDetails"
       return "Child run";
     case "manual":
       return "Manual or API";
+    case "error":
+      return "Error workflow (a run failed)";
     default:
       return run.trigger;
   }
@@ -100,6 +103,26 @@ export function RunFacts({
               <Link to={`/runs/${run.parent.id}`}>run of {run.parent.workflow.name}</Link>
               {run.parentStepId ? ` · step ${run.parentStepId}` : ""}
               {run.itemIndex != null ? ` · item ${run.itemIndex}` : ""}
+            </dd>
+          </div>
+        ) : null}
+        {run.failedRun ? (
+          <div>
+            <dt>Failed run</dt>
+            <dd data-testid="run-failed-run">
+              <Link to={`/runs/${run.failedRun.id}`}>← run {run.failedRun.id.slice(0, 8)} of {run.failedRun.workflow.name}</Link>
+            </dd>
+          </div>
+        ) : null}
+        {run.errorRun ? (
+          <div>
+            <dt>Error run</dt>
+            <dd data-testid="run-error-run" className="flex items-center gap-1.5">
+              <Link to={`/runs/${run.errorRun.id}`}>
+                Error run →
+              </Link>
+              <span className="text-xs text-muted-foreground">{run.errorRun.workflow.name}</span>
+              <StatusBadge status={run.errorRun.status} />
             </dd>
           </div>
         ) : null}
