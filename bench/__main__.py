@@ -13,6 +13,7 @@ from types import ModuleType
 
 from bench import (
     admission,
+    code,
     engine,
     fanout,
     graphql_reads,
@@ -39,6 +40,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     schemas,
     admission,
     validation,
+    code,
 )
 
 

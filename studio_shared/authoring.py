@@ -65,6 +65,7 @@ _OWN_NAMES: dict[tuple[str, str], frozenset[str] | None] = {
     ("loop", "input"): frozenset({"iteration", "previous"}),
     ("loop", "until"): frozenset({"output", "iteration"}),
     ("human.approval", "form_schema"): None,
+    ("code", "source"): None,  # the step's own program, passed as written
 }
 _TYPE_WORDS = {
     "string": "text",

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     http_allowed_hosts: str = ""  # comma-separated hosts ("*.corp.example"), IPs or CIDRs that may be private
     # LLM usage cost: {"model": {"prompt": USD per 1M tokens, "completion": USD per 1M tokens}}
     llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # The code node: operator-provided package folders for Python steps (comma-separated directories, e.g. made with
+    # `pip install --target DIR`; bound read-only into the sandbox and put on sys.path), the explicit opt-out of the
+    # bubblewrap sandbox (single-user installs only), and how many code steps one worker process runs at once.
+    code_python_packages: str = ""
+    code_python_unsafe_no_sandbox: bool = False
+    code_max_concurrent: int = Field(default=4, ge=1, le=64)
     artifact_link_ttl_s: int = Field(default=900, ge=10, le=900)  # signed download links live at most 15 min
 
     db_pool_size: int = Field(default=10, ge=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import admission, engine, graphql_reads, graphql_validation, starts, validation
+from bench import admission, code, engine, graphql_reads, graphql_validation, starts, validation
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES
 
 pytestmark = pytest.mark.slow
@@ -77,3 +77,10 @@ def test_the_draft_validation_benchmark_times_a_valid_draft_with_and_without_tem
         "41 nodes, structure only (no template checks)",
     ]
     assert all(wall > 0 and cpu >= 0 for _, wall, cpu in rows)
+
+
+async def test_the_code_benchmark_times_each_language() -> None:
+    figures = await code.measure("javascript", 3)
+    assert len(figures.latencies_ms) == 3 and all(ms > 0 for ms in figures.latencies_ms)
+    unsandboxed = await code.measure("python", 2, unsafe_no_sandbox=True)  # no bubblewrap needed
+    assert unsandboxed.row().startswith("| python (no sandbox) | 2 |") and "nan" not in unsandboxed.row()

@@ -17,6 +17,7 @@ from studio_shared.db.types import utcnow
 from studio_shared.events import EventBus, Message, channels, listen_forever
 from studio_shared.settings import Settings
 from studio_shared.templates import Templates, default_templates
+from studio_worker.code.python import warn_if_unsandboxed
 from studio_worker.engine.commit import GroupCommitter
 from studio_worker.engine.definitions import Definitions
 from studio_worker.engine.driver import RunDriver
@@ -69,6 +70,7 @@ class RunEngine:
         self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        warn_if_unsandboxed(self.settings)
         await self.committer.start()
         self._background = [
             asyncio.create_task(self._heartbeat_loop(), name="studio-heartbeat"),

@@ -626,6 +626,7 @@ CONTRACT_TYPES = {
     "subworkflow",
     "loop",
     "wait.event",
+    "code",
 }
 
 

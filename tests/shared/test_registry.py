@@ -47,6 +47,7 @@ CONTRACT_TYPES = [
     "subworkflow",
     "loop",
     "wait.event",
+    "code",
 ]
 TRIGGERS = {"trigger.manual", "trigger.webhook", "trigger.schedule", "trigger.message"}
 BRANCHES = {
@@ -186,6 +187,32 @@ def test_branches_and_trigger_flags() -> None:
             assert node_type.branching is bool(expected)
             assert node_type.branches_for({"cases": ["x"]}) == expected
     assert [t.type for t in registry.triggers()] == sorted(TRIGGERS)
+
+
+def test_code_source_is_a_code_field_whose_language_comes_from_language() -> None:
+    code = load_registry()["code"]
+    source = code.config_schema["properties"]["source"]
+    assert source["x-ui-widget"] == "code"
+    assert source["x-ui-language-field"] == "language"
+    assert code.config_schema["properties"]["language"]["enum"] == ["javascript", "python"]
+    assert code.with_defaults({"language": "python", "source": "x"})["timeout_s"] == 5
+
+
+def test_code_limits_are_bounded() -> None:
+    registry = load_registry()
+    base = {"language": "javascript", "source": "function main() { return 1 }"}
+    assert registry.validate_config("code", base) == []
+    assert registry.validate_config("code", {**base, "timeout_s": 60, "memory_mb": 512}) == []
+    bad = [
+        ({"timeout_s": 61}, ("timeout_s",)),
+        ({"timeout_s": 0}, ("timeout_s",)),
+        ({"memory_mb": 513}, ("memory_mb",)),
+        ({"memory_mb": 8}, ("memory_mb",)),
+        ({"language": "ruby"}, ("language",)),
+        ({"source": ""}, ("source",)),
+    ]
+    for change, path in bad:
+        assert [p.path for p in registry.validate_config("code", {**base, **change})] == [path], change
 
 
 def test_switch_branches_come_from_its_cases() -> None:
