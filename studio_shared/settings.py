@@ -125,6 +125,14 @@ class Settings(BaseSettings):
     # Outbound HTTP from nodes: public addresses only, unless opted in for on-premise targets.
     http_allow_private: bool = False
     http_allowed_hosts: str = ""  # comma-separated hosts ("*.corp.example"), IPs or CIDRs that may be private
+    # email.send: at most this many recipients (to + cc + bcc) and this many bytes of message per step.
+    email_max_recipients: int = Field(default=50, ge=1, le=10_000)
+    email_max_message_bytes: int = Field(default=1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    # sql.query: a step's row_limit may not exceed sql_max_rows; a result stops (truncated) past
+    # sql_max_result_bytes of JSON. The studio's own PostgreSQL server is refused unless the operator allows it.
+    sql_max_rows: int = Field(default=10_000, ge=1, le=1_000_000)
+    sql_max_result_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    sql_allow_studio_database: bool = False
     # LLM usage cost: {"model": {"prompt": USD per 1M tokens, "completion": USD per 1M tokens}}
     llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     # The code node: operator-provided package folders for Python steps (comma-separated directories, e.g. made with

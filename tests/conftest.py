@@ -116,6 +116,9 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         storage_url=f"file://{state_dir}/storage",
         # The tests' own HTTP and model servers listen on 127.0.0.1; every other private address stays blocked.
         http_allowed_hosts="127.0.0.1/32",
+        # sql.query's tests use a database of their own on the PostgreSQL server that holds the studio's database in
+        # the postgres pass; the refusal of the studio's server is tested with settings of its own.
+        sql_allow_studio_database=True,
         max_artifact_bytes=64 * 1024,
         llm_prices={"gpt-test": {"prompt": 1.0, "completion": 2.0}},
         node_plugins="tests.nodes_plugin",
@@ -154,6 +157,7 @@ class StudioProcesses:
             "STUDIO_STATE_DIR": str(s.state_dir),
             "STUDIO_STORAGE_URL": s.storage_url,
             "STUDIO_HTTP_ALLOWED_HOSTS": s.http_allowed_hosts,
+            "STUDIO_SQL_ALLOW_STUDIO_DATABASE": str(s.sql_allow_studio_database).lower(),
             "STUDIO_MAX_ARTIFACT_BYTES": str(s.max_artifact_bytes),
             "STUDIO_LLM_PRICES": json.dumps(s.llm_prices),
         }

@@ -460,6 +460,24 @@ class LlmCall(Tenanted, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class EmailSend(Tenanted, Base):
+    """What an ``email.send`` step handed to its SMTP server: written before the message goes out, so that a
+    re-executed step returns the first send's output instead of sending again (the id derives from the step's
+    idempotency key). ``state``: pending (nothing handed over yet), data (being handed over), sent."""
+
+    __tablename__ = "email_sends"
+    __table_args__ = (sa.Index(None, "tenant_id", "run_id"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))
+    step_id: Mapped[str] = mapped_column(sa.String(64))
+    message_id: Mapped[str] = mapped_column(sa.String(255))
+    state: Mapped[str] = mapped_column(sa.String(16))
+    recipients: Mapped[int] = mapped_column(default=0)
+    output: Mapped[Any] = mapped_column(JSONDoc, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class Message(Tenanted, Base):
     __tablename__ = "messages"
     __table_args__ = (sa.Index(None, "tenant_id", "channel", "created_at", "id"),)

@@ -10,6 +10,7 @@ Three layers, so that no single mistake opens a hole:
   numeric host spelled other than as a canonical address, no ``localhost``, no blocked IP literal.
 * ``GuardedBackend``, under every connection: resolves the host once, refuses it if any answer is blocked,
   and dials the checked address itself, so no later lookup (DNS rebinding) can change the target.
+* ``checked_addresses`` / ``connect_socket``: the same one-lookup check for SMTP and PostgreSQL servers.
 * ``send``: follows redirects by hand, re-checking each hop, dropping credentials that would leave the origin,
   and reads the body with a size bound.
 
@@ -26,6 +27,7 @@ from studio_worker.egress._addresses import blocked_reason
 from studio_worker.egress._errors import EgressDenied, EgressError, ResponseTooLarge, TooManyRedirects
 from studio_worker.egress._policy import EgressPolicy, check_url
 from studio_worker.egress._send import SENSITIVE_HEADERS, GuardedResponse, OnRedirect, send
+from studio_worker.egress._sockets import CannotConnect, checked_addresses, connect_socket
 from studio_worker.egress._transport import (
     GuardedBackend,
     GuardedClient,
@@ -37,6 +39,7 @@ from studio_worker.egress._transport import (
 
 __all__ = [
     "SENSITIVE_HEADERS",
+    "CannotConnect",
     "EgressDenied",
     "EgressError",
     "EgressPolicy",
@@ -50,6 +53,8 @@ __all__ = [
     "TooManyRedirects",
     "blocked_reason",
     "check_url",
+    "checked_addresses",
+    "connect_socket",
     "guarded_client",
     "send",
     "system_resolver",

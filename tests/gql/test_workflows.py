@@ -622,6 +622,8 @@ CONTRACT_TYPES = {
     "human.approval",
     "artifact.write",
     "message.reply",
+    "email.send",
+    "sql.query",
     "foreach",
     "subworkflow",
     "loop",

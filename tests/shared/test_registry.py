@@ -43,6 +43,8 @@ CONTRACT_TYPES = [
     "human.approval",
     "artifact.write",
     "message.reply",
+    "email.send",
+    "sql.query",
     "foreach",
     "subworkflow",
     "loop",
@@ -64,6 +66,7 @@ TEMPLATE_FIELDS = {
     "human.approval": ["title", "message"],
     "artifact.write": ["name", "content"],
     "message.reply": ["channel", "text"],
+    "email.send": ["to", "cc", "bcc", "subject", "text", "html"],
     "foreach": ["items"],
     "loop": ["until"],
 }
