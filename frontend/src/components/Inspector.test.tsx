@@ -107,10 +107,13 @@ describe("Inspector (the registry's new node types)", () => {
     expect(document.querySelector(".cm-tooltip-autocomplete")?.textContent).toContain('steps["fetch"]["output"]["status"]');
   });
 
-  it("renders a wait.event node's settings from the registry: no special case", () => {
-    renderInspector(node("wait.event", { event: "paid" }));
-    expect((screen.getByLabelText(/^Event name/) as HTMLInputElement).value).toBe("paid");
-    expect(screen.getByLabelText("Payload schema (JSON)")).toBeTruthy();
-    expect(screen.getByLabelText(/^Timeout/)).toBeTruthy();
+  it.each(["code", "wait.event", "email.send", "sql.query"])("renders every setting of a %s node from the registry", (type) => {
+    renderInspector(node(type, {}));
+    const props = (nodeType(type).configSchema as { properties: Record<string, { title?: string }> }).properties;
+    for (const [key, prop] of Object.entries(props)) {
+      const title = prop.title ?? key;
+      const escaped = title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      expect(screen.getAllByLabelText(new RegExp(`^${escaped}`)).length, `${type}.${key}`).toBeGreaterThan(0);
+    }
   });
 });
