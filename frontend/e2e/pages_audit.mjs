@@ -68,6 +68,7 @@ export const PAGES = [
   { name: "inbox", path: "/inbox", ready: (p) => p.getByRole("heading", { level: 1 }) },
   { name: "credentials", path: "/credentials", ready: (p) => p.getByRole("form", { name: "New credential" }) },
   { name: "users", path: "/users", ready: (p) => p.getByRole("table", { name: "Users" }) },
+  { name: "settings", path: "/settings", ready: (p) => p.getByLabel("Default error workflow") },
   {
     name: "account-menu",
     path: "/",
