@@ -7,7 +7,8 @@
 //   trigger's input form → watch the nodes turn SUCCEEDED live → approve in the inbox (second tab) → see the
 //   run succeed live → the admin screens: a credential (its value never comes back), a user disabled behind a
 //   confirmation (then refused at login), a webhook (its secret shown once), a schedule (its next fires
-//   previewed) → a viewer sees no edit controls and no admin links → the builder by keyboard alone (add, select,
+//   previewed) → a viewer sees no edit controls and no admin links → the code node's editor (CodeMirror: highlighting,
+//   an upstream path completed, the language followed, the draft saved) → the builder by keyboard alone (add, select,
 //   connect, disconnect, delete) → a run monitor whose network drops mid-run (every connection cut for 1.5 s)
 //   converges on the server's final state → open a 1,000-node workflow (timed) and pan it (frame rate measured) →
 //   unsaved work is not lost (a link asks first; selecting a node is no change) → a password changed, then a login
@@ -448,6 +449,45 @@ try {
 
   await runsAndInbox({ browser, base, token, results, log, watchCsp });
 
+  // The code node's editor: CodeMirror loads when its field is first shown, in the language the node names, and
+  // completes the node's upstream paths (here the trigger's input field) as the code reads them.
+  const codeId = await createWorkflow("Code flow", {
+    nodes: [
+      {
+        id: "start",
+        type: "trigger.manual",
+        config: { input_schema: { type: "object", properties: { amount: { type: "number" } } } },
+        position: { x: 0, y: 0 },
+      },
+      { id: "calc", type: "code", config: { language: "javascript", source: "function main(input, steps, run) {\n  return 1;\n}" }, position: { x: 260, y: 0 } },
+    ],
+    edges: [{ source: "start", target: "calc" }],
+  });
+  await page.goto(`${base}/workflows/${codeId}`);
+  await page.getByTestId("node-calc").click();
+  const codeBox = page.getByRole("textbox", { name: "Code (JavaScript)" });
+  await page.locator(".cm-content").waitFor();
+  await codeBox.click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("End");
+  await page.keyboard.type("\nconst a = input.am");
+  await page.locator(".cm-tooltip-autocomplete").getByText("input.amount").waitFor();
+  await page.waitForTimeout(150); // CodeMirror takes Enter as accepting only 75 ms after the list opened (interactionDelay)
+  await page.keyboard.press("Enter");
+  const typed = await page.locator(".cm-content").innerText();
+  if (!typed.includes("const a = input.amount")) throw new Error(`the completion was not taken: ${JSON.stringify(typed)}`);
+  if (!(await page.locator(".cm-content span[class]").count())) throw new Error("the code is not highlighted");
+  await page.getByLabel(/^Language/).selectOption("python");
+  await page.getByRole("textbox", { name: "Code (Python)" }).waitFor();
+  await page.getByLabel(/^Language/).selectOption("javascript");
+  await page.keyboard.press("Control+s");
+  await page.getByText("Unsaved changes").waitFor({ state: "detached" });
+  const codeDraft = await gql("query($id: ID!) { workflow(id: $id) { draft } }", { id: codeId });
+  const savedSource = codeDraft.workflow.draft.nodes.find((n) => n.id === "calc").config.source;
+  if (!savedSource.includes("const a = input.amount")) throw new Error(`the draft did not keep the code: ${savedSource}`);
+  log("the code node's editor: highlighted, completed input.amount, switched to Python and back, saved");
+
   // The builder by keyboard alone: a palette entry adds on Enter, a focused node is selected with Enter, the
   // inspector's "Connect to…" draws an edge (and removes it), Delete removes the selected node.
   const keyboardId = await createWorkflow("Keyboard flow", {
@@ -845,7 +885,7 @@ try {
     base,
     token,
     tokens: { temporary: temporaryToken },
-    ids: { workflow: workflowId, run: runUrl.split("/runs/")[1], loop: loop.workflowId },
+    ids: { workflow: workflowId, run: runUrl.split("/runs/")[1], loop: loop.workflowId, code: codeId },
     results,
     log,
   });

@@ -12,6 +12,7 @@ describe("run filters in the URL", () => {
     { ...NO_FILTERS, workflow: "0b7c9a52-1f7e-4a53-9c55-2d3e0c6f9d10", startedBy: "5f0e8a7b-3c2d-4e1f-8a9b-0c1d2e3f4a5b", children: true },
     { ...NO_FILTERS, trigger: "schedule", from: "2026-12-01T00:00:00.000Z", to: "2026-12-02T00:00:00.000Z" },
     { ...NO_FILTERS, mode: "test" },
+    { ...NO_FILTERS, trigger: "error", status: "FAILED" }, // error workflows' runs
     { ...NO_FILTERS, mode: "live", status: "FAILED" },
   ];
 

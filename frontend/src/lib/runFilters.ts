@@ -9,8 +9,11 @@ export const ACTIVE_STATUSES: readonly RunStatus[] = ["QUEUED", "RUNNING", "WAIT
 export type StatusChoice = RunStatus | "ACTIVE";
 export const STATUS_CHOICES: readonly StatusChoice[] = ["ACTIVE", ...RUN_STATUSES];
 
-/** The trigger kinds the engine records (`Run.trigger`); `parent` is a run a foreach, subworkflow or loop started. */
-export const TRIGGER_KINDS = ["manual", "webhook", "schedule", "message", "parent"] as const;
+/**
+ * The trigger kinds the engine records (`Run.trigger`); `parent` is a run a foreach, subworkflow or loop started,
+ * `error` a run of an error workflow started by a failed run.
+ */
+export const TRIGGER_KINDS = ["manual", "webhook", "schedule", "message", "parent", "error"] as const;
 export type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
 /** Relative time ranges, counted back from when the page asks (a shared link means "the last 24 hours" then). */
@@ -146,6 +149,7 @@ export const TRIGGER_LABELS: Record<TriggerKind, string> = {
   schedule: "Schedule",
   message: "Message",
   parent: "Child run",
+  error: "Error workflow",
 };
 
 export const RANGE_LABELS: Record<RangeChoice, string> = {
