@@ -475,7 +475,7 @@ try {
   await page.locator(".cm-tooltip-autocomplete").getByText("input.amount").waitFor();
   await page.waitForTimeout(150); // CodeMirror takes Enter as accepting only 75 ms after the list opened (interactionDelay)
   await page.keyboard.press("Enter");
-  const typed = await page.locator(".cm-content").innerText();
+  const typed = (await page.locator(".cm-content").textContent()) ?? "";
   if (!typed.includes("const a = input.amount")) throw new Error(`the completion was not taken: ${JSON.stringify(typed)}`);
   if (!(await page.locator(".cm-content span[class]").count())) throw new Error("the code is not highlighted");
   await page.getByLabel(/^Language/).selectOption("python");
