@@ -4,6 +4,7 @@
 import { Link } from "react-router-dom";
 import type { RunWithDefinitionQuery } from "../gql/graphql";
 import { countdown, elapsed, formatDuration, formatWhen, useNow } from "../lib/time";
+import { ErrorWorkflowOutcome } from "./ErrorWorkflowOutcome";
 import { CopyButton } from "./Secret";
 import { StatusBadge } from "./StatusBadge";
 
@@ -126,6 +127,7 @@ export function RunFacts({
             </dd>
           </div>
         ) : null}
+        {!run.errorRun && !run.test && !run.parent && run.status === "FAILED" && finished ? <ErrorWorkflowOutcome runId={run.id} /> : null}
         {run.triggerDetails.replayOf ? (
           <div>
             <dt>Replay of</dt>

@@ -6,18 +6,20 @@ import { answeringClient, ROLE_PERMISSIONS } from "../test/mockGraphQL";
 import { registry } from "../test/registry";
 import { renderPage } from "../test/renderPage";
 import { RUN_FACTS } from "../test/runs";
+import { notStartedReason } from "../components/ErrorWorkflowOutcome";
 import { RunMonitorPage } from "./RunMonitor";
 
 afterEach(cleanup);
 
 const definition = { nodes: [{ id: "start", type: "trigger.manual", config: {}, position: { x: 0, y: 0 } }], edges: [] };
 
-function open(run: Record<string, unknown>) {
+function open(run: Record<string, unknown>, lastEvents: unknown[] = []) {
   const client = answeringClient({
+    RunLastEvents: () => ({ run: { id: run.id, events: lastEvents } }),
     Me: () => ({ me: { user: null, tenant: { id: "t", name: "T" }, role: "VIEWER", permissions: ROLE_PERMISSIONS.VIEWER } }),
     RunHead: () => ({ run: { id: run.id, version: 1 } }),
     NodeTypes: () => ({ nodeTypes: registry }),
-    RunEventSeqs: () => ({ run: { id: run.id, events: [] } }),
+    RunEventSeqs: (v: { afterSeq: number | null }) => ({ run: { id: run.id, events: v.afterSeq ? [] : [{ seq: 40 }, { seq: 41 }] } }),
     RunWithDefinition: () => ({
       run: {
         version: 1,
@@ -69,10 +71,29 @@ describe("error runs in the run monitor", () => {
     expect(screen.queryByTestId("run-error-run")).toBeNull();
   });
 
+  it("says why a failed run started no error run, as its RUN_ERROR_WORKFLOW event says", async () => {
+    open({ id: "failed-run-3", status: "FAILED", test: false, workflow: { id: "w1", name: "Orders", version: { definition } } }, [
+      { seq: 40, kind: "RUN_ERROR_WORKFLOW", data: { started: false, source: "tenant", reason: "the error workflow 'Alerts' has no published version: publish it" } },
+      { seq: 41, kind: "RUN_FAILED", data: null },
+    ]);
+    const why = await screen.findByTestId("run-error-run-refused");
+    expect(why.textContent).toBe("none started: the error workflow 'Alerts' has no published version: publish it");
+  });
+
   it("shows neither link for a run without error workflow", async () => {
     open({ id: "plain-run", status: "FAILED", workflow: { id: "w1", name: "Orders", version: { definition } } });
     await screen.findByTestId("run-facts");
     expect(screen.queryByTestId("run-error-run")).toBeNull();
     expect(screen.queryByTestId("run-failed-run")).toBeNull();
+  });
+});
+
+describe("notStartedReason", () => {
+  it("is the reason of a RUN_ERROR_WORKFLOW that started nothing, and nothing when it started a run or is absent", () => {
+    expect(notStartedReason([{ kind: "RUN_ERROR_WORKFLOW", data: { started: false, reason: "archived" } }])).toBe("archived");
+    expect(notStartedReason([{ kind: "RUN_ERROR_WORKFLOW", data: { started: true, error_run_id: "r2" } }])).toBeNull();
+    // A failure committed again: the key's run exists, so none started this time, but the run has its error run.
+    expect(notStartedReason([{ kind: "RUN_ERROR_WORKFLOW", data: { started: false, error_run_id: "r2", reason: "already" } }])).toBeNull();
+    expect(notStartedReason([{ kind: "RUN_FAILED", data: null }])).toBeNull();
   });
 });
