@@ -3,6 +3,7 @@
 // that wait with when each resumes (a live countdown).
 import { Link } from "react-router-dom";
 import type { RunWithDefinitionQuery } from "../gql/graphql";
+import type { AwaitedEvent } from "../lib/runState";
 import { countdown, elapsed, formatDuration, formatWhen, useNow } from "../lib/time";
 import { ErrorWorkflowOutcome } from "./ErrorWorkflowOutcome";
 import { CopyButton } from "./Secret";
@@ -46,6 +47,7 @@ export function RunFacts({
   startedAt,
   finishedAt,
   wakeAt,
+  awaiting,
 }: {
   run: MonitoredRun;
   finished: boolean;
@@ -53,8 +55,11 @@ export function RunFacts({
   finishedAt: string | null;
   /** Steps that wait, and when each resumes. */
   wakeAt: Record<string, string>;
+  /** wait.event steps and the event each waits for. */
+  awaiting?: Record<string, AwaitedEvent>;
 }) {
   const waiting = Object.entries(wakeAt).sort(([, a], [, b]) => a.localeCompare(b));
+  const events = Object.entries(awaiting ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const now = useNow(!finished);
   const took = elapsed(startedAt, finished ? finishedAt : null, now);
   const via = VIA[run.startedVia] ?? `by ${run.startedVia}`;
@@ -137,6 +142,15 @@ export function RunFacts({
           </div>
         ) : null}
       </dl>
+      {events.length && !finished ? (
+        <ul className="flex flex-wrap gap-x-4 text-sm" aria-label="Steps waiting for an event" data-testid="run-awaited-events">
+          {events.map(([stepId, awaited]) => (
+            <li key={stepId}>
+              <span className="text-warning">‖</span> {stepId} waits for event <code>{awaited.event}</code>
+            </li>
+          ))}
+        </ul>
+      ) : null}
       {waiting.length && !finished ? (
         <ul className="flex flex-wrap gap-x-4 text-sm" aria-label="Waiting steps" data-testid="run-waits">
           {waiting.map(([stepId, at]) => (

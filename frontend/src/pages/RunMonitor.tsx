@@ -208,6 +208,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
         startedAt={state.startedAt ?? run.startedAt ?? null}
         finishedAt={state.finishedAt ?? run.finishedAt ?? null}
         wakeAt={state.wakeAt}
+        awaiting={state.awaiting}
       />
       {replayError ? (
         <p className="px-3 py-1 text-sm text-destructive" role="alert">

@@ -119,6 +119,7 @@ describe("a waiting wait.event step in the run monitor", () => {
   it("shows the event name and the resume URL with a copy button to an operator", async () => {
     const { panel } = await open("OPERATOR", URL);
     expect(within(panel).getByTestId("wait-event-name").textContent).toBe("payment_confirmed");
+    expect(screen.getByTestId("run-awaited-events").textContent).toContain("pay waits for event payment_confirmed");
     expect((within(panel).getByLabelText("Resume URL") as HTMLInputElement).value).toBe(URL);
     expect(within(panel).getByRole("button", { name: "Copy the resume URL" })).toBeTruthy();
     expect(within(panel).getByRole("button", { name: "Send signal" })).toBeTruthy();
