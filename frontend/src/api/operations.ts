@@ -396,6 +396,6 @@ export const SIGNAL_RUN = graphql(`
 /** The last few events of a run (after `afterSeq`), with their details: why a failed run started no error run. */
 export const RUN_LAST_EVENTS = graphql(`
   query RunLastEvents($id: ID!, $afterSeq: Int) {
-    run(id: $id) { id events(afterSeq: $afterSeq) { seq kind data } }
+    run(id: $id) { id events(afterSeq: $afterSeq, first: 10) { seq kind data } }
   }
 `);
