@@ -8,7 +8,8 @@
 //   run succeed live → the admin screens: a credential (its value never comes back), a user disabled behind a
 //   confirmation (then refused at login), a webhook (its secret shown once), a schedule (its next fires
 //   previewed) → a viewer sees no edit controls and no admin links → the code node's editor (CodeMirror: highlighting,
-//   an upstream path completed, the language followed, the draft saved) → the builder by keyboard alone (add, select,
+//   an upstream path completed, the language followed, the draft saved) → a wait.event step signalled from the run
+//   monitor; a failed run's error run, linked both ways → the builder by keyboard alone (add, select,
 //   connect, disconnect, delete) → a run monitor whose network drops mid-run (every connection cut for 1.5 s)
 //   converges on the server's final state → open a 1,000-node workflow (timed) and pan it (frame rate measured) →
 //   unsaved work is not lost (a link asks first; selecting a node is no change) → a password changed, then a login
@@ -487,6 +488,68 @@ try {
   const savedSource = codeDraft.workflow.draft.nodes.find((n) => n.id === "calc").config.source;
   if (!savedSource.includes("const a = input.amount")) throw new Error(`the draft did not keep the code: ${savedSource}`);
   log("the code node's editor: highlighted, completed input.amount, switched to Python and back, saved");
+
+  // The run monitor and the nodes that wait or fail: a wait.event step shows its event and resume URL and takes a
+  // signal (a payload its schema refuses is said, then one it accepts resumes the run); a failed run links to the
+  // error run its failure started, which links back; with the error workflow archived, the failed run says why none.
+  async function publishAndStart(id) {
+    const published = await gql("mutation($id: ID!) { publishWorkflow(id: $id) { version { version } errors { message } } }", { id });
+    if (!published.publishWorkflow.version) throw new Error(`publish failed: ${JSON.stringify(published)}`);
+    const { startRun: out } = await gql("mutation($w: ID!) { startRun(workflowId: $w, input: {}) { run { id } errors { message } } }", { w: id });
+    if (!out.run) throw new Error(`start failed: ${JSON.stringify(out.errors)}`);
+    return out.run.id;
+  }
+  const waitRun = await publishAndStart(
+    await createWorkflow("Waits for payment", {
+      nodes: [
+        { id: "start", type: "trigger.manual", config: {}, position: { x: 0, y: 0 } },
+        {
+          id: "pay",
+          type: "wait.event",
+          config: { event: "paid", payload_schema: { type: "object", required: ["amount"], properties: { amount: { type: "number" } } } },
+          position: { x: 260, y: 0 },
+        },
+      ],
+      edges: [{ source: "start", target: "pay" }],
+    }),
+  );
+  await page.goto(`${base}/runs/${waitRun}`);
+  await page.locator('[data-testid="run-status"][data-status="WAITING"]').waitFor();
+  await page.getByTestId("run-awaited-events").getByText("paid").waitFor();
+  await page.getByTestId("node-pay").click();
+  const waitPanel = page.getByTestId("wait-event");
+  const resumeUrl = await waitPanel.getByLabel("Resume URL", { exact: true }).inputValue();
+  if (!resumeUrl.includes("/hooks/resume/")) throw new Error(`no resume URL shown: ${resumeUrl}`);
+  await waitPanel.getByLabel(/^Payload/).fill('{"amount": "five"}');
+  await waitPanel.getByRole("button", { name: "Send signal" }).click();
+  await waitPanel.getByRole("alert").getByText("INVALID_PAYLOAD").waitFor();
+  await waitPanel.getByLabel(/^Payload/).fill('{"amount": 5}');
+  await waitPanel.getByRole("button", { name: "Send signal" }).click();
+  await page.locator('[data-testid="run-status"][data-status="SUCCEEDED"]').waitFor();
+  await page.getByTestId("step-output").getByText(/amount/).waitFor();
+  const onFailure = await createWorkflow("On failure", { nodes: [{ id: "start", type: "trigger.manual", config: {}, position: { x: 0, y: 0 } }], edges: [] });
+  await gql("mutation($id: ID!) { publishWorkflow(id: $id) { version { version } } }", { id: onFailure });
+  const failingId = await createWorkflow("Fails", {
+    nodes: [
+      { id: "start", type: "trigger.manual", config: {}, position: { x: 0, y: 0 } },
+      { id: "boom", type: "fail", config: { message: "boom" }, position: { x: 260, y: 0 } },
+    ],
+    edges: [{ source: "start", target: "boom" }],
+  });
+  await page.goto(`${base}/workflows/${failingId}`);
+  await page.getByLabel("Error workflow").selectOption({ label: "On failure" });
+  await page.getByText("Saved.").waitFor();
+  const failedRun = await publishAndStart(failingId);
+  await page.goto(`${base}/runs/${failedRun}`);
+  await page.locator('[data-testid="run-status"][data-status="FAILED"]').waitFor();
+  await page.getByTestId("run-error-run").getByRole("link", { name: "Error run →" }).click();
+  await page.getByTestId("run-failed-run").getByRole("link").waitFor();
+  if ((await page.getByTestId("run-trigger").textContent()) !== "Error workflow (a run failed)") throw new Error("the error run's trigger is not named");
+  await gql("mutation($id: ID!) { archiveWorkflow(id: $id) { workflow { id } } }", { id: onFailure });
+  const { startRun: again } = await gql("mutation($w: ID!) { startRun(workflowId: $w, input: {}) { run { id } } }", { w: failingId });
+  await page.goto(`${base}/runs/${again.run.id}`);
+  await page.getByTestId("run-error-run-refused").getByText(/archived/).waitFor();
+  log("wait.event: the resume URL shown, a refused payload said, a signal resumed the run; a failed run linked to its error run and back, and said why none started once it was archived");
 
   // The builder by keyboard alone: a palette entry adds on Enter, a focused node is selected with Enter, the
   // inspector's "Connect to…" draws an edge (and removes it), Delete removes the selected node.
