@@ -12,8 +12,8 @@ describe("run filters in the URL", () => {
     { ...NO_FILTERS, workflow: "0b7c9a52-1f7e-4a53-9c55-2d3e0c6f9d10", startedBy: "5f0e8a7b-3c2d-4e1f-8a9b-0c1d2e3f4a5b", children: true },
     { ...NO_FILTERS, trigger: "schedule", from: "2026-12-01T00:00:00.000Z", to: "2026-12-02T00:00:00.000Z" },
     { ...NO_FILTERS, mode: "test" },
-    { ...NO_FILTERS, trigger: "error", status: "FAILED" }, // error workflows' runs
     { ...NO_FILTERS, mode: "live", status: "FAILED" },
+    { ...NO_FILTERS, trigger: "error", status: "SUCCEEDED" },
   ];
 
   it("round-trips every filter: filters → query string → the same filters", () => {
@@ -66,6 +66,8 @@ describe("run filters in the URL", () => {
     expect(toRunFilter({ ...NO_FILTERS, mode: "test" }, NOW)).toEqual({ test: true, topLevel: true });
     expect(toRunFilter({ ...NO_FILTERS, mode: "live" }, NOW)).toEqual({ test: false, topLevel: true });
     expect(serializeRunFilters({ ...NO_FILTERS, mode: "test", children: true })).toBe("children=1&mode=test");
+    // Error runs (trigger `error`) are top-level runs.
+    expect(toRunFilter({ ...NO_FILTERS, trigger: "error" }, NOW)).toEqual({ trigger: ["error"], topLevel: true });
     // Child runs are what the "parent" trigger lists, whatever the checkbox says.
     expect(toRunFilter({ ...NO_FILTERS, trigger: "parent" }, NOW)).toEqual({ trigger: ["parent"] });
   });

@@ -9,10 +9,8 @@ export const ACTIVE_STATUSES: readonly RunStatus[] = ["QUEUED", "RUNNING", "WAIT
 export type StatusChoice = RunStatus | "ACTIVE";
 export const STATUS_CHOICES: readonly StatusChoice[] = ["ACTIVE", ...RUN_STATUSES];
 
-/**
- * The trigger kinds the engine records (`Run.trigger`); `parent` is a run a foreach, subworkflow or loop started,
- * `error` a run of an error workflow started by a failed run.
- */
+/** The trigger kinds the engine records (`Run.trigger`); `parent` is a run a foreach, subworkflow or loop started,
+ * `error` a run of an error workflow that a failed live run started (`Run.failedRun`). */
 export const TRIGGER_KINDS = ["manual", "webhook", "schedule", "message", "parent", "error"] as const;
 export type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
