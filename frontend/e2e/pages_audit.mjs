@@ -39,6 +39,16 @@ export const PAGES = [
     },
   },
   {
+    // The code node's inspector with its CodeMirror editor (loaded when the field is first shown).
+    name: "builder-code",
+    path: (ids) => `/workflows/${ids.code}`,
+    ready: (p) => p.getByTestId("node-calc"),
+    open: async (p) => {
+      await p.getByTestId("node-calc").click();
+      await p.locator(".cm-content").waitFor();
+    },
+  },
+  {
     name: "builder-publish",
     path: (ids) => `/workflows/${ids.workflow}`,
     ready: (p) => p.getByText("✓ valid"),
@@ -68,6 +78,7 @@ export const PAGES = [
   { name: "inbox", path: "/inbox", ready: (p) => p.getByRole("heading", { level: 1 }) },
   { name: "credentials", path: "/credentials", ready: (p) => p.getByRole("form", { name: "New credential" }) },
   { name: "users", path: "/users", ready: (p) => p.getByRole("table", { name: "Users" }) },
+  { name: "settings", path: "/settings", ready: (p) => p.getByLabel("Default error workflow") },
   {
     name: "account-menu",
     path: "/",

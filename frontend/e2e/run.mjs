@@ -7,7 +7,9 @@
 //   trigger's input form → watch the nodes turn SUCCEEDED live → approve in the inbox (second tab) → see the
 //   run succeed live → the admin screens: a credential (its value never comes back), a user disabled behind a
 //   confirmation (then refused at login), a webhook (its secret shown once), a schedule (its next fires
-//   previewed) → a viewer sees no edit controls and no admin links → the builder by keyboard alone (add, select,
+//   previewed) → a viewer sees no edit controls and no admin links → the code node's editor (CodeMirror: highlighting,
+//   an upstream path completed, the language followed, the draft saved) → a wait.event step signalled from the run
+//   monitor; a failed run's error run, linked both ways → the builder by keyboard alone (add, select,
 //   connect, disconnect, delete) → a run monitor whose network drops mid-run (every connection cut for 1.5 s)
 //   converges on the server's final state → open a 1,000-node workflow (timed) and pan it (frame rate measured) →
 //   unsaved work is not lost (a link asks first; selecting a node is no change) → a password changed, then a login
@@ -448,6 +450,107 @@ try {
 
   await runsAndInbox({ browser, base, token, results, log, watchCsp });
 
+  // The code node's editor: CodeMirror loads when its field is first shown, in the language the node names, and
+  // completes the node's upstream paths (here the trigger's input field) as the code reads them.
+  const codeId = await createWorkflow("Code flow", {
+    nodes: [
+      {
+        id: "start",
+        type: "trigger.manual",
+        config: { input_schema: { type: "object", properties: { amount: { type: "number" } } } },
+        position: { x: 0, y: 0 },
+      },
+      { id: "calc", type: "code", config: { language: "javascript", source: "function main(input, steps, run) {\n  return 1;\n}" }, position: { x: 260, y: 0 } },
+    ],
+    edges: [{ source: "start", target: "calc" }],
+  });
+  await page.goto(`${base}/workflows/${codeId}`);
+  await page.getByTestId("node-calc").click();
+  const codeBox = page.getByRole("textbox", { name: "Code (JavaScript)" });
+  await page.locator(".cm-content").waitFor();
+  await codeBox.click();
+  await page.keyboard.press("Control+End");
+  await page.keyboard.press("ArrowUp");
+  await page.keyboard.press("End");
+  await page.keyboard.type("\nconst a = input.am");
+  await page.locator(".cm-tooltip-autocomplete").getByText("input.amount").waitFor();
+  await page.waitForTimeout(150); // CodeMirror takes Enter as accepting only 75 ms after the list opened (interactionDelay)
+  await page.keyboard.press("Enter");
+  const typed = (await page.locator(".cm-content").textContent()) ?? "";
+  if (!typed.includes("const a = input.amount")) throw new Error(`the completion was not taken: ${JSON.stringify(typed)}`);
+  if (!(await page.locator(".cm-content span[class]").count())) throw new Error("the code is not highlighted");
+  await page.getByLabel(/^Language/).selectOption("python");
+  await page.getByRole("textbox", { name: "Code (Python)" }).waitFor();
+  await page.getByLabel(/^Language/).selectOption("javascript");
+  await page.keyboard.press("Control+s");
+  await page.getByText("Unsaved changes").waitFor({ state: "detached" });
+  const codeDraft = await gql("query($id: ID!) { workflow(id: $id) { draft } }", { id: codeId });
+  const savedSource = codeDraft.workflow.draft.nodes.find((n) => n.id === "calc").config.source;
+  if (!savedSource.includes("const a = input.amount")) throw new Error(`the draft did not keep the code: ${savedSource}`);
+  log("the code node's editor: highlighted, completed input.amount, switched to Python and back, saved");
+
+  // The run monitor and the nodes that wait or fail: a wait.event step shows its event and resume URL and takes a
+  // signal (a payload its schema refuses is said, then one it accepts resumes the run); a failed run links to the
+  // error run its failure started, which links back; with the error workflow archived, the failed run says why none.
+  async function publishAndStart(id) {
+    const published = await gql("mutation($id: ID!) { publishWorkflow(id: $id) { version { version } errors { message } } }", { id });
+    if (!published.publishWorkflow.version) throw new Error(`publish failed: ${JSON.stringify(published)}`);
+    const { startRun: out } = await gql("mutation($w: ID!) { startRun(workflowId: $w, input: {}) { run { id } errors { message } } }", { w: id });
+    if (!out.run) throw new Error(`start failed: ${JSON.stringify(out.errors)}`);
+    return out.run.id;
+  }
+  const waitRun = await publishAndStart(
+    await createWorkflow("Waits for payment", {
+      nodes: [
+        { id: "start", type: "trigger.manual", config: {}, position: { x: 0, y: 0 } },
+        {
+          id: "pay",
+          type: "wait.event",
+          config: { event: "paid", payload_schema: { type: "object", required: ["amount"], properties: { amount: { type: "number" } } } },
+          position: { x: 260, y: 0 },
+        },
+      ],
+      edges: [{ source: "start", target: "pay" }],
+    }),
+  );
+  await page.goto(`${base}/runs/${waitRun}`);
+  await page.locator('[data-testid="run-status"][data-status="WAITING"]').waitFor();
+  await page.getByTestId("run-awaited-events").getByText("paid").waitFor();
+  await page.getByTestId("node-pay").click();
+  const waitPanel = page.getByTestId("wait-event");
+  const resumeUrl = await waitPanel.getByLabel("Resume URL", { exact: true }).inputValue();
+  if (!resumeUrl.includes("/hooks/resume/")) throw new Error(`no resume URL shown: ${resumeUrl}`);
+  await waitPanel.getByLabel(/^Payload/).fill('{"amount": "five"}');
+  await waitPanel.getByRole("button", { name: "Send signal" }).click();
+  await waitPanel.getByRole("alert").getByText("INVALID_PAYLOAD").waitFor();
+  await waitPanel.getByLabel(/^Payload/).fill('{"amount": 5}');
+  await waitPanel.getByRole("button", { name: "Send signal" }).click();
+  await page.locator('[data-testid="run-status"][data-status="SUCCEEDED"]').waitFor();
+  await page.getByTestId("step-output").getByText(/amount/).waitFor();
+  const onFailure = await createWorkflow("On failure", { nodes: [{ id: "start", type: "trigger.manual", config: {}, position: { x: 0, y: 0 } }], edges: [] });
+  await gql("mutation($id: ID!) { publishWorkflow(id: $id) { version { version } } }", { id: onFailure });
+  const failingId = await createWorkflow("Fails", {
+    nodes: [
+      { id: "start", type: "trigger.manual", config: {}, position: { x: 0, y: 0 } },
+      { id: "boom", type: "fail", config: { message: "boom" }, position: { x: 260, y: 0 } },
+    ],
+    edges: [{ source: "start", target: "boom" }],
+  });
+  await page.goto(`${base}/workflows/${failingId}`);
+  await page.getByLabel("Error workflow").selectOption({ label: "On failure" });
+  await page.getByText("Saved.").waitFor();
+  const failedRun = await publishAndStart(failingId);
+  await page.goto(`${base}/runs/${failedRun}`);
+  await page.locator('[data-testid="run-status"][data-status="FAILED"]').waitFor();
+  await page.getByTestId("run-error-run").getByRole("link", { name: "Error run →" }).click();
+  await page.getByTestId("run-failed-run").getByRole("link").waitFor();
+  if ((await page.getByTestId("run-trigger").textContent()) !== "Error workflow (a run failed)") throw new Error("the error run's trigger is not named");
+  await gql("mutation($id: ID!) { archiveWorkflow(id: $id) { workflow { id } } }", { id: onFailure });
+  const { startRun: again } = await gql("mutation($w: ID!) { startRun(workflowId: $w, input: {}) { run { id } } }", { w: failingId });
+  await page.goto(`${base}/runs/${again.run.id}`);
+  await page.getByTestId("run-error-run-refused").getByText(/archived/).waitFor();
+  log("wait.event: the resume URL shown, a refused payload said, a signal resumed the run; a failed run linked to its error run and back, and said why none started once it was archived");
+
   // The builder by keyboard alone: a palette entry adds on Enter, a focused node is selected with Enter, the
   // inspector's "Connect to…" draws an edge (and removes it), Delete removes the selected node.
   const keyboardId = await createWorkflow("Keyboard flow", {
@@ -845,7 +948,7 @@ try {
     base,
     token,
     tokens: { temporary: temporaryToken },
-    ids: { workflow: workflowId, run: runUrl.split("/runs/")[1], loop: loop.workflowId },
+    ids: { workflow: workflowId, run: runUrl.split("/runs/")[1], loop: loop.workflowId, code: codeId },
     results,
     log,
   });

@@ -62,9 +62,9 @@ describe("admin navigation", () => {
     expect(await navLinks()).toEqual(["Workflows", "Runs", "Approvals"]);
   });
 
-  it("shows an admin the credentials and users links", async () => {
+  it("shows an admin the credentials, users and settings links", async () => {
     renderApp("ADMIN", "/");
-    expect(await navLinks()).toEqual(["Workflows", "Runs", "Approvals", "Credentials", "Users"]);
+    expect(await navLinks()).toEqual(["Workflows", "Runs", "Approvals", "Credentials", "Users", "Settings"]);
     expect((await screen.findByRole("link", { name: "Triggers of Nightly report" })).getAttribute("href")).toBe("/workflows/w1/triggers");
   });
 
@@ -72,6 +72,12 @@ describe("admin navigation", () => {
     const api = renderApp("EDITOR", "/credentials");
     await screen.findByText(/Nothing here/);
     expect(api.named("Credentials")).toEqual([]);
+  });
+
+  it("has no settings page for an editor who types its URL", async () => {
+    const api = renderApp("EDITOR", "/settings");
+    await screen.findByText(/Nothing here/);
+    expect(api.named("TenantSettings")).toEqual([]);
   });
 
   it("gives an admin the users and API keys sections", async () => {

@@ -18,7 +18,12 @@ const RunsPage = lazy(() => import("./pages/Runs").then((m) => ({ default: m.Run
 const TriggersPage = lazy(() => import("./pages/Triggers").then((m) => ({ default: m.TriggersPage })));
 const CredentialsPage = lazy(() => import("./pages/Credentials").then((m) => ({ default: m.CredentialsPage })));
 const UsersPage = lazy(() => import("./pages/Users").then((m) => ({ default: m.UsersPage })));
-const ADMIN_PAGES: Record<AdminNavEntry["to"], ComponentType> = { "/credentials": CredentialsPage, "/users": UsersPage };
+const SettingsPage = lazy(() => import("./pages/Settings").then((m) => ({ default: m.SettingsPage })));
+const ADMIN_PAGES: Record<AdminNavEntry["to"], ComponentType> = {
+  "/credentials": CredentialsPage,
+  "/users": UsersPage,
+  "/settings": SettingsPage,
+};
 
 /** In the builder (and on the triggers page): a link to the open workflow's webhooks and schedules. */
 function WorkflowTriggersLink() {

@@ -176,6 +176,8 @@ export const RUN_WITH_DEFINITION = graphql(`
       id status version test draftRevision definition trigger startedVia idempotencyKey input output error
       createdAt startedAt finishedAt parentStepId itemIndex
       parent { id workflow { id name } }
+      errorRun { id status workflow { id name } }
+      failedRun { id status workflow { id name } }
       startedBy { id email }
       triggerDetails { deliveryId receivedAt scheduleId scheduledFor channel messageId replayOf }
       workflow { id name version(version: $version) { definition } }
@@ -339,5 +341,61 @@ export const RETRY_RUN = graphql(`
       run { ...RunStatusFields }
       errors { ...UserErrorFields }
     }
+  }
+`);
+
+/** A workflow's error workflow, and the tenant's default that applies when it names none. */
+export const WORKFLOW_ERROR_SETTING = graphql(`
+  query WorkflowErrorSetting($id: ID!) {
+    workflow(id: $id) { id errorWorkflow { id name } }
+    me { tenant { id defaultErrorWorkflow { id name } } }
+  }
+`);
+
+/** The workflows an error workflow may be picked from (the first 100, newest first; archived ones are refused). */
+export const ERROR_WORKFLOW_CHOICES = graphql(`
+  query ErrorWorkflowChoices {
+    workflows(first: 100) { nodes { id name } }
+  }
+`);
+
+export const SET_ERROR_WORKFLOW = graphql(`
+  mutation SetErrorWorkflow($workflowId: ID!, $errorWorkflowId: ID) {
+    setErrorWorkflow(workflowId: $workflowId, errorWorkflowId: $errorWorkflowId) {
+      workflow { id errorWorkflow { id name } }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+export const TENANT_SETTINGS = graphql(`
+  query TenantSettings {
+    me { tenant { id name slug defaultErrorWorkflow { id name } } }
+  }
+`);
+
+export const SET_DEFAULT_ERROR_WORKFLOW = graphql(`
+  mutation SetDefaultErrorWorkflow($errorWorkflowId: ID) {
+    setDefaultErrorWorkflow(errorWorkflowId: $errorWorkflowId) {
+      tenant { id defaultErrorWorkflow { id name } }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+/** Resume a run's waiting wait.event step by its event name (OPERATOR and above). */
+export const SIGNAL_RUN = graphql(`
+  mutation SignalRun($runId: ID!, $name: String!, $payload: JSON) {
+    signalRun(runId: $runId, name: $name, payload: $payload) {
+      run { ...RunStatusFields }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+/** The last few events of a run (after `afterSeq`), with their details: why a failed run started no error run. */
+export const RUN_LAST_EVENTS = graphql(`
+  query RunLastEvents($id: ID!, $afterSeq: Int) {
+    run(id: $id) { id events(afterSeq: $afterSeq, first: 10) { seq kind data } }
   }
 `);

@@ -1,16 +1,46 @@
-// The right-hand panel while no node is selected: a hint, and the workflow's recent runs.
+// The right-hand panel while no node is selected: a hint, the workflow's settings (its error workflow) and its
+// recent runs.
 import { Link } from "react-router-dom";
-import { useQuery } from "urql";
-import { WORKFLOW_RUNS } from "../api/operations";
+import { useMutation, useQuery } from "urql";
+import { SET_ERROR_WORKFLOW, WORKFLOW_ERROR_SETTING, WORKFLOW_RUNS } from "../api/operations";
+import { useCan } from "../auth";
+import { ErrorWorkflowPicker } from "../components/ErrorWorkflowPicker";
 import { StatusBadge, TestBadge } from "../components/StatusBadge";
 import { SIDE_PANEL } from "../components/Workspace";
+import { problemText } from "../lib/fieldErrors";
 
 export function WorkflowPanel({ workflowId }: { workflowId: string }) {
   return (
     <aside className={SIDE_PANEL} aria-label="Inspector">
       <p className="text-muted-foreground">Select a node to see its settings.</p>
+      <WorkflowSettings workflowId={workflowId} />
       <RecentRuns workflowId={workflowId} />
     </aside>
+  );
+}
+
+/** Settings of the workflow itself, saved at once (not part of the draft): the workflow started when a run fails. */
+export function WorkflowSettings({ workflowId }: { workflowId: string }) {
+  const editable = useCan("editGraph");
+  const [{ data }] = useQuery({ query: WORKFLOW_ERROR_SETTING, variables: { id: workflowId }, requestPolicy: "cache-and-network" });
+  const [, setErrorWorkflow] = useMutation(SET_ERROR_WORKFLOW);
+  if (!data?.workflow) return null;
+  const fallback = data.me.tenant.defaultErrorWorkflow;
+  return (
+    <section aria-label="Workflow settings" className="grid gap-2">
+      <h3>Workflow settings</h3>
+      <ErrorWorkflowPicker
+        label="Error workflow"
+        current={data.workflow.errorWorkflow ?? null}
+        noneLabel={fallback ? `None (the tenant's default: ${fallback.name})` : "None"}
+        description="Started once, with the failed run's id, workflow, version, failed step, error and input, when a live run of this workflow fails or times out. Saved at once, not with the draft."
+        editable={editable}
+        onChoose={async (errorWorkflowId) => {
+          const res = await setErrorWorkflow({ workflowId, errorWorkflowId });
+          return problemText(res.data?.setErrorWorkflow, res.error, "The error workflow was not saved.");
+        }}
+      />
+    </section>
   );
 }
 

@@ -1,4 +1,4 @@
-import { cleanup, fireEvent, render, screen } from "@testing-library/react";
+import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { StepNode } from "../lib/definition";
 import { nodeType } from "../test/registry";
@@ -79,5 +79,41 @@ describe("Inspector (schema-form wiring)", () => {
     cleanup();
     renderInspector(node("condition", {}), false);
     expect(screen.queryByRole("button", { name: "Delete node" })).toBeNull();
+  });
+});
+
+describe("Inspector (the registry's new node types)", () => {
+  it("edits a code node's source in the code editor, in its language, with the node's upstream paths", async () => {
+    const { EditorView } = await import("@codemirror/view");
+    const { completionStatus, startCompletion } = await import("@codemirror/autocomplete");
+    const handlers = { onRename: vi.fn(() => true), onLabel: vi.fn(), onConfig: vi.fn(), onDelete: vi.fn() };
+    render(
+      <Inspector
+        node={node("code", { language: "python", source: "def main(input, steps, run):\n    return " })}
+        nodeType={nodeType("code")}
+        editable
+        suggestions={[{ path: "steps.fetch.output.status", detail: "integer" }]}
+        {...handlers}
+      />,
+    );
+    await waitFor(() => expect(document.querySelector(".cm-content")).not.toBeNull()); // the editor's chunk has loaded
+    expect(screen.getByRole("textbox", { name: "Code (Python)" }).getAttribute("contenteditable")).toBe("true");
+    const view = EditorView.findFromDOM(document.querySelector(".cm-editor") as HTMLElement)!;
+    // Typing a path begun with `steps` offers the upstream step's output, as Python reads it.
+    act(() => view.dispatch({ changes: { from: view.state.doc.length, insert: "steps" }, selection: { anchor: view.state.doc.length + 5 } }));
+    expect(handlers.onConfig).toHaveBeenLastCalledWith({ language: "python", source: "def main(input, steps, run):\n    return steps" });
+    act(() => void startCompletion(view));
+    await waitFor(() => expect(completionStatus(view.state)).toBe("active"));
+    expect(document.querySelector(".cm-tooltip-autocomplete")?.textContent).toContain('steps["fetch"]["output"]["status"]');
+  });
+
+  it.each(["code", "wait.event", "email.send", "sql.query"])("renders every setting of a %s node from the registry", (type) => {
+    renderInspector(node(type, {}));
+    const props = (nodeType(type).configSchema as { properties: Record<string, { title?: string }> }).properties;
+    for (const [key, prop] of Object.entries(props)) {
+      const title = prop.title ?? key;
+      const escaped = title.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      expect(screen.getAllByLabelText(new RegExp(`^${escaped}`)).length, `${type}.${key}`).toBeGreaterThan(0);
+    }
   });
 });

@@ -3,8 +3,11 @@
 // that wait with when each resumes (a live countdown).
 import { Link } from "react-router-dom";
 import type { RunWithDefinitionQuery } from "../gql/graphql";
+import type { AwaitedEvent } from "../lib/runState";
 import { countdown, elapsed, formatDuration, formatWhen, useNow } from "../lib/time";
+import { ErrorWorkflowOutcome } from "./ErrorWorkflowOutcome";
 import { CopyButton } from "./Secret";
+import { StatusBadge } from "./StatusBadge";
 
 type MonitoredRun = NonNullable<RunWithDefinitionQuery["run"]>;
 
@@ -31,6 +34,8 @@ export function triggerText(run: Pick<MonitoredRun, "trigger" | "triggerDetails"
       return "Child run";
     case "manual":
       return "Manual or API";
+    case "error":
+      return "Error workflow (a run failed)";
     default:
       return run.trigger;
   }
@@ -42,6 +47,7 @@ export function RunFacts({
   startedAt,
   finishedAt,
   wakeAt,
+  awaiting,
 }: {
   run: MonitoredRun;
   finished: boolean;
@@ -49,8 +55,11 @@ export function RunFacts({
   finishedAt: string | null;
   /** Steps that wait, and when each resumes. */
   wakeAt: Record<string, string>;
+  /** wait.event steps and the event each waits for. */
+  awaiting?: Record<string, AwaitedEvent>;
 }) {
   const waiting = Object.entries(wakeAt).sort(([, a], [, b]) => a.localeCompare(b));
+  const events = Object.entries(awaiting ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const now = useNow(!finished);
   const took = elapsed(startedAt, finished ? finishedAt : null, now);
   const via = VIA[run.startedVia] ?? `by ${run.startedVia}`;
@@ -103,6 +112,27 @@ export function RunFacts({
             </dd>
           </div>
         ) : null}
+        {run.failedRun ? (
+          <div>
+            <dt>Failed run</dt>
+            <dd data-testid="run-failed-run">
+              <Link to={`/runs/${run.failedRun.id}`}>← run {run.failedRun.id.slice(0, 8)} of {run.failedRun.workflow.name}</Link>
+            </dd>
+          </div>
+        ) : null}
+        {run.errorRun ? (
+          <div>
+            <dt>Error run</dt>
+            <dd data-testid="run-error-run" className="flex items-center gap-1.5">
+              <Link to={`/runs/${run.errorRun.id}`}>
+                Error run →
+              </Link>
+              <span className="text-xs text-muted-foreground">{run.errorRun.workflow.name}</span>
+              <StatusBadge status={run.errorRun.status} />
+            </dd>
+          </div>
+        ) : null}
+        {!run.errorRun && !run.test && !run.parent && run.status === "FAILED" && finished ? <ErrorWorkflowOutcome runId={run.id} /> : null}
         {run.triggerDetails.replayOf ? (
           <div>
             <dt>Replay of</dt>
@@ -112,6 +142,15 @@ export function RunFacts({
           </div>
         ) : null}
       </dl>
+      {events.length && !finished ? (
+        <ul className="flex flex-wrap gap-x-4 text-sm" aria-label="Steps waiting for an event" data-testid="run-awaited-events">
+          {events.map(([stepId, awaited]) => (
+            <li key={stepId}>
+              <span className="text-warning">‖</span> {stepId} waits for event <code>{awaited.event}</code>
+            </li>
+          ))}
+        </ul>
+      ) : null}
       {waiting.length && !finished ? (
         <ul className="flex flex-wrap gap-x-4 text-sm" aria-label="Waiting steps" data-testid="run-waits">
           {waiting.map(([stepId, at]) => (

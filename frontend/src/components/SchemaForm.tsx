@@ -1,10 +1,11 @@
 // Forms rendered from JSON Schema with rjsf: node inspectors, the start-run input form, approval forms.
 import Form from "@rjsf/core";
 import type { ErrorSchema, FieldProps, RJSFSchema, UiSchema } from "@rjsf/utils";
-import { useContext, useEffect, useState, type ReactNode } from "react";
+import { useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 import { editedConfig, topLevelProperty } from "../lib/formEdits";
 import { asObject } from "../lib/json";
 import { validator } from "../lib/schemaValidator";
+import { CodeWidget, FormDataContext } from "./CodeField";
 import { TemplateInput, TemplateSuggestionsContext, TemplateWidget } from "./TemplateInput";
 
 // The registry's schemas are JSON Schema 2020-12; the validator interprets them (no generated code: see the CSP).
@@ -24,7 +25,10 @@ export function uiSchemaFor(schema: Schema): UiSchema {
     const complex = ["json-template", "json-schema", "key-value", "chat-messages", "agent-tools"].includes(
       String(widget),
     );
-    if (shapeless || freeObject || complex || prop["x-json-schema"]) {
+    if (widget === "code" && prop.type === "string") {
+      // CodeMirror, in the language its sibling field names (CodeField.tsx).
+      ui[name] = { "ui:widget": "code", "ui:options": { languageField: prop["x-ui-language-field"] } };
+    } else if (shapeless || freeObject || complex || prop["x-json-schema"]) {
       ui[name] = { "ui:field": "json" };
     } else if (widget === "template") {
       ui[name] = {
@@ -136,33 +140,40 @@ export function SchemaForm({
   const ui = uiSchemaFor(schema);
   const properties = Object.keys(asObject(schema.properties) ?? {});
   if (children) ui["ui:submitButtonOptions"] = { norender: true };
+  // The form's data as it is now (the user's last change included), for widgets that read a sibling field.
+  const [live, setLive] = useState<unknown>(formData);
+  useEffect(() => setLive(formData), [formData]);
+  const current = useMemo(() => ({ schema, data: live }), [schema, live]);
   return (
-    <Form
-      schema={formSchema(schema)}
-      uiSchema={ui}
-      formData={formData}
-      validator={validator}
-      fields={{ json: JsonField }}
-      widgets={{ template: TemplateWidget }}
-      idPrefix={idPrefix}
-      extraErrors={extraErrors}
-      extraErrorsBlockSubmit={false}
-      showErrorList={false}
-      readonly={readonly}
-      liveValidate={liveValidate ? "onChange" : undefined}
-      noHtml5Validate
-      onChange={(e, id) => {
-        onChange?.(e.formData);
-        // A change with no field behind it is the form's own doing (defaults): no edit.
-        if (onEdit && id !== undefined) {
-          const edited = topLevelProperty(id, idPrefix, properties);
-          onEdit(editedConfig(asObject(formData) ?? {}, asObject(e.formData) ?? {}, edited));
-        }
-      }}
-      onSubmit={(e) => onSubmit?.(e.formData)}
-    >
-      {/* biome-ignore lint/complexity/noUselessFragments: rjsf draws its own submit button unless given children */}
-      {children ?? <></>}
-    </Form>
+    <FormDataContext.Provider value={current}>
+      <Form
+        schema={formSchema(schema)}
+        uiSchema={ui}
+        formData={formData}
+        validator={validator}
+        fields={{ json: JsonField }}
+        widgets={{ template: TemplateWidget, code: CodeWidget }}
+        idPrefix={idPrefix}
+        extraErrors={extraErrors}
+        extraErrorsBlockSubmit={false}
+        showErrorList={false}
+        readonly={readonly}
+        liveValidate={liveValidate ? "onChange" : undefined}
+        noHtml5Validate
+        onChange={(e, id) => {
+          setLive(e.formData);
+          onChange?.(e.formData);
+          // A change with no field behind it is the form's own doing (defaults): no edit.
+          if (onEdit && id !== undefined) {
+            const edited = topLevelProperty(id, idPrefix, properties);
+            onEdit(editedConfig(asObject(formData) ?? {}, asObject(e.formData) ?? {}, edited));
+          }
+        }}
+        onSubmit={(e) => onSubmit?.(e.formData)}
+      >
+        {/* biome-ignore lint/complexity/noUselessFragments: rjsf draws its own submit button unless given children */}
+        {children ?? <></>}
+      </Form>
+    </FormDataContext.Provider>
   );
 }

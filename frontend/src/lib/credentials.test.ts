@@ -11,6 +11,23 @@ describe("credentialInput", () => {
     expect(credentialInput("n", "basic", {}, "").value).toEqual({ username: "", password: "" });
   });
 
+  it("sends whole numbers as numbers, a choice left alone as its first option", () => {
+    expect(credentialInput("m", "smtp", { host: "h", port: " 2525 ", from: "a@b.org" }, "").value).toEqual({
+      host: "h",
+      port: 2525,
+      security: "starttls",
+      from: "a@b.org",
+    });
+    // Not a whole number: sent as typed, for the server to say what is wrong.
+    expect(credentialInput("m", "postgres", { host: "h", port: "54x", database: "d", user: "u" }, "").value).toEqual({
+      host: "h",
+      port: "54x",
+      database: "d",
+      user: "u",
+      sslmode: "require",
+    });
+  });
+
   it("splits allowed hosts on commas and whitespace", () => {
     expect(parseHosts(" a.org,b.org\n*.c.org ")).toEqual(["a.org", "b.org", "*.c.org"]);
     expect(parseHosts(" , ")).toBeNull();

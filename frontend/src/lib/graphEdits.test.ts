@@ -7,6 +7,7 @@ import {
   connectionEdge,
   connectTargets,
   deselected,
+  initialConfig,
   newStepNode,
   nextNodePosition,
   openGraph,
@@ -68,6 +69,14 @@ describe("adding nodes", () => {
     const { icon, color } = nodeType("condition");
     expect(node.data).toEqual({ nodeType: "condition", title: "Condition", config: {}, extras: {}, branches: ["true", "false"], problems: [], icon, color });
     expect(color).toBe("#7c3aed"); // the registry's: Logic is violet
+  });
+
+  it("starts a node with the defaults of its required settings only (the code node's language)", () => {
+    expect(newStepNode("c", nodeType("code"), info, { x: 0, y: 0 }).data.config).toEqual({ language: "javascript" });
+    // Optional settings' defaults are the server's to apply: timeout_s and memory_mb stay out.
+    expect(initialConfig({ required: ["a"], properties: { a: { default: [1] }, b: { default: 2 }, c: {} } })).toEqual({ a: [1] });
+    expect(initialConfig({ required: ["c"], properties: { c: { type: "string" } } })).toEqual({});
+    expect(initialConfig(null)).toEqual({});
   });
 
   it("selects only what was added", () => {

@@ -39,8 +39,26 @@ export function nextNodePosition(nodes: readonly StepNode[]): { x: number; y: nu
   return { x: rightmost + ADD_SPACING, y: last.position.y };
 }
 
-/** A new, selected node of a registry type with an empty config. */
+/**
+ * What a new node's config starts with: the defaults of its required settings (the form shows a default, so a node
+ * that names it nowhere would be refused for a field that looks filled in, e.g. the code node's `language`); nothing
+ * else, so the defaults the server applies by itself stay out of the definition.
+ */
+export function initialConfig(configSchema: unknown): Record<string, unknown> {
+  const schema = asObject(configSchema);
+  const props = asObject(schema?.properties) ?? {};
+  const required = Array.isArray(schema?.required) ? schema.required.map(String) : [];
+  const config: Record<string, unknown> = {};
+  for (const key of required) {
+    const prop = asObject(props[key]);
+    if (prop && "default" in prop) config[key] = structuredClone(prop.default);
+  }
+  return config;
+}
+
+/** A new, selected node of a registry type, its config holding the defaults of its required settings only. */
 export function newStepNode(id: string, nodeType: NodeTypeInfo, info: TypeInfo, position: { x: number; y: number }): StepNode {
+  const config = initialConfig(nodeType.configSchema);
   return {
     id,
     type: "step",
@@ -49,9 +67,9 @@ export function newStepNode(id: string, nodeType: NodeTypeInfo, info: TypeInfo, 
     data: {
       nodeType: nodeType.type,
       title: nodeType.title,
-      config: {},
+      config,
       extras: {},
-      branches: info.branches(nodeType.type, {}),
+      branches: info.branches(nodeType.type, config),
       problems: [],
       icon: nodeType.icon,
       color: nodeType.color,

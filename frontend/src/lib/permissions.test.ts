@@ -4,9 +4,9 @@ import { adminNav, allowedControls, can } from "./permissions";
 // The contract's matrix (studio_shared/rbac.py): each role has its own permissions and every lower role's.
 const VIEWER = ["workflow:read", "run:read", "artifact:read", "task:read"];
 const APPROVER = [...VIEWER, "task:decide"];
-const OPERATOR = [...APPROVER, "run:start", "run:cancel", "run:retry", "message:send"];
+const OPERATOR = [...APPROVER, "run:start", "run:cancel", "run:retry", "run:signal", "message:send"];
 const EDITOR = [...OPERATOR, "workflow:write", "workflow:publish", "workflow:test", "trigger:manage"];
-const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "audit:read"];
+const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "audit:read", "tenant:manage"];
 
 describe("permission gating", () => {
   it("shows a viewer no edit, publish, run or decide controls", () => {
@@ -22,6 +22,8 @@ describe("permission gating", () => {
     expect(can(OPERATOR, "cancelRun")).toBe(true);
     expect(can(OPERATOR, "retryRun")).toBe(true);
     expect(can(APPROVER, "retryRun")).toBe(false);
+    expect(can(OPERATOR, "signalRun")).toBe(true); // resumes a wait.event step and reads its resume URL
+    expect(can(APPROVER, "signalRun")).toBe(false);
     expect(can(OPERATOR, "editGraph")).toBe(false);
     expect(can(OPERATOR, "publish")).toBe(false);
     expect(can(OPERATOR, "testDraft")).toBe(false); // an operator starts real runs only
@@ -37,6 +39,7 @@ describe("permission gating", () => {
       "testDraft",
       "cancelRun",
       "retryRun",
+      "signalRun",
       "inbox",
       "decideTask",
       "viewTriggers",
@@ -49,12 +52,12 @@ describe("permission gating", () => {
     expect(can(EDITOR, "manageTriggers")).toBe(true);
     expect(can(OPERATOR, "manageTriggers")).toBe(false);
     expect(adminNav(EDITOR)).toEqual([]);
-    expect(can(EDITOR, "credentials") || can(EDITOR, "users") || can(EDITOR, "apiKeys")).toBe(false);
+    expect(can(EDITOR, "credentials") || can(EDITOR, "users") || can(EDITOR, "apiKeys") || can(EDITOR, "tenantSettings")).toBe(false);
   });
 
-  it("shows an admin the credentials and users screens", () => {
-    expect(adminNav(ADMIN).map((e) => e.to)).toEqual(["/credentials", "/users"]);
-    expect(allowedControls(ADMIN)).toEqual(expect.arrayContaining(["credentials", "users", "apiKeys", "manageTriggers"]));
+  it("shows an admin the credentials, users and settings screens", () => {
+    expect(adminNav(ADMIN).map((e) => e.to)).toEqual(["/credentials", "/users", "/settings"]);
+    expect(allowedControls(ADMIN)).toEqual(expect.arrayContaining(["credentials", "users", "apiKeys", "manageTriggers", "tenantSettings"]));
     // A custom permission set with API keys only still reaches the users screen.
     expect(adminNav([...VIEWER, "apikey:manage"]).map((e) => e.label)).toEqual(["Users"]);
   });

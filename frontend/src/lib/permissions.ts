@@ -9,12 +9,14 @@ export const PERMISSIONS = {
   runStart: "run:start",
   runCancel: "run:cancel",
   runRetry: "run:retry",
+  runSignal: "run:signal",
   taskRead: "task:read",
   taskDecide: "task:decide",
   triggerManage: "trigger:manage",
   credentialManage: "credential:manage",
   userManage: "user:manage",
   apikeyManage: "apikey:manage",
+  tenantManage: "tenant:manage",
 } as const;
 
 export type Permission = (typeof PERMISSIONS)[keyof typeof PERMISSIONS];
@@ -30,6 +32,8 @@ export const CONTROL_PERMISSION = {
   testDraft: PERMISSIONS.workflowTest,
   cancelRun: PERMISSIONS.runCancel,
   retryRun: PERMISSIONS.runRetry,
+  // Resume a wait.event step by its event name (signalRun); the same permission reads its resume URL.
+  signalRun: PERMISSIONS.runSignal,
   inbox: PERMISSIONS.taskRead,
   decideTask: PERMISSIONS.taskDecide,
   // Triggers of a workflow (webhooks, schedules): every reader sees them, trigger:manage changes them.
@@ -41,6 +45,8 @@ export const CONTROL_PERMISSION = {
   credentials: PERMISSIONS.credentialManage,
   users: PERMISSIONS.userManage,
   apiKeys: PERMISSIONS.apikeyManage,
+  // The tenant's own settings (its default error workflow).
+  tenantSettings: PERMISSIONS.tenantManage,
 } as const;
 
 export type Control = keyof typeof CONTROL_PERMISSION;
@@ -58,6 +64,7 @@ export function allowedControls(permissions: readonly string[]): Control[] {
 export const ADMIN_NAV = [
   { to: "/credentials", label: "Credentials", controls: ["credentials"] },
   { to: "/users", label: "Users", controls: ["users", "apiKeys"] },
+  { to: "/settings", label: "Settings", controls: ["tenantSettings"] },
 ] as const satisfies readonly { to: string; label: string; controls: readonly Control[] }[];
 
 export type AdminNavEntry = (typeof ADMIN_NAV)[number];

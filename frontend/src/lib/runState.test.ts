@@ -100,3 +100,29 @@ describe("run state", () => {
     }
   });
 });
+
+describe("awaited events (wait.event)", () => {
+  const awaiting = (seq: number, data: unknown): RunEvent => ({ ...ev(seq, "STEP_AWAITING_EVENT", "w", "RUNNING"), data });
+
+  it("keeps what STEP_AWAITING_EVENT says until the event arrives", () => {
+    let s = initialRunState("RUNNING", []);
+    s = applyEvent(s, awaiting(1, { event: "paid", resume_url: "https://x/hooks/resume/t", expires_at: "2026-01-02T00:00:00Z" }));
+    s = applyEvent(s, ev(2, "STEP_WAITING", "w", "WAITING"));
+    expect(s.awaiting).toEqual({ w: { event: "paid", resumeUrl: "https://x/hooks/resume/t", expiresAt: "2026-01-02T00:00:00Z" } });
+    s = applyEvent(s, ev(3, "STEP_EVENT_RECEIVED", "w", "RUNNING"));
+    expect(s.awaiting).toEqual({});
+  });
+
+  it("has no URL when the server withheld it, and the step id when the event names nothing", () => {
+    const s = applyEvent(initialRunState("RUNNING", []), awaiting(1, { resume_url: null }));
+    expect(s.awaiting?.w).toEqual({ event: "w", resumeUrl: null, expiresAt: null });
+  });
+
+  it("forgets the wait when the step ends (a timeout) or the server says it no longer waits", () => {
+    let s = applyEvent(initialRunState("RUNNING", []), awaiting(1, { event: "paid" }));
+    expect(applyEvent(s, ev(2, "STEP_SUCCEEDED", "w", "SUCCEEDED")).awaiting).toEqual({});
+    s = applyEvent(s, ev(2, "STEP_WAITING", "w", "WAITING"));
+    expect(settle(s, "WAITING", [{ stepId: "w", nodeType: "wait.event", status: "WAITING", attempt: 1 }]).awaiting?.w?.event).toBe("paid");
+    expect(settle(s, "FAILED", [{ stepId: "w", nodeType: "wait.event", status: "CANCELLED", attempt: 1 }]).awaiting).toEqual({});
+  });
+});

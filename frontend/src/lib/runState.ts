@@ -13,6 +13,40 @@ export interface RunState {
   finishedAt?: string | null;
   lastSeq: number;
   finished: boolean;
+  /** wait.event steps waiting for their event, as their STEP_AWAITING_EVENT said (absent in older states, tests). */
+  awaiting?: Record<string, AwaitedEvent>;
+}
+
+/** What a waiting wait.event step waits for: its event name, and the resume URL (null for roles without run:signal). */
+export interface AwaitedEvent {
+  event: string;
+  resumeUrl: string | null;
+  expiresAt: string | null;
+}
+
+const FINAL_STEP_STATUSES: readonly string[] = ["SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"];
+
+/** The awaited events after one event: set by STEP_AWAITING_EVENT, gone once the event arrived or the step ended. */
+function withAwaiting(state: RunState, event: RunEvent): Record<string, AwaitedEvent> | undefined {
+  const stepId = event.stepId;
+  if (!stepId) return state.awaiting;
+  if (event.kind === "STEP_AWAITING_EVENT") {
+    const name = dataField(event, "event");
+    const url = dataField(event, "resume_url");
+    const expires = dataField(event, "expires_at");
+    return {
+      ...state.awaiting,
+      [stepId]: {
+        event: typeof name === "string" ? name : stepId,
+        resumeUrl: typeof url === "string" && url ? url : null,
+        expiresAt: typeof expires === "string" && expires ? expires : null,
+      },
+    };
+  }
+  const ended = event.kind === "STEP_EVENT_RECEIVED" || (!!event.status && FINAL_STEP_STATUSES.includes(event.status));
+  if (!ended || !state.awaiting?.[stepId]) return state.awaiting;
+  const { [stepId]: _gone, ...rest } = state.awaiting;
+  return rest;
 }
 
 export const FINAL_RUN_STATUSES: readonly string[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
@@ -77,6 +111,8 @@ function withStepDetails(state: RunState, event: RunEvent, stepId: string, statu
 export function applyEvent(state: RunState, event: RunEvent): RunState {
   if (event.seq <= state.lastSeq) return state;
   const next: RunState = { ...state, lastSeq: event.seq };
+  const awaiting = withAwaiting(state, event);
+  if (awaiting !== state.awaiting) next.awaiting = awaiting;
   if (event.stepId && event.status) {
     next.steps = { ...state.steps, [event.stepId]: event.status };
     Object.assign(next, withStepDetails(state, event, event.stepId, event.status));
@@ -102,10 +138,16 @@ export function settle(state: RunState, status: RunStatus, steps: readonly StepL
   const details = stepDetails(steps);
   const keep = <T,>(old: Record<string, T>, fresh: Record<string, T>) =>
     ({ ...Object.fromEntries(Object.entries(old).filter(([id]) => !listed.has(id))), ...fresh });
+  const statuses = { ...state.steps, ...Object.fromEntries(steps.map((s) => [s.stepId, s.status])) };
+  // A wait the server says is over (the step no longer waits) is forgotten; the others stay as the events said.
+  const awaiting = state.awaiting
+    ? Object.fromEntries(Object.entries(state.awaiting).filter(([id]) => statuses[id] === "WAITING" || statuses[id] === "RUNNING"))
+    : undefined;
   return {
     ...state,
     status,
-    steps: { ...state.steps, ...Object.fromEntries(steps.map((s) => [s.stepId, s.status])) },
+    steps: statuses,
+    ...(awaiting ? { awaiting } : {}),
     branches: keep(state.branches, details.branches),
     wakeAt: keep(state.wakeAt, details.wakeAt),
     finished: FINAL_RUN_STATUSES.includes(status),

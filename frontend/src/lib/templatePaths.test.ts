@@ -39,6 +39,17 @@ const def: Definition = {
 };
 
 describe("template paths", () => {
+  it("offers every wait.event step's resume URL, to any node (it is known from the run's start)", () => {
+    const withWaits: Definition = {
+      nodes: [...def.nodes, { id: "paid", type: "wait.event", config: {} }, { id: "signed-off", type: "wait.event", config: {} }],
+      edges: [...(def.edges ?? []), { source: "reply", target: "paid" }],
+    };
+    const paths = templateSuggestions(withWaits, "fetch", types).map((s) => s.path);
+    expect(paths).toContain("run.resume_urls.paid");
+    expect(paths).toContain("run.resume_urls['signed-off']");
+    expect(templateSuggestions(def, "fetch", types).some((s) => s.path.startsWith("run.resume_urls"))).toBe(false);
+  });
+
   it("finds the nodes upstream of a node, in definition order", () => {
     expect(upstreamIds(def, "reply")).toEqual(["start", "fetch", "ask-boss"]);
     expect(upstreamIds(def, "start")).toEqual([]);

@@ -93,8 +93,17 @@ export function templateSuggestions(
     out.push(...schemaPaths(type?.trigger ? inputDescribed : type?.outputSchema, base));
   }
   out.push(...RUN_PATHS);
+  // Every wait.event step's resume URL is known from the run's start: any node may send it out (studio_shared/authoring.py).
+  for (const n of def.nodes) {
+    if (n.type === RESUMABLE_TYPE) {
+      out.push({ path: accessPath("run.resume_urls", n.id), detail: `string · the resume URL of step ${n.id}` });
+    }
+  }
   return out;
 }
+
+/** The node type whose steps have a resume URL (`run.resume_urls.<step id>`). */
+export const RESUMABLE_TYPE = "wait.event";
 
 /** Where the caret is inside an open `{{ … }}`: the partial path around it and whether `}}` follows. */
 export interface TemplateContext {

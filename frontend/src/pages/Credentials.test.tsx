@@ -116,4 +116,60 @@ describe("CredentialForm", () => {
     expect((within(form()).getByLabelText("Token") as HTMLInputElement).value).toBe("x");
     expect(api.onCreated).not.toHaveBeenCalled();
   });
+
+  it("sends an SMTP server's settings: the port as a number, the chosen security, the password write-only", async () => {
+    const api = renderForm();
+    fill("Name", "mail");
+    fireEvent.change(within(form()).getByLabelText("Kind"), { target: { value: "smtp" } });
+    expect(within(form()).getByLabelText("Password (optional)").getAttribute("type")).toBe("password");
+    expect((within(form()).getByLabelText("Security") as HTMLSelectElement).value).toBe("starttls");
+    fill("Host", " smtp.example.org ");
+    fill("Port (optional)", "465");
+    fireEvent.change(within(form()).getByLabelText("Security"), { target: { value: "tls" } });
+    fill("Username (optional)", "mailer");
+    fill("Password (optional)", "s3cret pw");
+    fill("From address", "studio@example.org");
+    fireEvent.click(within(form()).getByRole("button", { name: "Save credential" }));
+    await waitFor(() => expect(api.onCreated).toHaveBeenCalledWith("mail"));
+    expect(api.named("CreateCredential")[0]!.variables.input).toEqual({
+      name: "mail",
+      kind: "smtp",
+      value: { host: "smtp.example.org", port: 465, security: "tls", username: "mailer", password: "s3cret pw", from: "studio@example.org" },
+      allowedHosts: null,
+    });
+    expect(document.body.innerHTML).not.toContain("s3cret pw");
+  });
+
+  it("sends an SMTP relay without authentication with the default security and port left to the server", async () => {
+    const api = renderForm();
+    fill("Name", "relay");
+    fireEvent.change(within(form()).getByLabelText("Kind"), { target: { value: "smtp" } });
+    fill("Host", "relay.internal");
+    fill("From address", "noreply@example.org");
+    fireEvent.click(within(form()).getByRole("button", { name: "Save credential" }));
+    await waitFor(() => expect(api.onCreated).toHaveBeenCalled());
+    expect(api.named("CreateCredential")[0]!.variables.input.value).toEqual({ host: "relay.internal", security: "starttls", from: "noreply@example.org" });
+  });
+
+  it("sends a PostgreSQL database's connection settings and shows the server's problem under its field", async () => {
+    const api = renderForm([{ path: ["value", "host"], message: "host must be a host name or IP address", code: "INVALID" }]);
+    fill("Name", "warehouse");
+    fireEvent.change(within(form()).getByLabelText("Kind"), { target: { value: "postgres" } });
+    expect(within(form()).getByLabelText("Password (optional)").getAttribute("type")).toBe("password");
+    fill("Host", "db/evil");
+    fill("Database", "sales");
+    fill("User", "reader");
+    fill("Password (optional)", "pw");
+    fireEvent.change(within(form()).getByLabelText("TLS"), { target: { value: "verify-full" } });
+    fireEvent.click(within(form()).getByRole("button", { name: "Save credential" }));
+    await screen.findByText("host must be a host name or IP address");
+    expect(api.named("CreateCredential")[0]!.variables.input.value).toEqual({
+      host: "db/evil",
+      database: "sales",
+      user: "reader",
+      password: "pw",
+      sslmode: "verify-full",
+    });
+    expect(within(form()).getByLabelText("Host").getAttribute("aria-invalid")).toBe("true");
+  });
 });

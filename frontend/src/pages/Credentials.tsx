@@ -63,7 +63,7 @@ export function CredentialsPage() {
       {fetching && !data ? <LoadingState label="Loading the credentials…" rows={2} /> : null}
       {data && !list.length ? (
         <EmptyState icon="lock" title="No credentials yet">
-          Save a token or a password above; an HTTP request or LLM node then names it in its Credential field.
+          Save a token, a password or a server's settings above; an HTTP request, LLM, email or SQL node then names it in its Credential field.
         </EmptyState>
       ) : null}
       {list.length ? (
@@ -192,27 +192,46 @@ export function CredentialForm({ onCreated }: { onCreated: (name: string) => voi
           {CREDENTIAL_KINDS[kind].fields.map((f) => {
             const key = `value.${f.key}`;
             const inputId = fid(`value-${f.key}`);
+            const hintId = f.hint ? `${inputId}-hint` : undefined;
+            const common = {
+              id: inputId,
+              ...invalidProps(`${inputId}-errors`, err(key), hintId),
+            };
+            const set = (next: string) => {
+              setValues((v) => ({ ...v, [f.key]: next }));
+              form.clear(inputId);
+            };
             return (
               <Field key={`${kind}-${f.key}`}>
                 <Label htmlFor={inputId}>
                   {f.label}
-                  {f.required ? "" : " (optional)"}
+                  {f.required || f.input === "select" ? "" : " (optional)"}
                 </Label>
-                <Input
-                  id={inputId}
-                  type={f.secret ? "password" : "text"}
-                  autoComplete={f.secret ? "new-password" : "off"}
-                  spellCheck={false}
-                  required={f.required}
-                  data-missing={`Enter the ${f.label.toLowerCase()}.`}
-                  placeholder={f.placeholder}
-                  value={values[f.key] ?? ""}
-                  onChange={(e) => {
-                    setValues((v) => ({ ...v, [f.key]: e.target.value }));
-                    form.clear(inputId);
-                  }}
-                  {...invalidProps(`${inputId}-errors`, err(key))}
-                />
+                {f.input === "select" ? (
+                  <NativeSelect {...common} className="w-full" value={values[f.key] ?? f.options?.[0]?.value ?? ""} onChange={(e) => set(e.target.value)}>
+                    {f.options?.map((o) => (
+                      <option key={o.value} value={o.value}>
+                        {o.label}
+                      </option>
+                    ))}
+                  </NativeSelect>
+                ) : (
+                  <Input
+                    {...common}
+                    type={f.secret ? "password" : f.input === "integer" ? "number" : "text"}
+                    inputMode={f.input === "integer" ? "numeric" : undefined}
+                    min={f.input === "integer" ? 1 : undefined}
+                    max={f.input === "integer" ? 65535 : undefined}
+                    autoComplete={f.secret ? "new-password" : "off"}
+                    spellCheck={false}
+                    required={f.required}
+                    data-missing={`Enter the ${f.label.toLowerCase()}.`}
+                    placeholder={f.placeholder}
+                    value={values[f.key] ?? ""}
+                    onChange={(e) => set(e.target.value)}
+                  />
+                )}
+                {f.hint ? <FieldDescription id={hintId}>{f.hint}</FieldDescription> : null}
                 <FieldMessages id={`${inputId}-errors`} messages={err(key)} />
               </Field>
             );
@@ -229,8 +248,9 @@ export function CredentialForm({ onCreated }: { onCreated: (name: string) => voi
             {...invalidProps(`${fid("hosts")}-errors`, err("allowedHosts"), `${fid("hosts")}-hint`)}
           />
           <FieldDescription id={`${fid("hosts")}-hint`}>
-            Separate hosts with commas. Empty: any host outbound HTTP may reach
-            {kind === "openai" ? " (an OpenAI credential always goes to its base URL's host)" : ""}.
+            Separate hosts with commas. Empty: any host outbound connections may reach
+            {kind === "openai" ? " (an OpenAI credential always goes to its base URL's host)" : ""}
+            {kind === "smtp" || kind === "postgres" ? " (the connection goes to the host above, through the same egress policy as HTTP)" : ""}.
           </FieldDescription>
           <FieldMessages id={`${fid("hosts")}-errors`} messages={err("allowedHosts")} />
         </Field>

@@ -13,13 +13,14 @@ import { ErrorBox, JsonBlock } from "../components/ErrorBox";
 import { RunFacts } from "../components/RunFacts";
 import { StatusBadge, TestBadge } from "../components/StatusBadge";
 import { StepGraph } from "../components/StepGraph";
+import { WaitEventPanel } from "../components/WaitEventPanel";
 import { Alert } from "../components/ui/alert";
 import { Button } from "../components/ui/button";
 import { PageProblem, SIDE_PANEL, Toolbar, ToolbarTitle, Workspace } from "../components/Workspace";
 import { definitionToGraph, type Definition, type StepEdge, type StepNode } from "../lib/definition";
 import { layoutGraph } from "../lib/layout";
 import { typeInfo } from "../lib/nodeTypes";
-import { FINAL_RUN_STATUSES, applyEvent, initialRunState, settle, type RunState } from "../lib/runState";
+import { FINAL_RUN_STATUSES, applyEvent, initialRunState, settle, type AwaitedEvent, type RunState } from "../lib/runState";
 import { minimapColor, runEdges, stepOutcome, type EdgeState } from "../lib/runGraph";
 import { lastStoredSeq, replayGate } from "../lib/runReplay";
 import { countdown, formatWhen, useNow } from "../lib/time";
@@ -42,6 +43,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
   const canCancel = useCan("cancelRun");
   const canRetry = useCan("retryRun");
   const canTest = useCan("testDraft");
+  const canSignal = useCan("signalRun");
   const navigate = useNavigate();
   const [runResult, refetchRun] = useQuery({
     query: RUN_WITH_DEFINITION,
@@ -206,6 +208,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
         startedAt={state.startedAt ?? run.startedAt ?? null}
         finishedAt={state.finishedAt ?? run.finishedAt ?? null}
         wakeAt={state.wakeAt}
+        awaiting={state.awaiting}
       />
       {replayError ? (
         <p className="px-3 py-1 text-sm text-destructive" role="alert">
@@ -243,6 +246,10 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
               status={state.steps[selectedId]}
               wakeAt={state.wakeAt[selectedId] ?? null}
               onRetry={canRetry && state.finished ? () => retryFrom(selectedId) : undefined}
+              awaited={state.awaiting?.[selectedId]}
+              eventName={eventNameOf(graph?.nodes.find((n) => n.id === selectedId), selectedId)}
+              canSignal={canSignal}
+              onSignalled={settleFromServer}
             />
           ) : (
             <>
@@ -269,6 +276,12 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
   );
 }
 
+/** A wait.event step's event name as its config says: `event`, default the step id. */
+function eventNameOf(node: StepNode | undefined, stepId: string): string {
+  const event = node?.data.config.event;
+  return typeof event === "string" && event ? event : stepId;
+}
+
 /** The mini map's fill: each node's status colour. */
 const minimapNodeColor = (n: StepNode) => minimapColor(n.data.status);
 
@@ -278,10 +291,19 @@ function StepPanel({
   status,
   wakeAt,
   onRetry,
+  awaited,
+  eventName,
+  canSignal,
+  onSignalled,
 }: {
   runId: string;
   stepId: string;
   status: string | undefined;
+  /** For a wait.event step: what its STEP_AWAITING_EVENT said (the event name, the resume URL). */
+  awaited?: AwaitedEvent;
+  eventName: string;
+  canSignal: boolean;
+  onSignalled: () => void;
   /** When the step resumes (a delay, a backoff, an approval's expiry), as the events said; else the step's own. */
   wakeAt: string | null;
   /** Set when the viewer may retry and the run has finished; resolves to an error message or null. */
@@ -361,6 +383,18 @@ function StepPanel({
         ) : null}
       </dl>
       {step.nodeType === "human.approval" ? <ApprovalOutcome runId={runId} stepId={stepId} status={status} output={step.output} /> : null}
+      {step.nodeType === "wait.event" ? (
+        <WaitEventPanel
+          key={stepId}
+          runId={runId}
+          stepId={stepId}
+          event={eventName}
+          awaited={awaited}
+          waiting={(status ?? step.status) === "WAITING"}
+          canSignal={canSignal}
+          onSignalled={onSignalled}
+        />
+      ) : null}
       {step.error ? (
         <>
           <h3>Error</h3>

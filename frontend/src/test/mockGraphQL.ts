@@ -51,8 +51,8 @@ export function answeringClient(answers: Record<string, (variables: never) => un
 export const ROLE_PERMISSIONS = (() => {
   const VIEWER = ["workflow:read", "run:read", "artifact:read", "task:read"];
   const APPROVER = [...VIEWER, "task:decide"];
-  const OPERATOR = [...APPROVER, "run:start", "run:cancel", "run:retry", "message:send"];
+  const OPERATOR = [...APPROVER, "run:start", "run:cancel", "run:retry", "run:signal", "message:send"];
   const EDITOR = [...OPERATOR, "workflow:write", "workflow:publish", "workflow:test", "trigger:manage"];
-  const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "audit:read"];
+  const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "audit:read", "tenant:manage"];
   return { VIEWER, APPROVER, OPERATOR, EDITOR, ADMIN };
 })();

@@ -6,6 +6,8 @@ export const RUN_FACTS = {
   parentStepId: null,
   itemIndex: null,
   parent: null,
+  errorRun: null,
+  failedRun: null,
   startedBy: { id: "u1", email: "ana@example.org" },
   triggerDetails: {
     deliveryId: null,
