@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 
 APPROVE_LARGE_ORDERS = "approve_large_orders"
 HELLO_TRANSFORM = "hello_transform"
+SUMMARIZE_ORDERS = "summarize_orders"
 
 
 class Example(TypedDict):
@@ -37,4 +38,4 @@ def examples() -> list[Example]:
     return [example(name.removesuffix(".json")) for name in names]
 
 
-__all__ = ["APPROVE_LARGE_ORDERS", "HELLO_TRANSFORM", "Example", "example", "examples"]
+__all__ = ["APPROVE_LARGE_ORDERS", "HELLO_TRANSFORM", "SUMMARIZE_ORDERS", "Example", "example", "examples"]

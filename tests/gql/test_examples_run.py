@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from studio_gql.state import AppState
-from studio_shared.examples import APPROVE_LARGE_ORDERS, HELLO_TRANSFORM, example, examples
+from studio_shared.examples import APPROVE_LARGE_ORDERS, HELLO_TRANSFORM, SUMMARIZE_ORDERS, example, examples
 from studio_shared.rbac import Role
 from studio_shared.store import human_tasks
 from studio_shared.types import RunStatus
@@ -55,7 +55,7 @@ async def finish(state: AppState, gql: GraphQLClient, tenant: TenantFixture, run
 FINAL = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 
 
-@pytest.mark.parametrize("slug", [APPROVE_LARGE_ORDERS, HELLO_TRANSFORM])
+@pytest.mark.parametrize("slug", [APPROVE_LARGE_ORDERS, HELLO_TRANSFORM, SUMMARIZE_ORDERS])
 async def test_each_example_succeeds_on_its_first_start_without_input(
     state: AppState, gql: GraphQLClient, tenant: TenantFixture, slug: str
 ) -> None:
@@ -68,7 +68,7 @@ async def test_each_example_succeeds_on_its_first_start_without_input(
 
 def test_the_parametrization_covers_every_example() -> None:
     assert sorted(e["name"] for e in examples()) == sorted(
-        example(s)["name"] for s in (APPROVE_LARGE_ORDERS, HELLO_TRANSFORM)
+        example(s)["name"] for s in (APPROVE_LARGE_ORDERS, HELLO_TRANSFORM, SUMMARIZE_ORDERS)
     )
 
 

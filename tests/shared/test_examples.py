@@ -21,7 +21,7 @@ from studio_shared.examples import HELLO_TRANSFORM, example, examples
 
 def test_every_example_is_a_valid_workflow() -> None:
     found = examples()
-    assert [e["name"] for e in found] == ["Approve large orders", "Hello, transform"]
+    assert [e["name"] for e in found] == ["Approve large orders", "Hello, transform", "Summarize orders with code"]
     for item in found:
         assert item["description"]
         assert validate_definition(item["definition"]) == [], item["name"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,8 @@ from studio_shared.db import models
 from studio_shared.rbac import Role
 from studio_shared.store import workflows
 from studio_shared.types import RunStatus
+from studio_worker.nodes.base import NodeContext
+from studio_worker.nodes.services import NodeServices
 from tests.conftest import TenantFixture
 
 TRIGGER = {"id": "start", "type": "trigger.manual", "config": {}}
@@ -117,3 +121,37 @@ def assert_events_contiguous(finished: Finished) -> None:
     since = len(kinds) - kinds[::-1].index("run.retried") if "run.retried" in kinds else 0
     finals = [k for k in kinds[since:] if k in {"run.succeeded", "run.failed", "run.cancelled"}]
     assert finals == [kinds[-1]], "exactly one final event since the last resume, and it is the last event"
+
+
+StepMaker = Callable[..., Awaitable[NodeContext]]
+
+
+@contextlib.asynccontextmanager
+async def direct_steps(
+    state: AppState, tenant: TenantFixture, node_type: str, step_id: str
+) -> AsyncIterator[StepMaker]:
+    """Contexts for calling a node's handler directly, each the step of a real run (an effect's record refers to
+    it), with the test's changes to the settings (``make(settings_changes, key=idempotency key)``)."""
+    made: list[NodeServices] = []
+
+    async def make(settings_changes: dict[str, Any] | None = None, key: str | None = None) -> NodeContext:
+        finished = await run_once(state, tenant, chain({"id": "noop", "type": "transform", "config": {"value": 1}}))
+        services = NodeServices(state.settings.model_copy(update=settings_changes or {}), state.db_engine)
+        made.append(services)
+        return NodeContext(
+            tenant_id=tenant.id,
+            run_id=finished.run.id,
+            step_id=step_id,
+            node_type=node_type,
+            attempt=1,
+            idempotency_key=key or f"{finished.run.id}:{step_id}:0",
+            scope={},
+            raw_config={},
+            services=services,
+        )
+
+    try:
+        yield make
+    finally:
+        for services in made:
+            await services.close()

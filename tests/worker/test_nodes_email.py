@@ -19,12 +19,11 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from studio_gql.state import AppState
 from studio_shared.credentials import check
-from studio_worker.nodes.base import NodeContext, NodeError
+from studio_worker.nodes.base import NodeError
 from studio_worker.nodes.mail import email_send
-from studio_worker.nodes.services import NodeServices
 from tests.conftest import SERVICES, TenantFixture, Workers
 from tests.tls_certs import ThrowawayCA
-from tests.worker.engine_harness import chain, load, publish, run_once, wait_for
+from tests.worker.engine_harness import StepMaker, chain, direct_steps, load, publish, run_once, wait_for
 from tests.worker.test_nodes_io import add_credential, node, recorded_text
 from tests.worker.test_recovery import replace_workers, stop_worker
 
@@ -156,30 +155,10 @@ async def test_email_is_sent_with_the_step_key_as_message_id(
 
 
 @pytest.fixture
-async def step(state: AppState, tenant: TenantFixture) -> AsyncIterator[Any]:
+async def step(state: AppState, tenant: TenantFixture) -> AsyncIterator[StepMaker]:
     """Build the context of one step of a real run (the send's record refers to it), for direct executions."""
-    made: list[NodeServices] = []
-
-    async def make(settings_changes: dict[str, Any] | None = None, key: str | None = None) -> NodeContext:
-        finished = await run_once(state, tenant, chain(node("noop", "transform", value=1)))
-        settings = state.settings.model_copy(update=settings_changes or {})
-        services = NodeServices(settings, state.db_engine)
-        made.append(services)
-        return NodeContext(
-            tenant_id=tenant.id,
-            run_id=finished.run.id,
-            step_id="send",
-            node_type="email.send",
-            attempt=1,
-            idempotency_key=key or f"{finished.run.id}:send:0",
-            scope={},
-            raw_config={},
-            services=services,
-        )
-
-    yield make
-    for services in made:
-        await services.close()
+    async with direct_steps(state, tenant, "email.send", "send") as make:
+        yield make
 
 
 CONFIG = {"credential": "mail", "to": "ada@example.org", "subject": "Hi", "text": "Hello"}

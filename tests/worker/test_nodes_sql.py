@@ -23,12 +23,11 @@ from studio_gql.state import AppState
 from studio_shared.authoring import check_templates
 from studio_shared.credentials import check
 from studio_shared.schemas import load_registry
-from studio_worker.nodes.base import NodeContext, NodeError
-from studio_worker.nodes.services import NodeServices
+from studio_worker.nodes.base import NodeError
 from studio_worker.nodes.sql import STUDIO_DATABASE, _tls, sql_query, to_json, translate
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES, TenantFixture, Workers, missing_service
 from tests.tls_certs import ThrowawayCA
-from tests.worker.engine_harness import chain, load, publish, run_once, wait_for
+from tests.worker.engine_harness import StepMaker, chain, direct_steps, load, publish, run_once, wait_for
 from tests.worker.test_nodes_io import add_credential, node, recorded_text
 from tests.worker.test_recovery import replace_workers, stop_worker
 
@@ -237,30 +236,10 @@ async def test_a_statement_past_its_timeout_is_cancelled(
 
 
 @pytest.fixture
-async def step(state: AppState, tenant: TenantFixture) -> AsyncIterator[Any]:
+async def step(state: AppState, tenant: TenantFixture) -> AsyncIterator[StepMaker]:
     """The context of one step of a real run, with settings changed for the test, for direct executions."""
-    made: list[NodeServices] = []
-
-    async def make(settings_changes: dict[str, Any] | None = None) -> NodeContext:
-        finished = await run_once(state, tenant, chain(node("noop", "transform", value=1)))
-        settings = state.settings.model_copy(update=settings_changes or {})
-        services = NodeServices(settings, state.db_engine)
-        made.append(services)
-        return NodeContext(
-            tenant_id=tenant.id,
-            run_id=finished.run.id,
-            step_id="q",
-            node_type="sql.query",
-            attempt=1,
-            idempotency_key=f"{finished.run.id}:q:0",
-            scope={},
-            raw_config={},
-            services=services,
-        )
-
-    yield make
-    for services in made:
-        await services.close()
+    async with direct_steps(state, tenant, "sql.query", "q") as make:
+        yield make
 
 
 async def test_a_million_rows_are_capped_at_the_limit_in_bounded_memory(
