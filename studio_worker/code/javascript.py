@@ -118,7 +118,7 @@ PRELUDE = r"""
 })();
 """.replace("__CAP__", str(MAX_LOG_CHARS)).replace("__OUTPUT_CAP__", str(MAX_OUTPUT_BYTES))
 
-_LOCATION = re.compile(re.escape(SCRIPT) + r":(\d+)")
+_LOCATION = re.compile(r"main\.js:(\d+)")  # SCRIPT's lines in V8's stack traces
 
 _loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()

@@ -26,12 +26,12 @@ import aiosmtplib
 from sqlalchemy.exc import IntegrityError
 
 from studio_shared.credentials import EMAIL_ADDRESS, ResolvedCredential
+from studio_shared.schemas.regex import compile_regex
 from studio_shared.store import email_sends
 from studio_worker.egress import CannotConnect, EgressDenied, checked_addresses, connect_socket
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.outputs import derived_id
 
-_ADDRESS = re.compile(EMAIL_ADDRESS)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 MAX_ERROR_CHARS = 300
@@ -51,7 +51,7 @@ def _recipients(value: Any, field: str) -> list[tuple[str, str]]:
         for name, address in getaddresses([item]):
             if not name and not address:
                 continue
-            if not _ADDRESS.fullmatch(address) or len(address) > 254:
+            if not compile_regex(EMAIL_ADDRESS).search(address) or len(address) > 254:
                 shown = (address or item)[:100]
                 raise NodeError(
                     "InvalidAddress", f"config.{field}: {shown!r} is not an email address like a@example.org"

@@ -37,12 +37,13 @@ MALFORMED_ID = "nope"
 Target = Literal[
     "workflow", "user", "api_key", "active_run", "finished_run", "credential", "webhook", "human_task", "schedule"
 ]
-WAITING_DEFINITION: dict[str, Any] = {
+WAITING_DEFINITION: dict[str, Any] = {  # a long delay, and beside it a wait for the event signalRun names
     "nodes": [
         {"id": "start", "type": "trigger.manual", "config": {}},
         {"id": "wait", "type": "delay", "config": {"seconds": 3600}},
+        {"id": "approval", "type": "wait.event", "config": {"timeout_s": 3600}},
     ],
-    "edges": [{"source": "start", "target": "wait"}],
+    "edges": [{"source": "start", "target": "wait"}, {"source": "start", "target": "approval"}],
 }
 
 APPROVAL_DEFINITION: dict[str, Any] = {
@@ -132,6 +133,12 @@ TENANCY_CASES: dict[str, IdCase] = {
     "cancelRun": IdCase(
         "Mutation",
         "mutation($id: ID!) { cancelRun(id: $id) { run { id status } errors { path message code } } }",
+        "active_run",
+    ),
+    "signalRun": IdCase(
+        "Mutation",
+        """mutation($id: ID!) {
+             signalRun(runId: $id, name: "approval") { run { id status } errors { path message code } } }""",
         "active_run",
     ),
     "retryRun": IdCase(

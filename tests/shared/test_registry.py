@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,6 +107,19 @@ def test_every_contract_node_type_is_registered() -> None:
         assert registry[type_] is node_type
     assert registry.get("nope") is None
     assert sorted(node_files()) == sorted(f"{t}.json" for t in CONTRACT_TYPES)
+
+
+def test_the_readme_lists_every_node_type_under_its_category() -> None:
+    """The README's node table is where a reader looks first: a new type is listed there, in its category."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    table = readme.split("## Node types", 1)[1].split("\n## ", 1)[0]
+    listed = {
+        name.strip("` "): row.split("|")[1].strip()
+        for row in table.splitlines()
+        if row.startswith("| ") and "`" in row
+        for name in row.split("|")[2].split(",")
+    }
+    assert {t.type: t.category for t in load_registry().all()} == listed
 
 
 def test_load_registry_is_cached() -> None:

@@ -7,6 +7,7 @@ the GraphQL mutation are covered in tests/gql/test_wait_event.py.
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from typing import Any
 
@@ -275,6 +276,15 @@ def test_resume_tokens_round_trip_survive_a_key_rotation_and_refuse_forgeries() 
     other = old.token(uuid.uuid4(), run_id, "wait_1").split(".")[0]
     for forged in (f"{other}.{mac}", f"{subject}.{mac[:-2]}", f"{subject}{mac}", "", "a.b", "x" * 300, f"{subject}.."):
         assert old.parse(forged) is None, forged
+    # A 32-byte MAC is 43 base64 characters whose last carries 4 bits: the 3 other spellings of that character
+    # decode to the same bytes. Only the minted one is the URL.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(mac[-1])
+    same_bytes = [alphabet[(last & ~3) | low] for low in range(4) if (last & ~3) | low != last]
+    assert len(same_bytes) == 3
+    for spelling in same_bytes:
+        assert base64.urlsafe_b64decode(f"{mac[:-1]}{spelling}=") == base64.urlsafe_b64decode(f"{mac}=")
+        assert old.parse(f"{subject}.{mac[:-1]}{spelling}") is None, "another spelling of the same MAC"
 
 
 def test_a_pinned_output_chooses_its_branch() -> None:
