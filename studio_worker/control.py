@@ -546,7 +546,10 @@ class Control:
             record = await records.poke_with_event(
                 await s.connection(), tenant_id, run_id, EventKind.STEP_EVENT_RECEIVED, sid, StepStatus.WAITING, data
             )
-            if record is None:  # the run ended meanwhile
+            if record is None:  # the run ended meanwhile: perhaps because a concurrent resume of this wait won
+                await s.refresh(wait)
+                if wait.status is not EventWaitStatus.WAITING:
+                    raise _not_taken(wait, sid, name, run.status)  # ALREADY_RESUMED with the first outcome
                 raise ResumeRefused("NOT_WAITING", f"the run has ended; step {sid!r} is not waiting any more")
             if not await event_waits.receive(s, tenant_id, wait.id, payload, via, actor, now):
                 await s.refresh(wait)  # what won, as committed (the session holds the row as first read)
