@@ -56,6 +56,18 @@ function log(message) {
   console.log(`e2e [${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
 }
 
+/** The element has the focus, or gets it within a moment: Radix moves the focus in an effect or a task after the
+ * DOM changes (into a dialog on open, back to its trigger on close), so an immediate check races it. */
+async function expectFocused(locator, message) {
+  const handle = await locator.elementHandle();
+  await locator
+    .page()
+    .waitForFunction((el) => el === document.activeElement, handle, { timeout: 3000 })
+    .catch(() => {
+      throw new Error(message);
+    });
+}
+
 async function freePort() {
   return new Promise((ok, fail) => {
     const srv = createServer();
@@ -330,10 +342,10 @@ try {
   await deleteButton.click();
   const confirm = page.getByRole("alertdialog", { name: "Delete credential e2e-token?" });
   await confirm.waitFor();
-  if ((await page.evaluate(() => document.activeElement?.textContent)) !== "Cancel") throw new Error("focus did not move into the dialog");
+  await expectFocused(confirm.getByRole("button", { name: "Cancel" }), "focus did not move into the dialog");
   await page.keyboard.press("Escape");
   await confirm.waitFor({ state: "detached" });
-  if (!(await deleteButton.evaluate((el) => el === document.activeElement))) throw new Error("focus did not return after Escape");
+  await expectFocused(deleteButton, "focus did not return after Escape");
   log("admin: saved a credential; its value is not on the page, Escape closes the confirmation");
 
   // A user added, then disabled behind a confirmation: their login is refused from then on.
@@ -584,7 +596,7 @@ try {
   await inspector.getByRole("button", { name: "Remove the connection to transform_1 (branch false)" }).focus();
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => document.querySelectorAll(".react-flow__edge").length === 1);
-  if (!(await inspector.getByLabel("Connect to…").evaluate((el) => el === document.activeElement))) throw new Error("focus was lost after removing a connection");
+  await expectFocused(inspector.getByLabel("Connect to…"), "focus was lost after removing a connection");
   // Connect again, then delete the target node with the Delete key: its edge goes with it.
   await inspector.getByLabel("Connect to…").selectOption("transform_1");
   await page.keyboard.press("Tab"); // to the branch
