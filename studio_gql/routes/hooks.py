@@ -36,6 +36,7 @@ from studio_shared.crypto import SecretBox
 from studio_shared.db import models, tenancy
 from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, RateLimited, ValidationFailed
+from studio_shared.events import BusUnavailable, Subscription, channels
 from studio_shared.store import runs as runs_store
 from studio_shared.store import webhooks as store
 from studio_shared.store.event_waits import ResumeRefused
@@ -194,9 +195,32 @@ def refused(exc: RateLimited) -> JSONResponse:
 async def _await_run(
     state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID, wait_s: float, status: int, answer: Any
 ) -> tuple[int, Any]:
-    """``?wait=``: the run's outcome if it finishes in time, else the first answer with its current status."""
+    """``?wait=``: the run's outcome if it finishes in time, else the first answer with its current status.
+
+    Woken by the run's own bus channel, not by polling: subscribed first, then the run read, so a run that ended
+    in between is seen by the read; afterwards the database is read again only when a message carries a final
+    event (its outcome is in the row that transaction committed), when the bus reconnects, or after a quiet spell
+    (a lost message costs at most ``WAIT_QUIET_S``). Without a bus, the run is read every ``WAIT_QUIET_S``/10."""
     deadline = time.monotonic() + wait_s
-    pause = 0.02
+    try:
+        async with state.bus.subscribe(channels.run(tenant_id, run_id), buffer=64) as live:
+            return await _until_final(state, tenant_id, run_id, deadline, status, answer, live)
+    except BusUnavailable:
+        return await _until_final(state, tenant_id, run_id, deadline, status, answer, None)
+
+
+WAIT_QUIET_S = 2.0
+
+
+async def _until_final(
+    state: AppState,
+    tenant_id: uuid.UUID,
+    run_id: uuid.UUID,
+    deadline: float,
+    status: int,
+    answer: Any,
+    live: Subscription | None,
+) -> tuple[int, Any]:
     while True:
         async with state.reads() as s:
             run = await runs_store.get(s, tenant_id, run_id)
@@ -204,10 +228,26 @@ async def _await_run(
             return status, answer
         if run.status in FINAL:
             return 200, {"run_id": str(run_id), "status": run.status.value, "output": run.output, "error": run.error}
-        if time.monotonic() >= deadline:
-            return status, {**answer, "status": run.status.value}
-        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-        pause = min(pause * 1.5, 0.2)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return status, {**answer, "status": run.status.value}
+            if live is None:
+                await asyncio.sleep(min(left, WAIT_QUIET_S / 10))
+                break
+            message = await live.get(timeout=min(left, WAIT_QUIET_S))
+            if message is None and live.ended:
+                live = None  # the bus closed under us (the app is stopping): read the run until the deadline
+            if message is None or _ends_run(message):
+                break  # read the run again
+
+
+def _ends_run(message: dict[str, Any]) -> bool:
+    """A message on the run's channel that carries a final event, or one of another shape (a bus reconnect)."""
+    events = message.get("events")
+    if not isinstance(events, list):
+        return True
+    return any(isinstance(e, dict) and e.get("final") for e in events)
 
 
 # -- POST /hooks/resume/{token}: the resume URL of a wait.event step ------------------------------------------------

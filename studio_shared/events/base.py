@@ -57,6 +57,11 @@ class Subscription(Protocol):
         """How many messages a full buffer has dropped; a gap in `seq` tells the consumer where."""
         ...
 
+    @property
+    def ended(self) -> bool:
+        """The subscription or its bus has closed: `get` answers None at once from now on."""
+        ...
+
 
 class EventBus(Protocol):
     """Fan-out of JSON messages to channel subscribers; names come from `studio_shared.events.channels`."""

@@ -379,6 +379,67 @@ async def test_wait_returns_the_runs_outcome(
     assert pending.status_code == 202 and pending.json()["status"] in {"QUEUED", "RUNNING", "WAITING"}
 
 
+class _CountingRuns:
+    """``studio_gql.routes.hooks.runs_store`` with its ``get`` counted: the reads a waiting delivery makes."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.gets = real, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        self.gets += 1
+        return await self.real.get(*args, **kwargs)
+
+
+async def test_wait_is_woken_by_the_runs_final_event_not_by_polling(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studio_gql.routes import hooks as route
+
+    counting = _CountingRuns(route.runs_store)
+    monkeypatch.setattr(route, "runs_store", counting)
+    hook = await make_hook(
+        gql, state, tenant, http, chain(node("pause", "delay", seconds=1), node("done", "transform", value=1))
+    )
+    body = b'{"v": 1}'
+    done = await hook.post(body, hook.standard(body), "?wait=20")
+    assert done.status_code == 200 and done.json()["status"] == "SUCCEEDED", done.text
+    # A read once subscribed, and one when the final event arrives (polling would read about ten times a second).
+    assert counting.gets <= 3, counting.gets
+
+
+async def test_wait_survives_a_lost_message_and_a_missing_bus(
+    gql: GraphQLClient, state: AppState, tenant: TenantFixture, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contextlib import asynccontextmanager
+
+    from studio_gql.routes import hooks as route
+    from studio_shared.events import BusUnavailable
+    from studio_shared.events.base import LocalSubscription
+
+    hook = await make_hook(gql, state, tenant, http, chain(node("pause", "delay", seconds=0.5)))
+    monkeypatch.setattr(route, "WAIT_QUIET_S", 0.3)
+
+    @asynccontextmanager
+    async def deaf(*channels: str, buffer: int = 1000) -> Any:
+        yield LocalSubscription(buffer)  # subscribed, but every message is lost
+
+    monkeypatch.setattr(state.bus, "subscribe", deaf)
+    body = b'{"v": 2}'
+    lost = await hook.post(body, hook.standard(body), "?wait=20")
+    assert lost.status_code == 200 and lost.json()["status"] == "SUCCEEDED", lost.text
+
+    def down(*channels: str, buffer: int = 1000) -> Any:
+        raise BusUnavailable("the bus is down")
+
+    monkeypatch.setattr(state.bus, "subscribe", down)
+    body = b'{"v": 3}'
+    unbussed = await hook.post(body, hook.standard(body), "?wait=20")
+    assert unbussed.status_code == 200 and unbussed.json()["status"] == "SUCCEEDED", unbussed.text
+
+
 async def test_webhook_management_errors(
     gql: GraphQLClient, state: AppState, tenant: TenantFixture, other_tenant: TenantFixture, http: httpx.AsyncClient
 ) -> None:
