@@ -106,5 +106,8 @@ bench-deps: .venv-celery/.installed-stamp
 	.venv-celery/bin/python -m pip install --quiet 'celery[redis]>=5.7,<6'
 	@touch $@
 
+# The headline first: what a client sees (runs started over HTTP, their end seen on a subscription or a webhook's
+# reply, Celery measured the same way in the same run); then the engine's own breakdown from database timestamps.
 bench: install bench-deps
+	$(BIN)/python -m bench client
 	$(BIN)/python -m bench engine --scaling

@@ -13,6 +13,7 @@ from types import ModuleType
 
 from bench import (
     admission,
+    client,
     code,
     engine,
     error_runs,
@@ -29,6 +30,7 @@ from bench import (
 )
 
 BENCHMARKS: tuple[ModuleType, ...] = (
+    client,
     engine,
     fanout,
     graphql_reads,

@@ -6,19 +6,21 @@
 the finishing rate keeps up with the starting rate), step queue latency (ready to started) p95/p99, GraphQL
 latency p95, and 5xx answers (bound: 0).
 
-``noisy-tenant``: four quiet tenants start a run every 0.25 s each, and their start-to-finish latency is measured
-in 10 s windows that take turns: alone; beside a fifth tenant's runs started by one client at its start rate (its
-pace); beside the same tenant's flood (16 clients enqueueing its 5,000 runs as fast as the API lets them); pace and
-flood twice more; alone again (A P F P F P F A; after each noisy window the noisy tenant's runs finish before the
-next). The noisy tenant has a concurrency limit (``max_concurrent_runs``) like any tenant on a shared studio; its
-runs wait QUEUED beyond it, and its ``startRun`` calls are paced at its start rate (each waits for its turn; one
-whose turn is over a second away is told when to retry). So the flood gets exactly the work admitted that the
-paced client gets, and the bound says what isolation promises: the quiet tenants' p95 beside the flood stays within
-1.5x of their p95 beside the same admitted work without a flood (and under 750 ms). Against their p95 alone it is
-reported, not bounded: on two cores the noisy tenant's admitted work (20 runs/s) outweighs the four quiet tenants'
-together (16 runs/s), and the CPU it takes moved the quiet p95 from ~34 ms alone to 43-58 ms (1.26-1.67x in ten
-runs, of which the noise of a ~35 ms p95 is a good part: single windows ranged 28-39 ms alone). Windows taken in
-turn cancel the drift of a shared machine's speed, and pooling three windows steadies each p95.
+``noisy-tenant``: four quiet tenants start a run every 0.25 s each, and their start-to-finish latency is measured in
+10 s windows that take turns: alone; beside a fifth tenant's runs started by one client at its start rate (its
+pace); beside the same tenant's flood (16 webhook senders delivering its 5,000 runs as fast as the API lets them,
+re-sending each delivery the API answers 429 after the delay it names: deliveries take turns of the same start pace
+as ``startRun``, so one admission governs both); pace and flood twice more; alone again (A P F P F P F A; after each
+noisy window the noisy tenant's runs finish before the next). The noisy tenant has a concurrency limit
+(``max_concurrent_runs``) like any tenant on a shared studio; its runs wait QUEUED beyond it, and its starts
+(``startRun`` calls and deliveries alike) are paced at its start rate (each waits for its turn; one whose turn is
+over a second away is told when to retry). So the flood gets exactly the work admitted that the paced client gets,
+and the bound says what isolation promises: the quiet tenants' p95 beside the flood stays within 1.5x of their p95
+beside the same admitted work without a flood (and under 750 ms). Against their p95 alone it is reported, not
+bounded: on two cores the noisy tenant's admitted work (20 runs/s) outweighs the four quiet tenants' together (16
+runs/s), and the CPU it takes moved the quiet p95 from ~34 ms alone to 43-58 ms (1.26-1.67x in ten runs, of which
+the noise of a ~35 ms p95 is a good part: single windows ranged 28-39 ms alone). Windows taken in turn cancel the
+drift of a shared machine's speed, and pooling three windows steadies each p95.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import random
 import statistics
 import time
@@ -41,8 +44,12 @@ from bench.engine import seed
 from reliability.faults import FINAL, Sink, _wait_final, serve
 from reliability.outcome import Measured, Outcome
 from reliability.services import START_RUN, Studio, environment, graph, http_step
+from studio_shared.auth import Principal
 from studio_shared.db import models
-from studio_shared.types import RunStatus
+from studio_shared.rbac import Role
+from studio_shared.store import webhooks
+from studio_shared.types import RunStatus, WebhookAuth
+from studio_shared.webhooks import sign_standard
 
 TENANTS = 20
 LOAD_S = 60.0
@@ -101,6 +108,30 @@ class Client:
                 return None
             self.rate_limited += 1
             await asyncio.sleep(limited[0]["extensions"]["retryAfterS"] * random.random())
+
+    async def deliver(self, hook_id: uuid.UUID, secret: str) -> str | None:
+        """A signed webhook delivery, re-sent with the same key while the API answers 429 (as a well-behaved
+        sender does): the webhook's run id, or None for any other refusal."""
+        key, body = f"msg_{uuid.uuid4().hex}", json.dumps({"flood": True}).encode()
+        while True:
+            stamp = int(time.time())
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": key,
+                "webhook-timestamp": str(stamp),
+                "webhook-signature": sign_standard(secret, key, stamp, body),
+            }
+            t0 = time.perf_counter()
+            response = await self.http.post(f"/hooks/{hook_id}", content=body, headers=headers)
+            self.latency.append((time.perf_counter() - t0) * 1000)
+            self.statuses[response.status_code] += 1
+            if response.status_code == 202:
+                return str(response.json()["run_id"])
+            if response.status_code != 429:
+                self.errors[f"HTTP {response.status_code}"] += 1
+                return None
+            self.rate_limited += 1
+            await asyncio.sleep(float(response.json()["retry_after_s"]) * random.random())
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -301,12 +332,21 @@ async def noisy_tenant(runs: int) -> Outcome:
         paced_ids: list[str | None] = []
         remaining = iter(range(NOISY_RUNS))  # the 5,000 runs, enqueued across the flood windows
 
+        # The flood arrives by webhook: deliveries take turns of the same start pace as startRun (one admission for
+        # every kind of start), so the flood still gets exactly the work admitted that the paced client gets.
+        async with world.state.sessions.begin() as s:
+            hook, secret = await webhooks.create(
+                s, world.state.box, noisy_id, Principal(tenant_id=noisy_id, role=Role.ADMIN), noisy_workflow,
+                WebhookAuth.STANDARD, True, None,
+            )  # fmt: skip
+        assert secret is not None
+
         async def flood() -> None:
-            """16 clients start the noisy tenant's runs as fast as the API lets them, until cancelled."""
+            """16 senders deliver the noisy tenant's webhook as fast as the API lets them, until cancelled."""
 
             async def client_loop() -> None:
                 for _ in remaining:
-                    flood_ids.append(await client.start(noisy_token, noisy_workflow))
+                    flood_ids.append(await client.deliver(hook.id, secret))
 
             await asyncio.gather(*(client_loop() for _ in range(16)))
 

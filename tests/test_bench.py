@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from bench import admission, code, engine, error_runs, graphql_reads, graphql_validation, starts, validation
+from bench import admission, client, code, engine, error_runs, graphql_reads, graphql_validation, starts, validation
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES
 
 pytestmark = pytest.mark.slow
@@ -100,3 +100,21 @@ async def test_the_code_benchmark_times_each_language() -> None:
     assert len(figures.latencies_ms) == 3 and all(ms > 0 for ms in figures.latencies_ms)
     unsandboxed = await code.measure("python", 2, unsafe_no_sandbox=True)  # no bubblewrap needed
     assert unsandboxed.row().startswith("| python (no sandbox) | 2 |") and "nan" not in unsandboxed.row()
+
+
+async def test_the_client_benchmark_sees_every_run_end_over_http() -> None:
+    """Runs started over HTTP (startRun, then runEvents; a webhook with ?wait) against real processes: each latency is
+    a run the client saw end, and the breakdown comes from the same runs' rows."""
+    mode = "services" if SERVICES else "embedded"
+    args = argparse.Namespace(
+        runs=4, clients=2, single=2, workers=1, postgres_url=POSTGRES_ADMIN_URL, redis_url="redis://127.0.0.1:6379/11"
+    )
+    series = await client.measure(mode, ["W10"], args)
+    assert [(s.path, s.workload) for s in series] == [("GraphQL", "W10"), ("webhook", "W10")]
+    for s in series:
+        assert len(s.burst_ms) == 4 and len(s.single_ms) == 2 and s.steps_per_s > 0
+        assert len(s.queue_ms) == len(s.execution_ms) == len(s.notification_ms) == 2
+        assert all(ms > 0 for ms in s.burst_ms + s.single_ms)
+        assert "nan" not in client.one_row(s)
+    found = {name: measured for name, _, measured in client.targets(series, "no Celery")}
+    assert ("W10 single p50 <= 15 ms" in found) == SERVICES

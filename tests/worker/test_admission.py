@@ -378,3 +378,21 @@ async def test_a_fan_out_beyond_its_tenants_slots_dispatches_each_child_about_on
         assert len(children) <= 1.2 * 300, f"{len(children)} jobs for 300 children"
     else:
         assert jobs.peak_in_queue <= 3 * 20, f"{jobs.peak_in_queue} children's jobs in arq's queue at once (20 slots)"
+
+
+async def test_a_burst_of_a_tenant_is_not_throttled_by_default() -> None:
+    """With the default start pace, a 200-run burst of one tenant is admitted at once: it is not held below what the
+    engine runs (fairness between tenants comes from their concurrency limits, not from a low cap on starts)."""
+    from studio_shared.ratelimit import RateLimiter
+    from studio_worker.admission import Admission
+
+    admission = Admission(Settings(), RateLimiter(None))
+    tenant = uuid.uuid4()
+    began = time.monotonic()
+    for _ in range(200):
+        await admission.take_turns(tenant)
+    assert time.monotonic() - began < 1.0, "no start of the burst waited for a turn"
+    # The pace still bounds a flood: of 400 more at once, those whose turn is over a second away are refused.
+    flood = await asyncio.gather(*(admission.take_turns(tenant) for _ in range(400)), return_exceptions=True)
+    refused = [r for r in flood if isinstance(r, RateLimited)]
+    assert 150 <= len(refused) <= 250 and len(refused) + flood.count(None) == 400
