@@ -25,6 +25,7 @@ import asyncio
 import functools
 import itertools
 import json
+import os
 import resource
 import secrets
 import subprocess
@@ -77,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients in a burst (default 16)")
     parser.add_argument("--single", type=int, default=30, help="runs measured one at a time (default 30)")
     parser.add_argument("--workers", type=int, default=2, help="studio worker processes in services mode")
+    parser.add_argument("--paths", default="GraphQL,webhook", help="comma-separated, of GraphQL, webhook")
     parser.add_argument("--no-celery", action="store_true", help="skip the Celery baseline and its ratios")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
@@ -100,6 +102,8 @@ class Series:
     notification_ms: list[float] = field(default_factory=list)
     api_peak_mb: float = float("nan")
     worker_peak_mb: float | None = None
+    api_cpu_ms_per_run: float = float("nan")  # the API process's CPU during the burst, per run
+    worker_cpu_ms_per_run: float | None = None  # every worker process's, per run (services)
 
     @property
     def steps_per_s(self) -> float:
@@ -297,7 +301,7 @@ async def measure(mode: str, workloads: list[str], args: argparse.Namespace) -> 
             clients = [Client(http, world.base, world.token) for _ in range(args.clients)]
             await asyncio.gather(*(c.connect() for c in clients))
             try:
-                for workload, path in itertools.product(workloads, ("GraphQL", "webhook")):
+                for workload, path in itertools.product(workloads, args.paths.split(",")):
                     actors: list[Callable[[], Awaitable[tuple[str, float]]]]
                     if path == "GraphQL":
                         workflow = world.workflows[workload]
@@ -306,10 +310,15 @@ async def measure(mode: str, workloads: list[str], args: argparse.Namespace) -> 
                         hook = Hook(http, world.base, *world.hooks[workload])
                         actors = [hook.run] * args.clients
                     await timed(actors[:1], 5)  # warm-up: connections, caches, the workers' first jobs
+                    api0, workers0 = _proc_cpu_s(world.server.pid), [_proc_cpu_s(w.proc.pid) for w in world.workers]
                     wall, burst, cpu, _ = await timed(actors, args.runs)
+                    api_cpu = _proc_cpu_s(world.server.pid) - api0
+                    worker_cpu = sum(_proc_cpu_s(w.proc.pid) for w in world.workers) - sum(workers0)
                     _, single, _, seen = await timed(actors[:1], args.single)
                     one = Series(mode, path, workload, args.runs, wall, burst, single, cpu)
                     one.queue_ms, one.execution_ms, one.notification_ms = await breakdown(world, seen)
+                    one.api_cpu_ms_per_run = api_cpu * 1000 / args.runs
+                    one.worker_cpu_ms_per_run = worker_cpu * 1000 / args.runs if world.workers else None
                     one.api_peak_mb = _peak_mb(world.server.pid)
                     one.worker_peak_mb = max((w.peak_rss_mb() for w in world.workers), default=None)
                     series.append(one)
@@ -346,6 +355,12 @@ def _utc(at: datetime) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
+def _proc_cpu_s(pid: int) -> float:
+    """A process's CPU so far (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -357,18 +372,20 @@ def _peak_mb(pid: int) -> float:
 
 HEADER = (
     "| mode | path | workload | burst steps/s | burst p50 ms | burst p95 ms | single p50 ms | single p95 ms"
-    " | client CPU (share of a core) | queue p50 ms | execution p50 ms | notification p50 ms |\n"
-    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    " | client CPU (share of a core) | API CPU ms/run | workers CPU ms/run | queue p50 ms | execution p50 ms"
+    " | notification p50 ms |\n"
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 )
 
 
 def one_row(s: Series) -> str:
     p50 = functools.partial(percentile, p=50)
+    workers = "n/a" if s.worker_cpu_ms_per_run is None else f"{s.worker_cpu_ms_per_run:.1f}"
     return (
         f"| {s.mode} | {s.path} | {s.workload} | {s.steps_per_s:,.0f} | {p50(s.burst_ms):.0f}"
         f" | {percentile(s.burst_ms, 95):.0f} | {s.single_p50():.1f} | {percentile(s.single_ms, 95):.1f}"
-        f" | {s.client_cpu_s / s.burst_s:.0%} | {p50(s.queue_ms):.1f} | {p50(s.execution_ms):.1f}"
-        f" | {p50(s.notification_ms):.1f} |"
+        f" | {s.client_cpu_s / s.burst_s:.0%} | {s.api_cpu_ms_per_run:.1f} | {workers}"
+        f" | {p50(s.queue_ms):.1f} | {p50(s.execution_ms):.1f} | {p50(s.notification_ms):.1f} |"
     )
 
 

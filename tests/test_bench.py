@@ -107,7 +107,13 @@ async def test_the_client_benchmark_sees_every_run_end_over_http() -> None:
     a run the client saw end, and the breakdown comes from the same runs' rows."""
     mode = "services" if SERVICES else "embedded"
     args = argparse.Namespace(
-        runs=4, clients=2, single=2, workers=1, postgres_url=POSTGRES_ADMIN_URL, redis_url="redis://127.0.0.1:6379/11"
+        runs=4,
+        clients=2,
+        single=2,
+        workers=1,
+        paths="GraphQL,webhook",
+        postgres_url=POSTGRES_ADMIN_URL,
+        redis_url="redis://127.0.0.1:6379/11",
     )
     series = await client.measure(mode, ["W10"], args)
     assert [(s.path, s.workload) for s in series] == [("GraphQL", "W10"), ("webhook", "W10")]

@@ -752,24 +752,32 @@ class RunSubscription:
         tenant_id = ctx.tenant_id
         key = parse_id(run_id)
         async with _subscription_slot(ctx):
-            if key is None or await _load_run(ctx, tenant_id, key) is None:
+            if key is None:
                 raise StrawberryGraphQLError(f"run {str(run_id)!r} not found", extensions={"code": "NOT_FOUND"})
             last = after_seq or 0
-            # Subscribe first, then read history: an event committed in between is in one or the other.
+            # Subscribe first, then read history: an event committed in between is in one or the other. The first
+            # read also tells a run that does not exist (or is another tenant's) apart: one read, not two.
             async with ctx.state.bus.subscribe(channels.run(tenant_id, key)) as live:
+                first = True
                 while True:
                     finished = False
                     async with ctx.state.reads() as s:
                         stored = await store.events_after(s, tenant_id, key, last)
-                        run = await store.get(s, tenant_id, key)
-                    if run is None or (run.status.final and last >= run.last_seq):
-                        return  # deleted, or the client already has the final event (it asked for what follows)
+                        progress = await store.progress(s, tenant_id, key)
+                    if progress is None and first:
+                        raise StrawberryGraphQLError(f"run {str(run_id)!r} not found", extensions={"code": "NOT_FOUND"})
+                    first = False
+                    if progress is None:
+                        return  # deleted while followed
+                    status, last_seq = progress
+                    if status.final and last >= last_seq:
+                        return  # the client already has the final event (it asked for what follows)
                     for row in stored:
                         last = row.seq
                         event = RunEvent.from_model(row)
                         yield event
                         # A retried run has an earlier final event in its history: only the newest one ends it.
-                        finished = finished or (event.final and run.status.final and row.seq >= run.last_seq)
+                        finished = finished or (event.final and status.final and row.seq >= last_seq)
                     if finished:
                         return
                     # Live: in-order events stream straight through; a gap, a reconnect or a quiet spell

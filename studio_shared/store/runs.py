@@ -63,6 +63,16 @@ async def get(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> model
     return await s.scalar(sa.select(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id == run_id))
 
 
+async def progress(s: AsyncSession, tenant_id: uuid.UUID, run_id: uuid.UUID) -> tuple[RunStatus, int] | None:
+    """The run's status and the seq of its newest event (two columns, no documents), or None: what a follower of
+    its events needs to know whether it has seen the end."""
+    run = models.Run
+    row = (
+        await s.execute(sa.select(run.status, run.last_seq).where(run.tenant_id == tenant_id, run.id == run_id))
+    ).first()
+    return (RunStatus(row.status), int(row.last_seq)) if row is not None else None
+
+
 async def by_ids(s: AsyncSession, tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, models.Run]:
     rows = await s.scalars(sa.select(models.Run).where(models.Run.tenant_id == tenant_id, models.Run.id.in_(ids)))
     return {row.id: row for row in rows}
