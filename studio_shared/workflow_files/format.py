@@ -257,15 +257,47 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _rebased(schema: Any, base: str) -> Any:
+    """``schema`` with its document-local references (``#/…``) pointing under ``base`` instead of ``#``."""
+    if isinstance(schema, dict):
+        out = {key: _rebased(value, base) for key, value in schema.items() if key != "$schema"}
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")):
+            out["$ref"] = base + ref[1:]
+        return out
+    if isinstance(schema, list):
+        return [_rebased(item, base) for item in schema]
+    return schema
+
+
+def _config_rules(registry: NodeRegistry, defs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One ``if type is T then config matches T's config_schema`` rule per node type; the config schemas go into
+    ``defs`` as ``config.T``."""
+    rules = []
+    for node_type in registry.all():
+        key = f"config.{node_type.type}"
+        defs[key] = _rebased(node_type.config_schema, f"#/$defs/{key}")
+        rules.append(
+            {
+                "if": {"properties": {"type": {"const": node_type.type}}, "required": ["type"]},
+                "then": {"properties": {"config": {"$ref": f"#/$defs/{key}"}}},
+            }
+        )
+    return rules
+
+
 def file_schema(registry: NodeRegistry | None = None) -> dict[str, Any]:
-    """The JSON Schema (2020-12) of a workflow file. With ``registry``, node types are an enum of the registered
-    ones, so an editor completes and checks them; node configs are checked on import against the registry."""
+    """The JSON Schema (2020-12) of a workflow file. With ``registry`` (the served schema), node types are an enum
+    of the registered ones and each node's config is checked against its type's config schema, so an editor
+    completes and checks them as they are typed; without (what an import checks first), configs are left to the
+    definition's own validation, which reports them once."""
     workflow = workflow_schema()
     defs: dict[str, Any] = workflow.pop("$defs")
     position = defs["node"]["properties"].pop("position")
     viewport = workflow["properties"].pop("viewport")
     if registry is not None:
         defs["node"]["properties"]["type"]["enum"] = registry.types()
+        defs["node"]["allOf"] = _config_rules(registry, defs)
     definition = {key: value for key, value in workflow.items() if key not in ("$schema", "$id", "title")}
     definition["description"] = (
         "The workflow's logic: nodes and edges (workflow.schema.json without positions and viewport, which live "

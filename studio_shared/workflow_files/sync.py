@@ -267,9 +267,9 @@ async def import_files(
         if publish:
             await _publish(s, tenant_id, actor, registry, tenant, live, note)
         await _apply_settings(s, box, tenant_id, actor, registry, tenant, live)
-        for item in planned:
-            if item.result.problems:
-                item.result.action = "invalid"
+        for result in report.files:
+            if result.problems:
+                result.action = "invalid"
         report.applied = report.ok and not dry_run
         if report.applied:
             await s.commit()
