@@ -3,6 +3,7 @@ files are refused with their file and path, and a file moves between tenants by 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -108,7 +109,7 @@ async def _export(state: AppState, tenant: TenantFixture) -> dict[str, str]:
 
 
 async def _import(
-    state: AppState, tenant: TenantFixture, files: dict[str, str | bytes], **options: Any
+    state: AppState, tenant: TenantFixture, files: Mapping[str, str | bytes], **options: Any
 ) -> ImportReport:
     data = {name: text.encode() if isinstance(text, str) else text for name, text in files.items()}
     return await import_files(
