@@ -209,7 +209,7 @@ def workflows_import(
     """Apply every file in one transaction: all of them, or (on any problem) none. Prints created, updated and
     unchanged workflows, and each problem with its file and path; exit code 1 when nothing was applied."""
     from studio_gql.admin import import_workflow_files
-    from studio_shared.workflow_files import read_capped
+    from studio_shared.workflow_files import MAX_FILE_BYTES, read_capped
 
     settings = load_settings()
     if not dir.is_dir():
@@ -221,6 +221,12 @@ def workflows_import(
         raise typer.Exit(2)
     if len(paths) > MAX_IMPORT_FILES:
         typer.echo(f"error: {len(paths)} files in {dir}; one import takes at most {MAX_IMPORT_FILES}", err=True)
+        raise typer.Exit(2)
+    total = sum(min(path.stat().st_size, MAX_FILE_BYTES + 1) for path in paths)
+    if total > MAX_IMPORT_BYTES:
+        typer.echo(
+            f"error: the files in {dir} hold {total:,} bytes; one import takes at most {MAX_IMPORT_BYTES:,}", err=True
+        )
         raise typer.Exit(2)
     _prepare_database(settings)
     files = {path.name: read_capped(path) for path in paths}  # a file past the size cap is refused unparsed
@@ -237,6 +243,7 @@ def workflows_import(
 
 
 MAX_IMPORT_FILES = 1000
+MAX_IMPORT_BYTES = 100 * 1024 * 1024  # files over the per-file cap count as the cap: they are refused unread
 
 
 def format_import_report(report: ImportReport, *, dry_run: bool) -> str:

@@ -14,6 +14,7 @@ from studio_shared.schemas import NodeRegistry, workflow_schema
 from studio_shared.store.schedules import CATCH_UP_POLICIES, MAX_SCHEDULES_PER_WORKFLOW, OVERLAP_POLICIES
 from studio_shared.store.workflows import MAX_DESCRIPTION, MAX_NAME, MAX_NOTE
 from studio_shared.types import WebhookAuth
+from studio_shared.workflow_files.yamlio import Inline
 
 FORMAT = "studio-workflow/1"
 SCHEMA_ID = "https://workflow-agent-studio.dev/schemas/workflow-file.schema.json"
@@ -63,14 +64,16 @@ def split_layout(definition: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
     positions: dict[str, Any] = {}
     for node in definition.get("nodes") or []:
         if isinstance(node, dict) and "position" in node:
-            positions[str(node.get("id"))] = _sorted(node["position"])
+            position = node["position"]
+            positions[str(node.get("id"))] = Inline(_sorted(position)) if isinstance(position, dict) else position
             node = {key: value for key, value in node.items() if key != "position"}
         nodes.append(node)
     body = {key: value for key, value in definition.items() if key != "viewport"}
     body["nodes"] = nodes
     layout: dict[str, Any] = {}
     if "viewport" in definition:
-        layout["viewport"] = _sorted(definition["viewport"])
+        viewport = definition["viewport"]
+        layout["viewport"] = Inline(_sorted(viewport)) if isinstance(viewport, dict) else viewport
     if positions:
         layout["nodes"] = positions
     return body, layout
@@ -197,31 +200,34 @@ def _resolve_ref(root: Mapping[str, Any], ref: str) -> Any:
 
 
 def _refs(
-    schema: Any, value: Any, root: Mapping[str, Any], path: tuple[str, ...], depth: int
+    schema: Any, value: Any, root: Mapping[str, Any], path: tuple[str, ...], depth: int, widget: str
 ) -> Iterator[tuple[str, ...]]:
     if depth > 32 or not isinstance(schema, dict):
         return
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/"):
-        yield from _refs(_resolve_ref(root, ref), value, root, path, depth + 1)
-    if schema.get("x-ui-widget") == "workflow" and isinstance(value, str) and not is_template(value):
+        yield from _refs(_resolve_ref(root, ref), value, root, path, depth + 1, widget)
+    if schema.get("x-ui-widget") == widget and isinstance(value, str) and not is_template(value):
         yield path
     for keyword in ("allOf", "anyOf", "oneOf"):
         for sub in schema.get(keyword) or []:
-            yield from _refs(sub, value, root, path, depth + 1)
+            yield from _refs(sub, value, root, path, depth + 1, widget)
     for keyword in ("then", "else"):
-        yield from _refs(schema.get(keyword), value, root, path, depth + 1)
+        yield from _refs(schema.get(keyword), value, root, path, depth + 1, widget)
     if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
         for key, item in value.items():
-            yield from _refs(schema["properties"].get(key), item, root, (*path, key), depth + 1)
+            yield from _refs(schema["properties"].get(key), item, root, (*path, key), depth + 1, widget)
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
-            yield from _refs(schema["items"], item, root, (*path, str(i)), depth + 1)
+            yield from _refs(schema["items"], item, root, (*path, str(i)), depth + 1, widget)
 
 
-def workflow_refs(definition: Mapping[str, Any], registry: NodeRegistry) -> list[tuple[str, ...]]:
+def workflow_refs(
+    definition: Mapping[str, Any], registry: NodeRegistry, widget: str = "workflow"
+) -> list[tuple[str, ...]]:
     """The paths of every config value that names another workflow (the registry marks those fields with
-    ``x-ui-widget: workflow``; templates are left alone), in definition order."""
+    ``x-ui-widget: workflow``; ``widget="credential"``: a credential), in definition order; templates are left
+    alone."""
     found: list[tuple[str, ...]] = []
     for i, node in enumerate(definition.get("nodes") or []):
         if not isinstance(node, dict) or not isinstance(node.get("type"), str):
@@ -230,7 +236,7 @@ def workflow_refs(definition: Mapping[str, Any], registry: NodeRegistry) -> list
         if node_type is None or not isinstance(node.get("config"), dict):
             continue
         schema = node_type.config_schema
-        for path in _refs(schema, node["config"], schema, ("nodes", str(i), "config"), 0):
+        for path in _refs(schema, node["config"], schema, ("nodes", str(i), "config"), 0, widget):
             if path not in found:
                 found.append(path)
     return found

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from studio_shared.auth import Principal
 from studio_shared.crypto import SecretBox
 from studio_shared.db import models
-from studio_shared.errors import ERROR, Conflict, Problem, StudioError, ValidationFailed
+from studio_shared.errors import ERROR, WARNING, Conflict, Problem, StudioError, ValidationFailed
 from studio_shared.schemas import CompiledSchema, NodeRegistry
 from studio_shared.store import schedules as schedules_store
 from studio_shared.store import webhooks as webhooks_store
@@ -122,6 +122,7 @@ class _Tenant:
         self.schedules: dict[uuid.UUID, list[models.Schedule]] = {}
         self.notes: dict[uuid.UUID, str | None] = {}
         self.published: dict[uuid.UUID, dict[str, Any]] = {}
+        self.credentials: set[str] = set()
 
     @classmethod
     async def read(cls, s: AsyncSession, tenant_id: uuid.UUID) -> _Tenant:
@@ -134,6 +135,8 @@ class _Tenant:
         ids = [row.id for row in tenant.rows if not row.archived]
         tenant.hooks = await webhooks_store.of_workflows(s, tenant_id, ids)
         tenant.schedules = await schedules_store.of_workflows(s, tenant_id, ids)
+        names = sa.select(models.Credential.name).where(models.Credential.tenant_id == tenant_id)
+        tenant.credentials = set(await s.scalars(names))
         for workflow_id, version in (await workflows_store.latest_versions(s, tenant_id, ids)).items():
             tenant.notes[workflow_id] = version.note
             tenant.published[workflow_id] = version.definition
@@ -315,6 +318,11 @@ async def _plan(tenant: _Tenant, planned: list[_Planned], registry: NodeRegistry
             else:
                 definition = fmt.replaced(definition, path, str(target))
         item.definition = definition
+        for path in fmt.workflow_refs(definition, registry, "credential"):
+            name = fmt.get_at(definition, path)
+            if name not in tenant.credentials:
+                message = f"this tenant has no credential {name!r} yet: create it before a run needs it"
+                item.result.warnings.append(Problem(("definition", *path), message, "UNKNOWN_CREDENTIAL", WARNING))
         error_workflow = (doc.get("settings") or {}).get("error_workflow")
         if error_workflow is not None:
             item.error_workflow_id = _resolve(error_workflow, targets, ids)
@@ -352,6 +360,7 @@ async def _apply_drafts(
                         item.row.id,
                         description=doc.get("description") or "",
                         definition=item.definition,
+                        expected_revision=item.row.revision,  # an edit made since the plan read it is a conflict
                         found=found,
                     )
                 else:
@@ -459,6 +468,7 @@ async def _sync_webhooks(
         lambda hook: fmt.canonical_webhook(_webhook_entry(hook)),
         lambda hook, want: hook.auth.value == want["auth"],
     )
+    prefix: tuple[str, ...] = ("triggers", "webhooks")
     try:
         async with s.begin_nested():
             for hook, want, i in updates:

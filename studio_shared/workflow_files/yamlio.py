@@ -106,12 +106,21 @@ class _Dumper(yaml.SafeDumper):
         return True  # a value used twice is written twice: files never hold anchors
 
 
+class Inline(dict[str, object]):
+    """A small mapping written on one line (``{x: 0, y: 0}``): layout positions, so each node's is one line."""
+
+
+def _represent_inline(dumper: yaml.SafeDumper, data: Inline) -> yaml.Node:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
+
+
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     style = "|" if "\n" in data else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
 _Dumper.add_representer(str, _represent_str)
+_Dumper.add_representer(Inline, _represent_inline)
 
 
 def dump(doc: Any, header: str = "") -> str:

@@ -86,7 +86,7 @@ def test_import_export_round_trip_through_the_command(studio: Studio, tmp_path: 
     text = (out / "hello_from_git.yaml").read_text()
     assert text.startswith(f"# yaml-language-server: $schema={url}\n")
     assert "      value: |-\n        hi\n        there\n" in text
-    assert text.rstrip().endswith("y: 0"), "layout comes last"
+    assert text.endswith("layout:\n  nodes:\n    start: {x: 0, y: 0}\n    greet: {x: 200, y: 0}\n"), "layout comes last"
 
     again = run("workflows", "import", "--tenant", slug, "--dir", str(out), "--publish")
     assert "applied: 0 created, 0 updated, 1 unchanged" in again.output

@@ -184,7 +184,11 @@ async def test_credentials_travel_by_name_only(
     await _seed_examples(state, tenant)
     files = await _export(state, tenant)
     assert not any("s3cr3t" in text for text in files.values())
-    assert (await _import(state, other_tenant, files)).applied
+    report = await _import(state, other_tenant, files)
+    assert report.applied
+    warned = [(r.file, p.dotted, p.code) for r in report.files for p in r.warnings if p.severity == "warning"]
+    assert ("parent.yaml", "definition.nodes[2].config.credential", "UNKNOWN_CREDENTIAL") in warned
+    assert not any(p.code == "UNKNOWN_CREDENTIAL" for r in report.files for p in r.warnings if r.file != "parent.yaml")
     async with state.sessions() as s:
         copied = await s.scalar(sa.select(sa.func.count()).where(models.Credential.tenant_id == other_tenant.id))
     assert copied == 0
