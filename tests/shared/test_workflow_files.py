@@ -3,6 +3,7 @@ files are refused with their file and path, and a file moves between tenants by 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +28,7 @@ from studio_shared.workflow_files import (
     read_capped,
 )
 from studio_shared.workflow_files.sync import ImportReport
-from tests.conftest import TenantFixture
+from tests.conftest import REPO, TenantFixture
 
 CHILD = {
     "nodes": [
@@ -457,3 +458,14 @@ async def test_the_served_file_schema_checks_configs_and_accepts_every_export(
     bad = _hello()
     bad["definition"]["nodes"][1]["config"] = {"value": 1, "bogus": True}
     assert [p.dotted for p in compiled.problems(bad)] == ["definition.nodes[1].config.bogus"]
+
+
+async def test_the_readme_s_complete_example_is_what_export_writes(state: AppState, tenant: TenantFixture) -> None:
+    readme = (REPO / "README.md").read_text().split("## Workflows as files", 1)[1]
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    notify = _hello(name="Notify on-call")
+    files = {"large_orders.yaml": example, "notify.yaml": yaml.safe_dump(notify)}
+    report = await _import(state, tenant, files, publish=True)
+    assert report.applied, _problems(report)
+    without_comments = "".join(re.sub(r"\s+#.*$", "", line) + "\n" for line in example.splitlines())
+    assert (await _export(state, tenant))["large_orders.yaml"] == without_comments
