@@ -283,7 +283,13 @@ async def import_files(
 
 async def _plan(tenant: _Tenant, planned: list[_Planned], registry: NodeRegistry) -> None:
     """Match each file to its workflow, see what changes, and resolve the names of other workflows into ids."""
-    targets = {name: rows[0].id for name, rows in tenant.live.items() if len(rows) == 1}
+    archived: dict[str, list[uuid.UUID]] = {}
+    for row in tenant.rows:
+        if row.archived:
+            archived.setdefault(row.name, []).append(row.id)
+    # A name finds the live workflow of that name, else an archived one (as a stored draft may still name it).
+    targets = {name: ids[0] for name, ids in archived.items() if len(ids) == 1}
+    targets.update({name: rows[0].id for name, rows in tenant.live.items() if len(rows) == 1})
     for item in planned:
         rows = tenant.live.get(item.doc["name"], [])
         if len(rows) > 1:
@@ -294,7 +300,7 @@ async def _plan(tenant: _Tenant, planned: list[_Planned], registry: NodeRegistry
         else:
             item.new_id = uuid.uuid4()
             targets[item.doc["name"]] = item.new_id
-    ids = {row.id for rows in tenant.live.values() for row in rows}
+    ids = {row.id for row in tenant.rows}
     for item in planned:
         if item.result.problems:
             continue

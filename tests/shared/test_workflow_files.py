@@ -469,3 +469,23 @@ async def test_the_readme_s_complete_example_is_what_export_writes(state: AppSta
     assert report.applied, _problems(report)
     without_comments = "".join(re.sub(r"\s+#.*$", "", line) + "\n" for line in example.splitlines())
     assert (await _export(state, tenant))["large_orders.yaml"] == without_comments
+
+
+async def test_a_reference_to_an_archived_workflow_round_trips_in_its_tenant(
+    state: AppState, tenant: TenantFixture, other_tenant: TenantFixture
+) -> None:
+    actor = await _actor(tenant)
+    async with state.sessions.begin() as s:
+        old = await workflows.create(
+            s, tenant.id, actor, state.registry, name="Old", description=None, definition=CHILD
+        )
+        await workflows.create(
+            s, tenant.id, actor, state.registry, name="Uses old", description=None, definition=parent(str(old.id))
+        )
+        await workflows.archive(s, tenant.id, actor, old.id)
+    files = await _export(state, tenant)
+    assert list(files) == ["uses_old.yaml"], "archived workflows are not exported"
+    again = await _import(state, tenant, files)
+    assert [r.action for r in again.files] == ["unchanged"], _problems(again)
+    elsewhere = await _import(state, other_tenant, files)
+    assert _problems(elsewhere) == [("uses_old.yaml", "definition.nodes[1].config.workflow", "UNKNOWN_WORKFLOW")]
