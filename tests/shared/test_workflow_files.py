@@ -489,3 +489,20 @@ async def test_a_reference_to_an_archived_workflow_round_trips_in_its_tenant(
     assert [r.action for r in again.files] == ["unchanged"], _problems(again)
     elsewhere = await _import(state, other_tenant, files)
     assert _problems(elsewhere) == [("uses_old.yaml", "definition.nodes[1].config.workflow", "UNKNOWN_WORKFLOW")]
+
+
+async def test_an_unchanged_file_writes_nothing(state: AppState, tenant: TenantFixture) -> None:
+    files = {"hello.yaml": yaml.safe_dump(_hello(triggers={"webhooks": [{}], "schedules": [{"cron": "5 4 * * *"}]}))}
+    await _import(state, tenant, files, publish=True)
+
+    async def snapshot() -> tuple[Any, ...]:
+        async with state.sessions() as s:
+            row = await s.scalar(sa.select(models.Workflow).where(models.Workflow.tenant_id == tenant.id))
+            audits = await s.scalar(sa.select(sa.func.count()).where(models.AuditEntry.tenant_id == tenant.id))
+            assert row is not None
+            return row.revision, row.updated_at, audits
+
+    before = await snapshot()
+    report = await _import(state, tenant, files, publish=True)
+    assert [r.action for r in report.files] == ["unchanged"] and report.applied
+    assert await snapshot() == before
