@@ -290,6 +290,7 @@ HOSTILE: list[tuple[str, bytes, str, str]] = [
     ("a non-JSON value", b"format: studio-workflow/1\nname: !!binary aGVsbG8=\n", "name", "INVALID_TYPE"),
     ("not YAML", b"format: [unclosed\n", "", "INVALID_YAML"),
     ("not a mapping", b"- just\n- a list\n", "", "INVALID_TYPE"),
+    ("nesting past the parser", b"name: " + b"[" * 100_000, "", "TOO_DEEP"),
     ("a 50 MB file", b"# " + b"x" * (50 * 1024 * 1024) + b"\n", "", "TOO_LARGE"),
     (
         "a layout for a node that is not there",
