@@ -16,6 +16,7 @@ from studio_shared.rbac import Role
 from studio_shared.schemas import load_registry
 from studio_shared.settings import Settings
 from studio_shared.store import tenants, workflows
+from studio_shared.workflow_files import ExportedFile, ImportReport, OperatorPrincipal, export_workflows, import_files
 
 DEMO_TENANT = "demo"
 DEMO_EMAIL = "admin@demo.local"
@@ -37,6 +38,11 @@ class UnknownTenant(ValueError):
             f"no tenant has the slug {slug!r}.{hint}{where} Pass --create-tenant to create a new tenant {slug!r}."
         )
         self.slug, self.suggestions = slug, close
+
+    def without_create_hint(self) -> UnknownTenant:
+        """The same error for commands that never create tenants."""
+        self.args = (str(self).split(" Pass --create-tenant")[0],)
+        return self
 
 
 async def _with_sessions(settings: Settings, work: Any) -> Any:
@@ -136,3 +142,59 @@ def demo_instructions(slug: str, password: str | None) -> str:
             f"studio token --tenant {slug} --role ADMIN --user {DEMO_EMAIL}",
         )
     )
+
+
+async def _tenant_id(s: Any, slug: str) -> Any:
+    tenant = await tenants.tenant_by_slug(s, slug)
+    if tenant is None:
+        raise UnknownTenant(slug, await tenants.tenant_slugs(s)).without_create_hint()
+    return tenant.id
+
+
+async def export_workflow_files(settings: Settings, tenant_slug: str, header: str = "") -> list[ExportedFile]:
+    """The tenant's workflows as files (UnknownTenant; ValueError when two workflows share a name)."""
+    registry = load_registry()
+
+    async def work(s: Any) -> list[ExportedFile]:
+        tenant_id = await _tenant_id(s, tenant_slug)
+        try:
+            return await export_workflows(s, tenant_id, registry, header=header)
+        except StudioError as exc:
+            raise ValueError(str(exc)) from exc
+
+    result: list[ExportedFile] = await _with_sessions(settings, work)
+    return result
+
+
+async def import_workflow_files(
+    settings: Settings,
+    tenant_slug: str,
+    files: dict[str, bytes],
+    *,
+    publish: bool,
+    note: str | None,
+    dry_run: bool,
+) -> ImportReport:
+    """Apply workflow files to the tenant in one transaction (see studio_shared.workflow_files.import_files)."""
+    from studio_shared.crypto import SecretBox
+
+    registry = load_registry()
+    engine = create_engine(settings)
+    try:
+        sessions = session_factory(engine)
+        async with sessions() as s:
+            tenant_id = await _tenant_id(s, tenant_slug)
+        actor = OperatorPrincipal(tenant_id=tenant_id, role=Role.ADMIN)
+        return await import_files(
+            sessions,
+            SecretBox.from_settings(settings),
+            tenant_id,
+            actor,
+            registry,
+            files,
+            publish=publish,
+            note=note,
+            dry_run=dry_run,
+        )
+    finally:
+        await engine.dispose()

@@ -30,6 +30,7 @@ from studio_shared.ratelimit import RateLimiter
 from studio_shared.resume import ResumeLinks
 from studio_shared.settings import Settings
 from studio_shared.storage import store_from_settings
+from studio_shared.workflow_files import SCHEMA_PATH
 from studio_worker import host
 
 log = logging.getLogger("studio")
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/schemas/nodes", schemas.node_types),
         Route("/schemas/nodes/{type:str}", schemas.node_type),
         Route("/schemas/workflow.schema.json", schemas.workflow_schema),
+        Route(SCHEMA_PATH, schemas.workflow_file_schema),
         *frontend.frontend_routes(settings.frontend_dir),  # last: the app's client-side routes
     ]
     return Starlette(

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from studio_shared.rbac import Role
 from studio_shared.settings import Env, Settings, load_settings
+
+if TYPE_CHECKING:
+    from studio_shared.workflow_files import ImportReport
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Workflow Agent Studio.")
 
@@ -149,6 +153,125 @@ def scheduler() -> None:
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     run_scheduler(settings)
+
+
+workflows_cli = typer.Typer(no_args_is_help=True, help="Workflows as YAML files: export them, import them.")
+cli.add_typer(workflows_cli, name="workflows")
+
+TenantOption = Annotated[str, typer.Option("--tenant", help="Tenant slug (e.g. demo).")]
+
+
+@workflows_cli.command("export")
+def workflows_export(
+    tenant: TenantOption,
+    dir: Annotated[Path, typer.Option("--dir", help="Directory to write the files into (made when missing).")] = Path(
+        "workflows"
+    ),
+    schema_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Write a `# yaml-language-server: $schema=URL` first line, e.g. "
+            "http://127.0.0.1:8000/schemas/workflow-file.schema.json, so that editors check the files as typed."
+        ),
+    ] = None,
+) -> None:
+    """Write one YAML file per workflow (archived ones excepted): the draft definition, name, description, settings,
+    triggers (webhooks without secrets, schedules) and the published version's note; layout positions last."""
+    from studio_gql.admin import export_workflow_files
+
+    settings = load_settings()
+    _prepare_database(settings)
+    header = f"# yaml-language-server: $schema={schema_url}\n" if schema_url else ""
+    try:
+        files = asyncio.run(export_workflow_files(settings, tenant, header))
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    dir.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        (dir / file.file_name).write_text(file.text, encoding="utf-8")
+        typer.echo(f"wrote {dir / file.file_name}  ({file.workflow_name})")
+    typer.echo(f"{len(files)} workflows exported to {dir}")
+
+
+@workflows_cli.command("import")
+def workflows_import(
+    tenant: TenantOption,
+    dir: Annotated[Path, typer.Option("--dir", help="Directory of workflow files (*.yaml, *.yml).")] = Path(
+        "workflows"
+    ),
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Publish each workflow whose draft differs from its newest version.")
+    ] = False,
+    note: Annotated[str | None, typer.Option(help="The published versions' note (default: each file's note).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+) -> None:
+    """Apply every file in one transaction: all of them, or (on any problem) none. Prints created, updated and
+    unchanged workflows, and each problem with its file and path; exit code 1 when nothing was applied."""
+    from studio_gql.admin import import_workflow_files
+    from studio_shared.workflow_files import MAX_FILE_BYTES, read_capped
+
+    settings = load_settings()
+    if not dir.is_dir():
+        typer.echo(f"error: {dir} is not a directory", err=True)
+        raise typer.Exit(2)
+    paths = sorted(p for p in dir.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not paths:
+        typer.echo(f"error: no *.yaml or *.yml files in {dir}", err=True)
+        raise typer.Exit(2)
+    if len(paths) > MAX_IMPORT_FILES:
+        typer.echo(f"error: {len(paths)} files in {dir}; one import takes at most {MAX_IMPORT_FILES}", err=True)
+        raise typer.Exit(2)
+    total = sum(min(path.stat().st_size, MAX_FILE_BYTES + 1) for path in paths)
+    if total > MAX_IMPORT_BYTES:
+        typer.echo(
+            f"error: the files in {dir} hold {total:,} bytes; one import takes at most {MAX_IMPORT_BYTES:,}", err=True
+        )
+        raise typer.Exit(2)
+    _prepare_database(settings)
+    files = {path.name: read_capped(path) for path in paths}  # a file past the size cap is refused unparsed
+    try:
+        report = asyncio.run(
+            import_workflow_files(settings, tenant, files, publish=publish, note=note, dry_run=dry_run)
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(format_import_report(report, dry_run=dry_run))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+MAX_IMPORT_FILES = 1000
+MAX_IMPORT_BYTES = 100 * 1024 * 1024  # files over the per-file cap count as the cap: they are refused unread
+
+
+def format_import_report(report: ImportReport, *, dry_run: bool) -> str:
+    """The import's outcome as people read it: one line per file, its problems and notices indented below."""
+    lines: list[str] = []
+    counts: dict[str, int] = {}
+    for result in report.files:
+        counts[result.action] = counts.get(result.action, 0) + 1
+        name = f"  {result.name!r}" if result.name else ""
+        changes = f": {', '.join(result.changes)}" if result.changes and result.action == "updated" else ""
+        published = (
+            f" (published version {result.published})" if result.published and result.action == "created" else ""
+        )
+        lines.append(f"{result.action:<9} {result.file}{name}{changes}{published}")
+        for problem in result.problems:
+            lines.append(f"  error   {result.file}: {problem.dotted or '<file>'}: {problem.message}")
+        for problem in result.warnings if not result.problems else []:
+            lines.append(f"  {problem.severity:<7} {result.file}: {problem.dotted or '<file>'}: {problem.message}")
+        for notice in result.notices if not result.problems else []:
+            lines.append(f"  note    {notice}")
+    summary = ", ".join(f"{counts.get(action, 0)} {action}" for action in ("created", "updated", "unchanged"))
+    if not report.ok:
+        lines.append(f"nothing applied: {counts.get('invalid', 0)} of {len(report.files)} files have problems")
+    elif dry_run:
+        lines.append(f"dry run, nothing written: would be {summary}")
+    else:
+        lines.append(f"applied: {summary}")
+    return "\n".join(lines)
 
 
 def main() -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import json
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from studio_gql.state import AppState
-from studio_shared.schemas import etag_of, workflow_schema_document
+from studio_shared.schemas import NodeRegistry, etag_of, workflow_schema_document
+from studio_shared.workflow_files import file_schema
 
 CACHE_CONTROL = "public, max-age=300"
 
@@ -34,3 +38,14 @@ async def node_type(request: Request) -> Response:
 
 async def workflow_schema(request: Request) -> Response:
     return _cached(request, workflow_schema_document())
+
+
+@functools.lru_cache(maxsize=4)
+def _workflow_file_document(registry: NodeRegistry) -> bytes:
+    return json.dumps(file_schema(registry), indent=2, ensure_ascii=False).encode()
+
+
+async def workflow_file_schema(request: Request) -> Response:
+    """The JSON Schema of the files `studio workflows export` writes: editors point YAML files at it."""
+    state: AppState = request.app.state.studio
+    return _cached(request, _workflow_file_document(state.registry))

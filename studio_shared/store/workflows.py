@@ -79,9 +79,12 @@ async def create(
     description: str | None,
     definition: Any,
     found: list[Problem] | None = None,
+    workflow_id: uuid.UUID | None = None,
 ) -> models.Workflow:
-    """A new workflow; ``found`` receives what the draft's checks found that does not block saving."""
+    """A new workflow; ``found`` receives what the draft's checks found that does not block saving. ``workflow_id``:
+    an id chosen beforehand (an import names new workflows in each other's definitions)."""
     workflow = models.Workflow(
+        id=workflow_id or uuid.uuid4(),
         tenant_id=tenant_id,
         name=_check_name(name),
         description=_check_description(description),
