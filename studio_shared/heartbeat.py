@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -31,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 log = logging.getLogger("studio.heartbeat")
 STALE_BEATS = 3  # a beat older than this many intervals is stale; the key expires then too
 DB_PING_TIMEOUT_S = 5.0
+FIRST_BEAT_POLL_S = 0.05
 KINDS = ("worker", "scheduler")
 
 
@@ -126,6 +128,11 @@ class Heartbeat:
         return beat
 
     async def _run(self) -> None:
+        # The first beat waits (up to an interval) for the loop's first move, so a healthy start reads as one.
+        for _ in range(math.ceil(self.interval_s / FIRST_BEAT_POLL_S)):
+            if self.progress() is not None:
+                break
+            await asyncio.sleep(FIRST_BEAT_POLL_S)
         while True:
             try:
                 await self.beat()
