@@ -188,5 +188,8 @@ async def check(redis_url: str, kind: str, host: str | None = None) -> tuple[boo
         healthy = healthy or problem is None
         lines.append(f"{kind} {beat.host}:{beat.pid}: " + (problem or f"ok, heartbeat {now - beat.at:.1f} s old"))
     if not lines:
-        lines.append(f"unhealthy: no {kind} on host {host!r} wrote a heartbeat in the last beats")
+        lines.append(
+            f"unhealthy: no {kind} on host {host!r} has a heartbeat "
+            f"(none is running, or none wrote one within {STALE_BEATS} intervals)"
+        )
     return healthy, sorted(lines)

@@ -114,4 +114,4 @@ async def test_check_passes_on_a_working_process_and_fails_once_it_is_stuck_or_c
         await cut_off.close()
         await cut_off.db.dispose()
     healthy, lines = await check(redis_url, "worker", host)
-    assert not healthy and lines == [f"unhealthy: no worker on host {host!r} wrote a heartbeat in the last beats"]
+    assert not healthy and len(lines) == 1 and lines[0].startswith(f"unhealthy: no worker on host {host!r}"), lines
