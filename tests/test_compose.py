@@ -381,8 +381,11 @@ def test_the_compose_stack_comes_up(operator: dict[str, str], redis_port: int, m
         for service in ("api", "worker", "scheduler"):
             result = stack.wait_healthy(service)
             assert result.returncode == 0, f"{service}: {result.stdout}{result.stderr}\n{stack.log(service)}"
-        workers = stack.healthcheck("worker").stdout
-        assert workers.count(": ok, heartbeat") == services["worker"]["deploy"]["replicas"], workers
+        replicas = services["worker"]["deploy"]["replicas"]
+        deadline = time.monotonic() + STARTUP_S
+        while (workers := stack.healthcheck("worker").stdout).count(": ok, heartbeat") < replicas:
+            assert time.monotonic() < deadline, f"every replica beats: {workers}"
+            time.sleep(0.5)
 
         # The first admin, password on stdin as `docker compose exec -T api studio create-admin …` gives it.
         password = secrets.token_urlsafe(12)
