@@ -8,14 +8,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from studio_shared.auth import Principal, encode_access_token, verify_password
+from studio_shared.auth import Principal, encode_access_token, hash_password, verify_password
 from studio_shared.db import create_engine, models, session_factory
 from studio_shared.errors import StudioError
 from studio_shared.examples import examples
 from studio_shared.rbac import Role
 from studio_shared.schemas import load_registry
 from studio_shared.settings import Settings
-from studio_shared.store import tenants, workflows
+from studio_shared.store import audit, tenants, workflows
 from studio_shared.workflow_files import ExportedFile, ImportReport, OperatorPrincipal, export_workflows, import_files
 
 DEMO_TENANT = "demo"
@@ -76,6 +76,62 @@ async def issue_token(
         return encode_access_token(settings, subject=user.id, tenant_id=tenant.id, role=role, ttl_s=ttl_s)
 
     result: str = await _with_sessions(settings, work)
+    return result
+
+
+class AdminExists(ValueError):
+    """``studio create-admin`` for an email the tenant has already, without ``--reset-password``."""
+
+
+async def create_admin(
+    settings: Settings,
+    tenant_slug: str,
+    email: str,
+    password: str,
+    *,
+    create_tenant: bool = False,
+    reset_password: bool = False,
+) -> str:
+    """An ADMIN user ``email`` of the tenant ``tenant_slug`` who signs in with ``password``; returns what was done.
+
+    The tenant must exist unless ``create_tenant`` (UnknownTenant otherwise). A user with this email already: the same
+    command again (an active ADMIN whose password is ``password``) changes nothing; otherwise AdminExists, unless
+    ``reset_password``, which sets the password, makes the user an active ADMIN and ends its sessions. The password
+    policy of every password applies (ValueError naming what to fix)."""
+    problems = tenants.password_problems(password)
+    if problems:
+        raise ValueError(f"the password is not acceptable: {problems[0].message}")
+
+    async def work(s: Any) -> str:
+        tenant = await tenants.tenant_by_slug(s, tenant_slug)
+        if tenant is None:
+            if not create_tenant:
+                raise UnknownTenant(tenant_slug, await tenants.tenant_slugs(s))
+            tenant = await tenants.get_or_create_tenant(s, tenant_slug)
+        user = await tenants.user_by_email(s, tenant.id, email)
+        if user is None:
+            user = await tenants.create_user(s, tenant.id, email, password, Role.ADMIN, actor="cli")
+            return f"created the admin {user.email} of the tenant {tenant.slug!r}"
+        if user.role is Role.ADMIN and user.active and verify_password(user.password_hash, password):
+            return f"the admin {user.email} of the tenant {tenant.slug!r} exists with this password: nothing to do"
+        if not reset_password:
+            raise AdminExists(
+                f"the tenant {tenant.slug!r} already has a user {user.email} ({user.role.value}"
+                f"{'' if user.active else ', disabled'}); pass --reset-password to give it this password and make it "
+                "an active ADMIN (its sessions end)"
+            )
+        await tenants.operator_set_password(s, tenant.id, user.id, hash_password(password), actor="cli")
+        if user.role is not Role.ADMIN:
+            await tenants.set_role(s, tenant.id, user.id, Role.ADMIN, actor="cli")
+        if not user.active:
+            user.active = True
+            audit.record(s, tenant.id, "cli", "user.enable", ("user", user.id))
+        return f"reset the password of {user.email} of the tenant {tenant.slug!r}, an active ADMIN"
+
+    try:
+        result: str = await _with_sessions(settings, work)
+    except StudioError as exc:
+        raise ValueError(str(exc)) from exc
     return result
 
 

@@ -49,12 +49,21 @@ def serve(
 
 @cli.command()
 def migrate() -> None:
-    """Upgrade the configured database to the newest schema (alembic upgrade head)."""
+    """Upgrade the configured database to the newest schema (alembic upgrade head); with STUDIO_S3_CREATE_BUCKET=true,
+    also create the S3 bucket of STUDIO_STORAGE_URL when it is missing."""
     from studio_shared.db.migrate import upgrade
 
     settings = load_settings()
     upgrade(settings.database_url)
     typer.echo("database is at the newest revision")
+    if settings.s3_create_bucket:
+        from studio_shared.storage import StorageError, create_bucket
+
+        try:
+            typer.echo(asyncio.run(create_bucket(settings)))
+        except (StorageError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
 
 
 @cli.command()
@@ -79,6 +88,64 @@ def token(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(printed)
+
+
+ADMIN_PASSWORD_ENV = "STUDIO_ADMIN_PASSWORD"  # noqa: S105 - the variable's name, not a password
+
+
+def _admin_password() -> str:
+    """The new admin's password: ``STUDIO_ADMIN_PASSWORD`` when set, else stdin (asked for twice, hidden, on a
+    terminal; otherwise its first line). Never an argument: argv is visible to every user of the machine."""
+    import os
+
+    from_env = os.environ.get(ADMIN_PASSWORD_ENV)
+    if from_env:
+        return from_env
+    if sys.stdin.isatty():
+        password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+
+
+@cli.command("create-admin")
+def create_admin(
+    tenant: Annotated[str, typer.Option(help="Tenant slug (e.g. acme); it must exist unless --create-tenant.")],
+    email: Annotated[str, typer.Option(help="The admin's email, the name they sign in with.")],
+    create_tenant: Annotated[
+        bool, typer.Option("--create-tenant", help="Create the tenant when no tenant has this slug.")
+    ] = False,
+    reset_password: Annotated[
+        bool,
+        typer.Option(
+            "--reset-password",
+            help="When the tenant has a user with this email: set this password, make it an active ADMIN.",
+        ),
+    ] = False,
+) -> None:
+    """Create an ADMIN who can sign in (the first one of a new installation). The password comes from the
+    STUDIO_ADMIN_PASSWORD environment variable or stdin, never an argument; 8 to 1,024 characters. Running it again
+    with the same password changes nothing; another password for an existing user needs --reset-password."""
+    from studio_gql.admin import create_admin as create
+
+    password = _admin_password()
+    if not password:
+        typer.echo(
+            f"error: no password: set {ADMIN_PASSWORD_ENV} or pipe it on stdin "
+            f"(printf '%s' \"$PASSWORD\" | studio create-admin …)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    settings = load_settings()
+    _prepare_database(settings)
+    try:
+        typer.echo(
+            asyncio.run(
+                create(settings, tenant, email, password, create_tenant=create_tenant, reset_password=reset_password)
+            )
+        )
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @cli.command("export-schema")
@@ -119,12 +186,28 @@ def rotate_secrets() -> None:
     typer.echo(f"re-encrypted {count} secrets with the newest key; older keys may now be removed")
 
 
+_CHECK_HELP = (
+    "Do not start one: exit 0 when a {kind} process on this host is alive and working (it wrote a heartbeat to Redis "
+    "within three intervals, saying its database answers and its loop moves), 1 otherwise. For healthchecks."
+)
+
+
+def _check(settings: Settings, kind: str) -> None:
+    """``studio worker --check`` / ``studio scheduler --check``: a container's healthcheck."""
+    from studio_shared.heartbeat import check
+
+    healthy, lines = asyncio.run(check(settings.redis_url or "", kind))
+    for line in lines:
+        typer.echo(line, err=not healthy)
+    raise typer.Exit(0 if healthy else 1)
+
+
 @cli.command()
-def worker() -> None:
+def worker(
+    check: Annotated[bool, typer.Option("--check", help=_CHECK_HELP.format(kind="worker"))] = False,
+) -> None:
     """Run an arq worker process (needs STUDIO_REDIS_URL)."""
     import logging
-
-    from studio_worker.host import run_worker
 
     settings = load_settings()
     if settings.redis_url is None:
@@ -132,16 +215,20 @@ def worker() -> None:
             "error: studio worker needs STUDIO_REDIS_URL; without Redis, `studio serve` runs the workers", err=True
         )
         raise typer.Exit(2)
+    if check:
+        _check(settings, "worker")
+    from studio_worker.host import run_worker
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     run_worker(settings)
 
 
 @cli.command()
-def scheduler() -> None:
+def scheduler(
+    check: Annotated[bool, typer.Option("--check", help=_CHECK_HELP.format(kind="scheduler"))] = False,
+) -> None:
     """Fire cron schedules, each tick exactly once (safe to run more than one; needs STUDIO_REDIS_URL)."""
     import logging
-
-    from studio_worker.host import run_scheduler
 
     settings = load_settings()
     if settings.redis_url is None:
@@ -151,6 +238,10 @@ def scheduler() -> None:
             err=True,
         )
         raise typer.Exit(2)
+    if check:
+        _check(settings, "scheduler")
+    from studio_worker.host import run_scheduler
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     run_scheduler(settings)
 

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_path_style: bool = False  # endpoint/bucket/key addressing, as MinIO wants
+    s3_create_bucket: bool = False  # `studio migrate` creates the bucket of an s3:// storage URL when it is missing
     max_artifact_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     state_dir: Path = Path(".studio")
     frontend_dir: Path = DEFAULT_FRONTEND_DIR  # served at / by `studio serve`
@@ -114,6 +115,9 @@ class Settings(BaseSettings):
     # schedule wakes it at once); a tick it reaches later than the grace counts as missed (the catch-up policy).
     scheduler_interval_s: float = Field(default=1.0, gt=0, le=60)
     scheduler_misfire_grace_s: float = Field(default=30.0, ge=0)
+    # `studio worker` and `studio scheduler` write a heartbeat to Redis this often; `--check` finds it stale after
+    # three intervals (studio_shared/heartbeat.py).
+    heartbeat_interval_s: float = Field(default=5.0, gt=0, le=300)
     # Human approval tasks: False keeps the user who started a run from deciding that run's tasks.
     allow_self_approval: bool = True
 

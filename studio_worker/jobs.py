@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 import signal
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from studio_shared.db import create_engine
 from studio_shared.db.stats import SqlStats
 from studio_shared.events import EventBus, channels, event_bus_from, listen_forever
+from studio_shared.heartbeat import STALE_BEATS, Heartbeat
 from studio_shared.settings import Settings
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.nodes.plugins import load_catalog
@@ -43,6 +45,7 @@ class WorkerContext:
     queue: ArqQueue
     run_engine: RunEngine
     wake_task: asyncio.Task[None]  # wakes the worker's poll on the API's nudges
+    heartbeat: Heartbeat  # what `studio worker --check` reads
 
     def put(self, ctx: dict[Any, Any]) -> None:
         ctx[CONTEXT_KEY] = self
@@ -77,6 +80,7 @@ class WakingWorker(ClaimingWorker):
         self.idle_poll_s = idle_poll_s
         self.wake = asyncio.Event()
         self._redis_down_for = 0.0
+        self.last_poll_at: float | None = None  # time.monotonic() of the last poll that reached Redis (heartbeat)
 
     def handle_sig_wait_for_completion(self, signum: signal.Signals) -> None:
         """SIGTERM/SIGINT: arq stops taking jobs and waits ``job_completion_wait``; our drivers start no new
@@ -99,6 +103,7 @@ class WakingWorker(ClaimingWorker):
             await asyncio.sleep(self._redis_down_for)
             return
         self._redis_down_for = 0.0
+        self.last_poll_at = time.monotonic()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout=self.idle_poll_s)
         self.wake.clear()
@@ -120,12 +125,24 @@ def build_worker(settings: Settings) -> WakingWorker:
         run_engine = RunEngine(settings, db, bus, queue, load_catalog(settings))
         await run_engine.start()
         wake_task = asyncio.create_task(listen_forever(bus, channels.wake(), lambda _: worker.wake.set()))
-        WorkerContext(db=db, sql=sql, bus=bus, queue=queue, run_engine=run_engine, wake_task=wake_task).put(ctx)
+        heartbeat = Heartbeat(
+            redis_url,
+            "worker",
+            db,
+            lambda: worker.last_poll_at,
+            interval_s=settings.heartbeat_interval_s,
+            progress_limit_s=STALE_BEATS * max(settings.heartbeat_interval_s, settings.arq_poll_delay_s),
+        )
+        heartbeat.start()
+        WorkerContext(
+            db=db, sql=sql, bus=bus, queue=queue, run_engine=run_engine, wake_task=wake_task, heartbeat=heartbeat
+        ).put(ctx)
         log.info("worker %s ready (concurrency %d)", run_engine.owner, settings.worker_concurrency)
 
     async def shutdown(ctx: dict[Any, Any]) -> None:
         context = WorkerContext.of(ctx)
         context.wake_task.cancel()
+        await context.heartbeat.close()
         await context.run_engine.close()
         await context.queue.close()
         await context.bus.close()

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import random
 import signal
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from studio_shared.db import create_engine, models, read_only, session_factory
 from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, RateLimited, TooManyLiveRuns, ValidationFailed
 from studio_shared.events import EventBus, channels, event_bus_from, listen_forever
+from studio_shared.heartbeat import STALE_BEATS, Heartbeat
 from studio_shared.ratelimit import RateLimiter
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
@@ -111,6 +113,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._later: set[asyncio.Task[None]] = set()  # fires waiting for their tenant's next turn to start runs
+        self.last_pass_at: float | None = None  # time.monotonic() of the last pass that succeeded (heartbeat)
 
     async def start(self) -> None:
         self._tasks = [
@@ -135,6 +138,7 @@ class Scheduler:
             earliest: datetime | None = None
             try:
                 earliest = await self.run_once()
+                self.last_pass_at = time.monotonic()
             except Exception:
                 log.warning("scheduler pass failed; retrying", exc_info=True)
             delay = self.interval_s
@@ -426,15 +430,25 @@ async def serve(settings: Settings) -> None:
         reads=session_factory(read_only(db)),
     )
     scheduler = Scheduler(settings, db, bus, control)
+    heartbeat = Heartbeat(
+        settings.redis_url or "",
+        "scheduler",
+        db,
+        lambda: scheduler.last_pass_at,
+        interval_s=settings.heartbeat_interval_s,
+        progress_limit_s=STALE_BEATS * max(settings.heartbeat_interval_s, settings.scheduler_interval_s),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
         await scheduler.start()
+        heartbeat.start()
         log.info("scheduler %s ready", scheduler.owner)
         await stop.wait()
     finally:
+        await heartbeat.close()
         await scheduler.close()
         await queue.close()
         await bus.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -54,15 +55,70 @@ def test_studio_services_are_production_configured() -> None:
     assert env["STUDIO_JWT_SECRET"].startswith("${") and env["STUDIO_SECRET_KEY"].startswith("${")
 
 
-def test_docker_compose_validates_the_file() -> None:
+# What an operator's .env must hold (deploy/env.example): every credential, none with a default in the file.
+REQUIRED = {
+    "STUDIO_JWT_SECRET": "j" * 40,
+    "STUDIO_SECRET_KEY": "k" * 40,
+    "POSTGRES_PASSWORD": "pg-admin-secret",
+    "STUDIO_DB_PASSWORD": "db-app-secret",
+    "STUDIO_DB_OWNER_PASSWORD": "db-owner-secret",
+    "MINIO_ROOT_USER": "minio-user",
+    "MINIO_ROOT_PASSWORD": "minio-root-secret",
+}
+
+
+def _compose_config(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     tool = shutil.which("docker-compose")
     if tool is None:
         missing_service("docker-compose", "apt-get install -y --no-install-recommends docker-compose")
-    env = {**os.environ, "STUDIO_JWT_SECRET": "j" * 40, "STUDIO_SECRET_KEY": "k" * 40}
-    result = subprocess.run(  # noqa: S603 - fixed argv, our own file
-        [tool, "-f", str(REPO / "docker-compose.yml"), "config", "-q"], env=env, capture_output=True, text=True
+    return subprocess.run(  # noqa: S603 - fixed argv, our own file
+        [tool, "-f", str(REPO / "docker-compose.yml"), "config", *args],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        check=False,
     )
+
+
+def test_docker_compose_validates_the_file() -> None:
+    result = _compose_config(REQUIRED, "-q")
     assert result.returncode == 0, result.stderr
+    with_tls = _compose_config({**REQUIRED, "COMPOSE_PROFILES": "tls"}, "--services")
+    assert "caddy" in with_tls.stdout.split(), with_tls.stderr
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_compose_refuses_to_start_without_each_credential(name: str) -> None:
+    """No default credentials: a missing one stops compose with a message naming it."""
+    result = _compose_config({k: v for k, v in REQUIRED.items() if k != name}, "-q")
+    assert result.returncode != 0 and f"set {name}" in result.stderr, result.stderr
+
+
+def test_compose_pins_every_image_and_publishes_only_the_api_and_the_proxy() -> None:
+    resolved = yaml.safe_load(_compose_config(REQUIRED).stdout)["services"]
+    for name, service in resolved.items():
+        image = service["image"]
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag != "latest", f"{name}: {image} is not pinned"
+        assert re.match(r"(\d+\.\d+|RELEASE\.\d{4}-\d\d-\d\d)", tag), f"{name}: {image} names no minor version"
+    published = {name for name, service in resolved.items() if service.get("ports")}
+    assert published == {"api", "caddy"}, "PostgreSQL, Redis and MinIO (and its console) stay inside the network"
+    assert resolved["api"]["ports"][0].startswith("127.0.0.1:"), "plain HTTP on this machine only, by default"
+    assert resolved["minio"]["environment"]["MINIO_BROWSER"] == "off"
+    assert resolved["migrate"]["environment"]["STUDIO_S3_CREATE_BUCKET"] == "true"
+    for name in ("worker", "scheduler"):
+        assert resolved[name]["healthcheck"]["test"] == ["CMD", "studio", name, "--check"]
+
+
+def test_the_caddyfile_proxies_to_the_api_service() -> None:
+    caddyfile = (REPO / "deploy" / "Caddyfile").read_text()
+    compose = _compose()["services"]
+    assert "reverse_proxy api:8000" in caddyfile
+    assert compose["api"]["command"][-1] == "8000"
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in compose["caddy"]["volumes"]
+    env_example = (REPO / "deploy" / "env.example").read_text()
+    for name in REQUIRED:
+        assert f"{name}=" in env_example, f"deploy/env.example lists {name}"
 
 
 def test_dockerfile_copies_paths_that_exist() -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "ObjectTooLarge",
     "StorageError",
     "StoredObject",
+    "create_bucket",
     "object_key",
     "safe_name",
     "store_from_settings",
@@ -67,3 +68,19 @@ def store_from_settings(settings: Settings) -> ObjectStore:
             path_style=settings.s3_path_style,
         )
     raise ValueError(f"STUDIO_STORAGE_URL {url!r} is not a storage URL; use {_URL_FORMS}")
+
+
+async def create_bucket(settings: Settings) -> str:
+    """``studio migrate`` with ``STUDIO_S3_CREATE_BUCKET=true``: create the bucket of the ``s3://`` storage URL when
+    it is missing; returns what happened, in a line for the operator. `StorageError` when S3 refuses."""
+    store = store_from_settings(settings)
+    from studio_shared.storage.s3 import S3Store
+
+    if not isinstance(store, S3Store):
+        await store.close()
+        raise ValueError(f"STUDIO_S3_CREATE_BUCKET is set but STUDIO_STORAGE_URL {settings.storage_url!r} is not s3://")
+    try:
+        created = await store.ensure_bucket()
+    finally:
+        await store.close()
+    return f"S3 bucket {store.bucket!r} {'created' if created else 'already exists'}"

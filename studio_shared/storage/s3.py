@@ -125,6 +125,32 @@ class S3Store:
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"S3 bucket {self.bucket!r} is not usable: {exc}") from exc
 
+    async def ensure_bucket(self) -> bool:
+        """Create the bucket when it does not exist (``studio migrate`` with ``STUDIO_S3_CREATE_BUCKET``); True when
+        this call created it. A bucket that exists and is ours is fine; one we may not use is a `StorageError`."""
+        s3 = await self._s3()
+        try:
+            await s3.head_bucket(Bucket=self.bucket)
+            return False
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageError(f"S3 bucket {self.bucket!r} is not usable: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 bucket {self.bucket!r} is not reachable: {exc}") from exc
+        region = self._client_options["region_name"]
+        options: dict[str, Any] = {}
+        if region and region != "us-east-1":  # S3 refuses us-east-1 as a location constraint
+            options["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            await s3.create_bucket(Bucket=self.bucket, **options)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "BucketAlreadyOwnedByYou":
+                return False  # another process created it between our two calls
+            raise StorageError(f"could not create the S3 bucket {self.bucket!r}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"could not create the S3 bucket {self.bucket!r}: {exc}") from exc
+        return True
+
     async def close(self) -> None:
         self._client = None
         await self._stack.aclose()

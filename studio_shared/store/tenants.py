@@ -239,6 +239,16 @@ async def reset_password(
     return user
 
 
+async def operator_set_password(
+    s: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, password_hash: str, actor: str
+) -> models.User:
+    """An operator's new password for a user (``studio create-admin --reset-password``): a normal password, chosen
+    by the operator, so it does not expire; every session of the user ends. Audited, never with the password."""
+    user = await _replace_password(s, tenant_id, user_id, password_hash, None)
+    audit.record(s, tenant_id, actor, "user.password_reset", ("user", user.id), {"email": user.email})
+    return user
+
+
 async def _replace_password(
     s: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, password_hash: str, expires_at: datetime | None
 ) -> models.User:

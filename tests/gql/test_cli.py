@@ -174,3 +174,15 @@ def test_rotate_secrets_reencrypts_with_the_newest_key(tmp_path: Path) -> None:
     assert "re-encrypted 1 secrets" in rotated.stdout
     [sealed] = asyncio.run(sql("SELECT value_encrypted FROM credentials"))
     assert box(new).open(sealed) == {"token": "sekret"}
+
+
+def test_migrate_asked_for_a_bucket_without_s3_storage_says_what_to_fix(tmp_path: Path) -> None:
+    result = _studio(tmp_path, "migrate", STUDIO_S3_CREATE_BUCKET="true", STUDIO_STORAGE_URL="file://x")
+    assert result.returncode == 1
+    assert "STUDIO_S3_CREATE_BUCKET is set but STUDIO_STORAGE_URL 'file://x' is not s3://" in result.stderr
+
+
+def test_worker_and_scheduler_checks_without_redis_say_how_to_fix_it(tmp_path: Path) -> None:
+    for command in ("worker", "scheduler"):
+        result = _studio(tmp_path, command, "--check")
+        assert result.returncode == 2 and "needs STUDIO_REDIS_URL" in result.stderr, result

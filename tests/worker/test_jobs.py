@@ -23,7 +23,9 @@ class _Engine:
 
 def _context(engine: Any) -> jobs.WorkerContext:
     unused: Any = None  # the parts a job does not touch
-    return jobs.WorkerContext(db=unused, sql=unused, bus=unused, queue=unused, run_engine=engine, wake_task=unused)
+    return jobs.WorkerContext(
+        db=unused, sql=unused, bus=unused, queue=unused, run_engine=engine, wake_task=unused, heartbeat=unused
+    )
 
 
 async def test_a_job_drives_the_run_with_the_engine_the_start_up_put_in_arqs_context() -> None:
