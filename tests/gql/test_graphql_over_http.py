@@ -12,9 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import exc as sa_exc
 
 from studio_gql.graphql_http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, negotiate
 from studio_gql.hygiene import operations
+from studio_shared.db.errors import RETRY_AFTER_S
 from tests.conftest import GraphQLClient, TenantFixture
 
 GRJ = GRAPHQL_RESPONSE_JSON
@@ -160,15 +162,19 @@ async def test_a_field_error_keeps_data_and_a_200_in_graphql_response_json(
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-@pytest.fixture
-def failing_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The operation checks (a schema extension, before execution) fail unexpectedly."""
+def fail_checks(monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
+    """The operation checks (a schema extension, before execution) raise ``exc``."""
 
     def boom(self: object) -> Iterator[None]:
-        raise RuntimeError("canary-internal-detail")
+        raise exc
         yield  # a generator, as the hook is
 
     monkeypatch.setattr(operations.OperationChecks, "on_execute", boom)
+
+
+@pytest.fixture
+def failing_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_checks(monkeypatch, RuntimeError("canary-internal-detail"))
 
 
 @pytest.mark.usefixtures("failing_checks")
@@ -180,6 +186,18 @@ async def test_an_unexpected_error_before_execution_is_a_500_not_a_400(
     assert "canary" not in response.text and "data" not in response.json()
     legacy = await post(http, {"query": "{ me { role } }"}, "application/json", tenant.token())
     assert legacy.status_code == 200 and "canary" not in legacy.text
+
+
+async def test_a_database_outage_before_execution_is_a_503_to_retry(
+    http: httpx.AsyncClient, tenant: TenantFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail_checks(monkeypatch, sa_exc.TimeoutError("QueuePool limit reached canary-pool-detail"))
+    response = await post(http, {"query": "{ me { role } }"}, GRJ, tenant.token())
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == str(RETRY_AFTER_S)
+    body = response.json()
+    assert "data" not in body and body["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+    assert "canary" not in response.text
 
 
 @pytest.mark.parametrize("accept", [GRJ, "application/json"])
