@@ -85,7 +85,6 @@ class StudioGraphQL(GraphQL[Context, None]):
             message = f"answers are {graphql_http.GRAPHQL_RESPONSE_JSON} or {graphql_http.APPLICATION_JSON}: accept one"
             return self._refusal(406, message, graphql_http.APPLICATION_JSON)
         media_type = media_type or graphql_http.APPLICATION_JSON
-        request.state.graphql_media_type = media_type
         try:
             response = await self.run(request)
         except cross_web.HTTPException as exc:
