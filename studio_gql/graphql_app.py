@@ -99,6 +99,8 @@ class StudioGraphQL(GraphQL[Context, None]):
         if response.media_type != graphql_http.APPLICATION_JSON:
             return response  # GraphiQL's page
         response.headers["Content-Type"] = f"{media_type}; charset=utf-8"
+        # A tenant's data, now over GET too: no cache keeps it (a GET's URL would otherwise be a cache key).
+        response.headers.setdefault("Cache-Control", "no-store")
         status = getattr(request.state, "graphql_request_error", None)
         if status is not None and media_type == graphql_http.GRAPHQL_RESPONSE_JSON and response.status_code == 200:
             response.status_code = status

@@ -271,6 +271,7 @@ async def test_a_query_over_get(http: httpx.AsyncClient, tenant: TenantFixture, 
     assert plain.status_code == 200, plain.text
     assert plain.json() == {"data": {"me": {"role": "ADMIN"}}}
     assert media_type(plain) == (GRJ if accept == GRJ else APPLICATION_JSON)
+    assert plain.headers["cache-control"] == "no-store"
     query = "query Type($name: String!) { __type(name: $name) { name } }"
     typed = await get(http, {"query": query, "variables": json.dumps({"name": "Workflow"})}, accept, tenant.token())
     assert typed.status_code == 200 and typed.json() == {"data": {"__type": {"name": "Workflow"}}}
