@@ -13,7 +13,7 @@ NODE_PREFIX   := .node
 export PATH   := $(CURDIR)/$(NODE_PREFIX)/bin:$(PATH)
 
 .PHONY: install run test test-python test-sqlite test-postgres lint typecheck schema-check schema bench bench-deps \
-	node frontend test-frontend test-e2e reliability
+	node frontend test-frontend test-e2e test-graphql-http reliability
 
 install: $(STAMP)
 
@@ -92,7 +92,12 @@ test-frontend: $(NPM_STAMP) | node
 test-e2e: install frontend | node
 	STUDIO_BIN=$(CURDIR)/$(BIN)/studio node frontend/e2e/run.mjs
 
-test: lint typecheck schema-check test-frontend test-python test-e2e
+# graphql-http's audit suite (the GraphQL-over-HTTP specification) against a real `studio serve` at /graphql with a
+# token: every audit must pass (no error, warning or notice). About 15 s.
+test-graphql-http: install $(NPM_STAMP) | node
+	STUDIO_BIN=$(CURDIR)/$(BIN)/studio node frontend/e2e/graphql_http_audit.mjs
+
+test: lint typecheck schema-check test-frontend test-python test-graphql-http test-e2e
 
 # Fault scenarios against real worker processes (PostgreSQL + Redis); prints figures, fails on a broken bound.
 reliability: install

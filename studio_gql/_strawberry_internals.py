@@ -10,14 +10,27 @@
   the view's undocumented ``graphql_transport_ws_handler_class``) with the connection caps.
 - ``bad_request``: what Strawberry's views answer as an HTTP error, ``cross_web.HTTPException`` (a dependency of
   Strawberry's), raised from ``parse_json``, the views' undocumented hook for HTTP bodies.
+- ``refused_operation_type``: the operation type a view refused over the request's method. Strawberry answers that
+  refusal (a mutation over GET) with the same ``HTTPException(400)`` as every other; only the exception it was raised
+  from, ``InvalidOperationTypeError``, tells it apart, and the GraphQL-over-HTTP specification wants a 405 for it.
 - ``graphql_schema``: the graphql-core schema under a Strawberry schema (``Schema._schema``), for tests and
   benchmarks that validate or price a document directly.
+- ``chose_no_operation``: whether a view's HTTP error is its refusal of a document whose operation cannot be chosen
+  (``CannotGetOperationTypeError``: an unknown ``operationName``), a request error that ``application/json`` answers
+  with a 200 like the others.
 - Relied on without code here: ``MaskErrors.anonymise_error``, which ``studio_gql.errors.StudioMaskErrors``
-  overrides, and ``parse_json``, which ``studio_gql.graphql_app.StudioGraphQL`` overrides.
+  overrides (and ``studio_gql.errors.mask_unreached`` calls: ``MaskErrors.on_operation`` does not mask an exception
+  that a hook raises before execution); and of the HTTP view, which ``studio_gql.graphql_app.StudioGraphQL``
+  drives: ``parse_json``, ``parse_http_body`` and ``parse_query_params`` (overridden: the request's parameters are
+  checked there), ``process_result`` (documented; overridden: a request error's answer loses ``data``) and ``run``
+  (what the view's ``__call__`` runs for a request; called from the studio's own ``__call__``, which negotiates the
+  media type and sets the status).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from typing import Any
 
 import cross_web
@@ -27,10 +40,12 @@ from graphql import GraphQLSchema
 from strawberry.asgi import GraphQL
 from strawberry.extensions import MaskErrors
 from strawberry.http.base import BaseView
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from studio_gql import sockets
 from studio_gql.context import Context
@@ -49,6 +64,19 @@ def graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
     """The graphql-core schema Strawberry built."""
     built: GraphQLSchema = schema._schema
     return built
+
+
+def refused_operation_type(exc: BaseException) -> OperationType | None:
+    """The operation type a view refused over the request's method (a mutation over GET), when ``exc`` is that
+    refusal; None for any other HTTP error."""
+    cause = exc.__cause__
+    return cause.operation_type if isinstance(cause, InvalidOperationTypeError) else None
+
+
+def chose_no_operation(exc: BaseException) -> bool:
+    """Whether ``exc`` is a view's refusal of a document whose operation cannot be chosen (an unknown
+    ``operationName``)."""
+    return isinstance(exc.__cause__, CannotGetOperationTypeError)
 
 
 def bad_request(message: str) -> Exception:
@@ -110,6 +138,39 @@ def _operation_name_is_kept() -> str | None:
     return None
 
 
+def _operation_refusals_keep_their_cause() -> str | None:
+    """A view refuses a mutation over GET, and an unknown operationName, with an HTTPException raised from Strawberry's
+    own exception (run in a thread of its own: the fence's test may already run an event loop)."""
+    from starlette.requests import Request
+
+    @strawberry.type
+    class Query:
+        a: int = 0
+
+    @strawberry.type
+    class Mutation:
+        a: int = 0
+
+    view: GraphQL[None, None] = GraphQL(strawberry.Schema(query=Query, mutation=Mutation))
+
+    async def refusal(query_string: bytes) -> BaseException | None:
+        scope = {"type": "http", "method": "GET", "path": "/", "query_string": query_string, "headers": []}
+        try:
+            await view.run(Request(scope))
+        except cross_web.HTTPException as exc:
+            return exc
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        refused = pool.submit(asyncio.run, refusal(b"query=mutation+%7B+a+%7D")).result()
+        unknown = pool.submit(asyncio.run, refusal(b"query=query+A+%7B+a+%7D&operationName=B")).result()
+    if refused is None or refused_operation_type(refused) is not OperationType.MUTATION:
+        return "a mutation over GET is no longer refused with an HTTPException raised from InvalidOperationTypeError"
+    if unknown is None or not chose_no_operation(unknown):
+        return "an unknown operationName is no longer refused with an HTTPException from CannotGetOperationTypeError"
+    return None
+
+
 FENCE = Fence(
     module="studio_gql/_strawberry_internals.py",
     verified=VERIFIED,
@@ -135,10 +196,26 @@ FENCE = Fence(
             ("handle_connection_init(message)", "shutdown", "__init__(websocket, context)"),
             lambda: BaseGraphQLTransportWSHandler,
         ),
-        Relied("strawberry.asgi.GraphQL", ("graphql_transport_ws_handler_class", "parse_json(data)"), lambda: GraphQL),
+        Relied(
+            "strawberry.asgi.GraphQL",
+            (
+                "graphql_transport_ws_handler_class",
+                "parse_json(data)",
+                "parse_http_body(request)",
+                "parse_query_params(params)",
+                "process_result(request, result)",
+                "run(request)",
+            ),
+            lambda: GraphQL,
+        ),
+        Relied(
+            "strawberry.schema.exceptions.InvalidOperationTypeError (an instance)",
+            ("operation_type",),
+            lambda: InvalidOperationTypeError(OperationType.MUTATION),
+        ),
         Relied("strawberry.http.base.BaseView", ("parse_json(data)",), lambda: BaseView),
         Relied("strawberry.extensions.MaskErrors", ("anonymise_error(error)",), lambda: MaskErrors),
         Relied("cross_web", ("HTTPException",), lambda: cross_web),
     ),
-    probes=(_operation_name_is_kept,),
+    probes=(_operation_name_is_kept, _operation_refusals_keep_their_cause),
 )

@@ -90,6 +90,7 @@ def payload(build: Callable[[list[UserError]], R]) -> Callable[[Callable[P, Awai
     return decorate
 
 
+INTERNAL_MESSAGE = "Internal error; it has been logged."  # what a masked error says
 UNAVAILABLE_MESSAGE = "The database is unavailable right now; nothing was lost, retry the request."
 
 
@@ -140,3 +141,13 @@ class StudioMaskErrors(MaskErrors):
                 extensions={"code": "UNAVAILABLE", "retryable": True, "retryAfterS": RETRY_AFTER_S},
             )
         return super().anonymise_error(error)
+
+
+def mask_unreached(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """Errors that ``StudioMaskErrors`` did not see, masked by the same rules: an extension's hook that fails before
+    execution ends the operation that ``MaskErrors`` wraps, and Strawberry answers its exception's text as it is."""
+    masker = StudioMaskErrors(should_mask_error=should_mask_error, error_message=INTERNAL_MESSAGE)
+    return [
+        masker.anonymise_error(error) if error.original_error is not None and should_mask_error(error) else error
+        for error in errors
+    ]

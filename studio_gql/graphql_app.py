@@ -9,23 +9,29 @@ import logging
 import math
 from typing import Any
 
+import cross_web
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.types import QueryParams
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
-from studio_gql import hygiene, sockets
-from studio_gql._strawberry_internals import TransportWS, bad_request
+from studio_gql import graphql_http, hygiene, sockets
+from studio_gql._strawberry_internals import TransportWS, bad_request, chose_no_operation, refused_operation_type
 from studio_gql.auth import Rechecks, authenticate
 from studio_gql.context import Context
-from studio_gql.errors import UNAVAILABLE_MESSAGE
+from studio_gql.errors import UNAVAILABLE_MESSAGE, mask_unreached
 from studio_gql.schema import build_schema
 from studio_gql.state import AppState
-from studio_shared.db.errors import is_transient
+from studio_shared.db.errors import RETRY_AFTER_S, is_transient
 from studio_shared.errors import Unauthenticated
 from studio_shared.settings import Settings
 
@@ -51,7 +57,7 @@ class StudioGraphQL(GraphQL[Context, None]):
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
-            allow_queries_via_get=False,
+            allow_queries_via_get=True,  # queries only: a mutation over GET is a 405 (see __call__)
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         )
         self._watchers: set[asyncio.Task[None]] = set()  # one credential check per open websocket
@@ -59,6 +65,92 @@ class StudioGraphQL(GraphQL[Context, None]):
         # share a read.
         self._rechecks = Rechecks(ttl_s=settings.ws_reauth_interval_s / 2)
         self.sockets = sockets.SocketCounts(settings.max_ws_per_principal, settings.max_ws_per_tenant)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HTTP as the GraphQL-over-HTTP specification says (studio_gql.graphql_http): the media type the ``Accept``
+        header asks for (406 for neither), a request error's status under ``application/graphql-response+json``, 405
+        with ``Allow`` for a mutation over GET, and every refusal as a GraphQL response with ``errors``. Websockets go
+        to Strawberry's handler unchanged."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response = await self._answer(request)
+        response.headers["Vary"] = "Accept"
+        await response(scope, receive, send)
+
+    async def _answer(self, request: Request) -> Response:
+        media_type = graphql_http.negotiate(request.headers.get("accept"))
+        if media_type is None and not _asks_for_a_page(request):
+            message = f"answers are {graphql_http.GRAPHQL_RESPONSE_JSON} or {graphql_http.APPLICATION_JSON}: accept one"
+            return self._refusal(406, message, graphql_http.APPLICATION_JSON)
+        media_type = media_type or graphql_http.APPLICATION_JSON
+        try:
+            response = await self.run(request)
+        except cross_web.HTTPException as exc:
+            if refused_operation_type(exc) is OperationType.MUTATION and request.method == "GET":
+                return self._refusal(
+                    405, "mutations are not run over GET: send them with POST", media_type, {"Allow": "POST"}
+                )
+            if chose_no_operation(exc) and media_type == graphql_http.APPLICATION_JSON:
+                return self._refusal(200, exc.reason, media_type)  # a request error: 200 in application/json
+            allow = {"Allow": "GET, POST"} if exc.status_code == 405 else None
+            return self._refusal(exc.status_code, exc.reason, media_type, allow)
+        if response.media_type != graphql_http.APPLICATION_JSON:
+            return response  # GraphiQL's page
+        response.headers["Content-Type"] = f"{media_type}; charset=utf-8"
+        # A tenant's data, now over GET too: no cache keeps it (a GET's URL would otherwise be a cache key).
+        response.headers.setdefault("Cache-Control", "no-store")
+        status = getattr(request.state, "graphql_request_error", None)
+        if status is not None and media_type == graphql_http.GRAPHQL_RESPONSE_JSON and response.status_code == 200:
+            response.status_code = status
+            if status == 503:
+                response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
+    def _refusal(self, status: int, message: str, media_type: str, headers: dict[str, str] | None = None) -> Response:
+        """A refused request, answered as a GraphQL response: ``errors`` and no ``data``."""
+        body = self.encode_json({"errors": [{"message": message}]})
+        return Response(body, status_code=status, headers=headers, media_type=f"{media_type}; charset=utf-8")
+
+    async def parse_http_body(
+        self, request: cross_web.AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Strawberry checks ``query``, ``variables`` and ``extensions``; ``operationName`` must be a string too."""
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            if not isinstance(item.operation_name, str | None):
+                raise bad_request("The GraphQL operation's `operationName` must be a string or null, if provided.")
+        return data
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """A request error (nothing executed) has no ``data`` entry; its status is set by ``__call__``. An unexpected
+        exception before execution (in a schema extension) is masked here: ``MaskErrors`` does not reach it."""
+        if isinstance(request, Request) and graphql_http.is_request_error(result.data, result.errors):
+            result.errors = mask_unreached(result.errors or [])
+            request.state.graphql_request_error = graphql_http.request_error_status(result.errors)
+            response = await super().process_result(request, result)
+            response.pop("data", None)
+            return response
+        return await super().process_result(request, result)
+
+    def parse_query_params(self, params: QueryParams) -> dict[str, Any]:
+        """A GET's parameters: ``variables`` and ``extensions`` are URL-encoded JSON objects (empty: none), parsed by
+        the body's strict rules, and a mistake names the parameter."""
+        parsed: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            value = parsed.get(name)
+            if not value:
+                parsed[name] = None
+                continue
+            try:
+                decoded = hygiene.loads(value)
+            except hygiene.BadJSON as exc:
+                raise bad_request(f"the `{name}` parameter is not JSON: {exc}") from exc
+            if not isinstance(decoded, dict):
+                raise bad_request(f"The GraphQL operation's `{name}` must be an object or null, if provided.")
+            parsed[name] = decoded
+        return parsed
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the web app's build (its code from this origin: it works offline, under the app's CSP),
@@ -173,6 +265,15 @@ class StudioGraphQL(GraphQL[Context, None]):
         log.exception("could not re-check a websocket's credentials; closing it")
         with contextlib.suppress(RuntimeError, OSError):
             await ws.close(code=1011, reason="could not re-check your credentials: connect again")
+
+
+def _asks_for_a_page(request: Request) -> bool:
+    """A browser's GET of GraphiQL (no query, HTML accepted): the page is not a GraphQL answer."""
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and "text/html" in request.headers.get("accept", "")
+    )
 
 
 def _finite(value: Any) -> Any:

@@ -10,7 +10,7 @@ from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from studio_gql.errors import StudioMaskErrors, should_mask_error
+from studio_gql.errors import INTERNAL_MESSAGE, StudioMaskErrors, should_mask_error
 from studio_gql.hygiene import OperationChecks, QuietExecution, validation_extensions
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
@@ -93,9 +93,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=256),  # after the token limit: it parses with the limiter's options
             *validation_extensions(settings),  # the rule classes are built here, once per schema
             OperationChecks,
-            lambda: StudioMaskErrors(
-                should_mask_error=should_mask_error, error_message="Internal error; it has been logged."
-            ),
+            lambda: StudioMaskErrors(should_mask_error=should_mask_error, error_message=INTERNAL_MESSAGE),
         ],
         execution_context_class=QuietExecution if quiet else None,
     )
