@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
 import subprocess
@@ -72,8 +73,21 @@ DEFINITION = {
 }
 
 
+PARKED = {  # a run that waits (parked, holding no worker) while its subscription stays open
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {}},
+        {"id": "hold", "type": "delay", "config": {"seconds": 3600}},
+    ],
+    "edges": [{"source": "start", "target": "hold"}],
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subscribers", type=int, default=200)
+    parser.add_argument(
+        "--open", type=int, default=1000, help="open subscriptions whose memory is measured (0: skip; default 1,000)"
+    )
+    parser.add_argument("--per-connection", type=int, default=5, help="subscriptions per connection for --open")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
 
@@ -92,7 +106,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def _serve(settings: Settings, port: int, log: Path, **extra: str) -> subprocess.Popen[bytes]:
-    env = studio_env(settings, STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION="5", **extra)
+    env = studio_env(settings, **{"STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION": "5", **extra})
     command = [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)]
     with log.open("wb") as out:
         return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
@@ -201,6 +215,91 @@ async def measure(subscribers: int, admin_url: str, redis_url: str) -> dict[str,
     }
 
 
+async def open_subscriptions(count: int, per_connection: int, admin_url: str, redis_url: str) -> dict[str, Any]:
+    """The API's resident memory per open ``runEvents`` subscription: ``count`` of them on parked runs, held by
+    ``count / per_connection`` websocket connections (a dashboard follows several runs on one socket)."""
+    async with fresh_database("postgres", admin_url) as url:
+        with tempfile.TemporaryDirectory(prefix="studio-bench-open-") as tmp:
+            settings = _settings(url, redis_url, Path(tmp))
+            await flush_redis(redis_url)
+            port = _free_port()
+            connections = -(-count // per_connection)
+            server = _serve(
+                settings, port, Path(tmp) / "serve.log", STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION=str(per_connection)
+            )
+            try:
+                async with studio(settings) as state:
+                    tenant_id, workflow_id = await seed(state, PARKED)
+                    tokens = []
+                    async with state.sessions.begin() as s:
+                        for n in range(-(-connections // 10)):  # 20 sockets per user at most: 10 each
+                            user = await tenants.create_user(s, tenant_id, f"v{n}@open.bench", "x" * 16, Role.VIEWER)
+                            tokens.append(
+                                encode_access_token(settings, subject=user.id, tenant_id=tenant_id, role=Role.VIEWER)
+                            )
+                    with worker_processes(1, settings, Path(tmp)):
+                        runs = [
+                            str((await state.control.start_run(tenant_id, "bench", workflow_id))[0].id)
+                            for _ in range(count)
+                        ]
+                        await _until_parked(state, tenant_id, count)
+                        baseline_rss = _rss_mb(server.pid)
+                        socket_url = f"ws://127.0.0.1:{port}/graphql"
+                        async with contextlib.AsyncExitStack() as stack:
+                            sockets = []
+                            for n in range(connections):
+                                ws = await stack.enter_async_context(
+                                    connect(socket_url, subprotocols=["graphql-transport-ws"], max_queue=None)  # type: ignore[list-item]
+                                )
+                                auth = {"authorization": f"Bearer {tokens[n // 10]}"}
+                                await ws.send(json.dumps({"type": "connection_init", "payload": auth}))
+                                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                                sockets.append(ws)
+                            for i, run_id in enumerate(runs):
+                                subscribe = {"query": QUERY, "variables": {"id": run_id}}
+                                await sockets[i % connections].send(
+                                    json.dumps({"id": str(i), "type": "subscribe", "payload": subscribe})
+                                )
+                            # Each stream sends the run's stored events, then waits live: drain them, then settle.
+                            received = sum(await asyncio.gather(*(_drain(ws) for ws in sockets)))
+                            await asyncio.sleep(1)
+                            open_rss = _rss_mb(server.pid)
+            finally:
+                server.terminate()
+                server.wait(30)
+    return {
+        "subscriptions": count,
+        "connections": connections,
+        "events_replayed": received,
+        "api_rss_baseline_mb": baseline_rss,
+        "api_rss_open_mb": open_rss,
+        "kib_per_subscription": (open_rss - baseline_rss) * 1024 / count,
+    }
+
+
+async def _drain(ws: Any) -> int:
+    """Read a connection's messages until it has been quiet for 2 s: how many events it got."""
+    received = 0
+    with contextlib.suppress(TimeoutError):
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 2))
+            if message["type"] != "next":
+                raise RuntimeError(f"a subscription failed: {message}")
+            received += 1
+    return received
+
+
+async def _until_parked(state: Any, tenant_id: Any, count: int) -> None:
+    runs = models.Run.__table__
+    query = sa.select(sa.func.count()).where(runs.c.tenant_id == tenant_id, runs.c.status == "WAITING")
+    for _ in range(1200):
+        async with state.reads() as s:
+            if (await s.scalar(query) or 0) >= count:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"the {count} runs did not all park within 120 s")
+
+
 def main(args: argparse.Namespace) -> int:
     figures = asyncio.run(measure(args.subscribers, args.postgres_url, args.redis_url))
     print(
@@ -213,4 +312,14 @@ def main(args: argparse.Namespace) -> int:
     )
     verdict = "PASS" if figures["p99_ms"] <= 100 and not figures["lost"] and not figures["repeated"] else "MISS"
     print(f"\ntarget: delivery p99 <= 100 ms at {figures['subscribers']} subscribers, none lost or repeated: {verdict}")
+    if args.open:
+        held = asyncio.run(open_subscriptions(args.open, args.per_connection, args.postgres_url, args.redis_url))
+        print(
+            f"\n{held['subscriptions']:,} open runEvents subscriptions on {held['connections']} connections (parked"
+            f" runs; {held['events_replayed']:,} stored events replayed first): API RSS"
+            f" {held['api_rss_baseline_mb']:.0f} -> {held['api_rss_open_mb']:.0f} MiB,"
+            f" {held['kib_per_subscription']:.0f} KiB per subscription"
+        )
+        ok = held["kib_per_subscription"] <= 50
+        print(f"target: {held['subscriptions']:,} open subscriptions at <= 50 KiB each: {'PASS' if ok else 'MISS'}")
     return 0
