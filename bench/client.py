@@ -50,6 +50,7 @@ from bench.engine import (
     _observer,
     _settings,
     flush_redis,
+    redis_commands,
     studio,
     worker_processes,
 )
@@ -104,6 +105,8 @@ class Series:
     worker_peak_mb: float | None = None
     api_cpu_ms_per_run: float = float("nan")  # the API process's CPU during the burst, per run
     worker_cpu_ms_per_run: float | None = None  # every worker process's, per run (services)
+    pg_transactions_per_run: float | None = None  # the database's commits and rollbacks in the burst, per run
+    redis_commands_per_run: float | None = None  # the Redis server's commands in the burst, per run
 
     @property
     def steps_per_s(self) -> float:
@@ -221,6 +224,7 @@ class World:
     workflows: dict[str, str]  # workload -> workflow id
     hooks: dict[str, tuple[uuid.UUID, str]]  # workload -> (webhook id, secret)
     tenant_id: uuid.UUID
+    redis_url: str
     server: subprocess.Popen[bytes]
     workers: list[Any]
     observer: Any
@@ -245,7 +249,7 @@ async def running(
         procs = stack.enter_context(worker_processes(workers, settings, tmp)) if services else []
         observer = _observer(url)
         stack.push_async_callback(observer.dispose)
-        yield World(base, token, workflows, hooks, tenant_id, server, procs, observer)
+        yield World(base, token, workflows, hooks, tenant_id, redis_url, server, procs, observer)
 
 
 def _stop(server: subprocess.Popen[bytes]) -> None:
@@ -310,13 +314,18 @@ async def measure(mode: str, workloads: list[str], args: argparse.Namespace) -> 
                         hook = Hook(http, world.base, *world.hooks[workload])
                         actors = [hook.run] * args.clients
                     await timed(actors[:1], 5)  # warm-up: connections, caches, the workers' first jobs
+                    counts0 = await _server_counts(world)
                     api0, workers0 = _proc_cpu_s(world.server.pid), [_proc_cpu_s(w.proc.pid) for w in world.workers]
                     wall, burst, cpu, _ = await timed(actors, args.runs)
                     api_cpu = _proc_cpu_s(world.server.pid) - api0
                     worker_cpu = sum(_proc_cpu_s(w.proc.pid) for w in world.workers) - sum(workers0)
+                    counts1 = await _server_counts(world)
                     _, single, _, seen = await timed(actors[:1], args.single)
                     one = Series(mode, path, workload, args.runs, wall, burst, single, cpu)
                     one.queue_ms, one.execution_ms, one.notification_ms = await breakdown(world, seen)
+                    if counts0 is not None and counts1 is not None:
+                        one.pg_transactions_per_run = (counts1[0] - counts0[0]) / args.runs
+                        one.redis_commands_per_run = (counts1[1] - counts0[1]) / args.runs
                     one.api_cpu_ms_per_run = api_cpu * 1000 / args.runs
                     one.worker_cpu_ms_per_run = worker_cpu * 1000 / args.runs if world.workers else None
                     one.api_peak_mb = _peak_mb(world.server.pid)
@@ -353,6 +362,18 @@ async def breakdown(world: World, seen: dict[str, float]) -> tuple[list[float], 
 
 def _utc(at: datetime) -> float:
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+
+
+async def _server_counts(world: World) -> tuple[int, int] | None:
+    """Services: the database's transactions (commits and rollbacks, autocommit statements included) and the Redis
+    server's commands so far. Each PostgreSQL backend reports its counts at most once a second: wait that out."""
+    if not world.workers:
+        return None
+    await asyncio.sleep(1.5)
+    async with world.observer.connect() as conn:
+        query = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        transactions = int(await conn.scalar(sa.text(query)))
+    return transactions, await redis_commands(world.redis_url)
 
 
 def _proc_cpu_s(pid: int) -> float:
@@ -437,6 +458,18 @@ def main(args: argparse.Namespace) -> int:
         " breakdown from the database's timestamps. Services: studio serve + "
         f"{args.workers} studio worker processes (PostgreSQL, Redis); embedded: studio serve on SQLite."
     )
+    planned = [r for r in results if r.pg_transactions_per_run is not None]
+    if planned:
+        print(
+            "\n| path | workload | PostgreSQL transactions/run | Redis commands/run | API CPU ms/run"
+            " | workers CPU ms/run |"
+        )
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        for r in planned:
+            print(
+                f"| {r.path} | {r.workload} | {r.pg_transactions_per_run:.1f} | {r.redis_commands_per_run:.1f}"
+                f" | {r.api_cpu_ms_per_run:.1f} | {r.worker_cpu_ms_per_run or 0:.1f} |"
+            )
     celery: dict[str, baselines.Baseline] | str = "Celery skipped (--no-celery)"
     if not args.no_celery:
         celery = baselines.celery(workloads, args.runs, args.single)
