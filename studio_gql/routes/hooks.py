@@ -192,6 +192,9 @@ def refused(exc: RateLimited) -> JSONResponse:
     return JSONResponse(body, status_code=429, headers={"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))})
 
 
+WAIT_QUIET_S = 2.0  # ?wait=: a quiet spell after which the run is read again (a bus message may have been lost)
+
+
 async def _await_run(
     state: AppState, tenant_id: uuid.UUID, run_id: uuid.UUID, wait_s: float, status: int, answer: Any
 ) -> tuple[int, Any]:
@@ -207,9 +210,6 @@ async def _await_run(
             return await _until_final(state, tenant_id, run_id, deadline, status, answer, live)
     except BusUnavailable:
         return await _until_final(state, tenant_id, run_id, deadline, status, answer, None)
-
-
-WAIT_QUIET_S = 2.0
 
 
 async def _until_final(
