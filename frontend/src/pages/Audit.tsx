@@ -1,7 +1,7 @@
 // The audit log (ADMIN, audit:read): who did what to which resource, newest first. Filters by actor, action,
 // resource type and time range; "Load more" pages on with the cursor; an export downloads the range as CSV or
 // JSON Lines (GET /audit/export with the session's token).
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { useClient } from "urql";
 import { AUDIT_LOG } from "../api/admin";
 import { useCan, useSession } from "../auth";
@@ -84,13 +84,17 @@ export function AuditPage() {
   const [exportError, setExportError] = useState<string | null>(null);
   const [exporting, setExporting] = useState(false);
 
+  // Each read is numbered: an answer for filters since replaced (or a page since superseded) is dropped.
+  const generation = useRef(0);
   const load = useCallback(
     async (filter: Record<string, string>, after: string | null) => {
+      const mine = ++generation.current;
       setLoading(true);
       setError(null);
       const res = await client
         .query(AUDIT_LOG, { filter, first: AUDIT_PAGE_SIZE, after }, { requestPolicy: "network-only" })
         .toPromise();
+      if (mine !== generation.current) return;
       setLoading(false);
       const page = res.data?.auditLog;
       if (res.error || !page) {
