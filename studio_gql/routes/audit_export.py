@@ -6,7 +6,7 @@ what to narrow, before anything is streamed, so an export is never silently cut 
 ``action``, ``resourceType`` and ``resourceId`` narrow it like ``auditLog(filter:)``. Entries come oldest first.
 
 CSV cells that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
-return) are prefixed with a single quote.
+return) are prefixed with a single quote. Each export served is recorded (``audit.export``).
 """
 
 from __future__ import annotations
@@ -98,6 +98,16 @@ async def export(request: Request) -> Response:
             "too_many_rows",
             f"more than {limit} entries match: export a shorter range (or narrow it by actor or action)",
             [Problem(("since",), f"at most {limit} entries per export", "OUT_OF_RANGE")],
+        )
+    # Taking the log away is itself on record: who exported which range, in what format, how many entries.
+    async with state.sessions.begin() as s:
+        audit.record(
+            s,
+            principal.tenant_id,
+            principal.actor,
+            "audit.export",
+            None,
+            {"since": since.isoformat(), "until": until.isoformat(), "format": fmt, "entries": found},
         )
     name = f"audit-{since:%Y%m%dT%H%M%S}-{until:%Y%m%dT%H%M%S}.{fmt}"
     headers = {

@@ -304,3 +304,27 @@ async def test_export_is_for_admins_only(http: httpx.AsyncClient, state: AppStat
             assert response.status_code == 403, role
             assert "audit:read" in response.json()["message"]
             assert "user:a" not in response.text
+
+
+async def test_an_export_is_on_record_and_an_admin_api_key_may_export(
+    http: httpx.AsyncClient, gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    await seed(state, tenant, [{"minutes": 1}])
+    key = await gql.data(
+        'mutation($r: Role!) { createApiKey(name: "exports", role: $r) { key apiKey { id } errors { code } } }',
+        {"r": "ADMIN"},
+        tenant.token(Role.ADMIN),
+    )
+    response = await export(http, key["createApiKey"]["key"], export_params(format="jsonl"))
+    assert response.status_code == 200, response.text
+    assert len(response.text.splitlines()) == 1
+    recorded = await gql.data(LOG, {"f": {"action": "audit.export"}, "first": 5}, tenant.token(Role.ADMIN))
+    [entry] = recorded["auditLog"]["edges"]
+    assert entry["node"]["actor"] == f"apikey:{key['createApiKey']['apiKey']['id']}"
+    viewer_key = await gql.data(
+        'mutation { createApiKey(name: "peek", role: VIEWER) { key errors { code } } }', token=tenant.token(Role.ADMIN)
+    )
+    assert (await export(http, viewer_key["createApiKey"]["key"], export_params())).status_code == 403
+    # A refused export is not an export: nothing more on record.
+    again = await gql.data(LOG, {"f": {"action": "audit.export"}, "first": 5}, tenant.token(Role.ADMIN))
+    assert len(again["auditLog"]["edges"]) == 1
