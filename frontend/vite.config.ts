@@ -33,6 +33,7 @@ export default defineConfig({
       "/graphql": { target: api, ws: true },
       "/schemas": api,
       "/artifacts": api,
+      "/audit/export": api,
     },
   },
   test: {

@@ -20,7 +20,7 @@ from studio_gql.errors import UNAVAILABLE_MESSAGE
 from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.headers import SecurityHeaders
 from studio_gql.limits import BodyLimit
-from studio_gql.routes import artifacts, frontend, health, hooks, inbound, schemas
+from studio_gql.routes import artifacts, audit_export, frontend, health, hooks, inbound, schemas
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
 from studio_shared.db import create_engine, lone_reads, read_only, session_factory
@@ -83,6 +83,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", health.healthz),
         Route("/artifacts/{id:str}", artifacts.download),
+        Route("/audit/export", audit_export.export),
         Route("/hooks/resume/{token:str}", hooks.resume, methods=["POST"]),
         Route("/hooks/{webhook_id:str}", hooks.deliver, methods=["POST"]),
         Route("/messages/{channel:str}", inbound.receive, methods=["POST"]),

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     s3_path_style: bool = False  # endpoint/bucket/key addressing, as MinIO wants
     s3_create_bucket: bool = False  # `studio migrate` creates the bucket of an s3:// storage URL when it is missing
     max_artifact_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    # GET /audit/export: the longest time range one export covers, and the most entries it holds (past either, the
+    # request is refused with what to narrow; nothing is cut short).
+    audit_export_max_days: int = Field(default=366, ge=1)
+    audit_export_max_rows: int = Field(default=100_000, ge=1)
     state_dir: Path = Path(".studio")
     frontend_dir: Path = DEFAULT_FRONTEND_DIR  # served at / by `studio serve`
 

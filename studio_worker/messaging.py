@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from studio_shared.db import Sessions, models
 from studio_shared.errors import NotFound, ValidationFailed
 from studio_shared.schemas.regex import Regex, RegexError, compile_regex
-from studio_shared.store import messages
+from studio_shared.store import audit, messages
 from studio_shared.types import MessageDirection
 from studio_worker.control import Control
 
@@ -89,6 +89,15 @@ class Messaging:
         async with self.sessions.begin() as s:
             conn = await s.connection()
             await messages.post_once(conn, tenant_id, message_id, channel, text, MessageDirection.INBOUND, sender)
+            # Who sent what where; the text stays in the message (it may be anything the sender typed).
+            audit.record(
+                s,
+                tenant_id,
+                actor,
+                "message.send",
+                ("message", message_id),
+                {"channel": channel, "listeners": len(listeners)},
+            )
         run_ids: list[uuid.UUID] = []
         for workflow_id in listeners:
             run_input = {"channel": channel, "text": text, "sender": sender, "message_id": str(message_id)}

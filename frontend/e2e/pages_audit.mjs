@@ -79,6 +79,7 @@ export const PAGES = [
   { name: "credentials", path: "/credentials", ready: (p) => p.getByRole("form", { name: "New credential" }) },
   { name: "users", path: "/users", ready: (p) => p.getByRole("table", { name: "Users" }) },
   { name: "settings", path: "/settings", ready: (p) => p.getByLabel("Default error workflow") },
+  { name: "audit", path: "/audit", ready: (p) => p.getByRole("table", { name: "Audit entries" }) },
   {
     name: "account-menu",
     path: "/",

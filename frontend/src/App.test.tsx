@@ -62,9 +62,9 @@ describe("admin navigation", () => {
     expect(await navLinks()).toEqual(["Workflows", "Runs", "Approvals"]);
   });
 
-  it("shows an admin the credentials, users and settings links", async () => {
+  it("shows an admin the credentials, users, settings and audit links", async () => {
     renderApp("ADMIN", "/");
-    expect(await navLinks()).toEqual(["Workflows", "Runs", "Approvals", "Credentials", "Users", "Settings"]);
+    expect(await navLinks()).toEqual(["Workflows", "Runs", "Approvals", "Credentials", "Users", "Settings", "Audit"]);
     expect((await screen.findByRole("link", { name: "Triggers of Nightly report" })).getAttribute("href")).toBe("/workflows/w1/triggers");
   });
 

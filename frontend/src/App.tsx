@@ -19,10 +19,12 @@ const TriggersPage = lazy(() => import("./pages/Triggers").then((m) => ({ defaul
 const CredentialsPage = lazy(() => import("./pages/Credentials").then((m) => ({ default: m.CredentialsPage })));
 const UsersPage = lazy(() => import("./pages/Users").then((m) => ({ default: m.UsersPage })));
 const SettingsPage = lazy(() => import("./pages/Settings").then((m) => ({ default: m.SettingsPage })));
+const AuditPage = lazy(() => import("./pages/Audit").then((m) => ({ default: m.AuditPage })));
 const ADMIN_PAGES: Record<AdminNavEntry["to"], ComponentType> = {
   "/credentials": CredentialsPage,
   "/users": UsersPage,
   "/settings": SettingsPage,
+  "/audit": AuditPage,
 };
 
 /** In the builder (and on the triggers page): a link to the open workflow's webhooks and schedules. */

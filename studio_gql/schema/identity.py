@@ -155,6 +155,32 @@ class AuditEntry:
         )
 
 
+@strawberry.input(description="Which audit entries to list: every given field must match.")
+class AuditLogFilter:
+    actor: str | None = strawberry.field(
+        default=None, description="Who acted, as entries name it: user:<id>, apikey:<id>, schedule:<id>, cli, ..."
+    )
+    action: str | None = strawberry.field(default=None, description="What was done, e.g. workflow.publish.")
+    resource_type: str | None = strawberry.field(
+        default=None, description="The kind of thing acted on (an entry's targetKind), e.g. workflow, run, api_key."
+    )
+    resource_id: str | None = strawberry.field(
+        default=None, description="The id of the thing acted on (an entry's targetId); needs resourceType."
+    )
+    since: datetime | None = strawberry.field(default=None, description="Entries at or after this time.")
+    until: datetime | None = strawberry.field(default=None, description="Entries before this time.")
+
+    def where(self) -> audit.AuditFilter:
+        return audit.AuditFilter(
+            actor=self.actor,
+            action=self.action,
+            resource_type=self.resource_type,
+            resource_id=self.resource_id,
+            since=self.since,
+            until=self.until,
+        ).checked()
+
+
 @strawberry.type
 class AuthPayload:
     token: str | None = None
@@ -234,10 +260,21 @@ class IdentityQuery:
         async with info.context.state.reads() as s:
             return [ApiKey.from_model(row) for row in await api_keys.list_keys(s, info.context.tenant_id)]
 
-    @strawberry.field(description="The audit log, newest first.", extensions=needs(Permission.AUDIT_READ))
-    async def audit_log(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[AuditEntry]:
+    @strawberry.field(
+        description="The audit log, newest first, keyset-paged (`after`: an endCursor of the same filter). Bad filter "
+        "input is a BAD_USER_INPUT error naming the field.",
+        extensions=needs(Permission.AUDIT_READ),
+    )
+    async def audit_log(
+        self,
+        info: Info,
+        filter: AuditLogFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[AuditEntry]:
+        where = filter.where() if filter is not None else None
         async with info.context.state.reads() as s:
-            page = await audit.list_entries(s, info.context.tenant_id, first, after)
+            page = await audit.list_entries(s, info.context.tenant_id, first, after, where)
         return connection(page, AuditEntry.from_model)
 
 

@@ -492,7 +492,13 @@ class Message(Tenanted, Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (sa.Index(None, "tenant_id", "at", "id"),)
+    # Newest first within the tenant, on its own or filtered by who, what, or which resource (auditLog(filter:)).
+    __table_args__ = (
+        sa.Index(None, "tenant_id", "at", "id"),
+        sa.Index(None, "tenant_id", "actor", "at", "id"),
+        sa.Index(None, "tenant_id", "action", "at", "id"),
+        sa.Index(None, "tenant_id", "target_kind", "target_id", "at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[uuid.UUID] = mapped_column(_fk("tenants.id"))

@@ -203,3 +203,12 @@ export const DELETE_SCHEDULE = graphql(`
     }
   }
 `);
+
+export const AUDIT_LOG = graphql(`
+  query AuditLog($filter: AuditLogFilter, $first: Int, $after: String) {
+    auditLog(filter: $filter, first: $first, after: $after) {
+      nodes { id actor action targetKind targetId data at }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);

@@ -52,12 +52,12 @@ describe("permission gating", () => {
     expect(can(EDITOR, "manageTriggers")).toBe(true);
     expect(can(OPERATOR, "manageTriggers")).toBe(false);
     expect(adminNav(EDITOR)).toEqual([]);
-    expect(can(EDITOR, "credentials") || can(EDITOR, "users") || can(EDITOR, "apiKeys") || can(EDITOR, "tenantSettings")).toBe(false);
+    expect(can(EDITOR, "credentials") || can(EDITOR, "users") || can(EDITOR, "apiKeys") || can(EDITOR, "tenantSettings") || can(EDITOR, "auditLog")).toBe(false);
   });
 
-  it("shows an admin the credentials, users and settings screens", () => {
-    expect(adminNav(ADMIN).map((e) => e.to)).toEqual(["/credentials", "/users", "/settings"]);
-    expect(allowedControls(ADMIN)).toEqual(expect.arrayContaining(["credentials", "users", "apiKeys", "manageTriggers", "tenantSettings"]));
+  it("shows an admin the credentials, users, settings and audit screens", () => {
+    expect(adminNav(ADMIN).map((e) => e.to)).toEqual(["/credentials", "/users", "/settings", "/audit"]);
+    expect(allowedControls(ADMIN)).toEqual(expect.arrayContaining(["credentials", "users", "apiKeys", "manageTriggers", "tenantSettings", "auditLog"]));
     // A custom permission set with API keys only still reaches the users screen.
     expect(adminNav([...VIEWER, "apikey:manage"]).map((e) => e.label)).toEqual(["Users"]);
   });

@@ -16,6 +16,7 @@ export const PERMISSIONS = {
   credentialManage: "credential:manage",
   userManage: "user:manage",
   apikeyManage: "apikey:manage",
+  auditRead: "audit:read",
   tenantManage: "tenant:manage",
 } as const;
 
@@ -45,6 +46,8 @@ export const CONTROL_PERMISSION = {
   credentials: PERMISSIONS.credentialManage,
   users: PERMISSIONS.userManage,
   apiKeys: PERMISSIONS.apikeyManage,
+  // The audit log: search and export (ADMIN).
+  auditLog: PERMISSIONS.auditRead,
   // The tenant's own settings (its default error workflow).
   tenantSettings: PERMISSIONS.tenantManage,
 } as const;
@@ -65,6 +68,7 @@ export const ADMIN_NAV = [
   { to: "/credentials", label: "Credentials", controls: ["credentials"] },
   { to: "/users", label: "Users", controls: ["users", "apiKeys"] },
   { to: "/settings", label: "Settings", controls: ["tenantSettings"] },
+  { to: "/audit", label: "Audit", controls: ["auditLog"] },
 ] as const satisfies readonly { to: string; label: string; controls: readonly Control[] }[];
 
 export type AdminNavEntry = (typeof ADMIN_NAV)[number];
