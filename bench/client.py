@@ -107,6 +107,8 @@ class Series:
     worker_cpu_ms_per_run: float | None = None  # every worker process's, per run (services)
     pg_transactions_per_run: float | None = None  # the database's commits and rollbacks in the burst, per run
     redis_commands_per_run: float | None = None  # the Redis server's commands in the burst, per run
+    pg_cpu_ms_per_run: float | None = None  # every postgres process's CPU in the burst, per run (services)
+    redis_cpu_ms_per_run: float | None = None  # the redis-server's
 
     @property
     def steps_per_s(self) -> float:
@@ -316,9 +318,11 @@ async def measure(mode: str, workloads: list[str], args: argparse.Namespace) -> 
                     await timed(actors[:1], 5)  # warm-up: connections, caches, the workers' first jobs
                     counts0 = await _server_counts(world)
                     api0, workers0 = _proc_cpu_s(world.server.pid), [_proc_cpu_s(w.proc.pid) for w in world.workers]
+                    servers0 = _servers_cpu_s()
                     wall, burst, cpu, _ = await timed(actors, args.runs)
                     api_cpu = _proc_cpu_s(world.server.pid) - api0
                     worker_cpu = sum(_proc_cpu_s(w.proc.pid) for w in world.workers) - sum(workers0)
+                    servers1 = _servers_cpu_s()
                     counts1 = await _server_counts(world)
                     _, single, _, seen = await timed(actors[:1], args.single)
                     one = Series(mode, path, workload, args.runs, wall, burst, single, cpu)
@@ -326,6 +330,15 @@ async def measure(mode: str, workloads: list[str], args: argparse.Namespace) -> 
                     if counts0 is not None and counts1 is not None:
                         one.pg_transactions_per_run = (counts1[0] - counts0[0]) / args.runs
                         one.redis_commands_per_run = (counts1[1] - counts0[1]) / args.runs
+                        pg, redis = (
+                            sum(after - servers0.get(pid, (name, 0.0))[1] for pid, (name, after) in servers1.items()
+                                if name == kind)
+                            for kind in ("postgres", "redis-server")
+                        )  # fmt: skip
+                        one.pg_cpu_ms_per_run, one.redis_cpu_ms_per_run = (
+                            pg * 1000 / args.runs,
+                            redis * 1000 / args.runs,
+                        )
                     one.api_cpu_ms_per_run = api_cpu * 1000 / args.runs
                     one.worker_cpu_ms_per_run = worker_cpu * 1000 / args.runs if world.workers else None
                     one.api_peak_mb = _peak_mb(world.server.pid)
@@ -374,6 +387,22 @@ async def _server_counts(world: World) -> tuple[int, int] | None:
         query = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
         transactions = int(await conn.scalar(sa.text(query)))
     return transactions, await redis_commands(world.redis_url)
+
+
+def _servers_cpu_s() -> dict[int, tuple[str, float]]:
+    """The CPU so far of every PostgreSQL and Redis server process on this machine (the database's backends come and
+    go with connections: one that started during the burst counts from zero)."""
+    found: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+            if name in ("postgres", "redis-server"):
+                found[int(entry.name)] = (name, _proc_cpu_s(int(entry.name)))
+        except OSError:  # gone meanwhile
+            continue
+    return found
 
 
 def _proc_cpu_s(pid: int) -> float:
@@ -461,14 +490,15 @@ def main(args: argparse.Namespace) -> int:
     planned = [r for r in results if r.pg_transactions_per_run is not None]
     if planned:
         print(
-            "\n| path | workload | PostgreSQL transactions/run | Redis commands/run | API CPU ms/run"
-            " | workers CPU ms/run |"
+            "\n| path | workload | PostgreSQL transactions/run | Redis commands/run | CPU ms/run: API | workers"
+            " | PostgreSQL | Redis |"
         )
-        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in planned:
             print(
                 f"| {r.path} | {r.workload} | {r.pg_transactions_per_run:.1f} | {r.redis_commands_per_run:.1f}"
-                f" | {r.api_cpu_ms_per_run:.1f} | {r.worker_cpu_ms_per_run or 0:.1f} |"
+                f" | {r.api_cpu_ms_per_run:.1f} | {r.worker_cpu_ms_per_run or 0:.1f} | {r.pg_cpu_ms_per_run or 0:.1f}"
+                f" | {r.redis_cpu_ms_per_run or 0:.1f} |"
             )
     celery: dict[str, baselines.Baseline] | str = "Celery skipped (--no-celery)"
     if not args.no_celery:
