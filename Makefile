@@ -57,6 +57,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy studio_shared studio_worker studio_gql
+	$(BIN)/mypy --config-file $(CLIENT)/pyproject.toml $(CLIENT)/studio_client
 
 schema: install
 	$(BIN)/studio export-schema > schema.graphql

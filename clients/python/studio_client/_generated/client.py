@@ -515,15 +515,19 @@ class GeneratedClient(AsyncBaseClient):
         query = gql("""
             subscription RunEvents($runId: ID!, $afterSeq: Int) {
               runEvents(runId: $runId, afterSeq: $afterSeq) {
-                seq
-                runId
-                kind
-                stepId
-                status
-                at
-                final
-                data
+                ...RunEventFields
               }
+            }
+
+            fragment RunEventFields on RunEvent {
+              seq
+              runId
+              kind
+              stepId
+              status
+              at
+              final
+              data
             }
             """)
         variables: dict[str, object] = {"runId": run_id, "afterSeq": after_seq}
