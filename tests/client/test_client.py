@@ -221,3 +221,19 @@ def socket_nobody_listens_on() -> Any:
             yield sock.getsockname()[1]
 
     return reserved()
+
+
+async def test_the_readme_example(studio_server: Server, admin_token: str, studio: AsyncStudioClient):
+    """The README's example, as written there (printing aside): follow a run, approve its task when it opens."""
+    workflow_id = await publish(studio_server, admin_token, APPROVAL)
+    run = await studio.start_run(workflow_id, input={"amount": 7})
+    kinds: list[RunEventKind] = []
+    async for event in studio.run_events(run.id):
+        kinds.append(event.kind)
+        if event.kind is RunEventKind.STEP_TASK_OPENED:
+            for task in [t for t in await studio.list_tasks() if t.run.id == run.id]:
+                await studio.decide_task(task.id, Decision.APPROVE, comment="looks right")
+    assert RunEventKind.STEP_TASK_OPENED in kinds
+    assert kinds[-1] is RunEventKind.RUN_SUCCEEDED
+    finished = await studio.get_run(run.id)
+    assert finished is not None and finished.status is RunStatus.SUCCEEDED
