@@ -4,6 +4,7 @@ survive a dropped socket, approvals decided, signals, refusals as typed errors, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from typing import Any
 
@@ -156,9 +157,10 @@ async def test_wait_through_an_approval_decided_with_decide_task(
 async def test_signal_run_resumes_a_waiting_event(studio_server: Server, admin_token: str, studio: AsyncStudioClient):
     workflow_id = await publish(studio_server, admin_token, SIGNAL)
     run = await studio.start_run(workflow_id)
-    async for event in studio.run_events(run.id):
-        if event.kind is RunEventKind.STEP_AWAITING_EVENT:
-            break
+    async with contextlib.aclosing(studio.run_events(run.id)) as events:  # leaving early closes the socket at once
+        async for event in events:
+            if event.kind is RunEventKind.STEP_AWAITING_EVENT:
+                break
     await studio.signal_run(run.id, "wait", {"ok": True})
     finished = await studio.wait_for_run(run.id, timeout=60)
     assert finished.status is RunStatus.SUCCEEDED
@@ -211,7 +213,6 @@ async def test_the_sync_client(studio_server: Server, admin_token: str):
 
 
 def socket_nobody_listens_on() -> Any:
-    import contextlib
     import socket
 
     @contextlib.contextmanager

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -100,12 +102,16 @@ class _Generated(GeneratedClient):
         self, query: str, operation_name: str | None = None, variables: dict[str, Any] | None = None, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
         stream: _Stream | None = kwargs.pop("studio_stream", None)
-        async for data in super().execute_ws(query, operation_name, variables, **kwargs):
-            if data.get(_COMPLETE):
-                if stream is not None:
-                    stream.completed = True
-                return
-            yield data
+        inner = cast(
+            AsyncGenerator[dict[str, Any], None], super().execute_ws(query, operation_name, variables, **kwargs)
+        )
+        async with aclosing(inner):  # leaving early closes the socket now, not when the generator is collected
+            async for data in inner:
+                if data.get(_COMPLETE):
+                    if stream is not None:
+                        stream.completed = True
+                    return
+                yield data
 
 
 class AsyncStudioClient:
@@ -200,11 +206,12 @@ class AsyncStudioClient:
         *,
         status: list[RunStatus] | None = None,
         workflow_id: str | None = None,
+        created_after: datetime | None = None,
         first: int = 50,
         after: str | None = None,
     ) -> list[Run]:
         """Runs of the tenant, newest first (one page of ``first``)."""
-        filter_ = RunFilter(status=status, workflowId=workflow_id)
+        filter_ = RunFilter(status=status, workflowId=workflow_id, createdAfter=created_after)
         answer = await self._call(
             lambda: self.gql.list_runs(first=first, after=UNSET if after is None else after, filter_=filter_)
         )
@@ -245,16 +252,19 @@ class AsyncStudioClient:
         while True:
             stream = _Stream()
             try:
-                async for message in self.gql.run_events(
-                    run_id, after_seq=UNSET if last is None else last, studio_stream=stream
-                ):
-                    event = message.run_events
-                    if last is not None and event.seq <= last:
-                        continue
-                    last, failures = event.seq, 0
-                    yield event
-                    if event.final:
-                        return
+                messages = cast(
+                    AsyncGenerator[RunEvents, None],
+                    self.gql.run_events(run_id, after_seq=UNSET if last is None else last, studio_stream=stream),
+                )
+                async with aclosing(messages):
+                    async for message in messages:
+                        event = message.run_events
+                        if last is not None and event.seq <= last:
+                            continue
+                        last, failures = event.seq, 0
+                        yield event
+                        if event.final:
+                            return
                 if stream.completed:
                     return
                 problem = "the server closed the socket"
@@ -279,9 +289,10 @@ class AsyncStudioClient:
         try:
             async with asyncio.timeout(timeout):
                 try:
-                    async for event in self.run_events(run_id):
-                        if event.final:
-                            break
+                    async with aclosing(self.run_events(run_id)) as events:
+                        async for event in events:
+                            if event.final:
+                                break
                 except TransportError:
                     pass  # the socket failed: poll below
                 while True:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -165,11 +166,14 @@ class StudioClient:
         *,
         status: list[RunStatus] | None = None,
         workflow_id: str | None = None,
+        created_after: datetime | None = None,
         first: int = 50,
         after: str | None = None,
     ) -> list[Run]:
         filter_ = RunFilter(
-            status=None if status is None else [SyncRunStatus(s.value) for s in status], workflowId=workflow_id
+            status=None if status is None else [SyncRunStatus(s.value) for s in status],
+            workflowId=workflow_id,
+            createdAfter=created_after,
         )
         answer = self._call(
             lambda: self.gql.list_runs(first=first, after=UNSET if after is None else after, filter_=filter_)
