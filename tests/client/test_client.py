@@ -187,7 +187,11 @@ async def test_refusals_are_typed_errors(studio_server: Server, admin_token: str
     async with AsyncStudioClient(studio_server.url, "not-a-token") as stranger:
         with pytest.raises(GraphQLError) as unauthenticated:
             await stranger.list_runs()
+        with pytest.raises(GraphQLError) as refused_socket:  # the socket's refusal, not endless reconnections
+            async for _ in stranger.run_events(started.id):
+                pass
     assert unauthenticated.value.code == "UNAUTHENTICATED"
+    assert refused_socket.value.code == "FORBIDDEN", refused_socket.value.errors
 
 
 async def test_the_sync_client(studio_server: Server, admin_token: str):

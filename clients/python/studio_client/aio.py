@@ -77,6 +77,16 @@ _COMPLETE = "__studio_complete__"
 _RETRYABLE = (ConnectionClosed, InvalidHandshake, OSError, TimeoutError, asyncio.TimeoutError)
 
 
+def refusal(closed: ConnectionClosed) -> GraphQLError | None:
+    """A socket the server closed with a 44xx code refused us (bad or revoked credentials, a malformed message):
+    trying again would not help. Other closes (1011, 1013, a lost connection…) are worth a reconnection."""
+    frame = closed.rcvd
+    if frame is None or not 4400 <= frame.code < 4500:
+        return None
+    code = {4401: "UNAUTHENTICATED", 4403: "FORBIDDEN", 4429: "RATE_LIMITED"}.get(frame.code, f"CLOSED_{frame.code}")
+    return GraphQLError([ErrorDetail(code, frame.reason or "the server closed the socket")])
+
+
 class _Generated(GeneratedClient):
     """The generated client with two fixes to its websocket handling: a ``next`` carrying ``errors`` raises (the
     generated code drops it silently), and a server's ``complete`` is told apart from a closed socket."""
@@ -270,6 +280,11 @@ class AsyncStudioClient:
                 problem = "the server closed the socket"
             except GraphQLClientGraphQLMultiError as exc:
                 raise GraphQLError.from_dicts([e.original or {"message": e.message} for e in exc.errors]) from None
+            except ConnectionClosed as exc:
+                refused = refusal(exc)
+                if refused is not None:
+                    raise refused from None
+                problem = f"{type(exc).__name__}: {exc}"
             except (*_RETRYABLE, GraphQLClientError) as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             failures += 1
