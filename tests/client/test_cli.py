@@ -170,3 +170,18 @@ async def test_runs_tail_survives_a_dropped_socket(cli: Cli, studio_server: Serv
     lines = [line.split() for line in out.splitlines()]
     assert [int(line[0]) for line in lines] == seqs  # seq, date, time, kind[, step][, status]
     assert lines[-1][3] == "RUN_SUCCEEDED"
+
+
+async def test_a_wait_past_its_timeout_and_a_cancelled_run_have_their_exit_codes(
+    cli: Cli, studio_server: Server, tenant_token: str
+):
+    workflow_id = await publish(studio_server, tenant_token, APPROVAL)
+    code, out, err = await cli("runs", "start", workflow_id, "--input", '{"amount": 9}', "--wait", "--timeout", "0.5")
+    assert code == 5, (out, err)
+    assert "did not finish" in err
+    async with AsyncStudioClient(studio_server.url, tenant_token) as studio:
+        [run] = await studio.list_runs(workflow_id=workflow_id)
+        await studio.cancel_run(run.id)
+    code, out, err = await cli("runs", "tail", run.id)
+    assert code == 3, (out, err)  # the run was CANCELLED
+    assert out.splitlines()[-1].split()[3] == "RUN_CANCELLED"

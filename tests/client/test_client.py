@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from studio_client import (
+    FINISHED,
     AsyncStudioClient,
     Decision,
     GraphQLError,
@@ -19,6 +20,7 @@ from studio_client import (
     RunStatus,
     StudioClient,
     TransportError,
+    WaitTimeout,
 )
 
 from tests.client.conftest import Proxy, Server, publish
@@ -242,3 +244,19 @@ async def test_the_readme_example(studio_server: Server, admin_token: str, studi
     assert kinds[-1] is RunEventKind.RUN_SUCCEEDED
     finished = await studio.get_run(run.id)
     assert finished is not None and finished.status is RunStatus.SUCCEEDED
+
+
+async def test_a_wait_that_times_out_names_the_run_which_can_then_be_cancelled(
+    studio_server: Server, admin_token: str, studio: AsyncStudioClient
+):
+    workflow_id = await publish(studio_server, admin_token, APPROVAL)
+    with pytest.raises(WaitTimeout) as gave_up:  # nobody decides: the run waits on its task
+        await studio.start_run(workflow_id, input={"amount": 1}, wait=True, timeout=0.5)
+    assert gave_up.value.code == "WAIT_TIMEOUT"
+    run = await studio.get_run(gave_up.value.run_id)
+    assert run is not None and run.status not in FINISHED
+    await studio.cancel_run(run.id)
+    cancelled = await studio.wait_for_run(run.id, timeout=60)
+    assert cancelled.status is RunStatus.CANCELLED
+    [task] = [t for t in await studio.list_tasks() if t.run.id == run.id]
+    assert task.status is HumanTaskStatus.CANCELLED
