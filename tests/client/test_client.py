@@ -23,7 +23,7 @@ from studio_client import (
     WaitTimeout,
 )
 
-from tests.client.conftest import Proxy, Server, publish
+from tests.client.conftest import Proxy, Server, graphql, publish
 from tests.worker.engine_harness import chain
 
 QUICK = chain({"id": "double", "type": "transform", "config": {"value": "{{ input.n * 2 }}"}})
@@ -260,3 +260,20 @@ async def test_a_wait_that_times_out_names_the_run_which_can_then_be_cancelled(
     assert cancelled.status is RunStatus.CANCELLED
     [task] = [t for t in await studio.list_tasks() if t.run.id == run.id]
     assert task.status is HumanTaskStatus.CANCELLED
+
+
+API_KEY = """mutation($name: String!) { createApiKey(name: $name, role: OPERATOR) { apiKey { id } key errors { message } } }"""
+REVOKE = """mutation($id: ID!) { revokeApiKey(id: $id) { errors { message } } }"""
+
+
+async def test_an_api_key_works_until_revoked(studio_server: Server, admin_token: str):
+    made = (await graphql(studio_server, admin_token, API_KEY, {"name": f"ci-{secrets.token_hex(3)}"}))["createApiKey"]
+    assert made["errors"] == [], made
+    workflow_id = await publish(studio_server, admin_token, QUICK)
+    async with AsyncStudioClient(studio_server.url, made["key"]) as ci:
+        run = await ci.start_run(workflow_id, input={"n": 5}, wait=True, timeout=60)
+        assert run.status is RunStatus.SUCCEEDED
+        await graphql(studio_server, admin_token, REVOKE, {"id": made["apiKey"]["id"]})
+        with pytest.raises(GraphQLError) as revoked:
+            await ci.get_run(run.id)
+    assert revoked.value.code == "UNAUTHENTICATED"

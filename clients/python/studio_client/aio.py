@@ -127,7 +127,7 @@ class _Generated(GeneratedClient):
 class AsyncStudioClient:
     """A client of one server as one principal (a user's access token or an API key).
 
-    >>> async with AsyncStudioClient("http://127.0.0.1:8000", token=API_KEY) as studio:
+    >>> async with AsyncStudioClient("http://127.0.0.1:8000", token="wst_…") as studio:
     ...     run = await studio.start_run(workflow_id, input={"amount": 7}, wait=True)
     """
 
