@@ -5,6 +5,7 @@ command, lists, retry, and ``runs tail`` across a dropped socket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -185,3 +186,41 @@ async def test_a_wait_past_its_timeout_and_a_cancelled_run_have_their_exit_codes
     code, out, err = await cli("runs", "tail", run.id)
     assert code == 3, (out, err)  # the run was CANCELLED
     assert out.splitlines()[-1].split()[3] == "RUN_CANCELLED"
+
+
+async def test_a_wait_on_a_terminal_shows_a_progress_line(cli: Cli, studio_server: Server, tenant_token: str):
+    import pty
+
+    workflow_id = await publish(studio_server, tenant_token, SLOW)
+    master, slave = pty.openpty()
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in {"STUDIO_URL", "STUDIO_TOKEN", "STUDIO_PROFILE"}}
+        env["STUDIO_CLI_CONFIG"] = str(cli.config)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "studio_client",
+            "runs",
+            "start",
+            workflow_id,
+            "--wait",
+            "--json",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=slave,
+        )
+        out, _ = await proc.communicate()
+        os.close(slave)
+        slave = -1
+        terminal = b""
+        with contextlib.suppress(OSError):  # EIO once the pty's other end is closed and drained
+            while chunk := os.read(master, 65536):
+                terminal += chunk
+    finally:
+        os.close(master)
+        if slave != -1:
+            os.close(slave)
+    assert proc.returncode == 0
+    run_id = json.loads(out)["id"]
+    assert f"run {run_id}: STEP_STARTED".encode() in terminal  # the line, rewritten as events arrive
+    assert terminal.endswith(b"\r\x1b[2K")  # and cleared before the answer
