@@ -92,3 +92,18 @@ def test_the_check_sees_every_kind_of_import(tmp_path: Path, monkeypatch: pytest
         "pkg.nodes.flow imports pkg.engine.records",
     ]
     assert offenders("pkg/nodes", "pkg.nodes") == ["pkg.nodes.flow imports pkg.nodes.base"]
+
+
+def test_the_python_client_imports_none_of_the_server() -> None:
+    """studio_client installs on its own: the standard library and its declared dependencies only (httpx, websockets,
+    pydantic), its generated code included."""
+    import sys
+
+    allowed = {"studio_client", "httpx", "websockets", "pydantic", "pydantic_core", *sys.stdlib_module_names}
+    found = sorted(
+        f"{module} imports {name}"
+        for module, names in imports("clients/python/studio_client").items()
+        for name in names
+        if name.split(".")[0] not in allowed and not name.startswith("clients.python.studio_client")
+    )
+    assert found == [], found

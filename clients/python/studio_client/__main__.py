@@ -1,0 +1,5 @@
+"""``python -m studio_client``: the ``studio-cli`` command."""
+
+from studio_client.cli import run
+
+run()
