@@ -5,9 +5,10 @@ worker serves its own port, and that the output holds no secret and no tenant id
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 import httpx
@@ -21,8 +22,10 @@ from studio_shared.rbac import Role
 from studio_shared.settings import Settings
 from studio_shared.types import RunStatus
 from tests.conftest import SERVICES, TEST_JWT_SECRET, TEST_SECRET_KEY, GraphQLClient, TenantFixture, Workers
-from tests.worker.engine_harness import chain, publish, wait_for
-from tests.worker.test_nodes_io import node
+from tests.gql.test_webhooks import make_hook
+from tests.servers import FakeModel, serve
+from tests.worker.engine_harness import chain, publish, run_once, wait_for
+from tests.worker.test_nodes_io import node, openai
 
 pytestmark = pytest.mark.usefixtures("workers")
 
@@ -217,6 +220,48 @@ async def test_a_cancelled_waiting_run_counts_once_as_cancelled(
     assert value(after, name, **{**labels, "status": "succeeded"}) == 0
 
 
+async def test_webhook_deliveries_count_by_status_class(
+    http: httpx.AsyncClient, gql: GraphQLClient, state: AppState, tenant: TenantFixture
+) -> None:
+    hook = await make_hook(gql, state, tenant, http)
+    before = parse(await scrape(http, tenant.token()))
+    body = json.dumps({"order": 1}).encode()
+    assert (await hook.post(body, hook.standard(body))).status_code == 202
+    assert (await hook.post(body, hook.standard(body, secret="whsec_" + "A" * 32))).status_code == 401
+    assert (await http.post(f"/hooks/{uuid.uuid4()}", content=body)).status_code == 404
+    after = parse(await scrape(http, tenant.token()))
+    name = "studio_webhook_deliveries_total"
+    assert value(after, name, outcome="2xx") - value(before, name, outcome="2xx") == 1
+    assert value(after, name, outcome="4xx") - value(before, name, outcome="4xx") == 2
+
+
+@pytest.fixture(scope="module")
+async def model() -> AsyncIterator[FakeModel]:
+    server = FakeModel()
+    async with serve(server.app()) as url:
+        server.url = url
+        yield server
+
+
+async def test_model_tokens_count_by_model_once_per_billed_call(
+    http: httpx.AsyncClient, state: AppState, tenant: TenantFixture, workers: Workers, model: FakeModel
+) -> None:
+    await openai(state, tenant, model)
+    model.script.append({"content": "hello"})
+    name = f"gpt-metrics-{uuid.uuid4().hex[:6]}"  # a model no other test uses: its counter is this test's alone
+    chat = node("chat", "llm.chat", model=name, credential="llm", messages=[{"role": "user", "content": "Hi"}])
+    finished = await run_once(state, tenant, chain(chat))
+    assert finished.run.status is RunStatus.SUCCEEDED, finished.steps["chat"].error
+    samples: Samples = {}
+    deadline = time.monotonic() + 10
+    while value(samples, "studio_model_tokens_total", model=name, kind="completion") < 5:
+        assert time.monotonic() < deadline, "the model tokens were not counted"
+        samples = await scrape_workers(workers) if SERVICES else parse(await scrape(http, tenant.token()))
+        await asyncio.sleep(0.02)
+    assert value(samples, "studio_model_tokens_total", model=name, kind="prompt") == 10
+    assert value(samples, "studio_model_tokens_total", model=name, kind="completion") == 5
+
+
 # -- what the output holds ------------------------------------------------------------------------------------------
 
 
@@ -305,3 +350,30 @@ def test_a_worker_serves_its_metrics_on_its_own_port(settings: Settings, tmp_pat
             assert secret not in text
     finally:
         worker.stop()
+
+
+# -- the dashboard --------------------------------------------------------------------------------------------------
+
+
+def test_the_grafana_dashboard_uses_only_series_the_studio_exports() -> None:
+    import json
+    import re
+
+    from tests.conftest import REPO
+
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "studio.json").read_text())
+    assert dashboard["title"] and dashboard["uid"] and isinstance(dashboard["schemaVersion"], int)
+    exported = StudioMetrics()
+    names = set()
+    for family in exported.registry.collect():
+        names |= {family.name, f"{family.name}_total", f"{family.name}_bucket", f"{family.name}_count"}
+        names |= {f"{family.name}_sum"}
+    used = set()
+    for panel in dashboard["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            used |= set(re.findall(r"\bstudio_\w+", target["expr"]))
+    assert used and used <= names, used - names
+    titles = " ".join(p["title"].lower() for p in dashboard["panels"])
+    for topic in ("status", "p95", "queue", "graphql", "webhook", "subscriptions", "database"):
+        assert topic in titles, topic
