@@ -157,7 +157,7 @@ class StudioProcesses:
         self.settings, self.logs, self.command = settings, logs, command
         self.args, self.extra_env = args, extra_env or {}
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.metrics_urls: list[str] = []  # each process's /metrics, when started with --metrics-port
+        self.metrics_url_of: dict[int, str] = {}  # pid: its /metrics, when started with --metrics-port
 
     def env(self) -> dict[str, str]:
         s = self.settings
@@ -200,8 +200,13 @@ class StudioProcesses:
         self.procs.append(proc)
         found = METRICS_URL.search(log.read_text())
         if found:
-            self.metrics_urls.append(found.group(1))
+            self.metrics_url_of[proc.pid] = found.group(1)
         return proc
+
+    @property
+    def metrics_urls(self) -> list[str]:
+        """The /metrics of each process still running (a test may stop one and drop it from ``procs``)."""
+        return [self.metrics_url_of[p.pid] for p in self.procs if p.poll() is None and p.pid in self.metrics_url_of]
 
     def stop(self) -> None:
         for proc in self.procs:

@@ -22,7 +22,9 @@ from studio_shared.rbac import Role
 from studio_shared.settings import Settings
 from studio_shared.types import RunStatus
 from tests.conftest import SERVICES, TEST_JWT_SECRET, TEST_SECRET_KEY, GraphQLClient, TenantFixture, Workers
+from tests.gql.test_subscriptions import RUN_EVENTS
 from tests.gql.test_webhooks import make_hook
+from tests.gql.wsclient import WsClient
 from tests.servers import FakeModel, serve
 from tests.worker.engine_harness import chain, publish, run_once, wait_for
 from tests.worker.test_nodes_io import node, openai
@@ -260,6 +262,32 @@ async def test_model_tokens_count_by_model_once_per_billed_call(
         await asyncio.sleep(0.02)
     assert value(samples, "studio_model_tokens_total", model=name, kind="prompt") == 10
     assert value(samples, "studio_model_tokens_total", model=name, kind="completion") == 5
+
+
+async def test_open_subscriptions_gauge_follows_subscribe_and_complete(
+    http: httpx.AsyncClient, gql: GraphQLClient, state: AppState, tenant: TenantFixture, live_url: str
+) -> None:
+    parked = await publish(state, tenant, chain(node("wait", "delay", seconds=600)), name="watched")
+    [run_id] = await start_runs(gql, tenant, parked, 1)
+    await wait_for(state, tenant.id, run_id, {RunStatus.WAITING})
+    gauge = "studio_graphql_subscriptions_open"
+
+    async def open_now(expected: float) -> float:
+        deadline = time.monotonic() + 10
+        while True:
+            seen = value(parse(await scrape(http, tenant.token())), gauge)
+            if seen == expected or time.monotonic() > deadline:
+                return seen
+            await asyncio.sleep(0.02)
+
+    before = value(parse(await scrape(http, tenant.token())), gauge)
+    async with WsClient(live_url, tenant.token(Role.VIEWER)) as ws:
+        id = await ws.subscribe(RUN_EVENTS, {"id": str(run_id)})
+        assert (await ws.receive(id))["type"] == "next"  # the stream is open: its stored events arrive
+        assert await open_now(before + 1) == before + 1
+        await ws.complete(id)
+        assert await open_now(before) == before
+    await gql.data("mutation($id: ID!) { cancelRun(id: $id) { errors { code } } }", {"id": str(run_id)}, tenant.token())
 
 
 # -- what the output holds ------------------------------------------------------------------------------------------
