@@ -119,5 +119,10 @@ def _start_metrics(settings: Settings, kind: str) -> None:
     configure_metrics(tenant_labels=settings.metrics_tenant_labels)
     if settings.metrics_port is None:
         return
-    url = serve_metrics(settings.metrics_host, settings.metrics_port)
+    try:
+        url = serve_metrics(settings.metrics_host, settings.metrics_port)
+    except OSError as exc:  # the port is taken, or the interface is not this host's
+        where = f"{settings.metrics_host}:{settings.metrics_port}"
+        message = f"studio {kind}: cannot serve metrics on {where} ({exc.strerror or exc}): pick another port"
+        raise SystemExit(message) from None
     log.info("%s metrics on %s", kind, url)

@@ -359,10 +359,13 @@ def test_tenant_series_count_only_when_turned_on() -> None:
 # -- a worker's own port --------------------------------------------------------------------------------------------
 
 
-def test_a_worker_serves_its_metrics_on_its_own_port(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["worker", "scheduler"])
+def test_a_worker_or_scheduler_serves_its_metrics_on_its_own_port(
+    settings: Settings, tmp_path: Path, command: str
+) -> None:
     if not SERVICES:
-        pytest.skip("`studio worker` needs Redis: the postgres pass (services mode) runs it")
-    worker = Workers(settings, tmp_path, args=("--metrics-port", "0"))
+        pytest.skip(f"`studio {command}` needs Redis: the postgres pass (services mode) runs it")
+    worker = Workers(settings, tmp_path, command, args=("--metrics-port", "0"))
     try:
         worker.start()
         [url] = worker.metrics_urls
