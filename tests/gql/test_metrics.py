@@ -9,17 +9,21 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from studio_gql.state import AppState
+from studio_shared.db import models
 from studio_shared.metrics import BoundedLabel, StudioMetrics, metrics
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
+from studio_shared.store import runs as store_runs
 from studio_shared.types import RunStatus
 from tests.conftest import SERVICES, TEST_JWT_SECRET, TEST_SECRET_KEY, GraphQLClient, TenantFixture, Workers
 from tests.gql.test_subscriptions import RUN_EVENTS
@@ -288,6 +292,39 @@ async def test_open_subscriptions_gauge_follows_subscribe_and_complete(
         await ws.complete(id)
         assert await open_now(before) == before
     await gql.data("mutation($id: ID!) { cancelRun(id: $id) { errors { code } } }", {"id": str(run_id)}, tenant.token())
+
+
+async def test_queue_gauges_read_the_oldest_queued_run(state: AppState, tenant: TenantFixture) -> None:
+    """The scrape's one query, on a QUEUED run that exists only inside this test's transaction (rolled back, so no
+    engine ever sees it)."""
+    workflow = await publish(state, tenant, chain(node("a", "transform", value=1)), name="queued")
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    async with state.sessions() as s:
+        version = await s.scalar(
+            sa.select(models.WorkflowVersion).where(models.WorkflowVersion.workflow_id == workflow)
+        )
+        assert version is not None
+        empty_before = await store_runs.queue_backlog(await s.connection(), 100_000)
+        s.add(
+            models.Run(
+                tenant_id=tenant.id,
+                workflow_id=workflow,
+                workflow_version_id=version.id,
+                version=version.version,
+                status=RunStatus.QUEUED,
+                trigger="manual",
+                created_by="user:x",
+                created_at=long_ago,
+                updated_at=long_ago,
+            )
+        )
+        await s.flush()
+        depth, oldest = await store_runs.queue_backlog(await s.connection(), 100_000)
+        capped, _ = await store_runs.queue_backlog(await s.connection(), 1)
+        await s.rollback()
+    assert depth == empty_before[0] + 1
+    assert oldest is not None and oldest.replace(tzinfo=UTC) == long_ago
+    assert capped == 1
 
 
 # -- what the output holds ------------------------------------------------------------------------------------------
