@@ -21,11 +21,13 @@ from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.headers import SecurityHeaders
 from studio_gql.limits import BodyLimit
 from studio_gql.routes import artifacts, audit_export, frontend, health, hooks, inbound, schemas
+from studio_gql.routes.metrics import metrics_endpoint
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
 from studio_shared.db import create_engine, lone_reads, read_only, session_factory
 from studio_shared.db.errors import RETRY_AFTER_S, is_transient
 from studio_shared.events import event_bus_from
+from studio_shared.metrics import configure as configure_metrics
 from studio_shared.ratelimit import RateLimiter
 from studio_shared.resume import ResumeLinks
 from studio_shared.settings import Settings
@@ -48,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
             box = SecretBox.from_settings(settings)
             db_engine = create_engine(settings)
             stack.push_async_callback(db_engine.dispose)
+            configure_metrics(tenant_labels=settings.metrics_tenant_labels).watch_pool(db_engine)
             sessions = session_factory(db_engine)
             reads = session_factory(read_only(db_engine))
             limiter = RateLimiter(settings.redis_url)
@@ -87,6 +90,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/hooks/resume/{token:str}", hooks.resume, methods=["POST"]),
         Route("/hooks/{webhook_id:str}", hooks.deliver, methods=["POST"]),
         Route("/messages/{channel:str}", inbound.receive, methods=["POST"]),
+        Route("/metrics", metrics_endpoint),
         Route("/readyz", health.readyz),
         Route("/schemas/nodes", schemas.node_types),
         Route("/schemas/nodes/{type:str}", schemas.node_type),

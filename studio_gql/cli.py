@@ -192,6 +192,30 @@ _CHECK_HELP = (
 )
 
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Serve Prometheus metrics on this port at /metrics (0: a free one, logged; default STUDIO_METRICS_PORT).",
+    ),
+]
+MetricsHost = Annotated[
+    str | None,
+    typer.Option("--metrics-host", help="Interface the metrics port binds (default STUDIO_METRICS_HOST, 127.0.0.1)."),
+]
+
+
+def _with_metrics(settings: Settings, port: int | None, host: str | None) -> Settings:
+    updates: dict[str, object] = {}
+    if port is not None:
+        updates["metrics_port"] = port
+    if host is not None:
+        updates["metrics_host"] = host
+    return settings.model_copy(update=updates) if updates else settings
+
+
 def _check(settings: Settings, kind: str) -> None:
     """``studio worker --check`` / ``studio scheduler --check``: a container's healthcheck."""
     from studio_shared.heartbeat import check
@@ -205,6 +229,8 @@ def _check(settings: Settings, kind: str) -> None:
 @cli.command()
 def worker(
     check: Annotated[bool, typer.Option("--check", help=_CHECK_HELP.format(kind="worker"))] = False,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = None,
 ) -> None:
     """Run an arq worker process (needs STUDIO_REDIS_URL)."""
     import logging
@@ -217,6 +243,7 @@ def worker(
         raise typer.Exit(2)
     if check:
         _check(settings, "worker")
+    settings = _with_metrics(settings, metrics_port, metrics_host)
     from studio_worker.host import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -226,6 +253,8 @@ def worker(
 @cli.command()
 def scheduler(
     check: Annotated[bool, typer.Option("--check", help=_CHECK_HELP.format(kind="scheduler"))] = False,
+    metrics_port: MetricsPort = None,
+    metrics_host: MetricsHost = None,
 ) -> None:
     """Fire cron schedules, each tick exactly once (safe to run more than one; needs STUDIO_REDIS_URL)."""
     import logging
@@ -240,6 +269,7 @@ def scheduler(
         raise typer.Exit(2)
     if check:
         _check(settings, "scheduler")
+    settings = _with_metrics(settings, metrics_port, metrics_host)
     from studio_worker.host import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -154,10 +154,19 @@ class Settings(BaseSettings):
     code_max_concurrent: int = Field(default=4, ge=1, le=64)
     artifact_link_ttl_s: int = Field(default=900, ge=10, le=900)  # signed download links live at most 15 min
 
+    # Prometheus metrics (studio_shared/metrics.py). GET /metrics on the API answers an ADMIN token, or this token
+    # when set (compared in constant time). `studio worker` / `studio scheduler` serve the same text format on
+    # metrics_port (or --metrics-port; 0 picks a free port, logged), bound to metrics_host, without a token: keep the
+    # bind on a private interface. Tenant ids label the studio_tenant_* series only when metrics_tenant_labels is on.
+    metrics_token: SecretStr | None = None
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_tenant_labels: bool = False
+
     db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False
 
-    @field_validator("redis_url", "s3_endpoint_url", "s3_region", mode="before")
+    @field_validator("redis_url", "s3_endpoint_url", "s3_region", "metrics_token", "metrics_port", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``STUDIO_REDIS_URL=`` (empty) means unset, as it reads: the embedded default."""

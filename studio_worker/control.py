@@ -28,6 +28,7 @@ from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, check_run_input, default_input, parse_definition
 from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.events import EventBus, EventKind, channels
+from studio_shared.metrics import metrics
 from studio_shared.schemas import NodeRegistry, UnusableSchema, user_schema
 from studio_shared.store import audit, event_waits, human_tasks, tenants
 from studio_shared.store.event_waits import ResumeRefused
@@ -210,6 +211,7 @@ class Control:
                     return existing, False
             raise
         values, event, behind_held = found.new.run, found.new.event, found.behind_held
+        metrics.run_started(tenant_id, trigger, test is not None)  # committed; a repeated key returned above
         if behind_held:  # a finishing run of the tenant (or the sweep) dispatches it when its turn comes
             await self._published([event])
         else:
@@ -368,6 +370,7 @@ class Control:
                 conn = await s.connection()
                 published = await records.apply(conn, batch, self.owner)
         if published:
+            metrics.run_finished(tenant_id, RunStatus.CANCELLED, run.trigger, run.test)  # ended by this commit
             await self._published(published)
             await self.queue.enqueue_advance(tenant_id, run_id)  # lets the engine admit the next queued run
             if run.parent_run_id is not None:
@@ -451,6 +454,7 @@ class Control:
             audit.record(s, tenant_id, actor.actor, "run.retry", ("run", run_id), {"from_step": from_step})
             conn = await s.connection()
             published = await records.apply(conn, batch, self.owner)
+        metrics.runs_retried.inc()  # committed: the run is live again and will count as finished once more
         await self._published(published)
         await self.queue.enqueue_advance(tenant_id, run_id)
         async with self.sessions() as s:

@@ -9,6 +9,7 @@ worker pool. ``run_worker`` and ``run_scheduler`` are the ``studio worker`` and 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from studio_shared.db import Sessions
 from studio_shared.events import EventBus
+from studio_shared.metrics import configure as configure_metrics
+from studio_shared.metrics import serve_metrics
 from studio_shared.ratelimit import RateLimiter
 from studio_shared.schemas import NodeRegistry
 from studio_shared.settings import Settings
@@ -28,6 +31,8 @@ from studio_worker.nodes.plugins import load_catalog
 from studio_worker.queue import JobQueue, job_queue_from
 from studio_worker.queue.inprocess import InProcessQueue
 from studio_worker.scheduler import Scheduler, serve
+
+log = logging.getLogger("studio.metrics")
 
 __all__ = ["Control", "Hosted", "JobQueue", "Messaging", "RunEngine", "hosted", "run_scheduler", "run_worker"]
 
@@ -99,9 +104,25 @@ def run_worker(settings: Settings) -> None:
     """``studio worker``: an arq worker process until SIGTERM or SIGINT (needs ``settings.redis_url``)."""
     from studio_worker.jobs import build_worker  # arq is imported only by the processes that run it
 
+    _start_metrics(settings, "worker")
     build_worker(settings).run()
 
 
 def run_scheduler(settings: Settings) -> None:
     """``studio scheduler``: fire cron schedules until SIGTERM or SIGINT (needs ``settings.redis_url``)."""
+    _start_metrics(settings, "scheduler")
     asyncio.run(serve(settings))
+
+
+def _start_metrics(settings: Settings, kind: str) -> None:
+    """The process's metrics on ``settings.metrics_port`` (when set), bound to ``settings.metrics_host``."""
+    configure_metrics(tenant_labels=settings.metrics_tenant_labels)
+    if settings.metrics_port is None:
+        return
+    try:
+        url = serve_metrics(settings.metrics_host, settings.metrics_port)
+    except OSError as exc:  # the port is taken, or the interface is not this host's
+        where = f"{settings.metrics_host}:{settings.metrics_port}"
+        message = f"studio {kind}: cannot serve metrics on {where} ({exc.strerror or exc}): pick another port"
+        raise SystemExit(message) from None
+    log.info("%s metrics on %s", kind, url)

@@ -22,6 +22,7 @@ from studio_shared.db import create_engine
 from studio_shared.db.stats import SqlStats
 from studio_shared.events import EventBus, channels, event_bus_from, listen_forever
 from studio_shared.heartbeat import STALE_BEATS, Heartbeat
+from studio_shared.metrics import metrics
 from studio_shared.settings import Settings
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.nodes.plugins import load_catalog
@@ -118,6 +119,7 @@ def build_worker(settings: Settings) -> WakingWorker:
     async def startup(ctx: dict[Any, Any]) -> None:
         db = create_engine(settings)
         sql = SqlStats().attach(db)
+        metrics.watch_pool(db)
         bus = event_bus_from(redis_url)
         await bus.start()
         queue = ArqQueue(redis_url)

@@ -43,6 +43,7 @@ from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, RateLimited, TooManyLiveRuns, ValidationFailed
 from studio_shared.events import EventBus, channels, event_bus_from, listen_forever
 from studio_shared.heartbeat import STALE_BEATS, Heartbeat
+from studio_shared.metrics import metrics
 from studio_shared.ratelimit import RateLimiter
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
@@ -416,6 +417,7 @@ async def serve(settings: Settings) -> None:
     from studio_worker.queue import job_queue_from
 
     db = create_engine(settings)
+    metrics.watch_pool(db)
     bus = event_bus_from(settings.redis_url)
     await bus.start()
     queue = job_queue_from(settings)

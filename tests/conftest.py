@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -44,6 +45,7 @@ SERVICES = BACKEND == "postgres"
 # benchmark test, 12 the benchmark's default, 14 the queue tests, 15 the event-bus tests.
 REDIS_URL = f"redis://127.0.0.1:6379/{1 + os.getpid() % 10}"
 REPO = Path(__file__).resolve().parents[1]
+METRICS_URL = re.compile(r"metrics on (http://\S+/metrics)")
 
 
 def services_pass_only() -> None:
@@ -144,9 +146,18 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 class StudioProcesses:
     """Real ``studio <command>`` processes (``worker``, ``scheduler``) configured like this test session."""
 
-    def __init__(self, settings: Settings, logs: Path, command: str = "worker") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        logs: Path,
+        command: str = "worker",
+        args: tuple[str, ...] = (),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.settings, self.logs, self.command = settings, logs, command
+        self.args, self.extra_env = args, extra_env or {}
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.metrics_url_of: dict[int, str] = {}  # pid: its /metrics, when started with --metrics-port
 
     def env(self) -> dict[str, str]:
         s = self.settings
@@ -168,13 +179,14 @@ class StudioProcesses:
             "STUDIO_SQL_ALLOW_STUDIO_DATABASE": str(s.sql_allow_studio_database).lower(),
             "STUDIO_MAX_ARTIFACT_BYTES": str(s.max_artifact_bytes),
             "STUDIO_LLM_PRICES": json.dumps(s.llm_prices),
+            **self.extra_env,
         }
 
     def start(self) -> subprocess.Popen[bytes]:
         log = self.logs / f"{self.command}-{len(self.procs)}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(  # noqa: S603 - our own CLI
-                [sys.executable, "-c", "from studio_gql.cli import main; main()", self.command],
+                [sys.executable, "-c", "from studio_gql.cli import main; main()", self.command, *self.args],
                 env=self.env(),
                 cwd=REPO,
                 stdout=out,
@@ -186,7 +198,15 @@ class StudioProcesses:
                 raise RuntimeError(f"{self.command} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.05)
         self.procs.append(proc)
+        found = METRICS_URL.search(log.read_text())
+        if found:
+            self.metrics_url_of[proc.pid] = found.group(1)
         return proc
+
+    @property
+    def metrics_urls(self) -> list[str]:
+        """The /metrics of each process still running (a test may stop one and drop it from ``procs``)."""
+        return [self.metrics_url_of[p.pid] for p in self.procs if p.poll() is None and p.pid in self.metrics_url_of]
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -206,7 +226,14 @@ Workers = StudioProcesses  # the session's ``studio worker`` processes (empty in
 @pytest.fixture(scope="session")
 def workers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
     """Two worker processes in services mode (the embedded app drives runs itself otherwise)."""
-    pool = Workers(settings, tmp_path_factory.mktemp("workers"))
+    # Each serves its metrics on a free port; tenant labels on, so a test counts its own tenant's runs exactly
+    # (tests/gql/test_metrics.py) whatever runs of earlier tests are still finishing.
+    pool = Workers(
+        settings,
+        tmp_path_factory.mktemp("workers"),
+        args=("--metrics-port", "0"),
+        extra_env={"STUDIO_METRICS_TENANT_LABELS": "true"},
+    )
     if SERVICES:
         pool.start()
         pool.start()

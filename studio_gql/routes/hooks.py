@@ -37,6 +37,7 @@ from studio_shared.db import models, tenancy
 from studio_shared.db.types import utcnow
 from studio_shared.errors import Conflict, NotFound, RateLimited, ValidationFailed
 from studio_shared.events import BusUnavailable, Subscription, channels
+from studio_shared.metrics import metrics, status_class
 from studio_shared.store import runs as runs_store
 from studio_shared.store import webhooks as store
 from studio_shared.store.event_waits import ResumeRefused
@@ -56,6 +57,17 @@ def problem(status: int, error: str, message: str, headers: dict[str, str] | Non
 
 
 async def deliver(request: Request) -> Response:
+    """POST /hooks/{id}, counted in studio_webhook_deliveries_total by the status class of its answer."""
+    try:
+        response = await _deliver(request)
+    except Exception:  # the app's handlers answer it (a database outage: 503)
+        metrics.webhook_deliveries.labels("5xx").inc()
+        raise
+    metrics.webhook_deliveries.labels(status_class(response.status_code)).inc()
+    return response
+
+
+async def _deliver(request: Request) -> Response:
     state: AppState = request.app.state.studio
     settings = state.settings
     try:

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from studio_gql.errors import INTERNAL_MESSAGE, StudioMaskErrors, should_mask_error
 from studio_gql.hygiene import OperationChecks, QuietExecution, validation_extensions
+from studio_gql.request_metrics import RequestMetrics
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
 from studio_gql.schema.messages import MessageMutation, MessageQuery
@@ -89,6 +90,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         config=StrawberryConfig(auto_camel_case=True),
         # Factories, not instances: Strawberry builds fresh extensions for every operation.
         extensions=[
+            RequestMetrics,  # first: it times everything after it
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
             lambda: ParserCache(maxsize=256),  # after the token limit: it parses with the limiter's options
             *validation_extensions(settings),  # the rule classes are built here, once per schema

@@ -24,6 +24,7 @@ from studio_gql.schema.workflows import Workflow
 from studio_shared.db import models
 from studio_shared.errors import NotFound, ValidationFailed
 from studio_shared.events import Event, EventKind, channels, reconnected_since
+from studio_shared.metrics import metrics
 from studio_shared.rbac import Permission, permissions_for
 from studio_shared.storage import StorageError
 from studio_shared.store import Page
@@ -733,10 +734,12 @@ async def _subscription_slot(ctx: Context) -> AsyncIterator[None]:
             f"at most {limit} subscriptions per connection: close one first", extensions={"code": "LIMIT"}
         )
     ctx.subscriptions += 1
+    metrics.subscriptions_open.inc()
     try:
         yield
     finally:
         ctx.subscriptions -= 1
+        metrics.subscriptions_open.dec()
 
 
 @strawberry.type

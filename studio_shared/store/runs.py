@@ -353,3 +353,16 @@ async def live_test_runs(s: AsyncSession, tenant_id: uuid.UUID, workflow_id: uui
         )
     )
     return list(rows)
+
+
+_QUEUED = (
+    sa.select(models.Run.created_at).where(models.Run.status == RunStatus.QUEUED).limit(sa.bindparam("b_limit"))
+).subquery()
+_QUEUE = sa.select(sa.func.count(), sa.func.min(_QUEUED.c.created_at))
+
+
+async def queue_backlog(conn: Any, limit: int) -> tuple[int, datetime | None]:
+    """Across every tenant (operators' metrics): QUEUED runs, counted up to ``limit``, and the oldest one's creation
+    time among them (None when none). One query through the index that leads with the status."""
+    row = (await conn.execute(_QUEUE, {"b_limit": limit})).one()
+    return int(row[0]), row[1]

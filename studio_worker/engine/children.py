@@ -27,6 +27,7 @@ from studio_shared.db.jsondata import Encoded, NotStorable, encode
 from studio_shared.db.types import utcnow
 from studio_shared.definition import check_run_input
 from studio_shared.errors import TooManyLiveRuns, ValidationFailed
+from studio_shared.metrics import metrics
 from studio_worker.admission import check_live_room
 from studio_worker.engine import records
 from studio_worker.engine.quotas import REFUSE_FRESH_S, size_text
@@ -205,6 +206,8 @@ class Children:
                 f"{exc.live if exc.live < exc.limit else f'{exc.limit} already'}: lower the fan-out (items, "
                 "max_concurrency) or raise the cap (STUDIO_MAX_LIVE_RUNS_PER_TENANT, or the tenant's max_live_runs)",
             ) from None
+        for _ in new:  # committed
+            metrics.run_started(self.tenant_id, "parent", self.test)
         try:
             await self.engine.bus.publish_many(bus_messages([n.event for n in new]))
         except Exception:  # committed; subscribers read the database

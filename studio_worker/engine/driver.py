@@ -23,6 +23,8 @@ from studio_shared.db.jsondata import Encoded, NotStorable, encode, stored_size
 from studio_shared.db.types import utcnow
 from studio_shared.definition import Definition, Node
 from studio_shared.events import EventKind
+from studio_shared.events.contract import FINAL_EVENT_KINDS
+from studio_shared.metrics import metrics
 from studio_shared.templates import TemplateError
 from studio_shared.types import RunStatus, StepStatus
 from studio_worker.engine import envelopes, records
@@ -32,6 +34,7 @@ from studio_worker.engine.planner import Plan, StepState, plan, sink_outputs
 from studio_worker.engine.quotas import REFUSE_FRESH_S, TenantUsage, size_text
 from studio_worker.engine.records import STEP_JSON, Batch, EventDraft, LeaseLost, Signalled
 from studio_worker.engine.records.cancels import cancel_children
+from studio_worker.engine.records.error_runs import ERROR_TRIGGER
 from studio_worker.nodes import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.redact import Redactor
 
@@ -140,6 +143,10 @@ class RunDriver:
             run = await records.claim_run(conn, self.tenant_id, self.run_id, eng.owner, eng.lease_s, limit)
         if run is None:
             return False
+        if not self.run and run["status"] == RunStatus.RUNNING:
+            # Claimed (committed) while RUNNING by this driver's first load: the previous driver stopped without
+            # parking or ending it (its lease expired, or it handed the run over). A reload after a poke is not one.
+            metrics.runs_recovered.inc()
         async with eng.lone_reads.connect() as conn:
             definition, rows = await self._read_run(conn, run)
         self.run, self.definition = run, definition
@@ -519,10 +526,12 @@ class RunDriver:
             await self._stage_error_run(batch)
         if aborting:
             await self.engine.committer.submit(batch)
+            self._observe(batch)
         else:
             await self._submit(batch)
         start = batch.error_start
         if start is not None and start.started and start.new is not None:
+            metrics.run_started(self.tenant_id, ERROR_TRIGGER, bool(start.new.run.get("test")))
             try:  # committed with this run's final state; the held-run dispatch below may give it a slot now
                 await self.engine.bus.publish_many(records.bus_messages([start.new.event]))
             except Exception:
@@ -609,8 +618,27 @@ class RunDriver:
                 raise
             await self._abort(batch, refused)
             raise RunAborted(str(refused)) from exc
+        self._observe(batch)
         if batch.stored_total is not None:
             self.used = batch.stored_total
+
+    def _observe(self, batch: Batch) -> None:
+        """Count what a batch that just committed did (studio_shared/metrics.py): the lease fences every batch, so a
+        transition is committed, and counted, once."""
+        for event in batch.events:
+            kind = event.kind
+            if kind in FINAL_EVENT_KINDS:
+                status = batch.run_values.get("status", event.status)
+                metrics.run_finished(self.tenant_id, str(status), str(self.run["trigger"]), bool(self.run["test"]))
+            elif kind in (EventKind.STEP_SUCCEEDED, EventKind.STEP_FAILED) and event.step_id in self.rows:
+                row = self.rows[event.step_id]
+                finished = batch.step_values.get(event.step_id, {}).get("finished_at")
+                if isinstance(finished, datetime) and isinstance(row.started_at, datetime):
+                    with contextlib.suppress(TypeError):  # a naive time (never expected): no observation
+                        seconds = (finished - row.started_at).total_seconds()
+                        metrics.step_finished(row.node_type, str(event.status), seconds)
+            elif kind is EventKind.STEP_INTERRUPTED and event.step_id in self.rows:
+                metrics.steps_interrupted.labels(metrics.node_types(self.rows[event.step_id].node_type)).inc()
 
     async def _abort(self, refused_batch: Batch, refused: NotStorable) -> None:
         """End the run FAILED after its batch was refused: a write retried as it is would fail forever.

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from studio_shared.db import lone_reads, lone_statements, read_only
 from studio_shared.db.types import utcnow
 from studio_shared.events import EventBus, Message, channels, listen_forever
+from studio_shared.metrics import metrics
 from studio_shared.settings import Settings
 from studio_shared.templates import Templates, default_templates
 from studio_worker.code.python import warn_if_unsandboxed
@@ -178,6 +179,7 @@ class RunEngine:
                 for tenant_id, run_id in await self.sweep():
                     # At most one pending sweep job per run: a backlog must not breed more re-dispatches.
                     await self.queue.enqueue_advance(tenant_id, run_id, dedupe=True)
+                    metrics.sweep_dispatches.inc()
             except Exception:
                 log.warning("sweep failed; retrying", exc_info=True)
 

@@ -17,6 +17,7 @@ import httpx
 from studio_shared.credentials import ResolvedCredential
 from studio_shared.db import jsondata
 from studio_shared.db.types import utcnow
+from studio_shared.metrics import metrics
 from studio_shared.store import llm_calls
 from studio_worker.egress import EgressDenied, EgressError, check_url, send
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
@@ -71,6 +72,8 @@ async def complete(
     }
     async with services.db.begin() as conn:
         await llm_calls.record(conn, row)
+    # Billed and recorded: counted once (a re-executed step reuses the memo above and is not counted again).
+    metrics.tokens(str(request.get("model")), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
     return answer
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -99,6 +100,20 @@ async def stop_worker(workers: Workers, victim: subprocess.Popen[bytes], sig: si
     return time.monotonic() - started
 
 
+async def survivor_counts(url: str) -> dict[str, float]:
+    """A worker's recovery counters (tests/gql/test_metrics.py tests the rest of its series)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(url)).text
+    counts = {"studio_runs_recovered_total": 0.0, "studio_steps_interrupted_total": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in counts:
+                counts[sample.name] += sample.value
+    return counts
+
+
 def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
     with capsys.disabled():
         sys.stdout.write(f"\n{line}\n")
@@ -117,11 +132,17 @@ async def test_kill_9_of_the_worker_running_a_step(
 ) -> None:
     scenario = Scenario(state, tenant, tmp_path, seconds=1.5)
     victim = await scenario.start_and_find_the_worker(replace_workers)
+    [survivor] = [replace_workers.metrics_url_of[p.pid] for p in replace_workers.procs if p is not victim]
+    before = await survivor_counts(survivor)
     killed_at = time.monotonic()
     await stop_worker(replace_workers, victim, signal.SIGKILL)
     resumed_at = await until(lambda: scenario.calls().count(("slow", "start")) == 2, 30, "the step to run again")
     done = await scenario.finished()
     finished_at = time.monotonic()
+    # The survivor's metrics: one run taken over after its lease expired, one step interrupted and run again.
+    after = await survivor_counts(survivor)
+    assert after["studio_runs_recovered_total"] - before["studio_runs_recovered_total"] == 1
+    assert after["studio_steps_interrupted_total"] - before["studio_steps_interrupted_total"] == 1
 
     assert done.run.lease_owner is None and done.steps["slow"].interruptions == 1
     assert [e.kind for e in done.events].count("step.interrupted") == 1, "max_attempts 1: no retry budget spent"

@@ -22,6 +22,7 @@ from studio_shared.db import read_only
 from studio_shared.db.jsondata import encode
 from studio_shared.db.types import utcnow
 from studio_shared.events import EventKind, channels
+from studio_shared.metrics import metrics
 from studio_shared.types import FINAL_STEP_STATUSES, RunStatus, StepStatus
 from studio_worker.engine import envelopes
 from studio_worker.engine.records import ACTIVE_RUN, EventRecord, bus_messages, events, poke, runs, steps
@@ -93,8 +94,10 @@ async def cancel_unstarted(
         if not chosen:
             break
         async with db.begin() as conn:
-            records = await _cancel_chunk(conn, tenant_id, parent_run_id, chosen)
-        cancelled = sum(1 for r in records if r.kind == EventKind.RUN_CANCELLED)
+            records, ended = await _cancel_chunk(conn, tenant_id, parent_run_id, chosen)
+        for run_tenant, trigger, test in ended:  # committed: counted once, by the transaction that ended them
+            metrics.run_finished(run_tenant, RunStatus.CANCELLED, trigger, test)
+        cancelled = len(ended)
         done += cancelled
         if records:
             try:
@@ -122,7 +125,8 @@ def _unstarted(tenant_id: uuid.UUID | None, parent_run_id: uuid.UUID | None) -> 
 
 async def _cancel_chunk(
     conn: AsyncConnection, tenant_id: uuid.UUID | None, parent_run_id: uuid.UUID | None, chosen: list[uuid.UUID]
-) -> list[EventRecord]:
+) -> tuple[list[EventRecord], list[tuple[uuid.UUID, str, bool]]]:
+    """The cancellation's event records, and (tenant id, trigger, test) of each run it ended."""
     now = utcnow()
     unfinished_steps = (
         sa.select(sa.func.count())
@@ -151,11 +155,11 @@ async def _cancel_chunk(
                 error=ERROR,
                 last_seq=runs.c.last_seq + 1 + unfinished_steps,
             )
-            .returning(runs.c.tenant_id, runs.c.id, runs.c.last_seq, runs.c.parent_run_id, runs.c.test)
+            .returning(runs.c.tenant_id, runs.c.id, runs.c.last_seq, runs.c.parent_run_id, runs.c.test, runs.c.trigger)
         )
     ).all()
     if not cancelled:
-        return []
+        return [], []
     ids = [r.id for r in cancelled]
     tenants = {r.tenant_id for r in cancelled}
     pending: dict[uuid.UUID, list[str]] = defaultdict(list)
@@ -221,7 +225,7 @@ async def _cancel_chunk(
     # A child cancelled on its own (not with its parent) must still wake a parent that waits for it.
     for tenant, parent in {(r.tenant_id, r.parent_run_id) for r in cancelled if r.parent_run_id is not None}:
         await poke(conn, tenant, parent)
-    return records
+    return records, [(r.tenant_id, r.trigger, bool(r.test)) for r in cancelled]
 
 
 _ADD_BYTES = (
