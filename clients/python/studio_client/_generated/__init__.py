@@ -41,6 +41,7 @@ from .fragments import (
 from .get_run import GetRun, GetRunRun
 from .get_task import GetTask, GetTaskHumanTask
 from .input_types import (
+    AuditLogFilter,
     CreateWorkflowInput,
     CredentialInput,
     RunFilter,
@@ -79,6 +80,7 @@ from .start_run import (
 
 __all__ = [
     "AsyncBaseClient",
+    "AuditLogFilter",
     "BaseModel",
     "CancelRun",
     "CancelRunCancelRun",

@@ -41,6 +41,7 @@ from .fragments import (
 from .get_run import GetRun, GetRunRun
 from .get_task import GetTask, GetTaskHumanTask
 from .input_types import (
+    AuditLogFilter,
     CreateWorkflowInput,
     CredentialInput,
     RunFilter,
@@ -77,6 +78,7 @@ from .start_run import (
 )
 
 __all__ = [
+    "AuditLogFilter",
     "BaseClient",
     "BaseModel",
     "CancelRun",

@@ -7,6 +7,23 @@ from .base_model import BaseModel
 from .enums import RunStatus, WebhookAuth
 
 
+class AuditLogFilter(BaseModel):
+    """Which audit entries to list: every given field must match."""
+
+    actor: Optional[str] = None
+    "Who acted, as entries name it: user:<id>, apikey:<id>, schedule:<id>, cli, ..."
+    action: Optional[str] = None
+    "What was done, e.g. workflow.publish."
+    resource_type: Optional[str] = Field(alias="resourceType", default=None)
+    "The kind of thing acted on (an entry's targetKind), e.g. workflow, run, api_key."
+    resource_id: Optional[str] = Field(alias="resourceId", default=None)
+    "The id of the thing acted on (an entry's targetId); needs resourceType."
+    since: Optional[datetime] = None
+    "Entries at or after this time."
+    until: Optional[datetime] = None
+    "Entries before this time."
+
+
 class CreateWorkflowInput(BaseModel):
     """A new workflow; the definition is validated before anything is saved."""
 
