@@ -278,11 +278,11 @@ async def open_subscriptions(count: int, per_connection: int, admin_url: str, re
 
 
 async def _drain(ws: Any) -> int:
-    """Read a connection's messages until it has been quiet for 2 s: how many events it got."""
+    """Read a connection's messages until it has been quiet for 5 s: how many events it got."""
     received = 0
     with contextlib.suppress(TimeoutError):
         while True:
-            message = json.loads(await asyncio.wait_for(ws.recv(), 2))
+            message = json.loads(await asyncio.wait_for(ws.recv(), 5))
             if message["type"] != "next":
                 raise RuntimeError(f"a subscription failed: {message}")
             received += 1
