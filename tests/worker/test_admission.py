@@ -87,7 +87,10 @@ class Jobs:
             return
         client = aioredis.Redis.from_url(self.settings.redis_url or "")
 
-        run_of: dict[bytes, str | None] = {}  # job id: the run it drives (each job read once)
+        # Job id: the run it drives when it is this tenant's (each job read once). The session's queue is shared: other
+        # tenants' jobs (earlier tests' parked runs waking up) and jobs already gone are not this tenant's count.
+        run_of: dict[bytes, str | None] = {}
+        tenant = str(self.tenant.id)
 
         async def sample() -> None:
             while True:
@@ -95,8 +98,9 @@ class Jobs:
                 for job_id in ids:
                     if job_id not in run_of:
                         stored = await client.get(job_key_prefix + job_id.decode())
-                        run_of[job_id] = str(deserialize_job(stored).args[1]) if stored else None
-                counted = sum(1 for job_id in ids if run_of.get(job_id) not in self.uncounted)
+                        args = deserialize_job(stored).args if stored else ()
+                        run_of[job_id] = str(args[1]) if len(args) > 1 and str(args[0]) == tenant else None
+                counted = sum(1 for job_id in ids if run_of.get(job_id) not in (None, *self.uncounted))
                 self.peak_in_queue = max(self.peak_in_queue, counted)
                 await asyncio.sleep(0.005)
 
@@ -377,7 +381,8 @@ async def test_a_fan_out_beyond_its_tenants_slots_dispatches_each_child_about_on
         children = [r for r in jobs.enqueued if r != run.id]
         assert len(children) <= 1.2 * 300, f"{len(children)} jobs for 300 children"
     else:
-        assert jobs.peak_in_queue <= 3 * 20, f"{jobs.peak_in_queue} children's jobs in arq's queue at once (20 slots)"
+        # Seen at all (the sample finds this tenant's jobs), and about one per slot.
+        assert 1 <= jobs.peak_in_queue <= 3 * 20, f"{jobs.peak_in_queue} children's jobs in arq's queue at once"
 
 
 async def test_a_burst_of_a_tenant_is_not_throttled_by_default() -> None:
