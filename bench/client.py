@@ -62,7 +62,7 @@ from studio_shared.rbac import Role
 from studio_shared.settings import Settings
 from studio_shared.store import tenants, webhooks, workflows
 from studio_shared.types import WebhookAuth
-from studio_shared.webhooks import sign_standard
+from studio_shared.webhooks import standard_headers
 
 NAME = "client"
 HELP = "client-visible: startRun over HTTP + runEvents, and webhooks with ?wait, against Celery (the headline)"
@@ -177,13 +177,7 @@ class Hook:
 
     async def run(self) -> tuple[str, float]:
         body = json.dumps({"n": secrets.token_hex(4)}).encode()
-        key, stamp = f"msg_{secrets.token_hex(8)}", int(time.time())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": key,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": sign_standard(self.secret, key, stamp, body),
-        }
+        headers = standard_headers(self.secret, f"msg_{secrets.token_hex(8)}", body)
         async with self.http.post(self.url, data=body, headers=headers) as response:
             answer = await response.json()
             if response.status != 200 or answer.get("status") != "SUCCEEDED":

@@ -31,7 +31,7 @@ from studio_shared.db import models
 from studio_shared.rbac import Role
 from studio_shared.store import webhooks
 from studio_shared.types import WebhookAuth
-from studio_shared.webhooks import sign_standard
+from studio_shared.webhooks import standard_headers
 
 NAME = "webhooks"
 HELP = "signed webhook deliveries/s with idempotency keys, p95 latency, lost and duplicated runs"
@@ -92,13 +92,7 @@ async def measure(
                         while not queue.empty():
                             key = queue.get_nowait()
                             body = bodies[key]
-                            stamp = int(time.time())
-                            headers = {
-                                "content-type": "application/json",
-                                "webhook-id": key,
-                                "webhook-timestamp": str(stamp),
-                                "webhook-signature": sign_standard(secret, key, stamp, body),
-                            }
+                            headers = standard_headers(secret, key, body)
                             started = time.perf_counter()
                             response = await client.post(f"/hooks/{hook.id}", content=body, headers=headers)
                             latencies.append((time.perf_counter() - started) * 1000)

@@ -49,7 +49,7 @@ from studio_shared.db import models
 from studio_shared.rbac import Role
 from studio_shared.store import webhooks
 from studio_shared.types import RunStatus, WebhookAuth
-from studio_shared.webhooks import sign_standard
+from studio_shared.webhooks import standard_headers
 
 TENANTS = 20
 LOAD_S = 60.0
@@ -114,13 +114,7 @@ class Client:
         sender does): the webhook's run id, or None for any other refusal."""
         key, body = f"msg_{uuid.uuid4().hex}", json.dumps({"flood": True}).encode()
         while True:
-            stamp = int(time.time())
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": key,
-                "webhook-timestamp": str(stamp),
-                "webhook-signature": sign_standard(secret, key, stamp, body),
-            }
+            headers = standard_headers(secret, key, body)  # signed afresh: a re-sent delivery has a new timestamp
             t0 = time.perf_counter()
             response = await self.http.post(f"/hooks/{hook_id}", content=body, headers=headers)
             self.latency.append((time.perf_counter() - t0) * 1000)

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 
 from studio_shared.types import WebhookAuth
@@ -45,6 +46,17 @@ def sign_standard(secret: str, message_id: str, timestamp: int, body: bytes) -> 
     """The ``webhook-signature`` value a sender computes: ``v1,<base64 HMAC-SHA256 of id.timestamp.body>``."""
     digest = hmac.new(_key(secret), f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
+
+
+def standard_headers(secret: str, message_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The headers of a JSON delivery signed as Standard Webhooks (a sender's side: tests, benchmarks, clients)."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign_standard(secret, message_id, stamp, body),
+    }
 
 
 def sign_github(secret: str, body: bytes) -> str:
