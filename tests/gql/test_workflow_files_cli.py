@@ -1,5 +1,7 @@
-"""`studio workflows export` and `studio workflows import` as a user runs them (typer's CliRunner, this session's
-database, so both backends)."""
+"""`studio workflows export` and `studio workflows import` as a user runs them (typer's CliRunner): on this session's
+PostgreSQL database in the postgres pass, on a SQLite file of the test's own in the sqlite pass. (The runner runs in
+the test's thread while the session's event loop waits: on the session's SQLite file, a write transaction that loop
+had open would hold the database's one write lock until the command gave up.)"""
 
 from __future__ import annotations
 
@@ -19,11 +21,12 @@ Studio = Callable[..., Result]
 
 
 @pytest.fixture
-def studio(settings: Settings) -> Studio:
+def studio(settings: Settings, tmp_path: Path) -> Studio:
+    own_sqlite = settings.database_url.startswith("sqlite")
     env = {
         "STUDIO_ENV": "test",
-        "STUDIO_DATABASE_URL": settings.database_url,
-        "STUDIO_STATE_DIR": str(settings.state_dir),
+        "STUDIO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}" if own_sqlite else settings.database_url,
+        "STUDIO_STATE_DIR": str(tmp_path / "state") if own_sqlite else str(settings.state_dir),
         "STUDIO_JWT_SECRET": TEST_JWT_SECRET,
         "STUDIO_SECRET_KEY": TEST_SECRET_KEY,
         "STUDIO_REDIS_URL": "",
@@ -33,6 +36,9 @@ def studio(settings: Settings) -> Studio:
     def run(*args: str) -> Result:
         return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
 
+    if own_sqlite:
+        migrated = run("migrate")
+        assert migrated.exit_code == 0, migrated.output
     return run
 
 

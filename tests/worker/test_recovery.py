@@ -134,23 +134,17 @@ async def test_kill_9_of_the_worker_running_a_step(
     victim = await scenario.start_and_find_the_worker(replace_workers)
     [survivor] = [replace_workers.metrics_url_of[p.pid] for p in replace_workers.procs if p is not victim]
     before = await survivor_counts(survivor)
-    # The session's workers are shared: the victim may hold other tests' runs (parked, waiting) besides this one, and
-    # the survivor takes over each of them. A lease only leaves the victim while it lives: at most these are recovered.
-    owner = (await load(state, tenant.id, scenario.run_id)).run.lease_owner
-    async with state.sessions() as s:
-        held = await s.scalar(sa.select(sa.func.count()).where(models.Run.lease_owner == owner))
     killed_at = time.monotonic()
     await stop_worker(replace_workers, victim, signal.SIGKILL)
     resumed_at = await until(lambda: scenario.calls().count(("slow", "start")) == 2, 30, "the step to run again")
     done = await scenario.finished()
     finished_at = time.monotonic()
-    # The survivor's metrics: this run (and any other the victim held) taken over after its lease expired, and this
-    # run's step interrupted and run again.
+    # The survivor's metrics moved: this run taken over after its lease expired, its step interrupted and run again.
+    # At least: the session's workers are shared, and the survivor also takes over whatever else a killed worker held
+    # (this test's victim, or an earlier test's) as its lease expires. The run's own count is exact (below).
     after = await survivor_counts(survivor)
-    recovered = after["studio_runs_recovered_total"] - before["studio_runs_recovered_total"]
-    assert 1 <= recovered <= held, f"{recovered} runs recovered; the victim held {held}"
-    interrupted = after["studio_steps_interrupted_total"] - before["studio_steps_interrupted_total"]
-    assert 1 <= interrupted <= held, f"{interrupted} steps interrupted; the victim held {held} runs"
+    assert after["studio_runs_recovered_total"] - before["studio_runs_recovered_total"] >= 1
+    assert after["studio_steps_interrupted_total"] - before["studio_steps_interrupted_total"] >= 1
 
     assert done.run.lease_owner is None and done.steps["slow"].interruptions == 1
     assert [e.kind for e in done.events].count("step.interrupted") == 1, "max_attempts 1: no retry budget spent"
