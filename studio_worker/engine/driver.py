@@ -136,10 +136,11 @@ class RunDriver:
         eng = self.engine
         limit = eng.settings.max_concurrent_runs_per_tenant
         # The claim is one conditional UPDATE, atomic on its own: on PostgreSQL it runs in autocommit, and so does
-        # the read after it (two round trips; a transaction around them took four). SQLite takes its one write
-        # lock for the claim alone. Holding the lease, nobody else writes this run's steps, so a read after the
-        # claim sees what the claim saw.
-        async with eng.lone_statements.begin() as conn:
+        # the read after it (two round trips; a transaction around them took four), and its commit does not wait
+        # for the disk (``unflushed_statements``: a claim a database crash loses is swept and dispatched again).
+        # SQLite takes its one write lock for the claim alone. Holding the lease, nobody else writes this run's
+        # steps, so a read after the claim sees what the claim saw.
+        async with eng.claims.begin() as conn:
             run = await records.claim_run(conn, self.tenant_id, self.run_id, eng.owner, eng.lease_s, limit)
         if run is None:
             return False

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from studio_shared.db import lone_reads, lone_statements, read_only
+from studio_shared.db import lone_reads, lone_statements, read_only, unflushed_statements
 from studio_shared.db.types import utcnow
 from studio_shared.events import EventBus, Message, channels, listen_forever
 from studio_shared.metrics import metrics
@@ -60,6 +60,8 @@ class RunEngine:
         self.reader = read_only(db)  # for queries that only read (sweeps, admissions): no write lock on SQLite
         self.lone_statements = lone_statements(db)  # a write that needs no transaction around it (autocommit on PG)
         self.lone_reads = lone_reads(db)  # reads that need no snapshot of their own (autocommit on PG)
+        # Claims: their commit need not wait for the disk (on PostgreSQL a pool of its own, closed in close()).
+        self.claims = unflushed_statements(db, min(4, settings.db_pool_size))  # one round trip each: 4 suffice
         self.single_writer = db.dialect.name == "sqlite"  # one writer for the whole database: keep writes short
         self.committer = GroupCommitter(db, bus, self.owner)
         self.quotas = Quotas(settings, self.lone_reads)  # stored-output totals of the tenants whose runs this drives
@@ -87,6 +89,8 @@ class RunEngine:
                 await task
         await self.committer.close()
         await self.services.close()
+        if self.claims.sync_engine.pool is not self.db.sync_engine.pool:
+            await self.claims.dispose()
 
     async def drain(self, grace_s: float) -> None:
         """Shut down gently: no new step starts; wait up to ``grace_s`` for the running ones to finish.
