@@ -228,11 +228,20 @@ def workers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """Two worker processes in services mode (the embedded app drives runs itself otherwise)."""
     # Each serves its metrics on a free port; tenant labels on, so a test counts its own tenant's runs exactly
     # (tests/gql/test_metrics.py) whatever runs of earlier tests are still finishing.
+    # Traces on, each process's spans as JSON lines in the logs directory (tests/gql/test_traces.py reads them; the
+    # canary scan searches them), exported every 100 ms; logs as JSON lines (the canary scan searches those too).
+    logs = tmp_path_factory.mktemp("workers")
     pool = Workers(
         settings,
-        tmp_path_factory.mktemp("workers"),
+        logs,
         args=("--metrics-port", "0"),
-        extra_env={"STUDIO_METRICS_TENANT_LABELS": "true"},
+        extra_env={
+            "STUDIO_METRICS_TENANT_LABELS": "true",
+            "STUDIO_OTEL_ENABLED": "true",
+            "STUDIO_OTEL_SPANS_FILE": str(logs / "spans-{pid}.jsonl"),
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "STUDIO_LOG_FORMAT": "json",
+        },
     )
     if SERVICES:
         pool.start()
