@@ -29,9 +29,14 @@ def _prepare_database(settings: Settings) -> None:
 
 def _observe(settings: Settings, service: str) -> None:
     """A long-running process's logs (STUDIO_LOG_FORMAT) and, when configured, traces (see studio_shared.tracing)."""
+    import logging
+
     from studio_shared import logs, tracing
 
     logs.configure(settings.log_format)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the embedded default's migrations: one line each
+    # httpx logs each request's full URL at INFO: a step's URL may hold a secret in its path or query.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     tracing.configure(settings, service)
 
 

@@ -25,10 +25,15 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 
 from studio_gql.app import create_app
 from studio_gql.state import AppState
+from studio_shared import tracing
 from studio_shared.auth import encode_access_token
 from studio_shared.db.migrate import upgrade
 from studio_shared.rbac import Role
@@ -376,3 +381,15 @@ async def tenant(make_tenant: Any) -> TenantFixture:
 async def other_tenant(make_tenant: Any) -> TenantFixture:
     result: TenantFixture = await make_tenant()
     return result
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    """Traces on in this process for one test, its spans kept in memory (tests/spans.py reads them)."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "studio-api"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracing.install(provider)
+    yield memory
+    tracing.install(None)
+    provider.shutdown()

@@ -7,18 +7,13 @@ The API side's spans go to an in-memory exporter installed for these tests; ever
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from studio_gql.state import AppState
@@ -26,6 +21,7 @@ from studio_shared import tracing
 from studio_shared.settings import Settings
 from tests.conftest import SERVICES, GraphQLClient, TenantFixture, Workers
 from tests.servers import Target, serve
+from tests.spans import one, spans_of, tree
 from tests.worker.engine_harness import chain, publish, wait_for
 from tests.worker.test_nodes_io import node
 
@@ -36,71 +32,12 @@ START = "mutation($w: ID!) { startRun(workflowId: $w) { run { id } errors { code
 Span = dict[str, Any]
 
 
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "studio-api"}))
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracing.install(provider)
-    yield memory
-    tracing.install(None)
-    provider.shutdown()
-
-
 @pytest.fixture(scope="module")
 async def target() -> AsyncIterator[Target]:
     server = Target()
     async with serve(server.app()) as url:
         server.url = url
         yield server
-
-
-def worker_spans(workers: Workers) -> list[Span]:
-    return [
-        json.loads(line)
-        for path in workers.logs.glob("spans-*.jsonl")
-        for line in path.read_text().splitlines()
-        if line.strip()
-    ]
-
-
-async def spans_of(
-    trace_id: str, exporter: InMemorySpanExporter, workers: Workers, want_steps: int, timeout: float = 20
-) -> list[Span]:
-    """Every span of the trace, the API's and (services mode) the workers', once the workers' steps are exported."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [tracing.as_dict(s) for s in exporter.get_finished_spans()]
-        if SERVICES:
-            found += worker_spans(workers)
-        found = [s for s in found if s["trace_id"] == trace_id]
-        if sum(s["name"].startswith("step ") for s in found) >= want_steps or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.1)
-
-
-def one(spans: list[Span], name: str) -> Span:
-    named = [s for s in spans if s["name"] == name]
-    assert len(named) == 1, (name, [s["name"] for s in spans])
-    return named[0]
-
-
-def tree(spans: list[Span]) -> str:
-    """The span tree as indented text (the README shows one)."""
-    children: dict[str | None, list[Span]] = {}
-    ids = {s["span_id"] for s in spans}
-    for s in sorted(spans, key=lambda s: s["start_ns"]):
-        children.setdefault(s["parent_id"] if s["parent_id"] in ids else None, []).append(s)
-
-    def lines(parent: str | None, depth: int) -> list[str]:
-        out = []
-        for s in children.get(parent, []):
-            ms = (s["end_ns"] - s["start_ns"]) / 1e6
-            out.append(f"{'  ' * depth}{s['name']}  [{s['service']}, {ms:.1f} ms]")
-            out += lines(s["span_id"], depth + 1)
-        return out
-
-    return "\n".join(lines(None, 0))
 
 
 async def test_one_trace_from_the_request_to_each_step_and_its_http_call(
