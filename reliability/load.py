@@ -4,7 +4,10 @@
 (``startRun``) at a fixed rate, and read run lists and run details at the same rate, against a real
 ``studio serve`` and two ``studio worker`` processes. Counted: runs started and finished per second (held when
 the finishing rate keeps up with the starting rate), step queue latency (ready to started) p95/p99, GraphQL
-latency p95, and 5xx answers (bound: 0).
+latency p95, and 5xx answers (bound: 0). Meanwhile it scrapes ``/metrics`` of the API and of both workers every 5 s, as
+Prometheus would: ``studio_runs_started_total`` (the API's) and ``studio_runs_finished_total`` by status (the workers')
+move by exactly the runs it started and finished, and never go down; every process logs JSON lines
+(``STUDIO_LOG_FORMAT=json``), each a JSON object, none holding a server key.
 
 ``noisy-tenant``: four quiet tenants start a run every 0.25 s each, and their start-to-finish latency is measured in
 10 s windows that take turns: alone; beside a fifth tenant's runs started by one client at its start rate (its

@@ -198,7 +198,7 @@ class Control:
         admitted: bool = False,
         test: TestStart | None = None,
     ) -> tuple[models.Run, bool]:
-        """Create a QUEUED run with every step PENDING and enqueue it; (run, created). A known key returns its run.
+        """``start_run`` inside its span and log binding.
 
         Admission, in this order: a known key answers at once (a repeat takes no turn); then the start waits for its
         turn of the tenant's pace (``RateLimited`` when it is too far away), outside any transaction, so a waiting
