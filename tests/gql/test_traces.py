@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -20,6 +21,7 @@ from studio_gql.state import AppState
 from studio_shared import tracing
 from studio_shared.settings import Settings
 from tests.conftest import SERVICES, GraphQLClient, TenantFixture, Workers
+from tests.gql.test_webhooks import make_hook
 from tests.servers import Target, serve
 from tests.spans import one, spans_of, tree
 from tests.worker.engine_harness import chain, publish, wait_for
@@ -132,3 +134,26 @@ async def test_traces_off_store_no_traceparent_and_cost_no_provider(
     run, _ = await state.control.start_run(tenant.id, "test", workflow_id)
     finished = await wait_for(state, tenant.id, run.id)
     assert finished.run.traceparent is None
+
+
+async def test_a_webhook_delivery_is_the_root_of_its_runs_trace(
+    state: AppState,
+    tenant: TenantFixture,
+    gql: GraphQLClient,
+    http: httpx.AsyncClient,
+    workers: Workers,
+    exporter: InMemorySpanExporter,
+) -> None:
+    hook = await make_hook(gql, state, tenant, http, chain(node("a", "transform", value=1)))
+    body = json.dumps({"order": 1}).encode()
+    answer = await hook.post(body, hook.standard(body))
+    assert answer.status_code == 202, answer.text
+    finished = await wait_for(state, tenant.id, uuid.UUID(answer.json()["run_id"]))
+    assert finished.run.traceparent is not None
+    spans = await spans_of(finished.run.traceparent.split("-")[1], exporter, workers, want_steps=2)
+    delivery = one(spans, "POST /hooks")
+    assert delivery["parent_id"] is None and delivery["kind"] == "server"
+    assert hook.id not in json.dumps(spans), "a webhook's id is part of its secret URL: never in a span"
+    start = one(spans, "run.start")
+    assert start["parent_id"] == delivery["span_id"] and start["attributes"]["studio.trigger"] == "webhook"
+    assert {s["parent_id"] for s in spans if s["name"].startswith("step ")} == {start["span_id"]}
