@@ -4,7 +4,10 @@
 (``startRun``) at a fixed rate, and read run lists and run details at the same rate, against a real
 ``studio serve`` and two ``studio worker`` processes. Counted: runs started and finished per second (held when
 the finishing rate keeps up with the starting rate), step queue latency (ready to started) p95/p99, GraphQL
-latency p95, and 5xx answers (bound: 0).
+latency p95, and 5xx answers (bound: 0). Meanwhile it scrapes ``/metrics`` of the API and of both workers every 5 s, as
+Prometheus would: ``studio_runs_started_total`` (the API's) and ``studio_runs_finished_total`` by status (the workers')
+move by exactly the runs it started and finished, and never go down; every process logs JSON lines
+(``STUDIO_LOG_FORMAT=json``), each a JSON object, none holding a server key.
 
 ``noisy-tenant``: four quiet tenants start a run every 0.25 s each, and their start-to-finish latency is measured in
 10 s windows that take turns: alone; beside a fifth tenant's runs started by one client at its start rate (its
@@ -30,6 +33,7 @@ import contextlib
 import itertools
 import json
 import random
+import re
 import statistics
 import time
 import uuid
@@ -38,6 +42,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import percentile
 from bench.engine import seed
@@ -78,12 +83,19 @@ class Client:
         self.statuses: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
         self.rate_limited = 0
+        self.transport_errors = 0
 
     async def call(self, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
-        response = await self.http.post(
-            "/graphql", json={"query": query, "variables": variables}, headers={"authorization": f"Bearer {token}"}
-        )
+        try:
+            response = await self.http.post(
+                "/graphql", json={"query": query, "variables": variables}, headers={"authorization": f"Bearer {token}"}
+            )
+        except httpx.TransportError:
+            # A pooled connection the server closed as it was reused (keep-alive), seen on a machine shared with other
+            # loads: counted; a start is sent again with the same idempotency key, as a careful client does.
+            self.transport_errors += 1
+            return {"transport_error": True}
         self.latency.append((time.perf_counter() - t0) * 1000)
         self.statuses[response.status_code] += 1
         if response.status_code != 200:
@@ -103,6 +115,9 @@ class Client:
             run = ((body.get("data") or {}).get("startRun") or {}).get("run")
             if run:
                 return str(run["id"])
+            if body.get("transport_error"):  # the run may exist: the same key answers with it, or starts it once
+                await asyncio.sleep(0.1)
+                continue
             limited = [e for e in body.get("errors") or [] if (e.get("extensions") or {}).get("code") == "RATE_LIMITED"]
             if not limited:
                 return None
@@ -189,13 +204,101 @@ async def _queue_latencies(world: Studio, run_ids: list[uuid.UUID], order: list[
     return latencies
 
 
+METRICS_TOKEN = "reliability-metrics-" + uuid.uuid4().hex
+_METRICS_URL = re.compile(r"metrics on (http://\S+?/metrics)")
+SCRAPE_EVERY_S = 5.0
+
+
+def _samples(text: str, name: str) -> dict[str, float]:
+    """``name``'s samples in an exposition, summed by their ``status`` label ("" when they have none)."""
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                status = sample.labels.get("status", "")
+                found[status] = found.get(status, 0.0) + sample.value
+    return found
+
+
+class Counters:
+    """The run counters of every process, scraped as Prometheus does: ``studio_runs_started_total`` from the API's
+    ``GET /metrics`` (its ``Control`` starts the runs), ``studio_runs_finished_total`` by status from each worker's
+    metrics port (the driver's final transaction counts it). Every process is fresh, so each counts only this
+    scenario's runs."""
+
+    def __init__(self, api: str, workers: list[str]) -> None:
+        self.api, self.workers = api, workers
+        self.http = httpx.AsyncClient(timeout=10)
+        self.scrapes: list[tuple[float, dict[str, float]]] = []  # (started, finished by status), in order
+        self.failures = 0
+
+    async def scrape(self) -> tuple[float, dict[str, float]]:
+        finished: dict[str, float] = {}
+        for url in self.workers:  # the workers first: a run they count as finished was counted as started before
+            for status, n in _samples(await self._get(url, {}), "studio_runs_finished_total").items():
+                finished[status] = finished.get(status, 0.0) + n
+        api = await self._get(f"{self.api}/metrics", {"authorization": f"Bearer {METRICS_TOKEN}"})
+        started = sum(_samples(api, "studio_runs_started_total").values())
+        self.scrapes.append((started, finished))
+        return started, finished
+
+    async def _get(self, url: str, headers: dict[str, str]) -> str:
+        try:
+            response = await self.http.get(url, headers=headers)
+        except httpx.TransportError:
+            self.failures += 1
+            return ""
+        if response.status_code != 200:
+            self.failures += 1
+        return response.text
+
+    async def every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self.scrape()
+
+    def monotonic(self) -> bool:
+        """No counter went down between scrapes, and finished never passed started."""
+        pairs = itertools.pairwise(self.scrapes)
+        steady = all(b[0] >= a[0] and sum(b[1].values()) >= sum(a[1].values()) for a, b in pairs)
+        return steady and all(sum(finished.values()) <= started for started, finished in self.scrapes)
+
+
+async def _worker_metrics(world: Studio) -> list[str]:
+    """Each worker's metrics URL, from the line its log writes at start (STUDIO_METRICS_PORT=0: a free port)."""
+    urls: list[str] = []
+    for index in range(len(world.workers.procs)):
+        log = world.workers.logs / f"worker-{index}.log"
+        for _ in range(100):
+            found = _METRICS_URL.search(log.read_text(errors="replace"))
+            if found:
+                urls.append(found.group(1))
+                break
+            await asyncio.sleep(0.1)
+    return urls
+
+
+def _log_lines(world: Studio) -> list[str]:
+    return [
+        line
+        for path in world.tmp.glob("*.log")
+        for line in path.read_text(errors="replace").splitlines()
+        if line.strip()
+    ]
+
+
 async def mixed_load(runs: int) -> Outcome:
     sink = Sink(latency_s=0.02)
-    async with serve(sink.app()) as sink_url, environment() as world:
+    # Every process logs JSON lines (STUDIO_LOG_FORMAT=json) and serves its metrics (the API to a token).
+    env = {"STUDIO_METRICS_PORT": "0", "STUDIO_METRICS_TOKEN": METRICS_TOKEN, "STUDIO_LOG_FORMAT": "json"}
+    async with serve(sink.app()) as sink_url, environment(**env) as world:
         tenants = await _tenants(world, TENANTS, _mixed(sink_url))
         for _ in range(2):
             await asyncio.to_thread(world.workers.start)
-        client = Client(await world.serve())
+        base = await world.serve()
+        client = Client(base)
+        counters = Counters(base, await _worker_metrics(world))
+        before = await counters.scrape()
         started: list[str] = []
         rng = random.Random(8)
 
@@ -213,13 +316,20 @@ async def mixed_load(runs: int) -> Outcome:
                 await client.call(token, READ_RUNS, {})
 
         began = time.monotonic()
+        scraping = asyncio.create_task(counters.every(SCRAPE_EVERY_S))  # as Prometheus would, during the load
         await asyncio.gather(_paced(STARTS_PER_S, LOAD_S, start), _paced(READS_PER_S, LOAD_S, read))
         load_s = time.monotonic() - began
         run_ids = [uuid.UUID(r) for r in started]
         statuses = await _wait_final(world.observer, run_ids, 120)
+        scraping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scraping
+        after = await counters.scrape()  # every run is final: each worker counted it in its final transaction
+        await counters.http.aclose()
         rows = await _runs(world, run_ids)
         queue = await _queue_latencies(world, run_ids, ["prepare", "pause", "call", "done"])
         await client.close()
+        lines = _log_lines(world)
     finished_in_window = sum(
         1 for r in rows if r.finished_at is not None and (r.finished_at - r.created_at).total_seconds() < LOAD_S
     )
@@ -248,7 +358,39 @@ async def mixed_load(runs: int) -> Outcome:
     outcome.check("0 5xx and 0 GraphQL errors", server_errors == 0 and not client.errors)
     outcome.check("the finishing rate kept up (every run finished, all succeeded)", final == succeeded == len(started))
     outcome.check("runs did not pile up (95% finished within the window)", finished_in_window >= 0.95 * len(started))
+    # The counters an operator watches: moved by exactly the runs this scenario started and finished.
+    started_n, finished_by = after[0] - before[0], {k: v - before[1].get(k, 0.0) for k, v in after[1].items()}
+    print(
+        f"metrics: {len(counters.scrapes)} scrapes; runs started {started_n:.0f} (answered {len(started)}), "
+        f"finished {dict(sorted(finished_by.items()))} (succeeded in the database {succeeded}, final {final})"
+    )
+    outcome.figures["metrics scrapes"] = str(len(counters.scrapes))
+    outcome.figures["connections reset"] = str(client.transport_errors)
+    outcome.check("every /metrics scrape answered 200 (API and workers)", counters.failures == 0)
+    outcome.check("the run counters never went down, finished never passed started", counters.monotonic())
+    outcome.check("studio_runs_started_total moved by exactly the runs started", started_n == len(started))
+    outcome.check(
+        "studio_runs_finished_total moved by exactly the runs finished, by status",
+        finished_by.get("succeeded", 0.0) == succeeded and sum(finished_by.values()) == final,
+    )
+    # Logs: JSON lines, each a JSON object; the workers' step lines name their run; no key of the server in any.
+    not_json = sum(1 for line in lines if not _is_json_object(line))
+    secrets_seen = [line for line in lines if any(k in line for k in _server_keys(world))]
+    outcome.check(f"every log line is a JSON object ({len(lines)} lines)", lines != [] and not_json == 0)
+    outcome.check("no log line holds the JWT secret or the secret key", not secrets_seen)
     return outcome
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _server_keys(world: Studio) -> list[str]:
+    keys = (world.settings.jwt_secret, world.settings.secret_key)
+    return [k.get_secret_value() for k in keys if k is not None] + [METRICS_TOKEN]
 
 
 # ------------------------------------------------------------------------------------------ noisy-tenant

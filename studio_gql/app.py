@@ -20,6 +20,7 @@ from studio_gql.errors import UNAVAILABLE_MESSAGE
 from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.headers import SecurityHeaders
 from studio_gql.limits import BodyLimit
+from studio_gql.request_context import RequestContext
 from studio_gql.routes import artifacts, audit_export, frontend, health, hooks, inbound, schemas
 from studio_gql.routes.metrics import metrics_endpoint
 from studio_gql.state import AppState
@@ -101,8 +102,13 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        # Outermost first: every answer gets the security headers, a 413 of the body limit too.
-        middleware=[Middleware(SecurityHeaders), Middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes)],
+        # Outermost first: every answer gets its request id (and span) and the security headers, a 413 of the body
+        # limit too.
+        middleware=[
+            Middleware(RequestContext),
+            Middleware(SecurityHeaders),
+            Middleware(BodyLimit, max_bytes=settings.graphql_max_body_bytes),
+        ],
         # database_error serves both kinds of connection, which Starlette's handler type (one or the other) cannot say.
         exception_handlers={SQLAlchemyError: cast(ExceptionHandler, database_error), ClientDisconnect: client_gone},
     )

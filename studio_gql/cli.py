@@ -27,6 +27,19 @@ def _prepare_database(settings: Settings) -> None:
         upgrade(settings.database_url)
 
 
+def _observe(settings: Settings, service: str) -> None:
+    """A long-running process's logs (STUDIO_LOG_FORMAT) and, when configured, traces (see studio_shared.tracing)."""
+    import logging
+
+    from studio_shared import logs, tracing
+
+    logs.configure(settings.log_format)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the embedded default's migrations: one line each
+    # httpx logs each request's full URL at INFO: a step's URL may hold a secret in its path or query.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    tracing.configure(settings, service)
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -38,13 +51,15 @@ def serve(
     from studio_gql.app import create_app
 
     settings = load_settings()
+    _observe(settings, "api")
     _prepare_database(settings)
     app = create_app(settings)
     # Everything imported so far lives as long as the process: keep it out of the collector's scans, so a full
     # collection under load (tens of ms on this code base) walks only request garbage.
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="info", ws="websockets-sansio")
+    # log_config=None: uvicorn's loggers propagate to the root handler _observe installed (JSON lines or text).
+    uvicorn.run(app, host=host, port=port, log_level="info", ws="websockets-sansio", log_config=None)
 
 
 @cli.command()
@@ -233,8 +248,6 @@ def worker(
     metrics_host: MetricsHost = None,
 ) -> None:
     """Run an arq worker process (needs STUDIO_REDIS_URL)."""
-    import logging
-
     settings = load_settings()
     if settings.redis_url is None:
         typer.echo(
@@ -246,7 +259,7 @@ def worker(
     settings = _with_metrics(settings, metrics_port, metrics_host)
     from studio_worker.host import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _observe(settings, "worker")
     run_worker(settings)
 
 
@@ -257,8 +270,6 @@ def scheduler(
     metrics_host: MetricsHost = None,
 ) -> None:
     """Fire cron schedules, each tick exactly once (safe to run more than one; needs STUDIO_REDIS_URL)."""
-    import logging
-
     settings = load_settings()
     if settings.redis_url is None:
         typer.echo(
@@ -272,7 +283,7 @@ def scheduler(
     settings = _with_metrics(settings, metrics_port, metrics_host)
     from studio_worker.host import run_scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _observe(settings, "scheduler")
     run_scheduler(settings)
 
 

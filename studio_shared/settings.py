@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -163,10 +163,19 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_tenant_labels: bool = False
 
+    # Traces and logs (studio_shared/tracing.py, studio_shared/logs.py). Traces are off unless otel_enabled or
+    # OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT is set; otel_spans_file also writes spans as JSON lines ("{pid}" in
+    # it: one file per process). log_format: json lines, text, or auto (text on a terminal, json otherwise).
+    otel_enabled: bool = False
+    otel_spans_file: str | None = None
+    log_format: Literal["auto", "json", "text"] = "auto"
+
     db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False
 
-    @field_validator("redis_url", "s3_endpoint_url", "s3_region", "metrics_token", "metrics_port", mode="before")
+    @field_validator(
+        "redis_url", "s3_endpoint_url", "s3_region", "metrics_token", "metrics_port", "otel_spans_file", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """``STUDIO_REDIS_URL=`` (empty) means unset, as it reads: the embedded default."""

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from studio_shared import logs, tracing
 from studio_shared.auth import Principal
 from studio_shared.db import Sessions, lone_reads, models
 from studio_shared.db.jsondata import NotStorable, encode, stored_size
@@ -154,6 +155,51 @@ class Control:
     ) -> tuple[models.Run, bool]:
         """Create a QUEUED run with every step PENDING and enqueue it; (run, created). A known key returns its run.
 
+        Every transport's start passes here, so this is where a run's trace begins: the ``run.start`` span (a child
+        of the request's span, or a root for a schedule's fire), whose traceparent the run row keeps (see
+        ``records.new_runs``) and whose ``run.enqueue`` child hands it to a worker. See ``_start_run``.
+        """
+        with (
+            logs.bound(tenant_id=tenant_id),
+            tracing.span(
+                "run.start",
+                {"studio.tenant_id": str(tenant_id), "studio.workflow_id": str(workflow_id), "studio.trigger": trigger},
+            ) as current,
+        ):
+            run, created = await self._start_run(
+                tenant_id,
+                actor,
+                workflow_id,
+                version=version,
+                input=input,
+                idempotency_key=idempotency_key,
+                trigger=trigger,
+                trigger_data=trigger_data,
+                started_by=started_by,
+                admitted=admitted,
+                test=test,
+            )
+            if current is not None:
+                current.set_attributes({"studio.run_id": str(run.id), "studio.created": created})
+            return run, created
+
+    async def _start_run(
+        self,
+        tenant_id: uuid.UUID,
+        actor: str | None,
+        workflow_id: uuid.UUID,
+        *,
+        version: int | None = None,
+        input: Any = None,
+        idempotency_key: str | None = None,
+        trigger: str = "manual",
+        trigger_data: dict[str, Any] | None = None,
+        started_by: uuid.UUID | None = None,
+        admitted: bool = False,
+        test: TestStart | None = None,
+    ) -> tuple[models.Run, bool]:
+        """``start_run`` inside its span and log binding.
+
         Admission, in this order: a known key answers at once (a repeat takes no turn); then the start waits for its
         turn of the tenant's pace (``RateLimited`` when it is too far away), outside any transaction, so a waiting
         start holds no connection; then the start's own transaction checks the tenant's cap on live runs
@@ -231,10 +277,14 @@ class Control:
             await self.admission.check_room(conn, tenant_id, runs)
 
     async def _dispatch(self, tenant_id: uuid.UUID, run_id: uuid.UUID) -> None:
-        try:
-            await self.queue.enqueue_advance(tenant_id, run_id)
-        except Exception:  # the run is committed: the sweep dispatches QUEUED runs nobody picked up
-            log.warning("run %s is stored but its dispatch failed; the sweep will dispatch it", run_id, exc_info=True)
+        with tracing.span("run.enqueue", {"studio.run_id": str(run_id)}) as current:
+            try:
+                await self.queue.enqueue_advance(tenant_id, run_id)
+            except Exception as exc:  # the run is committed: the sweep dispatches QUEUED runs nobody picked up
+                tracing.failed(current, type(exc).__name__)
+                log.warning(
+                    "run %s is stored but its dispatch failed; the sweep will dispatch it", run_id, exc_info=True
+                )
 
     async def _start_rows(
         self,

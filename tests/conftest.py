@@ -25,10 +25,15 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 
 from studio_gql.app import create_app
 from studio_gql.state import AppState
+from studio_shared import tracing
 from studio_shared.auth import encode_access_token
 from studio_shared.db.migrate import upgrade
 from studio_shared.rbac import Role
@@ -230,11 +235,20 @@ def workers(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """Two worker processes in services mode (the embedded app drives runs itself otherwise)."""
     # Each serves its metrics on a free port; tenant labels on, so a test counts its own tenant's runs exactly
     # (tests/gql/test_metrics.py) whatever runs of earlier tests are still finishing.
+    # Traces on, each process's spans as JSON lines in the logs directory (tests/gql/test_traces.py reads them; the
+    # canary scan searches them), exported every 100 ms; logs as JSON lines (the canary scan searches those too).
+    logs = tmp_path_factory.mktemp("workers")
     pool = Workers(
         settings,
-        tmp_path_factory.mktemp("workers"),
+        logs,
         args=("--metrics-port", "0"),
-        extra_env={"STUDIO_METRICS_TENANT_LABELS": "true"},
+        extra_env={
+            "STUDIO_METRICS_TENANT_LABELS": "true",
+            "STUDIO_OTEL_ENABLED": "true",
+            "STUDIO_OTEL_SPANS_FILE": str(logs / "spans-{pid}.jsonl"),
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "STUDIO_LOG_FORMAT": "json",
+        },
     )
     if SERVICES:
         pool.start()
@@ -369,3 +383,15 @@ async def tenant(make_tenant: Any) -> TenantFixture:
 async def other_tenant(make_tenant: Any) -> TenantFixture:
     result: TenantFixture = await make_tenant()
     return result
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    """Traces on in this process for one test, its spans kept in memory (tests/spans.py reads them)."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "studio-api"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracing.install(provider)
+    yield memory
+    tracing.install(None)
+    provider.shutdown()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from typing import Any
 
 from studio_worker.nodes import NodeContext, NodeError, NodeResult, NodeSpec
 
+log = logging.getLogger("tests.nodes")
 _SINK = {"type": "string", "title": "Sink file", "description": "File that records each execution."}
 
 
@@ -46,6 +48,8 @@ NODE_TYPES = [
 
 
 def record(ctx: NodeContext, config: dict[str, Any], what: str) -> None:
+    # A process log line from inside a step: the ids bound to it are tested (tests/gql/test_logs.py).
+    log.info("test node %s: %s", ctx.step_id, what)
     sink = config.get("sink")
     if not sink:
         return

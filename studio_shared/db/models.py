@@ -221,6 +221,9 @@ class Run(Tenanted, Timestamps, Base):
     finished_at: Mapped[datetime | None]
     # The error run this run's failure started (written in its final transaction); its trigger data names this run.
     error_run_id: Mapped[uuid.UUID | None]
+    # The W3C traceparent of the span that started the run (studio_shared.tracing), when traces are on: every worker
+    # that runs one of its steps, now or after a crash or an approval days later, continues this trace.
+    traceparent: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class Step(Tenanted, Timestamps, Base):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from studio_shared import tracing
 from studio_worker.egress._errors import EgressDenied, ResponseTooLarge, TooManyRedirects
 from studio_worker.egress._policy import EgressPolicy
 from studio_worker.egress._transport import GuardedClient
@@ -57,32 +58,50 @@ async def send(
     sensitive = SENSITIVE_HEADERS | {name.lower() for name in credential_headers}
     redirects = 0
     while True:
-        response = await client.send(request, stream=True, follow_redirects=False)
-        try:
-            if not (follow_redirects and response.has_redirect_location):
-                body = await _read_body(response, max_response_bytes)
-                return GuardedResponse(
-                    status=response.status_code,
-                    headers={name.lower(): value for name, value in response.headers.items()},
-                    body=body,
-                    url=request.url,
-                    redirects=redirects,
+        # One client span per hop (a step's span is its parent): method, scheme, host and port, the status; never the
+        # path or query, where a URL often keeps its secret.
+        with tracing.span(
+            f"HTTP {request.method}", _span_attributes(request.url, request.method), kind="client"
+        ) as current:
+            response = await client.send(request, stream=True, follow_redirects=False)
+            if current is not None:
+                current.set_attribute("http.response.status_code", response.status_code)
+            try:
+                if not (follow_redirects and response.has_redirect_location):
+                    body = await _read_body(response, max_response_bytes)
+                    return GuardedResponse(
+                        status=response.status_code,
+                        headers={name.lower(): value for name, value in response.headers.items()},
+                        body=body,
+                        url=request.url,
+                        redirects=redirects,
+                    )
+                if redirects >= max_redirects:
+                    raise TooManyRedirects(max_redirects, request.url.host)
+                target = _redirect_target(request.url, response.headers["location"], policy)
+                if on_redirect is not None:
+                    verdict = on_redirect(target)
+                    if inspect.isawaitable(verdict):
+                        verdict = await verdict
+                    if not verdict:
+                        raise EgressDenied(f"the redirect to {target.host} was refused", host=target.host)
+                request = _redirected(
+                    request, response.status_code, target, drop=() if _origin(target) == origin else sensitive
                 )
-            if redirects >= max_redirects:
-                raise TooManyRedirects(max_redirects, request.url.host)
-            target = _redirect_target(request.url, response.headers["location"], policy)
-            if on_redirect is not None:
-                verdict = on_redirect(target)
-                if inspect.isawaitable(verdict):
-                    verdict = await verdict
-                if not verdict:
-                    raise EgressDenied(f"the redirect to {target.host} was refused", host=target.host)
-            request = _redirected(
-                request, response.status_code, target, drop=() if _origin(target) == origin else sensitive
-            )
-        finally:
-            await response.aclose()  # a redirect's body is never read
+            finally:
+                await response.aclose()  # a redirect's body is never read
         redirects += 1
+
+
+def _span_attributes(url: httpx.URL, method: str) -> dict[str, str | int]:
+    attributes: dict[str, str | int] = {
+        "http.request.method": method,
+        "url.scheme": url.scheme,
+        "server.address": url.host,
+    }
+    if url.port is not None:
+        attributes["server.port"] = url.port
+    return attributes
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from studio_shared import logs, tracing
 from studio_shared.db.errors import STORAGE_REFUSED, unstorable
 from studio_shared.db.jsondata import Encoded, NotStorable, encode, stored_size
 from studio_shared.db.types import utcnow
@@ -109,6 +110,7 @@ class RunDriver:
 
     async def drive(self) -> None:
         """Advance the run as far as it goes; return when it finishes, parks, or another driver owns it."""
+        token = logs.bind(tenant_id=self.tenant_id, run_id=self.run_id)  # every log line of this run (and its steps)
         try:
             while True:
                 try:
@@ -131,6 +133,7 @@ class RunDriver:
             raise
         finally:
             await self._stop_tasks()
+            logs.unbind(token)
 
     async def _load(self) -> bool:
         eng = self.engine
@@ -321,6 +324,29 @@ class RunDriver:
 
     async def _call(
         self, spec: NodeSpec, ctx: NodeContext, config: dict[str, Any], timeout_s: float | None, resume: bool = False
+    ) -> Outcome:
+        if not tracing.enabled():
+            with logs.bound(step_id=ctx.step_id):
+                return await self._call_node(spec, ctx, config, timeout_s, resume)
+        attributes: dict[str, str | int | bool] = {
+            "studio.run_id": str(self.run_id),
+            "studio.step_id": ctx.step_id,
+            "studio.node_type": spec.type,
+            "studio.attempt": ctx.attempt,
+            "studio.resume": resume,
+        }
+        # A child of the run's start span, read from the run's row: the same trace whichever worker runs the step.
+        with (
+            logs.bound(step_id=ctx.step_id),
+            tracing.span(f"step {ctx.step_id}", attributes, parent=self.run.get("traceparent")) as current,
+        ):
+            outcome = await self._call_node(spec, ctx, config, timeout_s, resume)
+            if isinstance(outcome, NodeError):
+                tracing.failed(current, outcome.type)
+            return outcome
+
+    async def _call_node(
+        self, spec: NodeSpec, ctx: NodeContext, config: dict[str, Any], timeout_s: float | None, resume: bool
     ) -> Outcome:
         handler = spec.resume if resume and spec.resume else spec.run
         try:

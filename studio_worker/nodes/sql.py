@@ -39,6 +39,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from studio_shared import tracing
 from studio_shared.credentials import ResolvedCredential
 from studio_worker.egress import CannotConnect, EgressDenied, checked_addresses
 from studio_worker.egress._addresses import IPAddress
@@ -47,6 +48,7 @@ from studio_worker.nodes.redact import MASK
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_KEYWORD = re.compile(r"\s*([A-Za-z]{1,16})\b")  # a statement's first keyword: its span's operation name
 FETCH_CHUNK = 500
 CLIENT_GRACE_S = 5.0
 MAX_MESSAGE = 500
@@ -421,7 +423,14 @@ async def sql_query(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
                         theirs = await conn.fetchval("SELECT system_identifier::text FROM pg_control_system()")
                     if theirs == studio_identity:
                         raise _refuse_studio(credential)
-            output = await _run(ctx, conn, text, names, params, read_only, row_limit)
+            # A client span (the step's is its parent): the server and the statement's first keyword, never its text.
+            keyword = _KEYWORD.match(text)
+            operation = keyword.group(1).upper() if keyword else "STATEMENT"
+            attributes = {"db.system.name": "postgresql", "db.operation.name": operation, "server.address": host}
+            with tracing.span(f"SQL {operation}", {**attributes, "server.port": port}, kind="client") as current:
+                output = await _run(ctx, conn, text, names, params, read_only, row_limit)
+                if current is not None:
+                    current.set_attribute("db.response.returned_rows", len(output["rows"]))
     except TimeoutError:
         raise NodeError(
             "Timeout", f"the database did not answer within {timeout_ms / 1000 + CLIENT_GRACE_S:g} s", retryable=True

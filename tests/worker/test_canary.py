@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import json
 import logging
 import secrets
@@ -18,8 +19,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from studio_gql.state import AppState
+from studio_shared import logs, tracing
 from studio_shared.db import models
 from studio_shared.rbac import Role
 from tests.conftest import TEST_JWT_SECRET, TEST_SECRET_KEY, GraphQLClient, TenantFixture, Workers
@@ -109,8 +114,36 @@ async def test_no_secret_reaches_any_sink(
     servers: tuple[Target, FakeModel],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    target, model = servers
     caplog.set_level(logging.DEBUG)
+    # This process's logs as the JSON lines a deployment writes (with the bound ids), and its spans.
+    json_lines = io.StringIO()
+    handler = logging.StreamHandler(json_lines)
+    handler.addFilter(logs.ContextFields())
+    handler.setFormatter(logs.JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    tracing.install(provider)
+    try:
+        await _scan(state, tenant, gql, workers, servers, caplog, json_lines, spans)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        tracing.install(None)
+        provider.shutdown()
+
+
+async def _scan(
+    state: AppState,
+    tenant: TenantFixture,
+    gql: GraphQLClient,
+    workers: Workers,
+    servers: tuple[Target, FakeModel],
+    caplog: pytest.LogCaptureFixture,
+    json_lines: io.StringIO,
+    spans: InMemorySpanExporter,
+) -> None:
+    target, model = servers
     await add_credential(state, tenant, "bearer-cred", "bearer", {"token": CANARIES["bearer"]})
     await add_credential(state, tenant, "basic-cred", "basic", {"username": "u", "password": CANARIES["basic"]})
     await add_credential(state, tenant, "header-cred", "header", {"name": "X-Key", "value": CANARIES["header"]})
@@ -152,7 +185,11 @@ async def test_no_secret_reaches_any_sink(
         "database": await dump_database(state),
         "api": json.dumps(served),
         "process logs": "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records),
+        "process logs as JSON lines": json_lines.getvalue(),
+        # The workers' logs are JSON lines too (STUDIO_LOG_FORMAT=json), and they export their spans to files.
         "worker logs": "\n".join(path.read_text(errors="replace") for path in workers.logs.glob("*.log")),
+        "spans": json.dumps([tracing.as_dict(span) for span in spans.get_finished_spans()]),
+        "worker spans": "\n".join(path.read_text(errors="replace") for path in workers.logs.glob("spans-*.jsonl")),
     }
     # Each canary in every form it travels in: raw, and base64 inside a Basic header; and the server's own keys.
     forms = {
@@ -164,6 +201,9 @@ async def test_no_secret_reaches_any_sink(
     leaks = [(sink, kind) for sink, text in sinks.items() for kind, canary in forms.items() if canary in text]
     assert leaks == []
     assert "[REDACTED]" in sinks["database"] and "[REDACTED]" in sinks["api"]
+    # The new sinks saw the runs (a scan of empty sinks proves nothing): the steps' spans, and their hosts.
+    step_spans = sinks["worker spans"] if workers.procs else sinks["spans"]
+    assert '"step n"' in step_spans and '"HTTP POST"' in step_spans
     if redis is not None:
         assert redis.messages > 0 and redis.keys > 0, "the Redis scan saw the runs' traffic"
 

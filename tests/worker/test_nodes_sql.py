@@ -5,6 +5,7 @@ data, read-only steps, timeouts, capped results, the egress policy, the studio's
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import signal
 import ssl
@@ -17,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from studio_gql.state import AppState
@@ -26,6 +28,7 @@ from studio_shared.schemas import load_registry
 from studio_worker.nodes.base import NodeError
 from studio_worker.nodes.sql import STUDIO_DATABASE, _tls, sql_query, to_json, translate
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES, TenantFixture, Workers, missing_service
+from tests.spans import one, spans_of
 from tests.tls_certs import ThrowawayCA
 from tests.worker.engine_harness import StepMaker, chain, direct_steps, load, publish, run_once, wait_for
 from tests.worker.test_nodes_io import add_credential, node, recorded_text
@@ -528,3 +531,19 @@ async def test_kill_9_of_the_worker_running_a_statement(
             assert await conn.fetchval("SELECT count(*) FROM items WHERE name = 'once'") == 1
         finally:
             await conn.close()
+
+
+async def test_a_statement_is_a_client_span_of_its_step_naming_its_keyword_not_its_text(
+    state: AppState, tenant: TenantFixture, sql_database: str, workers: Workers, exporter: InMemorySpanExporter
+) -> None:
+    await pg_credential(state, tenant, sql_database)
+    query = node("query", "sql.query", credential="db", sql="SELECT name FROM items WHERE name = 'sql-text-canary'")
+    finished = await run_once(state, tenant, chain(query))
+    assert finished.run.status.value == "SUCCEEDED", finished.steps["query"].error
+    assert finished.run.traceparent is not None
+    spans = await spans_of(finished.run.traceparent.split("-")[1], exporter, workers, want_steps=2)
+    statement = one(spans, "SQL SELECT")
+    assert statement["parent_id"] == one(spans, "step query")["span_id"] and statement["kind"] == "client"
+    assert statement["attributes"]["db.system.name"] == "postgresql"
+    assert statement["attributes"]["db.response.returned_rows"] == 0
+    assert "sql-text-canary" not in json.dumps(spans) and PASSWORD not in json.dumps(spans)

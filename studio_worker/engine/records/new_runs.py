@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from studio_shared import tracing
 from studio_shared.db.jsondata import Encoded, encode, stored_size
 from studio_shared.events import EventKind
 from studio_shared.types import RunStatus, StepStatus
@@ -137,6 +138,9 @@ def new_run(
         "stored_bytes": sum(e.size for e in stored.values()) + filled_bytes,
         "signal": 0,
         "held_since": now if held else None,
+        # The span current where the run is made (a start's ``run.start``, the step that spawns a child): its steps'
+        # spans continue that trace in whichever worker runs them.
+        "traceparent": tracing.traceparent(),
         "created_at": now,
         "updated_at": now,
     }
