@@ -13,6 +13,21 @@ export const ME = graphql(`
   }
 `);
 
+export const EXCHANGE_SIGN_IN_CODE = graphql(`
+  mutation ExchangeSignInCode($code: String!) {
+    exchangeSignInCode(code: $code) {
+      token
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+export const SINGLE_SIGN_ON = graphql(`
+  query SingleSignOn($tenant: String!) {
+    singleSignOn(tenant: $tenant) { loginUrl }
+  }
+`);
+
 export const LOGIN = graphql(`
   mutation Login($email: String!, $password: String!, $tenant: String) {
     login(email: $email, password: $password, tenant: $tenant) {
