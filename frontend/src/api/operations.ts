@@ -414,3 +414,24 @@ export const RUN_LAST_EVENTS = graphql(`
     run(id: $id) { id events(afterSeq: $afterSeq, first: 10) { seq kind data } }
   }
 `);
+
+export const OIDC_CONFIG = graphql(`
+  query OidcConfig {
+    oidcConfig { issuer clientId clientSecretSet jitRole groupsClaim groupRoles { group role } allowedDomains redirectUri }
+  }
+`);
+
+export const SET_OIDC_CONFIG = graphql(`
+  mutation SetOidcConfig($input: OidcConfigInput!) {
+    setOidcConfig(input: $input) {
+      oidcConfig { issuer clientId clientSecretSet jitRole groupsClaim groupRoles { group role } allowedDomains redirectUri }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+export const DELETE_OIDC_CONFIG = graphql(`
+  mutation DeleteOidcConfig {
+    deleteOidcConfig { errors { ...UserErrorFields } }
+  }
+`);
