@@ -47,9 +47,8 @@ class OidcInput:
         """The normalized input, or ValidationFailed naming every field to fix."""
         problems: list[Problem] = []
         issuer = self.issuer.strip().rstrip("/")
-        parts = urlsplit(issuer)
         schemes = ("https", "http") if allow_http else ("https",)
-        if parts.scheme not in schemes or not parts.hostname or parts.query or parts.fragment or parts.username:
+        if not _issuer_url(issuer, schemes):
             problems.append(
                 Problem(("issuer",), "the issuer is the provider's https:// URL, e.g. https://login.example.org")
             )
@@ -76,6 +75,17 @@ class OidcInput:
         if problems:
             raise ValidationFailed(problems)
         return OidcInput(issuer, client_id, self.client_secret, self.jit_role, claim, dict(self.group_roles), domains)
+
+
+def _issuer_url(issuer: str, schemes: tuple[str, ...]) -> bool:
+    """Whether ``issuer`` is an absolute URL of these schemes with a host, and no credentials, query or fragment."""
+    try:
+        parts = urlsplit(issuer)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    plain = not (parts.query or parts.fragment or parts.username or parts.password)
+    return parts.scheme in schemes and bool(host) and plain and not any(c.isspace() for c in issuer)
 
 
 async def get_config(s: AsyncSession, tenant_id: uuid.UUID) -> models.OidcConfig | None:
