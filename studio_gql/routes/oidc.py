@@ -14,18 +14,21 @@ from __future__ import annotations
 import hmac
 import html
 import logging
+import math
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from studio_gql.oidc import SignInFailed
 from studio_gql.state import AppState
+from studio_shared.crypto import DecryptionFailed
 from studio_shared.db import models
 from studio_shared.store import oidc
 from studio_worker.host import EgressPolicy
 
 log = logging.getLogger("studio.sso")
 COOKIE = "studio_sso_state"
+STARTS_PER_WINDOW = 30  # sign-ins started per client address per rate-limit window (a minute)
 CALLBACK_PATH = "/auth/oidc/callback"
 
 
@@ -53,6 +56,11 @@ def refused(state: AppState, message: str, status: int = 400) -> HTMLResponse:
 async def login(request: Request) -> Response:
     state: AppState = request.app.state.studio
     slug = request.path_params["tenant"]
+    client = request.client
+    # Each start writes a row (purged once expired): bounded per address so that nobody can fill the table.
+    wait = await state.limiter.hit(f"sso:start:{client.host if client else 'unknown'}", STARTS_PER_WINDOW)
+    if wait is not None:
+        return refused(state, f"too many sign-ins started from here: try again in {math.ceil(wait)} s", 429)
     async with state.reads() as s:
         config = await oidc.config_for_slug(s, slug)
     if config is None:
@@ -115,7 +123,10 @@ async def callback(request: Request) -> Response:
 async def _sign_in(state: AppState, config: models.OidcConfig, pending: models.OidcLogin, code: str) -> models.User:
     policy = _policy(state)
     provider = await state.oidc.provider(policy, config.issuer)
-    secret = state.box.open(config.client_secret)
+    try:
+        secret = state.box.open(config.client_secret)
+    except DecryptionFailed:
+        raise SignInFailed("the stored client secret cannot be decrypted: an admin must set it again") from None
     token = await state.oidc.exchange(
         policy,
         provider,

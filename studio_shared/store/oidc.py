@@ -244,6 +244,8 @@ async def sso_user(s: AsyncSession, config: models.OidcConfig, email: str, group
             user = await tenants.create_user(s, config.tenant_id, email, None, role or config.jit_role, actor)
         except ValidationFailed as exc:
             raise Refused("the provider's email claim is not an email address") from exc
+        except Conflict as exc:  # the same person's other sign-in created the account a moment ago
+            raise Refused("your account was being created by another sign-in: sign in again") from exc
         return user
     if not user.active:
         raise Refused("your account in this workspace is disabled")

@@ -9,8 +9,10 @@ replayed code, a state from elsewhere): each is refused with a page that says wh
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +37,7 @@ SET_OIDC = """mutation($i: OidcConfigInput!) { setOidcConfig(input: $i) {
 EXCHANGE = """mutation($c: String!) { exchangeSignInCode(code: $c) { token user { email role } errors { code } } }"""
 SSO = "query($t: String!) { singleSignOn(tenant: $t) { loginUrl } }"
 ME = "{ me { user { email } role tenant { slug } } }"
+_ADDRESSES = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,10 @@ async def browser(app: Starlette) -> AsyncIterator[Callable[[], httpx.AsyncClien
     opened: list[httpx.AsyncClient] = []
 
     def make() -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://studio.test")
+        # Each from an address of its own (198.18.0.0/15, set aside for tests): sign-in starts are limited per address.
+        n = next(_ADDRESSES) + 256 * (uuid.uuid4().int % 200)
+        transport = httpx.ASGITransport(app=app, client=(f"198.19.{n // 256 % 256}.{n % 256}", 40000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://studio.test")
         opened.append(client)
         return client
 
@@ -392,6 +398,27 @@ async def test_a_bad_configuration_says_what_to_fix_and_changes_nothing(
     assert answer["oidcConfig"] is None
     assert path in [e["path"] for e in answer["errors"]], answer
     assert (await gql.data("{ oidcConfig { issuer } }", token=tenant.token(Role.ADMIN)))["oidcConfig"] is None
+
+
+async def test_sign_in_starts_are_limited_per_address(
+    browser: Callable[[], httpx.AsyncClient], state: AppState, sso: TenantFixture
+) -> None:
+    """Each start writes a row: one address cannot start more than STARTS_PER_WINDOW a minute."""
+    from studio_gql.routes.oidc import STARTS_PER_WINDOW
+
+    client = browser()
+    async with state.sessions() as s:
+        before = int(await s.scalar(sa.select(sa.func.count()).select_from(models.OidcLogin)) or 0)
+    answers: list[int] = []
+    while len(answers) <= 2 * STARTS_PER_WINDOW and 429 not in answers:
+        answers.append((await client.get(f"/auth/oidc/{sso.slug}/login")).status_code)
+    # A fixed window: at most the limit within one, so twice it if the loop straddles two.
+    assert answers[-1] == 429 and set(answers[:-1]) == {302}, answers
+    assert STARTS_PER_WINDOW <= len(answers) - 1 <= 2 * STARTS_PER_WINDOW
+    async with state.sessions() as s:
+        after = int(await s.scalar(sa.select(sa.func.count()).select_from(models.OidcLogin)) or 0)
+    assert after - before <= len(answers) - 1, "the refused start wrote nothing"
+    assert (await browser().get(f"/auth/oidc/{sso.slug}/login")).status_code == 302, "other addresses go on"
 
 
 async def test_deleting_the_configuration_stops_sso_at_once(
