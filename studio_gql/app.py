@@ -21,7 +21,7 @@ from studio_gql.graphql_app import StudioGraphQL
 from studio_gql.headers import SecurityHeaders
 from studio_gql.limits import BodyLimit
 from studio_gql.request_context import RequestContext
-from studio_gql.routes import artifacts, audit_export, frontend, health, hooks, inbound, schemas
+from studio_gql.routes import artifacts, audit_export, frontend, health, hooks, inbound, oidc, schemas
 from studio_gql.routes.metrics import metrics_endpoint
 from studio_gql.state import AppState
 from studio_shared.crypto import SecretBox
@@ -86,6 +86,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", health.healthz),
+        Route("/auth/oidc/callback", oidc.callback),
+        Route("/auth/oidc/{tenant:str}/login", oidc.login),
         Route("/artifacts/{id:str}", artifacts.download),
         Route("/audit/export", audit_export.export),
         Route("/hooks/resume/{token:str}", hooks.resume, methods=["POST"]),

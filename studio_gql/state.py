@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from studio_gql.oidc import OidcProviders
 from studio_shared.crypto import SecretBox
 from studio_shared.db import Sessions
 from studio_shared.events import EventBus
@@ -79,3 +80,4 @@ class AppState:
     run_engine: RunEngine | None  # the in-process engine of the embedded default; None when workers run elsewhere
     resume_links: ResumeLinks  # checks the tokens of wait.event steps' resume URLs (POST /hooks/resume/<token>)
     shared_reads: SharedReads = field(default_factory=SharedReads)  # rows that many subscribers read at once
+    oidc: OidcProviders = field(default_factory=OidcProviders)  # SSO providers' discovery documents and keys

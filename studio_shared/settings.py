@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=30, ge=1)
     login_lockout_max_s: int = Field(default=900, ge=1)
+    # The longest lifetime createApiKey(expiresAt:) accepts (keys without an expiry are still allowed).
+    api_key_max_ttl_days: int = Field(default=365, ge=1, le=3650)
     # How long the temporary password of an admin's reset works (only to set a new one).
     temporary_password_ttl_s: int = Field(default=24 * 3600, gt=0)
 

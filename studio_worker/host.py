@@ -3,7 +3,8 @@
 ``studio serve`` builds the worker side with ``hosted``: the job queue, the control, the messaging trigger, and
 in the embedded default (no Redis) the run engine and the scheduler too, since that process is then also the
 worker pool. ``run_worker`` and ``run_scheduler`` are the ``studio worker`` and ``studio scheduler`` commands.
-``studio_gql`` imports this module and ``studio_worker.control`` only (tests/test_layers.py holds it to that).
+``studio_gql`` imports this module and ``studio_worker.control`` only (tests/test_layers.py holds it to that);
+the egress policy's client is re-exported here for the API's own outbound requests (SSO discovery, keys, tokens).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from studio_shared.schemas import NodeRegistry
 from studio_shared.settings import Settings
 from studio_worker.admission import Admission
 from studio_worker.control import Control
+from studio_worker.egress import EgressError, EgressPolicy, guarded_client, send
 from studio_worker.engine.runtime import RunEngine
 from studio_worker.messaging import Messaging
 from studio_worker.nodes.plugins import load_catalog
@@ -34,7 +36,20 @@ from studio_worker.scheduler import Scheduler, serve
 
 log = logging.getLogger("studio.metrics")
 
-__all__ = ["Control", "Hosted", "JobQueue", "Messaging", "RunEngine", "hosted", "run_scheduler", "run_worker"]
+__all__ = [
+    "Control",
+    "EgressError",
+    "EgressPolicy",
+    "Hosted",
+    "JobQueue",
+    "Messaging",
+    "RunEngine",
+    "guarded_client",
+    "hosted",
+    "run_scheduler",
+    "run_worker",
+    "send",
+]
 
 
 @dataclass(frozen=True, slots=True)

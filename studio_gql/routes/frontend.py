@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-API_PREFIXES = ("graphql", "hooks", "artifacts", "messages", "schemas", "healthz", "readyz")
+API_PREFIXES = ("graphql", "hooks", "artifacts", "messages", "schemas", "healthz", "readyz", "auth")
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 

@@ -19,6 +19,7 @@ from studio_gql.schema.messages import MessageMutation, MessageQuery
 from studio_gql.schema.registry import RegistryQuery
 from studio_gql.schema.runs import RunMutation, RunQuery, RunSubscription, UsageQuery
 from studio_gql.schema.schedules import ScheduleMutation, ScheduleQuery
+from studio_gql.schema.sso import SsoMutation, SsoQuery
 from studio_gql.schema.tasks import HumanTaskMutation, HumanTaskQuery, HumanTaskSubscription
 from studio_gql.schema.testing import TestingMutation
 from studio_gql.schema.webhooks import WebhookMutation
@@ -31,6 +32,7 @@ log = logging.getLogger("studio.gql")
 @strawberry.type(description="Reads.")
 class Query(
     IdentityQuery,
+    SsoQuery,
     RegistryQuery,
     WorkflowQuery,
     RunQuery,
@@ -46,6 +48,7 @@ class Query(
 @strawberry.type(description="Writes; each returns a payload with `errors: [UserError!]!` for expected failures.")
 class Mutation(
     IdentityMutation,
+    SsoMutation,
     WorkflowMutation,
     RunMutation,
     TestingMutation,
@@ -63,7 +66,7 @@ class Subscription(RunSubscription, HumanTaskSubscription):
     pass
 
 
-PUBLIC_OPERATIONS = frozenset({"login"})
+PUBLIC_OPERATIONS = frozenset({"login", "exchangeSignInCode", "singleSignOn"})
 
 
 class StudioSchema(strawberry.Schema):

@@ -111,6 +111,9 @@ class ApiKey:
     role: RoleType = strawberry.field(description="The key's own role; it never acts above its creator's current one.")
     created_at: datetime
     last_used_at: datetime | None = strawberry.field(description="Its latest use, to the minute.")
+    expires_at: datetime | None = strawberry.field(
+        description="When it stops working (null: never); from then on it is refused like an unknown key."
+    )
     revoked: bool
     _created_by: strawberry.Private[uuid.UUID | None]
 
@@ -122,6 +125,7 @@ class ApiKey:
             role=row.role,
             created_at=row.created_at,
             last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
             revoked=row.revoked_at is not None,
             _created_by=row.created_by,
         )
@@ -404,10 +408,25 @@ class IdentityMutation:
         extensions=needs(Permission.APIKEY_MANAGE),
     )
     @payload(lambda errors: ApiKeyPayload(errors=errors))
-    async def create_api_key(self, info: Info, name: str, role: RoleType) -> ApiKeyPayload:
+    async def create_api_key(
+        self,
+        info: Info,
+        name: str,
+        role: RoleType,
+        expires_at: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="When the key stops working: in the future, at most STUDIO_API_KEY_MAX_TTL_DAYS "
+                "(365 by default) away; null for a key without expiry."
+            ),
+        ] = None,
+    ) -> ApiKeyPayload:
         ctx = info.context
+        max_ttl = timedelta(days=ctx.state.settings.api_key_max_ttl_days)
         async with ctx.state.sessions.begin() as s:
-            row, fresh = await api_keys.create(s, ctx.tenant_id, name, Role(role), ctx.require_principal())
+            row, fresh = await api_keys.create(
+                s, ctx.tenant_id, name, Role(role), ctx.require_principal(), expires_at, max_ttl
+            )
         return ApiKeyPayload(api_key=ApiKey.from_model(row), key=fresh.plaintext)
 
     @strawberry.mutation(

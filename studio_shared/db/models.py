@@ -85,6 +85,7 @@ class ApiKey(Tenanted, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # null: no expiry; from then on the key reads as unknown
 
 
 class Workflow(Tenanted, Timestamps, Base):
@@ -512,3 +513,44 @@ class AuditEntry(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = synonym("at")  # lets the log page like every other list
+
+
+class OidcConfig(Tenanted, Timestamps, Base):
+    """A tenant's OpenID Connect provider (at most one): users sign in there, the email claim names the user."""
+
+    __tablename__ = "oidc_configs"
+    __table_args__ = (sa.UniqueConstraint("tenant_id"),)
+
+    issuer: Mapped[str] = mapped_column(sa.String(500))
+    client_id: Mapped[str] = mapped_column(sa.String(300))
+    client_secret: Mapped[str] = mapped_column(sa.Text)  # sealed with the SecretBox, never returned
+    jit_role: Mapped[Role | None] = mapped_column(str_enum(Role))  # null: unknown emails are refused
+    groups_claim: Mapped[str | None] = mapped_column(sa.String(100))
+    group_roles: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)  # group -> role name
+    allowed_domains: Mapped[list[Any]] = mapped_column(JSONDoc, default=list)  # empty: any domain
+    updated_by: Mapped[str | None] = mapped_column(sa.String(100))
+
+
+class OidcLogin(Tenanted, Base):
+    """A sign-in under way at a provider: what the callback must find (state, by hash), used once."""
+
+    __tablename__ = "oidc_logins"
+    # By the state's hash alone: the callback does not know the tenant yet. Few rows (expired ones are purged).
+    __table_args__ = (sa.UniqueConstraint("state_hash"),)
+
+    state_hash: Mapped[str] = mapped_column(sa.String(64))
+    nonce: Mapped[str] = mapped_column(sa.String(100))
+    code_verifier: Mapped[str] = mapped_column(sa.String(200))
+    expires_at: Mapped[datetime]
+
+
+class SignInCode(Tenanted, Base):
+    """A one-time code the web app exchanges (POST) for an access token after an SSO sign-in, so that the token
+    never appears in a URL."""
+
+    __tablename__ = "sign_in_codes"
+    __table_args__ = (sa.UniqueConstraint("code_hash"),)  # by hash alone: the exchange does not know the tenant
+
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[uuid.UUID] = mapped_column(_fk("users.id"))
+    expires_at: Mapped[datetime]

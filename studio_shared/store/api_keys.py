@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,10 +22,17 @@ _users = models.User.__table__
 
 
 async def create(
-    s: AsyncSession, tenant_id: uuid.UUID, name: str, role: Role, actor: Principal
+    s: AsyncSession,
+    tenant_id: uuid.UUID,
+    name: str,
+    role: Role,
+    actor: Principal,
+    expires_at: datetime | None = None,
+    max_ttl: timedelta = timedelta(days=365),
 ) -> tuple[models.ApiKey, NewApiKey]:
     """A new key acting for ``actor``'s person: the user, or the user a key acts for when a key makes a key (so
-    chains resolve to one user, and every key stops with its user)."""
+    chains resolve to one user, and every key stops with its user). ``expires_at`` (optional) must lie in the
+    future and within ``max_ttl``; from then on the key is refused like an unknown one."""
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise ValidationFailed.one(["name"], "give the key a name of 1 to 200 characters")
@@ -33,6 +40,8 @@ async def create(
         raise ValidationFailed.one(["role"], "API keys are created by a user, or by a key acting for one")
     if not actor.role.at_least(role):
         raise ValidationFailed.one(["role"], f"you cannot create a key with a role above your own ({actor.role})")
+    if expires_at is not None:
+        expires_at = _expiry(expires_at, max_ttl)
     fresh = new_api_key()
     key = models.ApiKey(
         id=fresh.id,
@@ -41,11 +50,26 @@ async def create(
         role=role,
         secret_hash=fresh.secret_hash,
         created_by=actor.person_id,
+        expires_at=expires_at,
     )
     s.add(key)
-    audit.record(s, tenant_id, actor.actor, "apikey.create", ("api_key", key.id), {"name": name, "role": role.value})
+    data = {"name": name, "role": role.value, "expiresAt": expires_at.isoformat() if expires_at else None}
+    audit.record(s, tenant_id, actor.actor, "apikey.create", ("api_key", key.id), data)
     await s.flush()
     return key, fresh
+
+
+def _expiry(expires_at: datetime, max_ttl: timedelta) -> datetime:
+    if expires_at.tzinfo is None:
+        raise ValidationFailed.one(["expiresAt"], "give the expiry with a time zone, e.g. 2027-01-31T00:00:00Z")
+    now = utcnow()
+    if expires_at <= now:
+        raise ValidationFailed.one(["expiresAt"], "the expiry must lie in the future")
+    if expires_at > now + max_ttl:
+        raise ValidationFailed.one(
+            ["expiresAt"], f"a key lives at most {max_ttl.days} days: choose an expiry before {now + max_ttl:%Y-%m-%d}"
+        )
+    return expires_at
 
 
 async def list_keys(s: AsyncSession, tenant_id: uuid.UUID) -> list[models.ApiKey]:
@@ -77,6 +101,7 @@ _KEY = (
         _keys.c.revoked_at,
         _keys.c.last_used_at,
         _keys.c.created_by,
+        _keys.c.expires_at,
         _users.c.role.label("creator_role"),
     )
     .join(_users, sa.and_(_users.c.tenant_id == _keys.c.tenant_id, _users.c.id == _keys.c.created_by))
@@ -85,8 +110,8 @@ _KEY = (
 
 
 async def authenticate(s: AsyncSession, presented: str) -> Principal | None:
-    """The principal behind a presented key, or None when it is unknown, revoked or wrong, or its user is gone or
-    disabled. It acts with the lesser of its own role and its user's *current* one, so demoting or disabling a
+    """The principal behind a presented key, or None when it is unknown, revoked, expired or wrong, or its user is
+    gone or disabled. It acts with the lesser of its own role and its user's *current* one, so demoting or disabling a
     user demotes or stops every key that user made, at once."""
     parsed = parse_api_key(presented)
     if parsed is None:
@@ -96,6 +121,8 @@ async def authenticate(s: AsyncSession, presented: str) -> Principal | None:
     if key is None or key.revoked_at is not None or not api_key_matches(key.secret_hash, secret_hash):
         return None
     now = utcnow()
+    if key.expires_at is not None and key.expires_at <= now:
+        return None
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
         await s.execute(sa.update(models.ApiKey).where(models.ApiKey.id == key_id).values(last_used_at=now))
     return Principal(

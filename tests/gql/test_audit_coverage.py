@@ -24,13 +24,16 @@ from studio_shared.auth import encode_access_token
 from studio_shared.db import models
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
-from studio_shared.store import tenants
+from studio_shared.store import oidc, tenants
 from tests.conftest import PASSWORD, GraphQLClient, TenantFixture
 from tests.gql.test_rbac import OPERATIONS, Seed
 
 # Mutation field → the audit action a successful call records.
 EXPECTED_ACTION: dict[str, str] = {
     "login": "user.login",
+    "exchangeSignInCode": "user.login",
+    "setOidcConfig": "oidc.configure",
+    "deleteOidcConfig": "oidc.delete",
     "createUser": "user.create",
     "setUserRole": "user.set_role",
     "setUserActive": "user.disable",
@@ -74,7 +77,7 @@ EXPECTED_ACTION: dict[str, str] = {
 NO_STATE_CHANGE: dict[str, str] = {}
 
 # Who the entry names: the calling ADMIN, except where the call acts as another user.
-ACTS_AS_ITSELF = {"login", "changePassword"}
+ACTS_AS_ITSELF = {"login", "changePassword", "exchangeSignInCode"}
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,16 @@ async def _resume_schedule(seed: Seed, state: AppState) -> Call:
     return Call(document, {"id": schedule_id})
 
 
+async def _exchange_sign_in_code(seed: Seed, state: AppState) -> Call:
+    user = await _fresh_user(seed, state)
+    async with state.sessions.begin() as s:
+        code = await oidc.issue_code(s, user)  # what an SSO callback hands the web app
+    document = "mutation($c: String!) { exchangeSignInCode(code: $c) { token errors { code } } }"
+    return Call(document, {"c": code}, actor=f"user:{user.id}")
+
+
 OVERRIDES: dict[str, Override] = {
+    "exchangeSignInCode": _exchange_sign_in_code,
     "resumeSchedule": _resume_schedule,
     "setUserRole": _set_user_role,
     "setUserActive": _set_user_active,

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import httpx
@@ -481,6 +481,59 @@ async def test_revoked_api_key_is_unauthenticated(
     revoked = (await gql.data(REVOKE_KEY, {"id": payload["apiKey"]["id"]}, admin))["revokeApiKey"]
     assert revoked == {"key": None, "apiKey": {"id": payload["apiKey"]["id"], "revoked": True}, "errors": []}
     await assert_rejected_everywhere(http, gql, admin, f"Bearer {key}", key)
+
+
+CREATE_EXPIRING_KEY = """mutation($n: String!, $x: DateTime) {
+  createApiKey(name: $n, role: VIEWER, expiresAt: $x) { key apiKey { id expiresAt } errors { path message code } } }"""
+
+
+async def test_an_expired_api_key_is_refused_like_an_unknown_one(
+    gql: GraphQLClient, http: httpx.AsyncClient, state: AppState, t: TenantFixture
+) -> None:
+    admin = t.token(Role.ADMIN)
+    expiry = datetime.now(UTC) + timedelta(days=30)
+    made = (await gql.data(CREATE_EXPIRING_KEY, {"n": "expiring", "x": expiry.isoformat()}, admin))["createApiKey"]
+    assert made["errors"] == [], made
+    assert datetime.fromisoformat(made["apiKey"]["expiresAt"]) == expiry
+    key = made["key"]
+    assert (await gql.data(ME, token=key))["me"]["role"] == "VIEWER"
+    listed = (await gql.data("{ apiKeys { id expiresAt lastUsedAt } }", token=admin))["apiKeys"]
+    row = next(k for k in listed if k["id"] == made["apiKey"]["id"])
+    assert datetime.fromisoformat(row["expiresAt"]) == expiry and row["lastUsedAt"] is not None
+
+    async with state.sessions.begin() as s:  # time passes
+        await s.execute(
+            sa.update(models.ApiKey)
+            .where(models.ApiKey.id == uuid.UUID(made["apiKey"]["id"]))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    await assert_rejected_everywhere(http, gql, admin, f"Bearer {key}", key)
+    unknown = "wst_" + uuid.uuid4().hex + "_" + secrets.token_urlsafe(32)
+    expired_answer = await post(http, ME, {}, f"Bearer {key}")
+    unknown_answer = await post(http, ME, {}, f"Bearer {unknown}")
+    assert expired_answer == unknown_answer, "an expired key reads exactly like an unknown one"
+
+
+@pytest.mark.parametrize(
+    ("expiry", "message"),
+    [
+        (lambda: datetime.now(UTC) - timedelta(minutes=1), "must lie in the future"),
+        (lambda: datetime.now(UTC) + timedelta(days=366), "at most 365 days"),
+        (lambda: datetime.now() + timedelta(days=1), "time zone"),
+    ],
+    ids=["past", "beyond-the-maximum", "no-time-zone"],
+)
+async def test_an_api_key_expiry_must_be_in_the_future_and_within_the_maximum(
+    gql: GraphQLClient, t: TenantFixture, expiry: Callable[[], datetime], message: str
+) -> None:
+    admin = t.token(Role.ADMIN)
+    before = len((await gql.data("{ apiKeys { id } }", token=admin))["apiKeys"])
+    name = f"refused-{secrets.token_hex(4)}"
+    answer = (await gql.data(CREATE_EXPIRING_KEY, {"n": name, "x": expiry().isoformat()}, admin))["createApiKey"]
+    assert answer["key"] is None and answer["apiKey"] is None
+    [error] = answer["errors"]
+    assert error["path"] == ["expiresAt"] and message in error["message"], error
+    assert len((await gql.data("{ apiKeys { id } }", token=admin))["apiKeys"]) == before, "nothing half-written"
 
 
 async def test_tampered_api_key_is_unauthenticated(

@@ -55,8 +55,13 @@ CONTRACT_ROLE_ORDER = ["VIEWER", "APPROVER", "OPERATOR", "EDITOR", "ADMIN"]
 AUTHENTICATED_ONLY = frozenset({"me", "changePassword"})
 # The payload errors an allowed call gets in these tables: changePassword is called with a wrong current password
 # (a right one would end the sessions of the shared users the other rows use); an API key has no password.
-EXPECTED_PAYLOAD_CODES = {"changePassword": ["INVALID_CREDENTIALS"]}
-EXPECTED_KEY_PAYLOAD_CODES = {"decideHumanTask": ["FORBIDDEN"], "changePassword": ["NO_PASSWORD"]}
+# exchangeSignInCode is called with an unknown code (a real one needs an SSO sign-in: tests/gql/test_oidc.py).
+EXPECTED_PAYLOAD_CODES = {"changePassword": ["INVALID_CREDENTIALS"], "exchangeSignInCode": ["INVALID_CODE"]}
+EXPECTED_KEY_PAYLOAD_CODES = {
+    "decideHumanTask": ["FORBIDDEN"],
+    "changePassword": ["NO_PASSWORD"],
+    "exchangeSignInCode": ["INVALID_CODE"],
+}
 
 MINIMAL_DEFINITION: dict[str, Any] = {
     "nodes": [{"id": "start", "type": "trigger.manual", "config": {}}],
@@ -235,6 +240,17 @@ async def _api_key_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.api_key()}
 
 
+SET_OIDC = """mutation { setOidcConfig(input: {issuer: "https://login.example.org", clientId: "studio",
+  clientSecret: "s3cret", jitRole: VIEWER}) { oidcConfig { issuer } errors { code } } }"""
+
+
+async def _oidc_configured(seed: Seed) -> dict[str, Any]:
+    """The tenant has an OIDC provider (for deleteOidcConfig to remove)."""
+    data = await seed.gql.data(SET_OIDC, {}, seed.tenant.token(Role.ADMIN))
+    assert data["setOidcConfig"]["errors"] == [], data
+    return {}
+
+
 async def _webhook_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.webhook()}
 
@@ -393,6 +409,8 @@ OPERATIONS: dict[str, Op] = {
         "query($d: JSON!) { validateDefinition(definition: $d) { code } }",
         _definition,
     ),
+    "singleSignOn": Op("Query", None, '{ singleSignOn(tenant: "no-such-workspace") { loginUrl } }'),
+    "oidcConfig": Op("Query", Permission.TENANT_MANAGE, "{ oidcConfig { issuer clientSecretSet } }"),
     "workflows": Op("Query", Permission.WORKFLOW_READ, "{ workflows(first: 1) { edges { node { id } } } }"),
     "workflow": Op("Query", Permission.WORKFLOW_READ, "query($id: ID!) { workflow(id: $id) { id } }", _workflow_id),
     # Mutation
@@ -401,6 +419,16 @@ OPERATIONS: dict[str, Op] = {
         None,
         "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token errors { code } } }",
         _login,
+    ),
+    "exchangeSignInCode": Op(
+        "Mutation", None, 'mutation { exchangeSignInCode(code: "not-a-code") { token errors { code } } }'
+    ),
+    "setOidcConfig": Op("Mutation", Permission.TENANT_MANAGE, SET_OIDC),
+    "deleteOidcConfig": Op(
+        "Mutation",
+        Permission.TENANT_MANAGE,
+        "mutation { deleteOidcConfig { oidcConfig { issuer } errors { code } } }",
+        _oidc_configured,
     ),
     "createUser": Op(
         "Mutation",

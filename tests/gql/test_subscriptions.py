@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -389,6 +389,23 @@ async def test_a_revoked_api_keys_socket_closes(state: AppState, tenant: TenantF
         id = await ws.subscribe(RUN_UPDATES)
         async with state.sessions.begin() as s:
             await api_keys.revoke(s, tenant.id, row.id, actor(tenant).actor)
+        closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
+    assert closed.code == 4401
+
+
+async def test_an_expired_api_keys_socket_closes(state: AppState, tenant: TenantFixture, live_url: str) -> None:
+    async with state.sessions.begin() as s:
+        row, fresh = await api_keys.create(
+            s, tenant.id, "short-lived", Role.VIEWER, actor(tenant), datetime.now(UTC) + timedelta(days=1)
+        )
+    async with WsClient(live_url, fresh.plaintext) as ws:
+        id = await ws.subscribe(RUN_UPDATES)
+        async with state.sessions.begin() as s:  # its expiry passes while the socket is open
+            await s.execute(
+                sa.update(models.ApiKey)
+                .where(models.ApiKey.id == row.id)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
         closed = await _closed_within(ws, id, 5 * state.settings.ws_reauth_interval_s)
     assert closed.code == 4401
 

@@ -25,6 +25,8 @@ def test_every_secondary_index_leads_with_the_tenant() -> None:
     exempt = {
         ("users", ("email",)),  # looked up before the tenant is known
         ("tenants", ("slug",)),
+        ("oidc_logins", ("state_hash",)),  # the SSO callback and the code exchange come before the tenant is known
+        ("sign_in_codes", ("code_hash",)),
         ("schedules", ("next_fire_at",)),  # the scheduler's cross-tenant scans
         ("schedule_fires", ("outcome", "fired_at")),
     }

@@ -80,8 +80,8 @@ export const API_KEYS = graphql(`
 `);
 
 export const CREATE_API_KEY = graphql(`
-  mutation CreateApiKey($name: String!, $role: Role!) {
-    createApiKey(name: $name, role: $role) {
+  mutation CreateApiKey($name: String!, $role: Role!, $expiresAt: DateTime) {
+    createApiKey(name: $name, role: $role, expiresAt: $expiresAt) {
       apiKey { ...ApiKeyFields }
       key
       errors { ...UserErrorFields }

@@ -29,7 +29,7 @@ export const USER_FIELDS = graphql(`
 
 /** An API key's row (the key itself comes back once, beside it). */
 export const API_KEY_FIELDS = graphql(`
-  fragment ApiKeyFields on ApiKey { id name role createdAt lastUsedAt revoked createdBy { id email } }
+  fragment ApiKeyFields on ApiKey { id name role createdAt lastUsedAt expiresAt revoked createdBy { id email } }
 `);
 
 /** A schedule as every change to it (create, update, pause, resume) returns it. */

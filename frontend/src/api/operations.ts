@@ -13,6 +13,21 @@ export const ME = graphql(`
   }
 `);
 
+export const EXCHANGE_SIGN_IN_CODE = graphql(`
+  mutation ExchangeSignInCode($code: String!) {
+    exchangeSignInCode(code: $code) {
+      token
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+export const SINGLE_SIGN_ON = graphql(`
+  query SingleSignOn($tenant: String!) {
+    singleSignOn(tenant: $tenant) { loginUrl }
+  }
+`);
+
 export const LOGIN = graphql(`
   mutation Login($email: String!, $password: String!, $tenant: String) {
     login(email: $email, password: $password, tenant: $tenant) {
@@ -397,5 +412,26 @@ export const SIGNAL_RUN = graphql(`
 export const RUN_LAST_EVENTS = graphql(`
   query RunLastEvents($id: ID!, $afterSeq: Int) {
     run(id: $id) { id events(afterSeq: $afterSeq, first: 10) { seq kind data } }
+  }
+`);
+
+export const OIDC_CONFIG = graphql(`
+  query OidcConfig {
+    oidcConfig { issuer clientId clientSecretSet jitRole groupsClaim groupRoles { group role } allowedDomains redirectUri }
+  }
+`);
+
+export const SET_OIDC_CONFIG = graphql(`
+  mutation SetOidcConfig($input: OidcConfigInput!) {
+    setOidcConfig(input: $input) {
+      oidcConfig { issuer clientId clientSecretSet jitRole groupsClaim groupRoles { group role } allowedDomains redirectUri }
+      errors { ...UserErrorFields }
+    }
+  }
+`);
+
+export const DELETE_OIDC_CONFIG = graphql(`
+  mutation DeleteOidcConfig {
+    deleteOidcConfig { errors { ...UserErrorFields } }
   }
 `);

@@ -1,6 +1,6 @@
-import { useState, type FormEvent } from "react";
-import { useMutation } from "urql";
-import { LOGIN } from "../api/operations";
+import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useMutation, useQuery } from "urql";
+import { EXCHANGE_SIGN_IN_CODE, LOGIN, SINGLE_SIGN_ON } from "../api/operations";
 import { useSession } from "../auth";
 import { Field } from "../components/FieldMessages";
 import { Alert } from "../components/ui/alert";
@@ -19,6 +19,11 @@ export function LoginPage() {
   const [error, setError] = useState<string | null>(null);
   const [{ fetching }, run] = useMutation(LOGIN);
   const form = useFormCheck();
+  // SSO is offered once the workspace field is left with a workspace that has it (asked on blur, not per key).
+  const [ssoWorkspace, setSsoWorkspace] = useState("");
+  const [sso] = useQuery({ query: SINGLE_SIGN_ON, variables: { tenant: ssoWorkspace }, pause: !ssoWorkspace });
+  const ssoUrl = ssoWorkspace ? sso.data?.singleSignOn?.loginUrl : undefined;
+  useSsoReturn(login, setError);
 
   const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
@@ -85,14 +90,38 @@ export function LoginPage() {
               placeholder="e.g. acme"
               value={workspace}
               onChange={(e) => setWorkspace(e.target.value)}
+              onBlur={() => setSsoWorkspace(workspace.trim().toLowerCase())}
             />
           </Field>
           {error ? <Alert variant="destructive">{error}</Alert> : null}
           <Button type="submit" variant="default" size="default" disabled={fetching}>
             {fetching ? "Signing in…" : "Sign in"}
           </Button>
+          {ssoUrl ? (
+            <Button asChild variant="outline" size="default">
+              <a href={ssoUrl}>Sign in with SSO</a>
+            </Button>
+          ) : null}
         </form>
       </Card>
     </main>
   );
+}
+
+/** Back from the identity provider: `/login#sso_code=…` holds a one-time code, exchanged (POST) for the token. The
+ * fragment is cleared first, so the code neither stays in the address bar nor is tried twice. */
+function useSsoReturn(login: (token: string) => void, setError: (message: string) => void) {
+  const [, exchange] = useMutation(EXCHANGE_SIGN_IN_CODE);
+  const started = useRef(false);
+  useEffect(() => {
+    const code = new URLSearchParams(window.location.hash.slice(1)).get("sso_code");
+    if (!code || started.current) return;
+    started.current = true;
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    void exchange({ code }).then((res) => {
+      const payload = res.data?.exchangeSignInCode;
+      if (payload?.token) login(payload.token);
+      else setError(payload?.errors[0]?.message ?? res.error?.message ?? "Single sign-on failed: sign in again.");
+    });
+  }, [exchange, login, setError]);
 }

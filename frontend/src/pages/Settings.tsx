@@ -5,6 +5,7 @@ import { SET_DEFAULT_ERROR_WORKFLOW, TENANT_SETTINGS } from "../api/operations";
 import { useCan } from "../auth";
 import { ErrorWorkflowPicker } from "../components/ErrorWorkflowPicker";
 import { LoadingState, Page, PageHeader } from "../components/Page";
+import { SingleSignOnSettings } from "../components/SingleSignOnSettings";
 import { Alert } from "../components/ui/alert";
 import { Card, CardTitle } from "../components/ui/card";
 import { problemText } from "../lib/fieldErrors";
@@ -38,6 +39,7 @@ export function SettingsPage() {
           />
         </Card>
       ) : null}
+      {tenant ? <SingleSignOnSettings /> : null}
     </Page>
   );
 }

@@ -49,6 +49,7 @@ function renderPage({
       };
     },
     CreateUser: () => ({ createUser: { user: null, errors: [] } }),
+    CreateApiKey: () => ({ createApiKey: { apiKey: null, key: null, errors: [] } }),
     SetUserActive: ({ userId, active }) => {
       if (refuse) return { setUserActive: { user: null, errors: [refuse] } };
       const user = users.find((u) => u.id === userId)!;
@@ -146,6 +147,35 @@ describe("Users page: API keys", () => {
     const orphan = within(table).getByRole("rowheader", { name: "orphan" }).closest("tr")!;
     expect(within(orphan).getByText(/nobody/)).toBeTruthy();
     expect(within(orphan).getByText("never")).toBeTruthy();
+  });
+});
+
+describe("Users page: API key expiry", () => {
+  it("creates a key that expires in 90 days unless told otherwise, and lists expired keys as such", async () => {
+    const key = { id: "k1", name: "old", role: "VIEWER", createdAt: "2026-01-01T00:00:00Z", revoked: false };
+    const api = renderPage({
+      apiKeys: [{ ...key, lastUsedAt: null, expiresAt: "2026-01-02T00:00:00Z", createdBy: { id: "u1", email: ME.email } }],
+    });
+    const table = await screen.findByRole("table", { name: "API keys" });
+    const old = within(table).getByRole("rowheader", { name: "old" }).closest("tr")!;
+    expect(within(old).getByText("expired")).toBeTruthy();
+    expect(within(old).queryByRole("button", { name: /Revoke/ })).toBeNull();
+
+    const form = screen.getByRole("form", { name: "Create an API key" });
+    fireEvent.change(within(form).getByLabelText("Key name"), { target: { value: "ci" } });
+    const before = Date.now();
+    fireEvent.click(within(form).getByRole("button", { name: "Create API key" }));
+    await waitFor(() => expect(api.named("CreateApiKey")).toHaveLength(1));
+    const sent = api.named("CreateApiKey")[0]!.variables as { expiresAt: string };
+    const days = (Date.parse(sent.expiresAt) - before) / 86_400_000;
+    expect(days).toBeGreaterThan(89.9);
+    expect(days).toBeLessThan(90.1);
+
+    fireEvent.change(within(form).getByLabelText("Expires"), { target: { value: "" } });
+    fireEvent.change(within(form).getByLabelText("Key name"), { target: { value: "forever" } });
+    fireEvent.click(within(form).getByRole("button", { name: "Create API key" }));
+    await waitFor(() => expect(api.named("CreateApiKey")).toHaveLength(2));
+    expect((api.named("CreateApiKey")[1]!.variables as { expiresAt: string | null }).expiresAt).toBeNull();
   });
 });
 

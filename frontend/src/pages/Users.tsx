@@ -367,12 +367,26 @@ function CreateUserForm({ onCreated }: { onCreated: (email: string) => void }) {
   );
 }
 
+// How long a new key works: the server refuses more than STUDIO_API_KEY_MAX_TTL_DAYS (a year by default).
+const KEY_LIFETIMES: [string, string][] = [
+  ["30", "in 30 days"],
+  ["90", "in 90 days"],
+  ["365", "in a year"],
+  ["", "never"],
+];
+
+/** The expiry of a key that works ``days`` days from now (null: never). */
+export function expiryFrom(days: string): string | null {
+  return days ? new Date(Date.now() + Number(days) * 86_400_000).toISOString() : null;
+}
+
 function ApiKeysSection() {
   const viewer = useViewer();
   const id = useId();
   const [{ data, error }, refetch] = useQuery({ query: API_KEYS, requestPolicy: "cache-and-network" });
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("VIEWER");
+  const [lifetime, setLifetime] = useState<string>("90");
   const [errors, setErrors] = useState<FieldErrors>(NO_ERRORS);
   const [shown, setShown] = useState<{ name: string; key: string } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -385,7 +399,7 @@ function ApiKeysSection() {
   const submit = async (e: FormEvent<HTMLFormElement>) => {
     e.preventDefault();
     if (!form.check(e)) return;
-    const res = await create({ name, role });
+    const res = await create({ name, role, expiresAt: expiryFrom(lifetime) });
     const payload = res.data?.createApiKey;
     if (payload?.apiKey && payload.key) {
       setShown({ name: payload.apiKey.name, key: payload.key });
@@ -394,7 +408,7 @@ function ApiKeysSection() {
       reload();
       return;
     }
-    const mapped = fieldErrors(payload?.errors, ["name", "role"]);
+    const mapped = fieldErrors(payload?.errors, ["name", "role", "expiresAt"]);
     if (!payload) mapped.general.push(res.error?.message ?? "Could not create the key.");
     setErrors(mapped);
   };
@@ -442,6 +456,23 @@ function ApiKeysSection() {
               />
               <FieldMessages id={`${id}-role-errors`} messages={err("role")} />
             </Field>
+            <Field>
+              <Label htmlFor={`${id}-expires`}>Expires</Label>
+              <select
+                id={`${id}-expires`}
+                className="h-9 rounded-md border border-input bg-background px-2 text-sm"
+                value={lifetime}
+                onChange={(e) => setLifetime(e.target.value)}
+                {...invalidProps(`${id}-expires-errors`, err("expiresAt"))}
+              >
+                {KEY_LIFETIMES.map(([days, label]) => (
+                  <option key={days} value={days}>
+                    {label}
+                  </option>
+                ))}
+              </select>
+              <FieldMessages id={`${id}-expires-errors`} messages={err("expiresAt")} />
+            </Field>
           </div>
           <GeneralErrors messages={errors.general} />
           <Button type="submit" variant="default" className="self-start" disabled={creating}>
@@ -466,6 +497,7 @@ function ApiKeysSection() {
               <TableHead>Created</TableHead>
               <TableHead>Acts for</TableHead>
               <TableHead>Last used</TableHead>
+              <TableHead>Expires</TableHead>
               <TableHead>Status</TableHead>
             </TableRow>
           </TableHeader>
@@ -481,9 +513,12 @@ function ApiKeysSection() {
                 <TableCell>{new Date(k.createdAt).toLocaleString()}</TableCell>
                 <TableCell>{k.createdBy?.email ?? "nobody (the key no longer works)"}</TableCell>
                 <TableCell>{k.lastUsedAt ? new Date(k.lastUsedAt).toLocaleString() : "never"}</TableCell>
+                <TableCell>{k.expiresAt ? new Date(k.expiresAt).toLocaleString() : "no expiry"}</TableCell>
                 <TableCell>
                   {k.revoked ? (
                     "revoked"
+                  ) : k.expiresAt && new Date(k.expiresAt) <= new Date() ? (
+                    "expired"
                   ) : (
                     <ConfirmDelete
                       label="Revoke"
