@@ -4,7 +4,7 @@ from typing import Any, Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import RunStatus, WebhookAuth
+from .enums import Role, RunStatus, WebhookAuth
 
 
 class AuditLogFilter(BaseModel):
@@ -40,6 +40,32 @@ class CredentialInput(BaseModel):
     value: Any
     "bearer {token}; basic {username, password}; header {name, value}; openai {api_key, base_url?, organization?}"
     allowed_hosts: Optional[list[str]] = Field(alias="allowedHosts", default=None)
+
+
+class OidcConfigInput(BaseModel):
+    """The tenant's OpenID Connect provider."""
+
+    issuer: str
+    "The provider's issuer URL (https), as its discovery document says."
+    client_id: str = Field(alias="clientId")
+    client_secret: Optional[str] = Field(alias="clientSecret", default=None)
+    "Needed the first time; null keeps the stored one."
+    jit_role: Optional[Role] = Field(alias="jitRole", default=None)
+    "Create unknown users at their first sign-in with this role; null refuses them."
+    groups_claim: Optional[str] = Field(alias="groupsClaim", default=None)
+    group_roles: list["OidcGroupRoleInput"] = Field(
+        alias="groupRoles", default_factory=lambda: []
+    )
+    allowed_domains: list[str] = Field(
+        alias="allowedDomains", default_factory=lambda: []
+    )
+
+
+class OidcGroupRoleInput(BaseModel):
+    """A group of the provider's groups claim and the role its members get."""
+
+    group: str
+    role: Role
 
 
 class RunFilter(BaseModel):
@@ -111,3 +137,6 @@ class WebhookUpdateInput(BaseModel):
     clear_rate_limit: bool = Field(alias="clearRateLimit", default=False)
     replay_window_s: Optional[int] = Field(alias="replayWindowS", default=None)
     "Seconds a verified delivery's key (the signed id; for GitHub, which signs no timestamp, the body's SHA-256) is remembered: a repeat inside the window is answered by the run it started, or refused (409) when it started none or that run was deleted. 0: off."
+
+
+OidcConfigInput.model_rebuild()
