@@ -6,10 +6,11 @@ account), then gives the same answer: neither the answer nor its timing says whe
 
 Attempts are limited per account (the email as typed, normalized, whether or not it exists) and per client
 address, counted before the outcome is known so that a burst of concurrent guesses gets only the free attempts.
-Beyond them each attempt waits, from 1 s doubling up to ``login_lockout_max_s``; a refusal says when to retry and
-is the same for a known and an unknown email. A success forgets the account's failures and uncounts the address's
-attempt. The address is the connecting client's (``studio serve`` trusts ``X-Forwarded-For`` from the addresses in
-uvicorn's ``FORWARDED_ALLOW_IPS``, 127.0.0.1 by default, so run a reverse proxy there or list it).
+Beyond them each attempt waits, from ``login_lockout_base_s`` doubling up to ``login_lockout_max_s``; a refusal
+says when to retry and is the same for a known and an unknown email. A success forgets the account's failures and
+uncounts the address's attempt. The address is the connecting client's (``studio serve`` trusts
+``X-Forwarded-For`` from the addresses in uvicorn's ``FORWARDED_ALLOW_IPS``, 127.0.0.1 by default, so run a
+reverse proxy there or list it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from studio_shared.db.types import utcnow
 from studio_shared.store import tenants
 
 BAD_LOGIN = "unknown email or wrong password (an email with accounts in several workspaces needs the workspace too)"
-BACKOFF_BASE_S = 1.0
 
 
 class TooManyAttempts(Exception):
@@ -49,7 +49,7 @@ async def sign_in(
     account, place = _keys(email, address)
     wait = await state.limiter.attempt(
         {account: settings.login_failures_per_account, place: settings.login_failures_per_address},
-        base_s=BACKOFF_BASE_S,
+        base_s=settings.login_lockout_base_s,
         cap_s=settings.login_lockout_max_s,
     )
     if wait is not None:
@@ -81,7 +81,7 @@ async def verify_current_password(state: AppState, user: models.User, password: 
     account, place = _keys(user.email, address)
     wait = await state.limiter.attempt(
         {account: settings.login_failures_per_account, place: settings.login_failures_per_address},
-        base_s=BACKOFF_BASE_S,
+        base_s=settings.login_lockout_base_s,
         cap_s=settings.login_lockout_max_s,
     )
     if wait is not None:

@@ -52,9 +52,11 @@ class Settings(BaseSettings):
     jwt_audience: str = "workflow-agent-studio"
     access_token_ttl_s: int = Field(default=8 * 3600, gt=0)
     # Sign-in limits: failed logins per account (email, known or not) and per client address before each further
-    # attempt waits, from 1 s doubling up to login_lockout_max_s; a success forgets the account's failures.
+    # attempt waits, from login_lockout_base_s doubling up to login_lockout_max_s; a success forgets the account's
+    # failures.
     login_failures_per_account: int = Field(default=5, ge=1)
     login_failures_per_address: int = Field(default=30, ge=1)
+    login_lockout_base_s: float = Field(default=5.0, gt=0, le=3600)  # the first lock; then doubling
     login_lockout_max_s: int = Field(default=900, ge=1)
     # The longest lifetime createApiKey(expiresAt:) accepts (keys without an expiry are still allowed).
     api_key_max_ttl_days: int = Field(default=365, ge=1, le=3650)
