@@ -112,6 +112,10 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None = strawberry.field(description="Its latest use, to the minute.")
     revoked: bool
+    trusted_documents_only: bool = strawberry.field(
+        description="The key may send trusted documents only (by documentId, or their exact text), when the server's "
+        "STUDIO_TRUSTED_DOCUMENTS is flagged-keys or require."
+    )
     _created_by: strawberry.Private[uuid.UUID | None]
 
     @classmethod
@@ -123,6 +127,7 @@ class ApiKey:
             created_at=row.created_at,
             last_used_at=row.last_used_at,
             revoked=row.revoked_at is not None,
+            trusted_documents_only=row.trusted_documents_only,
             _created_by=row.created_by,
         )
 
@@ -404,10 +409,30 @@ class IdentityMutation:
         extensions=needs(Permission.APIKEY_MANAGE),
     )
     @payload(lambda errors: ApiKeyPayload(errors=errors))
-    async def create_api_key(self, info: Info, name: str, role: RoleType) -> ApiKeyPayload:
+    async def create_api_key(
+        self,
+        info: Info,
+        name: str,
+        role: RoleType,
+        trusted_documents_only: Annotated[
+            bool,
+            strawberry.argument(
+                description="Refuse any GraphQL document from this key but the trusted ones (the web app's and the "
+                "Python client's, by documentId or exact text): a key for the Python client or a CI job. A key made "
+                "by such a key is restricted too."
+            ),
+        ] = False,
+    ) -> ApiKeyPayload:
         ctx = info.context
         async with ctx.state.sessions.begin() as s:
-            row, fresh = await api_keys.create(s, ctx.tenant_id, name, Role(role), ctx.require_principal())
+            row, fresh = await api_keys.create(
+                s,
+                ctx.tenant_id,
+                name,
+                Role(role),
+                ctx.require_principal(),
+                trusted_documents_only=trusted_documents_only,
+            )
         return ApiKeyPayload(api_key=ApiKey.from_model(row), key=fresh.plaintext)
 
     @strawberry.mutation(

@@ -22,10 +22,17 @@ _users = models.User.__table__
 
 
 async def create(
-    s: AsyncSession, tenant_id: uuid.UUID, name: str, role: Role, actor: Principal
+    s: AsyncSession,
+    tenant_id: uuid.UUID,
+    name: str,
+    role: Role,
+    actor: Principal,
+    *,
+    trusted_documents_only: bool = False,
 ) -> tuple[models.ApiKey, NewApiKey]:
     """A new key acting for ``actor``'s person: the user, or the user a key acts for when a key makes a key (so
-    chains resolve to one user, and every key stops with its user)."""
+    chains resolve to one user, and every key stops with its user). ``trusted_documents_only``: the key may send
+    trusted GraphQL documents only (a key made by such a key is, too: it cannot shed the restriction)."""
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise ValidationFailed.one(["name"], "give the key a name of 1 to 200 characters")
@@ -33,6 +40,7 @@ async def create(
         raise ValidationFailed.one(["role"], "API keys are created by a user, or by a key acting for one")
     if not actor.role.at_least(role):
         raise ValidationFailed.one(["role"], f"you cannot create a key with a role above your own ({actor.role})")
+    trusted_documents_only = trusted_documents_only or actor.trusted_documents_only
     fresh = new_api_key()
     key = models.ApiKey(
         id=fresh.id,
@@ -41,9 +49,11 @@ async def create(
         role=role,
         secret_hash=fresh.secret_hash,
         created_by=actor.person_id,
+        trusted_documents_only=trusted_documents_only,
     )
     s.add(key)
-    audit.record(s, tenant_id, actor.actor, "apikey.create", ("api_key", key.id), {"name": name, "role": role.value})
+    detail = {"name": name, "role": role.value, "trustedDocumentsOnly": trusted_documents_only}
+    audit.record(s, tenant_id, actor.actor, "apikey.create", ("api_key", key.id), detail)
     await s.flush()
     return key, fresh
 
@@ -77,6 +87,7 @@ _KEY = (
         _keys.c.revoked_at,
         _keys.c.last_used_at,
         _keys.c.created_by,
+        _keys.c.trusted_documents_only,
         _users.c.role.label("creator_role"),
     )
     .join(_users, sa.and_(_users.c.tenant_id == _keys.c.tenant_id, _users.c.id == _keys.c.created_by))
@@ -103,4 +114,5 @@ async def authenticate(s: AsyncSession, presented: str) -> Principal | None:
         role=Role(key.role).capped_by(Role(key.creator_role)),
         api_key_id=key_id,
         creator_id=key.created_by,
+        trusted_documents_only=key.trusted_documents_only,
     )
