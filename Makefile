@@ -13,7 +13,8 @@ NODE_PREFIX   := .node
 export PATH   := $(CURDIR)/$(NODE_PREFIX)/bin:$(PATH)
 
 .PHONY: install run test test-python test-sqlite test-postgres lint typecheck schema-check schema bench bench-deps \
-	node frontend test-frontend test-e2e test-graphql-http reliability client client-check
+	node frontend test-frontend test-e2e test-graphql-http reliability client client-check trusted-documents \
+	trusted-documents-check
 
 install: $(STAMP)
 
@@ -92,6 +93,16 @@ client-check: $(CODEGEN)/.installed-stamp
 	&& diff -ru -x __pycache__ $(CLIENT)/studio_client/_generated_sync "$$tmp/$(CLIENT)/studio_client/_generated_sync" \
 	|| (echo "the generated client is stale: run 'make client' and commit $(CLIENT)/studio_client/_generated*" >&2; exit 1)
 
+# Trusted documents (README: "Trusted documents"): the manifests the server ships in studio_gql/trusted/, from the web
+# app's codegen and the generated Python client. Run after `make client` or a change to the app's documents, and commit.
+trusted-documents: install $(NPM_STAMP) | node
+	cd frontend && npm run codegen >/dev/null
+	$(BIN)/python -m studio_gql.trusted_manifest
+
+trusted-documents-check: install $(NPM_STAMP) | node
+	@cd frontend && npm run codegen >/dev/null
+	@$(BIN)/python -m studio_gql.trusted_manifest --check
+
 test-sqlite: install
 	STUDIO_TEST_BACKEND=sqlite $(BIN)/pytest
 
@@ -125,7 +136,7 @@ test-e2e: install frontend | node
 test-graphql-http: install $(NPM_STAMP) | node
 	STUDIO_BIN=$(CURDIR)/$(BIN)/studio node frontend/e2e/graphql_http_audit.mjs
 
-test: lint typecheck schema-check client-check test-frontend test-python test-graphql-http test-e2e
+test: lint typecheck schema-check client-check trusted-documents-check test-frontend test-python test-graphql-http test-e2e
 
 # Fault scenarios against real worker processes (PostgreSQL + Redis); prints figures, fails on a broken bound.
 reliability: install

@@ -25,6 +25,7 @@ from bench import (
     schemas,
     starts,
     subscriptions,
+    trusted_documents,
     validation,
     webhooks,
 )
@@ -45,6 +46,7 @@ BENCHMARKS: tuple[ModuleType, ...] = (
     validation,
     code,
     error_runs,
+    trusted_documents,
 )
 
 

@@ -7,7 +7,8 @@
   ``strawberry.schema.schema`` does not export) built with graphql-core's ``hide_suggestions``, so a variable's bad
   enum value is refused without "Did you mean …?".
 - ``TransportWS``: Strawberry's graphql-transport-ws handler (``BaseGraphQLTransportWSHandler``, plugged in through
-  the view's undocumented ``graphql_transport_ws_handler_class``) with the connection caps.
+  the view's undocumented ``graphql_transport_ws_handler_class``) with the connection caps, and ``handle_subscribe``
+  overridden to turn a trusted document's id into its text (``send_message`` answers an unknown one).
 - ``bad_request``: what Strawberry's views answer as an HTTP error, ``cross_web.HTTPException`` (a dependency of
   Strawberry's), raised from ``parse_json``, the views' undocumented hook for HTTP bodies.
 - ``refused_operation_type``: the operation type a view refused over the request's method. Strawberry answers that
@@ -22,33 +23,35 @@
   overrides (and ``studio_gql.errors.mask_unreached`` calls: ``MaskErrors.on_operation`` does not mask an exception
   that a hook raises before execution); and of the HTTP view, which ``studio_gql.graphql_app.StudioGraphQL``
   drives: ``parse_json``, ``parse_http_body`` and ``parse_query_params`` (overridden: the request's parameters are
-  checked there), ``process_result`` (documented; overridden: a request error's answer loses ``data``) and ``run``
-  (what the view's ``__call__`` runs for a request; called from the studio's own ``__call__``, which negotiates the
-  media type and sets the status).
+  checked there, and a trusted document's id becomes its text), ``should_render_graphql_ide`` (overridden: a GET
+  naming a document by id is an operation), ``process_result`` (documented; overridden: a request error's answer
+  loses ``data``) and ``run`` (what the view's ``__call__`` runs for a request; called from the studio's own
+  ``__call__``, which negotiates the media type and sets the status).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from typing import Any
+from typing import Any, cast
 
 import cross_web
 import strawberry
 import strawberry.schema.schema
-from graphql import GraphQLSchema
+from graphql import GraphQLError, GraphQLSchema
 from strawberry.asgi import GraphQL
 from strawberry.extensions import MaskErrors
 from strawberry.http.base import BaseView
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from studio_gql import sockets
 from studio_gql.context import Context
+from studio_gql.trusted_documents import DocumentIdProblem, TrustedDocumentStore
 from studio_shared.internals import Fence, Relied
 
 VERIFIED = {"strawberry-graphql": "0.341.2", "cross-web": "0.9.0"}
@@ -96,7 +99,21 @@ class QuietExecution(StrawberryGraphQLCoreExecutionContext):
 class TransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws with the connection caps: a connection over one is closed with 4429 and the cap in the
     reason (the protocol's own refusal is a bare 4403 "Forbidden"), and every admitted one gives its place back
-    when it ends, however it ends."""
+    when it ends, however it ends. A ``subscribe`` may name a trusted document (``documentId`` or
+    ``extensions.persistedQuery``): an unknown one is answered with the protocol's ``error`` for that operation."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        store: TrustedDocumentStore | None = getattr(self.schema, "trusted_documents", None)
+        payload: dict[str, Any] = cast(dict[str, Any], message["payload"])
+        if store is not None and self.connection_acknowledged:
+            try:
+                text = store.request_text(payload.get("query"), payload.get("documentId"), payload.get("extensions"))
+            except DocumentIdProblem as exc:
+                error = GraphQLError(str(exc), extensions={"code": exc.code})
+                await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
+                return
+            payload["query"] = text
+        await super().handle_subscribe(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
@@ -193,7 +210,13 @@ FENCE = Fence(
         ),
         Relied(
             "strawberry.subscriptions.protocols.graphql_transport_ws.handlers.BaseGraphQLTransportWSHandler",
-            ("handle_connection_init(message)", "shutdown", "__init__(websocket, context)"),
+            (
+                "handle_connection_init(message)",
+                "handle_subscribe(message)",
+                "send_message(message)",
+                "shutdown",
+                "__init__(websocket, context)",
+            ),
             lambda: BaseGraphQLTransportWSHandler,
         ),
         Relied(
@@ -203,6 +226,7 @@ FENCE = Fence(
                 "parse_json(data)",
                 "parse_http_body(request)",
                 "parse_query_params(params)",
+                "should_render_graphql_ide(request)",
                 "process_result(request, result)",
                 "run(request)",
             ),

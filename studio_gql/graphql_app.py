@@ -31,6 +31,7 @@ from studio_gql.context import Context
 from studio_gql.errors import UNAVAILABLE_MESSAGE, mask_unreached
 from studio_gql.schema import build_schema
 from studio_gql.state import AppState
+from studio_gql.trusted_documents import DocumentIdProblem
 from studio_shared.db.errors import RETRY_AFTER_S, is_transient
 from studio_shared.errors import Unauthenticated
 from studio_shared.settings import Settings
@@ -54,8 +55,10 @@ class StudioGraphQL(GraphQL[Context, None]):
 
     def __init__(self, settings: Settings) -> None:
         self._graphiql_page = settings.frontend_dir / GRAPHIQL_PAGE
+        schema = build_schema(settings)
+        self.trusted_documents = schema.trusted_documents
         super().__init__(
-            build_schema(settings),
+            schema,
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=True,  # queries only: a mutation over GET is a 405 (see __call__)
             subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
@@ -87,6 +90,9 @@ class StudioGraphQL(GraphQL[Context, None]):
         media_type = media_type or graphql_http.APPLICATION_JSON
         try:
             response = await self.run(request)
+        except DocumentRefused as exc:  # a request error: 200 in application/json, 400 in the GraphQL media type
+            refused = 200 if media_type == graphql_http.APPLICATION_JSON else 400
+            return self._refusal(refused, exc.reason, media_type, code=exc.code)
         except cross_web.HTTPException as exc:
             if refused_operation_type(exc) is OperationType.MUTATION and request.method == "GET":
                 return self._refusal(
@@ -108,9 +114,20 @@ class StudioGraphQL(GraphQL[Context, None]):
                 response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
 
-    def _refusal(self, status: int, message: str, media_type: str, headers: dict[str, str] | None = None) -> Response:
-        """A refused request, answered as a GraphQL response: ``errors`` and no ``data``."""
-        body = self.encode_json({"errors": [{"message": message}]})
+    def _refusal(
+        self,
+        status: int,
+        message: str,
+        media_type: str,
+        headers: dict[str, str] | None = None,
+        *,
+        code: str | None = None,
+    ) -> Response:
+        """A refused request, answered as a GraphQL response: ``errors`` (with ``code`` when given) and no ``data``."""
+        error: dict[str, object] = {"message": message}
+        if code is not None:
+            error["extensions"] = {"code": code}
+        body = self.encode_json({"errors": [error]})
         return Response(body, status_code=status, headers=headers, media_type=f"{media_type}; charset=utf-8")
 
     async def parse_http_body(
@@ -150,7 +167,29 @@ class StudioGraphQL(GraphQL[Context, None]):
             if not isinstance(decoded, dict):
                 raise bad_request(f"The GraphQL operation's `{name}` must be an object or null, if provided.")
             parsed[name] = decoded
+        self._name_document(parsed)
         return parsed
+
+    def _name_document(self, item: object) -> None:
+        """A request that names a trusted document (``documentId``, ``extensions.persistedQuery``) runs its text;
+        DocumentRefused for an unknown id, or a text that is not the id's."""
+        if not isinstance(item, dict):
+            return
+        try:
+            text = self.trusted_documents.request_text(
+                item.get("query"), item.get("documentId"), item.get("extensions")
+            )
+        except DocumentIdProblem as exc:
+            raise DocumentRefused(exc) from exc
+        if text is not None:
+            item["query"] = text
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """Strawberry's test (a GET without ``query`` accepting HTML), but a GET naming a trusted document by id is
+        an operation, not a browser asking for GraphiQL."""
+        params = request.query_params
+        named = params.get("documentId") is not None or params.get("extensions") is not None
+        return not named and super().should_render_graphql_ide(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the web app's build (its code from this origin: it works offline, under the app's CSP),
@@ -174,6 +213,8 @@ class StudioGraphQL(GraphQL[Context, None]):
             raise bad_request(str(exc)) from exc
         if not isinstance(decoded, dict | list):
             raise bad_request('send a JSON object such as {"query": "...", "variables": {...}}')
+        for item in decoded if isinstance(decoded, list) else [decoded]:
+            self._name_document(item)
         return decoded
 
     def encode_json(self, data: object) -> str:
@@ -267,11 +308,21 @@ class StudioGraphQL(GraphQL[Context, None]):
             await ws.close(code=1011, reason="could not re-check your credentials: connect again")
 
 
+class DocumentRefused(cross_web.HTTPException):
+    """A request naming a trusted document the server cannot run: answered with the problem's code."""
+
+    def __init__(self, problem: DocumentIdProblem) -> None:
+        super().__init__(400, str(problem))
+        self.code = problem.code
+
+
 def _asks_for_a_page(request: Request) -> bool:
     """A browser's GET of GraphiQL (no query, HTML accepted): the page is not a GraphQL answer."""
     return (
         request.method == "GET"
         and "query" not in request.query_params
+        and "documentId" not in request.query_params
+        and "extensions" not in request.query_params
         and "text/html" in request.headers.get("accept", "")
     )
 

@@ -45,6 +45,8 @@ class Principal:
     creator_id: uuid.UUID | None = None
     # An access token's ``iat`` (seconds): a token older than its user's last password change is refused.
     issued_at: int | None = field(default=None, compare=False)
+    # An API key created with trustedDocumentsOnly: it may send trusted GraphQL documents only.
+    trusted_documents_only: bool = field(default=False, compare=False)
     # The user signed in with a temporary password: the API admits only setting a new one (and ``me``).
     password_change_required: bool = field(default=False, compare=False)
 

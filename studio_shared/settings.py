@@ -21,6 +21,17 @@ class Env(StrEnum):
     PRODUCTION = "production"
 
 
+class TrustedDocuments(StrEnum):
+    """Who may send a GraphQL document's text rather than a trusted document (README: "Trusted documents").
+
+    A trusted document is one of the manifests the server ships (the web app's, the Python client's), sent by id or
+    as its exact text."""
+
+    ALLOW = "allow"  # anyone sends any document; the keys' flag is kept but not enforced
+    FLAGGED_KEYS = "flagged-keys"  # API keys created with trustedDocumentsOnly send trusted documents only
+    REQUIRE = "require"  # every API key and session sends trusted documents only, but an ADMIN user's session
+
+
 class InsecureSettings(ValueError):
     """Raised when production would start with generated, default or weak secrets."""
 
@@ -71,6 +82,7 @@ class Settings(BaseSettings):
     # (studio_gql.hygiene.cost.CostRule). The web app's heaviest document costs about 6,400.
     graphql_max_cost: int = Field(default=50_000, ge=100)
     graphql_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    trusted_documents: TrustedDocuments = TrustedDocuments.FLAGGED_KEYS
     graphiql: bool | None = None  # None: on outside production
     # Introspection (__schema, __type) and "Did you mean …?" in errors; None: on outside production.
     graphql_introspection: bool | None = None

@@ -6,7 +6,18 @@ import argparse
 
 import pytest
 
-from bench import admission, client, code, engine, error_runs, graphql_reads, graphql_validation, starts, validation
+from bench import (
+    admission,
+    client,
+    code,
+    engine,
+    error_runs,
+    graphql_reads,
+    graphql_validation,
+    starts,
+    trusted_documents,
+    validation,
+)
 from tests.conftest import POSTGRES_ADMIN_URL, SERVICES
 
 pytestmark = pytest.mark.slow
@@ -80,6 +91,16 @@ async def test_the_reads_benchmark_measures_the_runs_pages_own_query() -> None:
 async def test_the_validation_benchmark_measures_operations_refused_at_their_first_field() -> None:
     rows = await graphql_validation.measure(repeat=3, rounds=1)  # raises unless each operation met the refusal
     assert [label.split(": ")[0] for label, _ in rows] == ["development"] * 3 + ["production"] * 3
+    assert all(us > 0 for _, us in rows)
+
+
+async def test_the_trusted_documents_benchmark_sends_each_document_three_ways() -> None:
+    rows = await trusted_documents.measure(repeat=3, rounds=1)  # raises unless each request met the refusal
+    assert [label for label, _ in rows] == [
+        f"{name} by {how}"
+        for name in ("StartRun", "GetRun")
+        for how in ("documentId", "text (cached)", "a text never seen")
+    ]
     assert all(us > 0 for _, us in rows)
 
 

@@ -81,11 +81,12 @@ class _CachedValidation(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         text = context.query
-        known = self.cache.get(text) if text is not None and context.pre_execution_errors is None else None
+        decided = context.pre_execution_errors is not None  # by an extension before this one (a refusal, a pin)
+        known = self.cache.get(text) if text is not None and not decided else None
         if known is not None:
             context.pre_execution_errors = known
         yield
-        if known is None and text is not None and context.pre_execution_errors is not None:
+        if known is None and not decided and text is not None and context.pre_execution_errors is not None:
             self.cache.put(text, context.pre_execution_errors)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import strawberry
 from graphql import GraphQLError
@@ -24,6 +25,7 @@ from studio_gql.schema.tasks import HumanTaskMutation, HumanTaskQuery, HumanTask
 from studio_gql.schema.testing import TestingMutation
 from studio_gql.schema.webhooks import WebhookMutation
 from studio_gql.schema.workflows import WorkflowMutation, WorkflowQuery
+from studio_gql.trusted_documents import TrustedDocumentChecks, TrustedDocumentStore
 from studio_shared.settings import Settings
 
 log = logging.getLogger("studio.gql")
@@ -70,6 +72,8 @@ PUBLIC_OPERATIONS = frozenset({"login", "exchangeSignInCode", "singleSignOn"})
 
 
 class StudioSchema(strawberry.Schema):
+    trusted_documents: TrustedDocumentStore  # the documents requests may name by id (studio_gql.trusted_documents)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """Client mistakes (not found, forbidden, bad input) are answers, not server errors: log them at debug.
 
@@ -79,14 +83,27 @@ class StudioSchema(strawberry.Schema):
             log.debug("graphql error at %s: %s", ".".join(map(str, error.path or [])), error.message)
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+class KeptParserCache(ParserCache):
+    """Strawberry's parser cache, but a document already parsed (a trusted one, by ``TrustedDocumentChecks``) is
+    kept: ``ParserCache`` would look its text up again."""
+
+    def on_parse(self) -> Iterator[None]:
+        if self.execution_context.graphql_document is not None:
+            yield
+            return
+        yield from super().on_parse()
+
+
+def build_schema(settings: Settings | None = None, trusted: TrustedDocumentStore | None = None) -> StudioSchema:
     """The schema with its guards: depth, alias, cost (through fragments, each once) and token limits, storable
     literals, no introspection or suggestions in production, operation choice, subscriptions over websocket only,
-    error masking; parsing and validation are cached per document."""
+    trusted documents only where the settings say so, error masking; parsing and validation are cached per document
+    (for the life of the process for a trusted document)."""
     settings = settings or Settings()
+    trusted = trusted if trusted is not None else TrustedDocumentStore.shipped()
     # Production keeps the schema to itself (no introspection, no "Did you mean …?") unless a setting opens it.
     quiet = not settings.graphql_introspection_enabled
-    return StudioSchema(
+    schema = StudioSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -95,13 +112,17 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         extensions=[
             RequestMetrics,  # first: it times everything after it
             lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-            lambda: ParserCache(maxsize=256),  # after the token limit: it parses with the limiter's options
+            # Before the parser cache and validation: it refuses untrusted texts, and reuses a trusted one's work.
+            lambda: TrustedDocumentChecks(trusted, settings.trusted_documents),
+            lambda: KeptParserCache(maxsize=256),  # after the token limit: it parses with the limiter's options
             *validation_extensions(settings),  # the rule classes are built here, once per schema
             OperationChecks,
             lambda: StudioMaskErrors(should_mask_error=should_mask_error, error_message=INTERNAL_MESSAGE),
         ],
         execution_context_class=QuietExecution if quiet else None,
     )
+    schema.trusted_documents = trusted
+    return schema
 
 
 def export_sdl() -> str:

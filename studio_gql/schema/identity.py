@@ -115,6 +115,10 @@ class ApiKey:
         description="When it stops working (null: never); from then on it is refused like an unknown key."
     )
     revoked: bool
+    trusted_documents_only: bool = strawberry.field(
+        description="The key may send trusted documents only (by documentId, or their exact text), when the server's "
+        "STUDIO_TRUSTED_DOCUMENTS is flagged-keys or require."
+    )
     _created_by: strawberry.Private[uuid.UUID | None]
 
     @classmethod
@@ -127,6 +131,7 @@ class ApiKey:
             last_used_at=row.last_used_at,
             expires_at=row.expires_at,
             revoked=row.revoked_at is not None,
+            trusted_documents_only=row.trusted_documents_only,
             _created_by=row.created_by,
         )
 
@@ -420,12 +425,27 @@ class IdentityMutation:
                 "(365 by default) away; null for a key without expiry."
             ),
         ] = None,
+        trusted_documents_only: Annotated[
+            bool,
+            strawberry.argument(
+                description="Refuse any GraphQL document from this key but the trusted ones (the web app's and the "
+                "Python client's, by documentId or exact text): a key for the Python client or a CI job. A key made "
+                "by such a key is restricted too."
+            ),
+        ] = False,
     ) -> ApiKeyPayload:
         ctx = info.context
         max_ttl = timedelta(days=ctx.state.settings.api_key_max_ttl_days)
         async with ctx.state.sessions.begin() as s:
             row, fresh = await api_keys.create(
-                s, ctx.tenant_id, name, Role(role), ctx.require_principal(), expires_at, max_ttl
+                s,
+                ctx.tenant_id,
+                name,
+                Role(role),
+                ctx.require_principal(),
+                expires_at,
+                max_ttl,
+                trusted_documents_only=trusted_documents_only,
             )
         return ApiKeyPayload(api_key=ApiKey.from_model(row), key=fresh.plaintext)
 

@@ -81,6 +81,8 @@ class ApiKey(Tenanted, Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     role: Mapped[Role] = mapped_column(str_enum(Role))
     secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    # Refused any GraphQL document but the trusted ones (STUDIO_TRUSTED_DOCUMENTS; README: "Trusted documents").
+    trusted_documents_only: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]

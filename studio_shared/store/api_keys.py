@@ -29,10 +29,14 @@ async def create(
     actor: Principal,
     expires_at: datetime | None = None,
     max_ttl: timedelta = timedelta(days=365),
+    *,
+    trusted_documents_only: bool = False,
 ) -> tuple[models.ApiKey, NewApiKey]:
     """A new key acting for ``actor``'s person: the user, or the user a key acts for when a key makes a key (so
     chains resolve to one user, and every key stops with its user). ``expires_at`` (optional) must lie in the
-    future and within ``max_ttl``; from then on the key is refused like an unknown one."""
+    future and within ``max_ttl``; from then on the key is refused like an unknown one. ``trusted_documents_only``:
+    the key may send trusted GraphQL documents only (a key made by such a key is, too: it cannot shed the
+    restriction)."""
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise ValidationFailed.one(["name"], "give the key a name of 1 to 200 characters")
@@ -42,6 +46,7 @@ async def create(
         raise ValidationFailed.one(["role"], f"you cannot create a key with a role above your own ({actor.role})")
     if expires_at is not None:
         expires_at = _expiry(expires_at, max_ttl)
+    trusted_documents_only = trusted_documents_only or actor.trusted_documents_only
     fresh = new_api_key()
     key = models.ApiKey(
         id=fresh.id,
@@ -51,9 +56,15 @@ async def create(
         secret_hash=fresh.secret_hash,
         created_by=actor.person_id,
         expires_at=expires_at,
+        trusted_documents_only=trusted_documents_only,
     )
     s.add(key)
-    data = {"name": name, "role": role.value, "expiresAt": expires_at.isoformat() if expires_at else None}
+    data = {
+        "name": name,
+        "role": role.value,
+        "expiresAt": expires_at.isoformat() if expires_at else None,
+        "trustedDocumentsOnly": trusted_documents_only,
+    }
     audit.record(s, tenant_id, actor.actor, "apikey.create", ("api_key", key.id), data)
     await s.flush()
     return key, fresh
@@ -102,6 +113,7 @@ _KEY = (
         _keys.c.last_used_at,
         _keys.c.created_by,
         _keys.c.expires_at,
+        _keys.c.trusted_documents_only,
         _users.c.role.label("creator_role"),
     )
     .join(_users, sa.and_(_users.c.tenant_id == _keys.c.tenant_id, _users.c.id == _keys.c.created_by))
@@ -130,4 +142,5 @@ async def authenticate(s: AsyncSession, presented: str) -> Principal | None:
         role=Role(key.role).capped_by(Role(key.creator_role)),
         api_key_id=key_id,
         creator_id=key.created_by,
+        trusted_documents_only=key.trusted_documents_only,
     )

@@ -79,9 +79,13 @@ class WsClient:
             queue.put_nowait({"type": "closed"})
 
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
+        return await self.subscribe_with({"query": query, "variables": variables or {}})
+
+    async def subscribe_with(self, payload: dict[str, Any]) -> str:
+        """A ``subscribe`` with this payload as it is (e.g. a trusted document's ``documentId`` and no query)."""
         id = str(next(self._ids))
         self._queues[id] = asyncio.Queue()
-        await self._send({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
+        await self._send({"id": id, "type": "subscribe", "payload": payload})
         return id
 
     async def complete(self, id: str) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import httpx
+from pydantic_core import to_jsonable_python as jsonable
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from studio_client._generated import GeneratedClient
@@ -25,6 +26,7 @@ from studio_client._generated.exceptions import (
 from studio_client._generated.fragments import HumanTaskFields, RunEventFields, RunFields, UserErrorFields
 from studio_client._generated.input_types import RunFilter
 from studio_client._generated.run_events import RunEvents
+from studio_client.documents import DocumentMode, TrustedDocuments, response_errors
 from studio_client.errors import ErrorDetail, GraphQLError, HTTPStatusError, PayloadError, TransportError, WaitTimeout
 
 Run = RunFields
@@ -89,7 +91,34 @@ def refusal(closed: ConnectionClosed) -> GraphQLError | None:
 
 class _Generated(GeneratedClient):
     """The generated client with two fixes to its websocket handling: a ``next`` carrying ``errors`` raises (the
-    generated code drops it silently), and a server's ``complete`` is told apart from a closed socket."""
+    generated code drops it silently), and a server's ``complete`` is told apart from a closed socket; and trusted
+    documents: each request names its document by id (``studio_client.documents``)."""
+
+    documents: TrustedDocuments
+
+    async def _execute_json(
+        self, query: str, operation_name: str | None, variables: dict[str, Any], **kwargs: Any
+    ) -> httpx.Response:
+        if not self.documents.sends_id(query):
+            return cast(httpx.Response, await super()._execute_json(query, operation_name, variables, **kwargs))
+        body = {**self.documents.document(query), "operationName": operation_name, "variables": variables}
+        response = cast(httpx.Response, await self.http_client.post(url=self.url, json=jsonable(body), **kwargs))
+        if self.documents.falls_back(query, response_errors(response)):
+            return cast(httpx.Response, await super()._execute_json(query, operation_name, variables, **kwargs))
+        return response
+
+    async def _send_subscribe(
+        self,
+        websocket: Any,
+        operation_id: str,
+        query: str,
+        operation_name: str | None = None,
+        variables: dict[str, Any] | None = None,
+    ) -> None:
+        payload: dict[str, Any] = {**self.documents.document(query), "operationName": operation_name}
+        if variables:
+            payload["variables"] = self._convert_dict_to_json_serializable(variables)
+        await websocket.send(json.dumps({"id": operation_id, "type": "subscribe", "payload": payload}))
 
     async def _handle_ws_message(
         self, message: Any, websocket: Any, expected_type: Any = None
@@ -112,16 +141,25 @@ class _Generated(GeneratedClient):
         self, query: str, operation_name: str | None = None, variables: dict[str, Any] | None = None, **kwargs: Any
     ) -> AsyncIterator[dict[str, Any]]:
         stream: _Stream | None = kwargs.pop("studio_stream", None)
-        inner = cast(
-            AsyncGenerator[dict[str, Any], None], super().execute_ws(query, operation_name, variables, **kwargs)
-        )
-        async with aclosing(inner):  # leaving early closes the socket now, not when the generator is collected
-            async for data in inner:
-                if data.get(_COMPLETE):
-                    if stream is not None:
-                        stream.completed = True
-                    return
-                yield data
+        for attempt in (1, 2):
+            inner = cast(
+                AsyncGenerator[dict[str, Any], None], super().execute_ws(query, operation_name, variables, **kwargs)
+            )
+            async with aclosing(inner):  # leaving early closes the socket now, not when the generator is collected
+                try:
+                    async for data in inner:
+                        if data.get(_COMPLETE):
+                            if stream is not None:
+                                stream.completed = True
+                            return
+                        yield data
+                except GraphQLClientGraphQLMultiError as exc:
+                    # The server lacks the document's id (answered before any event): once more, with the text.
+                    errors = [e.original or {} for e in exc.errors]
+                    if attempt == 2 or not self.documents.falls_back(query, errors):
+                        raise
+                    continue
+                return
 
 
 class AsyncStudioClient:
@@ -141,7 +179,10 @@ class AsyncStudioClient:
         reconnect_attempts: int = 5,
         reconnect_backoff: float = 0.2,
         http_client: httpx.AsyncClient | None = None,
+        documents: DocumentMode = "id-or-text",
     ) -> None:
+        """``documents``: send each document's id (``"id-or-text"``: falling back to its text on a server without
+        it; ``"id"``: never the text) or its text (``"text"``); see ``studio_client.documents``."""
         http_url, default_ws = endpoints(url)
         headers = {"Authorization": f"Bearer {token}"}
         self._http = http_client or httpx.AsyncClient(headers=headers, timeout=timeout)
@@ -154,6 +195,7 @@ class AsyncStudioClient:
             ws_url=ws_url or default_ws,
             ws_connection_init_payload={"authorization": f"Bearer {token}"},
         )
+        self.gql.documents = TrustedDocuments(documents)
 
     async def __aenter__(self) -> AsyncStudioClient:
         return self

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 import httpx
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python as jsonable
 
 from studio_client._generated.enums import Decision, HumanTaskStatus, RunStatus
 from studio_client._generated_sync import GeneratedSyncClient
@@ -29,6 +30,7 @@ from studio_client._generated_sync.exceptions import (
 )
 from studio_client._generated_sync.input_types import RunFilter
 from studio_client.aio import FINISHED, AsyncStudioClient, HumanTask, Run, RunEvent, endpoints, http_error
+from studio_client.documents import DocumentMode, TrustedDocuments, response_errors
 from studio_client.errors import ErrorDetail, GraphQLError, PayloadError, TransportError
 
 T = TypeVar("T")
@@ -50,6 +52,23 @@ async def _next(events: AsyncIterator[RunEvent]) -> RunEvent:
     return await anext(events)
 
 
+class _GeneratedSync(GeneratedSyncClient):
+    """The generated sync client naming each request's document by id (``studio_client.documents``)."""
+
+    documents: TrustedDocuments
+
+    def _execute_json(
+        self, query: str, operation_name: str | None, variables: dict[str, Any], **kwargs: Any
+    ) -> httpx.Response:
+        if not self.documents.sends_id(query):
+            return cast(httpx.Response, super()._execute_json(query, operation_name, variables, **kwargs))
+        body = {**self.documents.document(query), "operationName": operation_name, "variables": variables}
+        response = cast(httpx.Response, self.http_client.post(url=self.url, json=jsonable(body), **kwargs))
+        if self.documents.falls_back(query, response_errors(response)):
+            return cast(httpx.Response, super()._execute_json(query, operation_name, variables, **kwargs))
+        return response
+
+
 class StudioClient:
     """The blocking twin of ``AsyncStudioClient`` (same methods, same errors)."""
 
@@ -62,13 +81,15 @@ class StudioClient:
         ws_url: str | None = None,
         reconnect_attempts: int = 5,
         reconnect_backoff: float = 0.2,
+        documents: DocumentMode = "id-or-text",
     ) -> None:
-        self.url, self._token, self._timeout = url, token, timeout
+        self.url, self._token, self._timeout, self._documents = url, token, timeout, documents
         self._ws_url, self._attempts, self._backoff = ws_url, reconnect_attempts, reconnect_backoff
         http_url, _ = endpoints(url)
         headers = {"Authorization": f"Bearer {token}"}
         self._http = httpx.Client(headers=headers, timeout=timeout)
-        self.gql = GeneratedSyncClient(url=http_url, headers=headers, http_client=cast(Any, self._http))
+        self.gql = _GeneratedSync(url=http_url, headers=headers, http_client=cast(Any, self._http))
+        self.gql.documents = TrustedDocuments(documents)
         self._runner: asyncio.Runner | None = None
         self._async: AsyncStudioClient | None = None
 
@@ -100,6 +121,7 @@ class StudioClient:
             ws_url=self._ws_url,
             reconnect_attempts=self._attempts,
             reconnect_backoff=self._backoff,
+            documents=self._documents,
         )
 
     def _call(self, request: Callable[[], T]) -> T:

@@ -1,6 +1,7 @@
 // urql over HTTP for queries and mutations; graphql-ws (graphql-transport-ws) for subscriptions.
 import { createClient as createWsClient, type Client as WsClient } from "graphql-ws";
 import { Client, cacheExchange, fetchExchange, mapExchange, subscriptionExchange } from "urql";
+import { trustedDocumentsExchange } from "./trustedDocuments";
 
 const TOKEN_KEY = "studio.token";
 
@@ -31,7 +32,11 @@ export const PONG_TIMEOUT_MS = 5_000;
  * retry inside graphql-ws would resend the first subscription's variables, so the stream would restart from its
  * old `afterSeq`, and the owner would not learn that it missed events while the socket was down.
  */
-export function createApi(token: () => string | null, onUnauthenticated: () => void): Api {
+export function createApi(
+  token: () => string | null,
+  onUnauthenticated: () => void,
+  sendDocumentIds: boolean = import.meta.env.PROD,
+): Api {
   let pongTimer: ReturnType<typeof setTimeout> | undefined;
   const ws: WsClient = createWsClient({
     url: wsUrl(),
@@ -68,6 +73,7 @@ export function createApi(token: () => string | null, onUnauthenticated: () => v
           if (error.graphQLErrors.some((e) => e.extensions?.code === "UNAUTHENTICATED")) onUnauthenticated();
         },
       }),
+      trustedDocumentsExchange(sendDocumentIds), // documents by hash (see ./trustedDocuments.ts)
       cacheExchange,
       fetchExchange,
       subscriptionExchange({
