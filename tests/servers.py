@@ -176,7 +176,7 @@ class FakeModel:
                 }
                 for i, (name, args) in enumerate(entry.get("tool_calls") or [])
             ]
-            if body.get("stream"):
+            if body.get("stream") and not entry.get("no_stream"):  # no_stream: a provider that ignores stream
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 return StreamingResponse(
                     self._chunks(entry, calls, usage if include_usage else None), media_type="text/event-stream"

@@ -109,12 +109,14 @@ async def stream(
                         if response.status_code == 429 and attempt + 1 < RATE_LIMIT_TRIES:
                             delay = retry_after(response.headers.get("retry-after"), attempt)
                         elif response.status_code >= 400:
-                            body = await _head(response)
+                            body = await _error_body(response)
                             raise NodeError(
                                 "ModelError",
                                 f"{url.host} answered {response.status_code}: {provider_message(body)}",
                                 retryable=response.status_code >= 500 or response.status_code == 429,
                             )
+                        elif response.headers.get("content-type", "").startswith("application/json"):
+                            return _whole(await _head(response, MAX_RESPONSE_BYTES), url.host)  # did not stream
                         else:
                             return await _assemble(ctx, response, url.host, call)
                     finally:
@@ -132,13 +134,34 @@ async def stream(
     raise AssertionError("unreachable")
 
 
-async def _head(response: httpx.Response) -> bytes:
+async def _error_body(response: httpx.Response) -> bytes:
+    """The start of an error answer: enough for its message."""
     body = b""
     async for chunk in response.aiter_bytes():
         body += chunk
         if len(body) > 4096:
             break
     return body
+
+
+async def _head(response: httpx.Response, limit: int) -> bytes:
+    body = b""
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise NodeError("ModelError", f"the answer from {response.url.host} is larger than {limit} bytes")
+    return body
+
+
+def _whole(body: bytes, host: str) -> dict[str, Any]:
+    """A provider that ignored ``stream: true`` and answered at once."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list) or not answer["choices"]:
+        raise NodeError("ModelError", f"{host} sent no choices: is base_url an OpenAI-compatible API?")
+    return answer
 
 
 async def _assemble(ctx: NodeContext, response: httpx.Response, host: str, call: int) -> dict[str, Any]:

@@ -285,6 +285,16 @@ async def test_a_429_with_retry_after_is_honoured_when_streaming(
     assert any("retrying in 0.2 s" in line for line in finished.steps["chat"].envelope["logs"])
 
 
+async def test_a_provider_that_ignores_stream_is_understood(
+    state: AppState, tenant: TenantFixture, model: FakeModel
+) -> None:
+    await openai(state, tenant, model)
+    model.script.append({"content": "all at once", "no_stream": True})
+    chat = node("chat", "llm.chat", model="m", credential="llm", messages=HI, stream=True)
+    finished = await run_once(state, tenant, chain(chat))
+    assert finished.steps["chat"].output["text"] == "all at once", finished.steps["chat"].error
+
+
 DELTAS = """subscription($id: ID!) { runEvents(runId: $id) { seq kind stepId final data } }"""
 
 

@@ -406,7 +406,12 @@ async def test_agent_calls_http_tools_and_answers(
     step = finished.steps["agent"]
     assert finished.run.status.value == "SUCCEEDED", step.error
     assert step.output["answer"] == "order 7 shipped"
-    assert step.output["usage"] == {"prompt_tokens": 30, "completion_tokens": 15, "total_tokens": 45}
+    assert {k: v for k, v in step.output["usage"].items() if k != "budgets"} == {
+        "prompt_tokens": 30,
+        "completion_tokens": 15,
+        "total_tokens": 45,
+    }
+    assert step.output["usage"]["budgets"]["step"]["tokens"] == 45, "every call of the step counted"
     assert [seen.path for seen in target.seen] == ["/echo"]  # the invalid call never left
     second = model.requests[1]["messages"]
     assert second[0] == {"role": "system", "content": "Help with orders"}
