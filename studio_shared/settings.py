@@ -162,6 +162,14 @@ class Settings(BaseSettings):
     sql_allow_studio_database: bool = False
     # LLM usage cost: {"model": {"prompt": USD per 1M tokens, "completion": USD per 1M tokens}}
     llm_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # Model budgets (0: no limit). Per run, and per tenant per UTC day (a tenant's own llm_daily_* fields, set by an
+    # ADMIN, take precedence). A cost limit refuses models without a price above. A call that names no max_tokens
+    # under a budget is sent with llm_budget_max_tokens, so its worst case (what it reserves) is known.
+    llm_run_max_tokens: int = Field(default=0, ge=0)
+    llm_run_max_cost_usd: float = Field(default=0.0, ge=0)
+    llm_tenant_daily_max_tokens: int = Field(default=0, ge=0)
+    llm_tenant_daily_max_cost_usd: float = Field(default=0.0, ge=0)
+    llm_budget_max_tokens: int = Field(default=1024, ge=1)
     # The code node: operator-provided package folders for Python steps (comma-separated directories, e.g. made with
     # `pip install --target DIR`; bound read-only into the sandbox and put on sys.path), the explicit opt-out of the
     # bubblewrap sandbox (single-user installs only), and how many code steps one worker process runs at once.

@@ -131,18 +131,27 @@ class Target:
         )
 
 
+class StreamCut(Exception):
+    """Raised inside a streamed answer: the server drops the connection mid-body (no final chunk, no [DONE])."""
+
+
 @dataclass
 class FakeModel:
-    """An OpenAI-compatible ``/v1/chat/completions``: answers from a script, records every request.
+    """A scripted OpenAI-compatible ``/v1/chat/completions``: answers from a script, records every request.
 
-    A scripted entry is a reply (``{"content": …}`` or ``{"tool_calls": […]}``) or ``{"status": 429, …}``.
-    With the script empty it answers "ok".
+    A scripted entry is a reply (``{"content": …}`` or ``{"tool_calls": [(name, args), …]}``, optionally with
+    ``"usage": {…}``) or ``{"status": 429, "headers": {"Retry-After": "1"}}``. With the script empty it answers "ok".
+    A request with ``stream: true`` gets Server-Sent Events: the content in ``chunk_chars`` pieces (``delay_s``
+    apart), tool calls in fragments, the usage in a final chunk when ``stream_options.include_usage`` asks, then
+    ``[DONE]``; ``"cut": n`` drops the connection after n content chunks. ``streamed`` counts chunks sent.
     """
 
     script: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
+    streamed: int = 0
+    chunk_sent_at: list[float] = field(default_factory=list)  # time.perf_counter() of each content chunk sent
 
     def app(self) -> Starlette:
         async def completions(request: Request) -> Response:
@@ -156,17 +165,25 @@ class FakeModel:
                     status_code=entry["status"],
                     headers=entry.get("headers"),
                 )
+            if entry.get("wait"):  # hold the answer until the test sets the event (a worker killed mid-call)
+                await entry["wait"].wait()
+            usage = entry.get("usage") or {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+            calls = [
+                {
+                    "id": f"call_{i}_{len(self.requests)}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)},
+                }
+                for i, (name, args) in enumerate(entry.get("tool_calls") or [])
+            ]
+            if body.get("stream") and not entry.get("no_stream"):  # no_stream: a provider that ignores stream
+                include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                return StreamingResponse(
+                    self._chunks(entry, calls, usage if include_usage else None), media_type="text/event-stream"
+                )
             message: dict[str, Any] = {"role": "assistant", "content": entry.get("content")}
-            if entry.get("tool_calls"):
-                message["tool_calls"] = [
-                    {
-                        "id": f"call_{i}_{len(self.requests)}",
-                        "type": "function",
-                        "function": {"name": name, "arguments": json.dumps(args)},
-                    }
-                    for i, (name, args) in enumerate(entry["tool_calls"])
-                ]
-            usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+            if calls:
+                message["tool_calls"] = calls
             return JSONResponse(
                 {
                     "id": "cmpl",
@@ -177,6 +194,40 @@ class FakeModel:
             )
 
         return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+    async def _chunks(
+        self, entry: dict[str, Any], calls: list[dict[str, Any]], usage: dict[str, Any] | None
+    ) -> AsyncIterator[bytes]:
+        def sse(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+            chunk = {
+                "id": "cmpl",
+                "object": "chat.completion.chunk",
+                "model": "fake",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+            return f"data: {json.dumps(chunk)}\n\n".encode()
+
+        yield sse({"role": "assistant", "content": ""})
+        text = entry.get("content") or ""
+        size = int(entry.get("chunk_chars", 4))
+        for n, start in enumerate(range(0, len(text), size)):
+            if entry.get("cut") is not None and n >= entry["cut"]:
+                raise StreamCut
+            if entry.get("delay_s"):
+                await asyncio.sleep(entry["delay_s"])
+            self.streamed += 1
+            self.chunk_sent_at.append(time.perf_counter())
+            yield sse({"content": text[start : start + size]})
+        for i, call in enumerate(calls):
+            arguments = call["function"]["arguments"]
+            head = {"index": i, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"]}}
+            yield sse({"tool_calls": [{**head, "function": {**head["function"], "arguments": arguments[:3]}}]})
+            yield sse({"tool_calls": [{"index": i, "function": {"arguments": arguments[3:]}}]})
+        yield sse({}, "tool_calls" if calls else "stop")
+        if usage is not None:
+            yield f"data: {json.dumps({'id': 'cmpl', 'choices': [], 'usage': usage})}\n\n".encode()
+        yield b"data: [DONE]\n\n"
 
 
 INTERNAL_SECRET = "internal-config-4f1c9e"  # what Internal serves: it must never reach an answer

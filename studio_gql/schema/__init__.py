@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from studio_gql.errors import INTERNAL_MESSAGE, StudioMaskErrors, should_mask_error
 from studio_gql.hygiene import OperationChecks, QuietExecution, validation_extensions
 from studio_gql.request_metrics import RequestMetrics
+from studio_gql.schema.budgets import BudgetMutation, BudgetQuery
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
 from studio_gql.schema.messages import MessageMutation, MessageQuery
@@ -41,6 +42,7 @@ class Query(
     CredentialQuery,
     MessageQuery,
     UsageQuery,
+    BudgetQuery,
     HumanTaskQuery,
     ScheduleQuery,
 ):
@@ -59,6 +61,7 @@ class Mutation(
     MessageMutation,
     HumanTaskMutation,
     ScheduleMutation,
+    BudgetMutation,
 ):
     pass
 

@@ -74,7 +74,8 @@ class RunEvent:
     @strawberry.field(
         description="The event's details. STEP_AWAITING_EVENT: {event, resume_url, expires_at}; its resume_url (a "
         "capability: whoever holds it may resume the step) is null for roles without run:signal. "
-        "STEP_EVENT_RECEIVED: {event, via, at}."
+        "STEP_EVENT_RECEIVED: {event, via, at}. STEP_DELTA (live only, never stored; its seq repeats the last "
+        "stored event's): {text: the streamed answer so far, call: the step's model call it belongs to}."
     )
     def data(self, info: Info) -> JSON | None:
         found = self.raw_data
@@ -97,6 +98,26 @@ class RunEvent:
             raw_data=row.data,
             final=kind.final,
         )
+
+    @classmethod
+    def transient(cls, message: Any, last_seq: int) -> RunEvent | None:
+        """A ``step.delta`` from the bus (never stored): it repeats the seq of the last stored event sent, so that
+        resuming with ``afterSeq`` works as before and a late subscriber reads the stored final text instead."""
+        if not isinstance(message, dict) or message.get("kind") != EventKind.STEP_DELTA.value:
+            return None
+        try:
+            return cls(
+                seq=last_seq,
+                run_id=strawberry.ID(str(uuid.UUID(str(message["run_id"])))),
+                kind=EventKind.STEP_DELTA,
+                step_id=str(message["step_id"]),
+                status=None,
+                at=datetime.fromisoformat(str(message["at"])),
+                raw_data=message.get("data") if isinstance(message.get("data"), dict) else None,
+                final=False,
+            )
+        except (KeyError, ValueError):
+            return None
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> RunEvent:
@@ -787,7 +808,13 @@ class RunSubscription:
                     # sends us back to the database, which is the truth.
                     in_order = True
                     while in_order:
-                        batch = _live_events(await live.get(timeout=LIVE_POLL_S))
+                        message = await live.get(timeout=LIVE_POLL_S)
+                        if message is not None and "delta" in message:
+                            delta = RunEvent.transient(message["delta"], last)
+                            if delta is not None:
+                                yield delta
+                            continue
+                        batch = _live_events(message)
                         if batch is None:
                             break
                         for message in batch:

@@ -51,6 +51,10 @@ class Tenant(Base, Timestamps):
     # The workflow started when a live top-level run of a workflow without an error workflow of its own fails.
     # No foreign key (it would close a cycle with workflows.tenant_id): the API checks it is one of this tenant's.
     default_error_workflow_id: Mapped[uuid.UUID | None]
+    # Model spending per UTC day (an ADMIN sets them: setModelBudget), instead of STUDIO_LLM_TENANT_DAILY_*;
+    # None: the setting's default; 0: no limit.
+    llm_daily_max_tokens: Mapped[int | None] = mapped_column(sa.BigInteger)
+    llm_daily_max_cost_usd: Mapped[float | None] = mapped_column(sa.Float)
 
 
 class User(Tenanted, Timestamps, Base):
@@ -464,6 +468,35 @@ class LlmCall(Tenanted, Base):
     completion_tokens: Mapped[int] = mapped_column(default=0)
     cost_usd: Mapped[float | None] = mapped_column(sa.Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LlmSpend(Tenanted, Base):
+    """What one budget scope has spent on model calls and holds reserved for calls in flight: a tenant's UTC day
+    (``day:2026-12-07``) or a run (``run:<id>``). A call reserves its worst case with one conditional UPDATE
+    (spent + reserved + worst <= limit), so concurrent steps cannot overshoot; it settles with the real usage."""
+
+    __tablename__ = "llm_spend"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "scope"),)
+
+    scope: Mapped[str] = mapped_column(sa.String(80))
+    tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    reserved_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    reserved_usd: Mapped[float] = mapped_column(sa.Float, default=0.0)
+
+
+class LlmReservation(Tenanted, Base):
+    """A model call in flight: what it reserved against which ``llm_spend`` rows (the id is the call's memo id).
+    Settled with the call's ledger row; a crashed worker's reservation is released when its step runs the call
+    again, or by anyone once ``expires_at`` (its lease) has passed."""
+
+    __tablename__ = "llm_reservations"
+    __table_args__ = (sa.Index(None, "tenant_id", "expires_at"),)
+
+    scopes: Mapped[Any] = mapped_column(JSONDoc)  # the llm_spend ids it holds tokens and dollars on
+    tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class EmailSend(Tenanted, Base):

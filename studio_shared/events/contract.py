@@ -49,6 +49,9 @@ class EventKind(StrEnum):
     STEP_TASK_ESCALATED = "step.task_escalated"
     STEP_AWAITING_EVENT = "step.awaiting_event"  # a wait.event step waits: {event, resume_url, expires_at}
     STEP_EVENT_RECEIVED = "step.event_received"  # its resume was accepted: {event, via, at}
+    # A streamed model answer grew: {text (the whole text so far), call}. Transient: published on the run's channel
+    # as {"delta": …}, never stored and without a seq of its own; the step's output holds the final text.
+    STEP_DELTA = "step.delta"
 
     @property
     def run_level(self) -> bool:

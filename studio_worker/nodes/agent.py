@@ -18,6 +18,7 @@ from studio_shared.db.types import utcnow
 from studio_shared.events import EventKind
 from studio_shared.schemas import UnusableSchema, user_schema
 from studio_worker.nodes import http
+from studio_worker.nodes import llm_budget as budget
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.children import ChildRuns, Target
 from studio_worker.nodes.llm import complete, model_credential, usage_of
@@ -67,7 +68,9 @@ async def _advance(ctx: NodeContext, config: dict[str, Any], state: dict[str, An
         request: dict[str, Any] = {"model": config["model"], "messages": state["messages"]}
         if tools:
             request["tools"] = [await _declaration(ctx, tool, state) for tool in tools.values()]
-        answer = await complete(ctx, credential, request, index=state["calls"])
+        if config.get("max_tokens"):
+            request["max_tokens"] = config["max_tokens"]
+        answer = await complete(ctx, credential, request, index=state["calls"], config=config)
         state["calls"] += 1
         state["answers"].append({"usage": answer.get("usage") or {}})
         message = answer["choices"][0].get("message") or {}
@@ -80,7 +83,7 @@ async def _advance(ctx: NodeContext, config: dict[str, Any], state: dict[str, An
                 output={
                     "answer": message.get("content"),
                     "transcript": state["messages"],
-                    "usage": usage_of(state["answers"]),
+                    "usage": {**usage_of(state["answers"]), "budgets": await budget.report(ctx, config)},
                 }
             )
         for call in calls:

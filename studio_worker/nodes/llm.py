@@ -20,14 +20,19 @@ from studio_shared.db.types import utcnow
 from studio_shared.metrics import metrics
 from studio_shared.store import llm_calls
 from studio_worker.egress import EgressDenied, EgressError, check_url, send
+from studio_worker.nodes import llm_budget as budget
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
+from studio_worker.nodes.llm_stream import (
+    MAX_RESPONSE_BYTES,
+    MODEL_TIMEOUT_S,
+    RATE_LIMIT_TRIES,
+    provider_message,
+    retry_after,
+)
+from studio_worker.nodes.llm_stream import stream as _stream
 from studio_worker.nodes.outputs import derived_id
 from studio_worker.nodes.redact import Redactor
 
-MODEL_TIMEOUT_S = 120.0
-MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-RATE_LIMIT_TRIES = 3  # 429s absorbed inside one attempt (honouring Retry-After up to MAX_BACKOFF_S)
-MAX_BACKOFF_S = 10.0
 TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
@@ -42,10 +47,19 @@ async def model_credential(ctx: NodeContext, config: dict[str, Any]) -> Resolved
 
 
 async def complete(
-    ctx: NodeContext, credential: ResolvedCredential, request: dict[str, Any], index: int = 0
+    ctx: NodeContext,
+    credential: ResolvedCredential,
+    request: dict[str, Any],
+    index: int = 0,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The provider's answer to ``request`` (memoized as the step's ``index``-th model call)."""
+    """The provider's answer to ``request`` (memoized as the step's ``index``-th model call).
+
+    ``config`` is the step's: its ``max_tokens_total`` / ``max_cost_usd`` limit the step, and ``stream: true``
+    streams the answer (``step.delta`` on the bus while it grows; the memo holds the whole answer).
+    """
     services = ctx.need_services()
+    config = config or {}
     call_id = derived_id(ctx, "llm", str(index))
     digest = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
     async with services.db.connect() as conn:
@@ -54,37 +68,48 @@ async def complete(
         ctx.log(f"model call {index}: answer reused from an earlier execution (not billed again)")
         answer: dict[str, Any] = memo.response
         return answer
+    model = str(request.get("model"))
+    plan = await budget.plan(ctx, config, request)
+    if plan.limited and not request.get("max_tokens"):
+        # Under a budget every call has a known worst case: the provider may not write more than it reserved.
+        request = {**request, "max_tokens": services.settings.llm_budget_max_tokens}
+    scopes = await budget.reserve(ctx, plan, call_id, request)
+    try:
+        if config.get("stream"):
+            streamed = {**request, "stream": True, "stream_options": {"include_usage": True}}
+            raw = await _stream(ctx, credential, streamed, index)
+        else:
+            raw = await _post(ctx, credential, request)
+    except BaseException:
+        await budget.release(ctx, call_id)
+        raise
     # A model that repeats a secret (say, a tool result it was shown) must not put it in the memo either.
-    answer = Redactor(ctx.secrets)(await _post(ctx, credential, request))
+    answer = Redactor(ctx.secrets)(raw)
     usage = {k: int(v) for k, v in (answer.get("usage") or {}).items() if k in TOKEN_FIELDS and isinstance(v, int)}
+    cost = _cost(services.settings.llm_prices, model, usage)
     row = {
         "id": call_id,
         "tenant_id": ctx.tenant_id,
         "run_id": ctx.run_id,
         "step_id": ctx.step_id,
-        "model": str(request.get("model"))[:200],
+        "model": model[:200],
         "request_sha256": digest,
         "response": answer,
         "prompt_tokens": usage.get("prompt_tokens", 0),
         "completion_tokens": usage.get("completion_tokens", 0),
-        "cost_usd": _cost(services.settings.llm_prices, str(request.get("model")), usage),
+        "cost_usd": cost,
         "created_at": utcnow(),
     }
     async with services.db.begin() as conn:
         await llm_calls.record(conn, row)
+        await budget.settle(conn, ctx, call_id, scopes, usage, cost)
     # Billed and recorded: counted once (a re-executed step reuses the memo above and is not counted again).
-    metrics.tokens(str(request.get("model")), usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+    metrics.tokens(model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
     return answer
 
 
 def _cost(prices: dict[str, dict[str, float]], model: str, usage: dict[str, int]) -> float | None:
-    price = prices.get(model)
-    if price is None:
-        return None
-    return (
-        usage.get("prompt_tokens", 0) * price.get("prompt", 0.0)
-        + usage.get("completion_tokens", 0) * price.get("completion", 0.0)
-    ) / 1_000_000
+    return budget.price(prices, model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
 
 
 async def _post(ctx: NodeContext, credential: ResolvedCredential, request: dict[str, Any]) -> dict[str, Any]:
@@ -115,14 +140,14 @@ async def _post(ctx: NodeContext, credential: ResolvedCredential, request: dict[
         except httpx.HTTPError as exc:
             raise NodeError("ConnectionError", f"{url.host}: {type(exc).__name__}", retryable=True) from None
         if response.status == 429 and attempt + 1 < RATE_LIMIT_TRIES:
-            delay = _retry_after(response.headers.get("retry-after"), attempt)
+            delay = retry_after(response.headers.get("retry-after"), attempt)
             ctx.log(f"rate limited by {url.host}; retrying in {delay:g} s")
             await asyncio.sleep(delay)
             continue
         if response.status >= 400:
             raise NodeError(
                 "ModelError",
-                f"{url.host} answered {response.status}: {_provider_message(response.body)}",
+                f"{url.host} answered {response.status}: {provider_message(response.body)}",
                 retryable=response.status >= 500 or response.status == 429,
             )
         try:
@@ -133,23 +158,6 @@ async def _post(ctx: NodeContext, credential: ResolvedCredential, request: dict[
             raise NodeError("ModelError", f"{url.host} sent no choices: is base_url an OpenAI-compatible API?")
         return answer
     raise AssertionError("unreachable")
-
-
-def _retry_after(value: str | None, attempt: int) -> float:
-    backoff = min(MAX_BACKOFF_S, 0.5 * 2.0**attempt)
-    try:
-        return min(MAX_BACKOFF_S, max(0.0, float(value))) if value else backoff
-    except ValueError:
-        return backoff
-
-
-def _provider_message(body: bytes) -> str:
-    try:
-        error = json.loads(body).get("error")
-        message = error.get("message") if isinstance(error, dict) else error
-        return str(message)[:300] if message else body[:300].decode("utf-8", "replace")
-    except (ValueError, AttributeError):
-        return body[:300].decode("utf-8", "replace")
 
 
 def usage_of(answers: list[dict[str, Any]]) -> dict[str, int]:
@@ -172,7 +180,7 @@ async def llm_chat(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
         request["max_tokens"] = config["max_tokens"]
     if config.get("json"):
         request["response_format"] = {"type": "json_object"}
-    answer = await complete(ctx, credential, request)
+    answer = await complete(ctx, credential, request, config=config)
     text = (answer["choices"][0].get("message") or {}).get("content") or ""
     parsed: Any = None
     if config.get("json"):
@@ -180,7 +188,8 @@ async def llm_chat(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
             parsed = jsondata.loads(text)
         except ValueError:
             raise NodeError("InvalidModelOutput", "JSON mode is on but the model's answer is not JSON") from None
-    return NodeResult(output={"text": text, "json": parsed, "usage": usage_of([answer])})
+    usage = {**usage_of([answer]), "budgets": await budget.report(ctx, config)}
+    return NodeResult(output={"text": text, "json": parsed, "usage": usage})
 
 
 SPECS = [NodeSpec("llm.chat", llm_chat)]

@@ -59,6 +59,7 @@ EXPECTED_ACTION: dict[str, str] = {
     "archiveWorkflow": "workflow.archive",
     "setErrorWorkflow": "workflow.error_workflow",
     "setDefaultErrorWorkflow": "tenant.default_error_workflow",
+    "setModelBudget": "tenant.model_budget",
     "startRun": "run.start",
     "cancelRun": "run.cancel",
     "retryRun": "run.retry",
@@ -125,6 +126,13 @@ async def _set_default_error_workflow(seed: Seed, state: AppState) -> Call:
     return Call(document, {"id": await seed.workflow()})
 
 
+async def _set_model_budget(seed: Seed, state: AppState) -> Call:
+    document = (
+        "mutation { setModelBudget(dailyMaxTokens: 5000, dailyMaxCostUsd: 2.5) { budget { day } errors { code } } }"
+    )
+    return Call(document, {})
+
+
 async def _resume_schedule(seed: Seed, state: AppState) -> Call:
     schedule_id = await seed.schedule()
     paused = await seed.gql.data(
@@ -150,6 +158,7 @@ OVERRIDES: dict[str, Override] = {
     "setUserActive": _set_user_active,
     "changePassword": _change_password,
     "setDefaultErrorWorkflow": _set_default_error_workflow,
+    "setModelBudget": _set_model_budget,
 }
 
 

@@ -385,6 +385,7 @@ OPERATIONS: dict[str, Op] = {
     "users": Op("Query", Permission.USER_MANAGE, "{ users(first: 1) { edges { node { id } } } }"),
     "apiKeys": Op("Query", Permission.APIKEY_MANAGE, "{ apiKeys { id } }"),
     "usage": Op("Query", Permission.RUN_READ, "{ usage { calls totalTokens } }"),
+    "modelBudget": Op("Query", Permission.RUN_READ, "{ modelBudget { day usedTokens } }"),
     "credentials": Op("Query", Permission.CREDENTIAL_MANAGE, "{ credentials { id name } }"),
     "messages": Op("Query", Permission.RUN_READ, '{ messages(channel: "rbac", first: 1) { edges { node { id } } } }'),
     "humanTasks": Op(
@@ -587,6 +588,11 @@ OPERATIONS: dict[str, Op] = {
         "Mutation",
         Permission.TENANT_MANAGE,
         "mutation { setDefaultErrorWorkflow(errorWorkflowId: null) { tenant { id } errors { code } } }",
+    ),
+    "setModelBudget": Op(
+        "Mutation",
+        Permission.TENANT_MANAGE,
+        "mutation { setModelBudget(dailyMaxTokens: 1000) { budget { day } errors { code } } }",
     ),
 }
 

@@ -306,11 +306,14 @@ async def test_llm_chat_json_mode_and_usage(
     )
     finished = await run_once(state, tenant, chain(chat), input={"text": "it crashes"})
     assert finished.run.status.value == "SUCCEEDED", finished.steps["chat"].error
-    assert finished.steps["chat"].output == {
+    output = finished.steps["chat"].output
+    budgets = output["usage"].pop("budgets")  # used against each limit: tests/worker/test_llm_spend.py
+    assert output == {
         "text": '{"label": "bug"}',
         "json": {"label": "bug"},
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     }
+    assert budgets["step"]["tokens"] == budgets["run"]["tokens"] == budgets["tenant_day"]["tokens"] == 15
     [request] = model.requests
     assert request["messages"][1] == {"role": "user", "content": "it crashes"}
     assert request["response_format"] == {"type": "json_object"} and request["temperature"] == 0
@@ -403,7 +406,12 @@ async def test_agent_calls_http_tools_and_answers(
     step = finished.steps["agent"]
     assert finished.run.status.value == "SUCCEEDED", step.error
     assert step.output["answer"] == "order 7 shipped"
-    assert step.output["usage"] == {"prompt_tokens": 30, "completion_tokens": 15, "total_tokens": 45}
+    assert {k: v for k, v in step.output["usage"].items() if k != "budgets"} == {
+        "prompt_tokens": 30,
+        "completion_tokens": 15,
+        "total_tokens": 45,
+    }
+    assert step.output["usage"]["budgets"]["step"]["tokens"] == 45, "every call of the step counted"
     assert [seen.path for seen in target.seen] == ["/echo"]  # the invalid call never left
     second = model.requests[1]["messages"]
     assert second[0] == {"role": "system", "content": "Help with orders"}

@@ -142,6 +142,27 @@ describe("followRunEvents", () => {
     expect(g.timers.pending).toHaveLength(0);
   });
 
+  it("passes STEP_DELTA through whatever its seq, without moving the resume point", () => {
+    const socket = fakeSocket();
+    const applied: number[] = [];
+    const deltas: string[] = [];
+    followRunEvents<Data>(socket.subscribe, {
+      runId: "r1",
+      query: "subscription RunEvents { … }",
+      afterSeq: 0,
+      onEvent: (e) => applied.push(e.seq),
+      onDelta: (e) => deltas.push((e.data as { text: string }).text),
+      onSettle: vi.fn(),
+    });
+    const sink = socket.subs[0]!.sink;
+    sink.next(ev(1));
+    sink.next(ev(1, { kind: "STEP_DELTA", status: null, data: { text: "Hel", call: 0 } }));
+    sink.next(ev(1, { kind: "STEP_DELTA", status: null, data: { text: "Hello", call: 0 } }));
+    sink.next(ev(2));
+    expect(deltas).toEqual(["Hel", "Hello"]);
+    expect(applied).toEqual([1, 2]);
+  });
+
   it("retryDelay doubles from 1 s up to 10 s", () => {
     expect([1, 2, 3, 4, 5, 9].map(retryDelay)).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000]);
   });

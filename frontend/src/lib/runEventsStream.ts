@@ -19,6 +19,11 @@ export interface FollowOptions {
   /** The seq already applied before the first subscription (0: from the start). */
   afterSeq: number;
   onEvent: (event: RunEvent) => void;
+  /**
+   * A STEP_DELTA: a streamed model answer grew (`data.text` is the whole text so far). Live only, never stored: its
+   * seq repeats the last stored event's, so it bypasses the seq de-duplication and does not move the resume point.
+   */
+  onDelta?: (event: RunEvent) => void;
   /** The stream ended (the run's final event) or the socket dropped: read the run's state over HTTP. */
   onSettle: () => void;
   onConnection?: (state: "live" | "reconnecting") => void;
@@ -73,7 +78,12 @@ export function followRunEvents<T extends { runEvents?: RunEvent | null }>(
       {
         next: ({ data }) => {
           const event = data?.runEvents;
-          if (ended || stopped || !event || event.seq <= lastSeq) return;
+          if (ended || stopped || !event) return;
+          if (event.kind === "STEP_DELTA") {
+            options.onDelta?.(event);
+            return;
+          }
+          if (event.seq <= lastSeq) return;
           lastSeq = event.seq;
           live(false);
           options.onEvent(event);

@@ -10,6 +10,8 @@ import { followRunEvents } from "./runEventsStream";
 
 export interface RunEventsHandlers {
   onEvent: (event: RunEvent) => void;
+  /** A streamed model answer grew (STEP_DELTA, live only): `data.text` is the step's answer so far. */
+  onDelta?: (event: RunEvent) => void;
   /** The stream ended (the run's final event) or a re-subscription is due: read the run's state. */
   onSettle: () => void;
   onConnection?: (state: "live" | "reconnecting") => void;
@@ -31,6 +33,7 @@ export function useRunEvents(runId: string, enabled: boolean, handlers: RunEvent
       query: stringifyDocument(RUN_EVENTS), // graphql-ws sends the document as text
       afterSeq: ref.current.resumeAfter?.() ?? 0,
       onEvent: (event) => ref.current.onEvent(event),
+      onDelta: (event) => ref.current.onDelta?.(event),
       onSettle: () => ref.current.onSettle(),
       onConnection: (state) => ref.current.onConnection?.(state),
       watchConnected: (listener) => api.ws.on("connected", listener),

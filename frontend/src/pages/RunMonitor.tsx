@@ -59,6 +59,8 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
   const [state, setState] = useState<RunState | null>(null);
   const [connection, setConnection] = useState<"live" | "reconnecting">("live");
   const [selectedId, setSelectedId] = useState<string | null>(null);
+  // Streamed model answers as they grow (STEP_DELTA), per step; the stored output replaces them once the step ends.
+  const [streamed, setStreamed] = useState<Record<string, string>>({});
 
   // Every (re)load of the run query is the server's word: fold it into the live state. Only the answer after a
   // retry may reopen a run the events saw finish (see settle).
@@ -88,6 +90,11 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
       gate.current ??= replayGate(replayUntil ?? 0);
       const batch = gate.current(event);
       if (batch.length) setState((s) => (s ? batch.reduce(applyEvent, s) : s));
+    },
+    onDelta: (event) => {
+      const text = (event.data as { text?: unknown } | null)?.text;
+      const stepId = event.stepId;
+      if (stepId && typeof text === "string") setStreamed((all) => ({ ...all, [stepId]: text }));
     },
     onSettle: settleFromServer,
     onConnection: setConnection,
@@ -244,6 +251,7 @@ function RunMonitor({ runId, version }: { runId: string; version: number }) {
               runId={run.id}
               stepId={selectedId}
               status={state.steps[selectedId]}
+              streamedText={state.steps[selectedId] === "RUNNING" ? streamed[selectedId] : undefined}
               wakeAt={state.wakeAt[selectedId] ?? null}
               onRetry={canRetry && state.finished ? () => retryFrom(selectedId) : undefined}
               awaited={state.awaiting?.[selectedId]}
@@ -295,10 +303,13 @@ function StepPanel({
   eventName,
   canSignal,
   onSignalled,
+  streamedText,
 }: {
   runId: string;
   stepId: string;
   status: string | undefined;
+  /** The model's answer so far while the step streams it (llm.chat / agent with stream: true). */
+  streamedText?: string;
   /** For a wait.event step: what its STEP_AWAITING_EVENT said (the event name, the resume URL). */
   awaited?: AwaitedEvent;
   eventName: string;
@@ -402,6 +413,14 @@ function StepPanel({
         </>
       ) : null}
       {PARENT_NODE_TYPES.includes(step.nodeType) ? <ChildRuns runId={runId} stepId={stepId} nodeType={step.nodeType} status={status} /> : null}
+      {streamedText !== undefined ? (
+        <>
+          <h3>Answer so far</h3>
+          <pre data-testid="step-stream" aria-live="polite" className="whitespace-pre-wrap rounded border p-2 text-sm">
+            {streamedText}
+          </pre>
+        </>
+      ) : null}
       <h3>Input</h3>
       <JsonBlock value={step.input} label="Step input" />
       <h3>Output</h3>
