@@ -6,8 +6,8 @@
 - ``llm_reservations``: a model call in flight and what it reserved (its id is the call's memo id), with a lease
   (``expires_at``) after which anyone may release it. Row-level security like every tenant-owned table (PostgreSQL).
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-07 19:00:00
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 from studio_shared.db.types import JSONDoc, UTCDateTime
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0024"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
