@@ -1,5 +1,9 @@
-"""``agent``: the tool-calling loop. The model answers or asks for tools; HTTP tools run inline, workflow tools
-run as child runs while the step waits holding no worker, and every tool call is a step event.
+"""``agent``: the tool-calling loop. The model answers or asks for tools; HTTP and MCP tools run inline, workflow
+tools run as child runs while the step waits holding no worker, and every tool call is a step event.
+
+The tools the model may call are fixed when the step starts: the definition's HTTP and workflow tools, and the
+tools its MCP servers list (narrowed by each server's allow-list), saved in the step's state. Nothing the model
+or a tool result says can add one: a call to any other name is refused and answered with an error.
 
 The loop's progress (the transcript, the model calls made, the child runs it waits for) lives in the step's
 saved state; model answers are memoized per call (``llm.complete``), so a resumed or re-executed agent
@@ -21,6 +25,7 @@ from studio_worker.nodes import http
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.children import ChildRuns, Target
 from studio_worker.nodes.llm import complete, model_credential, usage_of
+from studio_worker.nodes.mcp_tools import McpTool, call_tool, list_tools, result_text
 
 MAX_TOOL_RESULT_CHARS = 20_000
 ANY_OBJECT: dict[str, Any] = {"type": "object", "properties": {}}
@@ -34,15 +39,21 @@ def _children(ctx: NodeContext) -> ChildRuns:
 
 async def agent(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
     targets: dict[str, Any] = {}
-    for tool in config.get("tools") or []:
+    mcp: dict[str, Any] = {}  # server__tool -> {"entry": index in config.tools, **McpTool.state()}
+    list_timeout = ctx.need_services().settings.mcp_list_timeout_s if _has_mcp(config) else 0.0
+    for index, tool in enumerate(config.get("tools") or []):
         if tool["kind"] == "workflow":
             target = await _children(ctx).resolve(tool["workflow"], tool.get("version"))
             targets[tool["name"]] = target.state()
+        elif tool["kind"] == "mcp":
+            for listed in await list_tools(ctx, tool, list_timeout):
+                mcp[listed.qualified] = {"entry": index, **listed.state()}
     state: dict[str, Any] = {
         "messages": [{"role": "system", "content": str(config["instructions"])}],
         "calls": 0,
         "answers": [],  # usage of each model call
         "targets": targets,
+        "mcp": mcp,
         "pending": {},  # tool_call_id -> {"index", "name", "deadline"}
         "spawned": 0,
     }
@@ -55,7 +66,9 @@ async def agent_resume(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
 
 async def _advance(ctx: NodeContext, config: dict[str, Any], state: dict[str, Any]) -> NodeResult:
     credential = await model_credential(ctx, config)
-    tools = {tool["name"]: tool for tool in config.get("tools") or []}
+    tools = {tool["name"]: tool for tool in config.get("tools") or [] if tool["kind"] != "mcp"}
+    for qualified, listed in (state.get("mcp") or {}).items():
+        tools[qualified] = {"kind": "mcp", "name": qualified, "entry": listed["entry"], "listed": listed}
     limit = int(config.get("max_iterations") or 8)
     while True:
         if state["pending"]:
@@ -89,6 +102,12 @@ async def _advance(ctx: NodeContext, config: dict[str, Any], state: dict[str, An
 
 async def _declaration(ctx: NodeContext, tool: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     parameters = tool.get("parameters") or ANY_OBJECT
+    if tool["kind"] == "mcp":
+        listed = McpTool.from_state(tool["listed"])
+        return {
+            "type": "function",
+            "function": {"name": tool["name"], "description": listed.description, "parameters": listed.parameters},
+        }
     if tool["kind"] == "workflow":
         definition = await _children(ctx).definition(Target.from_state(state["targets"][tool["name"]]))
         parameters = definition.trigger.config.get("input_schema") or ANY_OBJECT
@@ -126,6 +145,14 @@ async def _run_tool(
         return
     ctx.event(EventKind.STEP_TOOL_CALL, tool=name, call_id=call_id, arguments=args)
     timeout_s = float(config.get("tool_timeout_s") or 30)
+    if tool["kind"] == "mcp":
+        entry = (config.get("tools") or [])[int(tool["entry"])]
+        try:
+            result = await call_tool(ctx, entry, McpTool.from_state(tool["listed"]), args, timeout_s)
+        except NodeError as exc:
+            result = {"error": exc.message}
+        state["messages"].append({"role": "tool", "tool_call_id": call_id, "content": result_text(result)})
+        return
     if tool["kind"] == "workflow":
         index = state["spawned"]
         try:
@@ -147,6 +174,10 @@ async def _run_tool(
         reply({"error": exc.message})
     except TimeoutError:
         reply({"error": f"the tool took longer than {timeout_s:g} s"})
+
+
+def _has_mcp(config: dict[str, Any]) -> bool:
+    return any(tool["kind"] == "mcp" for tool in config.get("tools") or [])
 
 
 def _argument_problem(args: Any, schema: dict[str, Any] | None) -> str | None:
