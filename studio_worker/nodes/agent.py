@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,13 +22,17 @@ from studio_shared.db import jsondata
 from studio_shared.db.types import utcnow
 from studio_shared.events import EventKind
 from studio_shared.schemas import UnusableSchema, user_schema
+from studio_shared.types import HumanTaskStatus
 from studio_worker.nodes import http
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.children import ChildRuns, Target
+from studio_worker.nodes.human import apply_deadlines, load_task, next_deadline, open_task
 from studio_worker.nodes.llm import complete, model_credential, usage_of
 from studio_worker.nodes.mcp_tools import McpTool, call_tool, list_tools, result_text
 
 MAX_TOOL_RESULT_CHARS = 20_000
+MAX_CONVERSATION_CHARS = 20_000  # of the conversation an approval task shows (the latest part)
+TRUE_WORDS = frozenset({"true", "1", "yes"})
 ANY_OBJECT: dict[str, Any] = {"type": "object", "properties": {}}
 
 
@@ -71,6 +76,10 @@ async def _advance(ctx: NodeContext, config: dict[str, Any], state: dict[str, An
         tools[qualified] = {"kind": "mcp", "name": qualified, "entry": listed["entry"], "listed": listed}
     limit = int(config.get("max_iterations") or 8)
     while True:
+        if state.get("approvals"):
+            waiting = await _collect_approvals(ctx, config, tools, state)
+            if waiting is not None:
+                return waiting
         if state["pending"]:
             waiting = await _collect_children(ctx, state)
             if waiting is not None:
@@ -144,6 +153,22 @@ async def _run_tool(
         reply({"error": problem})
         return
     ctx.event(EventKind.STEP_TOOL_CALL, tool=name, call_id=call_id, arguments=args)
+    if _needs_approval(ctx, tool, config, args):
+        await _ask_approval(ctx, config, state, call_id, name, args)
+        return
+    await _execute(ctx, config, tool, state, call_id, args)
+
+
+def _reply(state: dict[str, Any], call_id: str, content: Any) -> None:
+    text = content if isinstance(content, str) else json.dumps(content, default=str)
+    state["messages"].append({"role": "tool", "tool_call_id": call_id, "content": text[:MAX_TOOL_RESULT_CHARS]})
+
+
+async def _execute(
+    ctx: NodeContext, config: dict[str, Any], tool: dict[str, Any], state: dict[str, Any], call_id: str, args: Any
+) -> None:
+    """Run one (allowed, and approved where that is needed) tool call; its result becomes the tool message."""
+    name = str(tool["name"])
     timeout_s = float(config.get("tool_timeout_s") or 30)
     if tool["kind"] == "mcp":
         entry = (config.get("tools") or [])[int(tool["entry"])]
@@ -158,7 +183,7 @@ async def _run_tool(
         try:
             await _children(ctx).spawn(Target.from_state(state["targets"][name]), [(index, args)])
         except NodeError as exc:
-            reply({"error": exc.message})
+            _reply(state, call_id, {"error": exc.message})
             return
         state["spawned"] = index + 1
         deadline = utcnow() + timedelta(seconds=timeout_s)
@@ -169,11 +194,83 @@ async def _run_tool(
     request = ctx.render(tool["request"], {"args": args}, ("config", "tools", name, "request"))
     try:
         result = await asyncio.wait_for(http.call(ctx, {**request, "timeout_s": timeout_s}), timeout_s)
-        reply({"status": result["status"], "body": result["body"]})
+        _reply(state, call_id, {"status": result["status"], "body": result["body"]})
     except NodeError as exc:
-        reply({"error": exc.message})
+        _reply(state, call_id, {"error": exc.message})
     except TimeoutError:
-        reply({"error": f"the tool took longer than {timeout_s:g} s"})
+        _reply(state, call_id, {"error": f"the tool took longer than {timeout_s:g} s"})
+
+
+# -- approval of tool calls --------------------------------------------------------------------------------
+
+
+def _needs_approval(ctx: NodeContext, tool: dict[str, Any], config: dict[str, Any], args: Any) -> bool:
+    """``requires_approval`` on the tool's entry, or its ``approval_rule`` (a template over ``args``) true."""
+    entry = (config.get("tools") or [])[int(tool["entry"])] if tool["kind"] == "mcp" else tool
+    if entry.get("requires_approval"):
+        return True
+    rule = entry.get("approval_rule")
+    if not rule:
+        return False
+    if ctx.render is None:
+        raise NodeError("Unsupported", "agent steps need the run engine's templates")
+    verdict = ctx.render(rule, {"args": args}, ("config", "tools", str(tool["name"]), "approval_rule"))
+    return verdict is True or str(verdict).strip().lower() in TRUE_WORDS
+
+
+def _conversation(messages: list[dict[str, Any]]) -> str:
+    lines = []
+    for message in messages:
+        text = message.get("content")
+        calls = message.get("tool_calls") or []
+        if calls:
+            asked = ", ".join(f"{(c.get('function') or {}).get('name')}(…)" for c in calls)
+            text = f"{text or ''} [asks for {asked}]".strip()
+        lines.append(f"{message.get('role')}: {text}")
+    joined = "\n".join(lines)
+    return joined if len(joined) <= MAX_CONVERSATION_CHARS else "…" + joined[-MAX_CONVERSATION_CHARS:]
+
+
+async def _ask_approval(
+    ctx: NodeContext, config: dict[str, Any], state: dict[str, Any], call_id: str, name: str, args: Any
+) -> None:
+    """Open a human task for the call (once per call, even when the step runs again) and remember it."""
+    options = dict(config.get("approval") or {})
+    arguments = json.dumps(args, indent=2, default=str)
+    message = f"Tool: {name}\n\nArguments:\n{arguments}\n\nConversation so far:\n{_conversation(state['messages'])}"
+    task_config = {**options, "title": f"Approve the agent's call to {name}", "message": message, "form_schema": None}
+    task = await open_task(ctx, task_config, key=f"agent-tool-approval:{state['calls']}:{call_id}")
+    state.setdefault("approvals", {})[call_id] = {"task_id": str(task.id), "name": name, "args": args}
+
+
+async def _collect_approvals(
+    ctx: NodeContext, config: dict[str, Any], tools: dict[str, Any], state: dict[str, Any]
+) -> NodeResult | None:
+    """Run the approved calls, answer the rejected or expired ones; a NodeResult to keep waiting, or None."""
+    still: dict[str, Any] = {}
+    deadlines: list[datetime] = []
+    for call_id, entry in dict(state["approvals"]).items():
+        task = await apply_deadlines(ctx, await load_task(ctx, uuid.UUID(entry["task_id"])))
+        if task.status is HumanTaskStatus.APPROVED:
+            await _execute(ctx, config, tools[entry["name"]], state, call_id, entry["args"])
+            continue
+        if task.status is HumanTaskStatus.OPEN:
+            still[call_id] = entry
+            deadline = next_deadline(task)
+            if deadline is not None:
+                deadlines.append(deadline)
+            continue
+        reason = {
+            HumanTaskStatus.REJECTED: task.comment or "no comment",
+            HumanTaskStatus.EXPIRED: "nobody approved the call in time",
+        }.get(task.status, "the approval was cancelled")
+        ctx.event(EventKind.STEP_TOOL_CALL, tool=entry["name"], call_id=call_id, error="rejected")
+        _reply(state, call_id, f"rejected: {reason}")
+    state["approvals"] = still
+    if not still:
+        return None
+    deadlines += [datetime.fromisoformat(p["deadline"]) for p in state["pending"].values()]
+    return NodeResult(wait_until=min(deadlines) if deadlines else None, wait=True, state=state)
 
 
 def _has_mcp(config: dict[str, Any]) -> bool:
