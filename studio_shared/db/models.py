@@ -150,6 +150,17 @@ class NodePin(Tenanted, Timestamps, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
 
 
+class Conversation(Tenanted, Timestamps, Base):
+    """An agent's memory across runs: the turns (chat messages) of one conversation, under the agent's rendered
+    ``conversation_key`` (e.g. a chat thread's id). Each turn remembers the step execution that wrote it."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "key"), sa.Index(None, "tenant_id", "updated_at", "id"))
+
+    key: Mapped[str] = mapped_column(sa.String(512))
+    turns: Mapped[list[Any]] = mapped_column(JSONDoc)  # [{"by": step idempotency key, "message": {...}}]
+
+
 class Run(Tenanted, Timestamps, Base):
     __tablename__ = "runs"
     __table_args__ = (

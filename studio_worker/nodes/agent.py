@@ -23,7 +23,7 @@ from studio_shared.db.types import utcnow
 from studio_shared.events import EventKind
 from studio_shared.schemas import UnusableSchema, user_schema
 from studio_shared.types import HumanTaskStatus
-from studio_worker.nodes import http
+from studio_worker.nodes import http, memory
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
 from studio_worker.nodes.children import ChildRuns, Target
 from studio_worker.nodes.human import apply_deadlines, load_task, next_deadline, open_task
@@ -53,8 +53,15 @@ async def agent(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
         elif tool["kind"] == "mcp":
             for listed in await list_tools(ctx, tool, list_timeout):
                 mcp[listed.qualified] = {"entry": index, **listed.state()}
+    messages: list[dict[str, Any]] = [{"role": "system", "content": str(config["instructions"])}]
+    key = memory.conversation_key(config)
+    earlier = await memory.load(ctx, key) if key else []
+    messages += earlier
+    if config.get("message") is not None:
+        messages.append({"role": "user", "content": str(config["message"])})
     state: dict[str, Any] = {
-        "messages": [{"role": "system", "content": str(config["instructions"])}],
+        "messages": messages,
+        "memory": {"key": key, "earlier": len(earlier)} if key else None,
         "calls": 0,
         "answers": [],  # usage of each model call
         "targets": targets,
@@ -98,6 +105,11 @@ async def _advance(ctx: NodeContext, config: dict[str, Any], state: dict[str, An
             {"role": "assistant", "content": message.get("content"), **({"tool_calls": calls} if calls else {})}
         )
         if not calls:
+            if state.get("memory"):
+                earlier = int(state["memory"]["earlier"])
+                remembered = state["messages"][1 : 1 + earlier]
+                new = state["messages"][1 + earlier :]
+                await memory.store(ctx, config, credential, state["memory"]["key"], remembered, new)
             return NodeResult(
                 output={
                     "answer": message.get("content"),
