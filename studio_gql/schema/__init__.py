@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from studio_gql.errors import INTERNAL_MESSAGE, StudioMaskErrors, should_mask_error
 from studio_gql.hygiene import OperationChecks, QuietExecution, validation_extensions
 from studio_gql.request_metrics import RequestMetrics
+from studio_gql.schema.conversations import ConversationMutation, ConversationQuery
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
 from studio_gql.schema.messages import MessageMutation, MessageQuery
@@ -39,6 +40,7 @@ class Query(
     UsageQuery,
     HumanTaskQuery,
     ScheduleQuery,
+    ConversationQuery,
 ):
     pass
 
@@ -54,6 +56,7 @@ class Mutation(
     MessageMutation,
     HumanTaskMutation,
     ScheduleMutation,
+    ConversationMutation,
 ):
     pass
 

@@ -76,10 +76,14 @@ async def list_conversations(
     return list(rows)
 
 
-async def delete(s: AsyncSession, tenant_id: uuid.UUID, actor: Principal, key: str) -> None:
+async def delete(s: AsyncSession, tenant_id: uuid.UUID, actor: Principal, conversation_id: uuid.UUID) -> None:
     """Forget a conversation (audited); another tenant's reads as missing."""
-    found = await get(s, tenant_id, key)
+    found = await s.scalar(
+        sa.select(models.Conversation).where(
+            models.Conversation.tenant_id == tenant_id, models.Conversation.id == conversation_id
+        )
+    )
     if found is None:
-        raise NotFound("conversation", key)
+        raise NotFound("conversation", conversation_id)
     await s.delete(found)
-    audit.record(s, tenant_id, actor.actor, "conversation.delete", ("conversation", found.id), {"key": key})
+    audit.record(s, tenant_id, actor.actor, "conversation.delete", ("conversation", found.id), {"key": found.key})

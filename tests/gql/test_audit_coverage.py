@@ -24,7 +24,7 @@ from studio_shared.auth import encode_access_token
 from studio_shared.db import models
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
-from studio_shared.store import tenants
+from studio_shared.store import conversations, tenants
 from tests.conftest import PASSWORD, GraphQLClient, TenantFixture
 from tests.gql.test_rbac import OPERATIONS, Seed
 
@@ -50,6 +50,7 @@ EXPECTED_ACTION: dict[str, str] = {
     "deleteSchedule": "schedule.delete",
     "createCredential": "credential.create",
     "deleteCredential": "credential.delete",
+    "deleteConversation": "conversation.delete",
     "createWorkflow": "workflow.create",
     "updateWorkflow": "workflow.update",
     "publishWorkflow": "workflow.publish",
@@ -132,7 +133,17 @@ async def _resume_schedule(seed: Seed, state: AppState) -> Call:
     return Call(document, {"id": schedule_id})
 
 
+async def _delete_conversation(seed: Seed, state: AppState) -> Call:
+    async with state.sessions.begin() as s:
+        await conversations.save(s, seed.tenant.id, f"audit-{secrets.token_hex(4)}", "writer", [], [])
+    async with state.sessions() as s:
+        [row] = await conversations.list_conversations(s, seed.tenant.id, 1)
+    document = "mutation($id: ID!) { deleteConversation(id: $id) { deletedId errors { code } } }"
+    return Call(document, {"id": str(row.id)})
+
+
 OVERRIDES: dict[str, Override] = {
+    "deleteConversation": _delete_conversation,
     "resumeSchedule": _resume_schedule,
     "setUserRole": _set_user_role,
     "setUserActive": _set_user_active,
