@@ -450,6 +450,25 @@ class Artifact(Tenanted, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ToolCall(Tenanted, Base):
+    """One tool call of an agent step, recorded before and after it runs (``studio_worker.nodes.agent``).
+
+    The id is derived from the step's idempotency key and the call's place in the step, so a step executed again
+    (after a worker died) finds it: a finished call's result is reused, and a call that started but never finished
+    is run again only when its tool is marked idempotent.
+    """
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (sa.Index(None, "tenant_id", "run_id"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))
+    step_id: Mapped[str] = mapped_column(sa.String(64))
+    tool: Mapped[str] = mapped_column(sa.String(200))
+    result: Mapped[Any | None] = mapped_column(JSONDoc)  # None: started, not (known to be) finished
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
 class LlmCall(Tenanted, Base):
     """One model call of a step: the memo that keeps a resumed run from paying twice, and the usage ledger.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from studio_shared.db import jsondata
 from studio_shared.db.types import utcnow
 from studio_shared.events import EventKind
 from studio_shared.schemas import UnusableSchema, user_schema
+from studio_shared.store import tool_calls
 from studio_shared.types import HumanTaskStatus
 from studio_worker.nodes import http, memory
 from studio_worker.nodes.base import NodeContext, NodeError, NodeResult, NodeSpec
@@ -29,10 +31,13 @@ from studio_worker.nodes.children import ChildRuns, Target
 from studio_worker.nodes.human import apply_deadlines, load_task, next_deadline, open_task
 from studio_worker.nodes.llm import complete, model_credential, usage_of
 from studio_worker.nodes.mcp_tools import McpTool, call_tool, list_tools, result_text
+from studio_worker.nodes.outputs import derived_id
+from studio_worker.nodes.redact import Redactor
 
 MAX_TOOL_RESULT_CHARS = 20_000
 MAX_CONVERSATION_CHARS = 20_000  # of the conversation an approval task shows (the latest part)
 TRUE_WORDS = frozenset({"true", "1", "yes"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})  # idempotent by HTTP's definition
 ANY_OBJECT: dict[str, Any] = {"type": "object", "properties": {}}
 
 
@@ -182,12 +187,19 @@ async def _execute(
     """Run one (allowed, and approved where that is needed) tool call; its result becomes the tool message."""
     name = str(tool["name"])
     timeout_s = float(config.get("tool_timeout_s") or 30)
+    key = f"{state['calls']}:{call_id}"  # the model's call ids are stable: its answers are memoized
     if tool["kind"] == "mcp":
         entry = (config.get("tools") or [])[int(tool["entry"])]
-        try:
-            result = await call_tool(ctx, entry, McpTool.from_state(tool["listed"]), args, timeout_s)
-        except NodeError as exc:
-            result = {"error": exc.message}
+        listed = McpTool.from_state(tool["listed"])
+
+        async def run_mcp() -> Any:
+            try:
+                return await call_tool(ctx, entry, listed, args, timeout_s)
+            except NodeError as exc:
+                return {"error": exc.message}
+
+        idempotent = listed.idempotent or bool(entry.get("idempotent"))
+        result = await _once(ctx, key, name, idempotent, run_mcp)
         state["messages"].append({"role": "tool", "tool_call_id": call_id, "content": result_text(result)})
         return
     if tool["kind"] == "workflow":
@@ -204,13 +216,47 @@ async def _execute(
     if ctx.render is None:
         raise NodeError("Unsupported", "agent steps need the run engine's templates")
     request = ctx.render(tool["request"], {"args": args}, ("config", "tools", name, "request"))
-    try:
-        result = await asyncio.wait_for(http.call(ctx, {**request, "timeout_s": timeout_s}), timeout_s)
-        _reply(state, call_id, {"status": result["status"], "body": result["body"]})
-    except NodeError as exc:
-        _reply(state, call_id, {"error": exc.message})
-    except TimeoutError:
-        _reply(state, call_id, {"error": f"the tool took longer than {timeout_s:g} s"})
+
+    async def run_http() -> Any:
+        try:
+            result = await asyncio.wait_for(http.call(ctx, {**request, "timeout_s": timeout_s}), timeout_s)
+            return {"status": result["status"], "body": result["body"]}
+        except NodeError as exc:
+            return {"error": exc.message}
+        except TimeoutError:
+            return {"error": f"the tool took longer than {timeout_s:g} s"}
+
+    method = str(request.get("method") or "GET").upper()
+    idempotent = bool(tool.get("idempotent", method in SAFE_METHODS))
+    _reply(state, call_id, await _once(ctx, key, name, idempotent, run_http))
+
+
+async def _once(ctx: NodeContext, key: str, name: str, idempotent: bool, run: Callable[[], Awaitable[Any]]) -> Any:
+    """``run()``'s result, recorded before and after the call so that a re-executed step does not call twice.
+
+    A finished call answers from its record. A call that started but never finished (the worker died during it)
+    runs again only when the tool is idempotent; otherwise the model is told its outcome is unknown: at most
+    once for other tools, at least once (and usually exactly once) for idempotent ones.
+    """
+    services = ctx.need_services()
+    record_id = derived_id(ctx, "agent-tool", key)
+    async with services.db.connect() as conn:
+        memo = await tool_calls.recorded(conn, ctx.tenant_id, record_id)
+    if memo is not None and memo.finished:
+        ctx.log(f"tool call {name}: result reused from an earlier execution (not called again)")
+        return memo.result
+    if memo is not None and not idempotent:
+        return {
+            "error": "this call was interrupted (the worker stopped) and its outcome is unknown; it was not "
+            "repeated because the tool is not marked idempotent"
+        }
+    row = {"id": record_id, "tenant_id": ctx.tenant_id, "run_id": ctx.run_id, "step_id": ctx.step_id, "tool": name}
+    async with services.db.begin() as conn:
+        await tool_calls.start(conn, row)
+    result = Redactor(ctx.secrets)(await run())  # a tool echoing a secret must not put it in the record either
+    async with services.db.begin() as conn:
+        await tool_calls.finish(conn, ctx.tenant_id, record_id, result)
+    return result
 
 
 # -- approval of tool calls --------------------------------------------------------------------------------

@@ -12,7 +12,11 @@ import pytest
 from studio_gql.state import AppState
 from studio_shared.auth import Principal
 from studio_shared.rbac import Role
-from studio_shared.store import credentials
+from studio_shared.store import credentials, tool_calls
+from studio_worker.nodes import agent as agent_node
+from studio_worker.nodes.base import NodeContext
+from studio_worker.nodes.outputs import derived_id
+from studio_worker.nodes.services import NodeServices
 from tests.conftest import TenantFixture
 from tests.mcp_servers import McpServer
 from tests.servers import FakeModel, serve
@@ -148,3 +152,39 @@ async def test_a_stdio_server_the_operator_does_not_list_is_refused(
     finished = await run_once(state, tenant, chain(agent({"kind": "mcp", "server": "shell"})))
     error = finished.steps["agent"].error
     assert error["type"] == "McpServerUnknown" and "STUDIO_MCP_STDIO_SERVERS" in error["message"]
+
+
+async def test_a_tool_call_is_recorded_so_a_re_executed_step_does_not_repeat_it(
+    state: AppState, tenant: TenantFixture, model: FakeModel
+) -> None:
+    """What a step executed again after a kill -9 sees: a finished call answers from its record; one that started
+    and never finished runs again only for an idempotent tool, otherwise the model hears the outcome is unknown."""
+    done = await run_once(state, tenant, chain(agent()))  # a real run and step for the records to belong to
+    ctx = NodeContext(
+        tenant_id=tenant.id,
+        run_id=done.run.id,
+        step_id="agent",
+        node_type="agent",
+        attempt=1,
+        idempotency_key=f"{done.run.id}:agent:0",
+        scope={},
+        raw_config={},
+        services=NodeServices(state.settings, state.db_engine),
+    )
+    made: list[str] = []
+
+    async def call() -> dict[str, Any]:
+        made.append("call")
+        return {"content": len(made)}
+
+    assert await agent_node._once(ctx, "0:call_a", "calc__wipe", False, call) == {"content": 1}
+    assert await agent_node._once(ctx, "0:call_a", "calc__wipe", False, call) == {"content": 1}
+    assert made == ["call"], "a finished call is answered from its record"
+
+    interrupted = {"id": derived_id(ctx, "agent-tool", "0:call_b"), "tenant_id": tenant.id}
+    async with state.db_engine.begin() as conn:  # the worker died after recording the start of the call
+        await tool_calls.start(conn, {**interrupted, "run_id": done.run.id, "step_id": "agent", "tool": "calc__wipe"})
+    unknown = await agent_node._once(ctx, "0:call_b", "calc__wipe", False, call)
+    assert "outcome is unknown" in unknown["error"] and made == ["call"], "not idempotent: at most once"
+    assert await agent_node._once(ctx, "0:call_b", "calc__add", True, call) == {"content": 2}
+    assert made == ["call", "call"], "idempotent: made again"
