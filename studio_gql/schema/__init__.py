@@ -16,6 +16,7 @@ from studio_gql.request_metrics import RequestMetrics
 from studio_gql.schema.conversations import ConversationMutation, ConversationQuery
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
+from studio_gql.schema.mcp import McpQuery
 from studio_gql.schema.messages import MessageMutation, MessageQuery
 from studio_gql.schema.registry import RegistryQuery
 from studio_gql.schema.runs import RunMutation, RunQuery, RunSubscription, UsageQuery
@@ -41,6 +42,7 @@ class Query(
     HumanTaskQuery,
     ScheduleQuery,
     ConversationQuery,
+    McpQuery,
 ):
     pass
 

@@ -527,6 +527,11 @@ OPERATIONS: dict[str, Op] = {
              credential { id } errors { code } } }""",
         _new_credential,
     ),
+    "mcpTools": Op(
+        "Query",
+        Permission.WORKFLOW_WRITE,
+        '{ mcpTools(server: "calc", allow: ["add"]) { tools { name } errors { code } } }',
+    ),
     "conversations": Op("Query", Permission.CONVERSATION_MANAGE, "{ conversations { id key turnCount } }"),
     "deleteConversation": Op(
         "Mutation",
