@@ -8,7 +8,6 @@ server that cannot be reached is a WARNING in the payload, never an error of the
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import strawberry
@@ -18,12 +17,10 @@ from studio_gql.errors import Severity, UserError
 from studio_gql.permissions import needs
 from studio_gql.schema.common import JSON
 from studio_shared.rbac import Permission
-from studio_worker.nodes.base import NodeContext, NodeError
-from studio_worker.nodes.mcp_tools import McpTool, list_tools
-from studio_worker.nodes.services import NodeServices
+from studio_worker.control import ToolListUnavailable, list_mcp_tools
 
 CACHE_TTL_S = 300.0
-_CACHE: dict[tuple[Any, ...], tuple[float, list[McpTool]]] = {}
+_CACHE: dict[tuple[Any, ...], tuple[float, list[dict[str, Any]]]] = {}
 
 
 @strawberry.type(description="A tool an MCP server lists, as the agent offers it to the model.")
@@ -62,31 +59,20 @@ class McpQuery:
         cached = _CACHE.get(key)
         if cached is None or time.monotonic() - cached[0] > CACHE_TTL_S:
             settings = ctx.state.settings
-            node = NodeContext(
-                tenant_id=ctx.tenant_id,
-                run_id=uuid.uuid4(),
-                step_id="inspector",
-                node_type="agent",
-                attempt=0,
-                idempotency_key="inspector",
-                scope={},
-                raw_config={},
-                services=NodeServices(settings, ctx.state.db_engine),
-            )
             try:
-                tools = await list_tools(node, entry, settings.mcp_list_timeout_s)
-            except NodeError as exc:
-                warning = UserError(path=["server"], message=exc.message, code=exc.type, severity=Severity.WARNING)
+                tools = await list_mcp_tools(settings, ctx.state.db_engine, ctx.tenant_id, entry)
+            except ToolListUnavailable as exc:
+                warning = UserError(path=["server"], message=exc.message, code=exc.code, severity=Severity.WARNING)
                 return McpToolsPayload(errors=[warning])
             cached = _CACHE[key] = (time.monotonic(), tools)
         return McpToolsPayload(
             tools=[
                 McpToolInfo(
-                    name=t.qualified,
-                    tool=t.name,
-                    description=t.description,
-                    parameters=JSON(t.parameters),
-                    idempotent=t.idempotent,
+                    name=t["qualified"],
+                    tool=t["name"],
+                    description=t["description"],
+                    parameters=JSON(t["parameters"]),
+                    idempotent=t["idempotent"],
                 )
                 for t in cached[1]
             ]
