@@ -49,6 +49,7 @@ class Permission(StrEnum):
     APIKEY_MANAGE = "apikey:manage"
     AUDIT_READ = "audit:read"
     TENANT_MANAGE = "tenant:manage"  # the tenant's own settings (its default error workflow)
+    CONVERSATION_MANAGE = "conversation:manage"  # agents' remembered conversations: list and delete
 
 
 # What each role adds on top of the role below it.
@@ -81,6 +82,7 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.APIKEY_MANAGE,
             Permission.AUDIT_READ,
             Permission.TENANT_MANAGE,
+            Permission.CONVERSATION_MANAGE,
         }
     ),
 }

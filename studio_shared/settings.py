@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     # Outbound HTTP from nodes: public addresses only, unless opted in for on-premise targets.
     http_allow_private: bool = False
     http_allowed_hosts: str = ""  # comma-separated hosts ("*.corp.example"), IPs or CIDRs that may be private
+    # agent MCP tools over stdio: name -> argv (JSON). Only these commands run; a definition names one, never one.
+    mcp_stdio_servers: dict[str, list[str]] = Field(default_factory=dict)
+    # Time allowed to fetch an MCP server's tool list (when an agent step starts).
+    mcp_list_timeout_s: float = Field(default=10.0, gt=0, le=120)
     # email.send: at most this many recipients (to + cc + bcc) and this many bytes of message per step.
     email_max_recipients: int = Field(default=50, ge=1, le=10_000)
     email_max_message_bytes: int = Field(default=1024 * 1024, ge=1024, le=100 * 1024 * 1024)

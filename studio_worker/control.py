@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from studio_shared import logs, tracing
 from studio_shared.auth import Principal
@@ -31,6 +31,7 @@ from studio_shared.errors import Conflict, NotFound, ValidationFailed
 from studio_shared.events import EventBus, EventKind, channels
 from studio_shared.metrics import metrics
 from studio_shared.schemas import NodeRegistry, UnusableSchema, user_schema
+from studio_shared.settings import Settings
 from studio_shared.store import audit, event_waits, human_tasks, tenants
 from studio_shared.store.event_waits import ResumeRefused
 from studio_shared.types import FINAL_RUN_STATUSES, Decision, EventWaitStatus, HumanTaskStatus, RunStatus, StepStatus
@@ -43,7 +44,10 @@ from studio_worker.engine.planner import StepState, reset_for_retry
 from studio_worker.engine.records import Batch, EventRecord, bus_messages, limits, lookups
 from studio_worker.engine.records.cancels import cancel_children
 from studio_worker.engine.records.new_runs import NewRun, insert_new_runs, new_run
+from studio_worker.nodes.base import NodeContext, NodeError
 from studio_worker.nodes.human import publish_task_update
+from studio_worker.nodes.mcp_tools import list_tools
+from studio_worker.nodes.services import NodeServices
 from studio_worker.nodes.wait import TYPE as WAIT_EVENT
 from studio_worker.nodes.wait import event_name
 from studio_worker.queue import JobQueue
@@ -702,3 +706,34 @@ async def _run(s: Any, tenant_id: uuid.UUID, run_id: uuid.UUID) -> models.Run:
     if run is None:
         raise NotFound("run", run_id)
     return run
+
+
+class ToolListUnavailable(Exception):
+    """An MCP server's tools could not be listed: ``code`` and ``message`` say why (no URL, no secret in them)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+async def list_mcp_tools(
+    settings: Settings, db: AsyncEngine, tenant_id: uuid.UUID, entry: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The tools an agent's MCP ``entry`` would offer (the inspector's view), listed as the step lists them:
+    through the egress policy, with the tenant's credential, narrowed by the allow-list."""
+    ctx = NodeContext(
+        tenant_id=tenant_id,
+        run_id=uuid.uuid4(),
+        step_id="inspector",
+        node_type="agent",
+        attempt=0,
+        idempotency_key="inspector",
+        scope={},
+        raw_config={},
+        services=NodeServices(settings, db),
+    )
+    try:
+        tools = await list_tools(ctx, entry, settings.mcp_list_timeout_s)
+    except NodeError as exc:
+        raise ToolListUnavailable(exc.type, exc.message) from None
+    return [{"qualified": t.qualified, **t.state()} for t in tools]

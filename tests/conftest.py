@@ -138,6 +138,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         sql_allow_studio_database=True,
         max_artifact_bytes=64 * 1024,
         llm_prices={"gpt-test": {"prompt": 1.0, "completion": 2.0}},
+        # The agent's stdio MCP tools: the test server of tests/mcp_servers.py, the one command workers may start.
+        mcp_stdio_servers={"calc": [sys.executable, str(Path(__file__).parent / "mcp_servers.py")]},
         node_plugins="tests.nodes_plugin",
         run_lease_s=3.0,
         sweep_interval_s=0.5,
@@ -186,6 +188,7 @@ class StudioProcesses:
             "STUDIO_SQL_ALLOW_STUDIO_DATABASE": str(s.sql_allow_studio_database).lower(),
             "STUDIO_MAX_ARTIFACT_BYTES": str(s.max_artifact_bytes),
             "STUDIO_LLM_PRICES": json.dumps(s.llm_prices),
+            "STUDIO_MCP_STDIO_SERVERS": json.dumps(s.mcp_stdio_servers),
             **self.extra_env,
         }
 

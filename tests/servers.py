@@ -35,7 +35,7 @@ async def serve(app: ASGIApp, **config: Any) -> AsyncIterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, lifespan="off", log_level="warning", **config))
+    server = _Server(uvicorn.Config(app, **{"lifespan": "off", "log_level": "warning", **config}))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

@@ -15,8 +15,10 @@ from studio_gql.errors import INTERNAL_MESSAGE, StudioMaskErrors, should_mask_er
 from studio_gql.hygiene import OperationChecks, QuietExecution, validation_extensions
 from studio_gql.request_metrics import RequestMetrics
 from studio_gql.schema.budgets import BudgetMutation, BudgetQuery
+from studio_gql.schema.conversations import ConversationMutation, ConversationQuery
 from studio_gql.schema.credentials import CredentialMutation, CredentialQuery
 from studio_gql.schema.identity import IdentityMutation, IdentityQuery
+from studio_gql.schema.mcp import McpQuery
 from studio_gql.schema.messages import MessageMutation, MessageQuery
 from studio_gql.schema.registry import RegistryQuery
 from studio_gql.schema.runs import RunMutation, RunQuery, RunSubscription, UsageQuery
@@ -45,6 +47,8 @@ class Query(
     BudgetQuery,
     HumanTaskQuery,
     ScheduleQuery,
+    ConversationQuery,
+    McpQuery,
 ):
     pass
 
@@ -62,6 +66,7 @@ class Mutation(
     HumanTaskMutation,
     ScheduleMutation,
     BudgetMutation,
+    ConversationMutation,
 ):
     pass
 

@@ -157,6 +157,17 @@ class NodePin(Tenanted, Timestamps, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(_fk("users.id", "SET NULL"))
 
 
+class Conversation(Tenanted, Timestamps, Base):
+    """An agent's memory across runs: the turns (chat messages) of one conversation, under the agent's rendered
+    ``conversation_key`` (e.g. a chat thread's id). Each turn remembers the step execution that wrote it."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "key"), sa.Index(None, "tenant_id", "updated_at", "id"))
+
+    key: Mapped[str] = mapped_column(sa.String(512))
+    turns: Mapped[list[Any]] = mapped_column(JSONDoc)  # [{"by": step idempotency key, "message": {...}}]
+
+
 class Run(Tenanted, Timestamps, Base):
     __tablename__ = "runs"
     __table_args__ = (
@@ -447,6 +458,25 @@ class Artifact(Tenanted, Base):
     sha256: Mapped[str] = mapped_column(sa.String(64))
     storage_key: Mapped[str] = mapped_column(sa.String(1024))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ToolCall(Tenanted, Base):
+    """One tool call of an agent step, recorded before and after it runs (``studio_worker.nodes.agent``).
+
+    The id is derived from the step's idempotency key and the call's place in the step, so a step executed again
+    (after a worker died) finds it: a finished call's result is reused, and a call that started but never finished
+    is run again only when its tool is marked idempotent.
+    """
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (sa.Index(None, "tenant_id", "run_id"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(_fk("runs.id"))
+    step_id: Mapped[str] = mapped_column(sa.String(64))
+    tool: Mapped[str] = mapped_column(sa.String(200))
+    result: Mapped[Any | None] = mapped_column(JSONDoc)  # None: started, not (known to be) finished
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
 
 
 class LlmCall(Tenanted, Base):

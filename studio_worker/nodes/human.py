@@ -50,7 +50,7 @@ def _after(now: datetime, seconds: Any) -> datetime | None:
     return now + timedelta(seconds=float(seconds)) if seconds else None
 
 
-def _new_task(ctx: NodeContext, config: dict[str, Any]) -> dict[str, Any]:
+def _new_task(ctx: NodeContext, config: dict[str, Any], key: str = "human-task") -> dict[str, Any]:
     title = str(config["title"]).strip()
     if not title:
         raise NodeError("InvalidConfig", "title rendered empty: check config.title")
@@ -68,7 +68,7 @@ def _new_task(ctx: NodeContext, config: dict[str, Any]) -> dict[str, Any]:
     message = config.get("message")
     now = utcnow()
     return {
-        "id": derived_id(ctx, "human-task"),
+        "id": derived_id(ctx, key),
         "tenant_id": ctx.tenant_id,
         "run_id": ctx.run_id,
         "step_id": ctx.step_id,
@@ -86,27 +86,30 @@ def _new_task(ctx: NodeContext, config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def approval(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
-    """Open the step's task (or find the one an earlier execution of this step opened) and wait for it."""
+async def open_task(ctx: NodeContext, config: dict[str, Any], key: str = "human-task") -> models.HumanTask:
+    """Open the task ``config`` describes, once per step and ``key`` (a re-executed step finds the one it opened).
+
+    ``config`` holds human.approval's task fields (title, message, assignee_role, assignees, required_approvals,
+    timeout_s, escalate_after_s, escalate_to_role); the agent opens its tool approvals with it too.
+    """
     async with _session(ctx) as s, s.begin():
-        task, created = await human_tasks.open_once(s, _new_task(ctx, config))
+        task, created = await human_tasks.open_once(s, _new_task(ctx, config, key))
     if created:
         ctx.event(EventKind.STEP_TASK_OPENED, task_id=str(task.id))
         await publish_task_update(ctx.need_services().bus, ctx.tenant_id, task.id, task.status.value)
-    return await _progress(ctx, config, task)
+    return task
 
 
-async def approval_resume(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
-    """The run was poked (a decision) or a deadline passed: finish, escalate, expire, or wait on."""
-    task_id = uuid.UUID(str((ctx.state or {}).get("task_id") or derived_id(ctx, "human-task")))
+async def load_task(ctx: NodeContext, task_id: uuid.UUID) -> models.HumanTask:
     async with _session(ctx) as s:
         task = await human_tasks.get(s, ctx.tenant_id, task_id)
     if task is None:
         raise NodeError("TaskMissing", f"the approval task {task_id} of this step no longer exists")
-    return await _progress(ctx, config, task)
+    return task
 
 
-async def _progress(ctx: NodeContext, config: dict[str, Any], task: models.HumanTask) -> NodeResult:
+async def apply_deadlines(ctx: NodeContext, task: models.HumanTask) -> models.HumanTask:
+    """The task after the deadlines that passed: an overdue OPEN task expires, one past its escalation escalates."""
     bus = ctx.need_services().bus
     now = utcnow()
     if task.status is HumanTaskStatus.OPEN and task.expires_at is not None and task.expires_at <= now:
@@ -119,13 +122,12 @@ async def _progress(ctx: NodeContext, config: dict[str, Any], task: models.Human
         if expired:
             ctx.event(EventKind.STEP_TASK_EXPIRED, task_id=str(task.id))
             await publish_task_update(bus, ctx.tenant_id, task.id, task.status.value)
-    if task.status in DECISIONS:
-        return NodeResult(output=await _output(ctx, task, DECISIONS[task.status]), branches=(DECISIONS[task.status],))
-    if task.status is HumanTaskStatus.EXPIRED:
-        return await _timed_out(ctx, config, task)
-    if task.status is HumanTaskStatus.CANCELLED:
-        raise NodeError("TaskCancelled", f"the approval task {task.id} was cancelled")
-    if task.escalate_at is not None and task.escalated_at is None and task.escalate_at <= now:
+    if (
+        task.status is HumanTaskStatus.OPEN
+        and task.escalate_at is not None
+        and task.escalated_at is None
+        and task.escalate_at <= now
+    ):
         async with _session(ctx) as s, s.begin():
             escalated = await human_tasks.escalate(s, ctx.tenant_id, task.id, now)
         if escalated:
@@ -133,10 +135,32 @@ async def _progress(ctx: NodeContext, config: dict[str, Any], task: models.Human
             role = task.escalate_to_role.value if task.escalate_to_role else "?"
             ctx.event(EventKind.STEP_TASK_ESCALATED, task_id=str(task.id), role=role)
             await publish_task_update(bus, ctx.tenant_id, task.id, task.status.value)
-    return NodeResult(wait_until=_next_deadline(task), wait=True, state={"task_id": str(task.id)})
+    return task
 
 
-def _next_deadline(task: models.HumanTask) -> datetime | None:
+async def approval(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
+    """Open the step's task (or find the one an earlier execution of this step opened) and wait for it."""
+    return await _progress(ctx, config, await open_task(ctx, config))
+
+
+async def approval_resume(ctx: NodeContext, config: dict[str, Any]) -> NodeResult:
+    """The run was poked (a decision) or a deadline passed: finish, escalate, expire, or wait on."""
+    task_id = uuid.UUID(str((ctx.state or {}).get("task_id") or derived_id(ctx, "human-task")))
+    return await _progress(ctx, config, await load_task(ctx, task_id))
+
+
+async def _progress(ctx: NodeContext, config: dict[str, Any], task: models.HumanTask) -> NodeResult:
+    task = await apply_deadlines(ctx, task)
+    if task.status in DECISIONS:
+        return NodeResult(output=await _output(ctx, task, DECISIONS[task.status]), branches=(DECISIONS[task.status],))
+    if task.status is HumanTaskStatus.EXPIRED:
+        return await _timed_out(ctx, config, task)
+    if task.status is HumanTaskStatus.CANCELLED:
+        raise NodeError("TaskCancelled", f"the approval task {task.id} was cancelled")
+    return NodeResult(wait_until=next_deadline(task), wait=True, state={"task_id": str(task.id)})
+
+
+def next_deadline(task: models.HumanTask) -> datetime | None:
     """The escalation (until it happened) or the expiry, whichever comes first; None: until someone decides."""
     deadlines = [task.expires_at] if task.expires_at is not None else []
     if task.escalate_at is not None and task.escalated_at is None:

@@ -24,7 +24,7 @@ from studio_shared.auth import encode_access_token
 from studio_shared.db import models
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
-from studio_shared.store import oidc, tenants
+from studio_shared.store import conversations, oidc, tenants
 from tests.conftest import PASSWORD, GraphQLClient, TenantFixture
 from tests.gql.test_rbac import OPERATIONS, Seed
 
@@ -53,6 +53,7 @@ EXPECTED_ACTION: dict[str, str] = {
     "deleteSchedule": "schedule.delete",
     "createCredential": "credential.create",
     "deleteCredential": "credential.delete",
+    "deleteConversation": "conversation.delete",
     "createWorkflow": "workflow.create",
     "updateWorkflow": "workflow.update",
     "publishWorkflow": "workflow.publish",
@@ -151,8 +152,18 @@ async def _exchange_sign_in_code(seed: Seed, state: AppState) -> Call:
     return Call(document, {"c": code}, actor=f"user:{user.id}")
 
 
+async def _delete_conversation(seed: Seed, state: AppState) -> Call:
+    async with state.sessions.begin() as s:
+        await conversations.save(s, seed.tenant.id, f"audit-{secrets.token_hex(4)}", "writer", [], [])
+    async with state.sessions() as s:
+        [row] = await conversations.list_conversations(s, seed.tenant.id, 1)
+    document = "mutation($id: ID!) { deleteConversation(id: $id) { deletedId errors { code } } }"
+    return Call(document, {"id": str(row.id)})
+
+
 OVERRIDES: dict[str, Override] = {
     "exchangeSignInCode": _exchange_sign_in_code,
+    "deleteConversation": _delete_conversation,
     "resumeSchedule": _resume_schedule,
     "setUserRole": _set_user_role,
     "setUserActive": _set_user_active,

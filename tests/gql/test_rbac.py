@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -56,11 +57,18 @@ AUTHENTICATED_ONLY = frozenset({"me", "changePassword"})
 # The payload errors an allowed call gets in these tables: changePassword is called with a wrong current password
 # (a right one would end the sessions of the shared users the other rows use); an API key has no password.
 # exchangeSignInCode is called with an unknown code (a real one needs an SSO sign-in: tests/gql/test_oidc.py).
-EXPECTED_PAYLOAD_CODES = {"changePassword": ["INVALID_CREDENTIALS"], "exchangeSignInCode": ["INVALID_CODE"]}
+# deleteConversation: no GraphQL call makes a conversation (agent runs do), so the allowed call names a missing one;
+# tests/gql/test_conversations.py and the audit coverage test delete real ones.
+EXPECTED_PAYLOAD_CODES = {
+    "changePassword": ["INVALID_CREDENTIALS"],
+    "exchangeSignInCode": ["INVALID_CODE"],
+    "deleteConversation": ["NOT_FOUND"],
+}
 EXPECTED_KEY_PAYLOAD_CODES = {
     "decideHumanTask": ["FORBIDDEN"],
     "changePassword": ["NO_PASSWORD"],
     "exchangeSignInCode": ["INVALID_CODE"],
+    "deleteConversation": ["NOT_FOUND"],
 }
 
 MINIMAL_DEFINITION: dict[str, Any] = {
@@ -261,6 +269,10 @@ async def _schedule_id(seed: Seed) -> dict[str, Any]:
 
 async def _credential_id(seed: Seed) -> dict[str, Any]:
     return {"id": await seed.credential()}
+
+
+async def _missing_id(seed: Seed) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4())}
 
 
 async def _new_credential(seed: Seed) -> dict[str, Any]:
@@ -544,6 +556,18 @@ OPERATIONS: dict[str, Op] = {
         """mutation($n: String!) { createCredential(input: {name: $n, kind: "bearer", value: {token: "t0ken-value"}}) {
              credential { id } errors { code } } }""",
         _new_credential,
+    ),
+    "mcpTools": Op(
+        "Query",
+        Permission.WORKFLOW_WRITE,
+        '{ mcpTools(server: "calc", allow: ["add"]) { tools { name } errors { code } } }',
+    ),
+    "conversations": Op("Query", Permission.CONVERSATION_MANAGE, "{ conversations { id key turnCount } }"),
+    "deleteConversation": Op(
+        "Mutation",
+        Permission.CONVERSATION_MANAGE,
+        "mutation($id: ID!) { deleteConversation(id: $id) { deletedId errors { code } } }",
+        _missing_id,
     ),
     "deleteCredential": Op(
         "Mutation",
