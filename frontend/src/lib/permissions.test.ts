@@ -6,7 +6,15 @@ const VIEWER = ["workflow:read", "run:read", "artifact:read", "task:read"];
 const APPROVER = [...VIEWER, "task:decide"];
 const OPERATOR = [...APPROVER, "run:start", "run:cancel", "run:retry", "run:signal", "message:send"];
 const EDITOR = [...OPERATOR, "workflow:write", "workflow:publish", "workflow:test", "trigger:manage"];
-const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "audit:read", "tenant:manage"];
+const ADMIN = [
+  ...EDITOR,
+  "credential:manage",
+  "user:manage",
+  "apikey:manage",
+  "audit:read",
+  "tenant:manage",
+  "conversation:manage",
+];
 
 describe("permission gating", () => {
   it("shows a viewer no edit, publish, run or decide controls", () => {

@@ -53,6 +53,14 @@ export const ROLE_PERMISSIONS = (() => {
   const APPROVER = [...VIEWER, "task:decide"];
   const OPERATOR = [...APPROVER, "run:start", "run:cancel", "run:retry", "run:signal", "message:send"];
   const EDITOR = [...OPERATOR, "workflow:write", "workflow:publish", "workflow:test", "trigger:manage"];
-  const ADMIN = [...EDITOR, "credential:manage", "user:manage", "apikey:manage", "audit:read", "tenant:manage"];
+  const ADMIN = [
+  ...EDITOR,
+  "credential:manage",
+  "user:manage",
+  "apikey:manage",
+  "audit:read",
+  "tenant:manage",
+  "conversation:manage",
+];
   return { VIEWER, APPROVER, OPERATOR, EDITOR, ADMIN };
 })();
