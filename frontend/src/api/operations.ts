@@ -435,3 +435,13 @@ export const DELETE_OIDC_CONFIG = graphql(`
     deleteOidcConfig { errors { ...UserErrorFields } }
   }
 `);
+
+/** The tools an agent's MCP server offers as the step would see them (the API lists them, cached for 5 minutes). */
+export const MCP_TOOLS = graphql(`
+  query McpTools($server: String!, $url: String, $credential: String, $allow: [String!]) {
+    mcpTools(server: $server, url: $url, credential: $credential, allow: $allow) {
+      tools { name tool description idempotent }
+      errors { ...UserErrorFields }
+    }
+  }
+`);

@@ -4,6 +4,7 @@ import { useMemo } from "react";
 import type { NodeTypeInfo } from "../api/types";
 import { EdgeEditor } from "../components/EdgeEditor";
 import { Inspector } from "../components/Inspector";
+import { McpToolLists } from "../components/McpToolList";
 import type { Definition, StepEdge, StepNode } from "../lib/definition";
 import { connectTargets, outgoingEdges } from "../lib/graphEdits";
 import { templateSuggestions } from "../lib/templatePaths";
@@ -44,6 +45,7 @@ export function NodePanel({ node, byType, editable, nodes, edges, definition, va
       onConfig={(config) => edits.setConfig(id, config)}
       onDelete={() => edits.remove(id)}
     >
+      <McpToolLists config={node.data.config} editable={editable} />
       <EdgeEditor
         nodeId={id}
         branches={node.data.branches}
