@@ -20,7 +20,16 @@ from studio_shared.rbac import Permission
 from studio_worker.control import ToolListUnavailable, list_mcp_tools
 
 CACHE_TTL_S = 300.0
+CACHE_ENTRIES = 1_000  # the keys come from what editors type: bounded, the oldest dropped first
 _CACHE: dict[tuple[Any, ...], tuple[float, list[dict[str, Any]]]] = {}
+
+
+def _remember(key: tuple[Any, ...], tools: list[dict[str, Any]]) -> tuple[float, list[dict[str, Any]]]:
+    _CACHE.pop(key, None)
+    while len(_CACHE) >= CACHE_ENTRIES:
+        del _CACHE[next(iter(_CACHE))]  # insertion order: the oldest first
+    entry = _CACHE[key] = (time.monotonic(), tools)
+    return entry
 
 
 @strawberry.type(description="A tool an MCP server lists, as the agent offers it to the model.")
@@ -64,7 +73,7 @@ class McpQuery:
             except ToolListUnavailable as exc:
                 warning = UserError(path=["server"], message=exc.message, code=exc.code, severity=Severity.WARNING)
                 return McpToolsPayload(errors=[warning])
-            cached = _CACHE[key] = (time.monotonic(), tools)
+            cached = _remember(key, tools)
         return McpToolsPayload(
             tools=[
                 McpToolInfo(

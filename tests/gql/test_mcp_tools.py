@@ -52,3 +52,16 @@ async def test_an_unusable_server_is_a_warning(
 ) -> None:
     listed = (await gql.data(TOOLS, {"s": server, "u": url}, tenant.token(Role.EDITOR)))["mcpTools"]
     assert listed == {"tools": [], "errors": [{"code": code, "severity": "WARNING"}]}
+
+
+def test_the_cache_holds_a_bounded_number_of_lists_dropping_the_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its keys come from what editors type (server, URL, credential, allow-list): it must not grow without end."""
+    monkeypatch.setattr(mcp_schema, "CACHE_ENTRIES", 3)
+    mcp_schema._CACHE.clear()
+    for i in range(5):
+        mcp_schema._remember(("tenant", f"server-{i}"), [])
+    assert list(mcp_schema._CACHE) == [("tenant", "server-2"), ("tenant", "server-3"), ("tenant", "server-4")]
+    mcp_schema._remember(("tenant", "server-2"), [{"name": "again"}])  # refreshed: the newest now
+    assert list(mcp_schema._CACHE)[-1] == ("tenant", "server-2")
+    assert len(mcp_schema._CACHE) == 3
+    mcp_schema._CACHE.clear()
