@@ -7,6 +7,8 @@ server that cannot be reached is a WARNING in the payload, never an error of the
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Any
 
@@ -16,10 +18,12 @@ from studio_gql.context import Info
 from studio_gql.errors import Severity, UserError
 from studio_gql.permissions import needs
 from studio_gql.schema.common import JSON
-from studio_shared.rbac import Permission
+from studio_shared.rbac import Permission, permissions_for
 from studio_worker.control import ToolListUnavailable, list_mcp_tools
 
+log = logging.getLogger(__name__)
 CACHE_TTL_S = 300.0
+MAX_SERVERS_CHECKED = 10  # per validation of a definition
 CACHE_ENTRIES = 1_000  # the keys come from what editors type: bounded, the oldest dropped first
 _CACHE: dict[tuple[Any, ...], tuple[float, list[dict[str, Any]]]] = {}
 
@@ -47,6 +51,67 @@ class McpToolsPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+async def tools_of(info: Info, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tools ``entry`` offers, from the cache or listed now; ToolListUnavailable when the server cannot say."""
+    ctx = info.context
+    allow = entry.get("allow")
+    allowed = tuple(allow) if isinstance(allow, list) else None
+    key: tuple[Any, ...] = (ctx.tenant_id, entry.get("server"), entry.get("url"), entry.get("credential"), allowed)
+    cached = _CACHE.get(key)
+    if cached is None or time.monotonic() - cached[0] > CACHE_TTL_S:
+        cached = _remember(key, await list_mcp_tools(ctx.state.settings, ctx.state.db_engine, ctx.tenant_id, entry))
+    return cached[1]
+
+
+def _well_formed(entry: Any) -> bool:
+    if not (isinstance(entry, dict) and entry.get("kind") == "mcp" and isinstance(entry.get("server"), str)):
+        return False
+    allow = entry.get("allow")
+    texts_or_none = all(isinstance(entry.get(k), str | None) for k in ("url", "credential"))
+    return texts_or_none and (allow is None or (isinstance(allow, list) and all(isinstance(a, str) for a in allow)))
+
+
+async def definition_warnings(info: Info, definition: Any) -> list[UserError]:
+    """Validation's look at the MCP servers an agent names: a server that cannot list its tools, and an ``allow``
+    naming a tool the server does not offer, are WARNINGs at the entry (the step lists the tools again when it
+    starts; a server down now may be up then). Only for someone who may edit workflows: listing reaches out with
+    the tenant's credentials. Bounded: at most MAX_SERVERS_CHECKED entries per definition."""
+    principal = info.context.principal
+    if principal is None or Permission.WORKFLOW_WRITE not in permissions_for(principal.role):
+        return []
+    nodes = definition.get("nodes") if isinstance(definition, dict) else None
+    entries: list[tuple[list[str], dict[str, Any]]] = []
+    for i, node in enumerate(nodes if isinstance(nodes, list) else []):
+        config = node.get("config") if isinstance(node, dict) and node.get("type") == "agent" else None
+        tools = config.get("tools") if isinstance(config, dict) else None
+        for j, entry in enumerate(tools if isinstance(tools, list) else []):
+            if _well_formed(entry):  # anything else is the config schema's ERROR already
+                entries.append((["nodes", str(i), "config", "tools", str(j)], entry))
+    entries = entries[:MAX_SERVERS_CHECKED]
+    # At once: validation waits for the slowest server (at most STUDIO_MCP_LIST_TIMEOUT_S), not for their sum.
+    listed = await asyncio.gather(*(tools_of(info, entry) for _, entry in entries), return_exceptions=True)
+    found: list[UserError] = []
+    for (path, entry), tools in zip(entries, listed, strict=True):
+        if isinstance(tools, ToolListUnavailable):
+            found.append(UserError(path=path, message=tools.message, code=tools.code, severity=Severity.WARNING))
+            continue
+        if isinstance(tools, Exception):  # not the server's answer: the listing itself broke (logged, not shown)
+            log.warning("listing the tools of MCP server %r failed", entry["server"], exc_info=tools)
+            message = f"could not list the tools of {entry['server']}"
+            found.append(UserError(path=path, message=message, code="McpUnavailable", severity=Severity.WARNING))
+            continue
+        if isinstance(tools, BaseException):
+            raise tools
+        offered = {t["name"] for t in tools}
+        allow = entry.get("allow")
+        missing = [a for a in allow if a not in offered] if isinstance(allow, list) else []
+        if missing:
+            message = f"{entry['server']} offers no tool named {', '.join(map(repr, missing))}"
+            where = [*path, "allow"]
+            found.append(UserError(path=where, message=message, code="McpToolUnknown", severity=Severity.WARNING))
+    return found
+
+
 @strawberry.type
 class McpQuery:
     @strawberry.field(
@@ -62,18 +127,12 @@ class McpQuery:
         credential: str | None = None,
         allow: list[str] | None = None,
     ) -> McpToolsPayload:
-        ctx = info.context
         entry: dict[str, Any] = {"kind": "mcp", "server": server, "url": url, "credential": credential, "allow": allow}
-        key = (ctx.tenant_id, server, url, credential, tuple(allow) if allow is not None else None)
-        cached = _CACHE.get(key)
-        if cached is None or time.monotonic() - cached[0] > CACHE_TTL_S:
-            settings = ctx.state.settings
-            try:
-                tools = await list_mcp_tools(settings, ctx.state.db_engine, ctx.tenant_id, entry)
-            except ToolListUnavailable as exc:
-                warning = UserError(path=["server"], message=exc.message, code=exc.code, severity=Severity.WARNING)
-                return McpToolsPayload(errors=[warning])
-            cached = _remember(key, tools)
+        try:
+            tools = await tools_of(info, entry)
+        except ToolListUnavailable as exc:
+            warning = UserError(path=["server"], message=exc.message, code=exc.code, severity=Severity.WARNING)
+            return McpToolsPayload(errors=[warning])
         return McpToolsPayload(
             tools=[
                 McpToolInfo(
@@ -83,6 +142,6 @@ class McpQuery:
                     parameters=JSON(t["parameters"]),
                     idempotent=t["idempotent"],
                 )
-                for t in cached[1]
+                for t in tools
             ]
         )

@@ -9,6 +9,7 @@ import strawberry
 from studio_gql.context import Info
 from studio_gql.errors import UserError
 from studio_gql.permissions import needs
+from studio_gql.schema import mcp
 from studio_gql.schema.common import JSON
 from studio_shared.definition import validate_definition
 from studio_shared.rbac import Permission
@@ -69,4 +70,4 @@ class RegistryQuery:
     async def validate_definition(self, info: Info, definition: JSON) -> list[UserError]:
         # Pure CPU (a 1,000-node draft's templates take a few hundred ms cold): off the event loop.
         problems = await asyncio.to_thread(validate_definition, definition, info.context.state.registry)
-        return [UserError.from_problem(p) for p in problems]
+        return [UserError.from_problem(p) for p in problems] + await mcp.definition_warnings(info, definition)

@@ -65,3 +65,44 @@ def test_the_cache_holds_a_bounded_number_of_lists_dropping_the_oldest(monkeypat
     assert list(mcp_schema._CACHE)[-1] == ("tenant", "server-2")
     assert len(mcp_schema._CACHE) == 3
     mcp_schema._CACHE.clear()
+
+
+VALIDATE = "query($d: JSON!) { validateDefinition(definition: $d) { path code severity message } }"
+
+
+async def test_validation_lists_an_agents_mcp_tools_and_warns_of_unknown_ones(
+    gql: GraphQLClient, tenant: TenantFixture, mcp: McpServer
+) -> None:
+    mcp_schema._CACHE.clear()
+    tools = [
+        {"kind": "mcp", "server": "calc", "url": f"{mcp.url}/mcp", "allow": ["add", "nope"]},
+        {"kind": "mcp", "server": "shell"},  # not a stdio server the operator lists
+        {"kind": "http", "name": "lookup", "description": "x", "request": {"method": "GET", "url": "https://a.test"}},
+        {"kind": "mcp", "server": "calc", "url": 5, "allow": [1]},  # malformed: the config schema's error, no look
+    ]
+    definition = {
+        "nodes": [
+            {"id": "start", "type": "trigger.manual", "config": {}},
+            {
+                "id": "a",
+                "type": "agent",
+                "config": {"model": "m", "credential": "llm", "instructions": "Go.", "tools": tools},
+            },
+        ],
+        "edges": [{"source": "start", "target": "a"}],
+    }
+    found = (await gql.data(VALIDATE, {"d": definition}, tenant.token(Role.EDITOR)))["validateDefinition"]
+    mcp_problems = [p for p in found if p["code"] in ("McpToolUnknown", "McpServerUnknown")]
+    assert [(p["path"], p["code"], p["severity"]) for p in mcp_problems] == [
+        (["nodes", "1", "config", "tools", "0", "allow"], "McpToolUnknown", "WARNING"),
+        (["nodes", "1", "config", "tools", "1"], "McpServerUnknown", "WARNING"),
+    ]
+    assert "'nope'" in mcp_problems[0]["message"] and "'add'" not in mcp_problems[0]["message"]
+    errors = [p for p in found if p["severity"] == "ERROR"]
+    assert errors and all(p["path"][:5] == ["nodes", "1", "config", "tools", "3"] for p in errors), found
+    # A viewer may validate, but not reach out with the tenant's credentials: no MCP look at all.
+    requests = len(mcp.headers)
+    mcp_schema._CACHE.clear()
+    viewer = (await gql.data(VALIDATE, {"d": definition}, tenant.token(Role.VIEWER)))["validateDefinition"]
+    assert not [p for p in viewer if p["code"].startswith("Mcp")]
+    assert len(mcp.headers) == requests
