@@ -8,80 +8,9 @@
 //
 // Prints one line per audit and the counts; exits 1 on any audit that is not ok: an error (a MUST), a warning (a
 // SHOULD) or a notice (a MAY the endpoint does offer: GET, 400s for malformed parameters).
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { serverAudits } from "graphql-http";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "..", "..");
-const studioBin = process.env.STUDIO_BIN ?? join(repo, ".venv", "bin", "studio");
-
-async function freePort() {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-}
-
-/** A fresh `studio serve` (its own state dir, SQLite database and storage; no Redis) and a VIEWER's token. */
-async function startStudio() {
-  const tmp = mkdtempSync(join(tmpdir(), "studio-graphql-http-"));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("STUDIO_")));
-  Object.assign(env, {
-    STUDIO_STATE_DIR: join(tmp, "state"),
-    STUDIO_DATABASE_URL: `sqlite+aiosqlite:///${join(tmp, "studio.db")}`,
-    STUDIO_STORAGE_URL: `file://${join(tmp, "storage")}`,
-    STUDIO_REDIS_URL: "",
-  });
-  const studio = (...args) => {
-    const out = spawnSync(studioBin, args, { env, cwd: tmp, encoding: "utf8" });
-    if (out.status !== 0) throw new Error(`studio ${args.join(" ")} failed:\n${out.stdout}\n${out.stderr}`);
-    return out.stdout.trim();
-  };
-  studio("migrate");
-  const token = studio("token", "--tenant", "audit", "--create-tenant", "--role", "VIEWER", "--user", "auditor@audit.local")
-    .split("\n")
-    .pop();
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const logPath = join(tmp, "serve.log");
-  const out = openSync(logPath, "w");
-  const server = spawn(studioBin, ["serve", "--host", "127.0.0.1", "--port", String(port)], {
-    env,
-    cwd: tmp,
-    stdio: ["ignore", out, out],
-  });
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (i > 300 || server.exitCode !== null) {
-      throw new Error(`studio serve did not start:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const stop = async () => {
-    if (server.exitCode === null) {
-      const exited = new Promise((r) => server.once("exit", r));
-      server.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (server.exitCode === null) server.kill("SIGKILL");
-    }
-    rmSync(tmp, { recursive: true, force: true });
-  };
-  return { url: `${base}/graphql`, token, stop, logPath };
-}
+import { startStudio } from "./studio.mjs";
 
 /** The token works (a query answers as its user's role) and is needed (without it, UNAUTHENTICATED). */
 async function checkAuth(url, token) {
@@ -108,8 +37,9 @@ try {
   let url = process.env.GRAPHQL_URL;
   let token = process.env.STUDIO_TOKEN;
   if (!url) {
-    studio = await startStudio();
-    ({ url, token } = studio);
+    studio = await startStudio({ label: "graphql-http", tenant: "audit", role: "VIEWER", user: "auditor@audit.local" });
+    url = `${studio.base}/graphql`;
+    token = studio.token;
   } else if (!token) {
     throw new Error("GRAPHQL_URL needs STUDIO_TOKEN (a token for that server: `studio token --tenant … --role VIEWER`)");
   }

@@ -8,16 +8,10 @@
 // Chromium shows its run monitor with the step selected, and a MutationObserver stamps, in the frame after each
 // change of the panel's text (requestAnimationFrame: the paint), which words it now shows. Both clocks are this
 // machine's (Date.now in Node and in the page). Prints p50/p95/max per chunk; a measurement, not a test.
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { startStudio } from "./studio.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "..", "..");
-const studioBin = resolve(process.env.STUDIO_BIN ?? join(repo, ".venv", "bin", "studio"));
 const chromiumPath = process.env.STUDIO_CHROMIUM ?? "/usr/bin/chromium";
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(name);
@@ -54,44 +48,17 @@ const model = createHttpServer(async (req, res) => {
 await new Promise((ok) => model.listen(0, "127.0.0.1", ok));
 const modelUrl = `http://127.0.0.1:${model.address().port}`;
 
-// -- a fresh studio --------------------------------------------------------------------------------------------
-const tmp = mkdtempSync(join(tmpdir(), "studio-stream-"));
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("STUDIO_")));
-Object.assign(env, {
-  STUDIO_STATE_DIR: join(tmp, "state"),
-  STUDIO_DATABASE_URL: `sqlite+aiosqlite:///${join(tmp, "studio.db")}`,
-  STUDIO_STORAGE_URL: `file://${join(tmp, "storage")}`,
-  STUDIO_REDIS_URL: "",
-  STUDIO_HTTP_ALLOWED_HOSTS: "127.0.0.1/32",
+// -- a fresh studio (embedded) that may reach the scripted model on 127.0.0.1 ---------------------------------------
+const studio = await startStudio({
+  label: "stream",
+  tenant: "stream",
+  role: "ADMIN",
+  user: "admin@stream.local",
+  env: { STUDIO_HTTP_ALLOWED_HOSTS: "127.0.0.1/32" },
 });
-const studio = (...args) => {
-  const out = spawnSync(studioBin, args, { env, cwd: tmp, encoding: "utf8" });
-  if (out.status !== 0) throw new Error(`studio ${args.join(" ")} failed:\n${out.stdout}\n${out.stderr}`);
-  return out.stdout.trim();
-};
-studio("migrate");
-const token = studio("token", "--tenant", "stream", "--create-tenant", "--role", "ADMIN", "--user", "admin@stream.local").split("\n").pop();
-const port = await new Promise((ok) => {
-  const probe = createHttpServer();
-  probe.listen(0, "127.0.0.1", () => {
-    const { port: p } = probe.address();
-    probe.close(() => ok(p));
-  });
-});
-const base = `http://127.0.0.1:${port}`;
-const logPath = join(tmp, "serve.log");
-const server = spawn(studioBin, ["serve", "--host", "127.0.0.1", "--port", String(port)], { env, cwd: tmp, stdio: ["ignore", openSync(logPath, "w"), openSync(logPath, "a")] });
+const { base, token, logPath } = studio;
 let browser;
 try {
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (i > 600 || server.exitCode !== null) throw new Error(`studio serve did not start:\n${readFileSync(logPath, "utf8").slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const gql = async (query, variables = {}) => {
     const res = await fetch(`${base}/graphql`, {
       method: "POST",
@@ -156,7 +123,6 @@ try {
   }
 } finally {
   await browser?.close();
-  server.kill("SIGTERM");
+  await studio.stop();
   model.close();
-  rmSync(tmp, { recursive: true, force: true });
 }
