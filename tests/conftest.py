@@ -39,6 +39,7 @@ from studio_shared.db.migrate import upgrade
 from studio_shared.rbac import Role
 from studio_shared.settings import Env, Settings
 from studio_shared.store import tenants
+from tests.servers import FakeModel, serve
 
 BACKEND = os.environ.get("STUDIO_TEST_BACKEND", "sqlite")
 REQUIRE_SERVICES = os.environ.get("STUDIO_REQUIRE_SERVICES") == "1"
@@ -354,6 +355,15 @@ class TenantFixture:
 
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+async def model() -> AsyncIterator[FakeModel]:
+    """A scripted OpenAI-compatible model server (tests/servers.py) for the tests of one module."""
+    server = FakeModel()
+    async with serve(server.app()) as url:
+        server.url = url
+        yield server
 
 
 @pytest.fixture(scope="session")

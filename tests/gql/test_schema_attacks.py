@@ -79,14 +79,6 @@ def internal() -> Iterator[Internal]:
         yield server
 
 
-@pytest.fixture(scope="module")
-async def model() -> AsyncIterator[FakeModel]:
-    server = FakeModel()
-    async with serve(server.app()) as url:
-        server.url = url
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def fresh(target: Target, internal: Internal, model: FakeModel) -> None:
     target.seen.clear()

@@ -27,14 +27,6 @@ pytestmark = pytest.mark.usefixtures("workers")
 
 
 @pytest.fixture(scope="module")
-async def model() -> AsyncIterator[FakeModel]:
-    server = FakeModel()
-    async with serve(server.app()) as url:
-        server.url = url
-        yield server
-
-
-@pytest.fixture(scope="module")
 async def mcp() -> AsyncIterator[McpServer]:
     server = McpServer()
     async with serve(server.app(), lifespan="on") as url:

@@ -27,14 +27,6 @@ TOKEN = "mcp-tok-8e2b6d0c4a1f"  # the MCP server's credential: it must never sho
 
 
 @pytest.fixture(scope="module")
-async def model() -> AsyncIterator[FakeModel]:
-    server = FakeModel()
-    async with serve(server.app()) as url:
-        server.url = url
-        yield server
-
-
-@pytest.fixture(scope="module")
 async def mcp() -> AsyncIterator[McpServer]:
     server = McpServer()
     async with serve(server.app(), lifespan="on") as url:

@@ -3,7 +3,6 @@ the size cap drops (or summarises) the oldest turns; conversations are per tenan
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,18 +12,10 @@ from studio_shared.auth import Principal
 from studio_shared.rbac import Role
 from studio_shared.store import conversations, credentials
 from tests.conftest import TenantFixture
-from tests.servers import FakeModel, serve
+from tests.servers import FakeModel
 from tests.worker.engine_harness import chain, run_once
 
 pytestmark = pytest.mark.usefixtures("workers")
-
-
-@pytest.fixture(scope="module")
-async def model() -> AsyncIterator[FakeModel]:
-    server = FakeModel()
-    async with serve(server.app()) as url:
-        server.url = url
-        yield server
 
 
 @pytest.fixture(autouse=True)

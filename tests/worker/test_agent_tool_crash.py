@@ -22,7 +22,7 @@ from studio_gql.state import AppState
 from tests.conftest import SERVICES, TenantFixture, Workers
 from tests.servers import FakeModel, serve
 from tests.worker.engine_harness import chain, publish, wait_for
-from tests.worker.test_llm_spend import calls_of, model, openai, replace_workers, wait_for_lease  # noqa: F401
+from tests.worker.test_llm_spend import calls_of, openai, replace_workers, wait_for_lease  # noqa: F401
 from tests.worker.test_recovery import stop_worker, until
 
 pytestmark = [
@@ -63,7 +63,7 @@ async def tool_server() -> AsyncIterator[SlowTool]:
 async def test_a_kill_9_during_a_tool_call_calls_a_non_idempotent_tool_at_most_once(
     state: AppState,
     tenant: TenantFixture,
-    model: FakeModel,  # noqa: F811
+    model: FakeModel,
     replace_workers: Workers,  # noqa: F811
     tool_server: SlowTool,
     method: str,

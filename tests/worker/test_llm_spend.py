@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +29,7 @@ from studio_worker.nodes.base import NodeError
 from studio_worker.nodes.llm import complete, model_credential
 from tests.conftest import SERVICES, GraphQLClient, TenantFixture, Workers
 from tests.gql.wsclient import WsClient
-from tests.servers import FakeModel, serve
+from tests.servers import FakeModel
 from tests.worker.engine_harness import actor, chain, direct_steps, load, publish, run_once, wait_for
 from tests.worker.test_nodes_io import add_credential
 from tests.worker.test_recovery import stop_worker, until
@@ -42,14 +42,6 @@ SET_BUDGET = """mutation($t: Int, $u: Float) { setModelBudget(dailyMaxTokens: $t
 
 def node(id: str, type: str, **config: Any) -> dict[str, Any]:
     return {"id": id, "type": type, "config": config}
-
-
-@pytest.fixture(scope="module")
-async def model() -> AsyncIterator[FakeModel]:
-    server = FakeModel()
-    async with serve(server.app()) as url:
-        server.url = url
-        yield server
 
 
 @pytest.fixture(autouse=True)

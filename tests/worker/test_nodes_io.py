@@ -41,14 +41,6 @@ async def target() -> AsyncIterator[Target]:
         yield server
 
 
-@pytest.fixture(scope="module")
-async def model() -> AsyncIterator[FakeModel]:
-    server = FakeModel()
-    async with serve(server.app()) as url:
-        server.url = url
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def fresh(target: Target, model: FakeModel) -> None:
     target.seen.clear()
