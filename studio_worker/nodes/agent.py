@@ -256,7 +256,10 @@ async def _once(ctx: NodeContext, key: str, name: str, idempotent: bool, run: Ca
     row = {"id": record_id, "tenant_id": ctx.tenant_id, "run_id": ctx.run_id, "step_id": ctx.step_id, "tool": name}
     async with services.db.begin() as conn:
         await tool_calls.start(conn, row)
-    result = Redactor(ctx.secrets)(await run())  # a tool echoing a secret must not put it in the record either
+    answer = await run()
+    # A tool echoing a secret must not put it in the record either. Redacted after the call: the call resolves
+    # its credential, which adds that credential's secrets to ctx.secrets (a redactor built before missed them).
+    result = Redactor(ctx.secrets)(answer)
     async with services.db.begin() as conn:
         await tool_calls.finish(conn, ctx.tenant_id, record_id, result)
     return result

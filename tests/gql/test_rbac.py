@@ -49,6 +49,7 @@ CONTRACT_LOWEST_ROLE: dict[str, Role] = {
     "apikey:manage": Role.ADMIN,
     "audit:read": Role.ADMIN,
     "tenant:manage": Role.ADMIN,
+    "conversation:manage": Role.ADMIN,
 }
 CONTRACT_ROLE_ORDER = ["VIEWER", "APPROVER", "OPERATOR", "EDITOR", "ADMIN"]
 

@@ -19,8 +19,10 @@ import strawberry
 from graphql import GraphQLInputObjectType, GraphQLInputType, GraphQLNamedType, get_named_type
 
 from studio_gql.schema import build_schema
+from studio_gql.state import AppState
 from studio_shared.rbac import Role
 from studio_shared.settings import Settings
+from studio_shared.store import conversations
 from tests.conftest import GraphQLClient, TenantFixture
 from tests.gql.test_subscriptions import CROSS_TENANT_SUBSCRIPTIONS
 
@@ -35,7 +37,16 @@ HIJACKED_DEFINITION: dict[str, Any] = {
 MALFORMED_ID = "nope"
 
 Target = Literal[
-    "workflow", "user", "api_key", "active_run", "finished_run", "credential", "webhook", "human_task", "schedule"
+    "workflow",
+    "user",
+    "api_key",
+    "active_run",
+    "finished_run",
+    "credential",
+    "webhook",
+    "human_task",
+    "schedule",
+    "conversation",
 ]
 WAITING_DEFINITION: dict[str, Any] = {  # a long delay, and beside it a wait for the event signalRun names
     "nodes": [
@@ -251,6 +262,11 @@ TENANCY_CASES: dict[str, IdCase] = {
         "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id revoked } errors { path message code } } }",
         "api_key",
     ),
+    "deleteConversation": IdCase(
+        "Mutation",
+        "mutation($id: ID!) { deleteConversation(id: $id) { deletedId errors { path message code } } }",
+        "conversation",
+    ),
 }
 
 CREATE_WORKFLOW = """mutation($n: String!, $d: JSON!) {
@@ -291,6 +307,7 @@ class World:
     webhook_id: str  # A's, on the workflow above
     human_task_id: str  # A's, OPEN, of a run waiting for it
     schedule_id: str  # A's, yearly, on the workflow above
+    conversation_id: str  # A's, an agent's remembered conversation
 
     def target(self, kind: Target) -> str:
         return {
@@ -303,6 +320,7 @@ class World:
             "webhook": self.webhook_id,
             "human_task": self.human_task_id,
             "schedule": self.schedule_id,
+            "conversation": self.conversation_id,
         }[kind]
 
 
@@ -338,7 +356,7 @@ async def start_run(gql: GraphQLClient, tenant: TenantFixture, definition: dict[
 
 
 @pytest.fixture(scope="module")
-async def world(make_tenant: Any, gql: GraphQLClient, workers: Any) -> World:
+async def world(make_tenant: Any, gql: GraphQLClient, workers: Any, state: AppState) -> World:
     a: TenantFixture = await make_tenant()
     b: TenantFixture = await make_tenant()
     name = f"Secret payroll flow {secrets.token_hex(4)}"
@@ -361,6 +379,7 @@ async def world(make_tenant: Any, gql: GraphQLClient, workers: Any) -> World:
     webhook_id = hook["createWebhook"]["webhook"]["id"]
     task_id = await open_human_task(gql, a)
     schedule_id = await create_schedule(gql, a, workflow_id)
+    conversation_id = await create_conversation(state, a)
     return World(
         a,
         b,
@@ -375,6 +394,7 @@ async def world(make_tenant: Any, gql: GraphQLClient, workers: Any) -> World:
         webhook_id,
         task_id,
         schedule_id,
+        conversation_id,
     )
 
 
@@ -389,6 +409,16 @@ async def create_schedule(gql: GraphQLClient, tenant: TenantFixture, workflow_id
     assert made["createSchedule"]["errors"] == []
     schedule_id: str = made["createSchedule"]["schedule"]["id"]
     return schedule_id
+
+
+async def create_conversation(state: AppState, tenant: TenantFixture) -> str:
+    """A conversation an agent would have stored (no GraphQL call makes one)."""
+    key = f"thread-{secrets.token_hex(4)}"
+    async with state.sessions.begin() as s:
+        await conversations.save(s, tenant.id, key, "writer", [], [])
+    async with state.sessions() as s:
+        found = [c for c in await conversations.list_conversations(s, tenant.id, 100) if c.key == key]
+    return str(found[0].id)
 
 
 async def open_human_task(gql: GraphQLClient, tenant: TenantFixture) -> str:
@@ -489,7 +519,9 @@ async def test_another_tenants_id_is_not_found(name: str, gql: GraphQLClient, wo
     await assert_a_key_works(gql, world)
 
 
-async def b_owned_target(gql: GraphQLClient, world: World, kind: Target) -> str:
+async def b_owned_target(gql: GraphQLClient, world: World, kind: Target, state: AppState) -> str:
+    if kind == "conversation":
+        return await create_conversation(state, world.b)
     if kind == "workflow":
         workflow_id = await create_workflow(gql, world.b, f"B control {secrets.token_hex(4)}")
         assert (await gql.data(PUBLISH, {"id": workflow_id}, world.b.token()))["publishWorkflow"]["errors"] == []
@@ -503,9 +535,9 @@ async def b_owned_target(gql: GraphQLClient, world: World, kind: Target) -> str:
     if kind == "human_task":
         return await open_human_task(gql, world.b)
     if kind == "schedule":
-        return await create_schedule(gql, world.b, await b_owned_target(gql, world, "workflow"))
+        return await create_schedule(gql, world.b, await b_owned_target(gql, world, "workflow", state))
     if kind == "webhook":
-        workflow_id = await b_owned_target(gql, world, "workflow")
+        workflow_id = await b_owned_target(gql, world, "workflow", state)
         made_hook = await gql.data(
             "mutation($w: ID!) { createWebhook(workflowId: $w) { webhook { id } } }",
             {"w": workflow_id},
@@ -527,10 +559,12 @@ async def b_owned_target(gql: GraphQLClient, world: World, kind: Target) -> str:
 
 
 @pytest.mark.parametrize("name", sorted(TENANCY_CASES))
-async def test_the_same_call_works_on_the_callers_own_id(name: str, gql: GraphQLClient, world: World) -> None:
+async def test_the_same_call_works_on_the_callers_own_id(
+    name: str, gql: GraphQLClient, world: World, state: AppState
+) -> None:
     """Control: the documents above do find B's own objects, so their NOT_FOUND is about the tenant."""
     case = TENANCY_CASES[name]
-    own = await b_owned_target(gql, world, case.target)
+    own = await b_owned_target(gql, world, case.target, state)
     body = await gql.raw(case.document, case.variables(own), world.b.token(Role.ADMIN))
     assert not body.get("errors"), body
     result = body["data"][name]

@@ -168,6 +168,12 @@ async def test_a_nested_fan_out_is_held_within_its_tenants_slots_and_another_ten
         assert finished.run.status is RunStatus.SUCCEEDED
         quiet.append(time.monotonic() - began)
 
+    # The same trivial runs alone first: on a loaded machine (CI beside other work) they take longer too, and the
+    # bound below is about the fan-out's cost to them, not the machine's.
+    for _ in range(5):
+        await quiet_run()
+    alone, quiet[:] = max(quiet), []
+
     async with jobs.sampling():
         parent, _ = await state.control.start_run(
             tenant.id, "test", top, input={"mids": list(range(MIDS)), "items": list(range(ITEMS))}
@@ -199,8 +205,11 @@ async def test_a_nested_fan_out_is_held_within_its_tenants_slots_and_another_ten
             assert len(set(jobs.enqueued)) <= 1 + MIDS + 2 * SLOTS, len(set(jobs.enqueued))
         else:  # arq's queue also holds the other tenant's jobs, a few at a time
             assert jobs.peak_in_queue <= 1 + MIDS + 2 * SLOTS + 5, f"{jobs.peak_in_queue} jobs in arq's queue at once"
-        took = max(quiet)
-        assert took < 2.0, f"another tenant's trivial runs took up to {took:.2f} s beside the fan-out ({len(quiet)})"
+        took, bound = max(quiet), max(2.0, 5 * alone)
+        assert took < bound, (
+            f"another tenant's trivial runs took up to {took:.2f} s beside the fan-out ({len(quiet)}), "
+            f"{alone:.2f} s alone (bound {bound:.2f} s)"
+        )
 
         # Cancel the parent: every child ends, the held ones in the database, without a job each.
         enqueued_before, jobs.peak_in_queue = len(jobs.enqueued), 0

@@ -199,7 +199,7 @@ async def _scan(
         "secret key": TEST_SECRET_KEY,
     }
     leaks = [(sink, kind) for sink, text in sinks.items() for kind, canary in forms.items() if canary in text]
-    assert leaks == []
+    assert leaks == [], leaks
     assert "[REDACTED]" in sinks["database"] and "[REDACTED]" in sinks["api"]
     # The new sinks saw the runs (a scan of empty sinks proves nothing): the steps' spans, and their hosts.
     step_spans = sinks["worker spans"] if workers.procs else sinks["spans"]
