@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -155,9 +156,11 @@ async def test_kill_9_of_the_worker_mid_code_step_leaves_no_sandbox_and_loses_no
         "python": "import time\ndef main(input, steps, run):\n    time.sleep(input['ms'] / 1000)\n    return 'done'\n",
     }[language]
     workflow_id = await publish(state, tenant, chain(code(language, source, timeout_s=30)))
-    run, _ = await state.control.start_run(tenant.id, "test", workflow_id, input={"ms": 2500})
+    # 8 s: the sandbox must still be alive when a poll sees it (a 2.5 s step ended unseen on a loaded machine).
+    run, _ = await state.control.start_run(tenant.id, "test", workflow_id, input={"ms": 8000})
     victim = None
-    for _ in range(2000):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         found = await load(state, tenant.id, run.id)
         owner = found.run.lease_owner
         if "code" in found.steps and found.steps["code"].status.value == "RUNNING" and owner:
