@@ -205,7 +205,9 @@ async def test_a_nested_fan_out_is_held_within_its_tenants_slots_and_another_ten
             assert len(set(jobs.enqueued)) <= 1 + MIDS + 2 * SLOTS, len(set(jobs.enqueued))
         else:  # arq's queue also holds the other tenant's jobs, a few at a time
             assert jobs.peak_in_queue <= 1 + MIDS + 2 * SLOTS + 5, f"{jobs.peak_in_queue} jobs in arq's queue at once"
-        took, bound = max(quiet), max(2.0, 5 * alone)
+        # 10x their time alone, at least 2 s: seen 2.02 s in a loaded SQLite pass and 2.89 s (0.39 alone) beside a
+        # reliability scenario; the starvation this guards against held them for minutes.
+        took, bound = max(quiet), max(2.0, 10 * alone)
         assert took < bound, (
             f"another tenant's trivial runs took up to {took:.2f} s beside the fan-out ({len(quiet)}), "
             f"{alone:.2f} s alone (bound {bound:.2f} s)"
