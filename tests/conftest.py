@@ -39,6 +39,7 @@ from studio_shared.db.migrate import upgrade
 from studio_shared.rbac import Role
 from studio_shared.settings import Env, Settings
 from studio_shared.store import tenants
+from tests.mcp_servers import McpServer
 from tests.servers import FakeModel, serve
 
 BACKEND = os.environ.get("STUDIO_TEST_BACKEND", "sqlite")
@@ -355,6 +356,15 @@ class TenantFixture:
 
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+async def mcp() -> AsyncIterator[McpServer]:
+    """An MCP server built with the SDK's server side (tests/mcp_servers.py), over streamable HTTP."""
+    server = McpServer()
+    async with serve(server.app(), lifespan="on") as url:
+        server.url = url
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -3,26 +3,15 @@ credential and allow-list as the step; an unreachable or unknown server is a WAR
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from studio_gql.schema import mcp as mcp_schema
 from studio_shared.rbac import Role
 from tests.conftest import GraphQLClient, TenantFixture
 from tests.mcp_servers import McpServer
-from tests.servers import serve
 
 TOOLS = """query($s: String!, $u: String, $a: [String!]) {
   mcpTools(server: $s, url: $u, allow: $a) { tools { name tool parameters idempotent } errors { code severity } } }"""
-
-
-@pytest.fixture(scope="module")
-async def mcp() -> AsyncIterator[McpServer]:
-    server = McpServer()
-    async with serve(server.app(), lifespan="on") as url:
-        server.url = url
-        yield server
 
 
 async def test_the_inspector_lists_an_http_servers_tools_once_per_ttl(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,18 +19,10 @@ from studio_shared.store import credentials, human_tasks
 from studio_shared.types import Decision, HumanTaskStatus, RunStatus
 from tests.conftest import TenantFixture
 from tests.mcp_servers import McpServer
-from tests.servers import FakeModel, serve
+from tests.servers import FakeModel
 from tests.worker.engine_harness import chain, publish, wait_for
 
 pytestmark = pytest.mark.usefixtures("workers")
-
-
-@pytest.fixture(scope="module")
-async def mcp() -> AsyncIterator[McpServer]:
-    server = McpServer()
-    async with serve(server.app(), lifespan="on") as url:
-        server.url = url
-        yield server
 
 
 @pytest.fixture(autouse=True)

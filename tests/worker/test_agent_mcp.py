@@ -4,7 +4,6 @@ over stdio as the command the settings list), an agent step whose model (the fak
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,19 +18,11 @@ from studio_worker.nodes.outputs import derived_id
 from studio_worker.nodes.services import NodeServices
 from tests.conftest import TenantFixture
 from tests.mcp_servers import McpServer
-from tests.servers import FakeModel, serve
+from tests.servers import FakeModel
 from tests.worker.engine_harness import Finished, chain, run_once
 
 pytestmark = pytest.mark.usefixtures("workers")
 TOKEN = "mcp-tok-8e2b6d0c4a1f"  # the MCP server's credential: it must never show up in anything a run records
-
-
-@pytest.fixture(scope="module")
-async def mcp() -> AsyncIterator[McpServer]:
-    server = McpServer()
-    async with serve(server.app(), lifespan="on") as url:
-        server.url = url
-        yield server
 
 
 @pytest.fixture(autouse=True)
