@@ -198,11 +198,25 @@ def studio_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
 
 
+PROCESS_LOGS: dict[int, Path] = {}  # pid: the log of a process started here (to show what a hung one was doing)
+
+
+def spawn_logged(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A process of ours with its output in ``log`` (remembered in ``PROCESS_LOGS``)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    PROCESS_LOGS[proc.pid] = log
+    return proc
+
+
+def log_tail(proc: subprocess.Popen[bytes], chars: int = 4000) -> str:
+    log = PROCESS_LOGS.get(proc.pid)
+    return log.read_text(errors="replace")[-chars:] if log is not None and log.exists() else "(no log)"
+
+
 def start_studio(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """One ``studio <command>`` process (worker, scheduler), returned once its log says it is ready."""
-    with log.open("wb") as out:
-        argv = [sys.executable, "-c", "from studio_gql.cli import main; main()", command]
-        proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    proc = spawn_logged([sys.executable, "-c", "from studio_gql.cli import main; main()", command], env, log)
     deadline = time.monotonic() + 30
     while b"ready" not in log.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -49,7 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import fresh_database, percentile
-from bench.engine import _observer, _settings, seed, studio, studio_env
+from bench.engine import _observer, _settings, log_tail, seed, studio, studio_env
 from bench.subscriptions import _free_port
 from reliability.faults import _wait_final
 from reliability.load import QUIET_EVERY_S, WARMUP_S, Client, _paced, _quick
@@ -377,6 +378,11 @@ async def _measure(mode: str) -> Outcome:
                 exits.append(time.monotonic() - began)
             except subprocess.TimeoutExpired:
                 exits.append(float("inf"))
+                print(f"  {' '.join(map(str, proc.args[3:]))} (pid {proc.pid}) hung after SIGTERM; its log ends:")
+                print(textwrap.indent(log_tail(proc), "    "))
+            if proc.returncode not in (None, 0):
+                print(f"  {' '.join(map(str, proc.args[3:]))} (pid {proc.pid}) exited {proc.returncode}; its log ends:")
+                print(textwrap.indent(log_tail(proc), "    "))
         order = ("alone", "small", "large", "small again", "after")
         rows = {label: await _rows(world.observer, ids[label]) for label in order}
         server_errors = sum(n for code, n in client.statuses.items() if code >= 500)

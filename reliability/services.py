@@ -48,7 +48,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.common import POSTGRES_URL, fresh_database, percentile
-from bench.engine import REPO, _observer, _settings, flush_redis, seed, start_studio, stop_studio, studio
+from bench.engine import _observer, _settings, flush_redis, seed, spawn_logged, start_studio, stop_studio, studio
 from bench.subscriptions import _free_port
 from reliability.faults import FINAL, REDIS_URL, Sink, Workers, _wait_final, serve
 from reliability.outcome import Measured, Outcome
@@ -115,8 +115,7 @@ class Studio:
 
 
 def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    return spawn_logged(argv, env, log)
 
 
 @contextlib.asynccontextmanager

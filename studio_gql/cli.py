@@ -46,9 +46,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the API (GraphQL over HTTP and websockets, webhooks, health, the frontend)."""
-    import uvicorn
-
     from studio_gql.app import create_app
+    from studio_gql.server import run_server
 
     settings = load_settings()
     _observe(settings, "api")
@@ -58,8 +57,7 @@ def serve(
     # collection under load (tens of ms on this code base) walks only request garbage.
     gc.collect()
     gc.freeze()
-    # log_config=None: uvicorn's loggers propagate to the root handler _observe installed (JSON lines or text).
-    uvicorn.run(app, host=host, port=port, log_level="info", ws="websockets-sansio", log_config=None)
+    run_server(app, settings, host, port)
 
 
 @cli.command()

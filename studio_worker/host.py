@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from studio_shared import shutdown
 from studio_shared.db import Sessions
 from studio_shared.events import EventBus
 from studio_shared.metrics import configure as configure_metrics
@@ -89,7 +90,8 @@ async def hosted(
         await queue.start()
         stack.push_async_callback(queue.close)
         if run_engine is not None:
-            stack.push_async_callback(run_engine.drain, settings.shutdown_grace_s)
+            # the grace counts from SIGTERM: the API's open requests had their share of it already
+            stack.push_async_callback(_drain, run_engine, settings.shutdown_grace_s)
         if isinstance(queue, InProcessQueue):
             stack.callback(queue.stop_taking)  # a backlog stays in the database; only the runs in hand finish
         control = Control(
@@ -113,6 +115,10 @@ async def hosted(
             messaging=Messaging(sessions, reads, control),
             run_engine=run_engine,
         )
+
+
+async def _drain(run_engine: RunEngine, grace_s: float) -> None:
+    await run_engine.drain(shutdown.remaining(grace_s))
 
 
 def run_worker(settings: Settings) -> None:

@@ -18,6 +18,7 @@ from arq.connections import RedisSettings
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from studio_shared import shutdown
 from studio_shared.db import create_engine
 from studio_shared.db.stats import SqlStats
 from studio_shared.events import EventBus, channels, event_bus_from, listen_forever
@@ -76,9 +77,12 @@ class WakingWorker(ClaimingWorker):
     """arq polls its queue every ``poll_delay``; this worker also polls the moment the API nudges it, and keeps
     polling, with a backoff, while Redis is away."""
 
-    def __init__(self, *args: Any, idle_poll_s: float, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, idle_poll_s: float, exit_deadline: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, poll_delay=0, **kwargs)
         self.idle_poll_s = idle_poll_s
+        # the process's own worker (`studio worker`), not one inside a test or a library: a stop that hangs ends it
+        self.exit_deadline = exit_deadline
+        self.stop_grace_s = float(kwargs.get("job_completion_wait", 0))
         self.wake = asyncio.Event()
         self._redis_down_for = 0.0
         self.last_poll_at: float | None = None  # time.monotonic() of the last poll that reached Redis (heartbeat)
@@ -90,6 +94,10 @@ class WakingWorker(ClaimingWorker):
         if context is not None:
             context.run_engine.draining.set()
         self.wake.set()
+        # arq waits up to job_completion_wait, cancels what is left, then closes: whatever still hangs after that
+        # must not hold the process (studio_shared.shutdown)
+        if self.exit_deadline:
+            shutdown.arm(self.stop_grace_s, "studio worker", loop=self.loop)
         super().handle_sig_wait_for_completion(signum)
 
     async def poll(self) -> None:
@@ -160,6 +168,7 @@ def build_worker(settings: Settings) -> WakingWorker:
         keep_result=0,
         idle_poll_s=settings.arq_poll_delay_s,
         handle_signals=True,
+        exit_deadline=True,
         job_completion_wait=max(1, math.ceil(settings.shutdown_grace_s)),
     )
     return worker

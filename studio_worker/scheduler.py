@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from studio_shared import shutdown
 from studio_shared.auth import Principal
 from studio_shared.cron import Cron, InvalidCron, InvalidTimezone
 from studio_shared.db import create_engine, models, read_only, session_factory
@@ -442,8 +443,13 @@ async def serve(settings: Settings) -> None:
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def stop_asked() -> None:
+        stop.set()
+        shutdown.arm(settings.shutdown_grace_s, "studio scheduler", loop=loop)  # closing must not hang the process
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop_asked)
     try:
         await scheduler.start()
         heartbeat.start()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import uuid
 from typing import Any
 
 import pytest
 
+from studio_shared.settings import Settings
 from studio_worker import jobs
 
 
@@ -60,3 +62,19 @@ async def test_a_shutdown_signal_drains_the_engine_of_the_context(monkeypatch: p
     worker.handle_sig_wait_for_completion(signal.SIGTERM)
     assert engine.draining.is_set() and worker.wake.is_set()
     assert arqs == [signal.SIGTERM, signal.SIGTERM]  # arq's own handling follows ours
+
+
+def test_the_worker_process_stops_within_a_deadline_and_an_embedded_one_never_exits_its_host(
+    settings: Settings,
+) -> None:
+    """``studio worker`` arms the exit deadline on SIGTERM (studio_shared.shutdown); a WakingWorker built by other
+    code (tests, a host application) does not, so its stop can never end the process that hosts it."""
+    worker = jobs.build_worker(settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/15"}))
+    assert worker.exit_deadline and worker.stop_grace_s == max(1, math.ceil(settings.shutdown_grace_s))
+    hosted = jobs.WakingWorker(
+        functions=[jobs.func(jobs.advance_run, name="advance")],
+        redis_settings=None,
+        idle_poll_s=0.01,
+        handle_signals=False,
+    )
+    assert not hosted.exit_deadline
