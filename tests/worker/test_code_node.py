@@ -158,14 +158,18 @@ async def test_kill_9_of_the_worker_mid_code_step_leaves_no_sandbox_and_loses_no
     workflow_id = await publish(state, tenant, chain(code(language, source, timeout_s=30)))
     # 8 s: the sandbox must still be alive when a poll sees it (a 2.5 s step ended unseen on a loaded machine).
     run, _ = await state.control.start_run(tenant.id, "test", workflow_id, input={"ms": 8000})
-    victim = None
+    # A worker's first Python step starts with the sandbox's probe (a real, short execution): a child seen at once
+    # may be the probe, gone a moment later. The step's own sandbox is the child seen 2 s into the 8 s step.
+    victim, running_since = None, None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         found = await load(state, tenant.id, run.id)
         owner = found.run.lease_owner
         if "code" in found.steps and found.steps["code"].status.value == "RUNNING" and owner:
+            running_since = running_since or time.monotonic()
             victim = next((p for p in workers.procs if p.pid == int(owner.split(":")[1])), None)
-            if victim is not None and (language == "javascript" or _descendants(victim.pid)):
+            settled = language == "javascript" or time.monotonic() - running_since >= 2.0
+            if victim is not None and settled and (language == "javascript" or _descendants(victim.pid)):
                 break
         await asyncio.sleep(0.01)
     assert victim is not None, "the code step started on a worker"

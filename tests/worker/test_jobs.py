@@ -64,11 +64,12 @@ async def test_a_shutdown_signal_drains_the_engine_of_the_context(monkeypatch: p
     assert arqs == [signal.SIGTERM, signal.SIGTERM]  # arq's own handling follows ours
 
 
-def test_the_worker_process_stops_within_a_deadline_and_an_embedded_one_never_exits_its_host(
+async def test_the_worker_process_stops_within_a_deadline_and_an_embedded_one_never_exits_its_host(
     settings: Settings,
 ) -> None:
     """``studio worker`` arms the exit deadline on SIGTERM (studio_shared.shutdown); a WakingWorker built by other
-    code (tests, a host application) does not, so its stop can never end the process that hosts it."""
+    code (tests, a host application) does not, so its stop can never end the process that hosts it. (Async: arq's
+    Worker takes the running loop; in a plain test it would make one that is never closed.)"""
     worker = jobs.build_worker(settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/15"}))
     assert worker.exit_deadline and worker.stop_grace_s == max(1, math.ceil(settings.shutdown_grace_s))
     hosted = jobs.WakingWorker(
