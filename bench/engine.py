@@ -34,7 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,14 +199,32 @@ def studio_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 PROCESS_LOGS: dict[int, Path] = {}  # pid: the log of a process started here (to show what a hung one was doing)
+_SPAWNED: list[subprocess.Popen[bytes]] = []
+
+
+def studio_argv(*args: str) -> list[str]:
+    """``studio <args>`` run by this interpreter (the checkout's code, whatever the venv's entry points)."""
+    return [sys.executable, "-c", "from studio_gql.cli import main; main()", *args]
 
 
 def spawn_logged(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A process of ours with its output in ``log`` (remembered in ``PROCESS_LOGS``)."""
+    """A process of ours with its output in ``log`` (remembered in ``PROCESS_LOGS``, ended by ``end_spawned``)."""
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     PROCESS_LOGS[proc.pid] = log
+    _SPAWNED.append(proc)
     return proc
+
+
+def end_spawned() -> None:
+    """Kill every process ``spawn_logged`` started that still runs: a benchmark or scenario stopped from outside
+    (Ctrl-C, SIGTERM, a timeout) leaves no ``studio worker`` polling Redis behind it."""
+    for proc in _SPAWNED:
+        if proc.poll() is None:
+            proc.kill()
+    for proc in _SPAWNED:
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
 
 
 def log_tail(proc: subprocess.Popen[bytes], chars: int = 4000) -> str:
@@ -216,7 +234,7 @@ def log_tail(proc: subprocess.Popen[bytes], chars: int = 4000) -> str:
 
 def start_studio(command: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """One ``studio <command>`` process (worker, scheduler), returned once its log says it is ready."""
-    proc = spawn_logged([sys.executable, "-c", "from studio_gql.cli import main; main()", command], env, log)
+    proc = spawn_logged(studio_argv(command), env, log)
     deadline = time.monotonic() + 30
     while b"ready" not in log.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -17,7 +17,6 @@ import contextlib
 import json
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -31,12 +30,13 @@ from websockets.asyncio.client import connect
 from bench.common import POSTGRES_URL, fresh_database, percentile
 from bench.engine import (
     DEFAULT_REDIS_URL,
-    REPO,
     _observer,
     _settings,
     flush_redis,
     seed,
+    spawn_logged,
     studio,
+    studio_argv,
     studio_env,
     worker_processes,
 )
@@ -107,9 +107,7 @@ def _rss_mb(pid: int) -> float:
 
 def _serve(settings: Settings, port: int, log: Path, **extra: str) -> subprocess.Popen[bytes]:
     env = studio_env(settings, **{"STUDIO_MAX_SUBSCRIPTIONS_PER_CONNECTION": "5", **extra})
-    command = [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    return spawn_logged(studio_argv("serve", "--port", str(port)), env, log)
 
 
 async def _subscriber(url: str, token: str, run_id: str, ready: asyncio.Event) -> tuple[float, list[dict[str, Any]]]:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import signal
 import sys
 import time
 from collections.abc import Sequence
 
+from bench.engine import end_spawned
 from reliability import fanout, faults, fuzz, hostile, live, load, outage, services
 from reliability.outcome import Outcome, Scenario
 
@@ -30,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [name for name in args.scenarios if name not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario {', '.join(unknown)}: choose from {', '.join(SCENARIOS)}")
+    # Stopped from outside (Ctrl-C, SIGTERM, CI's timeout), the scenario's processes die with it (bench.engine).
+    atexit.register(end_spawned)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     outcomes: dict[str, Outcome] = {}
     seconds: dict[str, float] = {}
     for name in args.scenarios or list(SCENARIOS):
@@ -41,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = [name for name, outcome in outcomes.items() if not outcome.ok]
     print("\nall bounds held" if not failed else f"\nbounds broken in: {', '.join(failed)}")
     return 1 if failed else 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds the scenario (its context managers) and runs the atexit hooks
 
 
 def summary(outcomes: dict[str, Outcome], seconds: dict[str, float]) -> str:

@@ -35,7 +35,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -50,12 +49,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import fresh_database, percentile
-from bench.engine import _observer, _settings, log_tail, seed, studio, studio_env
+from bench.engine import _observer, _settings, log_tail, seed, spawn_logged, studio, studio_argv, studio_env
 from bench.subscriptions import _free_port
 from reliability.faults import _wait_final
 from reliability.load import QUIET_EVERY_S, WARMUP_S, Client, _paced, _quick
 from reliability.outcome import Measured, Outcome
-from reliability.services import Studio, _spawn, environment, graph
+from reliability.services import Studio, environment, graph
 from studio_gql.state import AppState
 from studio_shared.auth import Principal, encode_access_token
 from studio_shared.db import models
@@ -184,8 +183,7 @@ async def _embedded() -> AsyncIterator[tuple[World, list[tuple[uuid.UUID, uuid.U
             port = _free_port()
             env = studio_env(settings, STUDIO_SHUTDOWN_GRACE_S=str(GRACE_S), STUDIO_SWEEP_INTERVAL_S="0.5")
             log = Path(tmp) / "serve.log"
-            argv = [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)]
-            proc = await asyncio.to_thread(_spawn, argv, env, log)
+            proc = await asyncio.to_thread(spawn_logged, studio_argv("serve", "--port", str(port)), env, log)
             base = f"http://127.0.0.1:{port}"
             try:
                 async with httpx.AsyncClient() as client:

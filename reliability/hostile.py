@@ -39,7 +39,6 @@ import re
 import secrets
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -61,7 +60,18 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from bench.common import POSTGRES_URL, fresh_database
-from bench.engine import REPO, _observer, _settings, flush_redis, start_studio, stop_studio, studio, studio_env
+from bench.engine import (
+    REPO,
+    _observer,
+    _settings,
+    flush_redis,
+    spawn_logged,
+    start_studio,
+    stop_studio,
+    studio,
+    studio_argv,
+    studio_env,
+)
 from bench.subscriptions import _free_port
 from reliability.outcome import Outcome
 from studio_gql.routes.hooks import ENDPOINT_TTL_S
@@ -127,9 +137,7 @@ async def make_tenant(state: AppState, settings: Settings, label: str) -> Tenant
 
 
 def _start_serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)]
-    with log.open("wb") as out:
-        return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    return spawn_logged(studio_argv("serve", "--port", str(port)), env, log)
 
 
 async def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:

@@ -29,7 +29,6 @@ import random
 import secrets
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -48,7 +47,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.common import POSTGRES_URL, fresh_database, percentile
-from bench.engine import _observer, _settings, flush_redis, seed, spawn_logged, start_studio, stop_studio, studio
+from bench.engine import (
+    _observer,
+    _settings,
+    flush_redis,
+    seed,
+    spawn_logged,
+    start_studio,
+    stop_studio,
+    studio,
+    studio_argv,
+)
 from bench.subscriptions import _free_port
 from reliability.faults import FINAL, REDIS_URL, Sink, Workers, _wait_final, serve
 from reliability.outcome import Measured, Outcome
@@ -93,8 +102,7 @@ class Studio:
     async def serve(self) -> str:
         port = _free_port()
         log = self.tmp / f"serve-{port}.log"
-        argv = [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)]
-        proc = await asyncio.to_thread(_spawn, argv, self.workers.env, log)
+        proc = await asyncio.to_thread(spawn_logged, studio_argv("serve", "--port", str(port)), self.workers.env, log)
         self.procs.append(proc)
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient() as client:
@@ -112,10 +120,6 @@ class Studio:
         proc = start_studio(command, self.workers.env, self.tmp / f"{command}-{len(self.procs)}.log")
         self.procs.append(proc)
         return proc
-
-
-def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return spawn_logged(argv, env, log)
 
 
 @contextlib.asynccontextmanager
