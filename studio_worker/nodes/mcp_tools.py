@@ -21,16 +21,16 @@ import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import httpx2
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
 
 from studio_worker.egress import EgressDenied, EgressPolicy, GuardedTransport, Resolver
 from studio_worker.nodes.base import NodeContext, NodeError
+
+if TYPE_CHECKING:  # the SDK is imported by the first session (_session): its models cost a process 32 MiB
+    from mcp import ClientSession
 
 SEPARATOR = "__"  # server__tool: the name the model sees; server names hold no "_" so the split is unambiguous
 SERVER_NAME = re.compile(r"^[A-Za-z0-9-]{1,32}$")
@@ -170,6 +170,12 @@ def _failures(server: str) -> Iterator[None]:
 
 @contextlib.asynccontextmanager
 async def _session(ctx: NodeContext, entry: dict[str, Any]) -> AsyncIterator[ClientSession]:
+    # Imported here, not at the top: the SDK's pydantic models add 32 MiB to a process (measured), and most workers
+    # and API processes never open an MCP session. tests/worker/test_memory.py keeps it that way.
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+    from mcp.client.streamable_http import streamable_http_client
+
     services = ctx.need_services()
     server = str(entry["server"])
     if entry.get("url"):
