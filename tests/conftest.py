@@ -15,6 +15,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -234,6 +235,36 @@ class StudioProcesses:
 
 
 Workers = StudioProcesses  # the session's ``studio worker`` processes (empty in the embedded mode)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_serve(env: dict[str, str], log: Path, timeout_s: float = 60) -> tuple[subprocess.Popen[bytes], str]:
+    """A real ``studio serve`` on a free port, configured by ``env``, its output in ``log``: (process, base URL),
+    returned once ``/readyz`` answers 200 (killed, with its log in the error, if it does not in ``timeout_s``)."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return proc, base
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"studio serve did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

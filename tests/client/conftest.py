@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +17,7 @@ import pytest
 
 from studio_shared.db.migrate import upgrade
 from studio_shared.settings import Settings
-from tests.conftest import REPO, SERVICES, StudioProcesses, Workers
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.conftest import REPO, SERVICES, StudioProcesses, Workers, start_serve
 
 
 @dataclass
@@ -65,26 +57,7 @@ def studio_server(settings: Settings, workers: Workers, tmp_path_factory: pytest
         upgrade(url)
         settings = settings.model_copy(update={"database_url": url})
     env = StudioProcesses(settings, logs, "serve").env()
-    port = _free_port()
-    log = logs / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"studio serve did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
+    proc, base = start_serve(env, logs / "serve.log")
     try:
         yield Server(base, env)
     finally:

@@ -4,7 +4,6 @@ ends by itself, and a process whose stop hangs is ended at its deadline with the
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import socket
 import subprocess
@@ -13,33 +12,12 @@ import textwrap
 import time
 from pathlib import Path
 
-import httpx
-
 from studio_shared.db.migrate import upgrade
 from studio_shared.settings import Settings
 from studio_shared.shutdown import EXIT_CODE, MARGIN_S
-from tests.conftest import REPO, StudioProcesses
+from tests.conftest import REPO, StudioProcesses, start_serve
 
 GRACE_S = 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-c", "from studio_gql.cli import main; main()", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
 
 
 def test_sigterm_ends_serve_with_a_request_in_flight(settings: Settings, tmp_path: Path) -> None:
@@ -50,25 +28,10 @@ def test_sigterm_ends_serve_with_a_request_in_flight(settings: Settings, tmp_pat
     upgrade(url)
     embedded = settings.model_copy(update={"database_url": url, "redis_url": None, "shutdown_grace_s": GRACE_S})
     env = StudioProcesses(embedded, tmp_path, "serve").env()
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-c", "from studio_gql.cli import main; main()", "serve", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc, base = start_serve(env, log)
+    port = int(base.rsplit(":", 1)[1])
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.1)
         # a request whose body never comes (a stalled upload, a slow client): the app waits on it for ever
         with socket.create_connection(("127.0.0.1", port), timeout=30) as stalled:
             stalled.sendall(
