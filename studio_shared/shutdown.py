@@ -4,7 +4,8 @@
 work in hand gets ``STUDIO_SHUTDOWN_GRACE_S`` to finish, then connections close. Anything that still holds the process
 after that (a cancelled task that keeps awaiting, a connection that never answers its close) must not keep a rolling
 restart or a container stop waiting for its SIGKILL: ``arm`` starts a timer when the stop is asked; at the deadline
-the stacks of every thread and every asyncio task go to stderr (so the hang can be diagnosed), and the process exits.
+the pending asyncio tasks' stacks go to the log and every thread's to stderr (so the hang can be diagnosed), and the
+process exits.
 
 This is safe because the database is the source of truth: a run this process drove is leased, and another process
 resumes it as after a ``kill -9`` (released leases at once, held ones when they expire).
