@@ -376,10 +376,9 @@ async def _measure(mode: str) -> Outcome:
                 exits.append(time.monotonic() - began)
             except subprocess.TimeoutExpired:
                 exits.append(float("inf"))
-                print(f"  {' '.join(map(str, proc.args[3:]))} (pid {proc.pid}) hung after SIGTERM; its log ends:")
-                print(textwrap.indent(log_tail(proc), "    "))
-            if proc.returncode not in (None, 0):
-                print(f"  {' '.join(map(str, proc.args[3:]))} (pid {proc.pid}) exited {proc.returncode}; its log ends:")
+            if proc.returncode != 0:  # hung (None) or ended by the deadline or a crash: show what it was doing
+                what = "hung after SIGTERM" if proc.returncode is None else f"exited {proc.returncode}"
+                print(f"  {' '.join(map(str, proc.args[3:]))} (pid {proc.pid}) {what}; its log ends:")
                 print(textwrap.indent(log_tail(proc), "    "))
         order = ("alone", "small", "large", "small again", "after")
         rows = {label: await _rows(world.observer, ids[label]) for label in order}
