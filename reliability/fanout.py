@@ -376,7 +376,7 @@ async def _measure(mode: str) -> Outcome:
                 exits.append(time.monotonic() - began)
             except subprocess.TimeoutExpired:
                 exits.append(float("inf"))
-            if proc.returncode != 0:  # hung (None) or ended by the deadline or a crash: show what it was doing
+            if proc.returncode not in (0, -signal.SIGTERM):  # hung (None), the deadline (70) or a crash: show it
                 what = "hung after SIGTERM" if proc.returncode is None else f"exited {proc.returncode}"
                 print(f"  {' '.join(map(str, proc.args[3:]))} (pid {proc.pid}) {what}; its log ends:")
                 print(textwrap.indent(log_tail(proc), "    "))
